@@ -1,0 +1,3 @@
+module github.com/hyperbola-in/terraform-provider-hyperbola
+
+go 1.26.0

@@ -1,0 +1,180 @@
+// Package config reads Hyperbola's configuration from the environment. The seed's names are
+// kept (REDIS_HOST, REDIS_PORT, SESSION_TTL, USER_POD_IMAGE, USER_POD_PORT, API_KEY); the rest
+// are prefixed HYPERBOLA_.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of the control plane.
+type Config struct {
+	// Redis
+	RedisHost     string // REDIS_HOST (default "localhost")
+	RedisPort     int    // REDIS_PORT (default 6379)
+	RedisPassword string // REDIS_PASSWORD
+	RedisDB       int    // REDIS_DB
+	RedisPrefix   string // HYPERBOLA_REDIS_PREFIX (default "hyperbola:")
+
+	// Sessions
+	SessionTTL       time.Duration // SESSION_TTL in seconds (default 86400)
+	IdleTimeout      time.Duration // HYPERBOLA_IDLE_TIMEOUT (default 15m)
+	UserPodImage     string        // USER_POD_IMAGE (default codercom/code-server:4.96.4)
+	UserPodPort      int32         // USER_POD_PORT (default 8080)
+	Namespace        string        // HYPERBOLA_NAMESPACE (default "hyperbola")
+	Domain           string        // HYPERBOLA_DOMAIN (default "preview.hyperbola.in")
+	StorageSize      string        // HYPERBOLA_STORAGE_SIZE (default "5Gi")
+	StorageClass     string        // HYPERBOLA_STORAGE_CLASS ("" = the cluster's default)
+	CPURequest       string        // HYPERBOLA_CPU_REQUEST (default "250m")
+	MemoryRequest    string        // HYPERBOLA_MEMORY_REQUEST (default "256Mi")
+	IngressClass     string        // HYPERBOLA_INGRESS_CLASS (default "nginx")
+	ClusterIssuer    string        // HYPERBOLA_CLUSTER_ISSUER (default "letsencrypt")
+	IngressNamespace string        // HYPERBOLA_INGRESS_NAMESPACE: where the ingress controller runs (default "ingress-nginx")
+	BackupPVC        string        // HYPERBOLA_BACKUP_PVC (default "hyperbola-backups")
+	BackupImage      string        // HYPERBOLA_BACKUP_IMAGE (default "alpine:3.20")
+	TombstoneTTL     time.Duration // HYPERBOLA_TOMBSTONE_TTL: how long a deleted session stays visible (default 24h)
+
+	// Kubernetes access
+	Kubeconfig   string // KUBECONFIG ("" = in-cluster, or HYPERBOLA_KUBE_ENDPOINT)
+	KubeContext  string // HYPERBOLA_KUBE_CONTEXT
+	KubeEndpoint string // HYPERBOLA_KUBE_ENDPOINT: https://host of a GKE control plane, with Google credentials
+	KubeCA       string // HYPERBOLA_KUBE_CA: base64 PEM CA of that endpoint
+
+	// API
+	APIKeys         []string // API_KEYS (comma-separated) and API_KEY
+	CreateRateLimit int      // HYPERBOLA_CREATE_RATE_LIMIT per IP per minute (default 100)
+	APIRateLimit    int      // HYPERBOLA_API_RATE_LIMIT per key per minute (default 1200)
+	TrustedProxies  []string // HYPERBOLA_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
+	ListenAddr      string   // HYPERBOLA_LISTEN (default 127.0.0.1:8080; PORT sets 0.0.0.0:PORT on Cloud Run)
+
+	// Firestore
+	FirestoreProject string // GOOGLE_CLOUD_PROJECT ("" = no durable records)
+
+	// Sweep
+	SweepOIDCAudience       string // SWEEP_OIDC_AUDIENCE
+	SweepOIDCServiceAccount string // SWEEP_OIDC_SERVICE_ACCOUNT
+}
+
+// FromEnv reads the configuration from the environment.
+func FromEnv() (*Config, error) { return FromLookup(os.LookupEnv) }
+
+// FromLookup reads the configuration through lookup (os.LookupEnv, or a map in tests).
+func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
+	r := reader{lookup: lookup}
+	c := &Config{
+		RedisHost:        r.str("REDIS_HOST", "localhost"),
+		RedisPort:        r.int("REDIS_PORT", 6379),
+		RedisPassword:    r.str("REDIS_PASSWORD", ""),
+		RedisDB:          r.int("REDIS_DB", 0),
+		RedisPrefix:      r.str("HYPERBOLA_REDIS_PREFIX", "hyperbola:"),
+		SessionTTL:       time.Duration(r.int("SESSION_TTL", 86400)) * time.Second,
+		IdleTimeout:      r.dur("HYPERBOLA_IDLE_TIMEOUT", 15*time.Minute),
+		UserPodImage:     r.str("USER_POD_IMAGE", "codercom/code-server:4.96.4"),
+		UserPodPort:      int32(r.int("USER_POD_PORT", 8080)),
+		Namespace:        r.str("HYPERBOLA_NAMESPACE", "hyperbola"),
+		Domain:           r.str("HYPERBOLA_DOMAIN", "preview.hyperbola.in"),
+		StorageSize:      r.str("HYPERBOLA_STORAGE_SIZE", "5Gi"),
+		StorageClass:     r.str("HYPERBOLA_STORAGE_CLASS", ""),
+		CPURequest:       r.str("HYPERBOLA_CPU_REQUEST", "250m"),
+		MemoryRequest:    r.str("HYPERBOLA_MEMORY_REQUEST", "256Mi"),
+		IngressClass:     r.str("HYPERBOLA_INGRESS_CLASS", "nginx"),
+		ClusterIssuer:    r.str("HYPERBOLA_CLUSTER_ISSUER", "letsencrypt"),
+		IngressNamespace: r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
+		BackupPVC:        r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
+		BackupImage:      r.str("HYPERBOLA_BACKUP_IMAGE", "alpine:3.20"),
+		TombstoneTTL:     r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
+		Kubeconfig:       r.str("KUBECONFIG", ""),
+		KubeContext:      r.str("HYPERBOLA_KUBE_CONTEXT", ""),
+		KubeEndpoint:     r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
+		KubeCA:           r.str("HYPERBOLA_KUBE_CA", ""),
+		CreateRateLimit:  r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
+		APIRateLimit:     r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
+		TrustedProxies:   r.list("HYPERBOLA_TRUSTED_PROXIES"),
+		ListenAddr:       r.str("HYPERBOLA_LISTEN", "127.0.0.1:8080"),
+		FirestoreProject: r.str("GOOGLE_CLOUD_PROJECT", ""),
+
+		SweepOIDCAudience:       r.str("SWEEP_OIDC_AUDIENCE", ""),
+		SweepOIDCServiceAccount: r.str("SWEEP_OIDC_SERVICE_ACCOUNT", ""),
+	}
+	if port, ok := lookup("PORT"); ok && port != "" { // Cloud Run
+		c.ListenAddr = "0.0.0.0:" + port
+	}
+	c.APIKeys = append(r.list("API_KEYS"), r.list("API_KEY")...)
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks values that no reader can catch one by one.
+func (c *Config) Validate() error {
+	switch {
+	case c.SessionTTL <= 0:
+		return fmt.Errorf("SESSION_TTL must be a positive number of seconds")
+	case c.UserPodPort <= 0 || c.UserPodPort > 65535:
+		return fmt.Errorf("USER_POD_PORT must be a port number")
+	case c.Namespace == "":
+		return fmt.Errorf("HYPERBOLA_NAMESPACE must not be empty")
+	case c.Domain == "":
+		return fmt.Errorf("HYPERBOLA_DOMAIN must not be empty")
+	case c.CreateRateLimit <= 0 || c.APIRateLimit <= 0:
+		return fmt.Errorf("rate limits must be positive")
+	}
+	return nil
+}
+
+// RedisAddr is host:port.
+func (c *Config) RedisAddr() string { return fmt.Sprintf("%s:%d", c.RedisHost, c.RedisPort) }
+
+type reader struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.lookup(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) int(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil && r.err == nil {
+		r.err = fmt.Errorf("%s=%q: want a whole number: %w", name, v, err)
+	}
+	return n
+}
+
+func (r *reader) dur(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil && r.err == nil {
+		r.err = fmt.Errorf("%s=%q: want a duration such as 15m: %w", name, v, err)
+	}
+	return d
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, p := range strings.Split(r.str(name, ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,172 @@
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// Workspace is the desired shape of one session's Kubernetes objects: what internal/kube
+// builds its PVC, Deployment, Service, Ingress, NetworkPolicy and Secret from.
+type Workspace struct {
+	ID       string
+	UserID   string
+	Image    string
+	Storage  string // a resource quantity, e.g. "5Gi"
+	CPU      string // request, e.g. "250m"
+	Memory   string // request, e.g. "256Mi"
+	Labels   map[string]string
+	Replicas int32
+	// Password is written to the session's Secret only when that Secret does not exist yet:
+	// an existing password is never replaced.
+	Password string
+	// CreatedAt is recorded in an annotation, so Kubernetes alone can rebuild the session.
+	CreatedAt time.Time
+	// IdleTimeout is recorded in an annotation for the same reason.
+	IdleTimeout time.Duration
+}
+
+// Observed is what the cluster holds for one session.
+type Observed struct {
+	ID     string
+	UserID string // from the owner annotation
+	Labels map[string]string
+	// Created is the oldest labelled object's creation time.
+	Created time.Time
+	// IdleTimeout is read back from the Deployment's annotation (0 when absent).
+	IdleTimeout time.Duration
+	// Kinds present among the session's objects: "PersistentVolumeClaim", "Deployment",
+	// "Service", "Ingress", "NetworkPolicy", "Secret".
+	Kinds []string
+	// Complete is true when all six kinds are present.
+	Complete bool
+	// Deployment, as observed.
+	DesiredReplicas int32
+	ReadyReplicas   int32
+	// Pods counts the session's workspace pods that exist (terminating ones included).
+	Pods int
+	// Ready is true when the Deployment is rolled out at its current generation with a Ready pod.
+	Ready bool
+	// PodProblem explains why a pod cannot become ready (ImagePullBackOff, Unschedulable, ...).
+	PodProblem string
+	// PVCPhase is the claim's phase ("Bound", "Pending", "Lost"), "" when there is no claim.
+	PVCPhase string
+	// Storage is the claim's requested size; Image, CPU and Memory the Deployment's.
+	Storage string
+	Image   string
+	CPU     string
+	Memory  string
+}
+
+// Has reports whether the observed objects include kind.
+func (o *Observed) Has(kind string) bool {
+	for _, k := range o.Kinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Exists reports whether any labelled object of the session is still in the cluster.
+func (o *Observed) Exists() bool { return len(o.Kinds) > 0 }
+
+// BackupPhase is where a backup Job is.
+type BackupPhase string
+
+// The backup phases.
+const (
+	BackupMissing   BackupPhase = "missing" // no Job for this attempt
+	BackupRunning   BackupPhase = "running"
+	BackupSucceeded BackupPhase = "succeeded"
+	BackupFailed    BackupPhase = "failed"
+)
+
+// Backup is the outcome of one backup attempt.
+type Backup struct {
+	Phase    BackupPhase
+	Location string // where the zip is (or will be), e.g. "pvc://hyperbola-backups/ab12cd34/ab12cd34-20261126T020304Z.zip"
+	Reason   string // why it failed
+}
+
+// Cluster is everything the session core needs from Kubernetes (internal/kube implements it).
+// Every method is idempotent: a retry after a crash converges.
+type Cluster interface {
+	// Apply creates or updates every object of the workspace with server-side apply.
+	Apply(ctx context.Context, ws Workspace) error
+	// Scale sets the Deployment's replicas through the scale subresource.
+	Scale(ctx context.Context, id string, replicas int32) error
+	// Observe reports what the cluster holds for the session.
+	Observe(ctx context.Context, id string) (*Observed, error)
+	// ObserveAll reports every session that has labelled objects in the cluster.
+	ObserveAll(ctx context.Context) ([]*Observed, error)
+	// Password reads the IDE password from the session's Secret.
+	Password(ctx context.Context, id string) (string, error)
+	// StartBackup starts (or finds) the backup Job of the given attempt and returns its state.
+	StartBackup(ctx context.Context, id string, attempt int) (*Backup, error)
+	// BackupStatus reports the backup Job of the given attempt.
+	BackupStatus(ctx context.Context, id string, attempt int) (*Backup, error)
+	// DeleteWorkspace deletes the session's objects; the PVC only when deletePVC is true.
+	// It returns once the deletions are accepted; Observe tells when they are gone.
+	DeleteWorkspace(ctx context.Context, id string, deletePVC bool) error
+}
+
+// Store keeps session records, indexes, activity, locks and idempotency keys (internal/store
+// implements it on Redis).
+type Store interface {
+	// Reserve stores s only when no record has its id; it reports whether it did.
+	Reserve(ctx context.Context, s *Session) (bool, error)
+	// Get returns the record, with LastActivity the newest of the record's and the activity
+	// index's; a *Error of KindNotFound when there is none.
+	Get(ctx context.Context, id string) (*Session, error)
+	// Put overwrites the record and keeps the indexes (user, created, state, idle deadline,
+	// expiry) in step with it. Deleted sessions are kept as tombstones for a while.
+	Put(ctx context.Context, s *Session) error
+	// Remove deletes the record and every index entry.
+	Remove(ctx context.Context, id string) error
+	// List pages records, oldest first, filtered by user and state.
+	List(ctx context.Context, opts ListOptions) (*ListResult, error)
+	// Touch records activity at t (never moving it backwards) and the idle deadline
+	// t+idleTimeout for sessions that are awake.
+	Touch(ctx context.Context, id string, t time.Time) error
+	// Lock takes the per-session lock, waiting up to wait; a *Error of KindBusy when it cannot.
+	// The returned release frees it only if this holder still owns it.
+	Lock(ctx context.Context, id string, ttl, wait time.Duration) (release func(context.Context) error, err error)
+	// ClaimRequest maps an idempotency key to a session id: it returns id when the key was
+	// free (and is now claimed) and the id already claimed otherwise.
+	ClaimRequest(ctx context.Context, key, id string, ttl time.Duration) (string, error)
+	// Ping checks the connection.
+	Ping(ctx context.Context) error
+}
+
+// Event is one durable record of a transition (internal/events writes them to Firestore).
+type Event struct {
+	SessionID string    `json:"session_id"`
+	UserID    string    `json:"user_id"`
+	Type      string    `json:"type"` // created, ready, slept, woke, delete_started, backup_done, backup_failed, deleted, failed, updated
+	From      State     `json:"from,omitempty"`
+	To        State     `json:"to"`
+	Actor     string    `json:"actor"` // api, sweep, terraform, reconcile, activator
+	At        time.Time `json:"at"`
+	Detail    string    `json:"detail,omitempty"`
+	Session   *Session  `json:"session,omitempty"`
+}
+
+// Recorder writes durable events. A nil Recorder records nothing.
+type Recorder interface {
+	Record(ctx context.Context, ev Event) error
+}
+
+type actorKey struct{}
+
+// WithActor names who drives the transitions made with ctx ("api", "sweep", "terraform", ...).
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorOf returns the actor recorded in ctx, "api" by default.
+func ActorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "api"
+}

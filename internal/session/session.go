@@ -1,0 +1,148 @@
+// Package session owns a workspace session's state machine and every lifecycle decision.
+// It talks to the cluster, Redis and Firestore only through the small interfaces it defines
+// (Cluster, Store, Recorder); internal/kube, internal/store and internal/events implement them.
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// State is where a session is in its lifecycle.
+//
+//	creating → running ⇄ sleeping (wake goes through waking) → deleting → deleted
+//	any state → failed (with a reason); a failed session can be woken, slept or deleted again.
+type State string
+
+// The states a session can be in.
+const (
+	StateCreating State = "creating"
+	StateRunning  State = "running"
+	StateSleeping State = "sleeping"
+	StateWaking   State = "waking"
+	StateDeleting State = "deleting"
+	StateDeleted  State = "deleted"
+	StateFailed   State = "failed"
+)
+
+// States lists every state, in lifecycle order.
+var States = []State{StateCreating, StateRunning, StateSleeping, StateWaking, StateDeleting, StateDeleted, StateFailed}
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool {
+	for _, k := range States {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Pending is a step that must wait for the cluster. It is recorded on the session and driven
+// forward by whoever touches the session next (a request, the sweep, a polling provider): no
+// goroutine outlives the request that started the step.
+type Pending string
+
+// The pending steps.
+const (
+	PendingNone    Pending = ""
+	PendingReady   Pending = "await-ready"  // objects applied (create or wake): waiting for the pod
+	PendingBackup  Pending = "await-backup" // delete: waiting for the backup Job
+	PendingRemoval Pending = "await-removal"
+)
+
+// Session is one workspace: its record as kept in Redis, and the API's view of it.
+type Session struct {
+	ID             string            `json:"uuid"`
+	UserID         string            `json:"user_id"`
+	State          State             `json:"status"`
+	Reason         string            `json:"reason,omitempty"`
+	WorkspaceURL   string            `json:"workspace_url"`
+	Image          string            `json:"image"`
+	Storage        string            `json:"storage"`
+	CPU            string            `json:"cpu"`
+	Memory         string            `json:"memory"`
+	IdleTimeout    Duration          `json:"idle_timeout"`
+	BackupOnDelete bool              `json:"backup_on_delete"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	LastActivity   time.Time         `json:"last_activity"`
+	ExpiresAt      time.Time         `json:"expires_at"`
+	BackupLocation string            `json:"backup_location,omitempty"`
+	Pending        Pending           `json:"pending,omitempty"`
+	// Attempt counts backup attempts, so a retried delete runs a fresh Job.
+	Attempt int `json:"attempt,omitempty"`
+	// Password is the IDE password. It is returned once, by Create, and never stored in Redis
+	// (the Kubernetes Secret holds it).
+	Password string `json:"password,omitempty"`
+}
+
+// Clone returns a deep copy.
+func (s *Session) Clone() *Session {
+	c := *s
+	if s.Labels != nil {
+		c.Labels = make(map[string]string, len(s.Labels))
+		for k, v := range s.Labels {
+			c.Labels[k] = v
+		}
+	}
+	return &c
+}
+
+// CreateRequest asks for a new workspace. Zero values take the service's defaults.
+type CreateRequest struct {
+	UserID         string            `json:"user_id"`
+	Image          string            `json:"image,omitempty"`
+	Storage        string            `json:"storage,omitempty"`
+	CPU            string            `json:"cpu,omitempty"`
+	Memory         string            `json:"memory,omitempty"`
+	IdleTimeout    *Duration         `json:"idle_timeout,omitempty"`
+	BackupOnDelete *bool             `json:"backup_on_delete,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	// State "sleeping" creates the workspace asleep; "" or "running" starts it.
+	State State `json:"state,omitempty"`
+}
+
+// UpdateRequest changes a workspace in place; nil fields are left as they are.
+type UpdateRequest struct {
+	Image          *string           `json:"image,omitempty"`
+	Storage        *string           `json:"storage,omitempty"`
+	CPU            *string           `json:"cpu,omitempty"`
+	Memory         *string           `json:"memory,omitempty"`
+	IdleTimeout    *Duration         `json:"idle_timeout,omitempty"`
+	BackupOnDelete *bool             `json:"backup_on_delete,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"` // replaces all user labels when non-nil
+}
+
+// DeleteOptions tunes a delete.
+type DeleteOptions struct {
+	// SkipBackup deletes without a backup (the session's backup_on_delete=false does the same).
+	SkipBackup bool `json:"skip_backup,omitempty"`
+}
+
+// ListOptions filters and pages a listing.
+type ListOptions struct {
+	UserID string `json:"user_id,omitempty"`
+	State  State  `json:"status,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+}
+
+// ListResult is one page of sessions, oldest first; NextCursor is "" on the last page.
+type ListResult struct {
+	Sessions   []*Session `json:"sessions"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+// Manager is what both front doors use: the HTTP API serves it, and the Terraform provider
+// calls it either in process (Service) or over HTTP (internal/client).
+type Manager interface {
+	Create(ctx context.Context, req CreateRequest) (*Session, error)
+	Get(ctx context.Context, id string) (*Session, error)
+	List(ctx context.Context, opts ListOptions) (*ListResult, error)
+	Sleep(ctx context.Context, id string) (*Session, error)
+	Wake(ctx context.Context, id string) (*Session, error)
+	Update(ctx context.Context, id string, req UpdateRequest) (*Session, error)
+	Delete(ctx context.Context, id string, opts DeleteOptions) (*Session, error)
+}
