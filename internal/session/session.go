@@ -46,9 +46,10 @@ type Pending string
 // The pending steps.
 const (
 	PendingNone    Pending = ""
-	PendingReady   Pending = "await-ready"  // objects applied (create or wake): waiting for the pod
-	PendingBackup  Pending = "await-backup" // delete: waiting for the backup Job
-	PendingRemoval Pending = "await-removal"
+	PendingApply   Pending = "await-apply"   // create: not every object is known to be applied yet
+	PendingReady   Pending = "await-ready"   // objects applied (create or wake): waiting for the pod
+	PendingBackup  Pending = "await-backup"  // delete: waiting for the backup Job
+	PendingRemoval Pending = "await-removal" // delete: objects deleted, waiting for them to go
 )
 
 // Session is one workspace: its record as kept in Redis, and the API's view of it.
@@ -102,6 +103,9 @@ type CreateRequest struct {
 	Labels         map[string]string `json:"labels,omitempty"`
 	// State "sleeping" creates the workspace asleep; "" or "running" starts it.
 	State State `json:"state,omitempty"`
+	// RequestID makes a retried create idempotent: the same id within a day returns (and
+	// completes) the same session instead of making a second one.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // UpdateRequest changes a workspace in place; nil fields are left as they are.

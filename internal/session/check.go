@@ -1,0 +1,92 @@
+package session
+
+import (
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Bounds on what a workspace may ask for.
+const (
+	MaxImageLength = 512
+	MaxLabels      = 32
+)
+
+// reservedLabelPrefixes are Hyperbola's and Kubernetes' own: a user label may not use them,
+// so it can never hide which session an object belongs to.
+var reservedLabelPrefixes = []string{"hyperbola.dev/", "app.kubernetes.io/", "kubernetes.io/", "k8s.io/"}
+
+// CheckImage validates a container image reference (shape only; the registry decides the rest).
+func CheckImage(field, image string) error {
+	switch {
+	case image == "":
+		return Invalid(field, "%s must not be empty", field)
+	case len(image) > MaxImageLength:
+		return Invalid(field, "%s is longer than %d characters", field, MaxImageLength)
+	case strings.ContainsAny(image, " \t\r\n\"'\\"):
+		return Invalid(field, "%s %q is not an image reference", field, image)
+	}
+	return nil
+}
+
+// ParseQuantity parses a positive Kubernetes quantity ("5Gi", "250m") for field.
+func ParseQuantity(field, s string) (resource.Quantity, error) {
+	q, err := resource.ParseQuantity(strings.TrimSpace(s))
+	if err != nil {
+		return q, Invalid(field, "%s %q is not a quantity such as \"5Gi\" or \"250m\"", field, s)
+	}
+	if q.Sign() <= 0 {
+		return q, Invalid(field, "%s must be greater than zero", field)
+	}
+	return q, nil
+}
+
+// CheckLabels validates user labels: Kubernetes label syntax, at most MaxLabels, and none
+// under a reserved prefix.
+func CheckLabels(labels map[string]string) error {
+	if len(labels) > MaxLabels {
+		return Invalid("labels", "at most %d labels", MaxLabels)
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, p := range reservedLabelPrefixes {
+			if strings.HasPrefix(k, p) || strings.Contains(k, "."+p) {
+				return Invalid("labels", "label %q uses the reserved prefix %q", k, p)
+			}
+		}
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return Invalid("labels", "label key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(labels[k]); len(errs) > 0 {
+			return Invalid("labels", "label %q value %q: %s", k, labels[k], strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// CheckState validates a requested state: "" and "running" start the workspace, "sleeping"
+// keeps it asleep.
+func CheckState(field string, s State) error {
+	switch s {
+	case "", StateRunning, StateSleeping:
+		return nil
+	}
+	return Invalid(field, "%s must be %q or %q, not %q", field, StateRunning, StateSleeping, string(s))
+}
+
+// checkIdleTimeout bounds a per-session idle timeout.
+func checkIdleTimeout(d Duration) error {
+	if d.D() < 0 {
+		return Invalid("idle_timeout", "idle_timeout must not be negative")
+	}
+	if d.D() > 0 && d.D().Seconds() < 60 {
+		return Invalid("idle_timeout", "idle_timeout must be at least 1m (the idle sweep runs every minute), or 0 to never sleep")
+	}
+	return nil
+}

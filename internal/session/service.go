@@ -1,0 +1,714 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"time"
+)
+
+// Options configures a Service. Zero values take the defaults noted.
+type Options struct {
+	Domain       string        // workspace URLs are https://vs-code-<id>.<Domain>
+	Image        string        // default image
+	Storage      string        // default PVC size ("5Gi")
+	CPU          string        // default CPU request ("250m")
+	Memory       string        // default memory request ("256Mi")
+	IdleTimeout  time.Duration // default idle timeout (15m)
+	SessionTTL   time.Duration // a session's lifetime (24h); the sweep deletes expired ones
+	LockTTL      time.Duration // how long a transition may hold a session's lock (60s)
+	LockWait     time.Duration // how long a transition waits for the lock (15s)
+	RequestTTL   time.Duration // how long an idempotency key is remembered (24h)
+	Now          func() time.Time
+	Logger       *slog.Logger
+	Recorder     Recorder // durable events; nil records nothing
+	MaxIDRetries int      // id collisions retried before giving up (8)
+}
+
+func (o *Options) defaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defD := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.Domain, "preview.hyperbola.in")
+	def(&o.Image, "codercom/code-server:4.96.4")
+	def(&o.Storage, "5Gi")
+	def(&o.CPU, "250m")
+	def(&o.Memory, "256Mi")
+	defD(&o.IdleTimeout, 15*time.Minute)
+	defD(&o.SessionTTL, 24*time.Hour)
+	defD(&o.LockTTL, time.Minute)
+	defD(&o.LockWait, 15*time.Second)
+	defD(&o.RequestTTL, 24*time.Hour)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxIDRetries == 0 {
+		o.MaxIDRetries = 8
+	}
+}
+
+// Service is the session core: it implements Manager on a Cluster and a Store, and drives
+// every pending step forward when a session is touched.
+type Service struct {
+	cluster Cluster
+	store   Store
+	opts    Options
+	log     *slog.Logger
+}
+
+var _ Manager = (*Service)(nil)
+
+// NewService returns a Service on cluster and store.
+func NewService(cluster Cluster, store Store, opts Options) *Service {
+	opts.defaults()
+	return &Service{cluster: cluster, store: store, opts: opts, log: opts.Logger.With("component", "session")}
+}
+
+// Options returns the effective options (defaults filled in).
+func (s *Service) Options() Options { return s.opts }
+
+// URL returns the workspace URL of session id.
+func (s *Service) URL(id string) string { return "https://vs-code-" + id + "." + s.opts.Domain }
+
+// Create reserves a new session, applies its objects and returns it with its IDE password;
+// the pod becomes ready after the call (Get reports running then).
+func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, error) {
+	sess, err := s.newSession(req)
+	if err != nil {
+		return nil, err
+	}
+	if req.RequestID != "" {
+		if len(req.RequestID) > 128 {
+			return nil, Invalid("request_id", "request_id is longer than 128 characters")
+		}
+		existing, err := s.store.ClaimRequest(ctx, req.RequestID, sess.ID, s.opts.RequestTTL)
+		if err != nil {
+			return nil, err
+		}
+		if existing != sess.ID {
+			got, err := s.resumeCreate(ctx, existing)
+			if !errors.Is(err, ErrNotFound) {
+				return got, err
+			}
+			// the first attempt claimed the id but stopped before reserving it: use that id
+			sess.ID, sess.WorkspaceURL = existing, s.URL(existing)
+		}
+	}
+	release, err := s.reserve(ctx, sess, req.RequestID != "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.unlock(release)
+	s.record(ctx, sess, "created", "", "")
+	if err := s.applyNew(ctx, sess); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// newSession validates req and builds the record of a new session (id and password included).
+func (s *Service) newSession(req CreateRequest) (*Session, error) {
+	if err := CheckUserID(req.UserID); err != nil {
+		return nil, err
+	}
+	if err := CheckState("state", req.State); err != nil {
+		return nil, err
+	}
+	now := s.opts.Now().UTC()
+	sess := &Session{
+		UserID:         req.UserID,
+		State:          StateCreating,
+		Pending:        PendingApply,
+		Image:          orDefault(req.Image, s.opts.Image),
+		Storage:        orDefault(req.Storage, s.opts.Storage),
+		CPU:            orDefault(req.CPU, s.opts.CPU),
+		Memory:         orDefault(req.Memory, s.opts.Memory),
+		IdleTimeout:    Duration(s.opts.IdleTimeout),
+		BackupOnDelete: true,
+		Labels:         maps.Clone(req.Labels),
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		LastActivity:   now,
+		ExpiresAt:      now.Add(s.opts.SessionTTL),
+	}
+	if req.IdleTimeout != nil {
+		sess.IdleTimeout = *req.IdleTimeout
+	}
+	if req.BackupOnDelete != nil {
+		sess.BackupOnDelete = *req.BackupOnDelete
+	}
+	if req.State == StateSleeping {
+		sess.State, sess.Pending = StateSleeping, PendingApply
+	}
+	if err := s.checkSpec(sess, nil); err != nil {
+		return nil, err
+	}
+	id, err := NewID()
+	if err != nil {
+		return nil, fmt.Errorf("new session id: %w", err)
+	}
+	sess.ID = id
+	sess.WorkspaceURL = s.URL(id)
+	if sess.Password, err = newPassword(); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// checkSpec validates what a workspace asks for; old is the current session on an update.
+func (s *Service) checkSpec(sess *Session, old *Session) error {
+	if err := CheckImage("image", sess.Image); err != nil {
+		return err
+	}
+	size, err := ParseQuantity("storage", sess.Storage)
+	if err != nil {
+		return err
+	}
+	if _, err := ParseQuantity("cpu", sess.CPU); err != nil {
+		return err
+	}
+	if _, err := ParseQuantity("memory", sess.Memory); err != nil {
+		return err
+	}
+	if err := checkIdleTimeout(sess.IdleTimeout); err != nil {
+		return err
+	}
+	if err := CheckLabels(sess.Labels); err != nil {
+		return err
+	}
+	if old != nil {
+		if was, err := ParseQuantity("storage", old.Storage); err == nil && size.Cmp(was) < 0 {
+			return Invalid("storage", "storage cannot shrink from %s to %s: a volume only grows (files would be lost)", old.Storage, sess.Storage)
+		}
+	}
+	return nil
+}
+
+// reserve stores the new record under a free id, holding the id's lock. On a collision it
+// draws another id, unless the id was promised to an idempotency key already.
+func (s *Service) reserve(ctx context.Context, sess *Session, fixedID bool) (func(context.Context) error, error) {
+	for attempt := 0; attempt < s.opts.MaxIDRetries; attempt++ {
+		release, err := s.store.Lock(ctx, sess.ID, s.opts.LockTTL, 0)
+		if err == nil {
+			stored := sess.Clone()
+			stored.Password = ""
+			ok, err := s.store.Reserve(ctx, stored)
+			if err != nil {
+				s.unlock(release)
+				return nil, err
+			}
+			if ok {
+				return release, nil
+			}
+			s.unlock(release)
+		} else if !errors.Is(err, ErrBusy) {
+			return nil, err
+		}
+		if fixedID {
+			return nil, &Error{Kind: KindInternal, Message: "session id claimed by the request id is taken"}
+		}
+		s.log.Warn("session id collision, drawing another", "id", sess.ID)
+		id, err := NewID()
+		if err != nil {
+			return nil, fmt.Errorf("new session id: %w", err)
+		}
+		sess.ID, sess.WorkspaceURL = id, s.URL(id)
+	}
+	return nil, &Error{Kind: KindInternal, Message: fmt.Sprintf("no free session id after %d attempts", s.opts.MaxIDRetries)}
+}
+
+// resumeCreate answers a retried create (same request id): it completes the session the first
+// attempt started, and returns it with its password.
+func (s *Service) resumeCreate(ctx context.Context, id string) (*Session, error) {
+	sess, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if pw, err := s.cluster.Password(ctx, id); err == nil {
+		sess.Password = pw
+	}
+	return sess, nil
+}
+
+// applyNew applies a freshly reserved session's objects and records the outcome. The caller
+// holds the lock. A failure leaves the record in PendingApply: the next touch re-applies.
+func (s *Service) applyNew(ctx context.Context, sess *Session) error {
+	start := s.opts.Now()
+	if err := s.cluster.Apply(ctx, s.workspace(sess, sess.Password)); err != nil {
+		return fmt.Errorf("applying session %s: %w", sess.ID, err)
+	}
+	password := sess.Password
+	if sess.State == StateSleeping {
+		sess.Pending = PendingNone
+	} else {
+		sess.Pending = PendingReady
+	}
+	if err := s.put(ctx, sess); err != nil {
+		return err
+	}
+	if err := s.store.Touch(ctx, sess.ID, sess.CreatedAt); err != nil {
+		s.log.Warn("recording activity", "id", sess.ID, "err", err)
+	}
+	s.log.Info("session created", "id", sess.ID, "user_id", sess.UserID, "state", sess.State, "took", s.opts.Now().Sub(start))
+	sess.Password = password
+	return nil
+}
+
+// workspace is the desired cluster shape of sess.
+func (s *Service) workspace(sess *Session, password string) Workspace {
+	replicas := int32(1)
+	if sess.State == StateSleeping || sess.State == StateDeleting || sess.State == StateDeleted {
+		replicas = 0
+	}
+	return Workspace{
+		ID: sess.ID, UserID: sess.UserID, Image: sess.Image, Storage: sess.Storage, CPU: sess.CPU,
+		Memory: sess.Memory, Labels: sess.Labels, Replicas: replicas, Password: password,
+		CreatedAt: sess.CreatedAt, IdleTimeout: sess.IdleTimeout.D(),
+	}
+}
+
+// Get returns the session, first driving its pending step forward when it has one.
+func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	sess, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Pending == PendingNone {
+		return sess, nil
+	}
+	release, err := s.store.Lock(ctx, id, s.opts.LockTTL, 0)
+	if errors.Is(err, ErrBusy) {
+		return sess, nil // someone else is moving it: report what the record says
+	} else if err != nil {
+		return nil, err
+	}
+	defer s.unlock(release)
+	if sess, err = s.store.Get(ctx, id); err != nil { // re-read under the lock
+		return nil, err
+	}
+	if err := s.advance(ctx, sess); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// Advance drives session id's pending step forward (the sweep calls it for every pending
+// session it finds). It is Get without the answer.
+func (s *Service) Advance(ctx context.Context, id string) error {
+	_, err := s.Get(ctx, id)
+	return err
+}
+
+// advance moves sess along its pending step as far as the cluster allows now. The caller
+// holds the lock.
+func (s *Service) advance(ctx context.Context, sess *Session) error {
+	for range 4 { // a step may complete several in a row (apply → ready)
+		before := sess.Pending
+		var err error
+		switch sess.Pending {
+		case PendingNone:
+			return nil
+		case PendingApply:
+			err = s.stepApply(ctx, sess)
+		case PendingReady:
+			err = s.stepReady(ctx, sess)
+		case PendingBackup:
+			err = s.stepBackup(ctx, sess)
+		case PendingRemoval:
+			err = s.stepRemoval(ctx, sess)
+		default:
+			return fmt.Errorf("session %s: unknown pending step %q", sess.ID, sess.Pending)
+		}
+		if err != nil || sess.Pending == before {
+			return err
+		}
+	}
+	return nil
+}
+
+// stepApply re-applies a create that did not finish (a crash or a cancelled request).
+func (s *Service) stepApply(ctx context.Context, sess *Session) error {
+	pw, err := newPassword() // used only when the Secret is missing
+	if err != nil {
+		return err
+	}
+	if err := s.cluster.Apply(ctx, s.workspace(sess, pw)); err != nil {
+		return fmt.Errorf("re-applying session %s: %w", sess.ID, err)
+	}
+	if sess.State == StateSleeping {
+		sess.Pending = PendingNone
+	} else {
+		sess.Pending = PendingReady
+	}
+	return s.put(ctx, sess)
+}
+
+// stepReady waits for the pod of a created or woken session.
+func (s *Service) stepReady(ctx context.Context, sess *Session) error {
+	obs, err := s.cluster.Observe(ctx, sess.ID)
+	if err != nil {
+		return fmt.Errorf("observing session %s: %w", sess.ID, err)
+	}
+	if !obs.Has("Deployment") { // lost (deleted out of band, or never applied): apply again
+		sess.Pending = PendingApply
+		return s.put(ctx, sess)
+	}
+	if !obs.Ready {
+		if obs.PodProblem != sess.Reason {
+			sess.Reason = obs.PodProblem
+			return s.put(ctx, sess)
+		}
+		return nil
+	}
+	from := sess.State
+	sess.State, sess.Pending, sess.Reason = StateRunning, PendingNone, ""
+	if err := s.put(ctx, sess); err != nil {
+		return err
+	}
+	ev := "ready"
+	if from == StateWaking {
+		ev = "woke"
+	}
+	s.record(ctx, sess, ev, from, "")
+	return nil
+}
+
+// stepBackup follows a delete's backup Job: on success the objects go, on failure the
+// session is marked failed and keeps its volume.
+func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
+	b, err := s.cluster.BackupStatus(ctx, sess.ID, sess.Attempt)
+	if err != nil {
+		return fmt.Errorf("backup status of session %s: %w", sess.ID, err)
+	}
+	switch b.Phase {
+	case BackupRunning:
+		return nil
+	case BackupMissing: // never started, or cleaned up before we saw it finish: run it (again)
+		if b, err = s.cluster.StartBackup(ctx, sess.ID, sess.Attempt); err != nil {
+			return fmt.Errorf("starting backup of session %s: %w", sess.ID, err)
+		}
+		if b.Location != "" {
+			sess.BackupLocation = b.Location
+		}
+		return s.put(ctx, sess)
+	case BackupFailed:
+		sess.State, sess.Pending = StateFailed, PendingNone
+		sess.Reason = "backup failed, the volume was kept: " + b.Reason
+		if err := s.put(ctx, sess); err != nil {
+			return err
+		}
+		s.record(ctx, sess, "backup_failed", StateDeleting, b.Reason)
+		s.log.Error("backup failed; volume kept", "id", sess.ID, "attempt", sess.Attempt, "reason", b.Reason)
+		return nil
+	case BackupSucceeded:
+		sess.BackupLocation = b.Location
+		s.record(ctx, sess, "backup_done", StateDeleting, b.Location)
+		return s.removeObjects(ctx, sess)
+	}
+	return fmt.Errorf("session %s: unknown backup phase %q", sess.ID, b.Phase)
+}
+
+// removeObjects deletes every object of the session, its volume included.
+func (s *Service) removeObjects(ctx context.Context, sess *Session) error {
+	if err := s.cluster.DeleteWorkspace(ctx, sess.ID, true); err != nil {
+		return fmt.Errorf("deleting session %s: %w", sess.ID, err)
+	}
+	sess.Pending = PendingRemoval
+	return s.put(ctx, sess)
+}
+
+// stepRemoval waits for the deleted objects to be gone, then leaves a tombstone.
+func (s *Service) stepRemoval(ctx context.Context, sess *Session) error {
+	obs, err := s.cluster.Observe(ctx, sess.ID)
+	if err != nil {
+		return fmt.Errorf("observing session %s: %w", sess.ID, err)
+	}
+	if obs.Exists() {
+		return nil
+	}
+	sess.State, sess.Pending, sess.Reason = StateDeleted, PendingNone, ""
+	if err := s.put(ctx, sess); err != nil {
+		return err
+	}
+	s.record(ctx, sess, "deleted", StateDeleting, sess.BackupLocation)
+	return nil
+}
+
+// List returns a page of sessions.
+func (s *Service) List(ctx context.Context, opts ListOptions) (*ListResult, error) {
+	if opts.UserID != "" {
+		if err := CheckUserID(opts.UserID); err != nil {
+			return nil, err
+		}
+	}
+	if opts.State != "" && !opts.State.Valid() {
+		return nil, Invalid("status", "unknown status %q", string(opts.State))
+	}
+	if opts.Limit < 0 || opts.Limit > 1000 {
+		return nil, Invalid("limit", "limit must be between 1 and 1000")
+	}
+	return s.store.List(ctx, opts)
+}
+
+// Sleep scales the workspace to zero; its volume stays. Sleeping a sleeping session is a
+// no-op success.
+func (s *Service) Sleep(ctx context.Context, id string) (*Session, error) {
+	return s.transition(ctx, id, func(sess *Session) error {
+		switch sess.State {
+		case StateSleeping:
+			return nil
+		case StateDeleting, StateDeleted:
+			return Conflict("session %s is %s: it cannot sleep", id, sess.State)
+		}
+		from := sess.State
+		sess.State, sess.Reason = StateSleeping, ""
+		if err := s.scale(ctx, sess, 0); err != nil {
+			return err
+		}
+		if err := s.put(ctx, sess); err != nil {
+			return err
+		}
+		s.record(ctx, sess, "slept", from, "")
+		return nil
+	})
+}
+
+// Wake scales the workspace back to one; Get reports running once the pod is ready. Waking a
+// running or waking session is a no-op success.
+func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
+	return s.transition(ctx, id, func(sess *Session) error {
+		switch sess.State {
+		case StateRunning, StateWaking, StateCreating:
+			return s.advance(ctx, sess)
+		case StateDeleting, StateDeleted:
+			return Conflict("session %s is %s: it cannot wake", id, sess.State)
+		}
+		from := sess.State
+		sess.State, sess.Reason = StateWaking, ""
+		if err := s.scale(ctx, sess, 1); err != nil {
+			return err
+		}
+		now := s.opts.Now().UTC()
+		sess.LastActivity = now
+		if err := s.put(ctx, sess); err != nil {
+			return err
+		}
+		if err := s.store.Touch(ctx, sess.ID, now); err != nil {
+			s.log.Warn("recording activity", "id", sess.ID, "err", err)
+		}
+		s.record(ctx, sess, "wake_started", from, "")
+		return s.advance(ctx, sess)
+	})
+}
+
+// scale sets the workspace's replicas and the matching pending step. When the Deployment is
+// missing (a create that never finished, or an out-of-band delete) the whole workspace is
+// applied again instead.
+func (s *Service) scale(ctx context.Context, sess *Session, replicas int32) error {
+	if replicas > 0 {
+		sess.Pending = PendingReady
+	} else {
+		sess.Pending = PendingNone
+	}
+	err := s.cluster.Scale(ctx, sess.ID, replicas)
+	if err == nil {
+		return nil
+	}
+	obs, oerr := s.cluster.Observe(ctx, sess.ID)
+	if oerr != nil || obs.Complete {
+		return fmt.Errorf("scaling session %s to %d: %w", sess.ID, replicas, err)
+	}
+	pw, perr := newPassword()
+	if perr != nil {
+		return perr
+	}
+	if err := s.cluster.Apply(ctx, s.workspace(sess, pw)); err != nil {
+		return fmt.Errorf("re-applying session %s: %w", sess.ID, err)
+	}
+	return nil
+}
+
+// Update changes a workspace in place: image, resources, a larger volume, idle timeout,
+// backup choice and labels. Shrinking the volume is refused.
+func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Session, error) {
+	return s.transition(ctx, id, func(sess *Session) error {
+		switch sess.State {
+		case StateDeleting, StateDeleted:
+			return Conflict("session %s is %s: it cannot change", id, sess.State)
+		}
+		old := sess.Clone()
+		if req.Image != nil {
+			sess.Image = *req.Image
+		}
+		if req.Storage != nil {
+			sess.Storage = *req.Storage
+		}
+		if req.CPU != nil {
+			sess.CPU = *req.CPU
+		}
+		if req.Memory != nil {
+			sess.Memory = *req.Memory
+		}
+		if req.IdleTimeout != nil {
+			sess.IdleTimeout = *req.IdleTimeout
+		}
+		if req.BackupOnDelete != nil {
+			sess.BackupOnDelete = *req.BackupOnDelete
+		}
+		if req.Labels != nil {
+			sess.Labels = maps.Clone(req.Labels)
+		}
+		if err := s.checkSpec(sess, old); err != nil {
+			return err
+		}
+		if sess.Image != old.Image || sess.Storage != old.Storage || sess.CPU != old.CPU ||
+			sess.Memory != old.Memory || !maps.Equal(sess.Labels, old.Labels) || sess.IdleTimeout != old.IdleTimeout {
+			pw, err := newPassword()
+			if err != nil {
+				return err
+			}
+			if err := s.cluster.Apply(ctx, s.workspace(sess, pw)); err != nil {
+				return fmt.Errorf("updating session %s: %w", id, err)
+			}
+			if sess.State == StateRunning && (sess.Image != old.Image || sess.CPU != old.CPU || sess.Memory != old.Memory) {
+				sess.Pending = PendingReady // a new pod rolls out
+			}
+		}
+		if err := s.put(ctx, sess); err != nil {
+			return err
+		}
+		s.record(ctx, sess, "updated", old.State, "")
+		return nil
+	})
+}
+
+// Delete backs the workspace's volume up (unless asked not to) and then removes every object.
+// The backup runs as a Job: Delete returns with the session deleting, and later calls (Get,
+// Delete again, the sweep) finish it. Deleting a deleted session is a no-op success; deleting
+// a failed one (a failed backup) tries again.
+func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*Session, error) {
+	return s.transition(ctx, id, func(sess *Session) error {
+		switch sess.State {
+		case StateDeleted:
+			return nil
+		case StateDeleting:
+			return s.advance(ctx, sess)
+		}
+		from := sess.State
+		sess.State, sess.Reason = StateDeleting, ""
+		if err := s.scale(ctx, sess, 0); err != nil { // a ReadWriteOnce volume: the pod lets go first
+			return err
+		}
+		if sess.BackupOnDelete && !opts.SkipBackup {
+			sess.Attempt++
+			sess.Pending = PendingBackup
+			b, err := s.cluster.StartBackup(ctx, sess.ID, sess.Attempt)
+			if err != nil {
+				_ = s.put(ctx, sess) // the next touch starts it (BackupMissing)
+				return fmt.Errorf("starting backup of session %s: %w", id, err)
+			}
+			sess.BackupLocation = b.Location
+			if err := s.put(ctx, sess); err != nil {
+				return err
+			}
+		} else if err := s.removeObjects(ctx, sess); err != nil {
+			return err
+		}
+		s.record(ctx, sess, "delete_started", from, "")
+		return s.advance(ctx, sess)
+	})
+}
+
+// transition runs fn on the session under its lock and returns the session after it.
+func (s *Service) transition(ctx context.Context, id string, fn func(*Session) error) (*Session, error) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	release, err := s.store.Lock(ctx, id, s.opts.LockTTL, s.opts.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer s.unlock(release)
+	sess, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Pending == PendingApply { // finish an interrupted create before anything else
+		if err := s.stepApply(ctx, sess); err != nil {
+			return nil, err
+		}
+	}
+	if err := fn(sess); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// put writes the record (never the password) with a fresh UpdatedAt.
+func (s *Service) put(ctx context.Context, sess *Session) error {
+	sess.UpdatedAt = s.opts.Now().UTC()
+	stored := sess.Clone()
+	stored.Password = ""
+	if err := s.store.Put(ctx, stored); err != nil {
+		return fmt.Errorf("saving session %s: %w", sess.ID, err)
+	}
+	return nil
+}
+
+// unlock releases a lock even when the request's context is done.
+func (s *Service) unlock(release func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := release(ctx); err != nil {
+		s.log.Warn("releasing session lock", "err", err)
+	}
+}
+
+// record writes a durable event; a failure is logged (internal/events queues it for reconcile).
+func (s *Service) record(ctx context.Context, sess *Session, typ string, from State, detail string) {
+	if s.opts.Recorder == nil {
+		return
+	}
+	ev := Event{
+		SessionID: sess.ID, UserID: sess.UserID, Type: typ, From: from, To: sess.State,
+		Actor: ActorOf(ctx), At: s.opts.Now().UTC(), Detail: detail, Session: sess.Clone(),
+	}
+	ev.Session.Password = ""
+	if err := s.opts.Recorder.Record(ctx, ev); err != nil {
+		s.log.Error("recording event", "id", sess.ID, "type", typ, "err", err)
+	}
+}
+
+func orDefault(v, def string) string {
+	if strings.TrimSpace(v) == "" {
+		return def
+	}
+	return strings.TrimSpace(v)
+}
+
+// newPassword returns a random IDE password (24 URL-safe characters, 144 bits).
+func newPassword() (string, error) {
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("reading random bytes: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
