@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# run.sh - `make run`: the control plane locally. Starts the local Kubernetes control plane
+# (scripts/localkube), a redis-server and the API on 127.0.0.1 (default port 8080), prints an
+# API key and curl commands that work, and stops everything on Ctrl-C.
+# Env: HYPERBOLA_LISTEN (127.0.0.1:8080), HYPERBOLA_NAMESPACE (hyperbola), API_KEY (generated).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+RUN=${HYPERBOLA_RUN_DIR:-$ROOT/.run}
+mkdir -p "$RUN"
+LISTEN=${HYPERBOLA_LISTEN:-127.0.0.1:8080}
+NS=${HYPERBOLA_NAMESPACE:-hyperbola}
+pids=()
+KDIR=""
+cleanup() {
+  trap - EXIT INT TERM
+  echo; echo "stopping..."
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "$KDIR" ] && "$ROOT/scripts/localkube/down.sh" "$KDIR" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT INT TERM
+
+command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server" >&2; exit 1; }
+if curl -s -o /dev/null "http://$LISTEN/health" 2>/dev/null; then
+  echo "something already answers on $LISTEN: stop it or set HYPERBOLA_LISTEN" >&2; exit 1
+fi
+
+CACHE=$("$ROOT/scripts/localkube/build.sh" | tail -n 1)
+KDIR=$(mktemp -d "${TMPDIR:-/tmp}/hyperbola-run-kube.XXXXXX")
+echo "starting the local Kubernetes control plane..."
+KC=$(LOCALKUBE_ROOT=$CACHE K8SENV_LINK=1 "$ROOT/scripts/localkube/up.sh" "$KDIR" 2>"$RUN/localkube.log" | tail -n 1)
+KUBECTL="$CACHE/bin/kubectl --kubeconfig=$KC"
+$KUBECTL create namespace "$NS" >/dev/null
+$KUBECTL -n "$NS" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: hyperbola-backups
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 20Gi}}
+EOF
+
+# redis-server on a free port below the ephemeral range
+for _ in $(seq 50); do
+  RPORT=$(shuf -i 10000-32000 -n 1)
+  ss -Htln "sport = :$RPORT" | grep -q . || break
+done
+redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --dir "$RUN" >"$RUN/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+KEY=${API_KEY:-$(openssl rand -hex 24)}
+echo "building the API server..."
+go build -o "$RUN/hyperbola-server" "$ROOT/functions/cmd/server"
+KUBECONFIG=$KC REDIS_HOST=127.0.0.1 REDIS_PORT=$RPORT API_KEY=$KEY HYPERBOLA_NAMESPACE=$NS \
+  HYPERBOLA_LISTEN=$LISTEN HYPERBOLA_DOMAIN=${HYPERBOLA_DOMAIN:-localtest.me} \
+  "$RUN/hyperbola-server" >"$RUN/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do curl -sf "http://$LISTEN/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://$LISTEN/health" >/dev/null || { echo "the API did not start; see $RUN/server.log" >&2; tail -20 "$RUN/server.log" >&2; exit 1; }
+
+cat > "$RUN/env" <<EOF
+export HYPERBOLA_ENDPOINT=http://$LISTEN
+export HYPERBOLA_API_KEY=$KEY
+export API_KEY=$KEY
+export KUBECONFIG=$KC
+EOF
+cat <<EOF
+
+Hyperbola is running (logs in $RUN/):
+  API          http://$LISTEN
+  API key      $KEY
+  kubeconfig   $KC   (kubectl: $CACHE/bin/kubectl)
+  redis        127.0.0.1:$RPORT
+
+In another shell:
+  source $RUN/env
+  curl -s http://$LISTEN/health
+  curl -s -X POST http://$LISTEN/session/create -H "X-API-Key: \$API_KEY" -H 'Content-Type: application/json' -d '{"user_id": "user@example.com"}'
+
+Ctrl-C stops everything.
+EOF
+wait "${pids[-1]}"
