@@ -1,0 +1,138 @@
+// Package stack builds the control plane's parts from a configuration, in one place: the Redis
+// client, the Kubernetes client, the cluster adapter, the store and the session Service. The
+// functions' wiring, the local server, the provider's direct mode and the benchmarks use it.
+package stack
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
+)
+
+// Stack is the control plane's parts, built once per process.
+type Stack struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Redis   redis.UniversalClient
+	Kube    kubernetes.Interface
+	Cluster *kube.Cluster
+	Store   *store.Store
+	Service *session.Service
+	closers []func() error
+}
+
+// Parts lets a caller supply parts it already has (tests, the provider); nil ones are built
+// from the configuration.
+type Parts struct {
+	Redis    redis.UniversalClient
+	Kube     kubernetes.Interface
+	Logger   *slog.Logger
+	Recorder session.Recorder
+	Now      func() time.Time
+	// KubeOptions adjusts the cluster adapter's options after they are read from the config.
+	KubeOptions func(*kube.Options)
+}
+
+// New builds the stack from cfg. Nothing is contacted yet: Check does that.
+func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
+	s := &Stack{Config: cfg, Logger: parts.Logger, Redis: parts.Redis, Kube: parts.Kube}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Redis == nil {
+		rdb := redis.NewClient(&redis.Options{
+			Addr: cfg.RedisAddr(), Password: cfg.RedisPassword, DB: cfg.RedisDB,
+			DialTimeout: 3 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
+		})
+		s.Redis = rdb
+		s.closers = append(s.closers, rdb.Close)
+	}
+	if s.Kube == nil {
+		rc, err := RESTConfig(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if s.Kube, err = kubernetes.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kubernetes client: %w", err)
+		}
+	}
+	kopts, err := kube.OptionsFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if parts.KubeOptions != nil {
+		parts.KubeOptions(&kopts)
+		if err := kopts.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	s.Cluster = kube.NewCluster(s.Kube, kopts)
+	s.Store = store.New(s.Redis, cfg.RedisPrefix, store.Options{TombstoneTTL: cfg.TombstoneTTL, Now: parts.Now, Logger: s.Logger})
+	s.Service = session.NewService(s.Cluster, s.Store, session.Options{
+		Domain: cfg.Domain, Image: cfg.UserPodImage, Storage: cfg.StorageSize, CPU: cfg.CPURequest,
+		Memory: cfg.MemoryRequest, IdleTimeout: cfg.IdleTimeout, SessionTTL: cfg.SessionTTL,
+		Now: parts.Now, Logger: s.Logger, Recorder: parts.Recorder,
+	})
+	return s, nil
+}
+
+// Check reports each dependency's health: "redis" and "kubernetes".
+func (s *Stack) Check(ctx context.Context) map[string]error {
+	out := map[string]error{"redis": s.Store.Ping(ctx)}
+	_, err := s.Kube.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		err = fmt.Errorf("kubernetes: %w", err)
+	}
+	out["kubernetes"] = err
+	return out
+}
+
+// Close releases what New opened.
+func (s *Stack) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// RESTConfig is how the control plane reaches Kubernetes: a kubeconfig (KUBECONFIG and
+// HYPERBOLA_KUBE_CONTEXT), a GKE endpoint with Google credentials (HYPERBOLA_KUBE_ENDPOINT and
+// HYPERBOLA_KUBE_CA: Cloud Run's service account, mapped to RBAC by infra/), or in-cluster.
+func RESTConfig(ctx context.Context, cfg *config.Config) (*rest.Config, error) {
+	if cfg.KubeEndpoint == "" {
+		return kube.RESTConfig(cfg.Kubeconfig, cfg.KubeContext)
+	}
+	ca, err := base64.StdEncoding.DecodeString(cfg.KubeCA)
+	if err != nil {
+		return nil, fmt.Errorf("HYPERBOLA_KUBE_CA must be base64 PEM: %w", err)
+	}
+	ts, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		return nil, fmt.Errorf("google credentials for %s: %w", cfg.KubeEndpoint, err)
+	}
+	rc := &rest.Config{
+		Host:            cfg.KubeEndpoint,
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca},
+		QPS:             50, Burst: 100, UserAgent: "hyperbola",
+	}
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts), Base: rt}
+	})
+	return rc, nil
+}
