@@ -712,3 +712,26 @@ func newPassword() (string, error) {
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
+
+// Touch records activity on a session now (a client's activity ping). Activity on a session
+// that is not awake is accepted and recorded, but wakes nothing.
+func (s *Service) Touch(ctx context.Context, id string) (*Session, error) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	sess, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.State == StateDeleted || sess.State == StateDeleting {
+		return nil, Conflict("session %s is %s", id, sess.State)
+	}
+	now := s.opts.Now().UTC()
+	if err := s.store.Touch(ctx, id, now); err != nil {
+		return nil, err
+	}
+	if now.After(sess.LastActivity) {
+		sess.LastActivity = now
+	}
+	return sess, nil
+}

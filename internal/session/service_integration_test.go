@@ -1,0 +1,514 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
+}
+
+// fixture is one test's stack: its own namespace and Redis prefix on the package's cluster
+// and redis-server.
+type fixture struct {
+	t     *testing.T
+	ns    string
+	kube  *testenv.Kube
+	cfg   *config.Config
+	stack *stack.Stack
+	svc   *session.Service
+}
+
+func newFixture(t *testing.T, parts stack.Parts) *fixture {
+	t.Helper()
+	k, ns := env.Namespace(t)
+	rdb, prefix := env.RedisFor(t)
+	ctx := context.Background()
+	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.FromLookup(func(name string) (string, bool) {
+		v, ok := map[string]string{
+			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
+		}[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts.Redis = rdb
+	if parts.Kube == nil {
+		parts.Kube = k.Client
+	}
+	st, err := stack.New(ctx, cfg, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, ns: ns, kube: k, cfg: cfg, stack: st, svc: st.Service}
+}
+
+// with returns another Service on the same namespace and Redis keys (another instance of the
+// control plane), built with different parts.
+func (f *fixture) with(parts stack.Parts) *session.Service {
+	f.t.Helper()
+	parts.Redis = f.stack.Redis
+	if parts.Kube == nil {
+		parts.Kube = f.kube.Client
+	}
+	st, err := stack.New(context.Background(), f.cfg, parts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return st.Service
+}
+
+// waitState polls Get (which drives pending steps) until the session is in want.
+func waitState(t *testing.T, m session.Manager, id string, want session.State) *session.Session {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	var last *session.Session
+	for time.Since(start) < 60*time.Second {
+		s, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("get %s: %v", id, err)
+		}
+		last = s
+		if s.State == want && s.Pending == session.PendingNone {
+			t.Logf("%s %s after %s", id, want, time.Since(start).Round(time.Millisecond))
+			return s
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("session %s: want %s, still %s (pending %q, reason %q)", id, want, last.State, last.Pending, last.Reason)
+	return nil
+}
+
+// labelled lists the kinds of objects carrying the session's label.
+func (f *fixture) labelled(id string) map[string][]string {
+	f.t.Helper()
+	ctx := context.Background()
+	sel := metav1.ListOptions{LabelSelector: "hyperbola.dev/session=" + id}
+	cs := f.kube.Client
+	out := map[string][]string{}
+	add := func(kind string, names ...string) {
+		if len(names) > 0 {
+			out[kind] = append(out[kind], names...)
+		}
+	}
+	must := func(err error) {
+		if err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	pvcs, err := cs.CoreV1().PersistentVolumeClaims(f.ns).List(ctx, sel)
+	must(err)
+	for _, o := range pvcs.Items {
+		add("PersistentVolumeClaim", o.Name)
+	}
+	deps, err := cs.AppsV1().Deployments(f.ns).List(ctx, sel)
+	must(err)
+	for _, o := range deps.Items {
+		add("Deployment", o.Name)
+	}
+	svcs, err := cs.CoreV1().Services(f.ns).List(ctx, sel)
+	must(err)
+	for _, o := range svcs.Items {
+		add("Service", o.Name)
+	}
+	ings, err := cs.NetworkingV1().Ingresses(f.ns).List(ctx, sel)
+	must(err)
+	for _, o := range ings.Items {
+		add("Ingress", o.Name)
+	}
+	nps, err := cs.NetworkingV1().NetworkPolicies(f.ns).List(ctx, sel)
+	must(err)
+	for _, o := range nps.Items {
+		add("NetworkPolicy", o.Name)
+	}
+	secs, err := cs.CoreV1().Secrets(f.ns).List(ctx, sel)
+	must(err)
+	for _, o := range secs.Items {
+		add("Secret", o.Name)
+	}
+	return out
+}
+
+func (f *fixture) deployment(id string) *appsv1.Deployment {
+	f.t.Helper()
+	d, err := f.kube.Client.AppsV1().Deployments(f.ns).Get(context.Background(), "vs-code-"+id, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+func (f *fixture) pods(id string) []corev1.Pod {
+	f.t.Helper()
+	p, err := f.kube.Client.CoreV1().Pods(f.ns).List(context.Background(), metav1.ListOptions{
+		LabelSelector: "hyperbola.dev/session=" + id + ",app.kubernetes.io/component=workspace"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p.Items
+}
+
+func (f *fixture) pvcPhase(id string) corev1.PersistentVolumeClaimPhase {
+	f.t.Helper()
+	p, err := f.kube.Client.CoreV1().PersistentVolumeClaims(f.ns).Get(context.Background(), "vs-code-"+id+"-data", metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p.Status.Phase
+}
+
+func TestIntegrationCreateMakesEveryObjectAndRuns(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	ctx := context.Background()
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com", Labels: map[string]string{"team": "data"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !session.ValidID(s.ID) || s.Password == "" || s.WorkspaceURL != "https://vs-code-"+s.ID+".ws.example.test" {
+		t.Fatalf("create returned %+v", s)
+	}
+	got := f.labelled(s.ID)
+	want := map[string][]string{
+		"PersistentVolumeClaim": {"vs-code-" + s.ID + "-data"},
+		"Deployment":            {"vs-code-" + s.ID},
+		"Service":               {"vs-code-" + s.ID},
+		"Ingress":               {"vs-code-" + s.ID},
+		"NetworkPolicy":         {"vs-code-" + s.ID},
+		"Secret":                {"vs-code-" + s.ID + "-auth"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("objects:\n got %v\nwant %v", got, want)
+	}
+	d := f.deployment(s.ID)
+	if d.Labels["app.kubernetes.io/managed-by"] != "hyperbola" || d.Labels["team"] != "data" ||
+		d.Annotations["hyperbola.dev/user-id"] != "ada@example.com" {
+		t.Fatalf("deployment labels %v annotations %v", d.Labels, d.Annotations)
+	}
+	running := waitState(t, f.svc, s.ID, session.StateRunning)
+	if running.Password != "" {
+		t.Fatal("Get must never return the password")
+	}
+	if pw, err := f.stack.Cluster.Password(ctx, s.ID); err != nil || pw != s.Password {
+		t.Fatalf("the Secret holds %q (%v), create returned %q", pw, err, s.Password)
+	}
+	list, err := f.svc.List(ctx, session.ListOptions{UserID: "ada@example.com"})
+	if err != nil || len(list.Sessions) != 1 || list.Sessions[0].ID != s.ID {
+		t.Fatalf("list by user: %+v %v", list, err)
+	}
+}
+
+func TestIntegrationSleepWake(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	ctx := context.Background()
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "grace@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	for i := range 2 { // the second sleep is a no-op success
+		slept, err := f.svc.Sleep(ctx, s.ID)
+		if err != nil || slept.State != session.StateSleeping {
+			t.Fatalf("sleep #%d: %+v %v", i+1, slept, err)
+		}
+	}
+	if r := f.deployment(s.ID).Spec.Replicas; r == nil || *r != 0 {
+		t.Fatalf("replicas after sleep: %v", r)
+	}
+	waitFor(t, "no pods", func() bool { return len(f.pods(s.ID)) == 0 })
+	if ph := f.pvcPhase(s.ID); ph != corev1.ClaimBound {
+		t.Fatalf("PVC phase while sleeping: %s", ph)
+	}
+	for i := range 2 {
+		woke, err := f.svc.Wake(ctx, s.ID)
+		if err != nil || (woke.State != session.StateWaking && woke.State != session.StateRunning) {
+			t.Fatalf("wake #%d: %+v %v", i+1, woke, err)
+		}
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	if r := f.deployment(s.ID).Spec.Replicas; r == nil || *r != 1 {
+		t.Fatalf("replicas after wake: %v", r)
+	}
+	if len(f.pods(s.ID)) != 1 {
+		t.Fatalf("pods after wake: %d", len(f.pods(s.ID)))
+	}
+}
+
+func TestIntegrationDeleteBacksUpThenRemoves(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	ctx := context.Background()
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "linus@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	d, err := f.svc.Delete(ctx, s.ID, session.DeleteOptions{})
+	if err != nil || (d.State != session.StateDeleting && d.State != session.StateDeleted) {
+		t.Fatalf("delete: %+v %v", d, err)
+	}
+	// while the backup runs, sleep and wake are refused
+	if d.State == session.StateDeleting {
+		if _, err := f.svc.Wake(ctx, s.ID); err != nil && !errors.Is(err, session.ErrConflict) {
+			t.Fatalf("wake while deleting: %v, want conflict", err)
+		}
+	}
+	done := waitState(t, f.svc, s.ID, session.StateDeleted)
+	if done.BackupLocation == "" {
+		t.Fatal("no backup location recorded")
+	}
+	t.Logf("backup at %s", done.BackupLocation)
+	if got := f.labelled(s.ID); len(got) != 0 {
+		t.Fatalf("objects left after delete: %v", got)
+	}
+	again, err := f.svc.Delete(ctx, s.ID, session.DeleteOptions{})
+	if err != nil || again.State != session.StateDeleted {
+		t.Fatalf("repeated delete: %+v %v", again, err)
+	}
+}
+
+func TestIntegrationFailedBackupKeepsTheVolume(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	failing := f.with(stack.Parts{KubeOptions: func(o *kube.Options) {
+		o.BackupPodLabels = map[string]string{"hyperbola.dev/test-fail": "true"}
+	}})
+	ctx := context.Background()
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "margaret@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	if _, err := failing.Delete(ctx, s.ID, session.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitState(t, failing, s.ID, session.StateFailed)
+	if failed.Reason == "" {
+		t.Fatal("a failed backup must say why")
+	}
+	t.Logf("reason: %s", failed.Reason)
+	if ph := f.pvcPhase(s.ID); ph != corev1.ClaimBound {
+		t.Fatalf("the PVC must stay after a failed backup: %s", ph)
+	}
+	// the cause removed (a service without the failing label), a second delete succeeds
+	if _, err := f.svc.Delete(ctx, s.ID, session.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitState(t, f.svc, s.ID, session.StateDeleted)
+	if done.BackupLocation == "" || done.Attempt != 2 {
+		t.Fatalf("second delete: %+v", done)
+	}
+	if got := f.labelled(s.ID); len(got) != 0 {
+		t.Fatalf("objects left: %v", got)
+	}
+}
+
+func TestIntegrationConcurrentTransitionsKeepRecordsAndObjectsInStep(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	ctx := context.Background()
+	var ids []string
+	for i := range 5 {
+		s, err := f.svc.Create(ctx, session.CreateRequest{UserID: fmt.Sprintf("u%d@example.com", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	// a second instance of the control plane shares the Redis keys and the namespace
+	other := f.with(stack.Parts{})
+	var wg sync.WaitGroup
+	var ops, conflicts, busy atomic.Int64
+	for g := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 7))
+			m := f.svc
+			if g%2 == 1 {
+				m = other
+			}
+			for range 6 {
+				id := ids[r.IntN(len(ids))]
+				var err error
+				switch n := r.IntN(10); {
+				case n < 4:
+					_, err = m.Sleep(ctx, id)
+				case n < 8:
+					_, err = m.Wake(ctx, id)
+				default:
+					_, err = m.Delete(ctx, id, session.DeleteOptions{})
+				}
+				ops.Add(1)
+				switch {
+				case err == nil:
+				case errors.Is(err, session.ErrConflict):
+					conflicts.Add(1)
+				case errors.Is(err, session.ErrBusy):
+					busy.Add(1)
+				default:
+					t.Errorf("%s: %v", id, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d operations, %d conflicts (transition on a deleting session), %d busy", ops.Load(), conflicts.Load(), busy.Load())
+	// let every pending step finish, then compare each record with its objects
+	for _, id := range ids {
+		settle(t, f.svc, id)
+	}
+	recorded := map[string]bool{}
+	for _, id := range ids {
+		s, err := f.svc.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs := f.labelled(id)
+		switch s.State {
+		case session.StateDeleted:
+			if len(objs) != 0 {
+				t.Errorf("%s deleted but objects remain: %v", id, objs)
+			}
+		case session.StateRunning, session.StateSleeping:
+			recorded[id] = true
+			if len(objs) != 6 {
+				t.Errorf("%s %s with objects %v", id, s.State, objs)
+				continue
+			}
+			want := int32(1)
+			if s.State == session.StateSleeping {
+				want = 0
+			}
+			if r := f.deployment(id).Spec.Replicas; r == nil || *r != want {
+				t.Errorf("%s %s but replicas %v", id, s.State, r)
+			}
+		default:
+			t.Errorf("%s settled in %s (%s)", id, s.State, s.Reason)
+		}
+	}
+	// no labelled object without a live record
+	all, err := f.stack.Cluster.ObserveAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range all {
+		if !recorded[o.ID] {
+			t.Errorf("labelled objects of %s (%v) have no live record", o.ID, o.Kinds)
+		}
+	}
+}
+
+// settle drives a session until it has no pending step.
+func settle(t *testing.T, m session.Manager, id string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		s, err := m.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Pending == session.PendingNone {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("session %s never settled", id)
+}
+
+// cancelAfter is a transport that cancels the request context after n requests went through:
+// a crash between object writes.
+type cancelAfter struct {
+	base   http.RoundTripper
+	n      int64
+	seen   atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(r)
+	if c.seen.Add(1) == c.n {
+		c.cancel()
+	}
+	return resp, err
+}
+
+func TestIntegrationCreateCancelledBetweenWritesConverges(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := rest.CopyConfig(f.kube.Config)
+	cut := &cancelAfter{n: 1, cancel: cancel}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { cut.base = rt; return cut })
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashing := f.with(stack.Parts{Kube: cs})
+	req := session.CreateRequest{UserID: "retry@example.com", RequestID: "req-" + testenv.UniqueName("x")}
+	if _, err := crashing.Create(ctx, req); err == nil {
+		t.Fatal("the cut create succeeded; the test did not cut it")
+	} else {
+		t.Logf("first attempt: %v", err)
+	}
+	// retried (on a healthy instance) with the same request id: one complete session
+	s, err := f.svc.Create(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Password == "" {
+		t.Fatal("the retried create must return the password")
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	if got := f.labelled(s.ID); len(got) != 6 {
+		t.Fatalf("objects after retry: %v", got)
+	}
+	list, err := f.svc.List(context.Background(), session.ListOptions{UserID: req.UserID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Sessions) != 1 {
+		var ids []string
+		for _, s := range list.Sessions {
+			ids = append(ids, s.ID)
+		}
+		sort.Strings(ids)
+		t.Fatalf("want one session for the user, got %v", ids)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
