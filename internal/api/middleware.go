@@ -1,0 +1,274 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HeaderRequestID carries the request id in and out.
+const HeaderRequestID = "X-Request-Id"
+
+// HeaderAPIKey carries the API key ("Authorization: Bearer <key>" is accepted too).
+const HeaderAPIKey = "X-API-Key"
+
+type ctxKey int
+
+const (
+	ctxRequestID ctxKey = iota
+	ctxClientIP
+)
+
+// validRequestID accepts ids a client may choose: 1-128 characters of [A-Za-z0-9._:-].
+// Anything else is replaced by a generated id (never echoed, so no header injection).
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestIDFrom returns the request's id: from the context the Server set, else from the
+// response header, else a fresh one (set on the response).
+func requestIDFrom(w http.ResponseWriter, r *http.Request) string {
+	if r != nil {
+		if id, ok := r.Context().Value(ctxRequestID).(string); ok && id != "" {
+			return id
+		}
+	}
+	if id := w.Header().Get(HeaderRequestID); id != "" {
+		return id
+	}
+	id := ""
+	if r != nil && validRequestID(r.Header.Get(HeaderRequestID)) {
+		id = r.Header.Get(HeaderRequestID)
+	} else {
+		id = newRequestID()
+	}
+	w.Header().Set(HeaderRequestID, id)
+	return id
+}
+
+// RequestID returns the id of the request ctx belongs to ("" outside a request).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxRequestID).(string)
+	return id
+}
+
+// ClientIP returns the client address the Server decided on for ctx's request.
+func ClientIP(ctx context.Context) netip.Addr {
+	ip, _ := ctx.Value(ctxClientIP).(netip.Addr)
+	return ip
+}
+
+// recorder remembers the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status  int
+	bytes   int64
+	errCode string
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 {
+		rw.status = code
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(b []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	n, err := rw.ResponseWriter.Write(b)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+func (rw *recorder) setErrorCode(c string) { rw.errCode = c }
+
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+func (rw *recorder) Flush() {
+	if f, ok := rw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// keys holds the accepted API keys as SHA-256 digests, so every comparison has the same
+// length and takes the same time whatever the candidate.
+type keys struct {
+	digests [][sha256.Size]byte
+}
+
+func newKeys(list []string) keys {
+	var k keys
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s != "" {
+			k.digests = append(k.digests, sha256.Sum256([]byte(s)))
+		}
+	}
+	return k
+}
+
+// match compares the candidate with every key (never stopping early) in constant time.
+func (k keys) match(candidate string) bool {
+	if candidate == "" {
+		return false
+	}
+	d := sha256.Sum256([]byte(candidate))
+	ok := 0
+	for i := range k.digests {
+		ok |= subtle.ConstantTimeCompare(d[:], k.digests[i][:])
+	}
+	return ok == 1
+}
+
+// apiKey reads the key from X-API-Key, or from "Authorization: Bearer <key>" (what
+// Prometheus' scrape config can send).
+func apiKey(r *http.Request) string {
+	if k := r.Header.Get(HeaderAPIKey); k != "" {
+		return k
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
+}
+
+// keyID is the key's name in rate-limit keys and logs: a digest prefix, never the key.
+func keyID(key string) string {
+	d := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(d[:12])
+}
+
+var errUnauthenticated = &HTTPError{
+	Status: http.StatusUnauthorized, Code: CodeUnauthenticated,
+	Message: "a valid API key is required in the X-API-Key header",
+}
+
+// clientIP decides the client's address: the direct peer, or, when the peer is a trusted
+// proxy, the first address from the right of X-Forwarded-For that is not a trusted proxy.
+func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer := remoteAddr(r.RemoteAddr)
+	if !peer.IsValid() || !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	var all []string
+	for _, h := range hops {
+		all = append(all, strings.Split(h, ",")...)
+	}
+	ip := peer
+	for i := len(all) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(all[i]))
+		if err != nil {
+			return ip // a hop we cannot read: the last trusted hop is all we know
+		}
+		ip = a.Unmap()
+		if !isTrusted(ip, trusted) {
+			return ip
+		}
+	}
+	return ip
+}
+
+func remoteAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseCIDRs reads trusted proxies: CIDRs ("10.0.0.0/8") or single addresses.
+func ParseCIDRs(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// RateResult is a rate limiter's decision (the shape of internal/ratelimit's Result).
+type RateResult struct {
+	Allowed    bool
+	Limit      int
+	Remaining  int
+	RetryAfter time.Duration // when not allowed: how long until one more request is
+	ResetAfter time.Duration // how long until the limit is fully replenished
+}
+
+// RateLimiter admits requests against a per-minute limit shared by every instance.
+type RateLimiter interface {
+	Allow(ctx context.Context, key string, perMinute int) (RateResult, error)
+}
+
+// RateLimiterFunc adapts a function to RateLimiter.
+type RateLimiterFunc func(ctx context.Context, key string, perMinute int) (RateResult, error)
+
+// Allow calls f.
+func (f RateLimiterFunc) Allow(ctx context.Context, key string, perMinute int) (RateResult, error) {
+	return f(ctx, key, perMinute)
+}
+
+func setRateHeaders(h http.Header, res RateResult) {
+	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
+	h.Set("RateLimit-Reset", strconv.Itoa(ceilSecondsOrZero(res.ResetAfter)))
+}
+
+func ceilSecondsOrZero(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return ceilSeconds(d)
+}
