@@ -46,14 +46,14 @@ func NewCluster(cs kubernetes.Interface, opts Options) *Cluster {
 // Options returns the cluster's options.
 func (c *Cluster) Options() Options { return c.opts }
 
-// RESTConfig loads a client configuration: from the kubeconfig file (and context, "" for its
-// current one) when kubeconfig or context is set, from the pod's service account otherwise.
+// RESTConfig loads a client configuration: from the kubeconfig file (and kubeContext, "" for
+// its current one) when either is set, from the pod's service account otherwise.
 // Client-side rate limiting is raised from client-go's 5 QPS: one Apply makes six requests
 // at once and one Observe seven.
-func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
+func RESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
-	if kubeconfig == "" && context == "" {
+	if kubeconfig == "" && kubeContext == "" {
 		if cfg, err = rest.InClusterConfig(); err != nil {
 			return nil, fmt.Errorf("kube: in-cluster config (set KUBECONFIG outside a cluster): %w", err)
 		}
@@ -62,9 +62,9 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 		if kubeconfig != "" {
 			rules.ExplicitPath = kubeconfig
 		}
-		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context})
+		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
 		if cfg, err = cc.ClientConfig(); err != nil {
-			return nil, fmt.Errorf("kube: loading kubeconfig %q (context %q): %w", kubeconfig, context, err)
+			return nil, fmt.Errorf("kube: loading kubeconfig %q (context %q): %w", kubeconfig, kubeContext, err)
 		}
 	}
 	if cfg.QPS == 0 {

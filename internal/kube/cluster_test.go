@@ -3,6 +3,8 @@ package kube
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +183,44 @@ func TestSummarize(t *testing.T) {
 	all, err := c.ObserveAll(ctx)
 	if err != nil || len(all) != 1 || all[0].ID != ws.ID {
 		t.Errorf("ObserveAll = %v, %v", all, err)
+	}
+}
+
+func TestRESTConfig(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	const cfg = `apiVersion: v1
+kind: Config
+clusters:
+- name: a
+  cluster: {server: "https://127.0.0.1:6443"}
+- name: b
+  cluster: {server: "https://127.0.0.2:6443"}
+users:
+- name: u
+  user: {token: t0k3n}
+contexts:
+- name: one
+  context: {cluster: a, user: u}
+- name: two
+  context: {cluster: b, user: u}
+current-context: one
+`
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for ctxName, host := range map[string]string{"": "https://127.0.0.1:6443", "two": "https://127.0.0.2:6443"} {
+		rc, err := RESTConfig(kc, ctxName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc.Host != host || rc.QPS != 50 || rc.Burst != 100 || rc.UserAgent != "hyperbola" {
+			t.Errorf("context %q: host %s qps %v burst %d agent %q", ctxName, rc.Host, rc.QPS, rc.Burst, rc.UserAgent)
+		}
+	}
+	if _, err := RESTConfig(kc, "three"); err == nil {
+		t.Error("an unknown context was accepted")
+	}
+	if _, err := RESTConfig(filepath.Join(t.TempDir(), "missing"), ""); err == nil {
+		t.Error("a missing kubeconfig was accepted")
 	}
 }
