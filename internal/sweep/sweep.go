@@ -1,0 +1,630 @@
+// Package sweep is the scheduled idle sweep: Cloud Scheduler calls it every minute (the
+// IdleSweep function, or POST /sweep on the API) and each call
+//
+//   - deletes the sessions whose SESSION_TTL has passed (with their backup),
+//   - drives forward the pending steps it finds (creating, waking, deleting sessions),
+//   - probes code-server's /healthz on every running workspace whose recorded idle deadline
+//     (last activity + its idle_timeout) has passed, records a newer heartbeat as activity,
+//     and puts to sleep only the workspaces that are idle by every signal.
+//
+// Its cost follows the sessions that are due, never all of them: the candidates come from
+// the store's idle and expiry indexes (sorted sets read by score). One sweep runs at a time
+// across instances (a Redis lease). The sweep keeps no state but the lease: every transition
+// goes through the session Service, atomically under the session's lock, so a sweep that
+// dies midway leaves no session half-moved, and the next sweep simply carries on.
+//
+// A probe that fails (timeout, connection refused, an answer other than 200, a body that is
+// not code-server's heartbeat) never puts a workspace to sleep: it is counted, logged, and the
+// workspace stays a candidate for the next sweep.
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// Actor is who the sweep's transitions are recorded as (session.WithActor).
+const Actor = "sweep"
+
+// Sessions is what the sweep needs from the session core (*session.Service). Every
+// transition re-reads the session under its lock.
+type Sessions interface {
+	Sleep(ctx context.Context, id string) (*session.Session, error)
+	Delete(ctx context.Context, id string, opts session.DeleteOptions) (*session.Session, error)
+	Advance(ctx context.Context, id string) error
+}
+
+// IdleSleeper is implemented by a session core that can re-check idleness under the session's
+// lock: SleepIfIdle puts the session to sleep only when it is running and its last activity
+// plus its idle timeout is at or before now, and reports whether it did. When Deps.Sessions
+// implements it the sweep uses it; otherwise it re-reads the record just before Sleep, which
+// leaves a window of one round trip in which new activity can be missed.
+type IdleSleeper interface {
+	SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error)
+}
+
+// Store is what the sweep needs from the session store (*store.Store).
+type Store interface {
+	// Get returns the record, with LastActivity the newest recorded activity.
+	Get(ctx context.Context, id string) (*session.Session, error)
+	// List pages records by state (the fallback for finding pending steps).
+	List(ctx context.Context, opts session.ListOptions) (*session.ListResult, error)
+	// IdleCandidates returns up to limit awake sessions whose idle deadline is before now.
+	IdleCandidates(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Expired returns up to limit sessions whose ExpiresAt is at or before now.
+	Expired(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Lease takes a global lease without waiting; ok is false when another holder has it.
+	Lease(ctx context.Context, name string, ttl time.Duration) (release func(context.Context) error, ok bool, err error)
+	// Touch records activity at t (never backwards) and moves the idle deadline.
+	Touch(ctx context.Context, id string, t time.Time) error
+}
+
+// PendingIndex is implemented by a store that indexes the sessions with a pending step. When
+// Deps.Store implements it the sweep reads it; otherwise it lists the creating, waking and
+// deleting sessions by state.
+type PendingIndex interface {
+	Pending(ctx context.Context, limit int) ([]string, error)
+}
+
+// IdleDeferrer is implemented by a store that can move a session's idle deadline (not its
+// activity) to until. When Deps.Store implements it, a workspace whose probe failed is not
+// probed again before Options.ProbeBackoff; otherwise it is probed again on the next sweep.
+type IdleDeferrer interface {
+	DeferIdle(ctx context.Context, id string, until time.Time) error
+}
+
+// Deps are the sweep's parts. Sessions and Store are required.
+type Deps struct {
+	Sessions Sessions
+	Store    Store
+	// Prober asks code-server for its heartbeat; nil builds an HTTPProber from the Options.
+	Prober Prober
+	// Now is the clock (time.Now when nil). Use the Service's and the store's clock.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Options tune a Sweeper. Zero values take the defaults noted.
+type Options struct {
+	// Concurrency bounds the probes (and transitions) in flight (16).
+	Concurrency int
+	// ProbeTimeout bounds one probe (2s).
+	ProbeTimeout time.Duration
+	// LeaseTTL is how long the sweep lease is held at most (3m). A sweep starts no new work
+	// after two thirds of it, so it is done before another instance may take the lease.
+	LeaseTTL time.Duration
+	// LeaseName names the lease in the store ("sweep").
+	LeaseName string
+	// IdleLimit is the most idle candidates one sweep looks at (1000).
+	IdleLimit int
+	// ExpiredLimit is the most expired sessions one sweep deletes (100).
+	ExpiredLimit int
+	// PendingLimit is the most pending steps one sweep drives, per state listed (200).
+	PendingLimit int
+	// ProbeBackoff is how long a workspace whose probe failed is left unprobed, when the
+	// store is an IdleDeferrer (5m).
+	ProbeBackoff time.Duration
+	// RetryFailedAfter is how long an expired session in state failed (its backup failed) is
+	// left before the sweep deletes it again, so a backup that keeps failing does not start a
+	// Job every minute (1h).
+	RetryFailedAfter time.Duration
+
+	// The probe URL: a template with {id}, {namespace}, {port} and {domain}
+	// (DefaultProbeURL when ""; PublicProbeURL goes through the Ingress). Used only when
+	// Deps.Prober is nil.
+	ProbeURL  string
+	Namespace string // HYPERBOLA_NAMESPACE
+	Port      int32  // USER_POD_PORT
+	Domain    string // HYPERBOLA_DOMAIN
+}
+
+func (o *Options) defaults() {
+	defI := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defI(&o.Concurrency, 16)
+	defI(&o.IdleLimit, 1000)
+	defI(&o.ExpiredLimit, 100)
+	defI(&o.PendingLimit, 200)
+	defD(&o.ProbeTimeout, 2*time.Second)
+	defD(&o.LeaseTTL, 3*time.Minute)
+	defD(&o.ProbeBackoff, 5*time.Minute)
+	defD(&o.RetryFailedAfter, time.Hour)
+	if o.LeaseName == "" {
+		o.LeaseName = "sweep"
+	}
+	if o.ProbeURL == "" {
+		o.ProbeURL = DefaultProbeURL
+	}
+}
+
+// Report is what one sweep did. It is the HTTP answer and the sweep's log line.
+type Report struct {
+	// Skipped is true when another sweep held the lease: this one did nothing.
+	Skipped bool `json:"skipped"`
+	// Candidates are the sessions whose recorded idle deadline had passed.
+	Candidates int `json:"candidates"`
+	// Probed counts the probes made; ProbeErrors the ones that failed, by reason in
+	// ProbeErrorsBy.
+	Probed        int            `json:"probed"`
+	ProbeErrors   int            `json:"probe_errors"`
+	ProbeErrorsBy map[string]int `json:"probe_errors_by,omitempty"`
+	// Slept counts the workspaces put to sleep; KeptActive the candidates found active (a
+	// heartbeat newer than the recorded activity, or activity recorded meanwhile).
+	Slept      int `json:"slept"`
+	KeptActive int `json:"kept_active"`
+	// Deferred counts the candidates left for a later sweep without a probe: not running yet
+	// (the pending steps move them), busy (another transition held the lock), backing off
+	// after a failed probe, or not reached before the sweep's time ran out.
+	Deferred int `json:"deferred"`
+	// Expired counts the sessions past SESSION_TTL found; Deleted the deletes started.
+	Expired int `json:"expired"`
+	Deleted int `json:"deleted"`
+	// Pending counts the sessions with a pending step found; Advanced the ones driven.
+	Pending  int `json:"pending"`
+	Advanced int `json:"advanced"`
+	// Errors counts failures other than probes (Redis, the cluster, a transition).
+	Errors int `json:"errors"`
+	// LimitReached names the batches that were full ("expired", "pending", "idle"): more is
+	// left for the next sweeps.
+	LimitReached []string  `json:"limit_reached,omitempty"`
+	StartedAt    time.Time `json:"started_at"`
+	DurationMS   int64     `json:"duration_ms"`
+}
+
+// LogAttrs returns the report as slog attributes.
+func (r *Report) LogAttrs() []any {
+	return []any{
+		"skipped", r.Skipped, "candidates", r.Candidates, "probed", r.Probed,
+		"probe_errors", r.ProbeErrors, "slept", r.Slept, "kept_active", r.KeptActive,
+		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted,
+		"pending", r.Pending, "advanced", r.Advanced, "errors", r.Errors,
+		"limit_reached", r.LimitReached, "duration_ms", r.DurationMS,
+	}
+}
+
+// tally is a Report being filled in by concurrent workers.
+type tally struct {
+	mu sync.Mutex
+	r  Report
+}
+
+func (t *tally) add(f func(r *Report)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(&t.r)
+}
+
+func (t *tally) snapshot() *Report {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.r
+	r.ProbeErrorsBy = maps.Clone(t.r.ProbeErrorsBy)
+	r.LimitReached = append([]string(nil), t.r.LimitReached...)
+	return &r
+}
+
+// Sweeper runs sweeps. It is safe for concurrent use (concurrent runs are serialized by the
+// lease, across instances too) and keeps no state between runs.
+type Sweeper struct {
+	sessions Sessions
+	store    Store
+	prober   Prober
+	now      func() time.Time
+	log      *slog.Logger
+	opts     Options
+	err      error // a configuration error, returned by every Run
+}
+
+// New returns a Sweeper. A configuration error (a bad probe URL template, a missing part)
+// is returned by every Run; check it up front with Err.
+func New(deps Deps, opts Options) *Sweeper {
+	opts.defaults()
+	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, now: deps.Now, log: deps.Logger, opts: opts}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "sweep")
+	switch {
+	case s.sessions == nil:
+		s.err = errors.New("sweep: no session service")
+	case s.store == nil:
+		s.err = errors.New("sweep: no store")
+	}
+	if s.prober == nil {
+		p, err := NewHTTPProber(ProbeOptions{URLTemplate: opts.ProbeURL, Namespace: opts.Namespace, Port: opts.Port, Domain: opts.Domain})
+		if err != nil {
+			s.err = errors.Join(s.err, err)
+		} else {
+			s.prober = p
+		}
+	}
+	return s
+}
+
+// Err reports a configuration error (nil when the Sweeper can run).
+func (s *Sweeper) Err() error { return s.err }
+
+// Options returns the effective options (defaults filled in).
+func (s *Sweeper) Options() Options { return s.opts }
+
+// Run sweeps once: expired sessions, pending steps, then idle candidates. It returns a report
+// in every case; the error is for the failures that stopped part of the sweep (the lease or
+// an index could not be read), per-session failures are counted in the report and logged.
+// When another sweep holds the lease, Run returns a report with Skipped set and no error.
+// Every goroutine Run starts has ended when it returns.
+func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
+	start := time.Now()
+	t := &tally{r: Report{StartedAt: s.now().UTC()}}
+	finish := func(err error) (*Report, error) {
+		t.add(func(r *Report) { r.DurationMS = time.Since(start).Milliseconds() })
+		rep := t.snapshot()
+		switch {
+		case err != nil:
+			s.log.ErrorContext(ctx, "sweep failed", append(rep.LogAttrs(), "err", err)...)
+		case rep.Skipped:
+			s.log.InfoContext(ctx, "sweep skipped: another sweep holds the lease", rep.LogAttrs()...)
+		default:
+			s.log.InfoContext(ctx, "sweep done", rep.LogAttrs()...)
+		}
+		return rep, err
+	}
+	if s.err != nil {
+		return finish(s.err)
+	}
+	release, ok, err := s.store.Lease(ctx, s.opts.LeaseName, s.opts.LeaseTTL)
+	if err != nil {
+		return finish(fmt.Errorf("taking the sweep lease: %w", err))
+	}
+	if !ok {
+		t.add(func(r *Report) { r.Skipped = true })
+		return finish(nil)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := release(rctx); err != nil {
+			s.log.WarnContext(ctx, "releasing the sweep lease", "err", err)
+		}
+	}()
+	ctx = session.WithActor(ctx, Actor)
+	// No new work starts after two thirds of the lease: what has started finishes well
+	// before the lease expires and another instance may begin.
+	stop, cancel := context.WithTimeout(ctx, s.opts.LeaseTTL*2/3)
+	defer cancel()
+
+	now := s.now()
+	handled := map[string]bool{}
+	err = errors.Join(
+		s.expire(ctx, stop, now, t, handled),
+		s.pending(ctx, stop, t, handled),
+		s.idle(ctx, stop, now, t, handled),
+	)
+	return finish(err)
+}
+
+// forEach runs fn on every id with at most n at a time, starting none after stop is done,
+// and waits for all of them. It returns how many ids it did not start.
+func forEach(stop context.Context, ids []string, n int, fn func(id string)) int {
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	started := 0
+loop:
+	for _, id := range ids {
+		select {
+		case <-stop.Done():
+			break loop
+		case sem <- struct{}{}:
+		}
+		if stop.Err() != nil {
+			<-sem
+			break
+		}
+		started++
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(id)
+		})
+	}
+	wg.Wait()
+	return len(ids) - started
+}
+
+// expire deletes the sessions past their SESSION_TTL through the Service (with their backup
+// when the session asks for one).
+func (s *Sweeper) expire(ctx, stop context.Context, now time.Time, t *tally, handled map[string]bool) error {
+	ids, err := s.store.Expired(ctx, now, s.opts.ExpiredLimit)
+	if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		return fmt.Errorf("reading expired sessions: %w", err)
+	}
+	t.add(func(r *Report) {
+		r.Expired = len(ids)
+		if len(ids) >= s.opts.ExpiredLimit {
+			r.LimitReached = append(r.LimitReached, "expired")
+		}
+	})
+	for _, id := range ids {
+		handled[id] = true
+	}
+	forEach(stop, ids, s.opts.Concurrency, func(id string) { s.expireOne(ctx, id, t) })
+	return nil
+}
+
+func (s *Sweeper) expireOne(ctx context.Context, id string, t *tally) {
+	log := s.log.With("id", id)
+	sess, err := s.store.Get(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return
+	} else if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		log.ErrorContext(ctx, "reading an expired session", "err", err)
+		return
+	}
+	switch sess.State {
+	case session.StateDeleted:
+		return
+	case session.StateDeleting: // a delete under way: drive it
+		if err := s.sessions.Advance(ctx, id); err != nil {
+			t.add(func(r *Report) { r.Errors++ })
+			log.ErrorContext(ctx, "advancing an expired session's delete", "err", err)
+			return
+		}
+		t.add(func(r *Report) { r.Advanced++ })
+		return
+	case session.StateFailed: // its backup failed: try again, but not every minute
+		if since := s.now().Sub(sess.UpdatedAt); since < s.opts.RetryFailedAfter {
+			log.DebugContext(ctx, "expired session failed; retrying its delete later", "reason", sess.Reason, "since", since)
+			return
+		}
+	}
+	got, err := s.sessions.Delete(ctx, id, session.DeleteOptions{})
+	if err != nil {
+		if errors.Is(err, session.ErrBusy) {
+			log.InfoContext(ctx, "expired session busy; deleting it on a later sweep")
+			return
+		}
+		t.add(func(r *Report) { r.Errors++ })
+		log.ErrorContext(ctx, "deleting an expired session", "err", err)
+		return
+	}
+	t.add(func(r *Report) { r.Deleted++ })
+	log.InfoContext(ctx, "expired session deleted", "user_id", sess.UserID, "expires_at", sess.ExpiresAt,
+		"state", got.State, "pending", got.Pending, "backup", got.BackupLocation)
+}
+
+// pending drives forward the pending steps of the sessions that have one.
+func (s *Sweeper) pending(ctx, stop context.Context, t *tally, handled map[string]bool) error {
+	ids, full, err := s.pendingIDs(ctx)
+	if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		return err
+	}
+	var todo []string
+	for _, id := range ids {
+		if !handled[id] {
+			handled[id] = true
+			todo = append(todo, id)
+		}
+	}
+	t.add(func(r *Report) {
+		r.Pending = len(todo)
+		if full {
+			r.LimitReached = append(r.LimitReached, "pending")
+		}
+	})
+	forEach(stop, todo, s.opts.Concurrency, func(id string) {
+		if err := s.sessions.Advance(ctx, id); err != nil && !errors.Is(err, session.ErrNotFound) {
+			t.add(func(r *Report) { r.Errors++ })
+			s.log.ErrorContext(ctx, "advancing a pending step", "id", id, "err", err)
+			return
+		}
+		t.add(func(r *Report) { r.Advanced++ })
+	})
+	return nil
+}
+
+// pendingStates are the states whose sessions normally have a pending step.
+var pendingStates = [...]session.State{session.StateCreating, session.StateWaking, session.StateDeleting}
+
+// pendingIDs finds the sessions with a pending step: from the store's pending index when it
+// has one, else by listing the creating, waking and deleting sessions (a running session
+// rolling out an update, or one created asleep whose create was cut short, is then found by
+// the next request for it instead).
+func (s *Sweeper) pendingIDs(ctx context.Context) ([]string, bool, error) {
+	if pi, ok := s.store.(PendingIndex); ok {
+		ids, err := pi.Pending(ctx, s.opts.PendingLimit)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading pending sessions: %w", err)
+		}
+		return ids, len(ids) >= s.opts.PendingLimit, nil
+	}
+	var ids []string
+	full := false
+	for _, st := range pendingStates {
+		res, err := s.store.List(ctx, session.ListOptions{State: st, Limit: s.opts.PendingLimit})
+		if err != nil {
+			return nil, false, fmt.Errorf("listing %s sessions: %w", st, err)
+		}
+		if res.NextCursor != "" {
+			full = true
+		}
+		for _, sess := range res.Sessions {
+			if sess.Pending != session.PendingNone {
+				ids = append(ids, sess.ID)
+			}
+		}
+	}
+	return ids, full, nil
+}
+
+// idle probes the running workspaces whose recorded idle deadline has passed and puts the
+// idle ones to sleep.
+func (s *Sweeper) idle(ctx, stop context.Context, now time.Time, t *tally, handled map[string]bool) error {
+	ids, err := s.store.IdleCandidates(ctx, now, s.opts.IdleLimit)
+	if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		return fmt.Errorf("reading idle candidates: %w", err)
+	}
+	var todo []string
+	skipped := 0
+	for _, id := range ids {
+		if handled[id] {
+			skipped++
+			continue
+		}
+		handled[id] = true
+		todo = append(todo, id)
+	}
+	t.add(func(r *Report) {
+		r.Candidates = len(ids)
+		r.Deferred += skipped
+		if len(ids) >= s.opts.IdleLimit {
+			r.LimitReached = append(r.LimitReached, "idle")
+		}
+	})
+	if len(ids) >= s.opts.IdleLimit {
+		s.log.WarnContext(ctx, "the idle batch is full: more idle candidates wait for the next sweeps", "limit", s.opts.IdleLimit)
+	}
+	left := forEach(stop, todo, s.opts.Concurrency, func(id string) { s.idleOne(ctx, id, t) })
+	if left > 0 {
+		t.add(func(r *Report) { r.Deferred += left })
+		s.log.WarnContext(ctx, "sweep out of time: candidates left for the next sweep", "left", left)
+	}
+	return nil
+}
+
+// idleAt reports whether sess is idle at now: its newest recorded activity plus its idle
+// timeout is at or before now.
+func idleAt(sess *session.Session, now time.Time) bool {
+	return !sess.LastActivity.Add(sess.IdleTimeout.D()).After(now)
+}
+
+// idleOne decides one candidate: probe, then record the heartbeat or put it to sleep.
+func (s *Sweeper) idleOne(ctx context.Context, id string, t *tally) {
+	log := s.log.With("id", id)
+	sess, err := s.store.Get(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return
+	} else if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		log.ErrorContext(ctx, "reading an idle candidate", "err", err)
+		return
+	}
+	timeout := sess.IdleTimeout.D()
+	if sess.State != session.StateRunning || timeout <= 0 {
+		// creating or waking: no code-server to ask yet; its pending step moves it
+		t.add(func(r *Report) { r.Deferred++ })
+		return
+	}
+	if !idleAt(sess, s.now()) { // activity was recorded since the index was read
+		t.add(func(r *Report) { r.KeptActive++ })
+		return
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, s.opts.ProbeTimeout)
+	hb, err := s.prober.Probe(pctx, id)
+	cancel()
+	t.add(func(r *Report) { r.Probed++ })
+	if err != nil {
+		reason := ReasonOf(err)
+		t.add(func(r *Report) {
+			r.ProbeErrors++
+			if r.ProbeErrorsBy == nil {
+				r.ProbeErrorsBy = map[string]int{}
+			}
+			r.ProbeErrorsBy[reason]++
+		})
+		log.WarnContext(ctx, "probe failed; the workspace stays awake", "reason", reason, "err", err,
+			"last_activity", sess.LastActivity)
+		s.backOff(ctx, id, log)
+		return
+	}
+
+	now := s.now()
+	last := hb.Last
+	if last.After(now) { // a pod clock ahead of ours must not keep a workspace awake for ever
+		last = now
+	}
+	if last.After(sess.LastActivity) {
+		if err := s.store.Touch(ctx, id, last); err != nil {
+			t.add(func(r *Report) { r.Errors++ })
+			log.ErrorContext(ctx, "recording the heartbeat", "err", err)
+			return // never sleep a workspace whose newer heartbeat could not be recorded
+		}
+		sess.LastActivity = last
+	}
+	if !idleAt(sess, now) {
+		t.add(func(r *Report) { r.KeptActive++ })
+		log.DebugContext(ctx, "workspace active", "heartbeat", hb.Last, "status", hb.Status)
+		return
+	}
+	s.sleep(ctx, sess, hb, now, t, log)
+}
+
+// sleep puts an idle workspace to sleep through the Service, after a last look at its record.
+func (s *Sweeper) sleep(ctx context.Context, sess *session.Session, hb Heartbeat, now time.Time, t *tally, log *slog.Logger) {
+	id := sess.ID
+	var err error
+	slept := false
+	if is, ok := s.sessions.(IdleSleeper); ok {
+		slept, err = is.SleepIfIdle(ctx, id, now)
+	} else {
+		var again *session.Session
+		if again, err = s.store.Get(ctx, id); err == nil {
+			if again.State != session.StateRunning || !idleAt(again, now) {
+				t.add(func(r *Report) { r.KeptActive++ })
+				return
+			}
+			_, err = s.sessions.Sleep(ctx, id)
+			slept = err == nil
+		}
+	}
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return
+	case errors.Is(err, session.ErrBusy), errors.Is(err, session.ErrConflict):
+		t.add(func(r *Report) { r.Deferred++ })
+		log.InfoContext(ctx, "idle workspace busy; left for a later sweep", "err", err)
+		return
+	case err != nil:
+		t.add(func(r *Report) { r.Errors++ })
+		log.ErrorContext(ctx, "putting an idle workspace to sleep", "err", err)
+		return
+	case !slept:
+		t.add(func(r *Report) { r.KeptActive++ })
+		return
+	}
+	t.add(func(r *Report) { r.Slept++ })
+	log.InfoContext(ctx, "idle workspace put to sleep", "user_id", sess.UserID,
+		"last_activity", sess.LastActivity, "heartbeat", hb.Last, "idle_timeout", sess.IdleTimeout.D())
+}
+
+// backOff leaves a workspace whose probe failed unprobed for ProbeBackoff, when the store
+// can move an idle deadline.
+func (s *Sweeper) backOff(ctx context.Context, id string, log *slog.Logger) {
+	d, ok := s.store.(IdleDeferrer)
+	if !ok {
+		return
+	}
+	if err := d.DeferIdle(ctx, id, s.now().Add(s.opts.ProbeBackoff)); err != nil {
+		log.WarnContext(ctx, "deferring the next probe", "err", err)
+	}
+}

@@ -1,0 +1,360 @@
+package sweep_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// running returns a running session with the given id, idle timeout 15m and last activity at.
+func running(id string, at time.Time) *session.Session {
+	return &session.Session{
+		ID: id, UserID: "u@example.com", State: session.StateRunning,
+		IdleTimeout: session.Duration(15 * time.Minute), CreatedAt: at, UpdatedAt: at, LastActivity: at,
+		ExpiresAt: at.Add(24 * time.Hour),
+	}
+}
+
+// heartbeats is a Prober answering from a map: a time is a heartbeat, an error a failure.
+type heartbeats struct {
+	mu     sync.Mutex
+	answer map[string]any
+	calls  map[string]int
+}
+
+func (h *heartbeats) Probe(ctx context.Context, id string) (sweep.Heartbeat, error) {
+	h.mu.Lock()
+	a := h.answer[id]
+	if h.calls == nil {
+		h.calls = map[string]int{}
+	}
+	h.calls[id]++
+	h.mu.Unlock()
+	switch v := a.(type) {
+	case time.Time:
+		return sweep.Heartbeat{Status: sweep.StatusExpired, Last: v}, nil
+	case error:
+		return sweep.Heartbeat{}, v
+	}
+	return sweep.Heartbeat{}, &sweep.ProbeError{ID: id, Reason: sweep.ReasonRefused}
+}
+
+func (h *heartbeats) called(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[id]
+}
+
+func TestRunSleepsOnlyWhatIsIdleBySignal(t *testing.T) {
+	clk := newClock()
+	t0 := clk.Now()
+	st := newMemStore(
+		running("aactive1", t0), // API activity old, heartbeat fresh: kept
+		running("aidle001", t0), // heartbeat as old as its activity: sleeps
+		running("anewer01", t0), // heartbeat newer than activity but still idle: recorded, sleeps
+		running("afuture1", t0), // heartbeat in the future (pod clock ahead): recorded as now
+		running("afresh01", t0), // recent API activity: not even a candidate
+		&session.Session{ID: "acreate1", UserID: "u", State: session.StateCreating, Pending: session.PendingReady,
+			IdleTimeout: session.Duration(15 * time.Minute), LastActivity: t0, CreatedAt: t0},
+	)
+	clk.Add(20 * time.Minute)
+	now := clk.Now()
+	_ = st.Touch(context.Background(), "afresh01", now.Add(-time.Minute))
+	hb := &heartbeats{answer: map[string]any{
+		"aactive1": now.Add(-40 * time.Second),
+		"aidle001": t0,
+		"anewer01": t0.Add(2 * time.Minute),
+		"afuture1": now.Add(time.Hour),
+	}}
+	svc := &fakeSessions{store: st, now: clk.Now}
+	s := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{})
+	rep, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := svc.sleptIDs(), []string{"aidle001", "anewer01"}; !slices.Equal(got, want) {
+		t.Fatalf("slept %v, want %v", got, want)
+	}
+	for _, a := range svc.actors {
+		if a != sweep.Actor {
+			t.Fatalf("transition recorded as actor %q, want %q", a, sweep.Actor)
+		}
+	}
+	if rep.Candidates != 5 || rep.Probed != 4 || rep.Slept != 2 || rep.KeptActive != 2 || rep.ProbeErrors != 0 || rep.Errors != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	// acreate1 is a candidate without a code-server yet: advanced as a pending step, not probed
+	if rep.Pending != 1 || rep.Advanced != 1 || hb.called("acreate1") != 0 {
+		t.Fatalf("creating session: report %+v, probes %d", rep, hb.called("acreate1"))
+	}
+	if got := st.touches["aactive1"]; len(got) != 1 || !got[0].Equal(now.Add(-40*time.Second)) {
+		t.Fatalf("the fresh heartbeat was not recorded: %v", got)
+	}
+	if got := st.touches["anewer01"]; len(got) != 1 || !got[0].Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("the newer heartbeat was not recorded: %v", got)
+	}
+	if got := st.touches["afuture1"]; len(got) != 1 || !got[0].Equal(now) {
+		t.Fatalf("a heartbeat from the future must be recorded as now: %v", got)
+	}
+	if _, ok := st.touches["aidle001"]; ok {
+		t.Fatal("a heartbeat no newer than the recorded activity must not be recorded")
+	}
+}
+
+func TestRunFailedProbesNeverSleep(t *testing.T) {
+	clk := newClock()
+	t0 := clk.Now()
+	reasons := []string{sweep.ReasonTimeout, sweep.ReasonRefused, sweep.ReasonStatus, sweep.ReasonBadResponse, sweep.ReasonUnreachable}
+	var ss []*session.Session
+	answer := map[string]any{}
+	for i, r := range reasons {
+		id := fmt.Sprintf("afail%03d", i)
+		ss = append(ss, running(id, t0))
+		answer[id] = &sweep.ProbeError{ID: id, Reason: r, Err: errors.New(r)}
+	}
+	ss = append(ss, running("apanic01", t0))
+	answer["apanic01"] = errors.New("not a probe error")
+	st := newMemStore(ss...)
+	clk.Add(time.Hour)
+	svc := &fakeSessions{store: st, now: clk.Now}
+	hb := &heartbeats{answer: answer}
+	s := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{})
+	for range 2 { // and again on the next sweep: still candidates, still awake
+		rep, err := s.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Slept != 0 || rep.ProbeErrors != 6 || rep.Probed != 6 || rep.Candidates != 6 {
+			t.Fatalf("report %+v", rep)
+		}
+		if rep.ProbeErrorsBy[sweep.ReasonTimeout] != 1 || rep.ProbeErrorsBy[sweep.ReasonUnreachable] != 2 {
+			t.Fatalf("probe errors by reason %v", rep.ProbeErrorsBy)
+		}
+	}
+	if len(svc.sleptIDs()) != 0 {
+		t.Fatalf("slept %v after failed probes", svc.sleptIDs())
+	}
+}
+
+func TestRunBacksOffAFailedProbeWhenTheStoreCan(t *testing.T) {
+	clk := newClock()
+	st := newMemStore(running("abroken1", clk.Now()))
+	clk.Add(time.Hour)
+	hb := &heartbeats{answer: map[string]any{}}
+	s := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: deferringStore{st}, Prober: hb,
+		Now: clk.Now, Logger: quiet()}, sweep.Options{ProbeBackoff: 5 * time.Minute})
+	run := func() *sweep.Report {
+		rep, err := s.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := run(); rep.ProbeErrors != 1 {
+		t.Fatalf("first sweep %+v", rep)
+	}
+	clk.Add(time.Minute)
+	if rep := run(); rep.Candidates != 0 || hb.called("abroken1") != 1 {
+		t.Fatalf("within the backoff: %+v, probes %d", rep, hb.called("abroken1"))
+	}
+	clk.Add(5 * time.Minute)
+	if rep := run(); rep.ProbeErrors != 1 || hb.called("abroken1") != 2 {
+		t.Fatalf("after the backoff: %+v, probes %d", rep, hb.called("abroken1"))
+	}
+}
+
+func TestRunActivityDuringTheProbeKeepsTheWorkspace(t *testing.T) {
+	clk := newClock()
+	t0 := clk.Now()
+	st := newMemStore(running("atouched", t0))
+	clk.Add(time.Hour)
+	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
+		// a client's activity ping lands while the probe is in flight
+		_ = st.Touch(ctx, id, clk.Now())
+		return sweep.Heartbeat{Status: sweep.StatusExpired, Last: t0}, nil
+	})
+	svc := &fakeSessions{store: st, now: clk.Now}
+	rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Slept != 0 || rep.KeptActive != 1 || len(svc.sleptIDs()) != 0 {
+		t.Fatalf("report %+v, slept %v", rep, svc.sleptIDs())
+	}
+}
+
+// idleSleeper adds sweep.IdleSleeper to fakeSessions.
+type idleSleeper struct {
+	*fakeSessions
+	calls atomic.Int64
+}
+
+func (s *idleSleeper) SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error) {
+	s.calls.Add(1)
+	sess, err := s.store.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if sess.LastActivity.Add(sess.IdleTimeout.D()).After(now) {
+		return false, nil
+	}
+	_, err = s.Sleep(ctx, id)
+	return err == nil, err
+}
+
+func TestRunUsesSleepIfIdleWhenTheServiceHasIt(t *testing.T) {
+	clk := newClock()
+	st := newMemStore(running("aidle001", clk.Now()))
+	clk.Add(time.Hour)
+	svc := &idleSleeper{fakeSessions: &fakeSessions{store: st, now: clk.Now}}
+	hb := &heartbeats{answer: map[string]any{"aidle001": time.Time{}}}
+	rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
+	if err != nil || rep.Slept != 1 || svc.calls.Load() != 1 {
+		t.Fatalf("report %+v err %v, SleepIfIdle calls %d", rep, err, svc.calls.Load())
+	}
+}
+
+func TestRunBusyOrConflictIsDeferredNotAnError(t *testing.T) {
+	for _, e := range []error{&session.Error{Kind: session.KindBusy}, session.Conflict("deleting")} {
+		clk := newClock()
+		st := newMemStore(running("aidle001", clk.Now()))
+		clk.Add(time.Hour)
+		svc := &fakeSessions{store: st, now: clk.Now, sleepErr: e}
+		hb := &heartbeats{answer: map[string]any{"aidle001": time.Time{}}}
+		rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
+		if err != nil || rep.Deferred != 1 || rep.Errors != 0 || rep.Slept != 0 {
+			t.Fatalf("%v: report %+v err %v", e, rep, err)
+		}
+	}
+}
+
+func TestRunSkipsWhenTheLeaseIsHeld(t *testing.T) {
+	clk := newClock()
+	st := newMemStore(running("aidle001", clk.Now()))
+	clk.Add(time.Hour)
+	st.leases["sweep"] = true
+	svc := &fakeSessions{store: st, now: clk.Now}
+	rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
+	if err != nil || !rep.Skipped || rep.Candidates != 0 || len(svc.sleptIDs()) != 0 {
+		t.Fatalf("report %+v err %v", rep, err)
+	}
+}
+
+func TestRunDeletesExpiredAndRetriesFailedHourly(t *testing.T) {
+	clk := newClock()
+	t0 := clk.Now()
+	old := running("aexpire1", t0)
+	failed := running("afailed1", t0)
+	failed.State, failed.Reason, failed.Attempt = session.StateFailed, "backup failed", 1
+	deleting := running("adelete1", t0)
+	deleting.State, deleting.Pending = session.StateDeleting, session.PendingBackup
+	st := newMemStore(old, failed, deleting)
+	clk.Add(25 * time.Hour)
+	failed.UpdatedAt = clk.Now().Add(-10 * time.Minute) // its last delete failed 10 minutes ago
+	st.put(failed)
+	svc := &fakeSessions{store: st, now: clk.Now}
+	s := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{})
+	rep, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(svc.deleted, []string{"aexpire1"}) || rep.Expired != 3 || rep.Deleted != 1 {
+		t.Fatalf("deleted %v, report %+v", svc.deleted, rep)
+	}
+	// the deleting one is advanced once (expiry and pending phases do not both drive it)
+	n := 0
+	for _, id := range svc.advanced {
+		if id == "adelete1" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("adelete1 advanced %d times (%v)", n, svc.advanced)
+	}
+	if rep.Probed != 0 {
+		t.Fatalf("expired sessions must not be probed: %+v", rep)
+	}
+	clk.Add(time.Hour)
+	if _, err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(svc.deleted, "afailed1") {
+		t.Fatalf("the failed session's delete was not retried after an hour: %v", svc.deleted)
+	}
+}
+
+func TestRunBoundsConcurrency(t *testing.T) {
+	clk := newClock()
+	var ss []*session.Session
+	for i := range 40 {
+		ss = append(ss, running(fmt.Sprintf("a%07d", i), clk.Now()))
+	}
+	st := newMemStore(ss...)
+	clk.Add(time.Hour)
+	var inFlight, peak atomic.Int64
+	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		return sweep.Heartbeat{Status: sweep.StatusAlive, Last: clk.Now()}, nil
+	})
+	rep, err := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
+		sweep.Options{Concurrency: 4}).Run(context.Background())
+	if err != nil || rep.KeptActive != 40 {
+		t.Fatalf("report %+v err %v", rep, err)
+	}
+	if peak.Load() > 4 || peak.Load() < 2 {
+		t.Fatalf("peak concurrency %d, bound 4", peak.Load())
+	}
+}
+
+func TestRunProbeTimeoutIsPerProbe(t *testing.T) {
+	clk := newClock()
+	st := newMemStore(running("aslow001", clk.Now()))
+	clk.Add(time.Hour)
+	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
+		<-ctx.Done()
+		return sweep.Heartbeat{}, &sweep.ProbeError{ID: id, Reason: sweep.ReasonTimeout, Err: ctx.Err()}
+	})
+	start := time.Now()
+	rep, err := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
+		sweep.Options{ProbeTimeout: 50 * time.Millisecond}).Run(context.Background())
+	if err != nil || rep.ProbeErrors != 1 || rep.Slept != 0 {
+		t.Fatalf("report %+v err %v", rep, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the probe timeout was not applied: %s", took)
+	}
+}
+
+func TestNewReportsConfigurationErrors(t *testing.T) {
+	st := newMemStore()
+	s := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st}, Store: st, Logger: quiet()}, sweep.Options{ProbeURL: "http://x/healthz?a=1"})
+	if s.Err() == nil {
+		t.Fatal("a probe URL with a query must be refused")
+	}
+	if _, err := s.Run(context.Background()); err == nil {
+		t.Fatal("Run must return the configuration error")
+	}
+	if s := sweep.New(sweep.Deps{Logger: quiet()}, sweep.Options{}); s.Err() == nil {
+		t.Fatal("a Sweeper without parts must report it")
+	}
+}
