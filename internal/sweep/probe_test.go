@@ -54,12 +54,12 @@ func TestProbeURLTemplates(t *testing.T) {
 		t.Fatalf("public URL %s", u)
 	}
 	for _, bad := range []string{
-		"http://vs-code.ws/healthz",                // no {id}
-		"http://vs-code-{id}.ws/healthz?probe=1",   // a query makes code-server count the probe
-		"http://vs-code-{id}.ws/",                  // not /healthz
-		"ftp://vs-code-{id}.ws/healthz",            // scheme
-		"http:///healthz/{id}",                     // no host
-		"http://vs-code-{id}.{namespace}/healthz",  // {namespace} without a value
+		"http://vs-code.ws/healthz",               // no {id}
+		"http://vs-code-{id}.ws/healthz?probe=1",  // a query makes code-server count the probe
+		"http://vs-code-{id}.ws/",                 // not /healthz
+		"ftp://vs-code-{id}.ws/healthz",           // scheme
+		"http:///healthz/{id}",                    // no host
+		"http://vs-code-{id}.{namespace}/healthz", // {namespace} without a value
 	} {
 		if _, err := sweep.NewHTTPProber(sweep.ProbeOptions{URLTemplate: bad, Port: 8080}); err == nil {
 			t.Errorf("template %q accepted", bad)
