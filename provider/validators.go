@@ -1,0 +1,106 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// The validators below run the session core's own checks at plan time, so a bad value fails
+// before any API call and with the same rule the API would apply.
+
+// stringCheck is a string validator from a check function; the error's message becomes the
+// diagnostic's detail, attached to the attribute.
+type stringCheck struct {
+	desc  string
+	check func(string) error
+}
+
+func (v stringCheck) Description(context.Context) string         { return v.desc }
+func (v stringCheck) MarkdownDescription(context.Context) string { return v.desc }
+
+func (v stringCheck) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := v.check(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid "+attrName(req.Path.String()), err.Error())
+	}
+}
+
+func attrName(p string) string { return strings.ReplaceAll(p, "_", " ") }
+
+// userIDValidator: present, at most 254 bytes, UTF-8, no control characters.
+func userIDValidator() validator.String {
+	return stringCheck{desc: "a non-empty user id of at most 254 bytes without control characters", check: session.CheckUserID}
+}
+
+// quantityValidator: a positive Kubernetes quantity such as "5Gi" or "250m".
+func quantityValidator(field string) validator.String {
+	return stringCheck{
+		desc: "a positive Kubernetes quantity such as \"5Gi\" or \"250m\"",
+		check: func(s string) error {
+			if s != strings.TrimSpace(s) {
+				return fmt.Errorf("%s %q has surrounding spaces", field, s)
+			}
+			_, err := session.ParseQuantity(field, s)
+			return err
+		},
+	}
+}
+
+// imageValidator: a container image reference.
+func imageValidator() validator.String {
+	return stringCheck{desc: "a container image reference", check: func(s string) error { return session.CheckImage("image", s) }}
+}
+
+// idleTimeoutValidator: a non-negative Go duration, 0 (never sleep) or at least a minute (the
+// idle sweep runs every minute): the rule the session core applies.
+func idleTimeoutValidator() validator.String {
+	return stringCheck{
+		desc: "a duration such as \"15m\" or \"1h30m\": 0 (never sleep) or at least 1m",
+		check: func(s string) error {
+			d, err := session.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("idle_timeout: %w", err)
+			}
+			if d.D() > 0 && d.D() < time.Minute {
+				return fmt.Errorf("idle_timeout %q must be at least 1m (the idle sweep runs every minute), or 0 to never sleep", s)
+			}
+			return nil
+		},
+	}
+}
+
+// labelsValidator: Kubernetes label syntax, at most 32 labels, none under a reserved prefix.
+type labelsValidator struct{}
+
+func (labelsValidator) Description(context.Context) string {
+	return "Kubernetes labels, at most 32, none under hyperbola.dev/, app.kubernetes.io/, kubernetes.io/ or k8s.io/"
+}
+func (v labelsValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (labelsValidator) ValidateMap(ctx context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	labels := map[string]string{}
+	for k, v := range req.ConfigValue.Elements() {
+		if v.IsUnknown() {
+			return
+		}
+		s, ok := v.(interface{ ValueString() string })
+		if !ok {
+			return
+		}
+		labels[k] = s.ValueString()
+	}
+	if err := session.CheckLabels(labels); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid labels", err.Error())
+	}
+}
