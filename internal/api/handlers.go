@@ -447,6 +447,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any, require
 	if r.ContentLength > s.opts.MaxBodyBytes {
 		return tooLarge(s.opts.MaxBodyBytes)
 	}
+	if r.Body == nil { // a server request always has one; a handler called directly may not
+		r.Body = http.NoBody
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError

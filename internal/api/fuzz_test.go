@@ -1,0 +1,77 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// FuzzCreateBody: whatever the body, POST /session/create never answers 5xx, and every
+// refusal is the JSON error shape.
+func FuzzCreateBody(f *testing.F) {
+	for _, s := range []string{
+		`{"user_id":"u"}`, `{"user_id":"u","idle_timeout":"15m","labels":{"a":"b"}}`, `{`, `[]`, `null`, `""`,
+		`{"user_id":1}`, `{"user_id":"u","idle_timeout":1e400}`, `{"user_id":"u","storage":"9999999999999999999Ei"}`,
+		`{"user_id":"\ud800"}`, `{"user_id":"u"} {}`, `{"user_id":"u","labels":{"":""}}`, "\xff\xfe", `{"state":"x"}`,
+		`{"user_id":"u","idle_timeout":"-1h"}`, `{"user_id":"u","cpu":"0.000000001m"}`,
+	} {
+		f.Add(s, "application/json")
+	}
+	f.Add(`{"user_id":"u"}`, "text/plain; charset=\x00")
+	ts := newTestServer(f, Options{MaxBodyBytes: 4096})
+	ts.Server.log = slog.New(slog.DiscardHandler)
+	f.Fuzz(func(t *testing.T, body, ct string) {
+		r := httptest.NewRequest("POST", "/session/create", strings.NewReader(body))
+		r.Header.Set(HeaderAPIKey, testKey)
+		r.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		checkFuzzAnswer(t, w)
+	})
+}
+
+// FuzzSessionIDPath: whatever the id segment, the session routes never answer 5xx, refuse
+// with the JSON error shape, and only a well-formed id reaches the Manager.
+func FuzzSessionIDPath(f *testing.F) {
+	for _, s := range []string{"ab12cd34", "../x", "..%2Fx", "ABCDEFGH", "abcdefghi", "é", "%00", "", ".", "a/b", "%zz", "ab12cd34/status", "ab12cd3\u00e9"} {
+		f.Add(s)
+	}
+	ts := newTestServer(f, Options{})
+	ts.Server.log = slog.New(slog.DiscardHandler)
+	f.Fuzz(func(t *testing.T, id string) {
+		for _, rt := range []struct{ method, suffix string }{{"GET", "/status"}, {"POST", "/sleep"}, {"POST", "/wake"}, {"DELETE", ""}} {
+			target := "/session/" + id + rt.suffix
+			r, err := http.NewRequest(rt.method, "http://api.test"+target, nil)
+			if err != nil {
+				return // not a URL any client could send
+			}
+			r.RemoteAddr = "192.0.2.1:1234"
+			r.Header.Set(HeaderAPIKey, testKey)
+			before := len(ts.m.Calls())
+			w := httptest.NewRecorder()
+			ts.ServeHTTP(w, r)
+			checkFuzzAnswer(t, w)
+			reached := len(ts.m.Calls()) > before
+			if reached && w.Code >= 400 {
+				t.Fatalf("%s %q: reached the Manager and answered %d", rt.method, target, w.Code)
+			}
+			if reached {
+				if got := r.PathValue("uuid"); got != "" && len(got) != 8 {
+					t.Fatalf("%q reached the Manager", got)
+				}
+			}
+		}
+	})
+}
+
+func checkFuzzAnswer(t *testing.T, w *httptest.ResponseRecorder) {
+	t.Helper()
+	if w.Code >= 500 {
+		t.Fatalf("answered %d: %s", w.Code, w.Body.String())
+	}
+	if w.Code >= 400 {
+		errorOf(t, w)
+	}
+}
