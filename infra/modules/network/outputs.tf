@@ -1,0 +1,44 @@
+output "network_id" {
+  description = "ID of the VPC (projects/PROJECT/global/networks/NAME)."
+  value       = google_compute_network.this.id
+}
+
+output "network_name" {
+  description = "Name of the VPC."
+  value       = google_compute_network.this.name
+}
+
+output "nodes_subnet_id" {
+  description = "ID of the GKE nodes subnet."
+  value       = google_compute_subnetwork.nodes.id
+}
+
+output "serverless_subnet_id" {
+  description = "ID of the subnet used by Cloud Run Direct VPC egress."
+  value       = google_compute_subnetwork.serverless.id
+}
+
+output "serverless_subnet_name" {
+  description = "Name of the subnet used by Cloud Run Direct VPC egress."
+  value       = google_compute_subnetwork.serverless.name
+}
+
+output "serverless_cidr" {
+  description = "Range of the Cloud Run Direct VPC egress subnet (added to the control plane's authorized networks when those are on)."
+  value       = google_compute_subnetwork.serverless.ip_cidr_range
+}
+
+output "pods_range_name" {
+  description = "Name of the secondary range for Pods."
+  value       = var.pods_range_name
+}
+
+output "services_range_name" {
+  description = "Name of the secondary range for Services."
+  value       = var.services_range_name
+}
+
+output "nat_name" {
+  description = "Name of the Cloud NAT gateway that gives private nodes egress."
+  value       = google_compute_router_nat.this.name
+}

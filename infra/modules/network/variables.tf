@@ -1,0 +1,71 @@
+variable "project_id" {
+  description = "Project that owns the network."
+  type        = string
+}
+
+variable "name" {
+  description = "Name of the VPC; subnets, router and NAT are named after it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,40}[a-z0-9])?$", var.name))
+    error_message = "The name must be a lowercase RFC 1035 label of at most 42 characters."
+  }
+}
+
+variable "region" {
+  description = "Region of the subnets, router and NAT (the same region as the cluster and Cloud Run)."
+  type        = string
+}
+
+variable "nodes_cidr" {
+  description = "Primary range of the nodes subnet (one address per node)."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.nodes_cidr, 0))
+    error_message = "The nodes range must be an IPv4 CIDR block."
+  }
+}
+
+variable "pods_cidr" {
+  description = "Secondary range for Pod IPs; each node takes a block sized by max_pods_per_node (a /26 for 32 Pods)."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.pods_cidr, 0))
+    error_message = "The Pods range must be an IPv4 CIDR block."
+  }
+}
+
+variable "services_cidr" {
+  description = "Secondary range for ClusterIP Services."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.services_cidr, 0))
+    error_message = "The Services range must be an IPv4 CIDR block."
+  }
+}
+
+variable "serverless_cidr" {
+  description = "Range of the subnet Cloud Run takes addresses from for Direct VPC egress (a /26 or larger; each instance uses one address, with headroom during revisions)."
+  type        = string
+
+  validation {
+    condition     = can(cidrhost(var.serverless_cidr, 0)) && tonumber(split("/", var.serverless_cidr)[1]) <= 26
+    error_message = "The serverless range must be an IPv4 CIDR block of /26 or larger."
+  }
+}
+
+variable "pods_range_name" {
+  description = "Name of the Pods secondary range."
+  type        = string
+  default     = "pods"
+}
+
+variable "services_range_name" {
+  description = "Name of the Services secondary range."
+  type        = string
+  default     = "services"
+}
