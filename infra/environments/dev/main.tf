@@ -1,0 +1,193 @@
+# Hyperbola in one GCP project: the seed's entry point.
+#
+#   cd infra/environments/dev
+#   terraform init
+#   terraform apply -target=module.registry -target=module.cluster_addons.helm_release.cert_manager
+#   (build and push the functions image; see docs/operations/deploy.md)
+#   terraform apply
+#
+# The first, targeted apply creates the network, the cluster, the registry and cert-manager:
+# the ClusterIssuer (kubernetes_manifest) can only be planned once its CRD exists, and the
+# Cloud Run services need an image in the registry.
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  labels = merge(var.labels, {
+    app         = "hyperbola"
+    environment = "dev"
+  })
+
+  # Cloud Run's deterministic host for session-api, known before the service exists, so the
+  # in-cluster activator Service can name it without waiting for (or cycling with) Cloud Run.
+  api_host = "session-api-${data.google_project.this.number}.${var.region}.run.app"
+
+  functions_image = coalesce(var.functions_image, "${module.registry.repository_url}/functions:${var.functions_image_tag}")
+
+  # Bootstrapped by hand (deploy.md) because Terraform needs them to enable the rest:
+  # serviceusage.googleapis.com and cloudresourcemanager.googleapis.com.
+  services = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "dns.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "redis.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+  ]
+}
+
+module "project_services" {
+  source = "../../modules/project-services"
+
+  project_id = var.project_id
+  services   = local.services
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  project_id      = var.project_id
+  name            = var.name
+  region          = var.region
+  nodes_cidr      = var.nodes_cidr
+  pods_cidr       = var.pods_cidr
+  services_cidr   = var.services_cidr
+  serverless_cidr = var.serverless_cidr
+
+  depends_on = [module.project_services]
+}
+
+module "gke" {
+  source = "../../modules/gke"
+
+  project_id                 = var.project_id
+  name                       = var.name
+  location                   = var.zone
+  network_id                 = module.network.network_id
+  subnetwork_id              = module.network.nodes_subnet_id
+  pods_range_name            = module.network.pods_range_name
+  services_range_name        = module.network.services_range_name
+  serverless_cidr            = module.network.serverless_cidr
+  master_ipv4_cidr_block     = var.master_ipv4_cidr_block
+  master_authorized_networks = var.master_authorized_networks
+  machine_type               = var.node_machine_type
+  min_nodes                  = var.node_min_count
+  max_nodes                  = var.node_max_count
+  enable_filestore_csi       = endswith(var.backup_storage_class, "-rwx")
+  deletion_protection        = var.deletion_protection
+  labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "registry" {
+  source = "../../modules/registry"
+
+  project_id     = var.project_id
+  location       = var.region
+  reader_members = ["serviceAccount:${module.gke.node_service_account_email}"]
+  labels         = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "redis" {
+  source = "../../modules/redis"
+
+  project_id     = var.project_id
+  name           = "${var.name}-sessions"
+  region         = var.region
+  network_id     = module.network.network_id
+  tier           = var.redis_tier
+  memory_size_gb = var.redis_memory_size_gb
+  labels         = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "firestore" {
+  source = "../../modules/firestore"
+
+  project_id          = var.project_id
+  location_id         = coalesce(var.firestore_location, var.region)
+  deletion_protection = var.deletion_protection
+
+  depends_on = [module.project_services]
+}
+
+module "identities" {
+  source = "../../modules/identities"
+
+  project_id = var.project_id
+  prefix     = var.name
+
+  depends_on = [module.project_services]
+}
+
+module "cluster_addons" {
+  source = "../../modules/cluster-addons"
+
+  project_id                  = var.project_id
+  region                      = var.region
+  prefix                      = var.name
+  domain                      = var.domain
+  namespace                   = var.namespace
+  api_service_account_email   = module.identities.api_email
+  sweep_service_account_email = module.identities.sweep_email
+  ingress_nginx_chart_version = var.ingress_nginx_chart_version
+  cert_manager_chart_version  = var.cert_manager_chart_version
+  acme_email                  = var.acme_email
+  acme_server                 = var.acme_server
+  backup_storage_class        = var.backup_storage_class
+  backup_volume_size          = var.backup_volume_size
+  activator_host              = local.api_host
+  dns_managed_zone            = var.dns_managed_zone
+
+  # The add-ons need the nodes, not just the control plane.
+  depends_on = [module.gke]
+}
+
+module "control_plane" {
+  source = "../../modules/control-plane"
+
+  project_id                      = var.project_id
+  project_number                  = data.google_project.this.number
+  region                          = var.region
+  prefix                          = var.name
+  image                           = local.functions_image
+  api_service_account_email       = module.identities.api_email
+  sweep_service_account_email     = module.identities.sweep_email
+  scheduler_service_account_email = module.identities.scheduler_email
+  network_name                    = module.network.network_name
+  serverless_subnet_name          = module.network.serverless_subnet_name
+  redis_host                      = module.redis.host
+  redis_port                      = module.redis.port
+  kube_private_endpoint           = module.gke.private_endpoint
+  kube_ca_certificate             = module.gke.ca_certificate
+  namespace                       = module.cluster_addons.namespace
+  domain                          = var.domain
+  storage_class                   = var.workspace_storage_class
+  ingress_class                   = module.cluster_addons.ingress_class_name
+  ingress_namespace               = module.cluster_addons.ingress_namespace
+  cluster_issuer                  = module.cluster_addons.cluster_issuer_name
+  backup_pvc                      = module.cluster_addons.backup_pvc_name
+  user_pod_image                  = var.user_pod_image
+  session_ttl_seconds             = var.session_ttl_seconds
+  api_key_count                   = var.api_key_count
+  api_max_instances               = var.api_max_instances
+  extra_env                       = var.extra_env
+  deletion_protection             = var.deletion_protection
+  labels                          = local.labels
+
+  # Firestore must exist, and the RoleBinding must be in place before the first revision's
+  # /health probe talks to the cluster.
+  depends_on = [module.firestore, module.cluster_addons]
+}

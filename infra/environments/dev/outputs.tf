@@ -1,0 +1,89 @@
+output "api_url" {
+  description = "Base URL of the HTTP API (session-api): point clients and the provider's endpoint here."
+  value       = module.control_plane.api_url
+}
+
+output "api_keys_secret" {
+  description = "Secret Manager secret with session-api's API keys, comma-separated."
+  value       = module.control_plane.api_keys_secret_id
+}
+
+output "api_key_command" {
+  description = "Prints the first API key from Secret Manager."
+  value       = "gcloud secrets versions access latest --secret=${module.control_plane.api_keys_secret_id} --project=${var.project_id} | cut -d, -f1"
+}
+
+output "api_key" {
+  description = "The first API key (terraform output -raw api_key)."
+  value       = module.control_plane.api_key
+  sensitive   = true
+}
+
+output "idle_sweep_url" {
+  description = "URL of idle-sweep (only the scheduler's service account may invoke it)."
+  value       = module.control_plane.sweep_url
+}
+
+output "scheduler_job" {
+  description = "Cloud Scheduler job that calls idle-sweep every minute."
+  value       = module.control_plane.scheduler_job_name
+}
+
+output "functions_image" {
+  description = "Image both Cloud Run services run."
+  value       = local.functions_image
+}
+
+output "image_repository" {
+  description = "Artifact Registry path to push images to."
+  value       = module.registry.repository_url
+}
+
+output "ingress_ip" {
+  description = "External IP of ingress-nginx."
+  value       = module.cluster_addons.ingress_ip
+}
+
+output "wildcard_dns_record" {
+  description = "DNS record to create (unless dns_managed_zone did it) so workspace URLs resolve."
+  value       = module.cluster_addons.wildcard_dns_record
+}
+
+output "cluster_name" {
+  description = "GKE cluster name."
+  value       = module.gke.name
+}
+
+output "get_credentials_command" {
+  description = "Configures kubectl for the cluster."
+  value       = "gcloud container clusters get-credentials ${module.gke.name} --zone ${module.gke.location} --project ${var.project_id}"
+}
+
+output "namespace" {
+  description = "Namespace of the workspaces."
+  value       = module.cluster_addons.namespace
+}
+
+output "redis_host" {
+  description = "Private address of Memorystore (reachable only from the VPC)."
+  value       = "${module.redis.host}:${module.redis.port}"
+}
+
+output "control_plane_service_accounts" {
+  description = "Service accounts of session-api, idle-sweep and the scheduler."
+  value = {
+    api       = module.identities.api_email
+    sweep     = module.identities.sweep_email
+    scheduler = module.identities.scheduler_email
+  }
+}
+
+output "provider_block" {
+  description = "Terraform provider configuration for the hyperbola provider (set api_key from the secret or an environment variable)."
+  value       = <<-EOT
+    provider "hyperbola" {
+      endpoint = "${module.control_plane.api_url}"
+      api_key  = var.hyperbola_api_key # gcloud secrets versions access latest --secret=${module.control_plane.api_keys_secret_id} | cut -d, -f1
+    }
+  EOT
+}

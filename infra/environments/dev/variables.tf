@@ -1,0 +1,315 @@
+# ---------------------------------------------------------------------------------------
+# Required: what only you know.
+
+variable "project_id" {
+  description = "GCP project to deploy into (an empty project with billing enabled)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "A project id is 6-30 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "domain" {
+  description = "Parent domain of the workspaces: each is served at https://vs-code-<id>.<domain>, so *.<domain> must point at the ingress IP (output ingress_ip)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain))
+    error_message = "The domain must be a lowercase DNS name such as preview.example.com (no scheme, no trailing dot)."
+  }
+}
+
+variable "acme_email" {
+  description = "Email registered with Let's Encrypt for the workspace certificates."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.acme_email))
+    error_message = "The ACME email must be an email address."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Placement and naming.
+
+variable "region" {
+  description = "Region of Cloud Run, Memorystore, the registry, the subnets and the Scheduler job."
+  type        = string
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "The region must look like us-central1."
+  }
+}
+
+variable "zone" {
+  description = "Zone of the (zonal) GKE cluster; must be in var.region."
+  type        = string
+  default     = "us-central1-a"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+-[a-z]$", var.zone))
+    error_message = "The zone must look like us-central1-a."
+  }
+}
+
+variable "name" {
+  description = "Base name of the resources (VPC, cluster, Redis, service accounts, secrets)."
+  type        = string
+  default     = "hyperbola"
+
+  validation {
+    condition     = can(regex("^[a-z][-a-z0-9]{1,14}[a-z0-9]$", var.name))
+    error_message = "The name must be a lowercase label of 3-16 characters."
+  }
+}
+
+variable "labels" {
+  description = "Extra labels on the GCP resources that take labels."
+  type        = map(string)
+  default     = {}
+}
+
+variable "deletion_protection" {
+  description = "Protect the cluster, the Cloud Run services and Firestore from `terraform destroy`. Set false (and apply) before tearing a dev project down."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------------------
+# The control plane's image and configuration.
+
+variable "functions_image" {
+  description = "Full image reference of ./functions/cmd/server. Null uses <registry>/functions:<functions_image_tag> in the repository this configuration creates."
+  type        = string
+  default     = null
+}
+
+variable "functions_image_tag" {
+  description = "Tag of the functions image in the project registry (used when functions_image is null). Push a new tag and apply to roll out a new build."
+  type        = string
+  default     = "v1"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.functions_image_tag))
+    error_message = "A Docker tag is letters, digits, _, . and -, at most 128 characters."
+  }
+}
+
+variable "user_pod_image" {
+  description = "Workspace image (code-server listening on 8080, with an unauthenticated /healthz)."
+  type        = string
+  default     = "docker.io/codercom/code-server:4.96.4"
+}
+
+variable "session_ttl_seconds" {
+  description = "Maximum life of a session (SESSION_TTL); expired sessions are backed up and deleted by the sweep."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.session_ttl_seconds >= 600
+    error_message = "The session TTL must be at least 600 seconds."
+  }
+}
+
+variable "namespace" {
+  description = "Kubernetes namespace of the workspaces."
+  type        = string
+  default     = "hyperbola"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.namespace))
+    error_message = "The namespace must be a DNS label."
+  }
+}
+
+variable "workspace_storage_class" {
+  description = "StorageClass of workspace PVCs (GKE's standard-rwo is a balanced persistent disk that allows expansion)."
+  type        = string
+  default     = "standard-rwo"
+}
+
+variable "api_key_count" {
+  description = "Number of API keys generated for session-api (two allow rotation without downtime)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.api_key_count >= 1 && var.api_key_count <= 10
+    error_message = "Between 1 and 10 API keys."
+  }
+}
+
+variable "api_max_instances" {
+  description = "Upper bound on session-api instances."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.api_max_instances >= 1 && var.api_max_instances <= 100
+    error_message = "Between 1 and 100 instances (each takes an address in the serverless subnet)."
+  }
+}
+
+variable "extra_env" {
+  description = "Further environment for both Cloud Run services, such as rate-limit settings the app reads."
+  type        = map(string)
+  default     = {}
+}
+
+# ---------------------------------------------------------------------------------------
+# Data stores.
+
+variable "redis_tier" {
+  description = "Memorystore tier: BASIC (one node) or STANDARD_HA (replica and automatic failover)."
+  type        = string
+  default     = "BASIC"
+
+  validation {
+    condition     = contains(["BASIC", "STANDARD_HA"], var.redis_tier)
+    error_message = "The Redis tier must be BASIC or STANDARD_HA."
+  }
+}
+
+variable "redis_memory_size_gb" {
+  description = "Memorystore memory in GiB."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.redis_memory_size_gb >= 1 && var.redis_memory_size_gb <= 300
+    error_message = "Memory must be between 1 and 300 GiB."
+  }
+}
+
+variable "firestore_location" {
+  description = "Firestore location (region or multi-region such as nam5); null uses var.region. Fixed once created."
+  type        = string
+  default     = null
+}
+
+# ---------------------------------------------------------------------------------------
+# Cluster.
+
+variable "node_machine_type" {
+  description = "Machine type of workspace nodes; e2-standard-4 fits the seed's 8-10 workspaces (250m/256Mi each) with headroom."
+  type        = string
+  default     = "e2-standard-4"
+}
+
+variable "node_min_count" {
+  description = "Minimum number of workspace nodes."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.node_min_count >= 1
+    error_message = "Keep at least one node (the ingress controller and cert-manager run there)."
+  }
+}
+
+variable "node_max_count" {
+  description = "Maximum number of workspace nodes (8-10 running workspaces each: 10 nodes is about 100 concurrent users)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.node_max_count >= 1 && var.node_max_count <= 200
+    error_message = "Between 1 and 200 nodes."
+  }
+}
+
+variable "master_authorized_networks" {
+  description = "CIDRs allowed to reach the GKE control plane (where you run terraform/kubectl). Empty: authorized networks off, the endpoint is protected by IAM and RBAC only. When set, Cloud Run's subnet is added automatically."
+  type = list(object({
+    cidr_block   = string
+    display_name = string
+  }))
+  default = []
+}
+
+# ---------------------------------------------------------------------------------------
+# Network ranges (change only if they collide with networks you peer with).
+
+variable "nodes_cidr" {
+  description = "Primary range of the nodes subnet."
+  type        = string
+  default     = "10.10.0.0/20"
+}
+
+variable "pods_cidr" {
+  description = "Secondary range for Pods (a /16 fits 1024 nodes at 32 Pods each)."
+  type        = string
+  default     = "10.20.0.0/16"
+}
+
+variable "services_cidr" {
+  description = "Secondary range for Services."
+  type        = string
+  default     = "10.30.0.0/20"
+}
+
+variable "serverless_cidr" {
+  description = "Subnet for Cloud Run Direct VPC egress."
+  type        = string
+  default     = "10.10.16.0/24"
+}
+
+variable "master_ipv4_cidr_block" {
+  description = "The /28 of the GKE control plane's private endpoint."
+  type        = string
+  default     = "172.16.0.0/28"
+}
+
+# ---------------------------------------------------------------------------------------
+# In-cluster add-ons.
+
+variable "ingress_nginx_chart_version" {
+  description = "ingress-nginx Helm chart version (4.15.1 ships controller v1.15.1)."
+  type        = string
+  default     = "4.15.1"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.ingress_nginx_chart_version))
+    error_message = "The chart version looks like 4.15.1."
+  }
+}
+
+variable "cert_manager_chart_version" {
+  description = "cert-manager Helm chart version."
+  type        = string
+  default     = "v1.19.4"
+}
+
+variable "acme_server" {
+  description = "ACME directory: Let's Encrypt production by default; use https://acme-staging-v02.api.letsencrypt.org/directory while testing."
+  type        = string
+  default     = "https://acme-v02.api.letsencrypt.org/directory"
+}
+
+variable "dns_managed_zone" {
+  description = "Name of a Cloud DNS zone in this project that serves var.domain; when set, the *.<domain> record is created. Null: create the record where your DNS lives (output wildcard_dns_record)."
+  type        = string
+  default     = null
+}
+
+variable "backup_storage_class" {
+  description = "StorageClass of the backup PVC hyperbola-backups: standard-rwo (persistent disk, ReadWriteOnce, default) or standard-rwx (Filestore, ReadWriteMany, 1 TiB minimum)."
+  type        = string
+  default     = "standard-rwo"
+
+  validation {
+    condition     = contains(["standard-rwo", "premium-rwo", "standard-rwx", "premium-rwx"], var.backup_storage_class)
+    error_message = "Use standard-rwo, premium-rwo, standard-rwx or premium-rwx."
+  }
+}
+
+variable "backup_volume_size" {
+  description = "Size of the backup PVC (50Gi holds hundreds of zipped workspaces; Filestore needs 1Ti)."
+  type        = string
+  default     = "50Gi"
+}

@@ -1,0 +1,315 @@
+# What lives inside the cluster:
+#   - ingress-nginx behind a reserved regional IP (the wildcard DNS record points here);
+#     why ingress-nginx and not GKE Gateway: docs/operations/deploy.md, "Ingress choice"
+#   - cert-manager and a Let's Encrypt ClusterIssuer (HTTP-01 through ingress-nginx)
+#   - the workspace namespace and the control plane's namespaced RBAC
+#   - the backup volume (PVC hyperbola-backups)
+#   - hyperbola-activator: an ExternalName Service naming session-api, for wake on access
+#
+# NOTE kubernetes_manifest needs the ClusterIssuer CRD to exist when it is planned, so a new
+# project is applied in two steps (cert-manager first); see docs/operations/deploy.md.
+
+locals {
+  managed_labels = {
+    "app.kubernetes.io/managed-by" = "terraform"
+    "app.kubernetes.io/part-of"    = "hyperbola"
+  }
+
+  backup_access_mode = endswith(var.backup_storage_class, "-rwx") ? "ReadWriteMany" : "ReadWriteOnce"
+
+  control_plane_users = {
+    api   = var.api_service_account_email
+    sweep = var.sweep_service_account_email
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Ingress: ingress-nginx on a reserved IP.
+
+resource "google_compute_address" "ingress" {
+  project      = var.project_id
+  name         = "${var.prefix}-ingress"
+  region       = var.region
+  address_type = "EXTERNAL"
+  network_tier = "PREMIUM"
+  description  = "ingress-nginx LoadBalancer; *.${var.domain} points here."
+}
+
+resource "helm_release" "ingress_nginx" {
+  name             = "ingress-nginx"
+  repository       = "https://kubernetes.github.io/ingress-nginx"
+  chart            = "ingress-nginx"
+  version          = var.ingress_nginx_chart_version
+  namespace        = var.ingress_namespace
+  create_namespace = true
+  atomic           = true
+  timeout          = 600
+
+  values = [yamlencode({
+    controller = {
+      replicaCount = 2
+      ingressClassResource = {
+        name            = var.ingress_class_name
+        enabled         = true
+        default         = false
+        controllerValue = "k8s.io/ingress-nginx"
+      }
+      ingressClass = var.ingress_class_name
+      # code-server keeps a WebSocket open for the whole session; nginx's 60 s default
+      # would cut idle editors off.
+      config = {
+        "proxy-read-timeout" = "3600"
+        "proxy-send-timeout" = "3600"
+        "proxy-body-size"    = "64m"
+      }
+      resources = {
+        requests = {
+          cpu    = "100m"
+          memory = "128Mi"
+        }
+      }
+      service = {
+        type           = "LoadBalancer"
+        loadBalancerIP = google_compute_address.ingress.address
+        # Keep client source IPs (logs, and per-IP limits at the edge if added later).
+        externalTrafficPolicy = "Local"
+      }
+    }
+  })]
+}
+
+# ---------------------------------------------------------------------------------------
+# TLS: cert-manager and a Let's Encrypt ClusterIssuer.
+
+resource "helm_release" "cert_manager" {
+  name             = "cert-manager"
+  repository       = "https://charts.jetstack.io"
+  chart            = "cert-manager"
+  version          = var.cert_manager_chart_version
+  namespace        = "cert-manager"
+  create_namespace = true
+  atomic           = true
+  timeout          = 600
+
+  values = [yamlencode({
+    crds = {
+      enabled = true
+      keep    = true
+    }
+  })]
+}
+
+# HTTP-01 through ingress-nginx: one certificate per workspace host, issued when the API
+# creates the workspace's Ingress (annotation cert-manager.io/cluster-issuer). Let's Encrypt
+# allows 50 new certificates per registered domain per week; above that, switch to a DNS-01
+# solver and one wildcard certificate (see docs/operations/deploy.md).
+resource "kubernetes_manifest" "cluster_issuer" {
+  manifest = {
+    apiVersion = "cert-manager.io/v1"
+    kind       = "ClusterIssuer"
+    metadata = {
+      name   = var.cluster_issuer_name
+      labels = local.managed_labels
+    }
+    spec = {
+      acme = {
+        email  = var.acme_email
+        server = var.acme_server
+        privateKeySecretRef = {
+          name = "${var.cluster_issuer_name}-account-key"
+        }
+        solvers = [
+          {
+            http01 = {
+              ingress = {
+                ingressClassName = var.ingress_class_name
+              }
+            }
+          }
+        ]
+      }
+    }
+  }
+
+  depends_on = [helm_release.cert_manager, helm_release.ingress_nginx]
+}
+
+# ---------------------------------------------------------------------------------------
+# The workspace namespace and what the control plane may do in it.
+
+resource "kubernetes_namespace_v1" "workspaces" {
+  metadata {
+    name = var.namespace
+    labels = merge(local.managed_labels, {
+      # Workspaces and backup Jobs meet "baseline"; "restricted" is reported, not enforced,
+      # so a Job image that runs as root is warned about rather than rejected.
+      "pod-security.kubernetes.io/enforce" = "baseline"
+      "pod-security.kubernetes.io/warn"    = "restricted"
+      "pod-security.kubernetes.io/audit"   = "restricted"
+    })
+  }
+}
+
+# Exactly the objects a session is made of (DESIGN.md), plus the backup Jobs, and nothing
+# cluster-wide. Writes go through server-side apply (PATCH), hence patch everywhere.
+resource "kubernetes_role_v1" "control_plane" {
+  metadata {
+    name      = "hyperbola-control-plane"
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels    = local.managed_labels
+  }
+
+  # Workspace disks; patch also expands them (the StorageClass allows expansion).
+  rule {
+    api_groups = [""]
+    resources  = ["persistentvolumeclaims"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["services", "secrets"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  rule {
+    api_groups = ["apps"]
+    resources  = ["deployments"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  # Sleep and wake scale the Deployment between 0 and 1.
+  rule {
+    api_groups = ["apps"]
+    resources  = ["deployments/scale"]
+    verbs      = ["get", "update", "patch"]
+  }
+
+  rule {
+    api_groups = ["networking.k8s.io"]
+    resources  = ["ingresses", "networkpolicies"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  # Backup Jobs (zip a workspace disk into the backup volume before it is deleted).
+  rule {
+    api_groups = ["batch"]
+    resources  = ["jobs"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  # Readiness and failure reasons of workspace and backup Pods: read only.
+  rule {
+    api_groups = [""]
+    resources  = ["pods"]
+    verbs      = ["get", "list", "watch"]
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["serviceaccounts"]
+    verbs      = ["get", "list"]
+  }
+}
+
+# GKE authenticates a Google service account's token as the Kubernetes user named by its
+# email, so the binding's subjects are Users, not ServiceAccounts. The accounts hold only
+# roles/container.clusterViewer in IAM (enough to authenticate, nothing inside the cluster).
+resource "kubernetes_role_binding_v1" "control_plane" {
+  metadata {
+    name      = "hyperbola-control-plane"
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels    = local.managed_labels
+  }
+
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role_v1.control_plane.metadata[0].name
+  }
+
+  dynamic "subject" {
+    for_each = local.control_plane_users
+    content {
+      api_group = "rbac.authorization.k8s.io"
+      kind      = "User"
+      name      = subject.value
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Backup volume. Default: a regular standard-rwo persistent disk (ReadWriteOnce). RWO means
+# one node at a time: backup Jobs on the same node share it, a Job on another node waits
+# (the pod stays ContainerCreating with a Multi-Attach warning) until the disk is released.
+# Backups happen once per deleted session, so that queueing is acceptable here and costs
+# about a tenth of Filestore; the trade-offs and the GCS alternative are in deploy.md.
+# A "-rwx" class (Filestore, 1 TiB minimum) makes it ReadWriteMany.
+
+resource "kubernetes_persistent_volume_claim_v1" "backups" {
+  metadata {
+    name      = var.backup_pvc_name
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels = merge(local.managed_labels, {
+      "app.kubernetes.io/component" = "backups"
+    })
+  }
+
+  spec {
+    access_modes       = [local.backup_access_mode]
+    storage_class_name = var.backup_storage_class
+
+    resources {
+      requests = {
+        storage = var.backup_volume_size
+      }
+    }
+  }
+
+  # standard-rwo binds on first use (WaitForFirstConsumer): the first backup Job binds it.
+  wait_until_bound = false
+}
+
+# ---------------------------------------------------------------------------------------
+# Wake on access: while a workspace sleeps, the API can point its Ingress backend at this
+# Service (port 443, with the ingress-nginx annotations backend-protocol: HTTPS and
+# upstream-vhost: <session-api host>) so the browser reaches the activator in session-api.
+
+resource "kubernetes_service_v1" "activator" {
+  count = var.create_activator_service ? 1 : 0
+
+  metadata {
+    name      = "hyperbola-activator"
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels = merge(local.managed_labels, {
+      "app.kubernetes.io/component" = "activator"
+    })
+  }
+
+  spec {
+    type          = "ExternalName"
+    external_name = var.activator_host
+
+    port {
+      name        = "https"
+      port        = 443
+      target_port = 443
+      protocol    = "TCP"
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Optional: the wildcard record in a Cloud DNS zone of this project. Without a zone, create
+# "*.<domain> A <ingress_ip>" wherever the domain's DNS is hosted (output wildcard_dns_record).
+
+resource "google_dns_record_set" "wildcard" {
+  count = var.dns_managed_zone == null ? 0 : 1
+
+  project      = var.project_id
+  managed_zone = var.dns_managed_zone
+  name         = "*.${var.domain}."
+  type         = "A"
+  ttl          = 300
+  rrdatas      = [google_compute_address.ingress.address]
+}

@@ -1,0 +1,49 @@
+output "ingress_ip" {
+  description = "External IP of ingress-nginx; *.<domain> must resolve to it."
+  value       = google_compute_address.ingress.address
+}
+
+output "wildcard_dns_record" {
+  description = "The DNS record that makes workspace URLs resolve."
+  value       = "*.${var.domain}. 300 IN A ${google_compute_address.ingress.address}"
+}
+
+output "namespace" {
+  description = "Namespace of the workspaces (HYPERBOLA_NAMESPACE)."
+  value       = kubernetes_namespace_v1.workspaces.metadata[0].name
+}
+
+output "ingress_namespace" {
+  description = "Namespace of the ingress controller (source of the traffic workspace NetworkPolicies admit)."
+  value       = helm_release.ingress_nginx.namespace
+}
+
+output "ingress_class_name" {
+  description = "IngressClass of the workspace Ingresses (HYPERBOLA_INGRESS_CLASS)."
+  value       = var.ingress_class_name
+}
+
+output "cluster_issuer_name" {
+  description = "ClusterIssuer named by the workspace Ingresses (HYPERBOLA_CLUSTER_ISSUER)."
+  value       = kubernetes_manifest.cluster_issuer.manifest.metadata.name
+}
+
+output "backup_pvc_name" {
+  description = "Name of the backup PVC (HYPERBOLA_BACKUP_PVC)."
+  value       = kubernetes_persistent_volume_claim_v1.backups.metadata[0].name
+}
+
+output "backup_access_mode" {
+  description = "Access mode of the backup PVC (ReadWriteOnce for a persistent disk, ReadWriteMany for Filestore)."
+  value       = local.backup_access_mode
+}
+
+output "activator_service" {
+  description = "Name of the ExternalName Service pointing at session-api, or null."
+  value       = var.create_activator_service ? kubernetes_service_v1.activator[0].metadata[0].name : null
+}
+
+output "control_plane_role" {
+  description = "Name of the namespaced Role bound to the control plane's service accounts."
+  value       = kubernetes_role_v1.control_plane.metadata[0].name
+}

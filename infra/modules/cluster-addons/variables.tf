@@ -1,0 +1,146 @@
+variable "project_id" {
+  description = "Project of the ingress IP and the optional Cloud DNS record."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the cluster; the ingress IP is regional (a network load balancer)."
+  type        = string
+}
+
+variable "prefix" {
+  description = "Prefix of the GCP resources this module names (the ingress IP)."
+  type        = string
+  default     = "hyperbola"
+}
+
+variable "domain" {
+  description = "Parent domain of the workspace hosts; *.<domain> must resolve to the ingress IP."
+  type        = string
+}
+
+variable "namespace" {
+  description = "Namespace of the workspaces and the control plane's Role."
+  type        = string
+  default     = "hyperbola"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.namespace))
+    error_message = "The namespace must be a DNS label."
+  }
+}
+
+variable "api_service_account_email" {
+  description = "session-api's Google service account; bound to the Role as a Kubernetes User."
+  type        = string
+}
+
+variable "sweep_service_account_email" {
+  description = "idle-sweep's Google service account; bound to the Role as a Kubernetes User."
+  type        = string
+}
+
+variable "ingress_namespace" {
+  description = "Namespace of ingress-nginx (workspace NetworkPolicies admit traffic from it)."
+  type        = string
+  default     = "ingress-nginx"
+}
+
+variable "ingress_class_name" {
+  description = "Name of the IngressClass ingress-nginx serves."
+  type        = string
+  default     = "nginx"
+}
+
+variable "ingress_nginx_chart_version" {
+  description = "Version of the ingress-nginx Helm chart."
+  type        = string
+}
+
+variable "cert_manager_chart_version" {
+  description = "Version of the cert-manager Helm chart (jetstack), such as v1.19.4."
+  type        = string
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+$", var.cert_manager_chart_version))
+    error_message = "The cert-manager chart version looks like v1.19.4."
+  }
+}
+
+variable "cluster_issuer_name" {
+  description = "Name of the Let's Encrypt ClusterIssuer."
+  type        = string
+  default     = "letsencrypt"
+}
+
+variable "acme_email" {
+  description = "Contact address registered with Let's Encrypt (expiry and policy notices)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.acme_email))
+    error_message = "The ACME email must be an email address."
+  }
+}
+
+variable "acme_server" {
+  description = "ACME directory URL: Let's Encrypt production by default; the staging URL avoids rate limits while testing."
+  type        = string
+  default     = "https://acme-v02.api.letsencrypt.org/directory"
+
+  validation {
+    condition     = startswith(var.acme_server, "https://")
+    error_message = "The ACME server must be an https:// URL."
+  }
+}
+
+variable "backup_pvc_name" {
+  description = "Name of the backup PVC that backup Jobs write to."
+  type        = string
+  default     = "hyperbola-backups"
+}
+
+variable "backup_storage_class" {
+  description = "StorageClass of the backup PVC: standard-rwo/premium-rwo (a persistent disk, ReadWriteOnce) or standard-rwx/premium-rwx (Filestore, ReadWriteMany)."
+  type        = string
+  default     = "standard-rwo"
+
+  validation {
+    condition     = contains(["standard-rwo", "premium-rwo", "standard-rwx", "premium-rwx"], var.backup_storage_class)
+    error_message = "Use standard-rwo, premium-rwo, standard-rwx or premium-rwx."
+  }
+}
+
+variable "backup_volume_size" {
+  description = "Requested size of the backup PVC (a Kubernetes quantity such as 50Gi; Filestore classes need at least 1Ti)."
+  type        = string
+  default     = "50Gi"
+
+  validation {
+    condition     = can(regex("^[0-9]+(Gi|Ti)$", var.backup_volume_size))
+    error_message = "The size must be a whole number of Gi or Ti, such as 50Gi."
+  }
+}
+
+variable "create_activator_service" {
+  description = "Create the hyperbola-activator ExternalName Service that names session-api (wake on access)."
+  type        = bool
+  default     = true
+}
+
+variable "activator_host" {
+  description = "Host name of session-api (from its run.app URL), the target of the hyperbola-activator Service."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !can(regex("^https?://", var.activator_host))
+    error_message = "Give a host name, not a URL."
+  }
+}
+
+variable "dns_managed_zone" {
+  description = "Cloud DNS managed zone (in this project) that serves the domain; when set, the *.<domain> A record is created there. Null: create it yourself."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,40 @@
+output "api_url" {
+  description = "URL of session-api."
+  value       = google_cloud_run_v2_service.this["api"].uri
+}
+
+output "api_host" {
+  description = "Host name of session-api (for an ExternalName Service or an Ingress upstream-vhost)."
+  value       = trimprefix(google_cloud_run_v2_service.this["api"].uri, "https://")
+}
+
+output "sweep_url" {
+  description = "URL of idle-sweep (invocable only by the scheduler's service account)."
+  value       = google_cloud_run_v2_service.this["sweep"].uri
+}
+
+output "sweep_audience" {
+  description = "OIDC audience of the scheduler's tokens (SWEEP_OIDC_AUDIENCE)."
+  value       = local.sweep_audience
+}
+
+output "api_keys_secret_id" {
+  description = "Secret Manager secret holding session-api's API keys (comma-separated)."
+  value       = google_secret_manager_secret.api_keys["api"].secret_id
+}
+
+output "sweep_keys_secret_id" {
+  description = "Secret Manager secret holding idle-sweep's own API key."
+  value       = google_secret_manager_secret.api_keys["sweep"].secret_id
+}
+
+output "api_key" {
+  description = "The first session-api API key."
+  value       = random_password.api_key["api-0"].result
+  sensitive   = true
+}
+
+output "scheduler_job_name" {
+  description = "Name of the Cloud Scheduler job (run it by hand with gcloud scheduler jobs run)."
+  value       = google_cloud_scheduler_job.idle_sweep.name
+}
