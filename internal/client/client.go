@@ -1,0 +1,411 @@
+// Package client is a Go client for Hyperbola's HTTP API (internal/api). *Client implements
+// session.Manager, so the Terraform provider drives a deployed API exactly as it drives the
+// Service in process: the API's error codes come back as *session.Error with the same Kind
+// and Field.
+//
+// Idempotent calls are retried on connection errors and on 502/503/504 with exponential
+// backoff (honouring Retry-After), within the caller's context. Create is made idempotent by
+// an Idempotency-Key (the request's RequestID, or a fresh random one per call), so it is
+// retried too: a retry returns the session the first attempt made.
+package client
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// maxResponse bounds what is read from one answer (a page of 1000 sessions is ~0.5 MB).
+const maxResponse = 16 << 20
+
+// Client calls one Hyperbola API endpoint with one API key.
+type Client struct {
+	base       *url.URL
+	key        string
+	hc         *http.Client
+	maxRetries int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	userAgent  string
+	sleep      func(ctx context.Context, d time.Duration) error
+}
+
+var _ session.Manager = (*Client)(nil)
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (default: one with a 60 s timeout per attempt).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithRetries sets how many times a retryable call is retried (default 4; 0 disables).
+func WithRetries(n int) Option { return func(c *Client) { c.maxRetries = max(n, 0) } }
+
+// WithBackoff sets the first and the longest wait between retries (default 200 ms and 5 s).
+func WithBackoff(first, longest time.Duration) Option {
+	return func(c *Client) { c.minBackoff, c.maxBackoff = first, longest }
+}
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// New returns a client for the API at endpoint (e.g. "https://api.example.com" or
+// "http://127.0.0.1:8080"; a path prefix is kept) with apiKey.
+func New(endpoint, apiKey string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, session.Invalid("endpoint", "endpoint must be an http:// or https:// URL, not %q", endpoint)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, session.Invalid("endpoint", "endpoint must not carry a query or a fragment")
+	}
+	if strings.TrimSpace(apiKey) == "" {
+		return nil, session.Invalid("api_key", "api_key is required")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	c := &Client{
+		base: u, key: apiKey, hc: &http.Client{Timeout: 60 * time.Second},
+		maxRetries: 4, minBackoff: 200 * time.Millisecond, maxBackoff: 5 * time.Second,
+		userAgent: "hyperbola-client/1", sleep: sleepCtx,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.minBackoff <= 0 {
+		c.minBackoff = 200 * time.Millisecond
+	}
+	if c.maxBackoff < c.minBackoff {
+		c.maxBackoff = c.minBackoff
+	}
+	return c, nil
+}
+
+// APIError is the HTTP detail of an error answer; it is the Err of the *session.Error the
+// client returns.
+type APIError struct {
+	Status     int
+	Code       string
+	RequestID  string
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	s := "HTTP " + strconv.Itoa(e.Status)
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	if e.RequestID != "" {
+		s += " (request id " + e.RequestID + ")"
+	}
+	return s
+}
+
+// Create asks for a new workspace. The answer carries the IDE password, once.
+func (c *Client) Create(ctx context.Context, req session.CreateRequest) (*session.Session, error) {
+	key := req.RequestID
+	if key == "" {
+		key = newIdempotencyKey()
+	}
+	req.RequestID = "" // sent as the header
+	var out session.Session
+	err := c.call(ctx, call{method: http.MethodPost, path: "/session/create", body: req, out: &out,
+		retry: true, header: http.Header{"Idempotency-Key": {key}}})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Get returns the session (GET /session/{uuid}/status).
+func (c *Client) Get(ctx context.Context, id string) (*session.Session, error) {
+	return c.onSession(ctx, http.MethodGet, id, "/status", nil, nil)
+}
+
+// Sleep puts the session to sleep; sleeping a sleeping session is a no-op.
+func (c *Client) Sleep(ctx context.Context, id string) (*session.Session, error) {
+	return c.onSession(ctx, http.MethodPost, id, "/sleep", nil, nil)
+}
+
+// Wake wakes the session; Get reports running once its pod is ready.
+func (c *Client) Wake(ctx context.Context, id string) (*session.Session, error) {
+	return c.onSession(ctx, http.MethodPost, id, "/wake", nil, nil)
+}
+
+// Update changes the session in place (PATCH); nil fields are left as they are, and non-nil
+// Labels (empty included) replace every user label.
+func (c *Client) Update(ctx context.Context, id string, req session.UpdateRequest) (*session.Session, error) {
+	body := map[string]any{}
+	set := func(k string, v any, ok bool) {
+		if ok {
+			body[k] = v
+		}
+	}
+	set("image", req.Image, req.Image != nil)
+	set("storage", req.Storage, req.Storage != nil)
+	set("cpu", req.CPU, req.CPU != nil)
+	set("memory", req.Memory, req.Memory != nil)
+	set("idle_timeout", req.IdleTimeout, req.IdleTimeout != nil)
+	set("backup_on_delete", req.BackupOnDelete, req.BackupOnDelete != nil)
+	set("labels", req.Labels, req.Labels != nil)
+	return c.onSession(ctx, http.MethodPatch, id, "", nil, body)
+}
+
+// Delete backs the session up (unless SkipBackup) and deletes it. The answer is the session
+// as it is now: deleting while the backup runs, deleted once done; Get (or Delete again)
+// drives it on.
+func (c *Client) Delete(ctx context.Context, id string, opts session.DeleteOptions) (*session.Session, error) {
+	var q url.Values
+	if opts.SkipBackup {
+		q = url.Values{"skip_backup": {"true"}}
+	}
+	return c.onSession(ctx, http.MethodDelete, id, "", q, nil)
+}
+
+// List returns a page of sessions.
+func (c *Client) List(ctx context.Context, opts session.ListOptions) (*session.ListResult, error) {
+	q := url.Values{}
+	if opts.UserID != "" {
+		q.Set("user_id", opts.UserID)
+	}
+	if opts.State != "" {
+		q.Set("status", string(opts.State))
+	}
+	if opts.Limit != 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Cursor != "" {
+		q.Set("cursor", opts.Cursor)
+	}
+	var out session.ListResult
+	if err := c.call(ctx, call{method: http.MethodGet, path: "/sessions", query: q, out: &out, retry: true}); err != nil {
+		return nil, err
+	}
+	if out.Sessions == nil {
+		out.Sessions = []*session.Session{}
+	}
+	return &out, nil
+}
+
+// Health reports the API's dependencies (GET /health, no key needed). A 503 comes back as a
+// *session.Error of KindUnavailable, with the checks still filled in.
+func (c *Client) Health(ctx context.Context) (map[string]string, error) {
+	var out struct {
+		Checks map[string]string `json:"checks"`
+	}
+	err := c.call(ctx, call{method: http.MethodGet, path: "/health", out: &out, retry: false, errOut: &out})
+	return out.Checks, err
+}
+
+func (c *Client) onSession(ctx context.Context, method, id, suffix string, q url.Values, body any) (*session.Session, error) {
+	if err := session.CheckID(id); err != nil { // never build a path from a malformed id
+		return nil, err
+	}
+	var out session.Session
+	// Every session route is idempotent: a repeated sleep, wake or delete is a no-op success,
+	// and PATCH sets absolute values.
+	if err := c.call(ctx, call{method: method, path: "/session/" + id + suffix, query: q, body: body, out: &out, retry: true}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+type call struct {
+	method string
+	path   string
+	query  url.Values
+	body   any
+	header http.Header
+	out    any
+	errOut any // also decode an error answer into this (health's checks)
+	retry  bool
+}
+
+// call runs one API call, retrying when it may.
+func (c *Client) call(ctx context.Context, cl call) error {
+	var payload []byte
+	if cl.body != nil {
+		b, err := json.Marshal(cl.body)
+		if err != nil {
+			return fmt.Errorf("encoding the %s %s body: %w", cl.method, cl.path, err)
+		}
+		payload = b
+	}
+	u := *c.base
+	u.Path = c.base.Path + cl.path
+	u.RawQuery = cl.query.Encode()
+	target := u.String()
+
+	for attempt := 0; ; attempt++ {
+		status, header, body, err := c.once(ctx, cl, target, payload)
+		retryable := cl.retry && attempt < c.maxRetries
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s %s: %w", cl.method, cl.path, ctx.Err())
+			}
+			if retryable {
+				if werr := c.sleep(ctx, c.backoff(attempt, 0)); werr != nil {
+					return fmt.Errorf("%s %s: %w", cl.method, cl.path, werr)
+				}
+				continue
+			}
+			return session.Unavailable("hyperbola API", fmt.Errorf("%s %s: %w", cl.method, cl.path, err))
+		}
+		if (status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout) && retryable {
+			if werr := c.sleep(ctx, c.backoff(attempt, retryAfter(header))); werr != nil {
+				return fmt.Errorf("%s %s: %w", cl.method, cl.path, werr)
+			}
+			continue
+		}
+		if status >= 200 && status < 300 {
+			if cl.out == nil {
+				return nil
+			}
+			if err := json.Unmarshal(body, cl.out); err != nil {
+				return &session.Error{Kind: session.KindInternal, Message: fmt.Sprintf("%s %s: the answer is not the expected JSON", cl.method, cl.path), Err: err}
+			}
+			return nil
+		}
+		if cl.errOut != nil {
+			_ = json.Unmarshal(body, cl.errOut)
+		}
+		return decodeError(status, header, body)
+	}
+}
+
+func (c *Client) once(ctx context.Context, cl call, target string, payload []byte) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, target, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for k, v := range cl.header {
+		req.Header[k] = v
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-API-Key", c.key)
+	req.Header.Set("User-Agent", c.userAgent)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	return resp.StatusCode, resp.Header, body, nil
+}
+
+// backoff is the wait before retry attempt+1: exponential with full jitter, or the server's
+// Retry-After when it is longer (capped at the longest backoff).
+func (c *Client) backoff(attempt int, serverSays time.Duration) time.Duration {
+	d := c.minBackoff << min(attempt, 20)
+	if d > c.maxBackoff || d <= 0 {
+		d = c.maxBackoff
+	}
+	d = d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
+	if serverSays > d {
+		d = min(serverSays, c.maxBackoff)
+	}
+	return d
+}
+
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	return "hyperbola-client-" + hex.EncodeToString(b[:])
+}
+
+// errorBody is the API's one error shape.
+type errorBody struct {
+	Error *struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+	RequestID string `json:"request_id"`
+}
+
+// decodeError maps an error answer back to *session.Error. Only the API's own JSON error
+// with code "not_found" means a missing session: a 404 page from something else (a wrong
+// endpoint, a proxy) must never make a caller believe a session is gone.
+func decodeError(status int, h http.Header, body []byte) error {
+	ae := &APIError{Status: status, RequestID: h.Get("X-Request-Id"), RetryAfter: retryAfter(h)}
+	var eb errorBody
+	if err := json.Unmarshal(body, &eb); err != nil || eb.Error == nil || eb.Error.Code == "" {
+		kind := session.KindInternal
+		switch status {
+		case http.StatusTooManyRequests:
+			kind = session.KindRateLimited
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			kind = session.KindUnavailable
+		}
+		return &session.Error{Kind: kind, Message: fmt.Sprintf("unexpected answer from the Hyperbola API: %s", http.StatusText(status)), Err: ae}
+	}
+	ae.Code = eb.Error.Code
+	if eb.RequestID != "" {
+		ae.RequestID = eb.RequestID
+	}
+	e := &session.Error{Kind: session.Kind(eb.Error.Code), Field: eb.Error.Field, Message: eb.Error.Message, Err: ae}
+	switch eb.Error.Code {
+	case string(session.KindInvalid), string(session.KindNotFound), string(session.KindConflict), string(session.KindBusy),
+		string(session.KindUnavailable), string(session.KindBackup), string(session.KindRateLimited), string(session.KindInternal):
+	case "unauthenticated":
+		e.Kind, e.Field = session.KindInvalid, "api_key"
+	case "route_not_found":
+		e.Kind, e.Field = session.KindInvalid, "endpoint"
+		e.Message = "the endpoint does not serve this Hyperbola API route: " + e.Message
+	case "payload_too_large", "unsupported_media_type":
+		e.Kind = session.KindInvalid
+	default: // method_not_allowed, unimplemented, and codes from newer servers
+		e.Kind = session.KindInternal
+		if status == http.StatusServiceUnavailable {
+			e.Kind = session.KindUnavailable
+		}
+	}
+	return e
+}
