@@ -1,0 +1,97 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/api/iterator"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// usageReaders bounds the timelines read at once.
+const usageReaders = 8
+
+// Usage reports, from the event timelines, the hours each session spent running, sleeping and
+// stopped within [q.From, q.To), per session, per user and in total, with the estimated cost
+// and the savings against always-on. A state still open at To counts until To (To is now when
+// zero or in the future). Time before a session's first event is unknown and not counted.
+func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
+	now := r.opts.Now().UTC()
+	from, to := q.From.UTC(), q.To.UTC()
+	if q.To.IsZero() || to.After(now) {
+		to = now
+	}
+	if q.UserID != "" {
+		if err := session.CheckUserID(q.UserID); err != nil {
+			return nil, err
+		}
+	}
+	if !from.IsZero() && !from.Before(to) {
+		return nil, session.Invalid("from", "from (%s) must be before to (%s)", from.Format("2006-01-02T15:04:05Z07:00"), to.Format("2006-01-02T15:04:05Z07:00"))
+	}
+
+	query := r.sessions().Where("active_until", ">=", from)
+	if q.UserID != "" {
+		query = query.Where("user_id", "==", q.UserID)
+	}
+	it := query.Documents(ctx)
+	defer it.Stop()
+	var recs []recordDoc
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, session.Unavailable("firestore", fmt.Errorf("selecting sessions for the usage report: %w", err))
+		}
+		var d recordDoc
+		if err := snap.DataTo(&d); err != nil {
+			return nil, fmt.Errorf("decoding record %s: %w", snap.Ref.ID, err)
+		}
+		if !d.CreatedAt.IsZero() && !d.CreatedAt.Before(to) {
+			continue // created after the window
+		}
+		recs = append(recs, d)
+	}
+
+	timelines := make([]Timeline, len(recs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(usageReaders)
+	for i := range recs {
+		d := &recs[i]
+		g.Go(func() error {
+			evs, err := r.events(gctx, d.ID, to)
+			if err != nil {
+				return err
+			}
+			tl := Timeline{SessionID: d.ID, UserID: d.UserID, CreatedAt: d.CreatedAt.UTC()}
+			if d.ActiveUntil.Before(farFuture) {
+				tl.DeletedAt = d.ActiveUntil.UTC()
+			}
+			for _, e := range evs {
+				tl.Points = append(tl.Points, Point{At: e.At, Seq: e.Seq, State: e.To, Storage: e.Storage})
+			}
+			timelines[i] = tl
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	prices := Prices{PerRunningHour: r.opts.PricePerRunningHour, PerGBMonth: r.opts.StoragePricePerGBMonth, Currency: r.opts.Currency}
+	rep := BuildReport(timelines, from, to, prices)
+	rep.UserID = q.UserID
+	rep.GeneratedAt = now
+	if info, err := r.Pending(ctx); err == nil {
+		rep.PendingEvents = info.Events
+	} else {
+		r.log.WarnContext(ctx, "usage report: reading the event queue", "err", err)
+		rep.PendingEvents = -1
+	}
+	return rep, nil
+}
