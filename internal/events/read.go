@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"cloud.google.com/go/firestore"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -88,6 +89,38 @@ func (r *Recorder) Session(ctx context.Context, id string) (*session.Session, er
 		return nil, err
 	}
 	return rec.Session, nil
+}
+
+// sessionsBatch bounds the documents read in one batch.
+const sessionsBatch = 300
+
+// Sessions returns the durable records of ids that have one, by id, reading them in batches.
+func (r *Recorder) Sessions(ctx context.Context, ids []string) (map[string]*session.Session, error) {
+	out := make(map[string]*session.Session, len(ids))
+	for chunk := range slices.Chunk(ids, sessionsBatch) {
+		refs := make([]*firestore.DocumentRef, 0, len(chunk))
+		for _, id := range chunk {
+			if err := session.CheckID(id); err != nil {
+				return nil, err
+			}
+			refs = append(refs, r.sessions().Doc(id))
+		}
+		snaps, err := r.fs.GetAll(ctx, refs)
+		if err != nil {
+			return nil, session.Unavailable("firestore", fmt.Errorf("reading %d records: %w", len(refs), err))
+		}
+		for _, snap := range snaps {
+			if !snap.Exists() {
+				continue
+			}
+			var d recordDoc
+			if err := snap.DataTo(&d); err != nil {
+				return nil, fmt.Errorf("decoding record %s: %w", snap.Ref.ID, err)
+			}
+			out[snap.Ref.ID] = d.toSession()
+		}
+	}
+	return out, nil
 }
 
 // LiveSessions returns every session whose durable record is not deleted, by id.

@@ -64,6 +64,13 @@ func TestRecordKeepsRecordAndTimeline(t *testing.T) {
 	if len(live) != 0 {
 		t.Errorf("a deleted session is live: %+v", live)
 	}
+	batch, err := r.Sessions(ctx, []string{s.ID, "zz99zz99"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch) != 1 || batch[s.ID] == nil || batch[s.ID].State != session.StateDeleted {
+		t.Errorf("Sessions: %+v", batch)
+	}
 	if _, err := r.Get(ctx, "zz99zz99"); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("Get(unknown) = %v, want not found", err)
 	}

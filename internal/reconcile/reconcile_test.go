@@ -1,0 +1,358 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+var (
+	now  = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	old  = now.Add(-2 * time.Hour)
+	all6 = []string{"PersistentVolumeClaim", "Deployment", "Service", "Ingress", "NetworkPolicy", "Secret"}
+)
+
+func clockAt(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// observed is a session's objects as the cluster would report them.
+func observed(id, user string, kinds []string, replicas int32, ready bool, created time.Time) *session.Observed {
+	return &session.Observed{
+		ID: id, UserID: user, Kinds: slices.Clone(kinds), Complete: len(kinds) == 6,
+		DesiredReplicas: replicas, ReadyReplicas: map[bool]int32{true: 1}[ready], Ready: ready,
+		Created: created, IdleTimeout: 20 * time.Minute, Storage: "5Gi", Image: "img:observed",
+		CPU: "250m", Memory: "256Mi", Labels: map[string]string{"team": "k8s"},
+	}
+}
+
+// durable is a session as Firestore last saw it.
+func durable(id, user string, st session.State) *session.Session {
+	return &session.Session{
+		ID: id, UserID: user, State: st, WorkspaceURL: "https://vs-code-" + id + ".example.test",
+		Image: "img:durable", Storage: "10Gi", CPU: "500m", Memory: "1Gi", IdleTimeout: session.Duration(30 * time.Minute),
+		BackupOnDelete: true, Labels: map[string]string{"team": "fs"}, CreatedAt: old, UpdatedAt: old.Add(time.Minute),
+		LastActivity: old.Add(time.Minute), ExpiresAt: old.Add(24 * time.Hour), BackupLocation: "pvc://b/" + id + "/old.zip", Attempt: 2,
+	}
+}
+
+type fixture struct {
+	cluster *fakeCluster
+	store   *fakeStore
+	records *fakeRecords
+}
+
+func (f *fixture) run(t *testing.T, opts Options) *Report {
+	t.Helper()
+	deps := Deps{Cluster: f.cluster, Store: f.store, Now: clockAt(now)}
+	if f.records != nil {
+		deps.Records = f.records
+	}
+	rep, err := Reconcile(context.Background(), deps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func ids(items []Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return out
+}
+
+func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(
+			observed("run00001", "", all6, 1, true, old),                                            // ready → running
+			observed("slp00001", "", all6, 0, false, old),                                           // 0 replicas → sleeping
+			observed("wak00001", "", all6, 1, false, old),                                           // scaled up, not ready → waking
+			observed("cre00001", "", all6, 1, false, old),                                           // a create that was not ready → creating
+			observed("del00001", "", all6, 0, false, old),                                           // was deleting: go on, backup first
+			observed("del00002", "", []string{"Service"}, 0, false, old),                            // deleting, volume gone
+			observed("fai00001", "", all6, 0, false, old),                                           // failed backup: stays failed
+			observed("inc00001", "", []string{"PersistentVolumeClaim", "Deployment"}, 1, true, old), // incomplete: re-apply
+		),
+		store: newFakeStore(),
+		records: newFakeRecords(
+			durable("run00001", "u1", session.StateSleeping), // the cluster says otherwise: the cluster wins
+			durable("slp00001", "u1", session.StateSleeping),
+			durable("wak00001", "u2", session.StateWaking),
+			durable("cre00001", "u2", session.StateCreating),
+			durable("del00001", "u3", session.StateDeleting),
+			durable("del00002", "u3", session.StateDeleting),
+			&session.Session{ID: "fai00001", UserID: "u3", State: session.StateFailed, Reason: "backup failed: zip", CreatedAt: old, UpdatedAt: old},
+			durable("inc00001", "u4", session.StateRunning),
+		),
+	}
+	rep := f.run(t, Options{})
+	if got := ids(rep.Rebuilt); len(got) != 8 {
+		t.Fatalf("rebuilt %v; report %+v", got, rep)
+	}
+	want := map[string]struct {
+		state   session.State
+		pending session.Pending
+	}{
+		"run00001": {session.StateRunning, session.PendingNone},
+		"slp00001": {session.StateSleeping, session.PendingNone},
+		"wak00001": {session.StateWaking, session.PendingReady},
+		"cre00001": {session.StateCreating, session.PendingReady},
+		"del00001": {session.StateDeleting, session.PendingBackup},
+		"del00002": {session.StateDeleting, session.PendingRemoval},
+		"fai00001": {session.StateFailed, session.PendingNone},
+		"inc00001": {session.StateRunning, session.PendingApply},
+	}
+	for id, w := range want {
+		s, err := f.store.Get(context.Background(), id)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if s.State != w.state || s.Pending != w.pending {
+			t.Errorf("%s: %s/%q, want %s/%q", id, s.State, s.Pending, w.state, w.pending)
+		}
+	}
+	s, _ := f.store.Get(context.Background(), "run00001")
+	// Firestore supplies what was asked for; the cluster only the state.
+	if s.UserID != "u1" || s.Image != "img:durable" || s.Storage != "10Gi" || s.IdleTimeout.D() != 30*time.Minute ||
+		!s.CreatedAt.Equal(old) || s.BackupLocation != "pvc://b/run00001/old.zip" || s.Labels["team"] != "fs" ||
+		!s.LastActivity.Equal(now) || !s.UpdatedAt.Equal(now) || s.WorkspaceURL != "https://vs-code-run00001.example.test" {
+		t.Errorf("rebuilt record: %+v", s)
+	}
+	if f.store.touched["run00001"] != now || !f.store.touched["slp00001"].IsZero() {
+		t.Errorf("activity: %v", f.store.touched)
+	}
+	if d, _ := f.store.Get(context.Background(), "del00001"); d.Attempt != 2 {
+		t.Errorf("deleting session keeps its attempt number: %d", d.Attempt)
+	}
+	if f, _ := f.store.Get(context.Background(), "fai00001"); f.Reason != "backup failed: zip" {
+		t.Errorf("failed reason: %q", f.Reason)
+	}
+	// Only the volume-less deleting session lost objects, and never a volume.
+	if calls := f.cluster.Calls(); !slices.Equal(calls, []string{"delete del00002 pvc=false"}) {
+		t.Errorf("cluster calls: %v", calls)
+	}
+	evs := f.records.eventsOf("run00001")
+	if len(evs) != 1 || evs[0].Type != "rebuilt" || evs[0].Actor != Actor || evs[0].From != session.StateSleeping || evs[0].To != session.StateRunning {
+		t.Errorf("events: %+v", evs)
+	}
+	if f.records.flushed != 1 || rep.Observed != 8 || len(rep.Errors) != 0 {
+		t.Errorf("flushed %d, observed %d, errors %+v", f.records.flushed, rep.Observed, rep.Errors)
+	}
+
+	// A second run finds every Redis record in place and changes nothing.
+	rep = f.run(t, Options{})
+	if rep.Changed() || len(rep.Errors) != 0 {
+		t.Errorf("second run changed something: %+v", rep)
+	}
+}
+
+func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(
+			observed("ado00001", "owner@x", all6, 1, true, old),
+			observed("ado00002", "", all6, 0, false, old),
+			observed("yng00001", "owner@x", all6, 1, true, now.Add(-time.Minute)),          // too young
+			observed("yng00002", "", []string{"Service"}, 0, false, now.Add(-time.Minute)), // too young
+			observed("rmv00001", "", []string{"Service", "Ingress"}, 0, false, old),        // no volume
+			observed("rmv00002", "owner@y", []string{"PersistentVolumeClaim", "Deployment", "Secret"}, 1, true, old),
+		),
+		store:   newFakeStore(),
+		records: newFakeRecords(),
+	}
+	rep := f.run(t, Options{Domain: "example.test"})
+	if got := ids(rep.Adopted); !slices.Equal(got, []string{"ado00001", "ado00002"}) {
+		t.Errorf("adopted %v", got)
+	}
+	if got := ids(rep.Skipped); !slices.Equal(got, []string{"yng00001", "yng00002"}) {
+		t.Errorf("skipped %v", got)
+	}
+	if got := ids(rep.Removed); !slices.Equal(got, []string{"rmv00001"}) {
+		t.Errorf("removed %v", got)
+	}
+	if got := ids(rep.BackupsStarted); !slices.Equal(got, []string{"rmv00002"}) {
+		t.Errorf("backups started %v", got)
+	}
+	a, err := f.store.Get(context.Background(), "ado00001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != session.StateRunning || a.UserID != "owner@x" || a.Image != "img:observed" || a.IdleTimeout.D() != 20*time.Minute ||
+		!a.CreatedAt.Equal(old) || a.WorkspaceURL != "https://vs-code-ado00001.example.test" || !a.BackupOnDelete ||
+		!a.ExpiresAt.Equal(old.Add(24*time.Hour)) || a.Labels["team"] != "k8s" {
+		t.Errorf("adopted record: %+v", a)
+	}
+	if b, _ := f.store.Get(context.Background(), "ado00002"); b.State != session.StateSleeping || b.UserID != "unknown" {
+		t.Errorf("adopted asleep: %+v", b)
+	}
+	if evs := f.records.eventsOf("ado00001"); len(evs) != 1 || evs[0].Type != "adopted" || evs[0].To != session.StateRunning {
+		t.Errorf("adoption events: %+v", evs)
+	}
+	// The volume-less set went; the one with a volume was scaled down and its backup started,
+	// but nothing of it was deleted yet.
+	calls := f.cluster.Calls()
+	for _, want := range []string{"delete rmv00001 pvc=false", "scale rmv00002 0", "backup rmv00002 0"} {
+		if !slices.Contains(calls, want) {
+			t.Errorf("calls %v lack %q", calls, want)
+		}
+	}
+	for _, c := range calls {
+		if strings.HasPrefix(c, "delete rmv00002") {
+			t.Errorf("rmv00002 deleted before its backup finished: %v", calls)
+		}
+	}
+	if evs := f.records.eventsOf("rmv00001"); len(evs) != 1 || evs[0].Type != "orphan_removed" || evs[0].To != session.StateDeleted {
+		t.Errorf("removal events: %+v", evs)
+	}
+
+	// While the backup runs: pending, nothing removed.
+	rep = f.run(t, Options{})
+	if got := ids(rep.BackupsPending); !slices.Equal(got, []string{"rmv00002"}) || len(rep.Removed) != 0 {
+		t.Errorf("backup running: pending %v removed %v", got, ids(rep.Removed))
+	}
+	// Once it succeeded: the whole set goes, the volume with it.
+	f.cluster.finishBackup("rmv00002", OrphanBackupAttempt, session.BackupSucceeded, "")
+	rep = f.run(t, Options{})
+	if got := ids(rep.Removed); !slices.Equal(got, []string{"rmv00002"}) {
+		t.Errorf("after the backup: removed %v; report %+v", got, rep)
+	}
+	if !slices.Contains(f.cluster.Calls(), "delete rmv00002 pvc=true") {
+		t.Errorf("calls: %v", f.cluster.Calls())
+	}
+	evs := f.records.eventsOf("rmv00002")
+	if len(evs) != 1 || evs[0].Session.BackupLocation != "pvc://backups/rmv00002/rmv00002.zip" || evs[0].Session.UserID != "owner@y" {
+		t.Errorf("removal record: %+v", evs)
+	}
+}
+
+func TestNeverRemovesAVolumeWhoseBackupFailed(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(observed("bkf00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		store:   newFakeStore(), records: newFakeRecords(),
+	}
+	f.run(t, Options{})
+	f.cluster.finishBackup("bkf00001", OrphanBackupAttempt, session.BackupFailed, "zip: no space left")
+	for range 3 {
+		rep := f.run(t, Options{})
+		if len(rep.Errors) != 1 || rep.Errors[0].ID != "bkf00001" || !strings.Contains(rep.Errors[0].Detail, "no space left") || len(rep.Removed) != 0 {
+			t.Errorf("failed backup: %+v", rep)
+		}
+	}
+	for _, c := range f.cluster.Calls() {
+		if strings.HasPrefix(c, "delete") {
+			t.Errorf("something was deleted: %v", f.cluster.Calls())
+		}
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(
+			observed("run00001", "", all6, 1, true, old),
+			observed("ado00001", "u", all6, 1, true, old),
+			observed("rmv00001", "", []string{"PersistentVolumeClaim"}, 0, false, old),
+		),
+		store:   newFakeStore(),
+		records: newFakeRecords(durable("run00001", "u1", session.StateRunning), durable("gon00001", "u1", session.StateRunning)),
+	}
+	rep := f.run(t, Options{DryRun: true})
+	if !rep.DryRun || len(rep.Rebuilt) != 1 || len(rep.Adopted) != 1 || len(rep.Removed) != 1 || len(rep.Vanished) != 1 {
+		t.Errorf("dry run report: %+v", rep)
+	}
+	if len(f.store.recs) != 0 || len(f.cluster.Calls()) != 0 || len(f.records.events) != 0 || f.records.flushed != 0 {
+		t.Errorf("dry run changed: store %v calls %v events %v flushed %d", f.store.recs, f.cluster.Calls(), f.records.events, f.records.flushed)
+	}
+}
+
+// Without the durable records a session with no Redis record cannot be told from an orphan:
+// nothing is adopted or removed.
+func TestLeavesEverythingAloneWhenFirestoreCannotBeRead(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(observed("run00001", "", all6, 1, true, old), observed("rmv00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		store:   newFakeStore(), records: newFakeRecords(),
+	}
+	f.records.readErr = session.Unavailable("firestore", errors.New("down"))
+	rep := f.run(t, Options{})
+	if rep.Changed() || len(rep.Skipped) != 2 || len(rep.Errors) != 1 {
+		t.Errorf("firestore down: %+v", rep)
+	}
+	if len(f.cluster.Calls()) != 0 || len(f.store.recs) != 0 {
+		t.Errorf("changed: %v %v", f.cluster.Calls(), f.store.recs)
+	}
+}
+
+func TestWithoutDurableRecordsAdoptsButNeverRemoves(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(observed("ado00001", "u", all6, 0, false, old), observed("inc00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		store:   newFakeStore(),
+	}
+	rep := f.run(t, Options{})
+	if len(rep.Adopted) != 1 || len(rep.Removed) != 0 || len(rep.BackupsStarted) != 0 || len(rep.Skipped) != 1 {
+		t.Errorf("no records: %+v", rep)
+	}
+}
+
+func TestSkipsSessionsAnotherTransitionHolds(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(observed("run00001", "", all6, 1, true, old)),
+		store:   newFakeStore(), records: newFakeRecords(durable("run00001", "u", session.StateRunning)),
+	}
+	f.store.locks["run00001"] = true
+	rep := f.run(t, Options{})
+	if len(rep.Rebuilt) != 0 || len(rep.Skipped) != 1 || !strings.Contains(rep.Skipped[0].Detail, "busy") {
+		t.Errorf("busy: %+v", rep)
+	}
+}
+
+func TestClosesRecordsOfVanishedSessionsAndBackfillsMissingOnes(t *testing.T) {
+	f := &fixture{
+		cluster: newFakeCluster(observed("red00001", "u", all6, 1, true, old)),
+		store:   newFakeStore(),
+		records: newFakeRecords(
+			durable("gon00001", "u", session.StateRunning), // nothing left anywhere: closed
+			durable("red00002", "u", session.StateRunning), // Redis holds it: the Service's business
+		),
+	}
+	young := durable("yng00001", "u", session.StateCreating) // changed recently: left alone
+	young.UpdatedAt = now.Add(-time.Minute)
+	f.records.recs[young.ID] = young
+	redis := durable("red00001", "u", session.StateRunning) // in Redis, unknown to Firestore
+	_, _ = f.store.Reserve(context.Background(), redis)
+	_, _ = f.store.Reserve(context.Background(), durable("red00002", "u", session.StateRunning))
+
+	rep := f.run(t, Options{})
+	if got := ids(rep.Vanished); !slices.Equal(got, []string{"gon00001"}) {
+		t.Errorf("vanished %v", got)
+	}
+	if got := ids(rep.Backfilled); !slices.Equal(got, []string{"red00001"}) {
+		t.Errorf("backfilled %v", got)
+	}
+	if evs := f.records.eventsOf("gon00001"); len(evs) != 1 || evs[0].Type != "vanished" || evs[0].To != session.StateDeleted || evs[0].From != session.StateRunning {
+		t.Errorf("vanished event: %+v", evs)
+	}
+	if evs := f.records.eventsOf("red00001"); len(evs) != 1 || evs[0].Type != "backfilled" || evs[0].To != session.StateRunning {
+		t.Errorf("backfill event: %+v", evs)
+	}
+	rep = f.run(t, Options{})
+	if rep.Changed() {
+		t.Errorf("second run changed something: %+v", rep)
+	}
+}
+
+// Objects whose durable record says deleted, and deleted moments ago, are on their way out.
+func TestLeavesRecentlyDeletedSessionsAlone(t *testing.T) {
+	d := durable("del00001", "u", session.StateDeleted)
+	d.UpdatedAt = now.Add(-time.Minute)
+	f := &fixture{
+		cluster: newFakeCluster(observed("del00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		store:   newFakeStore(), records: newFakeRecords(d),
+	}
+	rep := f.run(t, Options{})
+	if rep.Changed() || len(rep.Skipped) != 1 {
+		t.Errorf("recently deleted: %+v", rep)
+	}
+}
