@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	apiclient "github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
@@ -46,6 +47,10 @@ func openDirect(ctx context.Context, cfg *config.Config) (session.Manager, io.Cl
 }
 
 // openEndpoint builds the HTTP client of endpoint mode.
-func openEndpoint(ctx context.Context, endpoint, apiKey, userAgent string) (session.Manager, error) {
-	return nil, fmt.Errorf("endpoint mode is not available in this build")
+func openEndpoint(_ context.Context, endpoint, apiKey, userAgent string) (session.Manager, error) {
+	c, err := apiclient.New(endpoint, apiKey, apiclient.WithUserAgent(userAgent))
+	if err != nil {
+		return nil, fmt.Errorf("endpoint mode: %w", err)
+	}
+	return c, nil
 }

@@ -202,7 +202,8 @@ func (p *hyperbolaProvider) Configure(ctx context.Context, req provider.Configur
 		ua := fmt.Sprintf("terraform-provider-hyperbola/%s (terraform %s)", p.version, req.TerraformVersion)
 		m, err := p.opts.OpenEndpoint(ctx, r.values["endpoint"], r.values["api_key"], ua)
 		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Cannot use the Hyperbola API", err.Error())
+			resp.Diagnostics.Append(errorDiagnostic("Cannot use the Hyperbola API", err,
+				fieldPaths{"endpoint": path.Root("endpoint"), "api_key": path.Root("api_key")}))
 			return
 		}
 		c.m = m
