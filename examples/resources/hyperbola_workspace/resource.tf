@@ -1,0 +1,37 @@
+# A workspace with its own size, resources and idle timeout.
+resource "hyperbola_workspace" "dev" {
+  user_id      = "ada@example.com"
+  storage      = "10Gi" # can grow in place later, never shrink
+  cpu          = "500m"
+  memory       = "1Gi"
+  idle_timeout = "30m" # the idle sweep puts it to sleep after 30 minutes without activity
+  labels = {
+    team = "platform"
+  }
+
+  timeouts {
+    create = "10m"
+    delete = "30m" # the backup copies the whole volume
+  }
+}
+
+# A workspace per student, created asleep: it wakes with `state = "running"` or
+# through the API. `state` pinned here means an apply puts a woken one back to sleep.
+resource "hyperbola_workspace" "students" {
+  for_each = toset(["alan@example.com", "grace@example.com"])
+
+  user_id = each.key
+  state   = "sleeping"
+  labels = {
+    course = "go-101"
+  }
+}
+
+output "dev_url" {
+  value = hyperbola_workspace.dev.workspace_url
+}
+
+output "dev_password" {
+  value     = hyperbola_workspace.dev.password
+  sensitive = true
+}
