@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 )
 
 // HeaderRequestID carries the request id in and out.
@@ -238,16 +240,11 @@ func ParseCIDRs(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// RateResult is a rate limiter's decision (the shape of internal/ratelimit's Result).
-type RateResult struct {
-	Allowed    bool
-	Limit      int
-	Remaining  int
-	RetryAfter time.Duration // when not allowed: how long until one more request is
-	ResetAfter time.Duration // how long until the limit is fully replenished
-}
+// RateResult is a rate limiter's decision.
+type RateResult = ratelimit.Result
 
 // RateLimiter admits requests against a per-minute limit shared by every instance.
+// *ratelimit.Limiter implements it.
 type RateLimiter interface {
 	Allow(ctx context.Context, key string, perMinute int) (RateResult, error)
 }
@@ -272,3 +269,5 @@ func ceilSecondsOrZero(d time.Duration) int {
 	}
 	return ceilSeconds(d)
 }
+
+var _ RateLimiter = (*ratelimit.Limiter)(nil)
