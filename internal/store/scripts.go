@@ -178,57 +178,67 @@ if ARGV[3] ~= '' then inc = P .. ARGV[3] end
 if ARGV[4] ~= '' then exc = P .. ARGV[4] end
 local cs, cid = ARGV[5], ARGV[6]
 local limit, maxscan = tonumber(ARGV[7]), tonumber(ARGV[8])
-local min, csn = '-inf', nil
-if cs ~= '' then min = cs; csn = tonumber(cs) end
+
+-- The first rank after the cursor: entries with a lower score come before it; among those
+-- with the cursor's score (ordered bytewise by member), binary-search the first member above
+-- the cursor's id. O(log N) whether or not the cursor's own entry still exists.
+local rank = 0
+if cs ~= '' then
+  local lo = redis.call('ZCOUNT', index, '-inf', '(' .. cs)
+  local hi = redis.call('ZCOUNT', index, '-inf', cs)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local m = redis.call('ZRANGE', index, mid, mid)[1]
+    if bytes_gt(m, cid) then hi = mid else lo = mid + 1 end
+  end
+  rank = lo
+end
 
 local out = {0, '', ''}
-local n, scanned, offset = 0, 0, 0
+local n, scanned = 0, 0
 local batch = limit + 1
 if batch < 64 then batch = 64 end
 local lastS, lastId = '', ''
 local stale = {}
 local done = false
 while not done do
-  local r = redis.call('ZRANGEBYSCORE', index, min, '+inf', 'WITHSCORES', 'LIMIT', offset, batch)
+  local r = redis.call('ZRANGE', index, rank, rank + batch - 1, 'WITHSCORES')
   if #r == 0 then break end
-  offset = offset + #r / 2
+  rank = rank + #r / 2
   for i = 1, #r, 2 do
     local m, s = r[i], num(tonumber(r[i + 1]))
-    local sn = tonumber(s)
-    if csn == nil or sn > csn or bytes_gt(m, cid) then
-      if scanned >= maxscan then
-        out[1], out[2], out[3] = 1, lastS, lastId
+    if scanned >= maxscan then
+      out[1], out[2], out[3] = 1, lastS, lastId
+      done = true
+      break
+    end
+    scanned = scanned + 1
+    local ok = true
+    if inc and not redis.call('ZSCORE', inc, m) then ok = false end
+    if ok and exc and redis.call('ZSCORE', exc, m) then ok = false end
+    local j = nil
+    if ok then
+      j = redis.call('GET', P .. 's:' .. m)
+      if not j then
+        ok = false
+        table.insert(stale, m)
+      end
+    end
+    if ok then
+      if n == limit then
+        -- one more match exists: the page ends at the previous match
+        out[1] = 1
         done = true
         break
       end
-      scanned = scanned + 1
-      local ok = true
-      if inc and not redis.call('ZSCORE', inc, m) then ok = false end
-      if ok and exc and redis.call('ZSCORE', exc, m) then ok = false end
-      local j = nil
-      if ok then
-        j = redis.call('GET', P .. 's:' .. m)
-        if not j then
-          ok = false
-          table.insert(stale, m)
-        end
-      end
-      if ok then
-        if n == limit then
-          -- one more match exists: the page ends at the previous match
-          out[1] = 1
-          done = true
-          break
-        end
-        local a = redis.call('ZSCORE', P .. 'activity', m) or ''
-        table.insert(out, m)
-        table.insert(out, j)
-        table.insert(out, a)
-        n = n + 1
-        out[2], out[3] = s, m
-      end
-      lastS, lastId = s, m
+      local a = redis.call('ZSCORE', P .. 'activity', m) or ''
+      table.insert(out, m)
+      table.insert(out, j)
+      table.insert(out, a)
+      n = n + 1
+      out[2], out[3] = s, m
     end
+    lastS, lastId = s, m
   end
   if #r / 2 < batch then break end
 end

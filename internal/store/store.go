@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -138,8 +139,9 @@ func (s *Store) write(ctx context.Context, mode string, sess *session.Session) (
 	if sess.ID == "" {
 		return false, session.Invalid("uuid", "session id is empty")
 	}
-	if sess.UserID == "" {
-		return false, session.Invalid("user_id", "user_id is empty")
+	if sess.UserID == "" || !utf8.ValidString(sess.UserID) {
+		// The scripts find the old user index from the record's JSON, which holds valid UTF-8.
+		return false, session.Invalid("user_id", "user_id must be non-empty valid UTF-8")
 	}
 	if !sess.State.Valid() {
 		return false, session.Invalid("status", "unknown state %q", sess.State)
@@ -232,8 +234,12 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 
 // Touch records activity at t, never moving it backwards, and moves the idle deadline of an
 // awake session to its newest activity plus its idle timeout, in one round trip. It reports a
-// *session.Error of KindNotFound when there is no record; touching a tombstone does nothing.
+// *session.Error of KindNotFound when there is no record; touching a tombstone, or touching
+// with the zero time, does nothing.
 func (s *Store) Touch(ctx context.Context, id string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
 	n, err := touchScript.Run(ctx, s.rdb, []string{s.recordKey(id)}, s.prefix, id, ms(t)).Int()
 	if err != nil {
 		return unavailable(fmt.Errorf("touch session %s: %w", id, err))

@@ -23,6 +23,7 @@ var suite = []struct {
 	{"ReserveGet", testReserveGet},
 	{"ConcurrentReserve", testConcurrentReserve},
 	{"PutMovesIndexes", testPutMovesIndexes},
+	{"ConcurrentPuts", testConcurrentPuts},
 	{"Tombstone", testTombstone},
 	{"Remove", testRemove},
 	{"Touch", testTouch},
@@ -211,6 +212,13 @@ func testPutMovesIndexes(t *testing.T, b *backend) {
 	mustPut(t, s, sess)
 	want("creating for bob", created+60_000+time.Hour.Milliseconds(), "activity", "created", "expires", "idle", "idlecfg", "state:creating", "u:bob")
 
+	// User ids that JSON escapes (<, >, &, non-ASCII) still find their index again.
+	sess.UserID = "Zoë <zoe&co@example.com>"
+	mustPut(t, s, sess)
+	sess.UserID = "bob"
+	mustPut(t, s, sess)
+	want("back to bob", created+60_000+time.Hour.Milliseconds(), "activity", "created", "expires", "idle", "idlecfg", "state:creating", "u:bob")
+
 	// No idle timeout: no idle deadline.
 	sess.IdleTimeout = 0
 	mustPut(t, s, sess)
@@ -222,6 +230,71 @@ func testPutMovesIndexes(t *testing.T, b *backend) {
 	}
 	if got.State != session.StateCreating || got.UserID != "bob" || !got.LastActivity.Equal(now.Add(time.Minute)) {
 		t.Fatalf("Get = state %s user %s activity %s", got.State, got.UserID, got.LastActivity)
+	}
+}
+
+// testConcurrentPuts races writers moving 5 sessions through random states and owners, with
+// touches in between; afterwards every index agrees with every record.
+func testConcurrentPuts(t *testing.T, b *backend) {
+	ctx := t.Context()
+	c := newClock()
+	s := b.store(c, time.Hour)
+	now := c.Now()
+	const ids = 5
+	for i := range ids {
+		mustReserve(t, s, newSession(id(i), "alice", now))
+	}
+	states := []session.State{session.StateCreating, session.StateRunning, session.StateSleeping,
+		session.StateWaking, session.StateDeleting, session.StateFailed, session.StateDeleted}
+	users := []string{"alice", "bob", "carol"}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for k := range 25 {
+				x := newSession(id((w+k)%ids), users[(w*7+k)%3], now)
+				x.State = states[(w*3+k*5)%len(states)]
+				if k%4 == 0 {
+					x.Pending = session.PendingReady
+				}
+				if err := s.Put(ctx, x); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.Touch(ctx, id((w+k+1)%ids), now.Add(time.Duration(w*100+k)*time.Millisecond)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range ids {
+		x, err := s.Get(ctx, id(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		if x.State == session.StateDeleted {
+			want = []string{"state:deleted", "tombstones", "tombuser", "u:" + x.UserID}
+		} else {
+			want = []string{"activity", "created", "expires"}
+			if awake(x.State) {
+				want = append(want, "idle", "idlecfg")
+			}
+			if x.Pending != session.PendingNone {
+				want = append(want, "pending")
+			}
+			want = append(want, "state:"+string(x.State), "u:"+x.UserID)
+		}
+		if got := b.indexesOf(t, id(i)); !equalStrings(got, want) {
+			t.Fatalf("%s (%s, %s): indexes %v, want %v", id(i), x.State, x.UserID, got, want)
+		}
+		if awake(x.State) {
+			act, _ := b.zscore(t, "activity", id(i))
+			if dl, _ := b.zscore(t, "idle", id(i)); dl != act+(15*time.Minute).Milliseconds() {
+				t.Fatalf("%s: idle deadline %d, activity %d", id(i), dl, act)
+			}
+		}
 	}
 }
 
@@ -661,6 +734,31 @@ func testListTies(t *testing.T, b *backend) {
 	if got := listAll(t, s, session.ListOptions{Limit: 7}, nil); !equalStrings(got, want) {
 		t.Fatalf("pages across a tie = %v, want %v", got, want)
 	}
+	// The session a cursor points at is removed between pages: the next page starts right
+	// after where it was.
+	var last string
+	opts := session.ListOptions{Limit: 4}
+	var seen []string
+	for {
+		res, err := s.List(t.Context(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range res.Sessions {
+			seen = append(seen, x.ID)
+			last = x.ID
+		}
+		if res.NextCursor == "" {
+			break
+		}
+		if err := s.Remove(t.Context(), last); err != nil {
+			t.Fatal(err)
+		}
+		opts.Cursor = res.NextCursor
+	}
+	if !equalStrings(seen, want) {
+		t.Fatalf("pages across a tie with the cursor's session removed = %v, want %v", seen, want)
+	}
 }
 
 func testListFilters(t *testing.T, b *backend) {
@@ -1077,6 +1175,7 @@ func TestRejectsBadRecords(t *testing.T) {
 		"no id":    {UserID: "a", State: session.StateRunning},
 		"no user":  {ID: "ab12cd34", State: session.StateRunning},
 		"no state": {ID: "ab12cd34", UserID: "a"},
+		"bad utf8": {ID: "ab12cd34", UserID: "a\xff", State: session.StateRunning},
 	} {
 		if err := s.Put(t.Context(), x); !errors.Is(err, session.ErrInvalid) {
 			t.Errorf("%s: Put = %v, want invalid", name, err)
