@@ -442,6 +442,11 @@ func (s *Service) stepRemoval(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
 	if obs.Exists() {
+		// deletions are idempotent: ask again, so something that could not go on the first
+		// call (a volume still held by a finishing backup pod) goes now
+		if err := s.cluster.DeleteWorkspace(ctx, sess.ID, true); err != nil {
+			return fmt.Errorf("deleting session %s: %w", sess.ID, err)
+		}
 		return nil
 	}
 	sess.State, sess.Pending, sess.Reason = StateDeleted, PendingNone, ""

@@ -103,7 +103,7 @@ func waitState(t *testing.T, m session.Manager, id string, want session.State) *
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("session %s: want %s, still %s (pending %q, reason %q)", id, want, last.State, last.Pending, last.Reason)
+	t.Fatalf("session %s: want %s, still %s (pending %q, reason %q)%s", id, want, last.State, last.Pending, last.Reason, describe(id))
 	return nil
 }
 
@@ -499,6 +499,38 @@ func TestIntegrationCreateCancelledBetweenWritesConverges(t *testing.T) {
 		sort.Strings(ids)
 		t.Fatalf("want one session for the user, got %v", ids)
 	}
+}
+
+// describe reports what the package's cluster holds for session id, for failure messages.
+func describe(id string) string {
+	ctx := context.Background()
+	cs := env.Kube.Client
+	sel := metav1.ListOptions{LabelSelector: "hyperbola.dev/session=" + id}
+	out := "\nlabelled objects:"
+	nss, _ := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	for _, ns := range nss.Items {
+		if p, err := cs.CoreV1().PersistentVolumeClaims(ns.Name).List(ctx, sel); err == nil {
+			for _, o := range p.Items {
+				out += fmt.Sprintf("\n  pvc %s/%s phase=%s deleting=%v finalizers=%v", ns.Name, o.Name, o.Status.Phase, o.DeletionTimestamp != nil, o.Finalizers)
+			}
+		}
+		if p, err := cs.CoreV1().Pods(ns.Name).List(ctx, sel); err == nil {
+			for _, o := range p.Items {
+				out += fmt.Sprintf("\n  pod %s/%s phase=%s deleting=%v finalizers=%v", ns.Name, o.Name, o.Status.Phase, o.DeletionTimestamp != nil, o.Finalizers)
+			}
+		}
+		if p, err := cs.BatchV1().Jobs(ns.Name).List(ctx, sel); err == nil {
+			for _, o := range p.Items {
+				out += fmt.Sprintf("\n  job %s/%s deleting=%v finalizers=%v", ns.Name, o.Name, o.DeletionTimestamp != nil, o.Finalizers)
+			}
+		}
+		if p, err := cs.AppsV1().Deployments(ns.Name).List(ctx, sel); err == nil {
+			for _, o := range p.Items {
+				out += fmt.Sprintf("\n  deployment %s/%s deleting=%v", ns.Name, o.Name, o.DeletionTimestamp != nil)
+			}
+		}
+	}
+	return out
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
