@@ -1,0 +1,374 @@
+// Package integration drives the HTTP API over real HTTP against the local cluster and a real
+// redis-server (internal/testenv), checking every answer against docs/api/openapi.yaml.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api/apispec"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+)
+
+const apiKey = "integration-key-5f1c"
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
+}
+
+// fixture is one test's control plane: a namespace and a Redis prefix of its own.
+type fixture struct {
+	t     *testing.T
+	ns    string
+	kube  *testenv.Kube
+	cfg   *config.Config
+	stack *stack.Stack
+	spec  *apispec.Spec
+	http  *http.Client // checks every answer against the document
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	k, ns := env.Namespace(t)
+	rdb, prefix := env.RedisFor(t)
+	ctx := context.Background()
+	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.FromLookup(func(name string) (string, bool) {
+		v, ok := map[string]string{
+			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
+			"API_KEY": apiKey,
+		}[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := apispec.Load(ctx, "../../../docs/api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, ns: ns, kube: k, cfg: cfg, stack: st, spec: spec}
+	f.http = &http.Client{Timeout: time.Minute, Transport: &apispec.Transport{Spec: spec, Fail: func(err error) { t.Error(err) }}}
+	return f
+}
+
+func quietLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// server starts one API instance over real HTTP on 127.0.0.1.
+func (f *fixture) server(opts api.Options) *httptest.Server {
+	f.t.Helper()
+	apiOpts, err := api.OptionsFromConfig(f.cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if opts.CreateLimit > 0 {
+		apiOpts.CreateLimit = opts.CreateLimit
+	}
+	srv := httptest.NewServer(api.New(api.Deps{
+		Manager: f.stack.Service, Health: f.stack,
+		Limiter: ratelimit.New(f.stack.Redis, f.cfg.RedisPrefix),
+		Logger:  quietLogger(),
+	}, apiOpts))
+	f.t.Cleanup(srv.Close)
+	return srv
+}
+
+// call sends one request with the key and decodes the JSON answer into out (when not nil).
+func (f *fixture) call(method, url, body string, out any) (int, http.Header) {
+	f.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.Header.Set("X-API-Key", apiKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := f.http.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			f.t.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// waitHTTP polls the status route until the session is in want with nothing pending.
+func (f *fixture) waitHTTP(base, id string, want session.State) *session.Session {
+	f.t.Helper()
+	start := time.Now()
+	var s session.Session
+	for time.Since(start) < time.Minute {
+		s = session.Session{} // decode afresh: omitted members must not linger
+		if code, _ := f.call("GET", base+"/session/"+id+"/status", "", &s); code != 200 {
+			f.t.Fatalf("status of %s: %d", id, code)
+		}
+		if s.State == want && s.Pending == session.PendingNone {
+			f.t.Logf("%s %s after %v", id, want, time.Since(start).Round(time.Millisecond))
+			return &s
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	f.t.Fatalf("%s: want %s, still %s (pending %q, reason %q)", id, want, s.State, s.Pending, s.Reason)
+	return nil
+}
+
+func (f *fixture) pvcExists(id string) bool {
+	f.t.Helper()
+	_, err := f.kube.Client.CoreV1().PersistentVolumeClaims(f.ns).Get(context.Background(), "vs-code-"+id+"-data", metav1.GetOptions{})
+	return err == nil
+}
+
+// TestLifecycleOverHTTP: create → running → sleep → wake → running → delete with a backup →
+// deleted, with raw HTTP requests, every answer checked against the OpenAPI document.
+func TestLifecycleOverHTTP(t *testing.T) {
+	f := newFixture(t)
+	base := f.server(api.Options{}).URL
+
+	var health api.HealthResponse
+	if code, _ := f.call("GET", base+"/health", "", &health); code != 200 || health.Checks["redis"] != "ok" || health.Checks["kubernetes"] != "ok" {
+		t.Fatalf("health %d %+v", code, health)
+	}
+
+	var created session.Session
+	code, h := f.call("POST", base+"/session/create", `{"user_id":"ada@example.com","labels":{"course":"cs101"}}`, &created)
+	if code != 201 || created.Password == "" || created.State != session.StateCreating || !session.ValidID(created.ID) ||
+		created.WorkspaceURL != "https://vs-code-"+created.ID+".ws.example.test" || h.Get("RateLimit-Limit") != "100" {
+		t.Fatalf("create: %d %+v %v", code, created, h)
+	}
+	id := created.ID
+	s := f.waitHTTP(base, id, session.StateRunning)
+	if s.Password != "" {
+		t.Fatal("the status carries the password")
+	}
+
+	code, _ = f.call("POST", base+"/session/"+id+"/sleep", "", s)
+	if code != 200 || s.State != session.StateSleeping {
+		t.Fatalf("sleep: %d %+v", code, s)
+	}
+	code, _ = f.call("POST", base+"/session/"+id+"/sleep", "", s) // again: a no-op success
+	if code != 200 || s.State != session.StateSleeping {
+		t.Fatalf("sleep again: %d %+v", code, s)
+	}
+	code, _ = f.call("POST", base+"/session/"+id+"/wake", "", s)
+	if code != 200 || (s.State != session.StateWaking && s.State != session.StateRunning) {
+		t.Fatalf("wake: %d %+v", code, s)
+	}
+	f.waitHTTP(base, id, session.StateRunning)
+
+	var list api.ListResponse
+	if code, _ := f.call("GET", base+"/sessions?user_id=ada%40example.com", "", &list); code != 200 || list.Count != 1 || list.Sessions[0].ID != id {
+		t.Fatalf("list: %d %+v", code, list)
+	}
+
+	code, _ = f.call("DELETE", base+"/session/"+id, "", s)
+	if code != 202 || s.State != session.StateDeleting {
+		t.Fatalf("delete: %d %+v", code, s)
+	}
+	done := f.waitHTTP(base, id, session.StateDeleted)
+	if !strings.HasPrefix(done.BackupLocation, "pvc://hyperbola-backups/") {
+		t.Fatalf("no backup location: %+v", done)
+	}
+	if f.pvcExists(id) {
+		t.Fatal("the volume outlived a completed delete")
+	}
+	code, _ = f.call("DELETE", base+"/session/"+id, "", s)
+	if code != 200 || s.State != session.StateDeleted {
+		t.Fatalf("delete again: %d %+v", code, s)
+	}
+	var e api.ErrorBody
+	if code, _ := f.call("POST", base+"/session/"+id+"/wake", "", &e); code != 409 || e.Error.Code != "conflict" {
+		t.Fatalf("wake a deleted session: %d %+v", code, e)
+	}
+	if code, _ := f.call("GET", base+"/session/zz999999/status", "", &e); code != 404 || e.Error.Code != "not_found" {
+		t.Fatalf("unknown session: %d %+v", code, e)
+	}
+	var m api.MetricsResponse
+	if code, _ := f.call("GET", base+"/metrics", "", &m); code != 200 || m.Sessions.ByState["deleted"] != 1 || m.Counters["sessions_created"] != 1 {
+		t.Fatalf("metrics: %d %+v", code, m)
+	}
+}
+
+// TestLifecycleThroughClient drives the same lifecycle through internal/client, the way the
+// provider does, plus an in-place update and the typed errors.
+func TestLifecycleThroughClient(t *testing.T) {
+	f := newFixture(t)
+	base := f.server(api.Options{}).URL
+	c, err := client.New(base, apiKey, client.WithHTTPClient(f.http))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	wait := func(id string, want session.State) *session.Session {
+		t.Helper()
+		start := time.Now()
+		var last *session.Session
+		for time.Since(start) < time.Minute {
+			s, err := c.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.State == want && s.Pending == session.PendingNone {
+				return s
+			}
+			last = s
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("%s never became %s: %+v", id, want, last)
+		return nil
+	}
+
+	s, err := c.Create(ctx, session.CreateRequest{UserID: "grace@example.com", RequestID: "tf-create-1"})
+	if err != nil || s.Password == "" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	again, err := c.Create(ctx, session.CreateRequest{UserID: "grace@example.com", RequestID: "tf-create-1"})
+	if err != nil || again.ID != s.ID || again.Password != s.Password {
+		t.Fatalf("a retried create (same Idempotency-Key) answers the first session: %+v %v", again, err)
+	}
+	id := s.ID
+	wait(id, session.StateRunning)
+
+	size := "6Gi"
+	up, err := c.Update(ctx, id, session.UpdateRequest{Storage: &size, Labels: map[string]string{"team": "b"}})
+	if err != nil || up.Storage != "6Gi" || up.Labels["team"] != "b" {
+		t.Fatalf("update: %+v %v", up, err)
+	}
+	small := "1Gi"
+	if _, err := c.Update(ctx, id, session.UpdateRequest{Storage: &small}); session.KindOf(err) != session.KindInvalid || session.FieldOf(err) != "storage" {
+		t.Fatalf("shrinking: %v", err)
+	}
+	wait(id, session.StateRunning)
+
+	if s, err = c.Sleep(ctx, id); err != nil || s.State != session.StateSleeping {
+		t.Fatalf("sleep: %+v %v", s, err)
+	}
+	if s, err = c.Wake(ctx, id); err != nil {
+		t.Fatalf("wake: %v", err)
+	}
+	wait(id, session.StateRunning)
+
+	page, err := c.List(ctx, session.ListOptions{UserID: "grace@example.com", Limit: 10})
+	if err != nil || len(page.Sessions) != 1 {
+		t.Fatalf("list: %+v %v", page, err)
+	}
+
+	if s, err = c.Delete(ctx, id, session.DeleteOptions{}); err != nil || s.State != session.StateDeleting {
+		t.Fatalf("delete: %+v %v", s, err)
+	}
+	done := wait(id, session.StateDeleted)
+	if done.BackupLocation == "" || f.pvcExists(id) {
+		t.Fatalf("deleted without a backup, or the volume remains: %+v", done)
+	}
+	if _, err := c.Wake(ctx, id); !errors.Is(err, session.ErrConflict) {
+		t.Fatalf("waking a deleted session: %v", err)
+	}
+	if _, err := c.Get(ctx, "zz999999"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
+	}
+	bad, _ := client.New(base, "not-the-key", client.WithHTTPClient(f.http))
+	if _, err := bad.Get(ctx, id); session.FieldOf(err) != "api_key" {
+		t.Fatalf("wrong key: %v", err)
+	}
+}
+
+// TestCreateLimitAcrossInstances: four API instances sharing one Redis admit exactly the
+// configured number of creates per client IP per window, however the requests spread.
+func TestCreateLimitAcrossInstances(t *testing.T) {
+	const limit, total, instances = 10, 40, 4
+	f := newFixture(t)
+	var bases []string
+	for range instances {
+		bases = append(bases, f.server(api.Options{CreateLimit: limit}).URL)
+	}
+	type result struct {
+		code   int
+		header http.Header
+	}
+	results := make([]result, total)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range total {
+		wg.Go(func() {
+			<-start
+			body := fmt.Sprintf(`{"user_id":"load-%d@example.com"}`, i)
+			req, _ := http.NewRequest("POST", bases[i%instances]+"/session/create", bytes.NewBufferString(body))
+			req.Header.Set("X-API-Key", apiKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := f.http.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			results[i] = result{resp.StatusCode, resp.Header}
+		})
+	}
+	began := time.Now()
+	close(start)
+	wg.Wait()
+	created, limited := 0, 0
+	perInstance := make([]int, instances)
+	for i, r := range results {
+		switch r.code {
+		case 201:
+			created++
+			perInstance[i%instances]++
+		case 429:
+			limited++
+			if r.header.Get("Retry-After") == "" || r.header.Get("RateLimit-Limit") != fmt.Sprint(limit) || r.header.Get("RateLimit-Remaining") != "0" {
+				t.Errorf("429 without its headers: %v", r.header)
+			}
+		default:
+			t.Errorf("request %d: %d", i, r.code)
+		}
+	}
+	t.Logf("%d concurrent creates from one IP over %d instances (limit %d/min): %d created %v, %d refused with 429, in %v",
+		total, instances, limit, created, perInstance, limited, time.Since(began).Round(time.Millisecond))
+	if created != limit || limited != total-limit {
+		t.Fatalf("created %d and refused %d; want exactly %d and %d", created, limited, limit, total-limit)
+	}
+}
