@@ -34,8 +34,8 @@ func TestBuildFailureAnswers503AndRetries(t *testing.T) {
 			t.Fatalf("%s: %d %s", target, w.Code, w.Body.String())
 		}
 		var body struct {
-			Error struct{ Code, Message string } `json:"error"`
-			RequestID string                     `json:"request_id"`
+			Error     struct{ Code, Message string } `json:"error"`
+			RequestID string                         `json:"request_id"`
 		}
 		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error.Code != "unavailable" || body.RequestID == "" {
 			t.Fatalf("%s: %s", target, w.Body.String())
