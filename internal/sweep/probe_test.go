@@ -67,8 +67,8 @@ func TestProbeURLTemplates(t *testing.T) {
 	}
 }
 
-// standIn is a code-server stand-in: a real HTTP server on 127.0.0.1 answering /healthz.
-func standIn(t *testing.T, h http.HandlerFunc) *httptest.Server {
+// httpStandIn is a code-server stand-in: a real HTTP server on 127.0.0.1 answering /healthz.
+func httpStandIn(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -92,19 +92,19 @@ func TestHTTPProberAgainstStandIns(t *testing.T) {
 	var paths, conns atomic.Value
 	paths.Store("")
 	conns.Store("")
-	good := standIn(t, func(w http.ResponseWriter, r *http.Request) {
+	good := httpStandIn(t, func(w http.ResponseWriter, r *http.Request) {
 		paths.Store(r.URL.RequestURI())
 		conns.Store(r.Header.Get("Connection"))
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"alive","lastHeartbeat":` + itoa(beat.UnixMilli()) + `}`))
 	})
-	failing := standIn(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) })
-	garbage := standIn(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`<html>login</html>`)) })
-	redirect := standIn(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusFound) })
-	huge := standIn(t, func(w http.ResponseWriter, r *http.Request) {
+	failing := httpStandIn(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) })
+	garbage := httpStandIn(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`<html>login</html>`)) })
+	redirect := httpStandIn(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusFound) })
+	huge := httpStandIn(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"status":"alive","lastHeartbeat":1,"x":"` + strings.Repeat("a", 20000) + `"}`))
 	})
-	slow := standIn(t, func(w http.ResponseWriter, r *http.Request) {
+	slow := httpStandIn(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
