@@ -810,10 +810,15 @@ func (c *Cluster) deleteFinishedBackups(ctx context.Context, id string, del meta
 	return errors.Join(errs...)
 }
 
+// finished reports whether the Job's outcome is decided: Complete or Failed, or the
+// SuccessCriteriaMet or FailureTarget conditions that precede them while its pods terminate.
 func finished(j *batchv1.Job) bool {
 	for _, cond := range j.Status.Conditions {
-		if (cond.Type == batchv1.JobComplete || cond.Type == batchv1.JobFailed) && cond.Status == corev1.ConditionTrue {
-			return true
+		switch cond.Type {
+		case batchv1.JobComplete, batchv1.JobFailed, batchv1.JobSuccessCriteriaMet, batchv1.JobFailureTarget:
+			if cond.Status == corev1.ConditionTrue {
+				return true
+			}
 		}
 	}
 	return false

@@ -1,0 +1,556 @@
+package kube
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+)
+
+// These tests run against the real local control plane (scripts/localkube): the API server's
+// validation and admission, server-side apply, the Deployment, ReplicaSet, Job and PV
+// controllers and the scheduler are real; kwok plays the nodes (pods become Ready, Job pods
+// complete, or fail when they carry hyperbola.dev/test-fail=true). `go test -short` skips them.
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true}) }
+
+const backupPVC = "hyperbola-backups"
+
+// newCluster gives t a Cluster in a fresh namespace holding the backup claim.
+func newCluster(t *testing.T, mutate ...func(*Options)) (*Cluster, kubernetes.Interface) {
+	t.Helper()
+	k, ns := env.Namespace(t)
+	o := testOptions()
+	o.Namespace = ns
+	o.StorageClass = "" // the local cluster's default class (kwok provisioner, expandable)
+	o.BackupPVC = backupPVC
+	for _, m := range mutate {
+		m(&o)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.CreateBackupPVC(t.Context(), ns, backupPVC); err != nil {
+		t.Fatal(err)
+	}
+	return NewCluster(k.Client, o), k.Client
+}
+
+func newWorkspace(t *testing.T) session.Workspace {
+	t.Helper()
+	id, err := session.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := testWorkspace()
+	ws.ID = id
+	ws.Labels = maps.Clone(ws.Labels)
+	return ws
+}
+
+// eventually polls cond every 20 ms until it holds, and returns how long that took.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last error
+	for time.Since(start) < timeout {
+		ok, err := cond()
+		if ok && err == nil {
+			return time.Since(start)
+		}
+		last = err
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not after %v (last error: %v)", what, timeout, last)
+	return 0
+}
+
+func observe(t *testing.T, c *Cluster, id string) *session.Observed {
+	t.Helper()
+	obs, err := c.Observe(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
+// labelled lists every object of the session by label, as "Kind/name", sorted.
+func labelled(t *testing.T, cs kubernetes.Interface, ns, id string) []string {
+	t.Helper()
+	ctx := t.Context()
+	sel, err := SessionSelector(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := metav1.ListOptions{LabelSelector: sel}
+	var out []string
+	add := func(kind string, items []metav1.Object, err error) {
+		if err != nil {
+			t.Fatalf("listing %s: %v", kind, err)
+		}
+		for _, m := range items {
+			out = append(out, kind+"/"+m.GetName())
+		}
+	}
+	if l, err := cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, lo); err != nil {
+		add("PersistentVolumeClaim", nil, err)
+	} else {
+		add("PersistentVolumeClaim", ptrs(l.Items), nil)
+	}
+	if l, err := cs.AppsV1().Deployments(ns).List(ctx, lo); err != nil {
+		add("Deployment", nil, err)
+	} else {
+		add("Deployment", ptrs(l.Items), nil)
+	}
+	if l, err := cs.AppsV1().ReplicaSets(ns).List(ctx, lo); err != nil {
+		add("ReplicaSet", nil, err)
+	} else {
+		add("ReplicaSet", ptrs(l.Items), nil)
+	}
+	if l, err := cs.CoreV1().Services(ns).List(ctx, lo); err != nil {
+		add("Service", nil, err)
+	} else {
+		add("Service", ptrs(l.Items), nil)
+	}
+	if l, err := cs.NetworkingV1().Ingresses(ns).List(ctx, lo); err != nil {
+		add("Ingress", nil, err)
+	} else {
+		add("Ingress", ptrs(l.Items), nil)
+	}
+	if l, err := cs.NetworkingV1().NetworkPolicies(ns).List(ctx, lo); err != nil {
+		add("NetworkPolicy", nil, err)
+	} else {
+		add("NetworkPolicy", ptrs(l.Items), nil)
+	}
+	if l, err := cs.CoreV1().Secrets(ns).List(ctx, lo); err != nil {
+		add("Secret", nil, err)
+	} else {
+		add("Secret", ptrs(l.Items), nil)
+	}
+	if l, err := cs.BatchV1().Jobs(ns).List(ctx, lo); err != nil {
+		add("Job", nil, err)
+	} else {
+		add("Job", ptrs(l.Items), nil)
+	}
+	if l, err := cs.CoreV1().Pods(ns).List(ctx, lo); err != nil {
+		add("Pod", nil, err)
+	} else {
+		add("Pod", ptrs(l.Items), nil)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func ptrs[T any, PT interface {
+	*T
+	metav1.Object
+}](items []T) []metav1.Object {
+	out := make([]metav1.Object, len(items))
+	for i := range items {
+		out[i] = PT(&items[i])
+	}
+	return out
+}
+
+func withoutPods(objs []string) []string {
+	return slices.DeleteFunc(slices.Clone(objs), func(s string) bool {
+		return strings.HasPrefix(s, "Pod/") || strings.HasPrefix(s, "ReplicaSet/")
+	})
+}
+
+func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names) map[string]string {
+	t.Helper()
+	ctx, get := t.Context(), metav1.GetOptions{}
+	rv := map[string]string{}
+	check := func(kind string, m metav1.Object, err error) {
+		if err != nil {
+			t.Fatalf("get %s: %v", kind, err)
+		}
+		rv[kind] = m.GetResourceVersion()
+	}
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, n.Data, get)
+	check(KindPVC, pvc, err)
+	dep, err := cs.AppsV1().Deployments(ns).Get(ctx, n.Workspace, get)
+	check(KindDeployment, dep, err)
+	svc, err := cs.CoreV1().Services(ns).Get(ctx, n.Workspace, get)
+	check(KindService, svc, err)
+	ing, err := cs.NetworkingV1().Ingresses(ns).Get(ctx, n.Workspace, get)
+	check(KindIngress, ing, err)
+	np, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, n.Workspace, get)
+	check(KindNetworkPolicy, np, err)
+	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, n.Auth, get)
+	check(KindSecret, sec, err)
+	return rv
+}
+
+// The whole life of a workspace: apply → Ready, re-apply, sleep, wake, grow, relabel, delete.
+func TestIntegrationWorkspaceLifecycle(t *testing.T) {
+	c, cs := newCluster(t)
+	ns := c.Options().Namespace
+	ctx := t.Context()
+	ws := newWorkspace(t)
+	n, _ := NamesFor(ws.ID)
+
+	start := time.Now()
+	if err := c.Apply(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	applied := time.Since(start)
+
+	// Exactly the six objects, with our labels, accepted by the API server.
+	want := []string{
+		"Deployment/" + n.Workspace, "Ingress/" + n.Workspace, "NetworkPolicy/" + n.Workspace,
+		"PersistentVolumeClaim/" + n.Data, "Secret/" + n.Auth, "Service/" + n.Workspace,
+	}
+	if got := withoutPods(labelled(t, cs, ns, ws.ID)); !slices.Equal(got, want) {
+		t.Fatalf("labelled objects = %v, want %v", got, want)
+	}
+
+	readyIn := eventually(t, 30*time.Second, "workspace Ready", func() (bool, error) {
+		return observe(t, c, ws.ID).Ready, nil
+	})
+	t.Logf("timing: Apply (6 objects in parallel) %v; Apply → Observe.Ready %v", applied.Round(time.Millisecond), (applied + readyIn).Round(time.Millisecond))
+
+	obs := observe(t, c, ws.ID)
+	if !obs.Complete || !slices.Equal(obs.Kinds, WorkspaceKinds) {
+		t.Errorf("kinds %v complete %v", obs.Kinds, obs.Complete)
+	}
+	if obs.UserID != ws.UserID || !obs.Created.Equal(ws.CreatedAt) || obs.IdleTimeout != ws.IdleTimeout ||
+		!maps.Equal(obs.Labels, ws.Labels) {
+		t.Errorf("metadata: owner %q created %v idle %v labels %v", obs.UserID, obs.Created, obs.IdleTimeout, obs.Labels)
+	}
+	if obs.PVCPhase != "Bound" || obs.Storage != "5Gi" || obs.Image != ws.Image || obs.CPU != "250m" || obs.Memory != "256Mi" ||
+		obs.DesiredReplicas != 1 || obs.ReadyReplicas != 1 || obs.Pods != 1 || obs.PodProblem != "" {
+		t.Errorf("observed %+v", obs)
+	}
+	if pw, err := c.Password(ctx, ws.ID); err != nil || pw != ws.Password {
+		t.Errorf("password = %q, %v", pw, err)
+	}
+
+	// Apply again, with another password: nothing changes, the password is kept.
+	before := resourceVersions(t, cs, ns, n)
+	again := ws
+	again.Password = "another-password"
+	if err := c.Apply(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if after := resourceVersions(t, cs, ns, n); !maps.Equal(before, after) {
+		t.Errorf("a repeated Apply changed objects: resourceVersions %v → %v", before, after)
+	}
+	if pw, _ := c.Password(ctx, ws.ID); pw != ws.Password {
+		t.Errorf("the password was replaced: %q", pw)
+	}
+	// Without a password, an existing Secret is fine.
+	again.Password = ""
+	if err := c.Apply(ctx, again); err != nil {
+		t.Errorf("Apply without a password: %v", err)
+	}
+
+	// Sleep: no pods, the claim stays bound.
+	start = time.Now()
+	if err := c.Scale(ctx, ws.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "no pods after Scale(0)", func() (bool, error) {
+		o := observe(t, c, ws.ID)
+		return o.Pods == 0 && o.DesiredReplicas == 0, nil
+	})
+	t.Logf("timing: Scale(0) → no pods %v", time.Since(start).Round(time.Millisecond))
+	obs = observe(t, c, ws.ID)
+	if obs.Ready || obs.PVCPhase != "Bound" || !obs.Complete {
+		t.Errorf("asleep: %+v", obs)
+	}
+	if err := c.Scale(ctx, ws.ID, 0); err != nil {
+		t.Errorf("a repeated Scale(0): %v", err)
+	}
+
+	// Wake.
+	start = time.Now()
+	if err := c.Scale(ctx, ws.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "Ready after Scale(1)", func() (bool, error) { return observe(t, c, ws.ID).Ready, nil })
+	t.Logf("timing: Scale(1) → Observe.Ready %v", time.Since(start).Round(time.Millisecond))
+
+	// A grown claim is applied in place; a shrunk one is refused, naming the field.
+	ws.Storage = "10Gi"
+	if err := c.Apply(ctx, ws); err != nil {
+		t.Fatalf("growing the claim: %v", err)
+	}
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, n.Data, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; q.String() != "10Gi" {
+		t.Errorf("claim size = %s, want 10Gi", q.String())
+	}
+	if obs := observe(t, c, ws.ID); obs.Storage != "10Gi" {
+		t.Errorf("observed storage %s", obs.Storage)
+	}
+	shrunk := ws
+	shrunk.Storage = "1Gi"
+	if err := c.Apply(ctx, shrunk); session.FieldOf(err) != "storage" {
+		t.Errorf("shrinking the claim: err = %v, want invalid storage", err)
+	}
+
+	// Relabel: a removed user label leaves every object, the Secret included.
+	ws.Labels = map[string]string{"team": "api"}
+	if err := c.Apply(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, n.Auth, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if UserLabels(sec.Labels)["team"] != "api" || len(UserLabels(sec.Labels)) != 1 {
+		t.Errorf("secret labels %v", sec.Labels)
+	}
+	if obs := observe(t, c, ws.ID); !maps.Equal(obs.Labels, ws.Labels) {
+		t.Errorf("observed labels %v", obs.Labels)
+	}
+	// The pod template changed (labels): the workspace is Ready again after the rollout.
+	eventually(t, 30*time.Second, "Ready after a rollout", func() (bool, error) { return observe(t, c, ws.ID).Ready, nil })
+
+	// Delete everything but the claim, then the claim.
+	start = time.Now()
+	if err := c.DeleteWorkspace(ctx, ws.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "only the claim left", func() (bool, error) {
+		got := labelled(t, cs, ns, ws.ID)
+		return slices.Equal(got, []string{"PersistentVolumeClaim/" + n.Data}), nil
+	})
+	t.Logf("timing: DeleteWorkspace(keep PVC) → only the claim left %v", time.Since(start).Round(time.Millisecond))
+	if obs := observe(t, c, ws.ID); !slices.Equal(obs.Kinds, []string{KindPVC}) || obs.PVCPhase != "Bound" {
+		t.Errorf("after delete: %+v", obs)
+	}
+	if err := c.DeleteWorkspace(ctx, ws.ID, false); err != nil {
+		t.Errorf("a repeated DeleteWorkspace: %v", err)
+	}
+	if err := c.DeleteWorkspace(ctx, ws.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "nothing labelled left", func() (bool, error) {
+		return len(labelled(t, cs, ns, ws.ID)) == 0, nil
+	})
+	if obs := observe(t, c, ws.ID); obs.Exists() {
+		t.Errorf("after deleting all: %+v", obs)
+	}
+}
+
+func TestIntegrationBackup(t *testing.T) {
+	c, cs := newCluster(t)
+	ns := c.Options().Namespace
+	ctx := t.Context()
+	ws := newWorkspace(t)
+	ws.Replicas = 0 // a sleeping workspace: the claim is free for the Job
+	if err := c.Apply(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "claim bound", func() (bool, error) { return observe(t, c, ws.ID).PVCPhase == "Bound", nil })
+
+	if b, err := c.BackupStatus(ctx, ws.ID, 1); err != nil || b.Phase != session.BackupMissing {
+		t.Fatalf("before: %+v, %v", b, err)
+	}
+	start := time.Now()
+	b, err := c.StartBackup(ctx, ws.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "pvc://" + backupPVC + "/" + ws.ID + "/" + ws.ID + "-"
+	if b.Phase != session.BackupRunning || !strings.HasPrefix(b.Location, prefix) || !strings.HasSuffix(b.Location, "Z.zip") {
+		t.Fatalf("started: %+v", b)
+	}
+	eventually(t, 60*time.Second, "backup Job succeeded", func() (bool, error) {
+		b, err = c.BackupStatus(ctx, ws.ID, 1)
+		return err == nil && b.Phase == session.BackupSucceeded, err
+	})
+	t.Logf("timing: StartBackup → BackupSucceeded %v", time.Since(start).Round(time.Millisecond))
+	if !strings.HasPrefix(b.Location, prefix) || b.Reason != "" {
+		t.Errorf("succeeded: %+v", b)
+	}
+	// The same attempt again finds the same Job.
+	again, err := c.StartBackup(ctx, ws.ID, 1)
+	if err != nil || again.Phase != session.BackupSucceeded || again.Location != b.Location {
+		t.Errorf("StartBackup again: %+v, %v (first %+v)", again, err, b)
+	}
+	// The Job carries our labels and the user's, and its pod the session's claim read-only.
+	name, _ := BackupJobName(ws.ID, 1)
+	job, err := cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Labels[LabelComponent] != ComponentBackup || job.Labels["team"] != "web" || job.Annotations[AnnotationUserID] != ws.UserID {
+		t.Errorf("job metadata: %v %v", job.Labels, job.Annotations)
+	}
+	// Observe does not count backup pods as the workspace's.
+	if obs := observe(t, c, ws.ID); obs.Pods != 0 {
+		t.Errorf("observed %d workspace pods", obs.Pods)
+	}
+
+	// Deleting the claim removes the finished Job as well.
+	if err := c.DeleteWorkspace(ctx, ws.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "nothing labelled left", func() (bool, error) {
+		left := labelled(t, cs, ns, ws.ID)
+		if len(left) > 0 {
+			return false, fmt.Errorf("left: %v", left)
+		}
+		return true, nil
+	})
+	if b, err := c.BackupStatus(ctx, ws.ID, 1); err != nil || b.Phase != session.BackupMissing {
+		t.Errorf("after delete: %+v, %v", b, err)
+	}
+	// No claim, nothing to back up.
+	if _, err := c.StartBackup(ctx, ws.ID, 2); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("StartBackup without a claim: %v", err)
+	}
+}
+
+func TestIntegrationBackupFails(t *testing.T) {
+	failing, cs := newCluster(t, func(o *Options) {
+		o.BackupPodLabels = map[string]string{"hyperbola.dev/test-fail": "true"}
+	})
+	o := failing.Options()
+	o.BackupPodLabels = nil
+	healthy := NewCluster(cs, o)
+	ctx := t.Context()
+	ws := newWorkspace(t)
+	ws.Replicas = 0
+	if err := failing.Apply(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "claim bound", func() (bool, error) { return observe(t, failing, ws.ID).PVCPhase == "Bound", nil })
+
+	start := time.Now()
+	if _, err := failing.StartBackup(ctx, ws.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	var b *session.Backup
+	eventually(t, 60*time.Second, "backup Job failed", func() (bool, error) {
+		var err error
+		b, err = failing.BackupStatus(ctx, ws.ID, 1)
+		return err == nil && b.Phase == session.BackupFailed, err
+	})
+	t.Logf("timing: StartBackup → BackupFailed %v; reason: %s", time.Since(start).Round(time.Millisecond), b.Reason)
+	if !strings.Contains(b.Reason, "BackoffLimitExceeded") || !strings.Contains(b.Reason, "backup failed") {
+		t.Errorf("reason = %q, want the Job's condition and the container's message", b.Reason)
+	}
+	// The claim is untouched.
+	if obs := observe(t, failing, ws.ID); obs.PVCPhase != "Bound" || !obs.Complete {
+		t.Errorf("after a failed backup: %+v", obs)
+	}
+	// Once the cause is gone, the next attempt succeeds.
+	if _, err := healthy.StartBackup(ctx, ws.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "second attempt succeeded", func() (bool, error) {
+		b, err := healthy.BackupStatus(ctx, ws.ID, 2)
+		return err == nil && b.Phase == session.BackupSucceeded, err
+	})
+	// The first attempt still reports its failure.
+	if b, err := healthy.BackupStatus(ctx, ws.ID, 1); err != nil || b.Phase != session.BackupFailed {
+		t.Errorf("attempt 1: %+v, %v", b, err)
+	}
+}
+
+func TestIntegrationObserveAllAndProblems(t *testing.T) {
+	c, _ := newCluster(t)
+	ctx := t.Context()
+	ok, stuck := newWorkspace(t), newWorkspace(t)
+	stuck.CPU = "500" // more than the fake node has
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, ws := range []session.Workspace{ok, stuck} {
+		wg.Go(func() { errs[i] = c.Apply(ctx, ws) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "one Ready, one unschedulable", func() (bool, error) {
+		return observe(t, c, ok.ID).Ready && observe(t, c, stuck.ID).PodProblem != "", nil
+	})
+	if p := observe(t, c, stuck.ID).PodProblem; !strings.Contains(p, "unschedulable") || !strings.Contains(p, "Insufficient cpu") {
+		t.Errorf("pod problem = %q", p)
+	}
+	all, err := c.ObserveAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, o := range all {
+		ids = append(ids, o.ID)
+		if !o.Complete || o.UserID != ok.UserID {
+			t.Errorf("ObserveAll: %+v", o)
+		}
+	}
+	want := []string{ok.ID, stuck.ID}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Errorf("ObserveAll ids = %v, want %v", ids, want)
+	}
+	if obs := observe(t, c, "zz000000"); obs.Exists() {
+		t.Errorf("an unknown session: %+v", obs)
+	}
+}
+
+// Concurrent Applies of a new session converge to one session and one password.
+func TestIntegrationConcurrentApply(t *testing.T) {
+	c, cs := newCluster(t)
+	ctx := t.Context()
+	ws := newWorkspace(t)
+	const n = 5
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	passwords := make([]string, n)
+	start := time.Now()
+	for i := range n {
+		w := ws
+		w.Password = "password-" + string(rune('a'+i))
+		passwords[i] = w.Password
+		wg.Go(func() { errs[i] = c.Apply(ctx, w) })
+	}
+	wg.Wait()
+	t.Logf("timing: %d concurrent Applies of one new session %v", n, time.Since(start).Round(time.Millisecond))
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	pw, err := c.Password(ctx, ws.ID)
+	if err != nil || !slices.Contains(passwords, pw) {
+		t.Errorf("password %q, %v", pw, err)
+	}
+	names, _ := NamesFor(ws.ID)
+	if got := withoutPods(labelled(t, cs, c.Options().Namespace, ws.ID)); len(got) != 6 {
+		t.Errorf("objects %v (%s)", got, names.Workspace)
+	}
+	// No wait for Ready here: concurrent Applies of a claim that is being provisioned can
+	// write it while the PV controller does, and the controller then retries only at its next
+	// resync (15 s). The session layer serializes the transitions of one session.
+
+	// A missing Secret is not recreated without a password.
+	if err := cs.CoreV1().Secrets(c.Options().Namespace).Delete(ctx, names.Auth, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ws.Password = ""
+	if err := c.Apply(ctx, ws); session.FieldOf(err) != "password" {
+		t.Errorf("Apply without a password and without a Secret: %v", err)
+	}
+	if _, err := c.Password(ctx, ws.ID); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("a Secret was created: %v", err)
+	}
+}
