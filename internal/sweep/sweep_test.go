@@ -358,3 +358,30 @@ func TestNewReportsConfigurationErrors(t *testing.T) {
 		t.Fatal("a Sweeper without parts must report it")
 	}
 }
+
+func TestRunStartsNoWorkAfterTwoThirdsOfTheLease(t *testing.T) {
+	clk := newClock()
+	var ss []*session.Session
+	for i := range 20 {
+		ss = append(ss, running(fmt.Sprintf("a%07d", i), clk.Now()))
+	}
+	st := newMemStore(ss...)
+	clk.Add(time.Hour)
+	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
+		time.Sleep(50 * time.Millisecond)
+		return sweep.Heartbeat{Status: sweep.StatusAlive, Last: clk.Now()}, nil
+	})
+	start := time.Now()
+	rep, err := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
+		sweep.Options{Concurrency: 1, LeaseTTL: 300 * time.Millisecond}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if rep.Deferred == 0 || rep.KeptActive+rep.Deferred != 20 || took > 300*time.Millisecond {
+		t.Fatalf("report %+v after %s: want work cut off at 200ms with the rest deferred", rep, took)
+	}
+	if st.leases["sweep"] {
+		t.Fatal("the lease was not released")
+	}
+}
