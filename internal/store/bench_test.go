@@ -30,19 +30,24 @@ func BenchmarkStore(b *testing.B) {
 	now := c.Now()
 	ctx := b.Context()
 
+	// sessionFor is the i-th session: 1 in 10 asleep, the first 100 idle for an hour.
+	sessionFor := func(i int) *session.Session {
+		x := newSession(id(i), fmt.Sprintf("user-%04d", i%1000), now.Add(-2*time.Hour+time.Duration(i)*time.Millisecond))
+		x.LastActivity = now
+		switch {
+		case i < idle:
+			x.LastActivity = now.Add(-time.Hour)
+		case i%10 == 7:
+			x.State = session.StateSleeping
+		}
+		return x
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < total; i += 8 {
-				x := newSession(id(i), fmt.Sprintf("user-%04d", i%1000), now.Add(-2*time.Hour+time.Duration(i)*time.Millisecond))
-				x.LastActivity = now
-				switch {
-				case i < idle:
-					x.LastActivity = now.Add(-time.Hour)
-				case i%10 == 7:
-					x.State = session.StateSleeping
-				}
+				x := sessionFor(i)
 				if ok, err := s.Reserve(ctx, x); err != nil || !ok {
 					b.Errorf("seeding %s: %v, %v", x.ID, ok, err)
 					return
@@ -54,11 +59,6 @@ func BenchmarkStore(b *testing.B) {
 	b.Logf("seeded %d sessions in %v (%d round trips)", total, time.Since(start), rt.Trips())
 
 	busy := func() string { return id(idle + rand.IntN(total-idle)) }
-	userOf := func(sid string) string {
-		var n int
-		_, _ = fmt.Sscanf(sid, "s%07d", &n)
-		return fmt.Sprintf("user-%04d", n%1000)
-	}
 	run := func(name string, op func(i int) error) {
 		b.Run(name, func(b *testing.B) {
 			rt.Reset()
@@ -78,8 +78,7 @@ func BenchmarkStore(b *testing.B) {
 	}
 	run("Get", func(int) error { _, err := s.Get(ctx, busy()); return err })
 	run("Put", func(i int) error {
-		sid := busy()
-		x := newSession(sid, userOf(sid), now)
+		x := sessionFor(idle + rand.IntN(total-idle))
 		x.UpdatedAt = now.Add(time.Duration(i) * time.Millisecond)
 		return s.Put(ctx, x)
 	})

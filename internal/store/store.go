@@ -250,9 +250,13 @@ func (s *Store) Touch(ctx context.Context, id string, t time.Time) error {
 	return nil
 }
 
-// List pages records oldest first by creation time. Filtering by user reads the user's index;
-// filtering by state alone reads the state's set; neither reads the created index, which holds
-// no tombstones. The cursor is opaque and stable under inserts and deletions.
+// List pages records oldest first by creation time (ties by id), in one round trip. Filtering
+// by user reads the user's index, by state alone the state's set, and no filter the created
+// index; tombstones show only when filtering by state deleted. Limit is 100 by default and
+// at most 1000. One call examines at most 10*limit+1000 index entries, so a rarely matching
+// user+state filter can return a short (even empty) page with a cursor. The cursor is opaque
+// ("<created ms>:<id>", base64) and stays valid under inserts and deletions, including the
+// deletion of the session it points at.
 func (s *Store) List(ctx context.Context, opts session.ListOptions) (*session.ListResult, error) {
 	limit := opts.Limit
 	switch {
