@@ -111,6 +111,28 @@ func TestWriteIsIdempotentAndNeverRollsBack(t *testing.T) {
 	}
 }
 
+// An event without a session snapshot still keeps the record's state and owner.
+func TestRecordWithoutASnapshot(t *testing.T) {
+	ctx := context.Background()
+	r := New(firestoreClient(t), Options{})
+	ev := session.Event{SessionID: "ns12ap34", UserID: "gus", Type: "created", To: session.StateRunning, At: t0}
+	if err := r.Record(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Type, ev.From, ev.To, ev.At = "slept", session.StateRunning, session.StateSleeping, t0.Add(time.Hour)
+	if err := r.Record(session.WithActor(ctx, "sweep"), session.Event{SessionID: ev.SessionID, Type: ev.Type, From: ev.From, To: ev.To, At: ev.At}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.Get(ctx, "ns12ap34")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Session.State != session.StateSleeping || rec.Session.UserID != "gus" || !rec.Session.CreatedAt.Equal(t0) ||
+		!rec.Session.UpdatedAt.Equal(t0.Add(time.Hour)) || rec.LastActor != "sweep" || rec.Events != 2 {
+		t.Errorf("record: %+v %+v", rec, rec.Session)
+	}
+}
+
 func TestRecordRefusesBadEvents(t *testing.T) {
 	r := New(nil, Options{}) // never reaches Firestore
 	ctx := context.Background()

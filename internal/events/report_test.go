@@ -119,6 +119,14 @@ func TestUsageReportOfAScriptedTimeline(t *testing.T) {
 	if len(rep.Sessions) != 1 || rep.Sessions[0].UserID != "carol" || rep.Total.Running != 10*h || rep.Total.SavingsPercent != 0 {
 		t.Errorf("the day before: %+v", rep)
 	}
+	// No window at all: everything recorded until now (t0+20h), carol included.
+	rep, err = r.Usage(ctx, UsageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sessions) != 4 || rep.Total.Running != 25*h || !rep.From.IsZero() || !rep.To.Equal(at(20*h)) {
+		t.Errorf("everything: %d sessions, running %v; want 4 and 25h", len(rep.Sessions), rep.Total.Running)
+	}
 	// A bad window and a bad user are refused.
 	if _, err := r.Usage(ctx, UsageQuery{From: at(2 * h), To: at(h)}); session.FieldOf(err) != "from" {
 		t.Errorf("from after to: %v", err)
