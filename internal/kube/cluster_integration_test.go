@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -552,5 +553,46 @@ func TestIntegrationConcurrentApply(t *testing.T) {
 	}
 	if _, err := c.Password(ctx, ws.ID); !errors.Is(err, session.ErrNotFound) {
 		t.Errorf("a Secret was created: %v", err)
+	}
+}
+
+// The workspace passes the "restricted" Pod Security Standard (the API server's admission
+// enforces it on the namespace); the backup Job, whose init container installs zip as root,
+// needs "baseline".
+func TestIntegrationPodSecurity(t *testing.T) {
+	for _, level := range []string{"restricted", "baseline"} {
+		t.Run(level, func(t *testing.T) {
+			c, cs := newCluster(t)
+			ctx := t.Context()
+			ns := c.Options().Namespace
+			patch := []byte(`{"metadata":{"labels":{"pod-security.kubernetes.io/enforce":"` + level + `"}}}`)
+			if _, err := cs.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			ws := newWorkspace(t)
+			if err := c.Apply(ctx, ws); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 30*time.Second, "Ready under "+level, func() (bool, error) {
+				o := observe(t, c, ws.ID)
+				if o.PodProblem != "" {
+					return false, errors.New(o.PodProblem)
+				}
+				return o.Ready, nil
+			})
+			if level == "restricted" {
+				return
+			}
+			if err := c.Scale(ctx, ws.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.StartBackup(ctx, ws.ID, 1); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 60*time.Second, "backup under "+level, func() (bool, error) {
+				b, err := c.BackupStatus(ctx, ws.ID, 1)
+				return err == nil && b.Phase == session.BackupSucceeded, err
+			})
+		})
 	}
 }
