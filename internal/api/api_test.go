@@ -370,7 +370,7 @@ func TestMetrics(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
-	if m.Counters["sessions_created"] != 1 || m.Counters["requests"] != 3 || m.Counters["client_errors"] != 1 ||
+	if m.Counters["creates"] != 1 || m.Counters["requests"] != 3 || m.Counters["client_errors"] != 1 ||
 		m.Sessions.ByState["running"] != 1 || m.Sessions.Total != 1 || len(m.Sessions.ByState) != len(session.States) {
 		t.Fatalf("%+v", m)
 	}
@@ -382,7 +382,7 @@ func TestMetrics(t *testing.T) {
 			`hyperbola_http_request_duration_seconds_count{code="404",route="unmatched"} 1`,
 			`hyperbola_lifecycle_phase_duration_seconds_count{phase="create_accepted"} 1`,
 			`hyperbola_sessions{state="running"} 1`,
-			`hyperbola_api_sessions_created_total 1`,
+			`hyperbola_api_creates_total 1`,
 			`go_goroutines`,
 		} {
 			if !strings.Contains(body, want) {

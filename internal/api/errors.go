@@ -131,9 +131,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		body.Error = ErrorDetail{Code: string(session.KindUnavailable), Message: hc.Error()}
 		body.Status, body.Checks = "unavailable", hc.checks
 		h.Set("Retry-After", "5")
-	case errors.Is(err, context.DeadlineExceeded) && session.KindOf(err) == session.KindInternal:
+	case (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && session.KindOf(err) == session.KindInternal:
 		status = http.StatusServiceUnavailable
-		body.Error = ErrorDetail{Code: string(session.KindUnavailable), Message: "the request timed out; it is safe to retry"}
+		body.Error = ErrorDetail{Code: string(session.KindUnavailable), Message: "the request timed out or was cancelled; it is safe to retry"}
 	case errors.As(err, &se):
 		kind := se.Kind
 		status = StatusOf(kind)
@@ -157,7 +157,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 
 	if status >= 500 {
-		log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+		level := slog.LevelError
+		if r.Context().Err() != nil { // the caller went away or ran out of time: not a fault here
+			level = slog.LevelWarn
+		}
+		log.LogAttrs(r.Context(), level, "request failed",
 			slog.String("request_id", body.RequestID), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Int("status", status), slog.String("err", err.Error()))
 	}

@@ -67,13 +67,13 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"limit"})
 	m.sessionsDesc = prometheus.NewDesc("hyperbola_sessions", "Sessions by state (read from the store at scrape time).", []string{"state"}, nil)
 	m.counterNames = []string{"requests", "client_errors", "server_errors", "rate_limited",
-		"sessions_created", "sessions_slept", "sessions_woken", "sessions_deleted", "sessions_updated"}
+		"creates", "sleeps", "wakes", "updates", "deletes"}
 	m.counterValues = []*int64Counter{&m.requests, &m.clientErrors, &m.serverErrors, &m.rateLimitedN,
-		&m.created, &m.slept, &m.woken, &m.deleted, &m.updated}
+		&m.created, &m.slept, &m.woken, &m.updated, &m.deleted}
 	for i, name := range m.counterNames {
 		v := m.counterValues[i]
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "hyperbola_api_" + name + "_total", Help: "This instance's count of " + strings.ReplaceAll(name, "_", " ") + ".",
+			Name: "hyperbola_api_" + name + "_total", Help: "This instance's count of " + strings.ReplaceAll(name, "_", " ") + " (successful calls for the session operations).",
 		}, func() float64 { return float64(v.Load()) }))
 	}
 	for _, p := range phaseNames { // every phase shows up, even before its first observation

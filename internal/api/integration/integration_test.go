@@ -226,7 +226,7 @@ func TestLifecycleOverHTTP(t *testing.T) {
 		t.Fatalf("unknown session: %d %+v", code, e)
 	}
 	var m api.MetricsResponse
-	if code, _ := f.call("GET", base+"/metrics", "", &m); code != 200 || m.Sessions.ByState["deleted"] != 1 || m.Counters["sessions_created"] != 1 {
+	if code, _ := f.call("GET", base+"/metrics", "", &m); code != 200 || m.Sessions.ByState["deleted"] != 1 || m.Counters["creates"] != 1 {
 		t.Fatalf("metrics: %d %+v", code, m)
 	}
 }
