@@ -306,12 +306,16 @@ func Deployment(ws session.Workspace, o Options) (*appsv1ac.DeploymentApplyConfi
 		WithImage(image).
 		// The image's entrypoint (dumb-init + code-server) is kept; these are code-server's
 		// flags. The password comes from $PASSWORD; telemetry and update checks are off
-		// (a workspace must not phone home on the operator's behalf).
+		// (a workspace must not phone home on the operator's behalf). Settings and
+		// extensions live on the volume, beside the files, so they survive sleep and wake
+		// (the container's home is ephemeral) and are part of the backup.
 		WithArgs(
 			"--bind-addr", fmt.Sprintf("0.0.0.0:%d", o.Port),
 			"--auth", "password",
 			"--disable-telemetry",
 			"--disable-update-check",
+			"--user-data-dir", WorkspaceDir+"/.hyperbola/code-server",
+			"--extensions-dir", WorkspaceDir+"/.hyperbola/extensions",
 			WorkspaceDir,
 		).
 		WithEnv(corev1ac.EnvVar().
