@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -293,6 +294,15 @@ func TestWithoutDurableRecordsAdoptsButNeverRemoves(t *testing.T) {
 	rep := f.run(t, Options{})
 	if len(rep.Adopted) != 1 || len(rep.Removed) != 0 || len(rep.BackupsStarted) != 0 || len(rep.Skipped) != 1 {
 		t.Errorf("no records: %+v", rep)
+	}
+}
+
+func TestANilRecorderMeansNoDurableRecords(t *testing.T) {
+	var rec *events.Recorder
+	rep, err := Reconcile(context.Background(), Deps{Cluster: newFakeCluster(observed("ado00001", "u", all6, 0, false, old)),
+		Store: newFakeStore(), Records: rec, Now: clockAt(now)}, Options{})
+	if err != nil || len(rep.Adopted) != 1 {
+		t.Errorf("nil recorder: %+v, %v", rep, err)
 	}
 }
 
