@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"cloud.google.com/go/firestore"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
@@ -33,6 +35,8 @@ type Stack struct {
 	Cluster *kube.Cluster
 	Store   *store.Store
 	Service *session.Service
+	// Events is the durable record in Firestore; nil when GOOGLE_CLOUD_PROJECT is not set.
+	Events  *events.Recorder
 	closers []func() error
 }
 
@@ -83,10 +87,20 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 	}
 	s.Cluster = kube.NewCluster(s.Kube, kopts)
 	s.Store = store.New(s.Redis, cfg.RedisPrefix, store.Options{TombstoneTTL: cfg.TombstoneTTL, Now: parts.Now, Logger: s.Logger})
+	recorder := parts.Recorder
+	if recorder == nil && cfg.FirestoreProject != "" {
+		fs, err := firestore.NewClient(ctx, cfg.FirestoreProject)
+		if err != nil {
+			return nil, fmt.Errorf("firestore client for project %s: %w", cfg.FirestoreProject, err)
+		}
+		s.closers = append(s.closers, fs.Close)
+		s.Events = events.New(fs, events.Options{Redis: s.Redis, Prefix: cfg.RedisPrefix, Now: parts.Now, Logger: s.Logger})
+		recorder = s.Events
+	}
 	s.Service = session.NewService(s.Cluster, s.Store, session.Options{
 		Domain: cfg.Domain, Image: cfg.UserPodImage, Storage: cfg.StorageSize, CPU: cfg.CPURequest,
 		Memory: cfg.MemoryRequest, IdleTimeout: cfg.IdleTimeout, SessionTTL: cfg.SessionTTL,
-		Now: parts.Now, Logger: s.Logger, Recorder: parts.Recorder,
+		Now: parts.Now, Logger: s.Logger, Recorder: recorder,
 	})
 	return s, nil
 }
