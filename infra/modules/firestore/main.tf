@@ -12,3 +12,22 @@ resource "google_firestore_database" "this" {
   # ABANDON it would stay behind, and a later apply could not recreate "(default)".
   deletion_policy = var.deletion_protection ? "ABANDON" : "DELETE"
 }
+
+# The usage report (GET /usage?user_id=...) selects a user's sessions still alive at the start
+# of the window: user_id == X and active_until >= from. Firestore needs a composite index for
+# an equality plus a range filter on two fields (the emulator does not enforce it).
+resource "google_firestore_index" "sessions_by_user_active_until" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "sessions"
+
+  fields {
+    field_path = "user_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "active_until"
+    order      = "ASCENDING"
+  }
+}
