@@ -301,7 +301,7 @@ func testConcurrentPuts(t *testing.T, b *backend) {
 func testTombstone(t *testing.T, b *backend) {
 	ctx := t.Context()
 	c := newClock()
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Second // long enough for a loaded machine to check the tombstone before it expires
 	s := b.store(c, ttl)
 	sess := newSession("tomb0001", "alice", c.Now())
 	mustReserve(t, s, sess)
@@ -1067,7 +1067,7 @@ func testLease(t *testing.T, b *backend) {
 func testClaimRequest(t *testing.T, b *backend) {
 	ctx := t.Context()
 	s := b.store(newClock(), time.Hour)
-	got, err := s.ClaimRequest(ctx, "key-1", "aaaa0001", 300*time.Millisecond)
+	got, err := s.ClaimRequest(ctx, "key-1", "aaaa0001", time.Second)
 	if err != nil || got != "aaaa0001" {
 		t.Fatalf("first claim = %q, %v", got, err)
 	}
@@ -1075,7 +1075,7 @@ func testClaimRequest(t *testing.T, b *backend) {
 	if err != nil || got != "aaaa0001" {
 		t.Fatalf("second claim = %q, %v; want the first id", got, err)
 	}
-	b.advance(350 * time.Millisecond)
+	b.advance(time.Second + 50*time.Millisecond)
 	got, err = s.ClaimRequest(ctx, "key-1", "cccc0003", time.Second)
 	if err != nil || got != "cccc0003" {
 		t.Fatalf("claim after expiry = %q, %v", got, err)
