@@ -51,6 +51,15 @@ type Config struct {
 	TrustedProxies  []string // HYPERBOLA_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
 	ListenAddr      string   // HYPERBOLA_LISTEN (default 127.0.0.1:8080; PORT sets 0.0.0.0:PORT on Cloud Run)
 
+	// Wake on access (docs/operations/wake-on-access.md): while a workspace is not running its
+	// Ingress sends its host to the activator, served by the control plane. On only when both
+	// ActivatorService and WakeSecret are set (WakeOnAccess).
+	ActivatorService  string // HYPERBOLA_ACTIVATOR_SERVICE: Service in the workspace namespace that reaches the activator (default "hyperbola-activator"; set and empty disables)
+	ActivatorHost     string // HYPERBOLA_ACTIVATOR_HOST: the activator's host (session-api's run.app host); set, the Ingress speaks HTTPS to it with this Host
+	ActivatorPort     int32  // HYPERBOLA_ACTIVATOR_PORT: the Service's port (default 443 with ActivatorHost, 80 without)
+	ActivatorCASecret string // HYPERBOLA_ACTIVATOR_CA_SECRET: Secret (key ca.crt) of CAs that verify ActivatorHost; set, nginx sends SNI and verifies
+	WakeSecret        string // HYPERBOLA_WAKE_SECRET: at least 32 bytes; signs wake links and wake cookies
+
 	// Firestore
 	FirestoreProject string // GOOGLE_CLOUD_PROJECT ("" = no durable records)
 
@@ -66,39 +75,50 @@ func FromEnv() (*Config, error) { return FromLookup(os.LookupEnv) }
 func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
-		RedisHost:        r.str("REDIS_HOST", "localhost"),
-		RedisPort:        r.int("REDIS_PORT", 6379),
-		RedisPassword:    r.str("REDIS_PASSWORD", ""),
-		RedisDB:          r.int("REDIS_DB", 0),
-		RedisPrefix:      r.str("HYPERBOLA_REDIS_PREFIX", "hyperbola:"),
-		SessionTTL:       time.Duration(r.int("SESSION_TTL", 86400)) * time.Second,
-		IdleTimeout:      r.dur("HYPERBOLA_IDLE_TIMEOUT", 15*time.Minute),
-		UserPodImage:     r.str("USER_POD_IMAGE", "codercom/code-server:4.96.4"),
-		UserPodPort:      int32(r.int("USER_POD_PORT", 8080)),
-		Namespace:        r.str("HYPERBOLA_NAMESPACE", "hyperbola"),
-		Domain:           r.str("HYPERBOLA_DOMAIN", "preview.hyperbola.in"),
-		StorageSize:      r.str("HYPERBOLA_STORAGE_SIZE", "5Gi"),
-		StorageClass:     r.str("HYPERBOLA_STORAGE_CLASS", ""),
-		CPURequest:       r.str("HYPERBOLA_CPU_REQUEST", "250m"),
-		MemoryRequest:    r.str("HYPERBOLA_MEMORY_REQUEST", "256Mi"),
-		IngressClass:     r.str("HYPERBOLA_INGRESS_CLASS", "nginx"),
-		ClusterIssuer:    r.str("HYPERBOLA_CLUSTER_ISSUER", "letsencrypt"),
-		IngressNamespace: r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
-		BackupPVC:        r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
-		BackupImage:      r.str("HYPERBOLA_BACKUP_IMAGE", "alpine:3.20"),
-		TombstoneTTL:     r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
-		Kubeconfig:       r.str("KUBECONFIG", ""),
-		KubeContext:      r.str("HYPERBOLA_KUBE_CONTEXT", ""),
-		KubeEndpoint:     r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
-		KubeCA:           r.str("HYPERBOLA_KUBE_CA", ""),
-		CreateRateLimit:  r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
-		APIRateLimit:     r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
-		TrustedProxies:   r.list("HYPERBOLA_TRUSTED_PROXIES"),
-		ListenAddr:       r.str("HYPERBOLA_LISTEN", "127.0.0.1:8080"),
-		FirestoreProject: r.str("GOOGLE_CLOUD_PROJECT", ""),
+		RedisHost:         r.str("REDIS_HOST", "localhost"),
+		RedisPort:         r.int("REDIS_PORT", 6379),
+		RedisPassword:     r.str("REDIS_PASSWORD", ""),
+		RedisDB:           r.int("REDIS_DB", 0),
+		RedisPrefix:       r.str("HYPERBOLA_REDIS_PREFIX", "hyperbola:"),
+		SessionTTL:        time.Duration(r.int("SESSION_TTL", 86400)) * time.Second,
+		IdleTimeout:       r.dur("HYPERBOLA_IDLE_TIMEOUT", 15*time.Minute),
+		UserPodImage:      r.str("USER_POD_IMAGE", "codercom/code-server:4.96.4"),
+		UserPodPort:       int32(r.int("USER_POD_PORT", 8080)),
+		Namespace:         r.str("HYPERBOLA_NAMESPACE", "hyperbola"),
+		Domain:            r.str("HYPERBOLA_DOMAIN", "preview.hyperbola.in"),
+		StorageSize:       r.str("HYPERBOLA_STORAGE_SIZE", "5Gi"),
+		StorageClass:      r.str("HYPERBOLA_STORAGE_CLASS", ""),
+		CPURequest:        r.str("HYPERBOLA_CPU_REQUEST", "250m"),
+		MemoryRequest:     r.str("HYPERBOLA_MEMORY_REQUEST", "256Mi"),
+		IngressClass:      r.str("HYPERBOLA_INGRESS_CLASS", "nginx"),
+		ClusterIssuer:     r.str("HYPERBOLA_CLUSTER_ISSUER", "letsencrypt"),
+		IngressNamespace:  r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
+		BackupPVC:         r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
+		BackupImage:       r.str("HYPERBOLA_BACKUP_IMAGE", "alpine:3.20"),
+		TombstoneTTL:      r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
+		Kubeconfig:        r.str("KUBECONFIG", ""),
+		KubeContext:       r.str("HYPERBOLA_KUBE_CONTEXT", ""),
+		KubeEndpoint:      r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
+		KubeCA:            r.str("HYPERBOLA_KUBE_CA", ""),
+		CreateRateLimit:   r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
+		APIRateLimit:      r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
+		TrustedProxies:    r.list("HYPERBOLA_TRUSTED_PROXIES"),
+		ListenAddr:        r.str("HYPERBOLA_LISTEN", "127.0.0.1:8080"),
+		ActivatorService:  r.strOrEmpty("HYPERBOLA_ACTIVATOR_SERVICE", "hyperbola-activator"),
+		ActivatorHost:     r.str("HYPERBOLA_ACTIVATOR_HOST", ""),
+		ActivatorPort:     int32(r.int("HYPERBOLA_ACTIVATOR_PORT", 0)),
+		ActivatorCASecret: r.str("HYPERBOLA_ACTIVATOR_CA_SECRET", ""),
+		WakeSecret:        r.str("HYPERBOLA_WAKE_SECRET", ""),
+		FirestoreProject:  r.str("GOOGLE_CLOUD_PROJECT", ""),
 
 		SweepOIDCAudience:       r.str("SWEEP_OIDC_AUDIENCE", ""),
 		SweepOIDCServiceAccount: r.str("SWEEP_OIDC_SERVICE_ACCOUNT", ""),
+	}
+	if c.ActivatorPort == 0 {
+		c.ActivatorPort = 80
+		if c.ActivatorHost != "" {
+			c.ActivatorPort = 443
+		}
 	}
 	if port, ok := lookup("PORT"); ok && port != "" { // Cloud Run
 		c.ListenAddr = "0.0.0.0:" + port
@@ -126,9 +146,21 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("HYPERBOLA_DOMAIN must not be empty")
 	case c.CreateRateLimit <= 0 || c.APIRateLimit <= 0:
 		return fmt.Errorf("rate limits must be positive")
+	case c.ActivatorPort <= 0 || c.ActivatorPort > 65535:
+		return fmt.Errorf("HYPERBOLA_ACTIVATOR_PORT must be a port number")
+	case c.WakeSecret != "" && len(c.WakeSecret) < MinWakeSecret:
+		return fmt.Errorf("HYPERBOLA_WAKE_SECRET must be at least %d bytes (e.g. openssl rand -base64 48)", MinWakeSecret)
 	}
 	return nil
 }
+
+// MinWakeSecret is the shortest accepted HYPERBOLA_WAKE_SECRET, in bytes.
+const MinWakeSecret = 32
+
+// WakeOnAccess reports whether wake on access is on: an activator Service to route sleeping
+// workspaces to, and a secret to sign wake links and cookies with. Without the secret the
+// activator could not tell an owner from a stranger, so the Ingress stays on the workspace.
+func (c *Config) WakeOnAccess() bool { return c.ActivatorService != "" && c.WakeSecret != "" }
 
 // RedisAddr is host:port.
 func (c *Config) RedisAddr() string { return fmt.Sprintf("%s:%d", c.RedisHost, c.RedisPort) }
@@ -143,6 +175,15 @@ func (r *reader) str(name, def string) string {
 		return strings.TrimSpace(v)
 	}
 	return def
+}
+
+// strOrEmpty is str, except that a variable that is set but empty gives "" (a way to turn
+// off a setting whose default is not empty).
+func (r *reader) strOrEmpty(name, def string) string {
+	if v, ok := r.lookup(name); ok && strings.TrimSpace(v) == "" {
+		return ""
+	}
+	return r.str(name, def)
 }
 
 func (r *reader) int(name string, def int) int {

@@ -1,0 +1,48 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+}
+
+func TestWakeOnAccessSettings(t *testing.T) {
+	secret := strings.Repeat("s", MinWakeSecret)
+	for name, tc := range map[string]struct {
+		env     map[string]string
+		service string
+		port    int32
+		on      bool
+	}{
+		"defaults: no secret, off":  {env: nil, service: "hyperbola-activator", port: 80, on: false},
+		"secret turns it on":        {env: map[string]string{"HYPERBOLA_WAKE_SECRET": secret}, service: "hyperbola-activator", port: 80, on: true},
+		"a host means HTTPS on 443": {env: map[string]string{"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_ACTIVATOR_HOST": "api.run.app"}, service: "hyperbola-activator", port: 443, on: true},
+		"an explicit port":          {env: map[string]string{"HYPERBOLA_ACTIVATOR_HOST": "api.run.app", "HYPERBOLA_ACTIVATOR_PORT": "8443"}, service: "hyperbola-activator", port: 8443},
+		"set and empty disables":    {env: map[string]string{"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_ACTIVATOR_SERVICE": ""}, service: "", port: 80, on: false},
+		"a blank value disables":    {env: map[string]string{"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_ACTIVATOR_SERVICE": "  "}, service: "", port: 80, on: false},
+		"another service":           {env: map[string]string{"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_ACTIVATOR_SERVICE": "wake"}, service: "wake", port: 80, on: true},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.ActivatorService != tc.service || c.ActivatorPort != tc.port || c.WakeOnAccess() != tc.on {
+			t.Errorf("%s: service %q port %d on %v, want %q %d %v", name, c.ActivatorService, c.ActivatorPort, c.WakeOnAccess(), tc.service, tc.port, tc.on)
+		}
+	}
+	for name, env := range map[string]map[string]string{
+		"short secret": {"HYPERBOLA_WAKE_SECRET": "too-short"},
+		"bad port":     {"HYPERBOLA_ACTIVATOR_PORT": "70000"},
+		"port text":    {"HYPERBOLA_ACTIVATOR_PORT": "https"},
+	} {
+		if _, err := FromLookup(lookup(env)); err == nil {
+			t.Errorf("%s: accepted %v", name, env)
+		}
+	}
+}
