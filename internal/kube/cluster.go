@@ -239,6 +239,23 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 	)
 }
 
+var _ session.Router = (*Cluster)(nil)
+
+// Route applies the workspace's Ingress alone (server-side apply, like Apply): its backend is
+// the activator while ws.Activator (and wake on access) says so, the workspace otherwise.
+func (c *Cluster) Route(ctx context.Context, ws session.Workspace) error {
+	n, err := NamesFor(ws.ID)
+	if err != nil {
+		return err
+	}
+	ing, err := Ingress(ws, c.opts)
+	if err != nil {
+		return err
+	}
+	_, err = c.cs.NetworkingV1().Ingresses(c.opts.Namespace).Apply(ctx, ing, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	return c.kubeError("apply", "Ingress", n.Workspace, err)
+}
+
 // Scale sets the Deployment's replicas with a merge patch of its scale subresource: no read,
 // so no race with the Deployment controller's writes.
 func (c *Cluster) Scale(ctx context.Context, id string, replicas int32) error {

@@ -53,6 +53,11 @@ const (
 	IngressProxyTimeout = "3600"
 	// IngressProxyBodySize lets a user upload files of up to this size through the editor.
 	IngressProxyBodySize = "100m"
+	// ActivatorPortHTTPS and ActivatorPortHTTP are the activator Service's port when
+	// Options.ActivatorPort is 0: 443 when the activator is reached over HTTPS (ActivatorHost
+	// set, the hyperbola-activator Service of infra/modules/cluster-addons), 80 otherwise.
+	ActivatorPortHTTPS int32 = 443
+	ActivatorPortHTTP  int32 = 80
 
 	// MetadataServerCIDR is the cloud metadata server, which hands out the node's (or the
 	// workload identity's) credentials: a workspace must never reach it.
@@ -105,6 +110,22 @@ type Options struct {
 	BackupPodLabels map[string]string
 	BackupDeadline  time.Duration // 0 = DefaultBackupDeadline
 	BackupTTL       time.Duration // 0 = DefaultBackupTTL
+
+	// Wake on access (docs/operations/wake-on-access.md). With ActivatorService set, the
+	// Ingress of a workspace that is not running (session.Workspace.Activator) sends its host
+	// to that Service in Namespace instead of the workspace's; "" keeps every Ingress on its
+	// workspace.
+	ActivatorService string
+	// ActivatorPort is the Service's port (0: 443 with ActivatorHost, 80 without).
+	ActivatorPort int32
+	// ActivatorHost, when set, is the activator's own host (session-api's run.app host):
+	// nginx speaks HTTPS to it and sends it as Host (Cloud Run routes by Host); the workspace
+	// host reaches the activator as X-Forwarded-Host.
+	ActivatorHost string
+	// ActivatorCASecret, when set with ActivatorHost, names a Secret in Namespace whose ca.crt
+	// verifies the activator's certificate; with it nginx also sends SNI (ingress-nginx
+	// applies its proxy-ssl-name and proxy-ssl-server-name only beside a proxy-ssl-secret).
+	ActivatorCASecret string
 }
 
 // OptionsFromConfig takes the builders' settings from the configuration, and checks them.
@@ -123,6 +144,12 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 		DefaultMemory:    c.MemoryRequest,
 		BackupPVC:        c.BackupPVC,
 		BackupImage:      c.BackupImage,
+	}
+	if c.WakeOnAccess() {
+		o.ActivatorService = c.ActivatorService
+		o.ActivatorPort = c.ActivatorPort
+		o.ActivatorHost = c.ActivatorHost
+		o.ActivatorCASecret = c.ActivatorCASecret
 	}
 	return o, o.Validate()
 }
@@ -148,6 +175,9 @@ func (o Options) Validate() error {
 		dns("backup PVC", o.BackupPVC, validation.IsDNS1123Subdomain),
 		optionalDNS("storage class", o.StorageClass, validation.IsDNS1123Subdomain),
 		optionalDNS("ingress class", o.IngressClass, validation.IsDNS1123Subdomain),
+		optionalDNS("activator service", o.ActivatorService, validation.IsDNS1035Label),
+		optionalDNS("activator host", o.ActivatorHost, validation.IsDNS1123Subdomain),
+		optionalDNS("activator CA secret", o.ActivatorCASecret, validation.IsDNS1123Subdomain),
 	} {
 		if err != nil {
 			return err
@@ -164,6 +194,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("kube options: backup image is empty")
 	case o.BackupDeadline < 0 || o.BackupTTL < 0:
 		return fmt.Errorf("kube options: backup deadline and TTL must not be negative")
+	case o.ActivatorPort < 0 || o.ActivatorPort > 65535:
+		return fmt.Errorf("kube options: activator port %d is not a port number", o.ActivatorPort)
+	case o.ActivatorCASecret != "" && o.ActivatorHost == "":
+		return fmt.Errorf("kube options: an activator CA secret needs the activator host it verifies")
 	}
 	if err := validateBackupPodLabels(o.BackupPodLabels); err != nil {
 		return fmt.Errorf("kube options: %w", err)
@@ -388,8 +422,37 @@ func Service(ws session.Workspace, o Options) (*corev1ac.ServiceApplyConfigurati
 				WithTargetPort(intstr.FromString(PortName)))), nil
 }
 
+// The ingress-nginx annotations of a route to the activator.
+const (
+	AnnotationBackendProtocol    = "nginx.ingress.kubernetes.io/backend-protocol"
+	AnnotationUpstreamVhost      = "nginx.ingress.kubernetes.io/upstream-vhost"
+	AnnotationProxySSLSecret     = "nginx.ingress.kubernetes.io/proxy-ssl-secret"
+	AnnotationProxySSLVerify     = "nginx.ingress.kubernetes.io/proxy-ssl-verify"
+	AnnotationProxySSLName       = "nginx.ingress.kubernetes.io/proxy-ssl-name"
+	AnnotationProxySSLServerName = "nginx.ingress.kubernetes.io/proxy-ssl-server-name"
+)
+
+// activatorPort is the activator Service's port the Ingress names.
+func (o Options) activatorPort() int32 {
+	switch {
+	case o.ActivatorPort != 0:
+		return o.ActivatorPort
+	case o.ActivatorHost != "":
+		return ActivatorPortHTTPS
+	}
+	return ActivatorPortHTTP
+}
+
+// RoutesToActivator reports whether the Ingress of ws sends its host to the activator.
+func (o Options) RoutesToActivator(ws session.Workspace) bool {
+	return ws.Activator && o.ActivatorService != ""
+}
+
 // Ingress builds the workspace's Ingress, vs-code-<id>, serving vs-code-<id>.<domain> over
-// TLS with a certificate cert-manager writes to vs-code-<id>-tls.
+// TLS with a certificate cert-manager writes to vs-code-<id>-tls. Its backend is the
+// workspace's Service, or, while the workspace is not running and wake on access is on
+// (Options.RoutesToActivator), the activator's Service with the annotations that reach it.
+// Server-side apply drops the activator's annotations again when the route goes back.
 func Ingress(ws session.Workspace, o Options) (*networkingv1ac.IngressApplyConfiguration, error) {
 	s, err := newSpec(ws)
 	if err != nil {
@@ -403,6 +466,24 @@ func Ingress(ws session.Workspace, o Options) (*networkingv1ac.IngressApplyConfi
 	if o.ClusterIssuer != "" {
 		ann["cert-manager.io/cluster-issuer"] = o.ClusterIssuer
 	}
+	backend := networkingv1ac.IngressServiceBackend().
+		WithName(s.names.Workspace).
+		WithPort(networkingv1ac.ServiceBackendPort().WithName(PortName))
+	if o.RoutesToActivator(ws) {
+		backend = networkingv1ac.IngressServiceBackend().
+			WithName(o.ActivatorService).
+			WithPort(networkingv1ac.ServiceBackendPort().WithNumber(o.activatorPort()))
+		if o.ActivatorHost != "" {
+			ann[AnnotationBackendProtocol] = "HTTPS"
+			ann[AnnotationUpstreamVhost] = o.ActivatorHost
+			if o.ActivatorCASecret != "" {
+				ann[AnnotationProxySSLSecret] = o.Namespace + "/" + o.ActivatorCASecret
+				ann[AnnotationProxySSLVerify] = "on"
+				ann[AnnotationProxySSLName] = o.ActivatorHost
+				ann[AnnotationProxySSLServerName] = "on"
+			}
+		}
+	}
 	ingSpec := networkingv1ac.IngressSpec().
 		WithTLS(networkingv1ac.IngressTLS().WithHosts(host).WithSecretName(s.names.TLS)).
 		WithRules(networkingv1ac.IngressRule().
@@ -411,10 +492,7 @@ func Ingress(ws session.Workspace, o Options) (*networkingv1ac.IngressApplyConfi
 				WithPaths(networkingv1ac.HTTPIngressPath().
 					WithPath("/").
 					WithPathType(networkingv1.PathTypePrefix).
-					WithBackend(networkingv1ac.IngressBackend().
-						WithService(networkingv1ac.IngressServiceBackend().
-							WithName(s.names.Workspace).
-							WithPort(networkingv1ac.ServiceBackendPort().WithName(PortName)))))))
+					WithBackend(networkingv1ac.IngressBackend().WithService(backend)))))
 	if o.IngressClass != "" {
 		ingSpec.WithIngressClassName(o.IngressClass)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,20 +25,29 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the
 
 func testOptions() Options {
 	return Options{
-		Namespace:        "hyperbola",
-		Domain:           "preview.hyperbola.in",
-		Port:             8080,
-		StorageClass:     "standard-rwo",
-		IngressClass:     "nginx",
-		ClusterIssuer:    "letsencrypt",
-		IngressNamespace: "ingress-nginx",
-		DefaultImage:     "codercom/code-server:4.96.4",
-		DefaultStorage:   "5Gi",
-		DefaultCPU:       "250m",
-		DefaultMemory:    "256Mi",
-		BackupPVC:        "hyperbola-backups",
-		BackupImage:      "alpine:3.20",
+		Namespace:         "hyperbola",
+		Domain:            "preview.hyperbola.in",
+		Port:              8080,
+		StorageClass:      "standard-rwo",
+		IngressClass:      "nginx",
+		ClusterIssuer:     "letsencrypt",
+		IngressNamespace:  "ingress-nginx",
+		DefaultImage:      "codercom/code-server:4.96.4",
+		DefaultStorage:    "5Gi",
+		DefaultCPU:        "250m",
+		DefaultMemory:     "256Mi",
+		BackupPVC:         "hyperbola-backups",
+		BackupImage:       "alpine:3.20",
+		ActivatorService:  "hyperbola-activator",
+		ActivatorHost:     "session-api-123456789012.us-central1.run.app",
+		ActivatorCASecret: "hyperbola-activator-ca",
 	}
+}
+
+func sleepingWorkspace() session.Workspace {
+	ws := testWorkspace()
+	ws.Replicas, ws.Activator = 0, true
+	return ws
 }
 
 func testWorkspace() session.Workspace {
@@ -113,6 +123,7 @@ func TestGolden(t *testing.T) {
 		"deployment":      {func() (any, error) { return Deployment(ws, o) }, &appsv1.Deployment{}},
 		"service":         {func() (any, error) { return Service(ws, o) }, &corev1.Service{}},
 		"ingress":         {func() (any, error) { return Ingress(ws, o) }, &networkingv1.Ingress{}},
+		"ingress-asleep":  {func() (any, error) { return Ingress(sleepingWorkspace(), o) }, &networkingv1.Ingress{}},
 		"networkpolicy":   {func() (any, error) { return NetworkPolicy(ws, o) }, &networkingv1.NetworkPolicy{}},
 		"secret":          {func() (any, error) { return Secret(ws, o) }, &corev1.Secret{}},
 		"secret-metadata": {func() (any, error) { return SecretMetadata(ws, o) }, &corev1.Secret{}},
@@ -196,6 +207,78 @@ func TestOptionalClasses(t *testing.T) {
 	}
 	if _, ok := ing.Annotations["cert-manager.io/cluster-issuer"]; ok {
 		t.Error("cluster-issuer annotation without an issuer")
+	}
+}
+
+// The Ingress of a workspace that is not running goes to the activator only when wake on
+// access is on; over HTTPS (with the Cloud Run host) only when a host is set; SNI and
+// verification only with a CA secret. Every other field stays the workspace's.
+func TestIngressRoute(t *testing.T) {
+	decode := func(ws session.Workspace, o Options) networkingv1.Ingress {
+		t.Helper()
+		ac, err := Ingress(ws, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ing networkingv1.Ingress
+		roundTrip(t, ac, &ing)
+		return ing
+	}
+	backend := func(ing networkingv1.Ingress) string {
+		b := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
+		if b.Port.Name != "" {
+			return b.Name + ":" + b.Port.Name
+		}
+		return fmt.Sprintf("%s:%d", b.Name, b.Port.Number)
+	}
+	activatorAnnotations := func(ing networkingv1.Ingress) []string {
+		var out []string
+		for _, k := range []string{AnnotationBackendProtocol, AnnotationUpstreamVhost, AnnotationProxySSLSecret,
+			AnnotationProxySSLVerify, AnnotationProxySSLName, AnnotationProxySSLServerName} {
+			if v, ok := ing.Annotations[k]; ok {
+				out = append(out, k[strings.LastIndex(k, "/")+1:]+"="+v)
+			}
+		}
+		return out
+	}
+	running, asleep := testWorkspace(), sleepingWorkspace()
+	full := testOptions()
+	off := testOptions()
+	off.ActivatorService = ""
+	plain := testOptions()
+	plain.ActivatorHost, plain.ActivatorCASecret = "", ""
+	noCA := testOptions()
+	noCA.ActivatorCASecret = ""
+	port := noCA
+	port.ActivatorPort = 8443
+	for name, tc := range map[string]struct {
+		ws      session.Workspace
+		o       Options
+		backend string
+		ann     []string
+	}{
+		"running":               {running, full, "vs-code-ab12cd34:http", nil},
+		"asleep, wake off":      {asleep, off, "vs-code-ab12cd34:http", nil},
+		"asleep, in cluster":    {asleep, plain, "hyperbola-activator:80", nil},
+		"asleep, Cloud Run":     {asleep, noCA, "hyperbola-activator:443", []string{"backend-protocol=HTTPS", "upstream-vhost=" + full.ActivatorHost}},
+		"asleep, another port":  {asleep, port, "hyperbola-activator:8443", []string{"backend-protocol=HTTPS", "upstream-vhost=" + full.ActivatorHost}},
+		"asleep, verified, SNI": {asleep, full, "hyperbola-activator:443", []string{"backend-protocol=HTTPS", "upstream-vhost=" + full.ActivatorHost, "proxy-ssl-secret=hyperbola/hyperbola-activator-ca", "proxy-ssl-verify=on", "proxy-ssl-name=" + full.ActivatorHost, "proxy-ssl-server-name=on"}},
+	} {
+		ing := decode(tc.ws, tc.o)
+		if got := backend(ing); got != tc.backend {
+			t.Errorf("%s: backend %s, want %s", name, got, tc.backend)
+		}
+		if got := activatorAnnotations(ing); fmt.Sprint(got) != fmt.Sprint(tc.ann) {
+			t.Errorf("%s: annotations %v, want %v", name, got, tc.ann)
+		}
+		// host, TLS, timeouts and the certificate request do not depend on the route
+		want := decode(running, tc.o)
+		if fmt.Sprint(ing.Spec.TLS, ing.Spec.Rules[0].Host, *ing.Spec.IngressClassName, ing.Labels) !=
+			fmt.Sprint(want.Spec.TLS, want.Spec.Rules[0].Host, *want.Spec.IngressClassName, want.Labels) ||
+			ing.Annotations["cert-manager.io/cluster-issuer"] != want.Annotations["cert-manager.io/cluster-issuer"] ||
+			ing.Annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] != IngressProxyTimeout {
+			t.Errorf("%s: the route changed more than the backend: %+v", name, ing)
+		}
 	}
 }
 
@@ -432,6 +515,23 @@ func TestOptions(t *testing.T) {
 	if o.Namespace != "hyperbola" || o.Port != 8080 || o.BackupPVC != "hyperbola-backups" || o.DefaultStorage != "5Gi" {
 		t.Errorf("options = %+v", o)
 	}
+	if o.ActivatorService != "" {
+		t.Errorf("wake on access is on without a wake secret: %+v", o)
+	}
+	c, err = config.FromLookup(func(k string) (string, bool) {
+		v, ok := map[string]string{"HYPERBOLA_WAKE_SECRET": strings.Repeat("k", config.MinWakeSecret),
+			"HYPERBOLA_ACTIVATOR_HOST": "api.example.run.app"}[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err = OptionsFromConfig(c); err != nil {
+		t.Fatal(err)
+	}
+	if o.ActivatorService != "hyperbola-activator" || o.ActivatorHost != "api.example.run.app" || o.ActivatorPort != 443 {
+		t.Errorf("wake on access options = %+v", o)
+	}
 	if err := testOptions().Validate(); err != nil {
 		t.Error(err)
 	}
@@ -447,6 +547,11 @@ func TestOptions(t *testing.T) {
 		"image":       func(o *Options) { o.BackupImage = " " },
 		"class":       func(o *Options) { o.StorageClass = "Not Valid" },
 		"deadline":    func(o *Options) { o.BackupDeadline = -time.Second },
+		"activator":   func(o *Options) { o.ActivatorService = "Not_A_Service" },
+		"act. host":   func(o *Options) { o.ActivatorHost = "https://x.run.app" },
+		"act. port":   func(o *Options) { o.ActivatorPort = 70000 },
+		"ca no host":  func(o *Options) { o.ActivatorHost = "" },
+		"ca secret":   func(o *Options) { o.ActivatorCASecret = "Bad Secret" },
 	} {
 		o := testOptions()
 		mutate(&o)
