@@ -23,6 +23,10 @@ type Workspace struct {
 	CreatedAt time.Time
 	// IdleTimeout is recorded in an annotation for the same reason.
 	IdleTimeout time.Duration
+	// Activator sends the workspace's host to the activator instead of its own Service: set
+	// while the session is not running, so opening its URL shows the waking page (or asks for
+	// the password) instead of an error. internal/kube ignores it when wake on access is off.
+	Activator bool
 }
 
 // Observed is what the cluster holds for one session.
@@ -108,6 +112,14 @@ type Cluster interface {
 	// DeleteWorkspace deletes the session's objects; the PVC only when deletePVC is true.
 	// It returns once the deletions are accepted; Observe tells when they are gone.
 	DeleteWorkspace(ctx context.Context, id string, deletePVC bool) error
+}
+
+// Router is implemented by a Cluster that can point a workspace's Ingress at the activator or
+// back at the workspace alone (one request, where Apply makes six). The Service uses it when
+// the Cluster has it and applies the whole workspace otherwise.
+type Router interface {
+	// Route applies the workspace's Ingress, whose backend follows ws.Activator.
+	Route(ctx context.Context, ws Workspace) error
 }
 
 // Store keeps session records, indexes, activity, locks and idempotency keys (internal/store

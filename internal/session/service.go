@@ -279,7 +279,29 @@ func (s *Service) workspace(sess *Session, password string) Workspace {
 		ID: sess.ID, UserID: sess.UserID, Image: sess.Image, Storage: sess.Storage, CPU: sess.CPU,
 		Memory: sess.Memory, Labels: sess.Labels, Replicas: replicas, Password: password,
 		CreatedAt: sess.CreatedAt, IdleTimeout: sess.IdleTimeout.D(),
+		// Only a running workspace serves its own host: until then (creating, waking,
+		// sleeping) the activator answers it.
+		Activator: sess.State != StateRunning,
 	}
+}
+
+// route points the workspace's Ingress where sess's state says: at the workspace when it
+// runs, at the activator otherwise.
+func (s *Service) route(ctx context.Context, sess *Session) error {
+	if r, ok := s.cluster.(Router); ok {
+		if err := r.Route(ctx, s.workspace(sess, "")); err != nil {
+			return fmt.Errorf("routing session %s: %w", sess.ID, err)
+		}
+		return nil
+	}
+	pw, err := newPassword() // used only when the Secret is missing
+	if err != nil {
+		return err
+	}
+	if err := s.cluster.Apply(ctx, s.workspace(sess, pw)); err != nil {
+		return fmt.Errorf("routing session %s: %w", sess.ID, err)
+	}
+	return nil
 }
 
 // Get returns the session, first driving its pending step forward when it has one.
@@ -379,6 +401,16 @@ func (s *Service) stepReady(ctx context.Context, sess *Session) error {
 		return nil
 	}
 	from := sess.State
+	if from != StateRunning {
+		// The host goes back to the workspace before anyone is told it runs, so the waking
+		// page never sends the browser to a pod that is not ready (a 502). A failure leaves
+		// the session waiting here: the next touch routes again.
+		running := sess.Clone()
+		running.State = StateRunning
+		if err := s.route(ctx, running); err != nil {
+			return err
+		}
+	}
 	sess.State, sess.Pending, sess.Reason = StateRunning, PendingNone, ""
 	if err := s.put(ctx, sess); err != nil {
 		return err
@@ -479,6 +511,7 @@ func (s *Service) Sleep(ctx context.Context, id string) (*Session, error) {
 	return s.transition(ctx, id, func(sess *Session) error {
 		switch sess.State {
 		case StateSleeping:
+			s.routeAsleep(ctx, sess) // a repeated sleep repairs the route
 			return nil
 		case StateDeleting, StateDeleted:
 			return Conflict("session %s is %s: it cannot sleep", id, sess.State)
@@ -488,12 +521,22 @@ func (s *Service) Sleep(ctx context.Context, id string) (*Session, error) {
 		if err := s.scale(ctx, sess, 0); err != nil {
 			return err
 		}
+		s.routeAsleep(ctx, sess)
 		if err := s.put(ctx, sess); err != nil {
 			return err
 		}
 		s.record(ctx, sess, "slept", from, "")
 		return nil
 	})
+}
+
+// routeAsleep sends a sleeping workspace's host to the activator. It is best effort: the
+// workspace is asleep either way, and with the route left on it a visitor gets the ingress
+// controller's 503 (as before wake on access) until the next sleep or wake routes it.
+func (s *Service) routeAsleep(ctx context.Context, sess *Session) {
+	if err := s.route(ctx, sess); err != nil {
+		s.log.Warn("routing a sleeping workspace to the activator", "id", sess.ID, "err", err)
+	}
 }
 
 // Wake scales the workspace back to one; Get reports running once the pod is ready. Waking a

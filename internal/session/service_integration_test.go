@@ -44,6 +44,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, parts stack.Parts) *fixture {
 	t.Helper()
+	return newFixtureEnv(t, parts, nil)
+}
+
+// newFixtureEnv is newFixture with more configuration (environment variables).
+func newFixtureEnv(t *testing.T, parts stack.Parts, extra map[string]string) *fixture {
+	t.Helper()
 	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
 	ctx := context.Background()
@@ -51,6 +57,9 @@ func newFixture(t *testing.T, parts stack.Parts) *fixture {
 		t.Fatal(err)
 	}
 	cfg, err := config.FromLookup(func(name string) (string, bool) {
+		if v, ok := extra[name]; ok {
+			return v, true
+		}
 		v, ok := map[string]string{
 			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
 		}[name]
@@ -258,6 +267,104 @@ func TestIntegrationSleepWake(t *testing.T) {
 	}
 	if len(f.pods(s.ID)) != 1 {
 		t.Fatalf("pods after wake: %d", len(f.pods(s.ID)))
+	}
+}
+
+// ingressRoute reads the workspace Ingress's backend ("<service>:<port>") and its
+// upstream-vhost annotation.
+func (f *fixture) ingressRoute(id string) (backend, vhost string) {
+	f.t.Helper()
+	ing, err := f.kube.Client.NetworkingV1().Ingresses(f.ns).Get(context.Background(), "vs-code-"+id, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	b := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
+	port := b.Port.Name
+	if port == "" {
+		port = fmt.Sprint(b.Port.Number)
+	}
+	return b.Name + ":" + port, ing.Annotations["nginx.ingress.kubernetes.io/upstream-vhost"]
+}
+
+// With wake on access on, the host of a workspace that is not running goes to the activator:
+// from creation until the pod is ready, at sleep, and through a wake until the pod is ready
+// again. The route is back on the workspace before the session reports running.
+func TestIntegrationIngressFollowsTheState(t *testing.T) {
+	const host = "session-api-1.example.run.app"
+	f := newFixtureEnv(t, stack.Parts{}, map[string]string{
+		"HYPERBOLA_WAKE_SECRET":    "0123456789abcdef0123456789abcdef",
+		"HYPERBOLA_ACTIVATOR_HOST": host,
+	})
+	ctx := context.Background()
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "barbara@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	workspace, activator := "vs-code-"+s.ID+":http", "hyperbola-activator:443"
+	check := func(when, wantBackend string) {
+		t.Helper()
+		backend, vhost := f.ingressRoute(s.ID)
+		wantVhost := ""
+		if wantBackend == activator {
+			wantVhost = host
+		}
+		if backend != wantBackend || vhost != wantVhost {
+			t.Fatalf("%s: the Ingress goes to %s (upstream-vhost %q), want %s (%q)", when, backend, vhost, wantBackend, wantVhost)
+		}
+	}
+	check("creating", activator)
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	check("running", workspace)
+
+	start := time.Now()
+	if _, err := f.svc.Sleep(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sleep (scale and route) took %s", time.Since(start).Round(time.Millisecond))
+	check("asleep", activator)
+	if r := f.deployment(s.ID).Spec.Replicas; r == nil || *r != 0 {
+		t.Fatalf("replicas asleep: %v", r)
+	}
+
+	// a hand-made change of the route is repaired by sleeping again
+	if err := f.stack.Cluster.Route(ctx, session.Workspace{ID: s.ID, UserID: s.UserID, Labels: s.Labels, CreatedAt: s.CreatedAt}); err != nil {
+		t.Fatal(err)
+	}
+	check("routed by hand", workspace)
+	if _, err := f.svc.Sleep(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("asleep again", activator)
+
+	woke, err := f.svc.Wake(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if woke.State == session.StateWaking {
+		check("waking", activator)
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	check("running again", workspace)
+	// server-side apply removed the activator's annotations with the route
+	ing, err := f.kube.Client.NetworkingV1().Ingresses(f.ns).Get(ctx, "vs-code-"+s.ID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := ing.Annotations["nginx.ingress.kubernetes.io/backend-protocol"]; ok {
+		t.Fatalf("backend-protocol %q left on a running workspace's Ingress", p)
+	}
+}
+
+// Without the wake secret wake on access is off: the Ingress never leaves the workspace.
+func TestIntegrationIngressStaysWithoutWakeOnAccess(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	ctx := context.Background()
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "edsger@example.com", State: session.StateSleeping})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := f.ingressRoute(s.ID); b != "vs-code-"+s.ID+":http" {
+		t.Fatalf("asleep without wake on access, the Ingress goes to %s", b)
 	}
 }
 
