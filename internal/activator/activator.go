@@ -1,0 +1,694 @@
+// Package activator serves the host of a workspace that is not running: wake on access.
+//
+// While a workspace sleeps (or is still starting) its Ingress sends vs-code-<id>.<domain> to
+// the activator (internal/kube, session.Workspace.Activator), which the control plane serves
+// beside the API (Dispatch). The activator finds the session from the host and:
+//
+//   - running: redirects (303) to the workspace URL (the Ingress switch may lag a moment);
+//   - asleep, and the request proves it comes from the owner: wakes it (actor "activator") and
+//     answers a small waking page that polls GET /.hyperbola/status and opens the IDE when
+//     it is ready (and works without JavaScript, by refreshing itself);
+//   - asleep, without proof: a page that says so and asks for the IDE password.
+//
+// Proof is one of: a signed wake link (?hyperbola_wake=<token>, SignLink, at most 24 h), the
+// hyperbola_wake cookie the activator sets after any proof (HttpOnly, SameSite=Lax, Secure
+// over https), the IDE password posted from the page (compared in constant time with the
+// session's Secret), or code-server's own login cookie (an argon2 hash of that password).
+// Wakes are limited per session and requests per client IP (internal/ratelimit), so a
+// stranger can neither keep a workspace awake nor guess its password.
+//
+// No goroutine outlives a request: the waking page's polls drive the session's pending step
+// forward (session.Service.Get), and the sweep does it for pages that were closed.
+package activator
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// Actor names the activator in session events.
+const Actor = "activator"
+
+// Paths the activator keeps for itself on a workspace host (code-server uses none under
+// /.hyperbola/).
+const (
+	StatusPath = "/.hyperbola/status"
+	WakePath   = "/.hyperbola/wake"
+	ownPrefix  = "/.hyperbola/"
+)
+
+// Cookie names.
+const (
+	// WakeCookie proves that its holder once had a wake link, the password or code-server's
+	// cookie for this host; it lets reloads and the status endpoint work without them.
+	WakeCookie = "hyperbola_wake"
+	// hopCookie counts redirects to a running workspace that came back to the activator
+	// (the Ingress switch not applied yet), so the browser never sees a redirect loop.
+	hopCookie = "hyperbola_hop"
+	maxHops   = 3
+)
+
+// Sessions is what the activator needs from the session core (*session.Service).
+type Sessions interface {
+	Get(ctx context.Context, id string) (*session.Session, error)
+	Wake(ctx context.Context, id string) (*session.Session, error)
+}
+
+// Passwords reads a session's IDE password (*kube.Cluster, from the session's Secret).
+type Passwords interface {
+	Password(ctx context.Context, id string) (string, error)
+}
+
+// Limiter decides rate limits (*ratelimit.Limiter).
+type Limiter interface {
+	Allow(ctx context.Context, key string, perMinute int) (ratelimit.Result, error)
+}
+
+// Deps are the activator's collaborators. Sessions, Passwords and Limiter are required.
+type Deps struct {
+	Sessions  Sessions
+	Passwords Passwords
+	Limiter   Limiter
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Options tune the activator. Zero values take the defaults noted.
+type Options struct {
+	// Domain is the workspaces' parent domain: hosts are vs-code-<id>.<Domain>. Required.
+	Domain string
+	// Scheme of workspace URLs ("https"). The wake cookie is Secure over https.
+	Scheme string
+	// Secret signs wake links and wake cookies (HYPERBOLA_WAKE_SECRET); at least 32 bytes.
+	Secret []byte
+	// TrustedProxies are the peers whose X-Forwarded-Host and X-Forwarded-For are believed
+	// (HYPERBOLA_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	// CookieTTL is how long the wake cookie lasts (7 days).
+	CookieTTL time.Duration
+	// WakesPerSession limits wakes of one session per minute (10).
+	WakesPerSession int
+	// PasswordsPerSession limits password checks (posted or code-server's cookie) of one
+	// session per minute (10).
+	PasswordsPerSession int
+	// RequestsPerIP limits page requests and posts per client IP per minute (60).
+	RequestsPerIP int
+	// StatusPerIP limits status polls per client IP per minute (120).
+	StatusPerIP int
+	// PollInterval is how often the waking page polls (1s).
+	PollInterval time.Duration
+	// HashChecks bounds concurrent argon2 checks of code-server's cookie (2); each costs up
+	// to 64 MiB.
+	HashChecks int
+	// Timeout bounds one request's calls (20s): a wake can wait for the session's lock.
+	Timeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Scheme == "" {
+		o.Scheme = "https"
+	}
+	if o.CookieTTL <= 0 {
+		o.CookieTTL = 7 * 24 * time.Hour
+	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&o.WakesPerSession, 10}, {&o.PasswordsPerSession, 10}, {&o.RequestsPerIP, 60}, {&o.StatusPerIP, 120}, {&o.HashChecks, 2}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 20 * time.Second
+	}
+}
+
+// OptionsFromConfig reads the activator's options from the configuration.
+func OptionsFromConfig(cfg *config.Config) (Options, error) {
+	trusted, err := parseCIDRs(cfg.TrustedProxies)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{Domain: cfg.Domain, Secret: []byte(cfg.WakeSecret), TrustedProxies: trusted}, nil
+}
+
+// FromConfig builds the activator when wake on access is on (config.Config.WakeOnAccess),
+// and returns nil when it is off.
+func FromConfig(cfg *config.Config, deps Deps) (*Handler, error) {
+	if !cfg.WakeOnAccess() {
+		return nil, nil
+	}
+	opts, err := OptionsFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(deps, opts)
+}
+
+// Handler is the activator, an http.Handler for workspace hosts.
+type Handler struct {
+	deps   Deps
+	opts   Options
+	log    *slog.Logger
+	hashes chan struct{} // argon2 checks in flight
+}
+
+// New returns the activator.
+func New(deps Deps, opts Options) (*Handler, error) {
+	opts.defaults()
+	switch {
+	case deps.Sessions == nil || deps.Passwords == nil || deps.Limiter == nil:
+		return nil, errors.New("activator: Sessions, Passwords and Limiter are required")
+	case opts.Domain == "":
+		return nil, errors.New("activator: the workspace domain is required")
+	case len(opts.Secret) < config.MinWakeSecret:
+		return nil, fmt.Errorf("activator: the wake secret must be at least %d bytes", config.MinWakeSecret)
+	case opts.Scheme != "https" && opts.Scheme != "http":
+		return nil, fmt.Errorf("activator: scheme %q is not http or https", opts.Scheme)
+	}
+	opts.Domain = strings.ToLower(strings.TrimSuffix(opts.Domain, "."))
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	return &Handler{
+		deps: deps, opts: opts,
+		log:    deps.Logger.With("component", "activator"),
+		hashes: make(chan struct{}, opts.HashChecks),
+	}, nil
+}
+
+// Serves reports whether r is for a host under the workspace domain (Dispatch's test).
+func (h *Handler) Serves(r *http.Request) bool {
+	host := strings.ToLower(workspaceHost(r, h.opts.TrustedProxies))
+	if hst, _, err := net.SplitHostPort(host); err == nil {
+		host = hst
+	}
+	return strings.HasSuffix(strings.TrimSuffix(host, "."), "."+h.opts.Domain)
+}
+
+// request is one request's facts.
+type request struct {
+	id   string
+	host string // vs-code-<id>.<domain>, as asked for
+	ip   netip.Addr
+	now  time.Time
+}
+
+// ServeHTTP answers a request for a workspace host.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("X-Robots-Tag", "noindex")
+	ctx, cancel := context.WithTimeout(session.WithActor(r.Context(), Actor), h.opts.Timeout)
+	defer cancel()
+	r = r.WithContext(ctx)
+
+	host := workspaceHost(r, h.opts.TrustedProxies)
+	id, ok := sessionID(host, h.opts.Domain)
+	if !ok {
+		h.write(w, r, notFoundPage())
+		return
+	}
+	rq := &request{id: id, host: canonicalHost(id, h.opts.Domain), ip: clientIP(r, h.opts.TrustedProxies), now: h.deps.Now()}
+	switch {
+	case r.URL.Path == StatusPath:
+		h.status(w, r, rq)
+	case r.URL.Path == WakePath:
+		if r.Method != http.MethodPost {
+			hdr.Set("Allow", http.MethodPost)
+			h.write(w, r, &page{Status: http.StatusMethodNotAllowed, Title: "Not allowed", Heading: "This address only takes the password form",
+				Lead: "Open the workspace's address to see where it is."})
+			return
+		}
+		h.password(w, r, rq)
+	case strings.HasPrefix(r.URL.Path, ownPrefix):
+		h.write(w, r, notFoundPage())
+	case !navigation(r):
+		// the IDE's own requests (its WebSocket, its XHRs) from a tab left open: they cannot
+		// show a page, and they do not wake anything
+		hdr.Set("Retry-After", "5")
+		http.Error(w, "the workspace is not running; open its address to wake it", http.StatusServiceUnavailable)
+	default:
+		h.visit(w, r, rq)
+	}
+}
+
+// navigation reports whether r is a browser opening a page (or a client that does not say):
+// GET or HEAD, no WebSocket upgrade, and Sec-Fetch-Mode navigate when the browser sends it.
+func navigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return mode == "" || mode == "navigate"
+}
+
+func canonicalHost(id, domain string) string { return hostPrefix + id + "." + domain }
+
+// target is the workspace URL for path and query, without a wake link's token (the rest of
+// the query as it was sent).
+func (h *Handler) target(rq *request, u *url.URL) string {
+	var keep []string
+	for _, part := range strings.Split(u.RawQuery, "&") {
+		key, _, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(key); part == "" || (err == nil && k == LinkParam) {
+			continue
+		}
+		keep = append(keep, part)
+	}
+	t := url.URL{Scheme: h.opts.Scheme, Host: rq.host, Path: u.Path, RawPath: u.RawPath, RawQuery: strings.Join(keep, "&")}
+	if t.Path == "" {
+		t.Path = "/"
+	}
+	return t.String()
+}
+
+// limit applies a rate limit; it answers (a 429 page, or a 503 when the limiter is down) and
+// returns false when the request may not go on.
+func (h *Handler) limit(w http.ResponseWriter, r *http.Request, key string, perMinute int, what string) bool {
+	res, err := h.deps.Limiter.Allow(r.Context(), key, perMinute)
+	if err != nil {
+		h.log.Warn("rate limiter unavailable", "err", err)
+		h.write(w, r, unavailablePage())
+		return false
+	}
+	if res.Allowed {
+		return true
+	}
+	retry := max(1, int((res.RetryAfter+time.Second-1)/time.Second))
+	h.log.Info("rate limited", "limit", what, "retry_after_s", retry)
+	h.write(w, r, &page{Status: http.StatusTooManyRequests, RetryAfter: retry, Title: "Too many requests",
+		Heading: "Too many requests", Lead: "Please wait " + strconv.Itoa(retry) + " seconds, then reload this page.",
+		StatusText: "Too many requests. Wait " + strconv.Itoa(retry) + " seconds before trying again."})
+	return false
+}
+
+// visit answers a browser opening any page of the workspace's host.
+func (h *Handler) visit(w http.ResponseWriter, r *http.Request, rq *request) {
+	if !h.limit(w, r, "activator:ip:"+rq.ip.String(), h.opts.RequestsPerIP, "requests per IP") {
+		return
+	}
+	sess, ok := h.get(w, r, rq)
+	if !ok {
+		return
+	}
+	target := h.target(rq, r.URL)
+	if sess.State == session.StateRunning {
+		h.redirect(w, r, target)
+		return
+	}
+	if !awake(sess.State) {
+		h.write(w, r, stateGonePage(sess.State))
+		return
+	}
+
+	// proof, best first: a wake link, the wake cookie, code-server's cookie
+	hasLink := r.URL.Query().Has(LinkParam)
+	via := ""
+	if hasLink && VerifyLink(h.opts.Secret, rq.id, r.URL.Query().Get(LinkParam), rq.now) {
+		via = "link"
+	} else if hasLink {
+		h.log.Info("wake link refused", "id", rq.id, "ip", rq.ip)
+	}
+	if c, err := r.Cookie(WakeCookie); via == "" && err == nil && verifyCookie(h.opts.Secret, rq.id, c.Value, rq.now) {
+		via = "cookie"
+	}
+	if c, err := r.Cookie(CodeServerCookie); via == "" && err == nil && c.Value != "" {
+		ok, answered := h.codeServerCookie(w, r, rq, c.Value)
+		if answered {
+			return
+		}
+		if ok {
+			via = "code-server cookie"
+		}
+	}
+	switch {
+	case via == "" && hasLink:
+		p := askPage(sess.State, pathOf(target))
+		p.Status, p.Title = http.StatusForbidden, "Wake link not valid"
+		p.Heading = "This wake link cannot be used"
+		p.Lead = "It has expired, or it is not a link for this workspace. Ask for a new link, or enter the workspace's password to wake it."
+		h.write(w, r, p)
+		return
+	case via == "":
+		h.write(w, r, askPage(sess.State, pathOf(target)))
+		return
+	}
+	if !h.wake(w, r, rq, sess, via) {
+		return
+	}
+	if via != "cookie" {
+		h.setCookie(w, rq) // reloads and polls need no link, and no argon2 check
+	}
+	if hasLink {
+		http.Redirect(w, r, target, http.StatusSeeOther) // the token leaves the address bar
+		return
+	}
+	h.write(w, r, h.wakingPage(sess, target))
+}
+
+// awake reports whether a session in state s can be (or is being) brought up from its URL.
+func awake(s session.State) bool {
+	return s == session.StateSleeping || s == session.StateWaking || s == session.StateCreating || s == session.StateRunning
+}
+
+// get reads the session (driving its pending step forward); it answers and returns false
+// when there is nothing to show.
+func (h *Handler) get(w http.ResponseWriter, r *http.Request, rq *request) (*session.Session, bool) {
+	sess, err := h.deps.Sessions.Get(r.Context(), rq.id)
+	switch {
+	case err == nil:
+		return sess, true
+	case errors.Is(err, session.ErrNotFound):
+		h.write(w, r, notFoundPage())
+	default:
+		h.log.Warn("reading the session", "id", rq.id, "err", err)
+		h.write(w, r, unavailablePage())
+	}
+	return nil, false
+}
+
+// wake wakes an asleep session (a waking or creating one needs nothing: reading it moves it
+// on), within the per-session limit. It updates *sess, or answers and returns false.
+func (h *Handler) wake(w http.ResponseWriter, r *http.Request, rq *request, sess *session.Session, via string) bool {
+	if sess.State != session.StateSleeping || r.Method == http.MethodHead {
+		return true
+	}
+	if !h.limit(w, r, "activator:wake:"+rq.id, h.opts.WakesPerSession, "wakes per session") {
+		return false
+	}
+	woke, err := h.deps.Sessions.Wake(r.Context(), rq.id)
+	switch {
+	case err == nil:
+		*sess = *woke
+	case errors.Is(err, session.ErrBusy):
+		// another transition holds the session: the page follows whatever it becomes
+		sess.State = session.StateWaking
+	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrConflict):
+		h.write(w, r, notFoundPage())
+		return false
+	default:
+		h.log.Error("waking the session", "id", rq.id, "err", err)
+		h.write(w, r, unavailablePage())
+		return false
+	}
+	h.log.Info("woken from its address", "id", rq.id, "via", via, "ip", rq.ip, "state", sess.State)
+	return true
+}
+
+// redirect sends the browser to the running workspace, unless it keeps coming back here (the
+// ingress controller has not applied the switch yet): then it shows the ready page, which
+// retries in a moment, instead of a redirect loop.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, target string) {
+	hops := 0
+	if c, err := r.Cookie(hopCookie); err == nil {
+		hops, _ = strconv.Atoi(c.Value)
+	}
+	if hops < maxHops {
+		http.SetCookie(w, h.cookie(hopCookie, strconv.Itoa(hops+1), 30*time.Second))
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+	http.SetCookie(w, h.cookie(hopCookie, "", -1))
+	h.write(w, r, &page{Status: http.StatusOK, Title: "Workspace ready", Heading: "Your workspace is ready",
+		Lead: "It is opening in a moment.", Step: "ready", StatusText: textReady, Refresh: 2,
+		Link: target, LinkText: "Open your workspace"})
+}
+
+// wakingPage is the page of a workspace that is starting.
+func (h *Handler) wakingPage(sess *session.Session, target string) *page {
+	p := &page{Status: http.StatusOK, Title: "Waking your workspace", Heading: "Waking your workspace",
+		Lead: "It went to sleep while nobody was using it; your files are as you left them. " +
+			"Starting it usually takes under a minute, and this page opens the editor as soon as it is ready.",
+		Step: "starting", StatusText: textStarting,
+		Note: "Without JavaScript this page reloads itself every few seconds.",
+		Poll: true, Target: target, PollMS: int(h.opts.PollInterval / time.Millisecond), Refresh: 3}
+	if sess.State == session.StateCreating {
+		p.Lead = "It is being created. Starting it usually takes under a minute, and this page opens the editor as soon as it is ready."
+	}
+	return p
+}
+
+// askPage asks for the IDE password: the workspace will not wake for a stranger.
+func askPage(state session.State, returnPath string) *page {
+	p := &page{Status: http.StatusOK, Title: "Workspace asleep", Heading: "This workspace is asleep",
+		Lead: "It went to sleep while nobody was using it; its files are kept. Enter the workspace's password " +
+			"to wake it. Starting it usually takes under a minute.",
+		Step: "asleep", StatusText: textAsleep, Form: true, Return: returnPath,
+		Note: "If you opened it from a wake link, the link may have expired: ask for a new one."}
+	if state == session.StateWaking || state == session.StateCreating {
+		p.Title, p.Heading = "Workspace starting", "This workspace is starting"
+		p.Lead = "Enter the workspace's password to follow it and open it when it is ready."
+		p.Step, p.StatusText = "starting", textStarting
+	}
+	return p
+}
+
+func notFoundPage() *page {
+	return &page{Status: http.StatusNotFound, Title: "No workspace here", Heading: "No workspace here",
+		Lead: "There is no workspace at this address. It may have been deleted, or the address may be mistyped."}
+}
+
+func unavailablePage() *page {
+	return &page{Status: http.StatusServiceUnavailable, RetryAfter: 5, Refresh: 5, Title: "Try again shortly",
+		Heading: "Something went wrong", Lead: "The workspace service could not answer just now. This page tries again in a few seconds.",
+		StatusText: "Retrying in a few seconds."}
+}
+
+func stateGonePage(s session.State) *page {
+	if s == session.StateFailed {
+		return &page{Status: http.StatusConflict, Title: "Workspace unavailable", Heading: "This workspace is unavailable",
+			Lead: "It cannot be woken from its address. Contact whoever manages it."}
+	}
+	return notFoundPage()
+}
+
+// password answers the page's form: the IDE password wakes the workspace and sets the wake
+// cookie, then the browser goes back to where it was (303).
+func (h *Handler) password(w http.ResponseWriter, r *http.Request, rq *request) {
+	if !h.limit(w, r, "activator:ip:"+rq.ip.String(), h.opts.RequestsPerIP, "requests per IP") {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		h.write(w, r, &page{Status: http.StatusBadRequest, Title: "Bad request", Heading: "That form could not be read",
+			Lead: "Go back and try again."})
+		return
+	}
+	ret := safeReturn(r.PostForm.Get("return"))
+	back := h.opts.Scheme + "://" + rq.host + ret
+	sess, ok := h.get(w, r, rq)
+	if !ok {
+		return
+	}
+	if sess.State == session.StateRunning {
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	if !awake(sess.State) {
+		h.write(w, r, stateGonePage(sess.State))
+		return
+	}
+	if !h.limit(w, r, "activator:password:"+rq.id, h.opts.PasswordsPerSession, "password checks per session") {
+		return
+	}
+	want, err := h.deps.Passwords.Password(r.Context(), rq.id)
+	if err != nil {
+		if errors.Is(err, session.ErrNotFound) {
+			h.write(w, r, notFoundPage())
+			return
+		}
+		h.log.Warn("reading the IDE password", "id", rq.id, "err", err)
+		h.write(w, r, unavailablePage())
+		return
+	}
+	if !samePassword(r.PostForm.Get("password"), want) {
+		h.log.Info("wrong password", "id", rq.id, "ip", rq.ip)
+		p := askPage(sess.State, ret)
+		p.Status = http.StatusUnauthorized
+		p.Error = "That password is not correct. Use the password of this workspace (the one its editor asks for)."
+		p.StatusText = "The password was not correct."
+		h.write(w, r, p)
+		return
+	}
+	if !h.wake(w, r, rq, sess, "password") {
+		return
+	}
+	h.setCookie(w, rq)
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// samePassword compares in constant time (over digests, so the length is not told either).
+func samePassword(got, want string) bool {
+	g, wd := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return want != "" && subtle.ConstantTimeCompare(g[:], wd[:]) == 1
+}
+
+// safeReturn keeps a return path on this host: an absolute path, never "//host" or "/\host".
+func safeReturn(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || len(p) > 2048 ||
+		strings.ContainsAny(p, "\r\n\t\\") || strings.HasPrefix(p, ownPrefix) {
+		return "/"
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
+	return p
+}
+
+// pathOf is the path and query of a URL (the form's return).
+func pathOf(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "/"
+	}
+	return u.RequestURI()
+}
+
+// codeServerCookie checks code-server's login cookie against the session's password. It
+// returns answered when it wrote the answer (a limit, a failure).
+func (h *Handler) codeServerCookie(w http.ResponseWriter, r *http.Request, rq *request, value string) (ok, answered bool) {
+	if _, err := parseArgon2(decodeCookie(value)); err != nil {
+		return false, false
+	}
+	if !h.limit(w, r, "activator:password:"+rq.id, h.opts.PasswordsPerSession, "password checks per session") {
+		return false, true
+	}
+	select {
+	case h.hashes <- struct{}{}:
+		defer func() { <-h.hashes }()
+	default:
+		return false, false // busy: ask for the password instead
+	}
+	want, err := h.deps.Passwords.Password(r.Context(), rq.id)
+	if err != nil {
+		h.log.Warn("reading the IDE password", "id", rq.id, "err", err)
+		return false, false
+	}
+	return codeServerCookieMatches(value, want), false
+}
+
+// cookie is a host-only cookie of the activator; a negative maxAge deletes it.
+func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: h.opts.Scheme == "https",
+		SameSite: http.SameSiteLaxMode}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	return c
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, rq *request) {
+	value := signCookie(h.opts.Secret, rq.id, rq.now.Add(h.opts.CookieTTL))
+	http.SetCookie(w, h.cookie(WakeCookie, value, h.opts.CookieTTL))
+}
+
+// Status is GET /.hyperbola/status's answer.
+type Status struct {
+	State session.State `json:"state"`
+	Ready bool          `json:"ready"`
+}
+
+// status answers the waking page's polls, for holders of the wake cookie only. Reading the
+// session drives its pending step forward, so polling is what finishes a wake.
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, rq *request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "GET only"})
+		return
+	}
+	res, err := h.deps.Limiter.Allow(r.Context(), "activator:status:"+rq.ip.String(), h.opts.StatusPerIP)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable"})
+		return
+	}
+	if !res.Allowed {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((res.RetryAfter+time.Second-1)/time.Second))))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many requests"})
+		return
+	}
+	c, err := r.Cookie(WakeCookie)
+	if err != nil || !verifyCookie(h.opts.Secret, rq.id, c.Value, rq.now) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the wake cookie is missing or not valid for this workspace"})
+		return
+	}
+	sess, err := h.deps.Sessions.Get(r.Context(), rq.id)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such workspace"})
+	case err != nil:
+		h.log.Warn("reading the session", "id", rq.id, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable"})
+	default:
+		writeJSON(w, http.StatusOK, Status{State: sess.State, Ready: sess.State == session.StateRunning})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// write renders a page, logging a failure to.
+func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *page) {
+	if err := p.write(w, r); err != nil {
+		h.log.Debug("writing a page", "err", err)
+	}
+}
+
+// parseCIDRs reads trusted proxies: CIDRs or single addresses.
+func parseCIDRs(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
