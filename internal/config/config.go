@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -63,10 +64,25 @@ type Config struct {
 	// Firestore
 	FirestoreProject string // GOOGLE_CLOUD_PROJECT ("" = no durable records)
 
+	// Usage report prices (GET /usage)
+	PricePerHour           float64 // HYPERBOLA_PRICE_PER_HOUR: one workspace running for an hour (default DefaultPricePerHour; 0 is free)
+	StoragePricePerGBMonth float64 // HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH: one GiB of volume for a month (default 0: storage left out)
+	Currency               string  // HYPERBOLA_CURRENCY: three capital letters (default "USD")
+
 	// Sweep
 	SweepOIDCAudience       string // SWEEP_OIDC_AUDIENCE
 	SweepOIDCServiceAccount string // SWEEP_OIDC_SERVICE_ACCOUNT
+
+	// The sweep's probe and reconcile
+	SweepProbeURL  string        // HYPERBOLA_SWEEP_PROBE_URL: the probe URL template ("" = the sweep's in-cluster default)
+	ReconcileEvery time.Duration // HYPERBOLA_RECONCILE_EVERY: how often the sweep runs a reconcile (default 10m; 0 never)
+	ReconcileGrace time.Duration // HYPERBOLA_RECONCILE_GRACE: objects with no record are left alone until this old (default 10m)
 }
+
+// DefaultPricePerHour is HYPERBOLA_PRICE_PER_HOUR's default: what one workspace with the
+// default requests costs per running hour on GKE Autopilot (internal/events'
+// DefaultPricePerRunningHour; a test keeps the two equal).
+const DefaultPricePerHour = 0.0123
 
 // FromEnv reads the configuration from the environment.
 func FromEnv() (*Config, error) { return FromLookup(os.LookupEnv) }
@@ -113,6 +129,12 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 
 		SweepOIDCAudience:       r.str("SWEEP_OIDC_AUDIENCE", ""),
 		SweepOIDCServiceAccount: r.str("SWEEP_OIDC_SERVICE_ACCOUNT", ""),
+		SweepProbeURL:           r.str("HYPERBOLA_SWEEP_PROBE_URL", ""),
+		ReconcileEvery:          r.dur("HYPERBOLA_RECONCILE_EVERY", 10*time.Minute),
+		ReconcileGrace:          r.dur("HYPERBOLA_RECONCILE_GRACE", 10*time.Minute),
+		PricePerHour:            r.float("HYPERBOLA_PRICE_PER_HOUR", DefaultPricePerHour),
+		StoragePricePerGBMonth:  r.float("HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH", 0),
+		Currency:                r.str("HYPERBOLA_CURRENCY", "USD"),
 	}
 	if c.ActivatorPort == 0 {
 		c.ActivatorPort = 80
@@ -150,6 +172,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("HYPERBOLA_ACTIVATOR_PORT must be a port number")
 	case c.WakeSecret != "" && len(c.WakeSecret) < MinWakeSecret:
 		return fmt.Errorf("HYPERBOLA_WAKE_SECRET must be at least %d bytes (e.g. openssl rand -base64 48)", MinWakeSecret)
+	case c.PricePerHour < 0 || c.StoragePricePerGBMonth < 0:
+		return fmt.Errorf("HYPERBOLA_PRICE_PER_HOUR and HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH must not be negative")
+	case !validCurrency(c.Currency):
+		return fmt.Errorf("HYPERBOLA_CURRENCY=%q: want an ISO 4217 code such as USD", c.Currency)
+	case c.ReconcileGrace <= 0:
+		return fmt.Errorf("HYPERBOLA_RECONCILE_GRACE must be a positive duration")
+	case c.ReconcileEvery < 0:
+		return fmt.Errorf("HYPERBOLA_RECONCILE_EVERY must not be negative (0 turns the sweep's reconcile off)")
 	}
 	return nil
 }
@@ -208,6 +238,34 @@ func (r *reader) dur(name string, def time.Duration) time.Duration {
 		r.err = fmt.Errorf("%s=%q: want a duration such as 15m: %w", name, v, err)
 	}
 	return d
+}
+
+func (r *reader) float(name string, def float64) float64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		err = strconv.ErrRange
+	}
+	if err != nil && r.err == nil {
+		r.err = fmt.Errorf("%s=%q: want a number such as 0.05: %w", name, v, err)
+	}
+	return f
+}
+
+// validCurrency accepts three capital letters (an ISO 4217 code).
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *reader) list(name string) []string {
