@@ -94,7 +94,12 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 			return nil, fmt.Errorf("firestore client for project %s: %w", cfg.FirestoreProject, err)
 		}
 		s.closers = append(s.closers, fs.Close)
-		s.Events = events.New(fs, events.Options{Redis: s.Redis, Prefix: cfg.RedisPrefix, Now: parts.Now, Logger: s.Logger})
+		price := cfg.PricePerHour
+		if price == 0 {
+			price = -1 // events reads 0 as "its default" and a negative price as 0
+		}
+		s.Events = events.New(fs, events.Options{Redis: s.Redis, Prefix: cfg.RedisPrefix, Now: parts.Now, Logger: s.Logger,
+			PricePerRunningHour: price, StoragePricePerGBMonth: cfg.StoragePricePerGBMonth, Currency: cfg.Currency})
 		recorder = s.Events
 	}
 	s.Service = session.NewService(s.Cluster, s.Store, session.Options{
