@@ -1,0 +1,415 @@
+package activator_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
+}
+
+const (
+	domain = "ws.test"
+	secret = "integration-wake-secret-0123456789abcdef"
+)
+
+// fixture is one test's control plane on the package's cluster and redis-server: the real
+// session Service, the real cluster adapter (its Password reads the Secret), the real Redis
+// rate limiter, and the activator served over HTTP.
+type fixture struct {
+	t     *testing.T
+	ns    string
+	kube  *testenv.Kube
+	stack *stack.Stack
+	act   *activator.Handler
+	srv   *httptest.Server
+}
+
+func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
+	t.Helper()
+	k, ns := env.Namespace(t)
+	rdb, prefix := env.RedisFor(t)
+	ctx := context.Background()
+	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.FromLookup(func(name string) (string, bool) {
+		v, ok := map[string]string{
+			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": domain,
+			"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_TRUSTED_PROXIES": "127.0.0.0/8",
+		}[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := activator.OptionsFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Scheme = "http"
+	opts.PollInterval = 200 * time.Millisecond
+	if mutate != nil {
+		mutate(&opts)
+	}
+	act, err := activator.New(activator.Deps{
+		Sessions: st.Service, Passwords: st.Cluster, Limiter: ratelimit.New(st.Redis, prefix), Logger: logger,
+	}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(act)
+	t.Cleanup(srv.Close)
+	tt, _ := t.(*testing.T)
+	return &fixture{t: tt, ns: ns, kube: k, stack: st, act: act, srv: srv}
+}
+
+// asleep creates a workspace asleep and returns it (with its password).
+func (f *fixture) asleep(t testing.TB) *session.Session {
+	t.Helper()
+	s, err := f.stack.Service.Create(context.Background(), session.CreateRequest{UserID: "owner@example.com", State: session.StateSleeping})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// request is one request to the activator for the session's host, as the browser makes it.
+type request struct {
+	method, path string
+	form         url.Values
+	cookies      []*http.Cookie
+	header       map[string]string
+}
+
+func (f *fixture) do(t testing.TB, id string, rq request) *http.Response {
+	t.Helper()
+	var body io.Reader
+	if rq.form != nil {
+		body = strings.NewReader(rq.form.Encode())
+	}
+	if rq.method == "" {
+		rq.method = http.MethodGet
+	}
+	req, err := http.NewRequest(rq.method, f.srv.URL+rq.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "vs-code-" + id + "." + domain
+	if rq.form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range rq.header {
+		req.Header.Set(k, v)
+	}
+	for _, c := range rq.cookies {
+		req.AddCookie(c)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(strings.NewReader(string(b)))
+	return resp
+}
+
+func bodyOf(r *http.Response) string {
+	b, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(strings.NewReader(string(b)))
+	return string(b)
+}
+
+func wakeCookie(r *http.Response) *http.Cookie {
+	for _, c := range r.Cookies() {
+		if c.Name == activator.WakeCookie {
+			return c
+		}
+	}
+	return nil
+}
+
+func (f *fixture) replicas(t testing.TB, id string) int32 {
+	t.Helper()
+	d, err := f.kube.Client.AppsV1().Deployments(f.ns).Get(context.Background(), "vs-code-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+// backend is the service the workspace's Ingress sends its host to.
+func (f *fixture) backend(t testing.TB, id string) string {
+	t.Helper()
+	ing, err := f.kube.Client.NetworkingV1().Ingresses(f.ns).Get(context.Background(), "vs-code-"+id, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name
+}
+
+func (f *fixture) state(t testing.TB, id string) session.State {
+	t.Helper()
+	s, err := f.stack.Store.Get(context.Background(), id) // the record, without driving anything
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.State
+}
+
+// stillAsleep checks that nothing woke session id.
+func (f *fixture) stillAsleep(t testing.TB, id, after string) {
+	t.Helper()
+	if r := f.replicas(t, id); r != 0 {
+		t.Fatalf("%s: replicas %d, want 0", after, r)
+	}
+	if st := f.state(t, id); st != session.StateSleeping {
+		t.Fatalf("%s: session %s, want sleeping", after, st)
+	}
+}
+
+// pollReady polls the status endpoint (as the waking page does) until the workspace is ready.
+func (f *fixture) pollReady(t testing.TB, id string, c *http.Cookie, every time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		r := f.do(t, id, request{path: activator.StatusPath, cookies: []*http.Cookie{c}})
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("status: %d %s", r.StatusCode, bodyOf(r))
+		}
+		var st activator.Status
+		if err := json.Unmarshal([]byte(bodyOf(r)), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Ready {
+			return
+		}
+		time.Sleep(every)
+	}
+	t.Fatalf("session %s never became ready", id)
+}
+
+func TestIntegrationWakeLinkWakesTheWorkspace(t *testing.T) {
+	f := newFixture(t, nil)
+	s := f.asleep(t)
+	if b := f.backend(t, s.ID); b != "hyperbola-activator" {
+		t.Fatalf("a sleeping workspace's Ingress goes to %s", b)
+	}
+	link, _ := url.Parse(activator.WakeLink(s.WorkspaceURL, []byte(secret), s.ID, time.Now().Add(time.Hour)))
+
+	r := f.do(t, s.ID, request{path: link.RequestURI()})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "http://vs-code-"+s.ID+"."+domain+"/" {
+		t.Fatalf("wake link: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	c := wakeCookie(r)
+	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("wake cookie %+v", c)
+	}
+	if n := f.replicas(t, s.ID); n != 1 {
+		t.Fatalf("replicas after the wake link: %d", n)
+	}
+	// the redirect's target, with the cookie: the waking page (or the IDE already)
+	r = f.do(t, s.ID, request{path: "/", cookies: []*http.Cookie{c}})
+	switch r.StatusCode {
+	case http.StatusOK:
+		if !strings.Contains(bodyOf(r), "Waking your workspace") {
+			t.Fatalf("waking page:\n%s", bodyOf(r))
+		}
+	case http.StatusSeeOther: // kwok made the pod ready already
+	default:
+		t.Fatalf("after the link: %d", r.StatusCode)
+	}
+	f.pollReady(t, s.ID, c, 50*time.Millisecond)
+	if st := f.state(t, s.ID); st != session.StateRunning {
+		t.Fatalf("ready, but the session is %s", st)
+	}
+	if b := f.backend(t, s.ID); b != "vs-code-"+s.ID {
+		t.Fatalf("running, the Ingress goes to %s", b)
+	}
+	// a request that still reaches the activator (the switch lagging) goes to the IDE
+	r = f.do(t, s.ID, request{path: "/?folder=/app", cookies: []*http.Cookie{c}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "http://vs-code-"+s.ID+"."+domain+"/?folder=/app" {
+		t.Fatalf("running: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+func TestIntegrationNoProofNoWake(t *testing.T) {
+	f := newFixture(t, nil)
+	s := f.asleep(t)
+	other := f.asleep(t)
+	now := time.Now()
+	sign := func(id string, exp time.Time) string {
+		return "/?" + activator.LinkParam + "=" + url.QueryEscape(activator.SignLink([]byte(secret), id, exp))
+	}
+	for name, rq := range map[string]request{
+		"no proof":               {path: "/"},
+		"a cookie of nothing":    {path: "/", cookies: []*http.Cookie{{Name: activator.WakeCookie, Value: "1999999999.AAAA"}}},
+		"another secret's link":  {path: "/?" + activator.LinkParam + "=" + url.QueryEscape(activator.SignLink([]byte("not-the-secret-not-the-secret-000"), s.ID, now.Add(time.Hour)))},
+		"another session's link": {path: sign(other.ID, now.Add(time.Hour))},
+		"an expired link":        {path: sign(s.ID, now.Add(-time.Minute))},
+		"a link over 24h":        {path: sign(s.ID, now.Add(30*time.Hour))},
+		"a tampered link":        {path: sign(s.ID, now.Add(time.Hour)) + "A"},
+		"the IDE's websocket":    {path: "/", header: map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}},
+	} {
+		r := f.do(t, s.ID, rq)
+		if r.StatusCode/100 == 3 || wakeCookie(r) != nil {
+			t.Errorf("%s: %d, cookie %v", name, r.StatusCode, wakeCookie(r))
+		}
+		f.stillAsleep(t, s.ID, name)
+	}
+	// the asleep page asks for the password; a refused link says why
+	if b := bodyOf(f.do(t, s.ID, request{path: "/"})); !strings.Contains(b, "This workspace is asleep") || !strings.Contains(b, `type="password"`) {
+		t.Errorf("asleep page:\n%s", b)
+	}
+	if r := f.do(t, s.ID, request{path: sign(s.ID, now.Add(-time.Minute))}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("expired link: %d", r.StatusCode)
+	}
+	// another session's valid cookie is no proof here
+	link, _ := url.Parse(activator.WakeLink(other.WorkspaceURL, []byte(secret), other.ID, now.Add(time.Hour)))
+	c := wakeCookie(f.do(t, other.ID, request{path: link.RequestURI()}))
+	if c == nil {
+		t.Fatal("no cookie for the other session")
+	}
+	f.do(t, s.ID, request{path: "/", cookies: []*http.Cookie{c}})
+	f.stillAsleep(t, s.ID, "another session's cookie")
+	if r := f.do(t, s.ID, request{path: activator.StatusPath, cookies: []*http.Cookie{c}}); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("status with another session's cookie: %d", r.StatusCode)
+	}
+	// unknown sessions and hosts
+	if r := f.do(t, "zz99zz99", request{path: "/"}); r.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown session: %d", r.StatusCode)
+	}
+}
+
+func TestIntegrationPasswordWakes(t *testing.T) {
+	f := newFixture(t, nil)
+	s := f.asleep(t)
+	r := f.do(t, s.ID, request{method: "POST", path: activator.WakePath, form: url.Values{"password": {"not-the-password"}, "return": {"/"}}})
+	if r.StatusCode != http.StatusUnauthorized || wakeCookie(r) != nil {
+		t.Fatalf("wrong password: %d", r.StatusCode)
+	}
+	f.stillAsleep(t, s.ID, "a wrong password")
+
+	r = f.do(t, s.ID, request{method: "POST", path: activator.WakePath, form: url.Values{"password": {s.Password}, "return": {"/?folder=/app"}}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "http://vs-code-"+s.ID+"."+domain+"/?folder=/app" {
+		t.Fatalf("password: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	c := wakeCookie(r)
+	if c == nil {
+		t.Fatal("no wake cookie after the password")
+	}
+	if n := f.replicas(t, s.ID); n != 1 {
+		t.Fatalf("replicas after the password: %d", n)
+	}
+	f.pollReady(t, s.ID, c, 50*time.Millisecond)
+
+	// asleep again, the cookie alone wakes it (reloads work without the password)
+	if _, err := f.stack.Service.Sleep(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.stillAsleep(t, s.ID, "sleep")
+	if r := f.do(t, s.ID, request{path: "/", cookies: []*http.Cookie{c}}); r.StatusCode != http.StatusOK {
+		t.Fatalf("cookie: %d", r.StatusCode)
+	}
+	if n := f.replicas(t, s.ID); n != 1 {
+		t.Fatalf("replicas after the cookie: %d", n)
+	}
+
+	// a browser that logged in to the IDE before carries code-server's cookie (an argon2 hash
+	// of the password in the session's Secret): that is proof too
+	f.pollReady(t, s.ID, c, 50*time.Millisecond)
+	if _, err := f.stack.Service.Sleep(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	wrong := &http.Cookie{Name: activator.CodeServerCookie, Value: url.QueryEscape(argonPHC("not-the-password"))}
+	if r := f.do(t, s.ID, request{path: "/", cookies: []*http.Cookie{wrong}}); r.StatusCode != http.StatusOK || wakeCookie(r) != nil {
+		t.Fatalf("a wrong code-server cookie: %d", r.StatusCode)
+	}
+	f.stillAsleep(t, s.ID, "a wrong code-server cookie")
+	right := &http.Cookie{Name: activator.CodeServerCookie, Value: url.QueryEscape(argonPHC(s.Password))}
+	if r := f.do(t, s.ID, request{path: "/", cookies: []*http.Cookie{right}}); r.StatusCode != http.StatusOK || wakeCookie(r) == nil {
+		t.Fatalf("code-server's cookie: %d", r.StatusCode)
+	}
+	if n := f.replicas(t, s.ID); n != 1 {
+		t.Fatalf("replicas after code-server's cookie: %d", n)
+	}
+}
+
+// argonPHC hashes pw the way code-server's login cookie holds it (argon2id, PHC string;
+// cheaper parameters than node-argon2's defaults, to keep the test fast).
+func argonPHC(pw string) string {
+	salt := []byte("saltsaltsaltsalt")
+	key := argon2.IDKey([]byte(pw), salt, 2, 4096, 1, 32)
+	return "$argon2id$v=19$m=4096,t=2,p=1$" + base64.RawStdEncoding.EncodeToString(salt) + "$" + base64.RawStdEncoding.EncodeToString(key)
+}
+
+func TestIntegrationRateLimits(t *testing.T) {
+	f := newFixture(t, func(o *activator.Options) { o.RequestsPerIP = 5; o.WakesPerSession = 1 })
+	s := f.asleep(t)
+	for i := range 5 {
+		if r := f.do(t, s.ID, request{path: "/"}); r.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %d", i+1, r.StatusCode)
+		}
+	}
+	r := f.do(t, s.ID, request{path: "/"})
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the per-IP limit: %d %q", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	t.Logf("429, Retry-After %s", r.Header.Get("Retry-After"))
+
+	// the per-session wake limit, from other addresses (X-Forwarded-For from a trusted peer)
+	g := newFixture(t, func(o *activator.Options) {
+		o.WakesPerSession = 1
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	s = g.asleep(t)
+	link, _ := url.Parse(activator.WakeLink(s.WorkspaceURL, []byte(secret), s.ID, time.Now().Add(time.Hour)))
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	r = g.do(t, s.ID, request{path: link.RequestURI(), header: from("198.51.100.1")})
+	if r.StatusCode != http.StatusSeeOther || wakeCookie(r) == nil {
+		t.Fatalf("first wake: %d", r.StatusCode)
+	}
+	g.pollReady(t, s.ID, wakeCookie(r), 50*time.Millisecond)
+	if _, err := g.stack.Service.Sleep(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	r = g.do(t, s.ID, request{path: link.RequestURI(), header: from("198.51.100.2")})
+	if r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second wake within the minute: %d", r.StatusCode)
+	}
+	g.stillAsleep(t, s.ID, "the per-session limit")
+}
