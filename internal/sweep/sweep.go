@@ -5,7 +5,10 @@
 //   - drives forward the pending steps it finds (creating, waking, deleting sessions),
 //   - probes code-server's /healthz on every running workspace whose recorded idle deadline
 //     (last activity + its idle_timeout) has passed, records a newer heartbeat as activity,
-//     and puts to sleep only the workspaces that are idle by every signal.
+//     and puts to sleep only the workspaces that are idle by every signal;
+//   - writes the durable events queued while Firestore was unreachable (Deps.Flusher), and,
+//     once every Options.ReconcileEvery across all instances, runs a reconcile
+//     (Deps.Reconciler).
 //
 // Its cost follows the sessions that are due, never all of them: the candidates come from
 // the store's idle and expiry indexes (sorted sets read by score). One sweep runs at a time
@@ -89,6 +92,10 @@ type Deps struct {
 	// Now is the clock (time.Now when nil). Use the Service's and the store's clock.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Flusher, when set, writes the queued durable events on every sweep (*events.Recorder).
+	Flusher Flusher
+	// Reconciler, when set, runs a reconcile once every Options.ReconcileEvery.
+	Reconciler Reconciler
 }
 
 // Options tune a Sweeper. Zero values take the defaults noted.
@@ -115,6 +122,13 @@ type Options struct {
 	// left before the sweep deletes it again, so a backup that keeps failing does not start a
 	// Job every minute (1h).
 	RetryFailedAfter time.Duration
+
+	// ReconcileEvery is how often a sweep runs a reconcile, across every instance (10m;
+	// negative: never). The period is a lease in the store (ReconcileDueName), not a clock in
+	// memory: the first sweep after it lapses runs the reconcile and takes it again.
+	ReconcileEvery time.Duration
+	// ReconcileDueName names that lease ("reconcile-due").
+	ReconcileDueName string
 
 	// The probe URL: a template with {id}, {namespace}, {port} and {domain}
 	// (DefaultProbeURL when ""; PublicProbeURL goes through the Ingress). Used only when
@@ -144,6 +158,12 @@ func (o *Options) defaults() {
 	defD(&o.LeaseTTL, 3*time.Minute)
 	defD(&o.ProbeBackoff, 5*time.Minute)
 	defD(&o.RetryFailedAfter, time.Hour)
+	if o.ReconcileEvery == 0 {
+		o.ReconcileEvery = 10 * time.Minute
+	}
+	if o.ReconcileDueName == "" {
+		o.ReconcileDueName = "reconcile-due"
+	}
 	if o.LeaseName == "" {
 		o.LeaseName = "sweep"
 	}
@@ -181,9 +201,13 @@ type Report struct {
 	Errors int `json:"errors"`
 	// LimitReached names the batches that were full ("expired", "pending", "idle"): more is
 	// left for the next sweeps.
-	LimitReached []string  `json:"limit_reached,omitempty"`
-	StartedAt    time.Time `json:"started_at"`
-	DurationMS   int64     `json:"duration_ms"`
+	LimitReached []string `json:"limit_reached,omitempty"`
+	// FlushedEvents counts the queued durable events this sweep wrote to Firestore.
+	FlushedEvents int `json:"flushed_events"`
+	// Reconciled is the reconcile this sweep ran; absent when none was due.
+	Reconciled *ReconcileSummary `json:"reconciled,omitempty"`
+	StartedAt  time.Time         `json:"started_at"`
+	DurationMS int64             `json:"duration_ms"`
 }
 
 // LogAttrs returns the report as slog attributes.
@@ -193,7 +217,8 @@ func (r *Report) LogAttrs() []any {
 		"probe_errors", r.ProbeErrors, "slept", r.Slept, "kept_active", r.KeptActive,
 		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted,
 		"pending", r.Pending, "advanced", r.Advanced, "errors", r.Errors,
-		"limit_reached", r.LimitReached, "duration_ms", r.DurationMS,
+		"limit_reached", r.LimitReached, "flushed_events", r.FlushedEvents,
+		"reconciled", r.Reconciled != nil, "duration_ms", r.DurationMS,
 	}
 }
 
@@ -215,26 +240,33 @@ func (t *tally) snapshot() *Report {
 	r := t.r
 	r.ProbeErrorsBy = maps.Clone(t.r.ProbeErrorsBy)
 	r.LimitReached = append([]string(nil), t.r.LimitReached...)
+	if t.r.Reconciled != nil {
+		c := *t.r.Reconciled
+		r.Reconciled = &c
+	}
 	return &r
 }
 
 // Sweeper runs sweeps. It is safe for concurrent use (concurrent runs are serialized by the
 // lease, across instances too) and keeps no state between runs.
 type Sweeper struct {
-	sessions Sessions
-	store    Store
-	prober   Prober
-	now      func() time.Time
-	log      *slog.Logger
-	opts     Options
-	err      error // a configuration error, returned by every Run
+	sessions   Sessions
+	store      Store
+	prober     Prober
+	flusher    Flusher
+	reconciler Reconciler
+	now        func() time.Time
+	log        *slog.Logger
+	opts       Options
+	err        error // a configuration error, returned by every Run
 }
 
 // New returns a Sweeper. A configuration error (a bad probe URL template, a missing part)
 // is returned by every Run; check it up front with Err.
 func New(deps Deps, opts Options) *Sweeper {
 	opts.defaults()
-	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, now: deps.Now, log: deps.Logger, opts: opts}
+	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, flusher: deps.Flusher,
+		reconciler: deps.Reconciler, now: deps.Now, log: deps.Logger, opts: opts}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -265,7 +297,8 @@ func (s *Sweeper) Err() error { return s.err }
 // Options returns the effective options (defaults filled in).
 func (s *Sweeper) Options() Options { return s.opts }
 
-// Run sweeps once: expired sessions, pending steps, then idle candidates. It returns a report
+// Run sweeps once: expired sessions, pending steps, idle candidates, then the event queue and,
+// when one is due, a reconcile. It returns a report
 // in every case; the error is for the failures that stopped part of the sweep (the lease or
 // an index could not be read), per-session failures are counted in the report and logged.
 // When another sweep holds the lease, Run returns a report with Skipped set and no error.
@@ -317,7 +350,69 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 		s.pending(ctx, stop, t, handled),
 		s.idle(ctx, stop, now, t, handled),
 	)
+	// After the sessions' own work, so an unreachable Firestore never delays a sleep.
+	s.flush(stop, t)
+	// The lease was taken after start: ending a twelfth of it before start+LeaseTTL ends in time.
+	s.reconcileIfDue(ctx, stop, start.Add(s.opts.LeaseTTL-s.opts.LeaseTTL/12), t)
 	return finish(err)
+}
+
+// flush writes the queued durable events, within the sweep's time. A failure is counted and
+// logged: the queue keeps the events for the next sweep.
+func (s *Sweeper) flush(stop context.Context, t *tally) {
+	if s.flusher == nil || stop.Err() != nil {
+		return
+	}
+	res, err := s.flusher.Flush(stop)
+	if res != nil {
+		t.add(func(r *Report) { r.FlushedEvents = res.Written })
+	}
+	if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		s.log.WarnContext(stop, "flushing queued events; they stay queued for the next sweep", "err", err)
+	}
+}
+
+// reconcileIfDue runs a reconcile when none ran in the last ReconcileEvery, on any instance:
+// it takes the due lease for ReconcileEvery and keeps it. A reconcile that could not run
+// (another one held its lease, or it failed) gives the due lease back, so the next sweep
+// tries again. The reconcile must end before this sweep's lease does.
+func (s *Sweeper) reconcileIfDue(ctx, stop context.Context, until time.Time, t *tally) {
+	if s.reconciler == nil || s.opts.ReconcileEvery < 0 || stop.Err() != nil {
+		return
+	}
+	release, ok, err := s.store.Lease(ctx, s.opts.ReconcileDueName, s.opts.ReconcileEvery)
+	if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		s.log.ErrorContext(ctx, "reading whether a reconcile is due", "err", err)
+		return
+	}
+	if !ok {
+		return // one ran within ReconcileEvery
+	}
+	giveBack := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := release(rctx); err != nil {
+			s.log.WarnContext(ctx, "giving the reconcile-due lease back", "err", err)
+		}
+	}
+	rctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	rep, err := s.reconciler.Reconcile(rctx, false)
+	sum := Summarize(rep)
+	switch {
+	case errors.Is(err, session.ErrBusy):
+		sum.Busy = true
+		giveBack()
+		s.log.InfoContext(ctx, "reconcile due, but another one is running; the next sweep tries again")
+	case err != nil:
+		sum.Error = err.Error()
+		t.add(func(r *Report) { r.Errors++ })
+		giveBack()
+		s.log.ErrorContext(ctx, "reconcile failed; the next sweep tries again", "err", err)
+	}
+	t.add(func(r *Report) { r.Reconciled = sum })
 }
 
 // forEach runs fn on every id with at most n at a time, starting none after stop is done,

@@ -11,23 +11,35 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
 )
 
-// OptionsFromConfig takes the sweep's settings from the configuration: the namespace, port
-// and domain the probe URL template is filled with. The template itself stays the default
-// (in-cluster Service) unless the caller sets ProbeURL (PublicProbeURL from outside the
-// cluster).
+// OptionsFromConfig takes the sweep's settings from the configuration: the probe URL
+// template (HYPERBOLA_SWEEP_PROBE_URL; "" keeps DefaultProbeURL, the in-cluster Service; a
+// control plane outside the cluster, on Cloud Run, sets PublicProbeURL) and the namespace,
+// port and domain it is filled with, and how often a sweep reconciles
+// (HYPERBOLA_RECONCILE_EVERY; 0 never).
 func OptionsFromConfig(cfg *config.Config) Options {
-	return Options{Namespace: cfg.Namespace, Port: cfg.UserPodPort, Domain: cfg.Domain}
+	o := Options{ProbeURL: cfg.SweepProbeURL, Namespace: cfg.Namespace, Port: cfg.UserPodPort, Domain: cfg.Domain,
+		ReconcileEvery: cfg.ReconcileEvery}
+	if o.ReconcileEvery == 0 {
+		o.ReconcileEvery = -1 // off (Options reads 0 as its default)
+	}
+	return o
 }
 
 // FromStack returns a Sweeper on the stack's Service and Store, with the Service's clock and
-// the stack's logger. Check Err before serving.
+// the stack's logger; it flushes the stack's queued durable events (when Firestore is
+// configured) and reconciles with ReconcilerFromStack. Check Err before serving.
 func FromStack(st *stack.Stack, opts Options) *Sweeper {
-	return New(Deps{
-		Sessions: st.Service,
-		Store:    st.Store,
-		Now:      st.Service.Options().Now,
-		Logger:   st.Logger,
-	}, opts)
+	deps := Deps{
+		Sessions:   st.Service,
+		Store:      st.Store,
+		Now:        st.Service.Options().Now,
+		Logger:     st.Logger,
+		Reconciler: ReconcilerFromStack(st),
+	}
+	if st.Events != nil { // never a nil *events.Recorder in the interface
+		deps.Flusher = st.Events
+	}
+	return New(deps, opts)
 }
 
 // AuthFromConfig returns the sweep's Auth: the API's keys (API_KEYS, API_KEY) and, when

@@ -1,0 +1,238 @@
+package sweep_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
+)
+
+// fakeFlusher counts Flush calls and answers written (or err).
+type fakeFlusher struct {
+	mu      sync.Mutex
+	calls   int
+	written int
+	err     error
+}
+
+func (f *fakeFlusher) Flush(context.Context) (*events.FlushResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return &events.FlushResult{Written: f.written}, f.err
+}
+
+// fakeReconciler counts runs and answers a report with one rebuilt session (or err).
+type fakeReconciler struct {
+	mu    sync.Mutex
+	calls int
+	err   error
+	dry   []bool
+}
+
+func (f *fakeReconciler) Reconcile(_ context.Context, dryRun bool) (*reconcile.Report, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	f.dry = append(f.dry, dryRun)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &reconcile.Report{Observed: 3, FlushedEvents: 2, Rebuilt: []reconcile.Item{{ID: "arebuilt"}},
+		Skipped: []reconcile.Item{{ID: "askipped"}, {ID: "askippe2"}}}, nil
+}
+
+func (f *fakeReconciler) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+func newFlushingSweeper(st *memStore, clk *clock, fl sweep.Flusher, rc sweep.Reconciler, opts sweep.Options) *sweep.Sweeper {
+	return sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: &heartbeats{},
+		Now: clk.Now, Logger: quiet(), Flusher: fl, Reconciler: rc}, opts)
+}
+
+func TestRunFlushesQueuedEventsEverySweep(t *testing.T) {
+	clk := newClock()
+	st := newMemStore()
+	fl := &fakeFlusher{written: 7}
+	s := newFlushingSweeper(st, clk, fl, nil, sweep.Options{})
+	for i := 1; i <= 2; i++ {
+		rep, err := s.Run(context.Background())
+		if err != nil || rep.FlushedEvents != 7 || rep.Errors != 0 || rep.Reconciled != nil {
+			t.Fatalf("sweep %d: %+v %v", i, rep, err)
+		}
+		if fl.calls != i {
+			t.Fatalf("sweep %d: %d flushes", i, fl.calls)
+		}
+	}
+	// Firestore down: counted, logged, and not a failed sweep (the events stay queued).
+	fl.err, fl.written = session.Unavailable("firestore", errors.New("connection refused")), 1
+	rep, err := s.Run(context.Background())
+	if err != nil || rep.FlushedEvents != 1 || rep.Errors != 1 {
+		t.Fatalf("failed flush: %+v %v", rep, err)
+	}
+	// A skipped sweep flushes nothing.
+	st.leases["sweep"] = true
+	if rep, _ := s.Run(context.Background()); !rep.Skipped || fl.calls != 3 {
+		t.Fatalf("skipped sweep flushed: %+v, %d calls", rep, fl.calls)
+	}
+}
+
+func TestRunReconcilesOncePerPeriodAcrossInstances(t *testing.T) {
+	clk := newClock()
+	st := newMemStore() // one store: the instances share Redis
+	rc := &fakeReconciler{}
+	a := newFlushingSweeper(st, clk, nil, rc, sweep.Options{})
+	b := newFlushingSweeper(st, clk, nil, rc, sweep.Options{})
+
+	rep, err := a.Run(context.Background())
+	if err != nil || rep.Reconciled == nil || rc.count() != 1 || rc.dry[0] {
+		t.Fatalf("first sweep: %+v %v (%d reconciles)", rep, err, rc.count())
+	}
+	want := sweep.ReconcileSummary{Observed: 3, FlushedEvents: 2, Rebuilt: 1, Skipped: 2}
+	if *rep.Reconciled != want {
+		t.Fatalf("summary %+v, want %+v", *rep.Reconciled, want)
+	}
+	b64, _ := json.Marshal(rep)
+	if !strings.Contains(string(b64), `"reconciled":{"observed":3,"flushed_events":2,`) {
+		t.Fatalf("report JSON %s", b64)
+	}
+	// Within the period, on this instance or another: no reconcile, no "reconciled".
+	for _, s := range []*sweep.Sweeper{a, b, b} {
+		rep, err := s.Run(context.Background())
+		if err != nil || rep.Reconciled != nil {
+			t.Fatalf("sweep within the period: %+v %v", rep, err)
+		}
+		if b, _ := json.Marshal(rep); strings.Contains(string(b), "reconciled") {
+			t.Fatalf("report JSON within the period: %s", b)
+		}
+	}
+	if rc.count() != 1 {
+		t.Fatalf("%d reconciles within one period", rc.count())
+	}
+	// The period lapses (the due lease expires in Redis): the next sweep, anywhere, reconciles.
+	delete(st.leases, "reconcile-due")
+	if rep, _ := b.Run(context.Background()); rep.Reconciled == nil || rc.count() != 2 {
+		t.Fatalf("after the period: %+v, %d reconciles", rep, rc.count())
+	}
+}
+
+func TestRunReconcileBusyOrFailedIsRetriedByTheNextSweep(t *testing.T) {
+	clk := newClock()
+	st := newMemStore()
+	rc := &fakeReconciler{err: &session.Error{Kind: session.KindBusy, Message: "another reconcile is running"}}
+	s := newFlushingSweeper(st, clk, nil, rc, sweep.Options{})
+	rep, err := s.Run(context.Background())
+	if err != nil || rep.Reconciled == nil || !rep.Reconciled.Busy || rep.Errors != 0 {
+		t.Fatalf("busy: %+v %v", rep, err)
+	}
+	if st.leases["reconcile-due"] {
+		t.Fatal("a busy reconcile kept the due lease: the next sweep would not try")
+	}
+	rc.err = session.Unavailable("kubernetes", errors.New("connection refused"))
+	rep, err = s.Run(context.Background())
+	if err != nil || rep.Reconciled == nil || rep.Reconciled.Error == "" || rep.Errors != 1 || st.leases["reconcile-due"] {
+		t.Fatalf("failed: %+v %v (due lease held %v)", rep, err, st.leases["reconcile-due"])
+	}
+	rc.err = nil
+	if rep, _ := s.Run(context.Background()); rep.Reconciled == nil || rep.Reconciled.Error != "" || !st.leases["reconcile-due"] {
+		t.Fatalf("recovered: %+v", rep)
+	}
+	if rc.count() != 3 {
+		t.Fatalf("%d reconciles", rc.count())
+	}
+}
+
+func TestRunReconcileOff(t *testing.T) {
+	clk := newClock()
+	rc := &fakeReconciler{}
+	s := newFlushingSweeper(newMemStore(), clk, nil, rc, sweep.Options{ReconcileEvery: -1})
+	if rep, err := s.Run(context.Background()); err != nil || rep.Reconciled != nil || rc.count() != 0 {
+		t.Fatalf("%+v %v, %d reconciles", rep, err, rc.count())
+	}
+}
+
+// emptyCluster observes nothing (reconcile's only required call on an empty cluster).
+type emptyCluster struct{ session.Cluster }
+
+func (emptyCluster) ObserveAll(context.Context) ([]*session.Observed, error) { return nil, nil }
+
+// emptyStore is a session.Store with nothing in it (reconcile reads no record).
+type emptyStore struct{ session.Store }
+
+func TestReconcileRunnerHoldsTheLease(t *testing.T) {
+	leases := newMemStore()
+	r := sweep.NewReconcileRunner(reconcile.Deps{Cluster: emptyCluster{}, Store: emptyStore{}, Logger: quiet()}, leases,
+		reconcile.Options{}, time.Minute)
+	rep, err := r.Reconcile(context.Background(), true)
+	if err != nil || !rep.DryRun || rep.Observed != 0 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if leases.leases[sweep.ReconcileLeaseName] {
+		t.Fatal("the lease was not released")
+	}
+	leases.leases[sweep.ReconcileLeaseName] = true // another instance reconciles
+	if _, err := r.Reconcile(context.Background(), false); !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("concurrent reconcile: %v", err)
+	}
+}
+
+func TestOptionsFromConfig(t *testing.T) {
+	read := func(env map[string]string) *config.Config {
+		t.Helper()
+		cfg, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	o := sweep.OptionsFromConfig(read(nil))
+	if o.ProbeURL != "" || o.ReconcileEvery != 10*time.Minute || o.Domain != "preview.hyperbola.in" {
+		t.Fatalf("defaults: %+v", o)
+	}
+	s := sweep.New(sweep.Deps{Sessions: &fakeSessions{}, Store: newMemStore()}, o)
+	if s.Err() != nil || s.Options().ProbeURL != sweep.DefaultProbeURL {
+		t.Fatalf("default probe URL: %q %v", s.Options().ProbeURL, s.Err())
+	}
+	o = sweep.OptionsFromConfig(read(map[string]string{
+		"HYPERBOLA_SWEEP_PROBE_URL": sweep.PublicProbeURL, "HYPERBOLA_DOMAIN": "ws.example.test",
+		"HYPERBOLA_RECONCILE_EVERY": "0", "HYPERBOLA_RECONCILE_GRACE": "30m",
+	}))
+	if o.ProbeURL != sweep.PublicProbeURL || o.ReconcileEvery >= 0 {
+		t.Fatalf("set: %+v", o)
+	}
+	p, err := sweep.NewHTTPProber(sweep.ProbeOptions{URLTemplate: o.ProbeURL, Namespace: o.Namespace, Port: o.Port, Domain: o.Domain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := p.URL("ab12cd34"); u != "https://vs-code-ab12cd34.ws.example.test/healthz" {
+		t.Fatalf("public probe URL %q", u)
+	}
+	bad := sweep.New(sweep.Deps{Sessions: &fakeSessions{}, Store: newMemStore()},
+		sweep.OptionsFromConfig(read(map[string]string{"HYPERBOLA_SWEEP_PROBE_URL": "https://vs-code.example.test/healthz"})))
+	if bad.Err() == nil {
+		t.Fatal("a template without {id} was accepted")
+	}
+	ro := sweep.ReconcileOptionsFromConfig(read(map[string]string{"HYPERBOLA_RECONCILE_GRACE": "30m", "SESSION_TTL": "3600"}))
+	if ro.GracePeriod != 30*time.Minute || ro.SessionTTL != time.Hour || ro.IdleTimeout != 15*time.Minute || ro.Domain != "preview.hyperbola.in" {
+		t.Fatalf("reconcile options %+v", ro)
+	}
+	for _, env := range []map[string]string{
+		{"HYPERBOLA_RECONCILE_GRACE": "0s"}, {"HYPERBOLA_RECONCILE_EVERY": "-1m"}, {"HYPERBOLA_RECONCILE_EVERY": "often"},
+	} {
+		if _, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err == nil {
+			t.Errorf("accepted %v", env)
+		}
+	}
+}
