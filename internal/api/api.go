@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -50,7 +51,9 @@ func (f StateCounterFunc) CountByState(ctx context.Context) (map[session.State]i
 
 // Deps are what the Server serves and checks. Manager is required; a nil Health reports no
 // checks, a nil Limiter limits nothing, a nil Counter makes GET /metrics count sessions by
-// paging the Manager's List.
+// paging the Manager's List. The operations routes are always served, so the routes never
+// depend on the configuration: a part that is nil (or a Manager that is not a Toucher)
+// makes its route answer 501 unimplemented.
 type Deps struct {
 	Manager session.Manager
 	Health  HealthChecker
@@ -58,6 +61,12 @@ type Deps struct {
 	Counter StateCounter
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Usage answers GET /usage (*events.Recorder); nil when Firestore is not configured.
+	Usage UsageReporter
+	// Reconciler runs POST /reconcile (*sweep.ReconcileRunner).
+	Reconciler Reconciler
+	// Sweep serves POST /sweep (sweep.Handler). It authenticates its callers itself.
+	Sweep http.Handler
 }
 
 // Options tune the Server. Zero values take the defaults noted.
@@ -125,17 +134,20 @@ type route struct {
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
-	m       session.Manager
-	health  HealthChecker
-	limiter RateLimiter
-	counter StateCounter
-	log     *slog.Logger
-	now     func() time.Time
-	opts    Options
-	keys    keys
-	mux     *http.ServeMux
-	routes  []route
-	metrics *metrics
+	m          session.Manager
+	health     HealthChecker
+	limiter    RateLimiter
+	counter    StateCounter
+	usage      UsageReporter
+	reconciler Reconciler
+	sweep      http.Handler
+	log        *slog.Logger
+	now        func() time.Time
+	opts       Options
+	keys       keys
+	mux        *http.ServeMux
+	routes     []route
+	metrics    *metrics
 }
 
 // New returns the API serving deps.Manager.
@@ -143,10 +155,13 @@ func New(deps Deps, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
 		m: deps.Manager, health: deps.Health, limiter: deps.Limiter, counter: deps.Counter,
-		log: deps.Logger, now: deps.Now, opts: opts, keys: newKeys(opts.APIKeys), mux: http.NewServeMux(),
+		usage: deps.Usage, reconciler: deps.Reconciler, sweep: deps.Sweep, log: deps.Logger, now: deps.Now, opts: opts, keys: newKeys(opts.APIKeys), mux: http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if rec, ok := s.usage.(*events.Recorder); ok && rec == nil {
+		s.usage = nil // a nil *events.Recorder: Firestore is not configured
 	}
 	s.log = s.log.With("component", "api")
 	if s.now == nil {
@@ -167,6 +182,11 @@ func New(deps Deps, opts Options) *Server {
 		{pattern: "GET /health", public: true, handle: s.healthz},
 		{pattern: "GET /metrics", limit: limitKey, handle: s.metricsJSONOrText},
 		{pattern: "GET /metrics/prometheus", limit: limitKey, handle: s.metricsText},
+		{pattern: "POST /session/{uuid}/activity", limit: limitKey, handle: s.activity},
+		{pattern: "GET /usage", limit: limitKey, handle: s.usageReport},
+		{pattern: "POST /reconcile", limit: limitKey, handle: s.reconcileNow},
+		// Public: the sweep checks Cloud Scheduler's OIDC token or an API key itself.
+		{pattern: "POST /sweep", public: true, handle: s.sweepNow},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
@@ -183,8 +203,8 @@ func (s *Server) Routes() []string {
 	return out
 }
 
-// Handle registers an extra route on the Server (later features: the sweep, activity,
-// usage, reconcile, the activator) with the same middleware as the built-in ones. public
+// Handle registers an extra route on the Server (later features, such as the activator)
+// with the same middleware as the built-in ones. public
 // routes need no API key; the others are limited per key. It must be called before the
 // Server serves.
 func (s *Server) Handle(pattern string, public bool, h func(w http.ResponseWriter, r *http.Request) error) {

@@ -31,7 +31,7 @@ type metrics struct {
 	started time.Time
 
 	requests, clientErrors, serverErrors, rateLimitedN int64Counter
-	created, slept, woken, deleted, updated            int64Counter
+	created, slept, woken, deleted, updated, touched   int64Counter
 	counterNames                                       []string
 	counterValues                                      []*int64Counter
 
@@ -67,9 +67,9 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"limit"})
 	m.sessionsDesc = prometheus.NewDesc("hyperbola_sessions", "Sessions by state (read from the store at scrape time).", []string{"state"}, nil)
 	m.counterNames = []string{"requests", "client_errors", "server_errors", "rate_limited",
-		"creates", "sleeps", "wakes", "updates", "deletes"}
+		"creates", "sleeps", "wakes", "updates", "deletes", "activities"}
 	m.counterValues = []*int64Counter{&m.requests, &m.clientErrors, &m.serverErrors, &m.rateLimitedN,
-		&m.created, &m.slept, &m.woken, &m.updated, &m.deleted}
+		&m.created, &m.slept, &m.woken, &m.updated, &m.deleted, &m.touched}
 	for i, name := range m.counterNames {
 		v := m.counterValues[i]
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -105,6 +105,10 @@ func TestSpecCheckerCatchesMismatches(t *testing.T) {
 		{"GET", "/health", 200, `{"status":"fine","checks":{}}`},                                             // not in the enum
 		{"GET", "/session/ab12cd34/status", 404, `{"error":{"code":"nope","message":"x"},"request_id":"r"}`}, // unknown code
 		{"GET", "/nowhere", 404, `{}`},                                                                       // not a route
+		{"POST", "/session/ab12cd34/activity", 200, `{"uuid":"ab12cd34","last_activity":"2026-01-01T00:00:00Z","status":"running"}`},
+		{"POST", "/sweep", 200, `{"skipped":false,"candidates":0}`},
+		{"GET", "/usage", 200, `{"to":"2026-01-01T00:00:00Z","generated_at":"2026-01-01T00:00:00Z","prices":{},"total":{},"users":[],"sessions":[],"pending_events":0}`},
+		{"POST", "/reconcile", 409, `{"error":{"code":"busy","message":"x"},"request_id":"r","report":{}}`},
 	} {
 		r := httptest.NewRequest(c.method, "http://api.test"+c.target, nil)
 		if err := spec.CheckResponse(context.Background(), r, c.status, h, []byte(c.body)); err == nil {
