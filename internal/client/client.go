@@ -15,6 +15,7 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -24,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -207,6 +210,78 @@ func (c *Client) Health(ctx context.Context) (map[string]string, error) {
 	}
 	err := c.call(ctx, call{method: http.MethodGet, path: "/health", out: &out, retry: false, errOut: &out})
 	return out.Checks, err
+}
+
+// Activity is what POST /session/{uuid}/activity answers.
+type Activity struct {
+	ID           string    `json:"uuid"`
+	LastActivity time.Time `json:"last_activity"`
+}
+
+// Touch records client activity on the session (POST /session/{uuid}/activity): its last
+// activity becomes now, so the sweep leaves it awake for another idle_timeout. A deleting or
+// deleted session is a session.ErrConflict; an API whose session core records no activity
+// answers an error that IsUnimplemented reports.
+func (c *Client) Touch(ctx context.Context, id string) (*Activity, error) {
+	if err := session.CheckID(id); err != nil {
+		return nil, err
+	}
+	var out Activity
+	// Retried: recording activity twice is recording it once.
+	if err := c.call(ctx, call{method: http.MethodPost, path: "/session/" + id + "/activity", out: &out, retry: true}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Usage returns the usage report (GET /usage) for q: one user or everyone, within
+// [q.From, q.To) (zero: since the first record, until now). An API without durable records
+// (no Firestore) answers an error that IsUnimplemented reports.
+func (c *Client) Usage(ctx context.Context, q events.UsageQuery) (*events.UsageReport, error) {
+	v := url.Values{}
+	if q.UserID != "" {
+		v.Set("user_id", q.UserID)
+	}
+	if !q.From.IsZero() {
+		v.Set("from", q.From.UTC().Format(time.RFC3339Nano))
+	}
+	if !q.To.IsZero() {
+		v.Set("to", q.To.UTC().Format(time.RFC3339Nano))
+	}
+	var out events.UsageReport
+	if err := c.call(ctx, call{method: http.MethodGet, path: "/usage", query: v, out: &out, retry: true}); err != nil {
+		return nil, err
+	}
+	if out.Users == nil {
+		out.Users = []events.UserUsage{}
+	}
+	if out.Sessions == nil {
+		out.Sessions = []events.SessionUsage{}
+	}
+	return &out, nil
+}
+
+// Reconcile runs a reconcile on the API (POST /reconcile; dryRun changes nothing) and returns
+// its report. Another reconcile running meanwhile is a session.ErrBusy error (retry later).
+func (c *Client) Reconcile(ctx context.Context, dryRun bool) (*reconcile.Report, error) {
+	var q url.Values
+	if dryRun {
+		q = url.Values{"dry_run": {"true"}}
+	}
+	var out reconcile.Report
+	// Retried: a reconcile is made to be run again; a retry that finds the first attempt
+	// still running answers busy.
+	if err := c.call(ctx, call{method: http.MethodPost, path: "/reconcile", query: q, out: &out, retry: true}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// IsUnimplemented reports whether err is the API's 501: the control plane was built without
+// the part the route needs (the usage report without Firestore, say). Retrying does not help.
+func IsUnimplemented(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == "unimplemented"
 }
 
 func (c *Client) onSession(ctx context.Context, method, id, suffix string, q url.Values, body any) (*session.Session, error) {
