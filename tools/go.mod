@@ -1,3 +1,7 @@
+// Development tools of the provider, kept out of the provider's own go.mod.
+// From the repository root (terraform on PATH; never pass --tf-version, it downloads):
+//
+//	go tool -modfile=tools/go.mod tfplugindocs generate --provider-name hyperbola
 module github.com/hyperbola-in/terraform-provider-hyperbola/tools
 
 go 1.26.0

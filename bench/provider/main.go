@@ -252,9 +252,9 @@ func (b *bench) terraform(ctx context.Context, mode string, n int) (result, erro
 ` + provider + fmt.Sprintf(`
 resource "hyperbola_workspace" "w" {
   count   = %d
-  user_id = "bench-%s-${count.index}@example.com"
+  user_id = "bench-%s-%d-${count.index}@example.com"
 }
-`, n, mode)
+`, n, mode, n)
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(main), 0o644); err != nil {
 		return r, fmt.Errorf("main.tf: %w", err)
 	}
@@ -277,11 +277,12 @@ resource "hyperbola_workspace" "w" {
 	if r.apply, err = tf("apply", "-auto-approve", "-input=false", "-no-color", par); err != nil {
 		return r, err
 	}
-	r.applyN = b.count(ctx, "bench-"+mode+"-", session.StateRunning)
+	prefix := fmt.Sprintf("bench-%s-%d-", mode, n)
+	r.applyN = b.count(ctx, prefix, session.StateRunning)
 	if r.destroy, err = tf("destroy", "-auto-approve", "-input=false", "-no-color", par); err != nil {
 		return r, err
 	}
-	r.destroyN = b.count(ctx, "bench-"+mode+"-", session.StateDeleted)
+	r.destroyN = b.count(ctx, prefix, session.StateDeleted)
 	return r, nil
 }
 
