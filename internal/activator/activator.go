@@ -449,8 +449,8 @@ func (h *Handler) wakingPage(sess *session.Session, target string) *page {
 		Lead: "It went to sleep while nobody was using it; your files are as you left them. " +
 			"Starting it usually takes under a minute, and this page opens the editor as soon as it is ready.",
 		Step: "starting", StatusText: textStarting,
-		Note: "Without JavaScript this page reloads itself every few seconds.",
-		Poll: true, Target: target, PollMS: int(h.opts.PollInterval / time.Millisecond), Refresh: 3}
+		NoscriptNote: "This page reloads itself every few seconds until the editor is ready.",
+		Poll:         true, Target: target, PollMS: int(h.opts.PollInterval / time.Millisecond), Refresh: 3}
 	if sess.State == session.StateCreating {
 		p.Lead = "It is being created. Starting it usually takes under a minute, and this page opens the editor as soon as it is ready."
 	}
@@ -463,7 +463,7 @@ func askPage(state session.State, returnPath string) *page {
 		Lead: "It went to sleep while nobody was using it; its files are kept. Enter the workspace's password " +
 			"to wake it. Starting it usually takes under a minute.",
 		Step: "asleep", StatusText: textAsleep, Form: true, Return: returnPath,
-		Note: "If you opened it from a wake link, the link may have expired: ask for a new one."}
+		Note: "No password? Ask whoever manages this workspace for a wake link."}
 	if state == session.StateWaking || state == session.StateCreating {
 		p.Title, p.Heading = "Workspace starting", "This workspace is starting"
 		p.Lead = "Enter the workspace's password to follow it and open it when it is ready."

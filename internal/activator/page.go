@@ -19,9 +19,10 @@ type page struct {
 	Lead    string
 	// Step is where the workspace is, for the progress list and the live region: "asleep",
 	// "starting" or "ready"; "" shows no progress.
-	Step       string
-	StatusText string // the live region's text
-	Note       string
+	Step         string
+	StatusText   string // the live region's text
+	Note         string
+	NoscriptNote string // shown only without JavaScript
 	// Form asks for the IDE password; Return is where to go after it, Error why it is asked
 	// again.
 	Form   bool
@@ -42,7 +43,7 @@ type page struct {
 
 // The live region's texts (also in the script).
 const (
-	textAsleep   = "Your workspace is asleep."
+	textAsleep   = "This workspace is asleep."
 	textStarting = "Starting your workspace. This usually takes under a minute."
 	textSlow     = "Still starting. This is taking longer than usual; you can keep this page open."
 	textReady    = "Your workspace is ready. Opening it now."
@@ -115,6 +116,9 @@ a{color:var(--accent)}
 {{- if .Note}}
 <p class="note">{{.Note}}</p>
 {{- end}}
+{{- if .NoscriptNote}}
+<noscript><p class="note">{{.NoscriptNote}}</p></noscript>
+{{- end}}
 </main>
 {{- if .Poll}}
 <script nonce="{{.Nonce}}">
@@ -170,8 +174,8 @@ a{color:var(--accent)}
 // newNonce returns a fresh CSP nonce.
 func newNonce() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawStdEncoding.EncodeToString(b[:])
+	_, _ = rand.Read(b[:])                            // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:]) // CSP allows the URL-safe alphabet; HTML needs no escape for it
 }
 
 // write renders p with its status, headers and a CSP that allows only its own inline style
