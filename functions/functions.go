@@ -1,7 +1,8 @@
 // Package functions is the Cloud Run functions' wiring, and nothing else: it reads the
 // configuration, builds the control plane's parts once (internal/stack) and registers
 //
-//	SessionAPI  the HTTP API (internal/api), every route at the root: /session/create, ...
+//	SessionAPI  the HTTP API (internal/api), every route at the root: /session/create, ...,
+//	            /usage, /reconcile and /sweep (the same sweep as IdleSweep)
 //	IdleSweep   the scheduled sweep (internal/sweep): POST, with Cloud Scheduler's OIDC token or an API key
 //
 // with functions.HTTP in init(). init() must not fail, so the parts are built on the first
@@ -157,12 +158,6 @@ func build(fromEnv func() (*config.Config, error)) (*app, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("API options: %w", err)
 	}
-	srv := api.New(api.Deps{
-		Manager: st.Service,
-		Health:  st,
-		Limiter: ratelimit.New(st.Redis, cfg.RedisPrefix),
-		Logger:  st.Logger,
-	}, opts)
 	auth, err := sweep.AuthFromConfig(ctx, cfg, st.Logger)
 	if err != nil {
 		_ = st.Close()
@@ -173,7 +168,20 @@ func build(fromEnv func() (*config.Config, error)) (*app, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
-	return &app{stack: st, api: srv, sweep: sweep.Handler(sw, auth)}, nil
+	sweepHandler := sweep.Handler(sw, auth)
+	deps := api.Deps{
+		Manager:    st.Service, // an api.Toucher too: POST /session/{uuid}/activity
+		Health:     st,
+		Limiter:    ratelimit.New(st.Redis, cfg.RedisPrefix),
+		Logger:     st.Logger,
+		Reconciler: sweep.ReconcilerFromStack(st),
+		Sweep:      sweepHandler, // POST /sweep: the same sweep as IdleSweep
+	}
+	if st.Events != nil { // GET /usage answers 501 without Firestore
+		deps.Usage = st.Events
+	}
+	srv := api.New(deps, opts)
+	return &app{stack: st, api: srv, sweep: sweepHandler}, nil
 }
 
 // newLogger logs JSON lines to stderr with Cloud Logging's field names (severity, message).
