@@ -358,6 +358,11 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, rq *request) {
 		p.Lead = "It has expired, or it is not a link for this workspace. Ask for a new link, or enter the workspace's password to wake it."
 		h.write(w, r, p)
 		return
+	case via == "" && sess.State != session.StateSleeping:
+		// starting already: nothing to wake, so no proof is needed to wait for it (the IDE
+		// asks for the password itself); the page refreshes until it redirects there
+		h.write(w, r, startingPage(sess.State, target))
+		return
 	case via == "":
 		h.write(w, r, askPage(sess.State, pathOf(target)))
 		return
@@ -466,8 +471,20 @@ func askPage(state session.State, returnPath string) *page {
 		Note: "No password? Ask whoever manages this workspace for a wake link."}
 	if state == session.StateWaking || state == session.StateCreating {
 		p.Title, p.Heading = "Workspace starting", "This workspace is starting"
-		p.Lead = "Enter the workspace's password to follow it and open it when it is ready."
+		p.Lead = "Enter the workspace's password to open it when it is ready."
 		p.Step, p.StatusText = "starting", textStarting
+	}
+	return p
+}
+
+// startingPage is a workspace starting, for a visitor without proof: no status polls (they
+// need the wake cookie), a refresh every 3 seconds until the redirect.
+func startingPage(state session.State, target string) *page {
+	p := &page{Status: http.StatusOK, Title: "Workspace starting", Heading: "This workspace is starting",
+		Lead: "Starting it usually takes under a minute. This page reloads itself every few seconds and opens the editor when it is ready.",
+		Step: "starting", StatusText: textStarting, Refresh: 3, Link: target, LinkText: "Open the workspace"}
+	if state == session.StateCreating {
+		p.Heading = "This workspace is being created"
 	}
 	return p
 }

@@ -248,6 +248,21 @@ func TestHandlerWakesOnlyWithProof(t *testing.T) {
 	}
 }
 
+// A workspace that is starting already needs no proof to be waited for: nothing is woken.
+func TestHandlerStartingNeedsNoProof(t *testing.T) {
+	u := newUnit(t, nil)
+	u.sessions.setState(asleepID, session.StateWaking)
+	w := u.do("GET", host(asleepID), "/", nil)
+	b := w.Body.String()
+	if w.Code != http.StatusOK || !strings.Contains(b, "This workspace is starting") || strings.Contains(b, "<noscript><meta") ||
+		!strings.Contains(b, `<meta http-equiv="refresh" content="3">`) || strings.Contains(b, `type="password"`) || strings.Contains(b, "<script") {
+		t.Fatalf("starting, without proof: %d\n%s", w.Code, b)
+	}
+	if len(u.sessions.woken()) != 0 {
+		t.Errorf("woke %v", u.sessions.woken())
+	}
+}
+
 func TestHandlerCodeServerCookieWakes(t *testing.T) {
 	u := newUnit(t, nil)
 	bad := &http.Cookie{Name: CodeServerCookie, Value: url.QueryEscape(phc("argon2id", "not-it", 1024, 1, 1))}
