@@ -508,26 +508,46 @@ func (s *Service) List(ctx context.Context, opts ListOptions) (*ListResult, erro
 // Sleep scales the workspace to zero; its volume stays. Sleeping a sleeping session is a
 // no-op success.
 func (s *Service) Sleep(ctx context.Context, id string) (*Session, error) {
-	return s.transition(ctx, id, func(sess *Session) error {
-		switch sess.State {
-		case StateSleeping:
-			s.routeAsleep(ctx, sess) // a repeated sleep repairs the route
+	return s.transition(ctx, id, func(sess *Session) error { return s.sleep(ctx, sess) })
+}
+
+// SleepIfIdle puts the session to sleep only if, under its lock, it is running and its last
+// activity plus its idle timeout is at or before now: activity that lands between the idle
+// sweep's probe and this call keeps the workspace awake. It reports whether it slept.
+func (s *Service) SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error) {
+	slept := false
+	_, err := s.transition(ctx, id, func(sess *Session) error {
+		if sess.State != StateRunning || sess.IdleTimeout <= 0 ||
+			sess.LastActivity.Add(sess.IdleTimeout.D()).After(now) {
 			return nil
-		case StateDeleting, StateDeleted:
-			return Conflict("session %s is %s: it cannot sleep", id, sess.State)
 		}
-		from := sess.State
-		sess.State, sess.Reason = StateSleeping, ""
-		if err := s.scale(ctx, sess, 0); err != nil {
-			return err
-		}
-		s.routeAsleep(ctx, sess)
-		if err := s.put(ctx, sess); err != nil {
-			return err
-		}
-		s.record(ctx, sess, "slept", from, "")
-		return nil
+		slept = true
+		return s.sleep(ctx, sess)
 	})
+	return slept && err == nil, err
+}
+
+// sleep scales the workspace of sess to zero and routes its host to the activator. The
+// caller holds the lock.
+func (s *Service) sleep(ctx context.Context, sess *Session) error {
+	switch sess.State {
+	case StateSleeping:
+		s.routeAsleep(ctx, sess) // a repeated sleep repairs the route
+		return nil
+	case StateDeleting, StateDeleted:
+		return Conflict("session %s is %s: it cannot sleep", sess.ID, sess.State)
+	}
+	from := sess.State
+	sess.State, sess.Reason = StateSleeping, ""
+	if err := s.scale(ctx, sess, 0); err != nil {
+		return err
+	}
+	s.routeAsleep(ctx, sess)
+	if err := s.put(ctx, sess); err != nil {
+		return err
+	}
+	s.record(ctx, sess, "slept", from, "")
+	return nil
 }
 
 // routeAsleep sends a sleeping workspace's host to the activator. It is best effort: the
