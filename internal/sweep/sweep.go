@@ -399,8 +399,10 @@ func (s *Sweeper) reconcileIfDue(ctx, stop context.Context, until time.Time, t *
 	}
 	rctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
+	began := time.Now()
 	rep, err := s.reconciler.Reconcile(rctx, false)
 	sum := Summarize(rep)
+	sum.DurationMS = time.Since(began).Milliseconds() // wall time: the sweep's clock may be a test's
 	switch {
 	case errors.Is(err, session.ErrBusy):
 		sum.Busy = true
