@@ -1,5 +1,6 @@
-// Package integration drives the HTTP API over real HTTP against the local cluster and a real
-// redis-server (internal/testenv), checking every answer against docs/api/openapi.yaml.
+// Package integration drives the HTTP API over real HTTP against the local cluster, a real
+// redis-server and the Firestore emulator (internal/testenv), checking every answer against
+// docs/api/openapi.yaml.
 package integration
 
 import (
@@ -24,7 +25,6 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api/apispec"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
@@ -35,7 +35,7 @@ const apiKey = "integration-key-5f1c"
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true})
 }
 
 // fixture is one test's control plane: a namespace and a Redis prefix of its own.
@@ -51,26 +51,37 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, nil)
+}
+
+// newFixtureWith is newFixture with more configuration (env) and a clock (nil: time.Now).
+func newFixtureWith(t *testing.T, extra map[string]string, now func() time.Time) *fixture {
+	t.Helper()
 	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
 	ctx := context.Background()
 	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
 		t.Fatal(err)
 	}
+	vars := map[string]string{
+		"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
+		"API_KEY": apiKey,
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
 	cfg, err := config.FromLookup(func(name string) (string, bool) {
-		v, ok := map[string]string{
-			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
-			"API_KEY": apiKey,
-		}[name]
+		v, ok := vars[name]
 		return v, ok
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Logger: quietLogger()})
+	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Logger: quietLogger(), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = st.Close() })
 	spec, err := apispec.Load(ctx, "../../../docs/api/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +108,7 @@ func (f *fixture) server(opts api.Options) *httptest.Server {
 	if opts.CreateLimit > 0 {
 		apiOpts.CreateLimit = opts.CreateLimit
 	}
-	srv := httptest.NewServer(api.New(api.Deps{
-		Manager: f.stack.Service, Health: f.stack,
-		Limiter: ratelimit.New(f.stack.Redis, f.cfg.RedisPrefix),
-		Logger:  quietLogger(),
-	}, apiOpts))
+	srv := httptest.NewServer(api.New(f.deps(), apiOpts))
 	f.t.Cleanup(srv.Close)
 	return srv
 }
