@@ -68,10 +68,10 @@ func RESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 		}
 	}
 	if cfg.QPS == 0 {
-		cfg.QPS = 50
+		cfg.QPS = 100
 	}
 	if cfg.Burst == 0 {
-		cfg.Burst = 100
+		cfg.Burst = 200
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "hyperbola"

@@ -80,8 +80,9 @@ func CheckState(field string, s State) error {
 	return Invalid(field, "%s must be %q or %q, not %q", field, StateRunning, StateSleeping, string(s))
 }
 
-// checkIdleTimeout bounds a per-session idle timeout.
-func checkIdleTimeout(d Duration) error {
+// CheckIdleTimeout bounds a per-session idle timeout: 0 (never sleep) or at least a minute
+// (the idle sweep runs every minute).
+func CheckIdleTimeout(d Duration) error {
 	if d.D() < 0 {
 		return Invalid("idle_timeout", "idle_timeout must not be negative")
 	}

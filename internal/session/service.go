@@ -185,7 +185,7 @@ func (s *Service) checkSpec(sess *Session, old *Session) error {
 	if _, err := ParseQuantity("memory", sess.Memory); err != nil {
 		return err
 	}
-	if err := checkIdleTimeout(sess.IdleTimeout); err != nil {
+	if err := CheckIdleTimeout(sess.IdleTimeout); err != nil {
 		return err
 	}
 	if err := CheckLabels(sess.Labels); err != nil {

@@ -148,7 +148,7 @@ func RESTConfig(ctx context.Context, cfg *config.Config) (*rest.Config, error) {
 	rc := &rest.Config{
 		Host:            cfg.KubeEndpoint,
 		TLSClientConfig: rest.TLSClientConfig{CAData: ca},
-		QPS:             50, Burst: 100, UserAgent: "hyperbola",
+		QPS:             100, Burst: 200, UserAgent: "hyperbola",
 	}
 	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts), Base: rt}
