@@ -212,7 +212,7 @@ func (h *Handler) Serves(r *http.Request) bool {
 // request is one request's facts.
 type request struct {
 	id   string
-	host string // vs-code-<id>.<domain>, as asked for
+	host string // vs-code-<id>.<domain>, lower-case, without a port
 	ip   netip.Addr
 	now  time.Time
 }
