@@ -51,8 +51,12 @@ locals {
   # Defaults that extra_env may override. Cloud Run's front end sets X-Forwarded-For to the
   # caller's address and reaches the container from a link-local peer; trusting that peer
   # makes the per-IP creation limit count callers, not Cloud Run's proxy.
+  # The sweep (idle-sweep, and POST /sweep on session-api) reads code-server's /healthz: the
+  # in-cluster Service name it uses by default does not resolve on Cloud Run, so it goes
+  # through the workspace's public Ingress ({id} and {domain} are filled by the app).
   overridable_env = {
     HYPERBOLA_TRUSTED_PROXIES = "169.254.0.0/16"
+    HYPERBOLA_SWEEP_PROBE_URL = "https://vs-code-{id}.{domain}/healthz"
   }
 
   # The variables the app reads (internal/config). Values are strings, as env always is.

@@ -156,7 +156,7 @@ variable "sweep_schedule" {
 }
 
 variable "extra_env" {
-  description = "Further environment for both services (for example HYPERBOLA_CREATE_RATE_LIMIT). It may override HYPERBOLA_TRUSTED_PROXIES, not the variables set from other inputs."
+  description = "Further environment for both services (for example HYPERBOLA_CREATE_RATE_LIMIT). It may override HYPERBOLA_TRUSTED_PROXIES and HYPERBOLA_SWEEP_PROBE_URL, not the variables set from other inputs."
   type        = map(string)
   default     = {}
 
