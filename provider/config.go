@@ -88,6 +88,10 @@ func settings() []setting {
 			desc: "Claim that backups are written to, in `namespace` (direct mode). Default `hyperbola-backups`. Environment: `HYPERBOLA_BACKUP_PVC`."},
 		{attr: "backup_image", env: "HYPERBOLA_BACKUP_IMAGE", mode: modeDirect,
 			desc: "Image of the backup Job (direct mode). Default `alpine:3.20`. Environment: `HYPERBOLA_BACKUP_IMAGE`."},
+		{attr: "firestore_project", env: "GOOGLE_CLOUD_PROJECT", mode: modeDirect,
+			desc: "Google Cloud project whose Firestore keeps Hyperbola's durable records (direct mode): every transition the provider makes is recorded there, and the `hyperbola_usage` data source reads its report from them. " +
+				"Set it to the deployed functions' project so that Terraform's changes land in the same records; without it direct mode records nothing and has no usage report. " +
+				"The Firestore client uses Google application default credentials (or `FIRESTORE_EMULATOR_HOST`). Environment: `GOOGLE_CLOUD_PROJECT`."},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	apiclient "github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -37,6 +38,12 @@ func workspaceFields() fieldPaths {
 // other kind gets a summary and advice of its own.
 func errorDiagnostic(summary string, err error, fields fieldPaths) diag.Diagnostic {
 	detail := err.Error()
+	// Before the kinds: the API's 501 arrives as an internal error, and so does direct mode's
+	// missing part, but neither is a bug nor helped by a retry.
+	if errors.Is(err, errUnimplemented) || apiclient.IsUnimplemented(err) {
+		return diag.NewErrorDiagnostic(summary,
+			"This Hyperbola deployment does not provide this (it was set up without the part it needs): "+detail)
+	}
 	switch session.KindOf(err) {
 	case session.KindInvalid:
 		if f := session.FieldOf(err); f != "" {

@@ -17,7 +17,8 @@ import (
 )
 
 // openDirect builds the session core in process (direct mode) and checks that Redis and the
-// cluster answer, so a wrong address fails at configure with a clear message.
+// cluster answer, so a wrong address fails at configure with a clear message. The Manager it
+// returns also reads the usage report from the stack's Firestore records, when it has some.
 func openDirect(ctx context.Context, cfg *config.Config) (session.Manager, io.Closer, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := stack.New(ctx, cfg, stack.Parts{Logger: log})
@@ -43,7 +44,7 @@ func openDirect(ctx context.Context, cfg *config.Config) (session.Manager, io.Cl
 		return nil, nil, fmt.Errorf("direct mode cannot reach its dependencies (redis %s, namespace %q): %w",
 			cfg.RedisAddr(), cfg.Namespace, errors.Join(errs...))
 	}
-	return st.Service, st, nil
+	return directManager{Service: st.Service, events: st.Events}, st, nil
 }
 
 // openEndpoint builds the HTTP client of endpoint mode.

@@ -1,5 +1,5 @@
 // Package provider is the Hyperbola Terraform provider: the hyperbola_workspace resource and
-// the hyperbola_workspace and hyperbola_workspaces data sources.
+// the hyperbola_workspace, hyperbola_workspaces and hyperbola_usage data sources.
 //
 // The provider holds one session.Manager, built in one of two modes: endpoint mode talks to a
 // deployed API through internal/client; direct mode runs the session core (internal/stack) in
@@ -90,6 +90,7 @@ var (
 // client is what resources and data sources receive from Configure.
 type client struct {
 	m       session.Manager
+	usage   UsageReporter // the usage report (hyperbola_usage), from m
 	mode    mode
 	pollMin time.Duration
 	pollMax time.Duration
@@ -223,6 +224,7 @@ func (p *hyperbolaProvider) Configure(ctx context.Context, req provider.Configur
 		}
 		c.m = m
 	}
+	c.usage = reporterOf(c.m)
 	tflog.Debug(ctx, "hyperbola provider configured", map[string]any{"mode": string(r.mode)})
 	resp.ResourceData = c
 	resp.DataSourceData = c
@@ -233,7 +235,7 @@ func (p *hyperbolaProvider) Resources(context.Context) []func() resource.Resourc
 }
 
 func (p *hyperbolaProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newWorkspaceDataSource, newWorkspacesDataSource}
+	return []func() datasource.DataSource{newWorkspaceDataSource, newWorkspacesDataSource, newUsageDataSource}
 }
 
 // clientFrom unwraps the provider data handed to a resource or data source.

@@ -223,3 +223,39 @@ func (p *pagedManager) List(ctx context.Context, opts session.ListOptions) (*ses
 	opts.Limit = p.page
 	return p.fakeManager.List(ctx, opts)
 }
+
+// firestore_project reaches the control plane's configuration as GOOGLE_CLOUD_PROJECT, falls
+// back to that variable, and (like KUBECONFIG) never selects direct mode on its own.
+func TestDirectConfig_FirestoreProject(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  map[string]string
+		env  map[string]string
+		want string
+	}{
+		{name: "attribute", cfg: map[string]string{"redis_url": "redis://r:6379", "firestore_project": "proj-a"}, env: map[string]string{"GOOGLE_CLOUD_PROJECT": "proj-env"}, want: "proj-a"},
+		{name: "environment", cfg: map[string]string{"redis_url": "redis://r:6379"}, env: map[string]string{"GOOGLE_CLOUD_PROJECT": "proj-env"}, want: "proj-env"},
+		{name: "neither", cfg: map[string]string{"redis_url": "redis://r:6379"}, want: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, diags := resolve(tc.cfg, envMap(tc.env))
+			if diags.HasError() {
+				t.Fatal(diagText(diags))
+			}
+			cfg, err := directConfig(r, envMap(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.FirestoreProject != tc.want {
+				t.Errorf("FirestoreProject %q, want %q", cfg.FirestoreProject, tc.want)
+			}
+		})
+	}
+	if _, diags := resolve(nil, envMap(map[string]string{"GOOGLE_CLOUD_PROJECT": "p"})); !diags.HasError() {
+		t.Error("GOOGLE_CLOUD_PROJECT alone selected a mode")
+	}
+	if _, diags := resolve(map[string]string{"endpoint": "https://api.x", "api_key": "k", "firestore_project": "p"}, envMap(nil)); !diags.HasError() ||
+		!strings.Contains(diagText(diags), "`firestore_project`") {
+		t.Errorf("firestore_project with endpoint mode: %s", diagText(diags))
+	}
+}
