@@ -341,14 +341,8 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, rq *request) {
 	if c, err := r.Cookie(WakeCookie); via == "" && err == nil && verifyCookie(h.opts.Secret, rq.id, c.Value, rq.now) {
 		via = "cookie"
 	}
-	if c, err := r.Cookie(CodeServerCookie); via == "" && err == nil && c.Value != "" {
-		ok, answered := h.codeServerCookie(w, r, rq, c.Value)
-		if answered {
-			return
-		}
-		if ok {
-			via = "code-server cookie"
-		}
+	if c, err := r.Cookie(CodeServerCookie); via == "" && err == nil && c.Value != "" && h.codeServerCookie(r, rq, c.Value) {
+		via = "code-server cookie"
 	}
 	switch {
 	case via == "" && hasLink:
@@ -591,27 +585,28 @@ func pathOf(target string) string {
 	return u.RequestURI()
 }
 
-// codeServerCookie checks code-server's login cookie against the session's password. It
-// returns answered when it wrote the answer (a limit, a failure).
-func (h *Handler) codeServerCookie(w http.ResponseWriter, r *http.Request, rq *request, value string) (ok, answered bool) {
+// codeServerCookie checks code-server's login cookie against the session's password. Over
+// the per-session limit, or with every check slot busy, it does not check (the page asks for
+// the password instead).
+func (h *Handler) codeServerCookie(r *http.Request, rq *request, value string) bool {
 	if _, err := parseArgon2(decodeCookie(value)); err != nil {
-		return false, false
+		return false
 	}
-	if !h.limit(w, r, "activator:password:"+rq.id, h.opts.PasswordsPerSession, "password checks per session") {
-		return false, true
+	if res, err := h.deps.Limiter.Allow(r.Context(), "activator:password:"+rq.id, h.opts.PasswordsPerSession); err != nil || !res.Allowed {
+		return false
 	}
 	select {
 	case h.hashes <- struct{}{}:
 		defer func() { <-h.hashes }()
 	default:
-		return false, false // busy: ask for the password instead
+		return false
 	}
 	want, err := h.deps.Passwords.Password(r.Context(), rq.id)
 	if err != nil {
 		h.log.Warn("reading the IDE password", "id", rq.id, "err", err)
-		return false, false
+		return false
 	}
-	return codeServerCookieMatches(value, want), false
+	return codeServerCookieMatches(value, want)
 }
 
 // cookie is a host-only cookie of the activator; a negative maxAge deletes it.

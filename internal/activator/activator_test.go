@@ -274,6 +274,19 @@ func TestHandlerCodeServerCookieWakes(t *testing.T) {
 	if w.Code != http.StatusOK || len(u.sessions.woken()) != 1 || cookieOf(t, w, WakeCookie) == nil {
 		t.Fatalf("code-server cookie: %d, woke %v", w.Code, u.sessions.woken())
 	}
+
+	// over the per-session limit the cookie is not checked, and the page asks for the
+	// password (a stale cookie never turns the page into a 429)
+	u = newUnit(t, func(o *Options) { o.PasswordsPerSession = 1 })
+	for i := range 3 {
+		w := u.do("GET", host(asleepID), "/", nil, bad)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `type="password"`) {
+			t.Fatalf("stale cookie, request %d: %d", i+1, w.Code)
+		}
+	}
+	if w := u.do("GET", host(asleepID), "/", nil, good); w.Code != http.StatusOK || len(u.sessions.woken()) != 0 {
+		t.Fatalf("over the limit, a good cookie was checked: woke %v", u.sessions.woken())
+	}
 }
 
 func TestHandlerPassword(t *testing.T) {
