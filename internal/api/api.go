@@ -4,9 +4,10 @@
 //
 // A request goes through, in order: request id (X-Request-Id in and out) and client address
 // → panic recovery, access log and latency metrics → path canonical check and route lookup
-// (404/405 answered here, before any key is asked for) → API key (every route but /health)
-// → rate limit (create per client IP, the rest per key) → the handler, which validates the
-// whole input before it calls the Manager.
+// (404/405 answered here, before any key is asked for) → API key (every route but /health,
+// and /sweep, which checks its callers itself) → rate limit (create per client IP, the rest
+// per key; /health and /sweep none) → the handler, which validates the whole input before it
+// calls the Manager.
 package api
 
 import (
