@@ -1,0 +1,23 @@
+# One user's usage in January 2026 (the window is [from, to)).
+data "hyperbola_usage" "ada_january" {
+  user_id = "ada@example.com"
+  from    = "2026-01-01T00:00:00Z"
+  to      = "2026-02-01T00:00:00Z"
+}
+
+# Everyone's usage since the first record, until now.
+data "hyperbola_usage" "all" {}
+
+output "ada_january" {
+  value = "${data.hyperbola_usage.ada_january.total.running_hours} h running, ${data.hyperbola_usage.ada_january.total.estimated_cost} ${data.hyperbola_usage.ada_january.currency} (${data.hyperbola_usage.ada_january.total.savings_percent}% saved by sleeping)"
+}
+
+# Estimated cost per user.
+output "cost_by_user" {
+  value = { for u in data.hyperbola_usage.all.users : u.user_id => u.estimated_cost }
+}
+
+# Workspaces that ran more than 8 hours: candidates for a shorter idle_timeout.
+output "long_running" {
+  value = [for s in data.hyperbola_usage.all.sessions : s.id if s.running_hours > 8]
+}
