@@ -48,7 +48,7 @@ func (c *Cluster) Options() Options { return c.opts }
 
 // RESTConfig loads a client configuration: from the kubeconfig file (and kubeContext, "" for
 // its current one) when either is set, from the pod's service account otherwise.
-// Client-side rate limiting is raised from client-go's 5 QPS: one Apply makes six requests
+// Client-side rate limiting is raised from client-go's 5 QPS to 100: one Apply makes six requests
 // at once and one Observe seven.
 func RESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	var cfg *rest.Config

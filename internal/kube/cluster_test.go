@@ -214,7 +214,7 @@ current-context: one
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rc.Host != host || rc.QPS != 50 || rc.Burst != 100 || rc.UserAgent != "hyperbola" {
+		if rc.Host != host || rc.QPS != 100 || rc.Burst != 200 || rc.UserAgent != "hyperbola" {
 			t.Errorf("context %q: host %s qps %v burst %d agent %q", ctxName, rc.Host, rc.QPS, rc.Burst, rc.UserAgent)
 		}
 	}
