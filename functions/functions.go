@@ -29,6 +29,7 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
@@ -96,7 +97,7 @@ func Close() error {
 // app is one process's wiring.
 type app struct {
 	stack *stack.Stack
-	api   *api.Server
+	api   http.Handler // the API, with workspace hosts dispatched to the activator
 	sweep http.Handler
 }
 
@@ -169,10 +170,17 @@ func build(fromEnv func() (*config.Config, error)) (*app, error) {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	sweepHandler := sweep.Handler(sw, auth)
+	limiter := ratelimit.New(st.Redis, cfg.RedisPrefix)
+	// wake on access: requests for a sleeping workspace's host reach the activator; nil when off
+	act, err := activator.FromConfig(cfg, activator.Deps{Sessions: st.Service, Passwords: st.Cluster, Limiter: limiter, Logger: st.Logger})
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("activator: %w", err)
+	}
 	deps := api.Deps{
 		Manager:    st.Service, // an api.Toucher too: POST /session/{uuid}/activity
 		Health:     st,
-		Limiter:    ratelimit.New(st.Redis, cfg.RedisPrefix),
+		Limiter:    limiter,
 		Logger:     st.Logger,
 		Reconciler: sweep.ReconcilerFromStack(st),
 		Sweep:      sweepHandler, // POST /sweep: the same sweep as IdleSweep
@@ -180,8 +188,11 @@ func build(fromEnv func() (*config.Config, error)) (*app, error) {
 	if st.Events != nil { // GET /usage answers 501 without Firestore
 		deps.Usage = st.Events
 	}
+	if act != nil {
+		deps.WakeLink = activator.WakeLinkRoute(st.Service, []byte(cfg.WakeSecret), nil)
+	}
 	srv := api.New(deps, opts)
-	return &app{stack: st, api: srv, sweep: sweepHandler}, nil
+	return &app{stack: st, api: activator.Dispatch(srv, act), sweep: sweepHandler}, nil
 }
 
 // newLogger logs JSON lines to stderr with Cloud Logging's field names (severity, message).

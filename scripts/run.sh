@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - `make run`: the control plane locally. Starts the local Kubernetes control plane
-# (scripts/localkube), a redis-server and the API on 127.0.0.1 (default port 8080), prints an
+# (scripts/localkube), a redis-server, the Firestore emulator (when the gcloud SDK ships it) and
+# the API on 127.0.0.1 (default port 8080), prints an
 # API key and curl commands that work, and stops everything on Ctrl-C.
 # Env: HYPERBOLA_LISTEN (127.0.0.1:8080), HYPERBOLA_NAMESPACE (hyperbola), API_KEY (generated).
 set -euo pipefail
@@ -51,10 +52,27 @@ redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --appendonly no --dir "$
 pids+=($!)
 for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
+# the Firestore emulator (durable records, events, GET /usage), when the gcloud SDK ships it
+FS_ENV=()
+JAR=${FIRESTORE_EMULATOR_JAR:-/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar}
+if [ -f "$JAR" ] && command -v java >/dev/null; then
+  for _ in $(seq 50); do
+    FPORT=$(shuf -i 10000-32000 -n 1)
+    [ "$FPORT" != "$RPORT" ] && ! ss -Htln "sport = :$FPORT" | grep -q . && break
+  done
+  java -Xmx512m -cp "$JAR" com.google.cloud.datastore.emulator.firestore.CloudFirestore start \
+    --host=127.0.0.1 --port="$FPORT" --database-mode=firestore-native >"$RUN/firestore.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$FPORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+  FS_ENV=(GOOGLE_CLOUD_PROJECT=hyperbola-local FIRESTORE_EMULATOR_HOST=127.0.0.1:$FPORT)
+else
+  echo "no Firestore emulator ($JAR): durable records and /usage are off"
+fi
+
 KEY=${API_KEY:-$(openssl rand -hex 24)}
 echo "building the API server..."
 go build -o "$RUN/hyperbola-server" "$ROOT/functions/cmd/server"
-KUBECONFIG=$KC REDIS_HOST=127.0.0.1 REDIS_PORT=$RPORT API_KEY=$KEY HYPERBOLA_NAMESPACE=$NS \
+env "${FS_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECRET:-$(openssl rand -hex 32)}" KUBECONFIG=$KC REDIS_HOST=127.0.0.1 REDIS_PORT=$RPORT API_KEY=$KEY HYPERBOLA_NAMESPACE=$NS \
   HYPERBOLA_LISTEN=$LISTEN HYPERBOLA_DOMAIN=${HYPERBOLA_DOMAIN:-localtest.me} \
   "$RUN/hyperbola-server" >"$RUN/server.log" 2>&1 &
 pids+=($!)
@@ -74,6 +92,7 @@ Hyperbola is running (logs in $RUN/):
   API key      $KEY
   kubeconfig   $KC   (kubectl: $CACHE/bin/kubectl)
   redis        127.0.0.1:$RPORT
+  firestore    ${FS_ENV[1]:-off}
 
 In another shell:
   source $RUN/env

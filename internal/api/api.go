@@ -68,6 +68,9 @@ type Deps struct {
 	Reconciler Reconciler
 	// Sweep serves POST /sweep (sweep.Handler). It authenticates its callers itself.
 	Sweep http.Handler
+	// WakeLink serves POST /session/{uuid}/wake-link (activator.WakeLinkRoute); nil when wake
+	// on access is off.
+	WakeLink func(http.ResponseWriter, *http.Request) error
 }
 
 // Options tune the Server. Zero values take the defaults noted.
@@ -141,6 +144,7 @@ type Server struct {
 	counter    StateCounter
 	usage      UsageReporter
 	reconciler Reconciler
+	wakeLink   func(http.ResponseWriter, *http.Request) error
 	sweep      http.Handler
 	log        *slog.Logger
 	now        func() time.Time
@@ -156,7 +160,7 @@ func New(deps Deps, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
 		m: deps.Manager, health: deps.Health, limiter: deps.Limiter, counter: deps.Counter,
-		usage: deps.Usage, reconciler: deps.Reconciler, sweep: deps.Sweep, log: deps.Logger, now: deps.Now, opts: opts, keys: newKeys(opts.APIKeys), mux: http.NewServeMux(),
+		usage: deps.Usage, reconciler: deps.Reconciler, sweep: deps.Sweep, wakeLink: deps.WakeLink, log: deps.Logger, now: deps.Now, opts: opts, keys: newKeys(opts.APIKeys), mux: http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -184,6 +188,7 @@ func New(deps Deps, opts Options) *Server {
 		{pattern: "GET /metrics", limit: limitKey, handle: s.metricsJSONOrText},
 		{pattern: "GET /metrics/prometheus", limit: limitKey, handle: s.metricsText},
 		{pattern: "POST /session/{uuid}/activity", limit: limitKey, handle: s.activity},
+		{pattern: "POST /session/{uuid}/wake-link", limit: limitKey, handle: s.wakeLinkNow},
 		{pattern: "GET /usage", limit: limitKey, handle: s.usageReport},
 		{pattern: "POST /reconcile", limit: limitKey, handle: s.reconcileNow},
 		// Public: the sweep checks Cloud Scheduler's OIDC token or an API key itself.

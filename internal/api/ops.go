@@ -165,3 +165,15 @@ func (s *Server) sweepNow(w http.ResponseWriter, r *http.Request) error {
 	s.sweep.ServeHTTP(w, r)
 	return nil
 }
+
+// wakeLinkNow serves POST /session/{uuid}/wake-link: a signed link that wakes the session
+// from its address (wake on access). 501 when wake on access is off.
+func (s *Server) wakeLinkNow(w http.ResponseWriter, r *http.Request) error {
+	if _, err := pathID(r); err != nil {
+		return err
+	}
+	if s.wakeLink == nil {
+		return unimplemented("wake on access is off (set HYPERBOLA_WAKE_SECRET)")
+	}
+	return s.wakeLink(w, r)
+}
