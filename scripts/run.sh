@@ -17,8 +17,11 @@ cleanup() {
   trap - EXIT INT TERM
   echo; echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
   [ -n "$KDIR" ] && "$ROOT/scripts/localkube/down.sh" "$KDIR" >/dev/null 2>&1 || true
+  # the emulator's launcher re-executes java: stop it by its port
+  [ -n "${FPORT:-}" ] && pkill -f "cloud-firestore-emulator.jar.*--port=$FPORT" 2>/dev/null
+  sleep 1
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT INT TERM
 
