@@ -37,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -145,7 +146,7 @@ func (o *Options) defaults() {
 
 // OptionsFromConfig reads the activator's options from the configuration.
 func OptionsFromConfig(cfg *config.Config) (Options, error) {
-	trusted, err := parseCIDRs(cfg.TrustedProxies)
+	trusted, err := clientip.ParseTrusted(cfg.TrustedProxies)
 	if err != nil {
 		return Options{}, err
 	}
@@ -234,7 +235,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.write(w, r, notFoundPage())
 		return
 	}
-	rq := &request{id: id, host: canonicalHost(id, h.opts.Domain), ip: clientIP(r, h.opts.TrustedProxies), now: h.deps.Now()}
+	rq := &request{id: id, host: canonicalHost(id, h.opts.Domain), ip: clientip.Of(r, h.opts.TrustedProxies), now: h.deps.Now()}
 	switch {
 	case r.URL.Path == StatusPath:
 		h.status(w, r, rq)
@@ -678,29 +679,4 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, p *page) {
 	if err := p.write(w, r); err != nil {
 		h.log.Debug("writing a page", "err", err)
 	}
-}
-
-// parseCIDRs reads trusted proxies: CIDRs or single addresses.
-func parseCIDRs(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if strings.Contains(s, "/") {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
 }

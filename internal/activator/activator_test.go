@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -87,14 +88,14 @@ func TestForwardedHostAndClientIP(t *testing.T) {
 	if h := workspaceHost(r, trusted); h != "vs-code-ab12cd34.ws.test" {
 		t.Errorf("trusted peer: host %s", h)
 	}
-	if ip := clientIP(r, trusted); ip.String() != "198.51.100.7" {
+	if ip := clientip.Of(r, trusted); ip.String() != "198.51.100.7" {
 		t.Errorf("trusted peer: client %s", ip)
 	}
 	r.RemoteAddr = "203.0.113.9:5000"
 	if h := workspaceHost(r, trusted); h != "session-api-1.run.app" {
 		t.Errorf("untrusted peer: host %s", h)
 	}
-	if ip := clientIP(r, trusted); ip.String() != "203.0.113.9" {
+	if ip := clientip.Of(r, trusted); ip.String() != "203.0.113.9" {
 		t.Errorf("untrusted peer: client %s", ip)
 	}
 }

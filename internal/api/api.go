@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -109,7 +110,7 @@ func (o *Options) defaults() {
 
 // OptionsFromConfig reads the API's options from the configuration.
 func OptionsFromConfig(cfg *config.Config) (Options, error) {
-	trusted, err := ParseCIDRs(cfg.TrustedProxies)
+	trusted, err := clientip.ParseTrusted(cfg.TrustedProxies)
 	if err != nil {
 		return Options{}, err
 	}
@@ -230,7 +231,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rid = newRequestID()
 	}
 	w.Header().Set(HeaderRequestID, rid)
-	ip := clientIP(r, s.opts.TrustedProxies)
+	ip := clientip.Of(r, s.opts.TrustedProxies)
 	ctx := context.WithValue(r.Context(), ctxRequestID, rid)
 	ctx = context.WithValue(ctx, ctxClientIP, ip)
 	r = r.WithContext(ctx)

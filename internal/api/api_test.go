@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -294,7 +295,7 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestClientIP(t *testing.T) {
-	trusted, err := ParseCIDRs([]string{"10.0.0.0/8", "192.168.1.1"})
+	trusted, err := clientip.ParseTrusted([]string{"10.0.0.0/8", "192.168.1.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,18 +324,18 @@ func TestClientIP(t *testing.T) {
 		if c.xff != "" {
 			r.Header.Set("X-Forwarded-For", c.xff)
 		}
-		if got := clientIP(r, trusted); got.String() != c.want {
+		if got := clientip.Of(r, trusted); got.String() != c.want {
 			t.Errorf("peer %s xff %q: got %s, want %s", c.peer, c.xff, got, c.want)
 		}
 	}
-	if _, err := ParseCIDRs([]string{"10.0.0.0/33"}); err == nil {
+	if _, err := clientip.ParseTrusted([]string{"10.0.0.0/33"}); err == nil {
 		t.Fatal("a bad CIDR is accepted")
 	}
 	_ = netip.Addr{}
 }
 
 func TestCreateLimitUsesForwardedIP(t *testing.T) {
-	trusted, _ := ParseCIDRs([]string{"192.0.2.0/24"})
+	trusted, _ := clientip.ParseTrusted([]string{"192.0.2.0/24"})
 	ts := newTestServer(t, Options{TrustedProxies: trusted})
 	ts.do(t, req{method: "POST", target: "/session/create", body: `{"user_id":"u"}`, header: map[string]string{"X-Forwarded-For": "198.51.100.7"}})
 	if ts.lim.keys[0] != "create:ip:198.51.100.7" {

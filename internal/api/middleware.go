@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -167,77 +166,6 @@ func keyID(key string) string {
 var errUnauthenticated = &HTTPError{
 	Status: http.StatusUnauthorized, Code: CodeUnauthenticated,
 	Message: "a valid API key is required in the X-API-Key header",
-}
-
-// clientIP decides the client's address: the direct peer, or, when the peer is a trusted
-// proxy, the first address from the right of X-Forwarded-For that is not a trusted proxy.
-func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer := remoteAddr(r.RemoteAddr)
-	if !peer.IsValid() || !isTrusted(peer, trusted) {
-		return peer
-	}
-	hops := r.Header.Values("X-Forwarded-For")
-	var all []string
-	for _, h := range hops {
-		all = append(all, strings.Split(h, ",")...)
-	}
-	ip := peer
-	for i := len(all) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(all[i]))
-		if err != nil {
-			return ip // a hop we cannot read: the last trusted hop is all we know
-		}
-		ip = a.Unmap()
-		if !isTrusted(ip, trusted) {
-			return ip
-		}
-	}
-	return ip
-}
-
-func remoteAddr(s string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap()
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap()
-	}
-	return netip.Addr{}
-}
-
-func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// ParseCIDRs reads trusted proxies: CIDRs ("10.0.0.0/8") or single addresses.
-func ParseCIDRs(list []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if strings.Contains(s, "/") {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: %w", s, err)
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
 }
 
 // RateResult is a rate limiter's decision.
