@@ -431,11 +431,8 @@ func idleTimeout(raw json.RawMessage) (*session.Duration, error) {
 	if err := d.UnmarshalJSON(raw); err != nil {
 		return nil, badRequest("idle_timeout", "idle_timeout: %s", err.Error())
 	}
-	if d.D() < 0 {
-		return nil, badRequest("idle_timeout", "idle_timeout must not be negative")
-	}
-	if d.D() > 0 && d.D() < time.Minute {
-		return nil, badRequest("idle_timeout", "idle_timeout must be at least 1m, or 0 to never sleep")
+	if err := session.CheckIdleTimeout(d); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }
