@@ -366,6 +366,41 @@ func (c *Cluster) Observe(ctx context.Context, id string) (*session.Observed, er
 	return summarize(id, objs), nil
 }
 
+// Readiness is Observe for a session waiting for its pod (session.ReadinessObserver): one GET
+// of the Deployment, and a list of the workspace's pods only when it is not ready, to say why.
+// A missing Deployment gives an Observed with no kinds.
+func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, error) {
+	n, err := NamesFor(id)
+	if err != nil {
+		return nil, err
+	}
+	dep, err := c.cs.AppsV1().Deployments(c.opts.Namespace).Get(ctx, n.Workspace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &session.Observed{ID: id}, nil
+	}
+	if err != nil {
+		return nil, c.kubeError("get", KindDeployment, n.Workspace, err)
+	}
+	obs := &session.Observed{ID: id, Kinds: []string{KindDeployment}, DesiredReplicas: 1, ReadyReplicas: dep.Status.ReadyReplicas}
+	if dep.Spec.Replicas != nil {
+		obs.DesiredReplicas = *dep.Spec.Replicas
+	}
+	obs.Ready = deploymentReady(dep, obs.DesiredReplicas)
+	if !obs.Ready {
+		sel, err := ComponentSelector(id, ComponentWorkspace)
+		if err != nil {
+			return nil, err
+		}
+		pods, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return nil, c.kubeError("list Pods "+sel, "", "", err)
+		}
+		obs.Pods = len(pods.Items)
+		obs.PodProblem = podProblem(dep, pods.Items)
+	}
+	return obs, nil
+}
+
 // ObserveAll reports every session that has labelled objects in the namespace, by id.
 // Objects whose session label is not a valid id are ignored.
 func (c *Cluster) ObserveAll(ctx context.Context) ([]*session.Observed, error) {
@@ -521,12 +556,7 @@ func summarize(id string, objs *objects) *session.Observed {
 				obs.Memory = q.String()
 			}
 		}
-		// Rolled out at the current generation, with a Ready pod of the current template
-		// (with Recreate, an updated pod exists only once every old pod is gone).
-		obs.Ready = dep.Status.ObservedGeneration >= dep.Generation &&
-			obs.DesiredReplicas >= 1 &&
-			dep.Status.UpdatedReplicas >= 1 &&
-			dep.Status.ReadyReplicas >= 1
+		obs.Ready = deploymentReady(dep, obs.DesiredReplicas)
 	}
 	obs.Pods = len(objs.pods)
 	if !obs.Ready {
@@ -573,6 +603,13 @@ var problemReasons = map[string]bool{
 	"ErrImagePull": true, "ImagePullBackOff": true, "ErrImageNeverPull": true, "InvalidImageName": true,
 	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "CreateContainerError": true,
 	"RunContainerError": true, "PreStartHookError": true, "PostStartHookError": true,
+}
+
+// deploymentReady: rolled out at the current generation, with a Ready pod of the current
+// template (with Recreate, an updated pod exists only once every old pod is gone).
+func deploymentReady(dep *appsv1.Deployment, desired int32) bool {
+	return dep.Status.ObservedGeneration >= dep.Generation && desired >= 1 &&
+		dep.Status.UpdatedReplicas >= 1 && dep.Status.ReadyReplicas >= 1
 }
 
 // podProblem explains why the workspace cannot become ready, from the Deployment's

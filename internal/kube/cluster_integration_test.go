@@ -596,3 +596,29 @@ func TestIntegrationPodSecurity(t *testing.T) {
 		})
 	}
 }
+
+func TestIntegrationReadinessAgreesWithObserve(t *testing.T) {
+	c, _ := newCluster(t)
+	ctx := t.Context()
+	ws := newWorkspace(t)
+	if r, err := c.Readiness(ctx, ws.ID); err != nil || r.Exists() {
+		t.Fatalf("before apply: %+v %v", r, err)
+	}
+	if err := c.Apply(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 30*time.Second, "Readiness and Observe both ready", func() (bool, error) {
+		r, err := c.Readiness(ctx, ws.ID)
+		if err != nil {
+			return false, err
+		}
+		return r.Ready && observe(t, c, ws.ID).Ready, nil
+	})
+	t.Logf("ready after %s", took)
+	if err := c.Scale(ctx, ws.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Readiness(ctx, ws.ID); err != nil || r.Ready || r.DesiredReplicas != 0 || !r.Has(KindDeployment) {
+		t.Fatalf("scaled to zero: %+v %v", r, err)
+	}
+}

@@ -122,6 +122,14 @@ type Router interface {
 	Route(ctx context.Context, ws Workspace) error
 }
 
+// ReadinessObserver is a Cluster that tells a waiting session's readiness more cheaply than
+// Observe: the ready step asks on every touch of a creating or waking session, so it runs
+// often (internal/kube answers with one GET instead of seven lists). The answer fills Kinds
+// (the Deployment alone), the replica counts, Ready and PodProblem.
+type ReadinessObserver interface {
+	Readiness(ctx context.Context, id string) (*Observed, error)
+}
+
 // Store keeps session records, indexes, activity, locks and idempotency keys (internal/store
 // implements it on Redis).
 type Store interface {

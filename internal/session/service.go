@@ -385,7 +385,11 @@ func (s *Service) stepApply(ctx context.Context, sess *Session) error {
 
 // stepReady waits for the pod of a created or woken session.
 func (s *Service) stepReady(ctx context.Context, sess *Session) error {
-	obs, err := s.cluster.Observe(ctx, sess.ID)
+	observe := s.cluster.Observe
+	if r, ok := s.cluster.(ReadinessObserver); ok {
+		observe = r.Readiness
+	}
+	obs, err := observe(ctx, sess.ID)
 	if err != nil {
 		return fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
