@@ -6,6 +6,13 @@
 #     Memorystore and the GKE control plane's private endpoint. Google recommends keeping
 #     Cloud NAT off subnets that Cloud Run uses with private-ranges-only egress, so it is
 #     not in the NAT's list.
+#
+# With nat_ip_count > 0 the NAT uses that many reserved addresses (MANUAL_ONLY) instead of
+# automatically allocated ones, so the cluster's public egress is known in advance (output
+# nat_ips) and stays the same: the control plane trusts it as a proxy hop (the activator's
+# per-IP limits), and third parties can allow-list it. Traffic from the nodes to Google APIs
+# and services (run.app included) does not go through the NAT: with Private Google Access on
+# the subnet it keeps its internal source address (the node's, after GKE's default SNAT).
 
 resource "google_compute_network" "this" {
   project                 = var.project_id
@@ -52,12 +59,24 @@ resource "google_compute_router" "this" {
   network = google_compute_network.this.id
 }
 
+resource "google_compute_address" "nat" {
+  count = var.nat_ip_count
+
+  project      = var.project_id
+  name         = "${var.name}-nat-${count.index}"
+  region       = var.region
+  address_type = "EXTERNAL"
+  network_tier = "PREMIUM"
+  description  = "Cloud NAT egress of the GKE nodes (${var.name}-nat)."
+}
+
 resource "google_compute_router_nat" "this" {
   project                            = var.project_id
   name                               = "${var.name}-nat"
   router                             = google_compute_router.this.name
   region                             = var.region
-  nat_ip_allocate_option             = "AUTO_ONLY"
+  nat_ip_allocate_option             = var.nat_ip_count > 0 ? "MANUAL_ONLY" : "AUTO_ONLY"
+  nat_ips                            = google_compute_address.nat[*].self_link
   source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"
 
   subnetwork {

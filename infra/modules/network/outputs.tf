@@ -42,3 +42,13 @@ output "nat_name" {
   description = "Name of the Cloud NAT gateway that gives private nodes egress."
   value       = google_compute_router_nat.this.name
 }
+
+output "nodes_cidr" {
+  description = "Primary range of the nodes subnet: the source of the nodes' traffic to Google APIs and services (Private Google Access), Cloud Run included."
+  value       = google_compute_subnetwork.nodes.ip_cidr_range
+}
+
+output "nat_ips" {
+  description = "Reserved Cloud NAT addresses (the nodes' internet egress); empty when nat_ip_count is 0 (automatic addresses)."
+  value       = google_compute_address.nat[*].address
+}

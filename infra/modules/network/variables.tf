@@ -69,3 +69,14 @@ variable "services_range_name" {
   type        = string
   default     = "services"
 }
+
+variable "nat_ip_count" {
+  description = "Reserved external addresses for Cloud NAT (MANUAL_ONLY): known in advance and stable (output nat_ips). 0 lets Google allocate them (AUTO_ONLY), which may change them. One address serves about 1000 nodes at the default 64 ports per node."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.nat_ip_count >= 0 && var.nat_ip_count <= 16 && floor(var.nat_ip_count) == var.nat_ip_count
+    error_message = "Between 0 and 16 NAT addresses."
+  }
+}
