@@ -5,6 +5,7 @@
 #   - the workspace namespace and the control plane's namespaced RBAC
 #   - the backup volume (PVC hyperbola-backups)
 #   - hyperbola-activator: an ExternalName Service naming session-api, for wake on access
+#     (and, optionally, the Secret of CAs that lets nginx verify it)
 #
 # NOTE kubernetes_manifest needs the ClusterIssuer CRD to exist when it is planned, so a new
 # project is applied in two steps (cert-manager first); see docs/operations/deploy.md.
@@ -296,6 +297,26 @@ resource "kubernetes_service_v1" "activator" {
       target_port = 443
       protocol    = "TCP"
     }
+  }
+}
+
+# Optional: CAs that verify session-api's certificate (HYPERBOLA_ACTIVATOR_CA_SECRET). With it
+# the Ingress of a sleeping workspace also gets proxy-ssl-secret/-verify/-name/-server-name, so
+# nginx sends SNI to Cloud Run and checks its certificate; without it nginx sends no SNI (see
+# docs/operations/wake-on-access.md, "SNI"). Public roots only: nothing secret is stored.
+resource "kubernetes_secret_v1" "activator_ca" {
+  count = var.activator_ca_bundle == null ? 0 : 1
+
+  metadata {
+    name      = var.activator_ca_secret_name
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels = merge(local.managed_labels, {
+      "app.kubernetes.io/component" = "activator"
+    })
+  }
+
+  data = {
+    "ca.crt" = var.activator_ca_bundle
   }
 }
 

@@ -47,3 +47,8 @@ output "control_plane_role" {
   description = "Name of the namespaced Role bound to the control plane's service accounts."
   value       = kubernetes_role_v1.control_plane.metadata[0].name
 }
+
+output "activator_ca_secret" {
+  description = "Name of the Secret with the activator's CAs (HYPERBOLA_ACTIVATOR_CA_SECRET), or null when activator_ca_bundle is null."
+  value       = var.activator_ca_bundle == null ? null : kubernetes_secret_v1.activator_ca[0].metadata[0].name
+}

@@ -144,3 +144,26 @@ variable "dns_managed_zone" {
   type        = string
   default     = null
 }
+
+variable "activator_ca_bundle" {
+  description = "PEM bundle of the CAs that verify session-api's run.app certificate (Google Trust Services' roots, or a system bundle). Set, the Secret activator_ca_secret_name (key ca.crt) is created for HYPERBOLA_ACTIVATOR_CA_SECRET. Null creates nothing."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.activator_ca_bundle == null ? true : strcontains(var.activator_ca_bundle, "-----BEGIN CERTIFICATE-----")
+    error_message = "The CA bundle must hold PEM certificates (-----BEGIN CERTIFICATE-----)."
+  }
+}
+
+variable "activator_ca_secret_name" {
+  description = "Name of the Secret that holds activator_ca_bundle."
+  type        = string
+  default     = "hyperbola-activator-ca"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$", var.activator_ca_secret_name))
+    error_message = "The Secret name is a DNS subdomain."
+  }
+}
