@@ -6,6 +6,8 @@
 #
 # Each service has its own service account and its own Secret Manager secret holding its API
 # keys (comma-separated, exposed as API_KEYS); each account can read only its own secret.
+# With wake_on_access, one more secret holds HYPERBOLA_WAKE_SECRET, mounted into both services
+# (see "Wake on access" below for why idle-sweep needs it too).
 # Both use Direct VPC egress (private ranges only) to reach Memorystore and the GKE control
 # plane's private endpoint; Google APIs and the internet go out directly.
 
@@ -18,9 +20,16 @@ locals {
   # tokens for either of a service's URLs.
   sweep_audience = "https://${local.sweep_service_name}-${var.project_number}.${var.region}.run.app"
 
+  # session-api's run.app host, derived the same way (the service's own `uri` cannot feed its
+  # own environment). It is HYPERBOLA_ACTIVATOR_HOST: the Host (upstream-vhost) ingress-nginx
+  # sends to Cloud Run for a sleeping workspace, and the target of the hyperbola-activator
+  # ExternalName Service, so the caller passes the one value it gave cluster-addons.
+  api_service_name = "session-api"
+  activator_host   = coalesce(var.activator_host, "${local.api_service_name}-${var.project_number}.${var.region}.run.app")
+
   services = {
     api = {
-      name            = "session-api"
+      name            = local.api_service_name
       function_target = "SessionAPI"
       service_account = var.api_service_account_email
       api_key_count   = var.api_key_count
@@ -48,19 +57,44 @@ locals {
     }
   }
 
-  # Defaults that extra_env may override. Cloud Run's front end sets X-Forwarded-For to the
-  # caller's address and reaches the container from a link-local peer; trusting that peer
-  # makes the per-IP creation limit count callers, not Cloud Run's proxy.
-  # The sweep (idle-sweep, and POST /sweep on session-api) reads code-server's /healthz: the
-  # in-cluster Service name it uses by default does not resolve on Cloud Run, so it goes
-  # through the workspace's public Ingress ({id} and {domain} are filled by the app).
+  # Defaults that extra_env may override (kept so for configurations that already set them
+  # there; the variables are the way to set them now).
+  # HYPERBOLA_TRUSTED_PROXIES: Cloud Run's front end appends the address it was reached from to
+  # X-Forwarded-For and connects to the container from a link-local peer (169.254.0.0/16);
+  # trusting that peer makes the per-IP limits count callers, not Cloud Run's proxy. The
+  # activator's callers arrive through ingress-nginx, so the cluster's egress addresses belong
+  # here too (var.trusted_proxies; environments/dev adds them).
+  # HYPERBOLA_SWEEP_PROBE_URL: the sweep (idle-sweep, and POST /sweep on session-api) reads
+  # code-server's /healthz; the in-cluster Service name it uses by default does not resolve on
+  # Cloud Run, so it goes through the workspace's public Ingress.
   overridable_env = {
-    HYPERBOLA_TRUSTED_PROXIES = "169.254.0.0/16"
-    HYPERBOLA_SWEEP_PROBE_URL = "https://vs-code-{id}.{domain}/healthz"
+    HYPERBOLA_TRUSTED_PROXIES = join(",", var.trusted_proxies)
+    HYPERBOLA_SWEEP_PROBE_URL = var.sweep_probe_url
   }
 
+  # Wake on access (docs/operations/wake-on-access.md). Both services get these: the activator
+  # is served by session-api, but the Ingress route is chosen by whichever process changes a
+  # session, and idle-sweep is the one that puts idle workspaces to sleep. A process whose
+  # configuration lacks the secret routes every Ingress to its workspace (the app turns wake on
+  # access on only with both HYPERBOLA_ACTIVATOR_SERVICE and HYPERBOLA_WAKE_SECRET), so an
+  # idle-sweep without it would leave each workspace it puts to sleep on its scaled-down
+  # Service: nginx's 503 at the address instead of the activator's page.
+  wake_env = var.wake_on_access ? merge({
+    HYPERBOLA_ACTIVATOR_SERVICE = var.activator_service
+    HYPERBOLA_ACTIVATOR_HOST    = local.activator_host
+    }, var.activator_ca_secret == null ? {} : {
+    HYPERBOLA_ACTIVATOR_CA_SECRET = var.activator_ca_secret
+  }) : {}
+
+  # Usage report prices (GET /usage); unset ones keep the app's defaults.
+  price_env = merge(
+    var.price_per_hour == null ? {} : { HYPERBOLA_PRICE_PER_HOUR = tostring(var.price_per_hour) },
+    var.storage_price_per_gb_month == null ? {} : { HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH = tostring(var.storage_price_per_gb_month) },
+    { HYPERBOLA_CURRENCY = var.currency },
+  )
+
   # The variables the app reads (internal/config). Values are strings, as env always is.
-  common_env = merge(local.overridable_env, var.extra_env, {
+  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, {
     GOOGLE_CLOUD_PROJECT    = var.project_id
     REDIS_HOST              = var.redis_host
     REDIS_PORT              = tostring(var.redis_port)
@@ -125,6 +159,48 @@ resource "google_secret_manager_secret_iam_member" "api_keys" {
   secret_id = google_secret_manager_secret.api_keys[each.key].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${each.value.service_account}"
+}
+
+# ---------------------------------------------------------------------------------------
+# Wake on access: HYPERBOLA_WAKE_SECRET signs wake links and wake cookies (HMAC-SHA256; the app
+# wants at least 32 bytes). 64 letters and digits, generated here, kept in Secret Manager (and
+# the state). Rotating it (-replace the random_password) invalidates every outstanding link
+# and cookie: owners type the IDE password once more.
+
+resource "random_password" "wake_secret" {
+  count = var.wake_on_access ? 1 : 0
+
+  length  = 64
+  special = false
+}
+
+resource "google_secret_manager_secret" "wake" {
+  count = var.wake_on_access ? 1 : 0
+
+  project   = var.project_id
+  secret_id = "${var.prefix}-wake-secret"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "wake" {
+  count = var.wake_on_access ? 1 : 0
+
+  secret      = google_secret_manager_secret.wake[0].id
+  secret_data = random_password.wake_secret[0].result
+}
+
+# Both services read it (see local.wake_env), each on this one secret only.
+resource "google_secret_manager_secret_iam_member" "wake" {
+  for_each = { for svc, cfg in local.services : svc => cfg.service_account if var.wake_on_access }
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.wake[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${each.value}"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -215,10 +291,27 @@ resource "google_cloud_run_v2_service" "this" {
           }
         }
       }
+
+      dynamic "env" {
+        for_each = var.wake_on_access ? ["HYPERBOLA_WAKE_SECRET"] : []
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret = google_secret_manager_secret.wake[0].secret_id
+              # Pinned like the API keys: a new secret rolls both services on apply.
+              version = google_secret_manager_secret_version.wake[0].version
+            }
+          }
+        }
+      }
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.api_keys]
+  depends_on = [
+    google_secret_manager_secret_iam_member.api_keys,
+    google_secret_manager_secret_iam_member.wake,
+  ]
 }
 
 # session-api is public at the network level; every route but /health requires X-API-Key.

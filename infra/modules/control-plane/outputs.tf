@@ -38,3 +38,18 @@ output "scheduler_job_name" {
   description = "Name of the Cloud Scheduler job (run it by hand with gcloud scheduler jobs run)."
   value       = google_cloud_scheduler_job.idle_sweep.name
 }
+
+output "activator_host" {
+  description = "HYPERBOLA_ACTIVATOR_HOST given to both services (session-api's run.app host), or null with wake_on_access off."
+  value       = var.wake_on_access ? local.activator_host : null
+}
+
+output "wake_secret_id" {
+  description = "Secret Manager secret holding HYPERBOLA_WAKE_SECRET, or null with wake_on_access off."
+  value       = var.wake_on_access ? google_secret_manager_secret.wake[0].secret_id : null
+}
+
+output "trusted_proxies" {
+  description = "The trusted proxies passed as HYPERBOLA_TRUSTED_PROXIES (unless extra_env overrides it)."
+  value       = var.trusted_proxies
+}

@@ -156,16 +156,16 @@ variable "sweep_schedule" {
 }
 
 variable "extra_env" {
-  description = "Further environment for both services (for example HYPERBOLA_CREATE_RATE_LIMIT). It may override HYPERBOLA_TRUSTED_PROXIES and HYPERBOLA_SWEEP_PROBE_URL, not the variables set from other inputs."
+  description = "Further environment for both services (for example HYPERBOLA_IDLE_TIMEOUT or HYPERBOLA_CREATE_RATE_LIMIT). It may override HYPERBOLA_TRUSTED_PROXIES and HYPERBOLA_SWEEP_PROBE_URL (prefer trusted_proxies and sweep_probe_url), and set the prices left null, not the variables set from other inputs."
   type        = map(string)
   default     = {}
 
   validation {
     condition = alltrue([
       for k in keys(var.extra_env) :
-      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "PORT"], k) && !startswith(k, "K_")
+      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "HYPERBOLA_WAKE_SECRET", "PORT"], k) && !startswith(k, "K_")
     ])
-    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, PORT or K_* (set by this module or reserved by Cloud Run)."
+    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, HYPERBOLA_WAKE_SECRET, PORT or K_* (set by this module or reserved by Cloud Run)."
   }
 }
 
@@ -179,4 +179,111 @@ variable "labels" {
   description = "Labels put on the services, revisions and secrets."
   type        = map(string)
   default     = {}
+}
+
+# ---------------------------------------------------------------------------------------
+# Wake on access (docs/operations/wake-on-access.md).
+
+variable "wake_on_access" {
+  description = "Turn wake on access on: generate HYPERBOLA_WAKE_SECRET in Secret Manager and give both services it and the activator settings. False creates no secret and sets none of them, so every workspace Ingress stays on its workspace."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "activator_host" {
+  description = "HYPERBOLA_ACTIVATOR_HOST: session-api's run.app host, the Host ingress-nginx sends for a sleeping workspace. Null derives session-api-<project_number>.<region>.run.app; pass the value given to cluster-addons' activator_host so the two cannot differ."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.activator_host == null ? true : can(regex("^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.activator_host))
+    error_message = "The activator host is a lowercase host name such as session-api-123456789012.us-central1.run.app (no scheme, no port)."
+  }
+}
+
+variable "activator_service" {
+  description = "HYPERBOLA_ACTIVATOR_SERVICE: the Service in the workspace namespace that reaches the activator (cluster-addons' hyperbola-activator)."
+  type        = string
+  default     = "hyperbola-activator"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.activator_service))
+    error_message = "The activator Service name is a DNS-1035 label."
+  }
+}
+
+variable "activator_ca_secret" {
+  description = "HYPERBOLA_ACTIVATOR_CA_SECRET: a Secret in the workspace namespace whose ca.crt verifies the activator host; set, ingress-nginx sends SNI to Cloud Run and verifies its certificate. Null leaves it unset."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.activator_ca_secret == null ? true : can(regex("^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$", var.activator_ca_secret))
+    error_message = "The CA Secret name is a DNS subdomain (lowercase letters, digits, - and .)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Client addresses, the sweep's probe, prices.
+
+variable "trusted_proxies" {
+  description = "HYPERBOLA_TRUSTED_PROXIES: CIDRs or addresses whose X-Forwarded-For is believed, for the per-IP limits of the API and the activator. Keep 169.254.0.0/16 (Cloud Run's front end, the container's peer) and add the addresses ingress-nginx reaches Cloud Run from."
+  type        = list(string)
+  default     = ["169.254.0.0/16"]
+  nullable    = false
+
+  validation {
+    condition = alltrue([
+      for p in var.trusted_proxies : can(cidrhost(p, 0)) || can(cidrhost("${p}/32", 0)) || can(cidrhost("${p}/128", 0))
+    ])
+    error_message = "Each trusted proxy is a CIDR block (10.10.0.0/20) or a single address (203.0.113.7)."
+  }
+}
+
+variable "sweep_probe_url" {
+  description = "HYPERBOLA_SWEEP_PROBE_URL: where the sweep reads code-server's /healthz; {id}, {domain}, {namespace} and {port} are filled by the app. The default goes through the workspace's public Ingress, since in-cluster names do not resolve on Cloud Run."
+  type        = string
+  default     = "https://vs-code-{id}.{domain}/healthz"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^https?://", var.sweep_probe_url)) && strcontains(var.sweep_probe_url, "{id}")
+    error_message = "The probe URL is an http(s):// template that contains {id}."
+  }
+}
+
+variable "price_per_hour" {
+  description = "HYPERBOLA_PRICE_PER_HOUR: what one workspace costs per running hour in the usage report (GET /usage). Null leaves the app's default (0.0123, GKE Autopilot list price for 250m CPU + 256Mi); 0 is free."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.price_per_hour == null ? true : var.price_per_hour >= 0
+    error_message = "The price per hour must not be negative."
+  }
+}
+
+variable "storage_price_per_gb_month" {
+  description = "HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH: what one GiB of workspace volume costs per month in the usage report. Null leaves the app's default (0: storage left out)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.storage_price_per_gb_month == null ? true : var.storage_price_per_gb_month >= 0
+    error_message = "The storage price must not be negative."
+  }
+}
+
+variable "currency" {
+  description = "HYPERBOLA_CURRENCY: the ISO 4217 code the usage report's prices are in."
+  type        = string
+  default     = "USD"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Z]{3}$", var.currency))
+    error_message = "The currency is an ISO 4217 code: three capital letters such as USD or EUR."
+  }
 }
