@@ -26,6 +26,17 @@ locals {
 
   functions_image = coalesce(var.functions_image, "${module.registry.repository_url}/functions:${var.functions_image_tag}")
 
+  # HYPERBOLA_TRUSTED_PROXIES. Cloud Run's front end (169.254.0.0/16, the container's peer)
+  # appends the address it was reached from to X-Forwarded-For. A wake-on-access visitor comes
+  # through ingress-nginx, which sets X-Forwarded-For to the visitor, so that appended address
+  # is the cluster's: the nodes' internal range when the request goes over Private Google Access
+  # (on for the nodes subnet; Cloud NAT never translates traffic to Google's service
+  # addresses), a NAT address otherwise. Trusting both lets the activator's per-IP limits see
+  # the visitor. Only with wake on access: a trusted hop can name any client address, and
+  # workspaces leave through the same addresses (docs/operations/operations.md, known limits).
+  cluster_egress  = var.wake_on_access ? concat([module.network.nodes_cidr], module.network.nat_ips) : []
+  trusted_proxies = distinct(concat(["169.254.0.0/16"], local.cluster_egress, var.extra_trusted_proxies))
+
   # Bootstrapped by hand (deploy.md) because Terraform needs them to enable the rest:
   # serviceusage.googleapis.com and cloudresourcemanager.googleapis.com.
   services = [
@@ -61,6 +72,7 @@ module "network" {
   pods_cidr       = var.pods_cidr
   services_cidr   = var.services_cidr
   serverless_cidr = var.serverless_cidr
+  nat_ip_count    = var.nat_ip_count
 
   depends_on = [module.project_services]
 }
@@ -149,6 +161,7 @@ module "cluster_addons" {
   backup_storage_class        = var.backup_storage_class
   backup_volume_size          = var.backup_volume_size
   activator_host              = local.api_host
+  activator_ca_bundle         = var.activator_ca_file == null ? null : file(var.activator_ca_file)
   dns_managed_zone            = var.dns_managed_zone
 
   # The add-ons need the nodes, not just the control plane.
@@ -183,6 +196,15 @@ module "control_plane" {
   session_ttl_seconds             = var.session_ttl_seconds
   api_key_count                   = var.api_key_count
   api_max_instances               = var.api_max_instances
+  wake_on_access                  = var.wake_on_access
+  activator_host                  = local.api_host
+  activator_service               = module.cluster_addons.activator_service
+  activator_ca_secret             = module.cluster_addons.activator_ca_secret
+  trusted_proxies                 = local.trusted_proxies
+  sweep_probe_url                 = var.sweep_probe_url
+  price_per_hour                  = var.price_per_hour
+  storage_price_per_gb_month      = var.storage_price_per_gb_month
+  currency                        = var.currency
   extra_env                       = var.extra_env
   deletion_protection             = var.deletion_protection
   labels                          = local.labels

@@ -87,3 +87,23 @@ output "provider_block" {
     }
   EOT
 }
+
+output "activator_host" {
+  description = "HYPERBOLA_ACTIVATOR_HOST (session-api's run.app host, also the hyperbola-activator Service's target), or null with wake_on_access off."
+  value       = module.control_plane.activator_host
+}
+
+output "wake_secret" {
+  description = "Secret Manager secret holding HYPERBOLA_WAKE_SECRET, or null with wake_on_access off."
+  value       = module.control_plane.wake_secret_id
+}
+
+output "trusted_proxies" {
+  description = "HYPERBOLA_TRUSTED_PROXIES of both services: Cloud Run's front end, the cluster's egress (with wake_on_access) and extra_trusted_proxies."
+  value       = module.control_plane.trusted_proxies
+}
+
+output "nat_ips" {
+  description = "Reserved Cloud NAT addresses of the nodes (their internet egress); empty with nat_ip_count = 0."
+  value       = module.network.nat_ips
+}

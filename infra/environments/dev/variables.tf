@@ -156,9 +156,100 @@ variable "api_max_instances" {
 }
 
 variable "extra_env" {
-  description = "Further environment for both Cloud Run services, such as rate-limit settings the app reads."
+  description = "Further environment for both Cloud Run services, for settings without a variable of their own (HYPERBOLA_IDLE_TIMEOUT, HYPERBOLA_CREATE_RATE_LIMIT, ...; the table in docs/operations/deploy.md)."
   type        = map(string)
   default     = {}
+}
+
+variable "sweep_probe_url" {
+  description = "HYPERBOLA_SWEEP_PROBE_URL template ({id}, {domain}, {namespace}, {port}). Null: https://vs-code-{id}.{domain}/healthz, through the workspace's public Ingress."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sweep_probe_url == null ? true : can(regex("^https?://", var.sweep_probe_url)) && strcontains(var.sweep_probe_url, "{id}")
+    error_message = "The probe URL is an http(s):// template that contains {id}."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Wake on access and client addresses (docs/operations/wake-on-access.md).
+
+variable "wake_on_access" {
+  description = "Serve a sleeping workspace's address from the activator (wakes it for its owner). True generates HYPERBOLA_WAKE_SECRET in Secret Manager and gives both Cloud Run services it, HYPERBOLA_ACTIVATOR_HOST and HYPERBOLA_ACTIVATOR_SERVICE; false sets none of them."
+  type        = bool
+  default     = true
+}
+
+variable "activator_ca_file" {
+  description = "Path (on the machine running Terraform) of a PEM bundle of public root CAs, such as /etc/ssl/certs/ca-certificates.crt. Set, it becomes the Secret hyperbola-activator-ca and HYPERBOLA_ACTIVATOR_CA_SECRET, so nginx sends SNI to Cloud Run and verifies it. Set it when a sleeping workspace answers 502 and ingress-nginx logs SSL_do_handshake() failed."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.activator_ca_file == null ? true : fileexists(var.activator_ca_file)
+    error_message = "The CA bundle file does not exist."
+  }
+}
+
+variable "extra_trusted_proxies" {
+  description = "More CIDRs or addresses for HYPERBOLA_TRUSTED_PROXIES, beside Cloud Run's front end and (with wake_on_access) the cluster's egress: the nodes range and the NAT addresses. Add what the activator logs as ip for every visitor, if it is one address for all."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for p in var.extra_trusted_proxies : can(cidrhost(p, 0)) || can(cidrhost("${p}/32", 0)) || can(cidrhost("${p}/128", 0))
+    ])
+    error_message = "Each trusted proxy is a CIDR block (10.10.0.0/20) or a single address (203.0.113.7)."
+  }
+}
+
+variable "nat_ip_count" {
+  description = "Reserved external addresses for the nodes' Cloud NAT (output nat_ips; trusted as proxies with wake_on_access). 0: addresses allocated by Google, which may change. Changing it on a running deployment changes the nodes' egress address (open connections through the NAT reset)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.nat_ip_count >= 0 && var.nat_ip_count <= 16 && floor(var.nat_ip_count) == var.nat_ip_count
+    error_message = "Between 0 and 16 NAT addresses."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Usage report prices (GET /usage).
+
+variable "price_per_hour" {
+  description = "HYPERBOLA_PRICE_PER_HOUR: estimated cost of one workspace per running hour. Null keeps the app's default, 0.0123 (GKE Autopilot list price for 250m CPU + 256Mi); on this Standard cluster a fair figure is a node's hourly price divided by the workspaces it holds (8-10 on e2-standard-4)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.price_per_hour == null ? true : var.price_per_hour >= 0
+    error_message = "The price per hour must not be negative."
+  }
+}
+
+variable "storage_price_per_gb_month" {
+  description = "HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH: cost of one GiB of workspace volume per month. Null keeps the app's default, 0 (storage left out of the report)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.storage_price_per_gb_month == null ? true : var.storage_price_per_gb_month >= 0
+    error_message = "The storage price must not be negative."
+  }
+}
+
+variable "currency" {
+  description = "HYPERBOLA_CURRENCY: ISO 4217 code of the prices above."
+  type        = string
+  default     = "USD"
+
+  validation {
+    condition     = can(regex("^[A-Z]{3}$", var.currency))
+    error_message = "The currency is an ISO 4217 code: three capital letters such as USD or EUR."
+  }
 }
 
 # ---------------------------------------------------------------------------------------
