@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	apiclient "github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -40,7 +39,7 @@ func errorDiagnostic(summary string, err error, fields fieldPaths) diag.Diagnost
 	detail := err.Error()
 	// Before the kinds: the API's 501 arrives as an internal error, and so does direct mode's
 	// missing part, but neither is a bug nor helped by a retry.
-	if errors.Is(err, errUnimplemented) || apiclient.IsUnimplemented(err) {
+	if isUnimplemented(err) {
 		return diag.NewErrorDiagnostic(summary,
 			"This Hyperbola deployment does not provide this (it was set up without the part it needs): "+detail)
 	}

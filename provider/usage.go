@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	apiclient "github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -16,9 +17,21 @@ type UsageReporter interface {
 	Usage(ctx context.Context, q events.UsageQuery) (*events.UsageReport, error)
 }
 
-// errUnimplemented marks a call that this deployment does not provide (the API's 501): direct
-// mode without a Firestore project has no usage report. errorDiagnostic maps it.
-var errUnimplemented = errors.New("not provided by this Hyperbola deployment")
+// unimplementedError is a call that this deployment does not provide, as the API's 501 is:
+// direct mode without a Firestore project has no usage report. errorDiagnostic maps it.
+type unimplementedError struct{ msg string }
+
+func (e *unimplementedError) Error() string { return e.msg }
+
+func unimplemented(format string, args ...any) error {
+	return &unimplementedError{msg: fmt.Sprintf(format, args...)}
+}
+
+// isUnimplemented reports a part this deployment lacks: the API's 501, or unimplementedError.
+func isUnimplemented(err error) bool {
+	var u *unimplementedError
+	return errors.As(err, &u) || apiclient.IsUnimplemented(err)
+}
 
 // directManager is direct mode's Manager: the in-process session core, plus the durable
 // records it writes to (nil without a Firestore project) for the usage report.
@@ -34,14 +47,10 @@ var (
 
 func (d directManager) Usage(ctx context.Context, q events.UsageQuery) (*events.UsageReport, error) {
 	if d.events == nil {
-		return nil, fmt.Errorf("the usage report needs durable records, and direct mode keeps them only with a Firestore project: "+
-			"set `firestore_project` in the provider block (or GOOGLE_CLOUD_PROJECT): %w", errUnimplemented)
+		return nil, unimplemented("the usage report needs durable records, and direct mode keeps them only with a Firestore project: " +
+			"set `firestore_project` in the provider block (or GOOGLE_CLOUD_PROJECT)")
 	}
-	rep, err := d.events.Usage(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("usage report: %w", err)
-	}
-	return rep, nil
+	return d.events.Usage(ctx, q) // its errors are the session core's, as the API's are
 }
 
 // reporterOf is what the provider reads the usage report with: the Manager itself when it
@@ -56,5 +65,5 @@ func reporterOf(m session.Manager) UsageReporter {
 type noUsage struct{ m session.Manager }
 
 func (n noUsage) Usage(context.Context, events.UsageQuery) (*events.UsageReport, error) {
-	return nil, fmt.Errorf("this provider's session manager (%T) has no usage report: %w", n.m, errUnimplemented)
+	return nil, unimplemented("this provider's session manager (%T) has no usage report", n.m)
 }

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -253,8 +252,8 @@ func TestUsageDataSource_Errors(t *testing.T) {
 func TestErrorDiagnostic_Usage(t *testing.T) {
 	fields := fieldPaths{"user_id": path.Root("user_id"), "from": path.Root("from"), "to": path.Root("to")}
 	_, err := directManager{}.Usage(context.Background(), events.UsageQuery{})
-	if !errors.Is(err, errUnimplemented) {
-		t.Fatalf("direct mode without Firestore: %v, want errUnimplemented", err)
+	if !isUnimplemented(err) {
+		t.Fatalf("direct mode without Firestore: %v, want an unimplemented error", err)
 	}
 	d := errorDiagnostic("Cannot read the usage report", err, fields)
 	if d.Severity() != diag.SeverityError || !strings.Contains(d.Detail(), "`firestore_project`") || !strings.Contains(d.Detail(), "does not provide this") {
@@ -281,5 +280,39 @@ func attrError(summary, attr, detail string) *regexp.Regexp {
 		regexp.QuoteMeta(attr) + `\s+=[^\n]*\n[\s\S]*` + words(detail).String())
 }
 
+// diagError matches Terraform's rendering of an error diagnostic with summary whose detail
+// has the words of detail.
+func diagError(summary, detail string) *regexp.Regexp {
+	return regexp.MustCompile(`Error: ` + words(summary).String() + `\s[\s\S]*` + words(detail).String())
+}
+
 // floatString is a number as the test state shows it.
 func floatString(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// A window computed in the configuration (unknown at validation, known at plan) is read as
+// the time it becomes: the last 30 days.
+func TestUsageDataSource_ComputedWindow(t *testing.T) {
+	needTerraform(t)
+	u := &usageManager{fakeManager: newFakeManager(), rep: sampleReport()}
+	before := time.Now()
+	tfresource.UnitTest(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: fakeFactories(u),
+		Steps: []tfresource.TestStep{{
+			Config: fakeProviderBlock + `
+data "hyperbola_usage" "recent" {
+  from = timeadd(plantimestamp(), "-720h")
+}`,
+			Check: tfresource.TestCheckResourceAttr("data.hyperbola_usage.recent", "sessions.#", "3"),
+		}},
+	})
+	qs := u.asked()
+	if len(qs) == 0 {
+		t.Fatal("the reporter was never asked")
+	}
+	for _, q := range qs {
+		want := before.Add(-720 * time.Hour)
+		if d := q.From.Sub(want); d < -time.Second || d > time.Minute || !q.To.IsZero() {
+			t.Errorf("query %+v, want from ≈ %s and no to", q, want.UTC().Format(time.RFC3339))
+		}
+	}
+}
