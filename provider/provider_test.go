@@ -38,7 +38,9 @@ func TestMain(m *testing.M) {
 		flag.Parse()
 		os.Exit(m.Run())
 	}
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
+	// Firestore: the durable records that hyperbola_usage reads (tests that want them ask
+	// accOptions.firestore for a project of their own).
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true})
 }
 
 // needTerraform skips a unit test that runs terraform when there is none.

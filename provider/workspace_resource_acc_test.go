@@ -23,6 +23,7 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
@@ -47,7 +48,8 @@ type acc struct {
 	mode      mode
 	ns        string
 	svc       *session.Service
-	provider  string // the provider block
+	events    *events.Recorder // the test's view of the durable records (accOptions.firestore)
+	provider  string           // the provider block
 	factories map[string]func() (tfprotov6.ProviderServer, error)
 }
 
@@ -57,6 +59,10 @@ type accOptions struct {
 	// fails pods labelled hyperbola.dev/test-fail=true); endpoint mode only, where the API
 	// runs on that core.
 	failBackups bool
+	// firestore gives the test a Firestore project (on the emulator TestMain starts): the
+	// test's session core, the API (endpoint mode) and the provider (direct mode,
+	// firestore_project) record into it, and the usage report reads it.
+	firestore bool
 }
 
 func newAcc(t *testing.T, m mode) *acc { return newAccWith(t, m, accOptions{}) }
@@ -77,6 +83,11 @@ func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 		"KUBECONFIG": kc.Kubeconfig, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": portOf(env.Redis.Addr),
 		"HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_DOMAIN": "test.hyperbola.local",
 	}
+	project := ""
+	if o.firestore {
+		project = env.FirestoreProject(t)
+		vars["GOOGLE_CLOUD_PROJECT"] = project
+	}
 	cfg, err := config.FromLookup(envMap(vars))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +104,7 @@ func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	a := &acc{mode: m, ns: ns, svc: st.Service}
+	a := &acc{mode: m, ns: ns, svc: st.Service, events: st.Events}
 
 	var mu sync.Mutex
 	var opened []io.Closer
@@ -118,10 +129,14 @@ provider "hyperbola" {
   redis_prefix = %q
   namespace    = %q
   domain       = "test.hyperbola.local"
-}
-`, kc.Kubeconfig, "redis://"+env.Redis.Addr+"/0", prefix, ns)
+%s}
+`, kc.Kubeconfig, "redis://"+env.Redis.Addr+"/0", prefix, ns, firestoreAttr(project))
 	case modeEndpoint:
-		srv := httptest.NewServer(api.New(api.Deps{Manager: st.Service, Health: st, Logger: quiet}, api.Options{APIKeys: []string{"acc-key"}}))
+		deps := api.Deps{Manager: st.Service, Health: st, Logger: quiet}
+		if st.Events != nil { // a nil *events.Recorder in the interface would not read as "none"
+			deps.Usage = st.Events
+		}
+		srv := httptest.NewServer(api.New(deps, api.Options{APIKeys: []string{"acc-key"}}))
 		t.Cleanup(srv.Close)
 		a.provider = fmt.Sprintf(`
 provider "hyperbola" {
@@ -133,6 +148,14 @@ provider "hyperbola" {
 	p := NewWithOptions("acc", opts)
 	a.factories = map[string]func() (tfprotov6.ProviderServer, error){"hyperbola": providerserver.NewProtocol6WithError(p())}
 	return a
+}
+
+// firestoreAttr is the direct-mode provider block's firestore_project line, when there is a project.
+func firestoreAttr(project string) string {
+	if project == "" {
+		return ""
+	}
+	return fmt.Sprintf("  firestore_project = %q\n", project)
 }
 
 func portOf(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
