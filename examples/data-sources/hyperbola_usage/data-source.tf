@@ -8,6 +8,11 @@ data "hyperbola_usage" "ada_january" {
 # Everyone's usage since the first record, until now.
 data "hyperbola_usage" "all" {}
 
+# The last 30 days, as of the plan.
+data "hyperbola_usage" "last_30_days" {
+  from = timeadd(plantimestamp(), "-720h")
+}
+
 output "ada_january" {
   value = "${data.hyperbola_usage.ada_january.total.running_hours} h running, ${data.hyperbola_usage.ada_january.total.estimated_cost} ${data.hyperbola_usage.ada_january.currency} (${data.hyperbola_usage.ada_january.total.savings_percent}% saved by sleeping)"
 }
@@ -20,4 +25,8 @@ output "cost_by_user" {
 # Workspaces that ran more than 8 hours: candidates for a shorter idle_timeout.
 output "long_running" {
   value = [for s in data.hyperbola_usage.all.sessions : s.id if s.running_hours > 8]
+}
+
+output "savings_last_30_days" {
+  value = "${data.hyperbola_usage.last_30_days.total.savings_percent}% saved by sleeping (${data.hyperbola_usage.last_30_days.pending_events} events not yet counted)"
 }
