@@ -43,6 +43,7 @@ type directManager struct {
 var (
 	_ session.Manager = directManager{}
 	_ UsageReporter   = directManager{}
+	_ UsageReporter   = (*apiclient.Client)(nil) // endpoint mode: GET /usage
 )
 
 func (d directManager) Usage(ctx context.Context, q events.UsageQuery) (*events.UsageReport, error) {
