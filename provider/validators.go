@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
@@ -69,10 +68,7 @@ func idleTimeoutValidator() validator.String {
 			if err != nil {
 				return fmt.Errorf("idle_timeout: %w", err)
 			}
-			if d.D() > 0 && d.D() < time.Minute {
-				return fmt.Errorf("idle_timeout %q must be at least 1m (the idle sweep runs every minute), or 0 to never sleep", s)
-			}
-			return nil
+			return session.CheckIdleTimeout(d)
 		},
 	}
 }

@@ -235,7 +235,7 @@ func TestWorkspace_PlanTimeValidation(t *testing.T) {
 		{`storage = "5 gigs"`, `storage "5 gigs" is not a quantity`},
 		{`idle_timeout = "-5m"`, `idle_timeout: duration "-5m" must not be negative`},
 		{`idle_timeout = "soon"`, `idle_timeout: duration "soon": use a form such as`},
-		{`idle_timeout = "30s"`, `idle_timeout "30s" must be at least 1m`},
+		{`idle_timeout = "30s"`, `idle_timeout must be at least 1m`},
 		{`cpu = "lots"`, `cpu "lots" is not a quantity`},
 		{`image = "has space"`, `image "has space" is not an image reference`},
 		{`labels = { "hyperbola.dev/session" = "x" }`, `uses the reserved prefix "hyperbola.dev/"`},

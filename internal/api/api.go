@@ -344,10 +344,22 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
-		if err := rt.handle(w, r); err != nil {
+		if err := rt.handle(w, r.WithContext(actorFrom(r))); err != nil {
 			writeError(w, r, s.log, err)
 		}
 	})
+}
+
+// HeaderActor names the tool behind an authenticated caller, so durable events tell
+// Terraform's changes from other API calls. Only "terraform" is believed; anything else (or
+// nothing) records the change as "api".
+const HeaderActor = "X-Hyperbola-Actor"
+
+func actorFrom(r *http.Request) context.Context {
+	if a := r.Header.Get(HeaderActor); a == "terraform" {
+		return session.WithActor(r.Context(), a)
+	}
+	return r.Context()
 }
 
 // admit checks the API key and the rate limit of rt.

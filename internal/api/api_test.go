@@ -410,3 +410,15 @@ func TestRegistriesArePerServer(t *testing.T) {
 		t.Fatal("two servers share a registry")
 	}
 }
+
+func TestActorHeaderBelievesOnlyTerraform(t *testing.T) {
+	for header, want := range map[string]string{"": "api", "terraform": "terraform", "sweep": "api", "reconcile": "api"} {
+		r := httptest.NewRequest(http.MethodGet, "/sessions", nil)
+		if header != "" {
+			r.Header.Set(HeaderActor, header)
+		}
+		if got := session.ActorOf(actorFrom(r)); got != want {
+			t.Errorf("%s %q: actor %q, want %q", HeaderActor, header, got, want)
+		}
+	}
+}

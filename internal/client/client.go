@@ -378,6 +378,9 @@ func (c *Client) once(ctx context.Context, cl call, target string, payload []byt
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("X-API-Key", c.key)
 	req.Header.Set("User-Agent", c.userAgent)
+	if a := session.ActorOf(ctx); a != "api" { // e.g. "terraform": the durable events say who
+		req.Header.Set("X-Hyperbola-Actor", a)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
