@@ -60,8 +60,8 @@ data "hyperbola_usage" "before" {
 					Config: a.config(`  state = "sleeping"`) + usage,
 					Check: tfresource.ComposeAggregateTestCheckFunc(
 						a.status(&id, session.StateSleeping),
-						// the actor: the provider's in direct mode, the API's through it
-						a.lastEvent(&id, session.StateSleeping, map[mode]string{modeDirect: "terraform", modeEndpoint: "api"}[a.mode]),
+						// the actor is terraform in both modes (through the API: X-Hyperbola-Actor)
+						a.lastEvent(&id, session.StateSleeping, "terraform"),
 						tfresource.TestCheckResourceAttr(usageName, "sessions.#", "1"),
 						tfresource.TestCheckResourceAttrPair(usageName, "sessions.0.id", wsName, "id"),
 						tfresource.TestCheckResourceAttr(usageName, "sessions.0.user_id", "acc@example.com"),
