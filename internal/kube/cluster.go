@@ -366,9 +366,9 @@ func (c *Cluster) Observe(ctx context.Context, id string) (*session.Observed, er
 	return summarize(id, objs), nil
 }
 
-// Readiness is Observe for a session waiting for its pod (session.ReadinessObserver): one GET
-// of the Deployment, and a list of the workspace's pods only when it is not ready, to say why.
-// A missing Deployment gives an Observed with no kinds.
+// Readiness is Observe for a session waiting for its pod (session.ReadinessObserver): a GET
+// of the Deployment and a list of the workspace's pods, instead of Observe's seven lists. A
+// missing Deployment gives an Observed with no kinds.
 func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, error) {
 	n, err := NamesFor(id)
 	if err != nil {
@@ -385,17 +385,17 @@ func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, 
 	if dep.Spec.Replicas != nil {
 		obs.DesiredReplicas = *dep.Spec.Replicas
 	}
-	obs.Ready = deploymentReady(dep, obs.DesiredReplicas)
+	sel, err := ComponentSelector(id, ComponentWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, c.kubeError("list Pods "+sel, "", "", err)
+	}
+	obs.Pods = len(pods.Items)
+	obs.Ready = workspaceReady(dep, obs.DesiredReplicas, pods.Items)
 	if !obs.Ready {
-		sel, err := ComponentSelector(id, ComponentWorkspace)
-		if err != nil {
-			return nil, err
-		}
-		pods, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			return nil, c.kubeError("list Pods "+sel, "", "", err)
-		}
-		obs.Pods = len(pods.Items)
 		obs.PodProblem = podProblem(dep, pods.Items)
 	}
 	return obs, nil
@@ -556,7 +556,7 @@ func summarize(id string, objs *objects) *session.Observed {
 				obs.Memory = q.String()
 			}
 		}
-		obs.Ready = deploymentReady(dep, obs.DesiredReplicas)
+		obs.Ready = workspaceReady(dep, obs.DesiredReplicas, objs.pods)
 	}
 	obs.Pods = len(objs.pods)
 	if !obs.Ready {
@@ -605,11 +605,28 @@ var problemReasons = map[string]bool{
 	"RunContainerError": true, "PreStartHookError": true, "PostStartHookError": true,
 }
 
-// deploymentReady: rolled out at the current generation, with a Ready pod of the current
-// template (with Recreate, an updated pod exists only once every old pod is gone).
-func deploymentReady(dep *appsv1.Deployment, desired int32) bool {
-	return dep.Status.ObservedGeneration >= dep.Generation && desired >= 1 &&
-		dep.Status.UpdatedReplicas >= 1 && dep.Status.ReadyReplicas >= 1
+// workspaceReady: the Deployment is rolled out at its current generation (with Recreate, an
+// updated pod exists only once every old pod is gone) and a pod of it is Ready. The pod is
+// read directly: the Deployment's own readyReplicas trails the pod by two controllers'
+// updates (0.4-0.7 s measured on the local cluster under load).
+func workspaceReady(dep *appsv1.Deployment, desired int32, pods []corev1.Pod) bool {
+	if dep.Status.ObservedGeneration < dep.Generation || desired < 1 || dep.Status.UpdatedReplicas < 1 {
+		return false
+	}
+	if dep.Status.ReadyReplicas >= 1 {
+		return true
+	}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // podProblem explains why the workspace cannot become ready, from the Deployment's
