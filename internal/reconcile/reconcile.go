@@ -510,9 +510,8 @@ func (r *run) rebuilt(o *session.Observed, d *session.Session) *session.Session 
 	if s.Labels == nil && len(o.Labels) > 0 {
 		s.Labels = maps.Clone(o.Labels)
 	}
-	if s.ExpiresAt.IsZero() {
-		s.ExpiresAt = r.expires(s.CreatedAt)
-	}
+	// A zero ExpiresAt is kept: the session asked for ttl 0 and never expires. (Filling one in
+	// would have the sweep delete a workspace its owner asked to keep.)
 	s.UpdatedAt = r.now
 	switch d.State {
 	case session.StateDeleting:

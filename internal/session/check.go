@@ -3,6 +3,7 @@ package session
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -90,4 +91,27 @@ func CheckIdleTimeout(d Duration) error {
 		return Invalid("idle_timeout", "idle_timeout must be at least 1m (the idle sweep runs every minute), or 0 to never sleep")
 	}
 	return nil
+}
+
+// MinTTL is the shortest lifetime a session may ask for.
+const MinTTL = time.Hour
+
+// CheckTTL bounds a per-session lifetime: 0 (never expires) or at least MinTTL.
+func CheckTTL(d Duration) error {
+	if d.D() < 0 {
+		return Invalid("ttl", "ttl must not be negative")
+	}
+	if d.D() > 0 && d.D() < MinTTL {
+		return Invalid("ttl", "ttl must be at least 1h, or 0 to never expire")
+	}
+	return nil
+}
+
+// ExpiresAt is when a session created at created with lifetime ttl expires: the zero time
+// (never) when ttl is 0.
+func ExpiresAt(created time.Time, ttl Duration) time.Time {
+	if ttl == 0 {
+		return time.Time{}
+	}
+	return created.Add(ttl.D())
 }

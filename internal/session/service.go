@@ -149,6 +149,12 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 	if req.IdleTimeout != nil {
 		sess.IdleTimeout = *req.IdleTimeout
 	}
+	if req.TTL != nil {
+		if err := CheckTTL(*req.TTL); err != nil {
+			return nil, err
+		}
+		sess.ExpiresAt = ExpiresAt(now, *req.TTL)
+	}
 	if req.BackupOnDelete != nil {
 		sess.BackupOnDelete = *req.BackupOnDelete
 	}
@@ -619,7 +625,7 @@ func (s *Service) scale(ctx context.Context, sess *Session, replicas int32) erro
 }
 
 // Update changes a workspace in place: image, resources, a larger volume, idle timeout,
-// backup choice and labels. Shrinking the volume is refused.
+// lifetime (ttl, from its creation), backup choice and labels. Shrinking the volume is refused.
 func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Session, error) {
 	return s.transition(ctx, id, func(sess *Session) error {
 		switch sess.State {
@@ -647,6 +653,12 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 		}
 		if req.Labels != nil {
 			sess.Labels = maps.Clone(req.Labels)
+		}
+		if req.TTL != nil {
+			if err := CheckTTL(*req.TTL); err != nil {
+				return err
+			}
+			sess.ExpiresAt = ExpiresAt(sess.CreatedAt, *req.TTL)
 		}
 		if err := s.checkSpec(sess, old); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -650,4 +651,95 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// testClock is a settable clock for the Service and the store.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestIntegrationTTL: a session created with ttl 0 never expires (the store's expires index
+// never returns it, however late the sweep looks); one with ttl 2h is expired 2h after its
+// creation and not before; an update sets the lifetime anew from the creation, or clears it.
+func TestIntegrationTTL(t *testing.T) {
+	clock := &testClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	f := newFixture(t, stack.Parts{Now: clock.Now})
+	ctx := context.Background()
+	ttl := func(d time.Duration) *session.Duration { v := session.Duration(d); return &v }
+	created := clock.Now()
+
+	forever, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com", TTL: ttl(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com", TTL: ttl(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !forever.ExpiresAt.IsZero() || !short.ExpiresAt.Equal(created.Add(2*time.Hour)) ||
+		!def.ExpiresAt.Equal(created.Add(f.cfg.SessionTTL)) {
+		t.Fatalf("expires_at: ttl 0 %v, ttl 2h %v, default %v (created %v)", forever.ExpiresAt, short.ExpiresAt, def.ExpiresAt, created)
+	}
+	if _, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com", TTL: ttl(30 * time.Minute)}); !errors.Is(err, session.ErrInvalid) || !strings.Contains(err.Error(), "ttl") {
+		t.Fatalf("create with ttl 30m: %v, want invalid naming ttl", err)
+	}
+
+	expired := func(after time.Duration) []string {
+		t.Helper()
+		ids, err := f.stack.Store.Expired(ctx, created.Add(after), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(ids)
+		return ids
+	}
+	want := func(ids ...string) []string { sort.Strings(ids); return ids }
+
+	clock.Add(2*time.Hour - time.Millisecond)
+	if got := expired(2*time.Hour - time.Millisecond); len(got) != 0 {
+		t.Fatalf("expired just before 2h: %v", got)
+	}
+	clock.Add(time.Millisecond)
+	if got := expired(2 * time.Hour); fmt.Sprint(got) != fmt.Sprint(want(short.ID)) {
+		t.Fatalf("expired at 2h: %v, want [%s]", got, short.ID)
+	}
+	if got := expired(100 * 365 * 24 * time.Hour); fmt.Sprint(got) != fmt.Sprint(want(short.ID, def.ID)) {
+		t.Fatalf("expired in a hundred years: %v, want %s and %s (never %s)", got, short.ID, def.ID, forever.ID)
+	}
+
+	// Updates: the default one never expires now; the forever one gets 3h from its creation.
+	up, err := f.svc.Update(ctx, def.ID, session.UpdateRequest{TTL: ttl(0)})
+	if err != nil || !up.ExpiresAt.IsZero() {
+		t.Fatalf("update ttl 0: %+v, %v", up, err)
+	}
+	up, err = f.svc.Update(ctx, forever.ID, session.UpdateRequest{TTL: ttl(3 * time.Hour)})
+	if err != nil || !up.ExpiresAt.Equal(created.Add(3*time.Hour)) {
+		t.Fatalf("update ttl 3h: %+v, %v", up, err)
+	}
+	if _, err := f.svc.Update(ctx, short.ID, session.UpdateRequest{TTL: ttl(-time.Hour)}); !errors.Is(err, session.ErrInvalid) || !strings.Contains(err.Error(), "ttl") {
+		t.Fatalf("update with ttl -1h: %v, want invalid naming ttl", err)
+	}
+	if got := expired(100 * 365 * 24 * time.Hour); fmt.Sprint(got) != fmt.Sprint(want(short.ID, forever.ID)) {
+		t.Fatalf("expired in a hundred years after the updates: %v, want %s and %s", got, short.ID, forever.ID)
+	}
+	if got, err := f.svc.Get(ctx, def.ID); err != nil || !got.ExpiresAt.IsZero() {
+		t.Fatalf("get after clearing the ttl: %+v, %v", got, err)
+	}
 }

@@ -69,9 +69,11 @@ type Session struct {
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
 	LastActivity   time.Time         `json:"last_activity"`
-	ExpiresAt      time.Time         `json:"expires_at"`
-	BackupLocation string            `json:"backup_location,omitempty"`
-	Pending        Pending           `json:"pending,omitempty"`
+	// ExpiresAt is when the sweep deletes the session (with a backup): CreatedAt + its ttl.
+	// Zero (absent from the JSON) means it never expires.
+	ExpiresAt      time.Time `json:"expires_at,omitzero"`
+	BackupLocation string    `json:"backup_location,omitempty"`
+	Pending        Pending   `json:"pending,omitempty"`
 	// Attempt counts backup attempts, so a retried delete runs a fresh Job.
 	Attempt int `json:"attempt,omitempty"`
 	// Password is the IDE password. It is returned once, by Create, and never stored in Redis
@@ -101,6 +103,9 @@ type CreateRequest struct {
 	IdleTimeout    *Duration         `json:"idle_timeout,omitempty"`
 	BackupOnDelete *bool             `json:"backup_on_delete,omitempty"`
 	Labels         map[string]string `json:"labels,omitempty"`
+	// TTL is the session's lifetime: it expires (and the sweep deletes it) TTL after its
+	// creation. 0 never expires; nil takes the service's SessionTTL.
+	TTL *Duration `json:"ttl,omitempty"`
 	// State "sleeping" creates the workspace asleep; "" or "running" starts it.
 	State State `json:"state,omitempty"`
 	// RequestID makes a retried create idempotent: the same id within a day returns (and
@@ -117,6 +122,9 @@ type UpdateRequest struct {
 	IdleTimeout    *Duration         `json:"idle_timeout,omitempty"`
 	BackupOnDelete *bool             `json:"backup_on_delete,omitempty"`
 	Labels         map[string]string `json:"labels,omitempty"` // replaces all user labels when non-nil
+	// TTL sets the lifetime anew, counted from the session's creation (ExpiresAt = CreatedAt
+	// + TTL); 0 makes it never expire.
+	TTL *Duration `json:"ttl,omitempty"`
 }
 
 // DeleteOptions tunes a delete.

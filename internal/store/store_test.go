@@ -547,6 +547,33 @@ func testExpired(t *testing.T, b *backend) {
 	if want := []string{"expd0003", "expd0001", "expd0002"}; !equalStrings(got, want) {
 		t.Fatalf("Expired = %v, want %v", got, want)
 	}
+
+	// A ttl of 0 (zero ExpiresAt) takes the session out of the index on Put, and the record
+	// keeps no expiry: it never expires, however late the sweep looks.
+	x, err := s.Get(ctx, "expd0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.ExpiresAt = time.Time{}
+	if err := s.Put(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Expired(ctx, now.Add(100*365*24*time.Hour), 100); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"expd0003", "expd0002", "live0001"}; !equalStrings(got, want) {
+		t.Fatalf("Expired after clearing expd0001's ttl = %v, want %v", got, want)
+	}
+	if x, err = s.Get(ctx, "expd0001"); err != nil || !x.ExpiresAt.IsZero() {
+		t.Fatalf("Get after clearing the ttl = %v, %v: want no expiry", x, err)
+	}
+	raw, err := b.rdb.Get(ctx, b.prefix+"s:expd0001").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(raw, "expires_at") {
+		t.Fatalf("the record of a session that never expires holds expires_at: %s", raw)
+	}
 }
 
 func testPending(t *testing.T, b *backend) {

@@ -461,11 +461,11 @@ func (s *Sweeper) expire(ctx, stop context.Context, now time.Time, t *tally, han
 	for _, id := range ids {
 		handled[id] = true
 	}
-	forEach(stop, ids, s.opts.Concurrency, func(id string) { s.expireOne(ctx, id, t) })
+	forEach(stop, ids, s.opts.Concurrency, func(id string) { s.expireOne(ctx, id, now, t) })
 	return nil
 }
 
-func (s *Sweeper) expireOne(ctx context.Context, id string, t *tally) {
+func (s *Sweeper) expireOne(ctx context.Context, id string, now time.Time, t *tally) {
 	log := s.log.With("id", id)
 	sess, err := s.store.Get(ctx, id)
 	if errors.Is(err, session.ErrNotFound) {
@@ -486,6 +486,13 @@ func (s *Sweeper) expireOne(ctx context.Context, id string, t *tally) {
 		}
 		t.add(func(r *Report) { r.Advanced++ })
 		return
+	}
+	if sess.ExpiresAt.IsZero() || sess.ExpiresAt.After(now) {
+		// Its ttl changed since the index was read (0: it never expires): leave it.
+		log.DebugContext(ctx, "session no longer expired", "expires_at", sess.ExpiresAt)
+		return
+	}
+	switch sess.State {
 	case session.StateFailed: // its backup failed: try again, but not every minute
 		if since := s.now().Sub(sess.UpdatedAt); since < s.opts.RetryFailedAfter {
 			log.DebugContext(ctx, "expired session failed; retrying its delete later", "reason", sess.Reason, "since", since)
