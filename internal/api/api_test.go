@@ -32,13 +32,13 @@ func TestRoutesHappyPath(t *testing.T) {
 		status int
 		call   string
 	}{
-		{req{method: "POST", target: "/session/create", body: `{"user_id":"user@example.com","image":"nginx:1","storage":"6Gi","cpu":"500m","memory":"1Gi","idle_timeout":"30m","backup_on_delete":false,"labels":{"team":"a"},"state":"sleeping"}`,
+		{req{method: "POST", target: "/session/create", body: `{"user_id":"user@example.com","image":"nginx:1","storage":"6Gi","cpu":"500m","memory":"1Gi","idle_timeout":"30m","backup_on_delete":false,"labels":{"team":"a"},"state":"sleeping","ttl":"0"}`,
 			header: map[string]string{"Idempotency-Key": "req-1"}}, 201, "Create"},
 		{req{method: "GET", target: "/session/ab12cd34/status"}, 200, "Get"},
 		{req{method: "POST", target: "/session/ab12cd34/sleep"}, 200, "Sleep"},
 		{req{method: "POST", target: "/session/ab12cd34/sleep", body: `{}`}, 200, "Sleep"},
 		{req{method: "POST", target: "/session/ab12cd34/wake"}, 200, "Wake"},
-		{req{method: "PATCH", target: "/session/ab12cd34", body: `{"storage":"10Gi","idle_timeout":600,"labels":{}}`, ct: "application/merge-patch+json"}, 200, "Update"},
+		{req{method: "PATCH", target: "/session/ab12cd34", body: `{"storage":"10Gi","idle_timeout":600,"labels":{},"ttl":"72h"}`, ct: "application/merge-patch+json"}, 200, "Update"},
 		{req{method: "DELETE", target: "/session/ab12cd34?skip_backup=true"}, 202, "Delete"},
 		{req{method: "GET", target: "/sessions?user_id=user%40example.com&status=running&limit=10&cursor=MTIzOmFiMTJjZDM0"}, 200, "List"},
 		{req{method: "GET", target: "/health", noKey: true}, 200, ""},
@@ -64,7 +64,7 @@ func TestRoutesHappyPath(t *testing.T) {
 	got := ts.m.Last.(session.CreateRequest)
 	if got.RequestID != "req-1" || got.UserID != "user@example.com" || got.Image != "nginx:1" || got.Storage != "6Gi" ||
 		got.IdleTimeout == nil || got.IdleTimeout.D() != 30*time.Minute || got.BackupOnDelete == nil || *got.BackupOnDelete ||
-		got.Labels["team"] != "a" || got.State != session.StateSleeping {
+		got.Labels["team"] != "a" || got.State != session.StateSleeping || got.TTL == nil || *got.TTL != 0 {
 		t.Fatalf("create request %+v", got)
 	}
 	m := decodeSession(t, w)
@@ -84,7 +84,8 @@ func TestRoutesHappyPath(t *testing.T) {
 	// The update request.
 	ts.do(t, cases[5].q)
 	up := ts.m.Last.(session.UpdateRequest)
-	if up.Storage == nil || *up.Storage != "10Gi" || up.IdleTimeout == nil || up.IdleTimeout.D() != 10*time.Minute || up.Labels == nil || up.Image != nil {
+	if up.Storage == nil || *up.Storage != "10Gi" || up.IdleTimeout == nil || up.IdleTimeout.D() != 10*time.Minute || up.Labels == nil || up.Image != nil ||
+		up.TTL == nil || up.TTL.D() != 72*time.Hour {
 		t.Fatalf("update request %+v", up)
 	}
 	// Delete: skip_backup reached the Manager; a deleted session answers 200.

@@ -41,6 +41,7 @@ type CreateBody struct {
 	IdleTimeout    json.RawMessage   `json:"idle_timeout,omitempty"`
 	BackupOnDelete *bool             `json:"backup_on_delete,omitempty"`
 	Labels         map[string]string `json:"labels,omitempty"`
+	TTL            json.RawMessage   `json:"ttl,omitempty"`
 	State          string            `json:"state,omitempty"`
 	RequestID      string            `json:"request_id,omitempty"`
 }
@@ -55,6 +56,7 @@ type UpdateBody struct {
 	IdleTimeout    json.RawMessage   `json:"idle_timeout,omitempty"`
 	BackupOnDelete *bool             `json:"backup_on_delete,omitempty"`
 	Labels         map[string]string `json:"labels,omitempty"`
+	TTL            json.RawMessage   `json:"ttl,omitempty"`
 }
 
 // ListResponse is GET /sessions' answer.
@@ -363,6 +365,9 @@ func createRequest(b CreateBody, idemKey string, idemKeys []string) (session.Cre
 		return req, err
 	}
 	req.IdleTimeout = d
+	if req.TTL, err = ttl(b.TTL); err != nil {
+		return req, err
+	}
 	if err := session.CheckLabels(b.Labels); err != nil {
 		return req, err
 	}
@@ -415,6 +420,9 @@ func updateRequest(b UpdateBody) (session.UpdateRequest, error) {
 		return req, err
 	}
 	req.IdleTimeout = d
+	if req.TTL, err = ttl(b.TTL); err != nil {
+		return req, err
+	}
 	if err := session.CheckLabels(b.Labels); err != nil {
 		return req, err
 	}
@@ -432,6 +440,23 @@ func idleTimeout(raw json.RawMessage) (*session.Duration, error) {
 		return nil, badRequest("idle_timeout", "idle_timeout: %s", err.Error())
 	}
 	if err := session.CheckIdleTimeout(d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// ttl reads a session lifetime, "72h" or a number of seconds; absent or null is nil (the
+// server's SESSION_TTL on a create, unchanged on an update). 0 never expires; otherwise at
+// least an hour.
+func ttl(raw json.RawMessage) (*session.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var d session.Duration
+	if err := d.UnmarshalJSON(raw); err != nil {
+		return nil, badRequest("ttl", "ttl: %s", err.Error())
+	}
+	if err := session.CheckTTL(d); err != nil {
 		return nil, err
 	}
 	return &d, nil

@@ -163,6 +163,7 @@ func (c *Client) Update(ctx context.Context, id string, req session.UpdateReques
 	set("idle_timeout", req.IdleTimeout, req.IdleTimeout != nil)
 	set("backup_on_delete", req.BackupOnDelete, req.BackupOnDelete != nil)
 	set("labels", req.Labels, req.Labels != nil)
+	set("ttl", req.TTL, req.TTL != nil)
 	return c.onSession(ctx, http.MethodPatch, id, "", nil, body)
 }
 
