@@ -29,6 +29,7 @@ func workspaceFields() fieldPaths {
 		"idle_timeout":     path.Root("idle_timeout"),
 		"backup_on_delete": path.Root("backup_on_delete"),
 		"labels":           path.Root("labels"),
+		"ttl":              path.Root("ttl"),
 	}
 }
 

@@ -78,6 +78,12 @@ func (f *fakeManager) Create(_ context.Context, req session.CreateRequest) (*ses
 	if req.IdleTimeout != nil {
 		s.IdleTimeout = *req.IdleTimeout
 	}
+	if req.TTL != nil {
+		if err := session.CheckTTL(*req.TTL); err != nil {
+			return nil, err
+		}
+		s.ExpiresAt = session.ExpiresAt(now, *req.TTL)
+	}
 	if req.BackupOnDelete != nil {
 		s.BackupOnDelete = *req.BackupOnDelete
 	}
@@ -257,6 +263,12 @@ func (f *fakeManager) Update(_ context.Context, id string, req session.UpdateReq
 	}
 	if req.IdleTimeout != nil {
 		s.IdleTimeout = *req.IdleTimeout
+	}
+	if req.TTL != nil {
+		if err := session.CheckTTL(*req.TTL); err != nil {
+			return nil, err
+		}
+		s.ExpiresAt = session.ExpiresAt(s.CreatedAt, *req.TTL)
 	}
 	if req.BackupOnDelete != nil {
 		s.BackupOnDelete = *req.BackupOnDelete

@@ -73,6 +73,21 @@ func idleTimeoutValidator() validator.String {
 	}
 }
 
+// ttlValidator: a non-negative Go duration, 0 (never expires) or at least an hour: the rule
+// the session core applies.
+func ttlValidator() validator.String {
+	return stringCheck{
+		desc: "a duration such as \"72h\": 0 (never expires) or at least 1h",
+		check: func(s string) error {
+			d, err := session.ParseDuration(s)
+			if err != nil {
+				return fmt.Errorf("ttl: %w", err)
+			}
+			return session.CheckTTL(d)
+		},
+	}
+}
+
 // labelsValidator: Kubernetes label syntax, at most 32 labels, none under a reserved prefix.
 type labelsValidator struct{}
 

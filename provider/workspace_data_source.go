@@ -104,7 +104,7 @@ func infoAttributes(idRequired bool) map[string]schema.Attribute {
 		"created_at":       computed("Creation time (RFC 3339, UTC)."),
 		"updated_at":       computed("Time of the last change (RFC 3339, UTC)."),
 		"last_activity":    computed("Time of the last activity seen (RFC 3339, UTC)."),
-		"expires_at":       computed("When the workspace's lifetime ends and the idle sweep deletes it (RFC 3339, UTC)."),
+		"expires_at":       computed("When the workspace's lifetime ends and the idle sweep deletes it (RFC 3339, UTC); null when it never expires (`ttl = \"0\"`)."),
 		"backup_location":  computed("Where the volume was backed up, once a delete has backed it up."),
 	}
 }

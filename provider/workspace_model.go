@@ -22,6 +22,7 @@ type workspaceModel struct {
 	CPU            types.String   `tfsdk:"cpu"`
 	Memory         types.String   `tfsdk:"memory"`
 	IdleTimeout    types.String   `tfsdk:"idle_timeout"`
+	TTL            types.String   `tfsdk:"ttl"`
 	BackupOnDelete types.Bool     `tfsdk:"backup_on_delete"`
 	Labels         types.Map      `tfsdk:"labels"`
 	WaitForReady   types.Bool     `tfsdk:"wait_for_ready"`
@@ -47,6 +48,7 @@ func (m *workspaceModel) fill(ctx context.Context, s *session.Session, prior *wo
 	m.CPU = sameQuantity(prior.CPU, s.CPU)
 	m.Memory = sameQuantity(prior.Memory, s.Memory)
 	m.IdleTimeout = sameDuration(prior.IdleTimeout, s.IdleTimeout.D())
+	m.TTL = sessionTTL(prior.TTL, s)
 	m.BackupOnDelete = types.BoolValue(s.BackupOnDelete)
 	switch {
 	case len(s.Labels) > 0:
@@ -109,6 +111,20 @@ func sameDuration(prior types.String, got time.Duration) types.String {
 		}
 	}
 	return types.StringValue(shortDuration(got))
+}
+
+// sessionTTL is the `ttl` attribute of session s: its lifetime, ExpiresAt - CreatedAt, or "0"
+// when it never expires; prior's spelling is kept when it means the same.
+func sessionTTL(prior types.String, s *session.Session) types.String {
+	if s.ExpiresAt.IsZero() {
+		if known(prior) {
+			if d, err := time.ParseDuration(strings.TrimSpace(prior.ValueString())); err == nil && d == 0 {
+				return prior
+			}
+		}
+		return types.StringValue("0")
+	}
+	return sameDuration(prior, s.ExpiresAt.Sub(s.CreatedAt))
 }
 
 // shortDuration formats d as time.Duration does, without the trailing zero units.

@@ -119,6 +119,17 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Validators:    []validator.String{idleTimeoutValidator()},
 				PlanModifiers: keep(),
 			},
+			"ttl": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				MarkdownDescription: "The workspace's lifetime, counted from its creation: a duration such as `72h` or `720h`, at least `1h`, " +
+					"or `0` for a workspace that never expires. When it expires, Hyperbola's idle sweep deletes the workspace " +
+					"(backing its volume up first, as `backup_on_delete` says) and the next apply creates a new one. " +
+					"Unset, the deployment's `SESSION_TTL` applies (24h by default), so a long-lived workspace should set `ttl = \"0\"`. " +
+					"Changing it updates the workspace in place: the new lifetime still counts from `created_at`.",
+				Validators:    []validator.String{ttlValidator()},
+				PlanModifiers: keep(),
+			},
 			"backup_on_delete": schema.BoolAttribute{
 				Optional:            true,
 				Computed:            true,
@@ -211,6 +222,14 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 			return
 		}
 		creq.IdleTimeout = &d
+	}
+	if known(plan.TTL) {
+		d, err := session.ParseDuration(plan.TTL.ValueString())
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("ttl"), "Invalid ttl", err.Error())
+			return
+		}
+		creq.TTL = &d
 	}
 	if !plan.BackupOnDelete.IsNull() && !plan.BackupOnDelete.IsUnknown() {
 		b := plan.BackupOnDelete.ValueBool()
@@ -404,6 +423,18 @@ func updateRequest(ctx context.Context, plan, prior *workspaceModel) (session.Up
 		was, perr := session.ParseDuration(prior.IdleTimeout.ValueString())
 		if perr != nil || was != d {
 			u.IdleTimeout = &d
+			changed = true
+		}
+	}
+	if known(plan.TTL) && !plan.TTL.Equal(prior.TTL) {
+		d, err := session.ParseDuration(plan.TTL.ValueString())
+		if err != nil {
+			diags.AddAttributeError(path.Root("ttl"), "Invalid ttl", err.Error())
+			return u, false, diags
+		}
+		was, perr := session.ParseDuration(prior.TTL.ValueString())
+		if perr != nil || was != d {
+			u.TTL = &d
 			changed = true
 		}
 	}

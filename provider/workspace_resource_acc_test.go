@@ -258,6 +258,24 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 					),
 				},
 				{
+					// ttl 0: the workspace never expires, changed in place.
+					Config: a.config(base + `  state = "running"
+  ttl   = "0"`),
+					ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(wsName, plancheck.ResourceActionUpdate),
+					}},
+					Check: tfresource.ComposeAggregateTestCheckFunc(
+						tfresource.TestCheckResourceAttr(wsName, "ttl", "0"),
+						func(*terraform.State) error {
+							s, err := a.svc.Get(context.Background(), id)
+							if err != nil || !s.ExpiresAt.IsZero() {
+								return fmt.Errorf("workspace %s after ttl = 0: %+v, %v: want no expiry", id, s, err)
+							}
+							return nil
+						},
+					),
+				},
+				{
 					Config: a.config(strings.Replace(base, `"1Gi"`, `"2Gi"`, 1) + `  state = "running"`),
 					ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(wsName, plancheck.ResourceActionUpdate),

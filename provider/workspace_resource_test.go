@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -138,6 +139,78 @@ func TestWorkspace_Lifecycle(t *testing.T) {
 	}
 }
 
+// ttl: "0" makes a workspace that never expires; unset, the deployment's SESSION_TTL applies
+// and reads back; a change updates the workspace in place, counted from its creation.
+func TestWorkspace_TTL(t *testing.T) {
+	needTerraform(t)
+	f := newFakeManager()
+	var id string
+	expires := func(want func(s *session.Session) time.Time) tfresource.TestCheckFunc {
+		return func(*terraform.State) error {
+			s, err := f.Get(context.Background(), id)
+			if err != nil {
+				return err
+			}
+			if w := want(s); !s.ExpiresAt.Equal(w) {
+				return fmt.Errorf("workspace %s expires at %v, want %v", id, s.ExpiresAt, w)
+			}
+			return nil
+		}
+	}
+	tfresource.UnitTest(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: fakeFactories(f),
+		Steps: []tfresource.TestStep{
+			{
+				Config: wsConfig(`  ttl = "0"`),
+				Check: tfresource.ComposeAggregateTestCheckFunc(
+					captureID(wsName, &id),
+					tfresource.TestCheckResourceAttr(wsName, "ttl", "0"),
+					expires(func(*session.Session) time.Time { return time.Time{} }),
+				),
+			},
+			{
+				ResourceName:            wsName,
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"password"},
+			},
+			{
+				Config: wsConfig(`  ttl = "72h"`),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(wsName, plancheck.ResourceActionUpdate),
+				}},
+				Check: tfresource.ComposeAggregateTestCheckFunc(
+					tfresource.TestCheckResourceAttr(wsName, "ttl", "72h"),
+					expires(func(s *session.Session) time.Time { return s.CreatedAt.Add(72 * time.Hour) }),
+				),
+			},
+			{
+				Config: wsConfig(`  ttl = "0s"`),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(wsName, plancheck.ResourceActionUpdate),
+				}},
+				Check: tfresource.ComposeAggregateTestCheckFunc(
+					tfresource.TestCheckResourceAttr(wsName, "ttl", "0s"),
+					expires(func(*session.Session) time.Time { return time.Time{} }),
+				),
+			},
+		},
+	})
+	if n := f.Calls("create"); n != 1 {
+		t.Errorf("create called %d times, want 1 (ttl changes in place)", n)
+	}
+
+	// Unset: the deployment's lifetime applies and reads back.
+	g := newFakeManager()
+	tfresource.UnitTest(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: fakeFactories(g),
+		Steps: []tfresource.TestStep{{
+			Config: wsConfig(``),
+			Check:  tfresource.TestCheckResourceAttr(wsName, "ttl", "24h"),
+		}},
+	})
+}
+
 // The idle sweep puts the workspace to sleep: no change is planned unless the configuration
 // pins state = "running".
 func TestWorkspace_SweepDrift(t *testing.T) {
@@ -236,6 +309,9 @@ func TestWorkspace_PlanTimeValidation(t *testing.T) {
 		{`idle_timeout = "-5m"`, `idle_timeout: duration "-5m" must not be negative`},
 		{`idle_timeout = "soon"`, `idle_timeout: duration "soon": use a form such as`},
 		{`idle_timeout = "30s"`, `idle_timeout must be at least 1m`},
+		{`ttl = "30m"`, `ttl must be at least 1h, or 0 to never expire`},
+		{`ttl = "forever"`, `ttl: duration "forever": use a form such as`},
+		{`ttl = "-1h"`, `ttl: duration "-1h" must not be negative`},
 		{`cpu = "lots"`, `cpu "lots" is not a quantity`},
 		{`image = "has space"`, `image "has space" is not an image reference`},
 		{`labels = { "hyperbola.dev/session" = "x" }`, `uses the reserved prefix "hyperbola.dev/"`},

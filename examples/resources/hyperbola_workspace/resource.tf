@@ -5,6 +5,7 @@ resource "hyperbola_workspace" "dev" {
   cpu          = "500m"
   memory       = "1Gi"
   idle_timeout = "30m" # the idle sweep puts it to sleep after 30 minutes without activity
+  ttl          = "0"   # long-lived: never expires (unset, SESSION_TTL applies and the sweep deletes it)
   labels = {
     team = "platform"
   }
