@@ -294,3 +294,21 @@ func TestFlushSetsMalformedEventsAside(t *testing.T) {
 		t.Errorf("pending: %+v", info)
 	}
 }
+
+// A session that never expires (ttl 0: zero ExpiresAt) keeps no expiry in its durable record,
+// so a reconcile that rebuilds it from Firestore does not make it expire.
+func TestRecordKeepsANeverExpiringSession(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: t0}
+	r := New(firestoreClient(t), Options{Now: c.Now})
+	s := testSession("nx12cd34", "alice@example.com", session.StateCreating, t0)
+	s.ExpiresAt = time.Time{}
+	step(t, ctx, r, s, "created", session.StateCreating, t0, "")
+	rec, err := r.Get(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Session.ExpiresAt.IsZero() {
+		t.Fatalf("durable record of a never-expiring session expires at %v", rec.Session.ExpiresAt)
+	}
+}

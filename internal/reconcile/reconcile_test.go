@@ -40,6 +40,12 @@ func durable(id, user string, st session.State) *session.Session {
 	}
 }
 
+// neverExpires makes s a session created with ttl 0.
+func neverExpires(s *session.Session) *session.Session {
+	s.ExpiresAt = time.Time{}
+	return s
+}
+
 type fixture struct {
 	cluster *fakeCluster
 	store   *fakeStore
@@ -81,8 +87,8 @@ func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
 		),
 		store: newFakeStore(),
 		records: newFakeRecords(
-			durable("run00001", "u1", session.StateSleeping), // the cluster says otherwise: the cluster wins
-			durable("slp00001", "u1", session.StateSleeping),
+			durable("run00001", "u1", session.StateSleeping),               // the cluster says otherwise: the cluster wins
+			neverExpires(durable("slp00001", "u1", session.StateSleeping)), // ttl 0: stays so
 			durable("wak00001", "u2", session.StateWaking),
 			durable("cre00001", "u2", session.StateCreating),
 			durable("del00001", "u3", session.StateDeleting),
@@ -123,6 +129,12 @@ func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
 		!s.CreatedAt.Equal(old) || s.BackupLocation != "pvc://b/run00001/old.zip" || s.Labels["team"] != "fs" ||
 		!s.LastActivity.Equal(now) || !s.UpdatedAt.Equal(now) || s.WorkspaceURL != "https://vs-code-run00001.example.test" {
 		t.Errorf("rebuilt record: %+v", s)
+	}
+	if !s.ExpiresAt.Equal(old.Add(24 * time.Hour)) {
+		t.Errorf("rebuilt record expires at %v, want Firestore's %v", s.ExpiresAt, old.Add(24*time.Hour))
+	}
+	if n, _ := f.store.Get(context.Background(), "slp00001"); !n.ExpiresAt.IsZero() {
+		t.Errorf("a session that never expires was rebuilt expiring at %v", n.ExpiresAt)
 	}
 	if f.store.touched["run00001"] != now || !f.store.touched["slp00001"].IsZero() {
 		t.Errorf("activity: %v", f.store.touched)

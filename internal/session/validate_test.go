@@ -131,3 +131,19 @@ func TestErrorKinds(t *testing.T) {
 		t.Fatal("KindOf")
 	}
 }
+
+func TestCheckTTL(t *testing.T) {
+	for _, c := range []struct {
+		d  time.Duration
+		ok bool
+	}{{0, true}, {time.Hour, true}, {720 * time.Hour, true}, {59 * time.Minute, false}, {time.Second, false}, {-time.Hour, false}} {
+		err := CheckTTL(Duration(c.d))
+		if (err == nil) != c.ok || (err != nil && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "ttl"))) {
+			t.Errorf("CheckTTL(%v) = %v, want ok %v", c.d, err, c.ok)
+		}
+	}
+	created := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	if !ExpiresAt(created, 0).IsZero() || !ExpiresAt(created, Duration(2*time.Hour)).Equal(created.Add(2*time.Hour)) {
+		t.Error("ExpiresAt: 0 must never expire, 2h must be created + 2h")
+	}
+}

@@ -385,3 +385,34 @@ func TestRunStartsNoWorkAfterTwoThirdsOfTheLease(t *testing.T) {
 		t.Fatal("the lease was not released")
 	}
 }
+
+// staleExpired answers Expired from an index read before the sessions' ttl changed.
+type staleExpired struct {
+	*memStore
+	ids []string
+}
+
+func (s staleExpired) Expired(context.Context, time.Time, int) ([]string, error) { return s.ids, nil }
+
+// A session whose ttl changed after the expires index was read (to 0, never expires, or to a
+// later time) is not deleted: the sweep goes by the record.
+func TestRunKeepsASessionWhoseTTLChanged(t *testing.T) {
+	clk := newClock()
+	t0 := clk.Now()
+	never := running("anever01", t0)
+	never.ExpiresAt = time.Time{}
+	later := running("alater01", t0)
+	later.ExpiresAt = t0.Add(72 * time.Hour)
+	gone := running("aexpire1", t0)
+	st := newMemStore(never, later, gone)
+	clk.Add(25 * time.Hour)
+	svc := &fakeSessions{store: st, now: clk.Now}
+	s := sweep.New(sweep.Deps{Sessions: svc, Store: staleExpired{st, []string{"alater01", "anever01", "aexpire1"}},
+		Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{})
+	if _, err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(svc.deleted, []string{"aexpire1"}) {
+		t.Fatalf("deleted %v, want only aexpire1", svc.deleted)
+	}
+}
