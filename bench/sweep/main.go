@@ -138,7 +138,7 @@ func run(ctx context.Context, o options) error {
 // measure seeds n sessions under prefix, o.idle of them idle, and sweeps twice.
 func measure(ctx context.Context, rdb *redis.Client, trips *store.RoundTrips, prefix string, n int, o options) ([]row, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.New(rdb, prefix, store.Options{Now: clk.Now, Logger: log})
 	cluster := &scaleOnly{latency: o.scaleLatency}
@@ -265,23 +265,6 @@ feed:
 	wg.Wait()
 	close(errc)
 	return errors.Join(err, <-errc)
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // scaleOnly is the cluster stand-in: every workspace exists and is ready; Scale counts (and

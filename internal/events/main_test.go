@@ -20,23 +20,8 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, &env, testenv.Options{Firestore: true, Redis: true})
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+// clock is the shared settable clock.
+type clock = testenv.Clock
 
 // warmOnce runs the package emulator's first transaction, which takes ~10 s on a cold JVM,
 // before any test measures anything.

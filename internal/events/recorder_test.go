@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
 // Every transition leaves the record and its event in step: the record holds the latest
 // session fields and the last event, the timeline holds every event with its actor.
 func TestRecordKeepsRecordAndTimeline(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	r := New(firestoreClient(t), Options{Now: c.Now})
 	s := testSession("ab12cd34", "alice@example.com", session.StateCreating, t0)
 
@@ -80,7 +81,7 @@ func TestRecordKeepsRecordAndTimeline(t *testing.T) {
 // last one joins the timeline without rolling the record back.
 func TestWriteIsIdempotentAndNeverRollsBack(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	r := New(firestoreClient(t), Options{Now: c.Now})
 	s := testSession("ef56gh78", "bob", session.StateRunning, t0)
 	step(t, ctx, r, s, "created", session.StateRunning, t0, "")
@@ -153,7 +154,7 @@ func TestRecordRefusesBadEvents(t *testing.T) {
 // in step, exactly once.
 func TestRecordQueuesWhileFirestoreIsDownAndFlushWritesLater(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	rdb, prefix := env.RedisFor(t)
 	good := New(firestoreClient(t), fastOptions(rdb, prefix, c)) // before deadFirestore changes the env
 	down := New(deadFirestore(t), fastOptions(rdb, prefix, c))
@@ -230,7 +231,7 @@ func TestRecordQueuesWhileFirestoreIsDownAndFlushWritesLater(t *testing.T) {
 
 // When Redis cannot take the event either, Record says both failed: nothing is dropped silently.
 func TestRecordFailsLoudlyWhenBothStoresAreDown(t *testing.T) {
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	r := New(deadFirestore(t), fastOptions(deadRedis(t), "x:", c))
 	s := testSession("bo12th34", "dave", session.StateCreating, t0)
 	err := r.Record(context.Background(), session.Event{SessionID: s.ID, Type: "created", To: s.State, At: t0, Session: s})
@@ -246,7 +247,7 @@ func TestRecordFailsLoudlyWhenBothStoresAreDown(t *testing.T) {
 
 // A cancelled request context does not lose the event: it is queued regardless.
 func TestRecordQueuesEvenWhenTheCallerGaveUp(t *testing.T) {
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	rdb, prefix := env.RedisFor(t)
 	r := New(firestoreClient(t), fastOptions(rdb, prefix, c))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -268,7 +269,7 @@ func TestRecordQueuesEvenWhenTheCallerGaveUp(t *testing.T) {
 // A queued item Firestore can never take is set aside, not retried forever.
 func TestFlushSetsMalformedEventsAside(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	rdb, prefix := env.RedisFor(t)
 	r := New(firestoreClient(t), fastOptions(rdb, prefix, c))
 	if err := rdb.RPush(ctx, prefix+keyPending, "{not json", `{"id":"x","event":{"session_id":"BAD","type":"created","to":"creating","at":"2026-03-02T09:00:00Z"}}`).Err(); err != nil {
@@ -299,7 +300,7 @@ func TestFlushSetsMalformedEventsAside(t *testing.T) {
 // so a reconcile that rebuilds it from Firestore does not make it expire.
 func TestRecordKeepsANeverExpiringSession(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	r := New(firestoreClient(t), Options{Now: c.Now})
 	s := testSession("nx12cd34", "alice@example.com", session.StateCreating, t0)
 	s.ExpiresAt = time.Time{}

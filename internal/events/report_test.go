@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
 // The usage report of a scripted timeline, recorded through Firestore with a controlled
@@ -13,7 +14,7 @@ import (
 func TestUsageReportOfAScriptedTimeline(t *testing.T) {
 	ctx := context.Background()
 	h, m := time.Hour, time.Minute
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	rdb, prefix := env.RedisFor(t)
 	r := New(firestoreClient(t), Options{Redis: rdb, Prefix: prefix, Now: c.Now, PricePerRunningHour: 0.10, StoragePricePerGBMonth: 0.04})
 	sweep := session.WithActor(ctx, "sweep")

@@ -653,29 +653,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// testClock is a settable clock for the Service and the store.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestIntegrationTTL: a session created with ttl 0 never expires (the store's expires index
 // never returns it, however late the sweep looks); one with ttl 2h is expired 2h after its
 // creation and not before; an update sets the lifetime anew from the creation, or clears it.
 func TestIntegrationTTL(t *testing.T) {
-	clock := &testClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	clock := testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 	f := newFixture(t, stack.Parts{Now: clock.Now})
 	ctx := context.Background()
 	ttl := func(d time.Duration) *session.Duration { v := session.Duration(d); return &v }

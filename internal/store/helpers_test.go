@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,25 +43,10 @@ func realBackend(t testing.TB) *backend {
 	return &backend{rdb: rdb, prefix: prefix, advance: time.Sleep, real: true}
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared settable clock.
+type clock = testenv.Clock
 
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Millisecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testenv.NewClock(time.Now().Truncate(time.Millisecond)) }
 
 func (b *backend) store(c *clock, ttl time.Duration) *Store {
 	return New(b.rdb, b.prefix, Options{TombstoneTTL: ttl, Now: c.Now})

@@ -65,7 +65,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, ns: ns, kube: k, cfg: cfg, routes: map[string]string{},
-		clk: &clock{t: time.Now().UTC().Truncate(time.Millisecond)},
+		clk: testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond)),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	f.stack = f.instance()
 	f.svc = f.stack.Service

@@ -24,6 +24,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
 // deps wires the API as functions/functions.go does: the Service (a Toucher), the usage
@@ -52,25 +53,10 @@ func (f *fixture) deps() api.Deps {
 	return d
 }
 
-// clock is a controlled clock (the Service's, the store's and the recorder's).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared settable clock.
+type clock = testenv.Clock
 
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Millisecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond)) }
 
 // warmOnce runs the emulator's first transaction (~10 s on a cold JVM) once, so the
 // recorder's 5 s attempts never fall through to the queue because of it.
