@@ -109,7 +109,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if log == nil {
 		log = slog.Default()
 	}
-	body := ErrorBody{RequestID: requestIDFrom(w, r)}
+	body := ErrorBody{RequestID: EnsureRequestID(w, r)}
 	status := http.StatusInternalServerError
 	h := w.Header()
 

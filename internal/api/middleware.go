@@ -49,9 +49,10 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// requestIDFrom returns the request's id: from the context the Server set, else from the
-// response header, else a fresh one (set on the response).
-func requestIDFrom(w http.ResponseWriter, r *http.Request) string {
+// EnsureRequestID returns the request's id: from the context the Server set, else from the
+// response header, else the caller's X-Request-Id when it is a reasonable one, else a fresh
+// one; it is set on the response. Handlers mounted beside the API (the sweep) use it too.
+func EnsureRequestID(w http.ResponseWriter, r *http.Request) string {
 	if r != nil {
 		if id, ok := r.Context().Value(ctxRequestID).(string); ok && id != "" {
 			return id

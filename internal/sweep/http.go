@@ -1,14 +1,10 @@
 package sweep
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"net/http"
 )
-
-// HeaderRequestID carries the request id in and out (the API's header).
-const HeaderRequestID = "X-Request-Id"
 
 // errorBody is the API's one error shape (internal/api), plus the sweep's report when a
 // sweep ran and failed part-way.
@@ -31,7 +27,7 @@ type errorBody struct {
 // request's, so a caller that gives up stops it between transitions, never within one.
 func Handler(s *Sweeper, auth Authenticator) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := requestID(w, r)
+		id := api.EnsureRequestID(w, r)
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -72,34 +68,4 @@ func writeError(w http.ResponseWriter, status int, code, msg, requestID string, 
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(b)
-}
-
-// requestID returns the request id the API's middleware set on the response, else the
-// caller's (when it is a reasonable one), else a fresh one; it is echoed in the response.
-func requestID(w http.ResponseWriter, r *http.Request) string {
-	if id := w.Header().Get(HeaderRequestID); id != "" {
-		return id
-	}
-	id := r.Header.Get(HeaderRequestID)
-	if !validRequestID(id) {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
-	}
-	w.Header().Set(HeaderRequestID, id)
-	return id
-}
-
-// validRequestID accepts 1-128 characters of [A-Za-z0-9._:-] (the API's rule).
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
