@@ -36,7 +36,9 @@ type Config struct {
 	ClusterIssuer    string        // HYPERBOLA_CLUSTER_ISSUER (default "letsencrypt")
 	IngressNamespace string        // HYPERBOLA_INGRESS_NAMESPACE: where the ingress controller runs (default "ingress-nginx")
 	BackupPVC        string        // HYPERBOLA_BACKUP_PVC (default "hyperbola-backups")
-	BackupImage      string        // HYPERBOLA_BACKUP_IMAGE (default "alpine:3.20")
+	BackupImage      string        // HYPERBOLA_BACKUP_IMAGE (default DefaultBackupImage)
+	NodeSelector     string        // HYPERBOLA_NODE_SELECTOR: key=value,... the nodes workspace and backup pods run on ("" = any)
+	Tolerations      string        // HYPERBOLA_TOLERATIONS: key=value:Effect,key:Effect taints those pods tolerate
 	TombstoneTTL     time.Duration // HYPERBOLA_TOMBSTONE_TTL: how long a deleted session stays visible (default 24h)
 
 	// Kubernetes access
@@ -84,6 +86,11 @@ type Config struct {
 // DefaultPricePerRunningHour; a test keeps the two equal).
 const DefaultPricePerHour = 0.0123
 
+// DefaultBackupImage is the backup image images/backup builds (a shell and zip, uid 1000),
+// under the name the local cluster imports it as; a deployment pushes it to its own registry
+// and sets HYPERBOLA_BACKUP_IMAGE (infra does).
+const DefaultBackupImage = "localhost/hyperbola-backup:1"
+
 // FromEnv reads the configuration from the environment.
 func FromEnv() (*Config, error) { return FromLookup(os.LookupEnv) }
 
@@ -110,7 +117,9 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		ClusterIssuer:     r.str("HYPERBOLA_CLUSTER_ISSUER", "letsencrypt"),
 		IngressNamespace:  r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
 		BackupPVC:         r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
-		BackupImage:       r.str("HYPERBOLA_BACKUP_IMAGE", "alpine:3.20"),
+		BackupImage:       r.str("HYPERBOLA_BACKUP_IMAGE", DefaultBackupImage),
+		NodeSelector:      r.str("HYPERBOLA_NODE_SELECTOR", ""),
+		Tolerations:       r.str("HYPERBOLA_TOLERATIONS", ""),
 		TombstoneTTL:      r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
 		Kubeconfig:        r.str("KUBECONFIG", ""),
 		KubeContext:       r.str("HYPERBOLA_KUBE_CONTEXT", ""),

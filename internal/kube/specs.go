@@ -32,6 +32,19 @@ const (
 	WorkspaceDir = "/app"
 	// HealthPath is code-server's unauthenticated health endpoint (the readiness probe).
 	HealthPath = "/healthz"
+	// SessionSocket is where code-server puts its IPC socket: on /tmp, never on the volume. A
+	// socket left in /app by a killed pod made every backup fail (zip cannot read a socket),
+	// and a fresh workspace logged "could not create socket" until a browser connected.
+	SessionSocket = "/tmp/code-server-ipc.sock"
+	// StartupPeriodSeconds is how often the kubelet asks a starting workspace whether it
+	// listens: code-server listens 1-1.5 s after its start, and with the readiness probe's
+	// 5 s period alone a probe that came too early cost a create or a wake up to 5 s more
+	// (measured on the real node: wake 6.2-7.3 s against 1.6 s when the first probe hit). The
+	// kubelet runs the readiness probe at once when the startup probe succeeds.
+	StartupPeriodSeconds int32 = 1
+	// StartupFailureThreshold gives code-server this many startup periods (seconds) to listen
+	// before the kubelet restarts it: a cold node may take minutes to start node.
+	StartupFailureThreshold int32 = 300
 
 	// MemoryLimitFactor sets the memory limit to this multiple of the request: code-server and
 	// the language servers it starts are bursty, the request is what the scheduler reserves,
@@ -69,8 +82,9 @@ const (
 	DefaultBackupTTL = 5 * time.Minute
 	// BackupDir is where the backup volume is mounted in the backup Job.
 	BackupDir = "/backups"
-	// backupToolsDir holds the zip binary that the backup's init container provides.
-	backupToolsDir = "/tools"
+	// BackupGracePeriod is how long a backup pod has, once told to stop (its deadline passed),
+	// to kill zip and remove its temporary archive before it is killed.
+	BackupGracePeriod int64 = 10
 )
 
 // EgressDeniedCIDRs are the IPv4 ranges a workspace may not reach even though it may reach the
@@ -97,6 +111,12 @@ type Options struct {
 	ClusterIssuer    string // cert-manager ClusterIssuer; "" = no cert-manager annotation
 	IngressNamespace string // namespace of the ingress controller's pods: the only ones that may reach a workspace
 
+	// NodeSelector and Tolerations place workspace and backup pods (a dedicated node pool,
+	// or the local cluster's real node in tests); empty, they run wherever the scheduler
+	// puts them.
+	NodeSelector map[string]string
+	Tolerations  []corev1.Toleration
+
 	// Defaults for the Workspace fields that are empty.
 	DefaultImage   string
 	DefaultStorage string
@@ -104,7 +124,7 @@ type Options struct {
 	DefaultMemory  string
 
 	BackupPVC   string // the claim backups are written to, mounted at /backups
-	BackupImage string // an image with a POSIX shell and either zip or apk (alpine)
+	BackupImage string // an image with a POSIX shell (find, du, df) and zip/unzip, as images/backup builds
 	// BackupPodLabels are extra labels on backup pods (tests use hyperbola.dev/test-fail=true,
 	// which a kwok stage of the local cluster fails).
 	BackupPodLabels map[string]string
@@ -144,6 +164,13 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 		DefaultMemory:    c.MemoryRequest,
 		BackupPVC:        c.BackupPVC,
 		BackupImage:      c.BackupImage,
+	}
+	var err error
+	if o.NodeSelector, err = ParseNodeSelector(c.NodeSelector); err != nil {
+		return o, fmt.Errorf("HYPERBOLA_NODE_SELECTOR: %w", err)
+	}
+	if o.Tolerations, err = ParseTolerations(c.Tolerations); err != nil {
+		return o, fmt.Errorf("HYPERBOLA_TOLERATIONS: %w", err)
 	}
 	if c.WakeOnAccess() {
 		o.ActivatorService = c.ActivatorService
@@ -202,7 +229,7 @@ func (o Options) Validate() error {
 	if err := validateBackupPodLabels(o.BackupPodLabels); err != nil {
 		return fmt.Errorf("kube options: %w", err)
 	}
-	return nil
+	return o.validatePlacement()
 }
 
 // spec is what every workspace builder needs: the names, labels and annotations of a session.
@@ -348,6 +375,7 @@ func Deployment(ws session.Workspace, o Options) (*appsv1ac.DeploymentApplyConfi
 			"--auth", "password",
 			"--disable-telemetry",
 			"--disable-update-check",
+			"--session-socket", SessionSocket,
 			"--user-data-dir", WorkspaceDir+"/.hyperbola/code-server",
 			"--extensions-dir", WorkspaceDir+"/.hyperbola/extensions",
 			WorkspaceDir,
@@ -363,9 +391,13 @@ func Deployment(ws session.Workspace, o Options) (*appsv1ac.DeploymentApplyConfi
 		WithResources(corev1ac.ResourceRequirements().
 			WithRequests(corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}).
 			WithLimits(corev1.ResourceList{corev1.ResourceMemory: *memLimit})).
+		WithStartupProbe(corev1ac.Probe().
+			WithHTTPGet(corev1ac.HTTPGetAction().WithPath(HealthPath).WithPort(intstr.FromString(PortName))).
+			WithPeriodSeconds(StartupPeriodSeconds).
+			WithTimeoutSeconds(1).
+			WithFailureThreshold(StartupFailureThreshold)).
 		WithReadinessProbe(corev1ac.Probe().
 			WithHTTPGet(corev1ac.HTTPGetAction().WithPath(HealthPath).WithPort(intstr.FromString(PortName))).
-			WithInitialDelaySeconds(1).
 			WithPeriodSeconds(5).
 			WithTimeoutSeconds(2).
 			WithFailureThreshold(3)).
@@ -378,11 +410,11 @@ func Deployment(ws session.Workspace, o Options) (*appsv1ac.DeploymentApplyConfi
 		// the image's filesystem: the root filesystem stays writable.
 		WithSecurityContext(restrictedContainer().WithReadOnlyRootFilesystem(false))
 
-	podSpec := corev1ac.PodSpec().
+	podSpec := o.place(corev1ac.PodSpec().
 		WithAutomountServiceAccountToken(false).
 		WithEnableServiceLinks(false).
 		WithSecurityContext(restrictedPod()).
-		WithContainers(container).
+		WithContainers(container)).
 		WithVolumes(
 			corev1ac.Volume().WithName("data").
 				WithPersistentVolumeClaim(corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(s.names.Data)),
@@ -592,36 +624,82 @@ func BackupLocation(o Options, id string, t time.Time) string {
 	return "pvc://" + o.BackupPVC + "/" + id + "/" + BackupFile(id, t)
 }
 
-// backupToolsScript runs as root in the init container, which mounts nothing but the tools
-// volume: it finds zip (or installs it with apk) and copies it, with its libraries, there.
-const backupToolsScript = `set -eu
-if ! command -v zip >/dev/null 2>&1; then
-  apk add --no-cache --quiet zip
-fi
-bin="$(command -v zip)"
-cp "$bin" ` + backupToolsDir + `/zip
-ldd "$bin" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | while read -r lib; do
-  cp -L "$lib" ` + backupToolsDir + `/
-done
-`
-
-// backupScript runs as code-server's user with the data volume read-only: it zips /app into
-// a hidden temporary file beside the target and renames it, so a zip under its final name is
-// always complete. An empty workspace gives an empty (valid) zip.
+// backupScript runs as code-server's user with the data volume read-only, after the workspace's
+// pod is gone (the session core waits for it). It writes nothing but the archive, and a zip
+// under its final name is always complete and tested:
+//   - it refuses to start when a file cannot be read (the reason names the files) or when the
+//     backup volume has less room than the workspace's files take (uncompressed: the bound
+//     that holds whatever zip makes of them), before writing anything;
+//   - it archives regular files, directories and symlinks (as links); sockets and FIFOs are a
+//     program's runtime state, not data, and zip cannot read a socket;
+//   - it zips into a hidden temporary file, tests it (unzip -t), syncs and renames it; the
+//     temporary file is removed on every exit path, a stop (the Job's deadline) included, and
+//     one that a killed attempt left behind is removed by the next.
+//
+// An empty workspace gives an empty (valid) zip.
 const backupScript = `set -eu
-export PATH="` + backupToolsDir + `:$PATH" LD_LIBRARY_PATH="` + backupToolsDir + `"
 dir="` + BackupDir + `/$SESSION_ID"
 tmp="$dir/.$BACKUP_FILE.tmp"
-mkdir -p "$dir"
-rm -f "$tmp"
+work=/tmp/backup
+zpid=""
+cleanup() {
+  if [ -n "$zpid" ]; then kill "$zpid" 2>/dev/null || true; wait "$zpid" 2>/dev/null || true; fi
+  rm -f "$tmp"
+}
+fail() {
+  cleanup
+  printf '%s\n' "$*" | head -c 3500 > /dev/termination-log
+  printf 'backup failed: %s\n' "$*" >&2
+  exit 1
+}
+trap 'fail "the backup was stopped before it finished (it ran out of time); nothing was written"' TERM INT HUP
+mkdir -p "$dir" "$work"
+# a temporary archive that a killed attempt of this session left behind
+rm -f "$dir"/.*.zip.tmp
 cd ` + WorkspaceDir + `
-if [ -n "$(ls -A | grep -vx 'lost+found' || true)" ]; then
-  zip -q -r -y "$tmp" . -x 'lost+found' 'lost+found/*'
+if ! find . -xdev -mindepth 1 ! -path './lost+found' ! -path './lost+found/*' \( -type f -o -type d -o -type l \) -print > "$work/files" 2> "$work/find.err"; then
+  fail "the backup cannot list the workspace's files: $(head -n 5 "$work/find.err" | tr '\n' ' ')— make the directories readable (chmod u+rx) or delete with skip_backup"
+fi
+nl="$(find . -xdev -name '*
+*' | head -n 3 | tr '\n' ' ')"
+if [ -n "$nl" ]; then
+  fail "a file name in the workspace contains a line break, which the backup cannot archive: $nl— rename it, or delete with skip_backup"
+fi
+n=0
+while IFS= read -r f; do
+  if [ ! -L "$f" ] && { [ ! -r "$f" ] || { [ -d "$f" ] && [ ! -x "$f" ]; }; }; then
+    n=$((n + 1))
+    [ "$n" -le 5 ] && printf '%s\n' "$f" >> "$work/unreadable"
+  fi
+done < "$work/files"
+if [ "$n" -gt 0 ]; then
+  fail "$n file(s) in the workspace cannot be read by the backup (permission denied): $(tr '\n' ' ' < "$work/unreadable")— wake the workspace and make them readable (chmod u+r), or delete with skip_backup to drop them"
+fi
+need=$(du -skx . | cut -f1)
+free=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+if [ "$need" -gt "$free" ]; then
+  fail "the backup volume has $free KiB free and this workspace's files take $need KiB: nothing was written; the operator must free or grow the backup volume"
+fi
+if [ -s "$work/files" ]; then
+  zip -q -y -@ "$tmp" < "$work/files" 2> "$work/zip.err" &
+  zpid=$!
+  st=0
+  wait "$zpid" || st=$?
+  zpid=""
+  if [ "$st" -ne 0 ]; then
+    fail "zip exited $st: $(head -c 1500 "$work/zip.err" | tr '\n' ' ')"
+  fi
+  if ! unzip -tqq "$tmp" > "$work/test.err" 2>&1; then
+    fail "the archive failed its test: $(head -c 1500 "$work/test.err" | tr '\n' ' ')"
+  fi
 else
   { printf 'PK\005\006'; head -c 18 /dev/zero; } > "$tmp"
 fi
+sync
 mv -f "$tmp" "$dir/$BACKUP_FILE"
-echo "$BACKUP_LOCATION" | tee /dev/termination-log
+sync
+echo "$BACKUP_LOCATION" > /dev/termination-log
+echo "$BACKUP_LOCATION"
 `
 
 // BackupJob builds the backup Job of an attempt, vs-code-<id>-backup-<attempt>: it mounts the
@@ -667,20 +745,6 @@ func BackupJob(b BackupRequest, o Options) (*batchv1ac.JobApplyConfiguration, er
 		ttl = DefaultBackupTTL
 	}
 
-	tools := corev1ac.Container().
-		WithName("zip").
-		WithImage(o.BackupImage).
-		WithCommand("/bin/sh", "-c", backupToolsScript).
-		WithVolumeMounts(corev1ac.VolumeMount().WithName("tools").WithMountPath(backupToolsDir)).
-		WithResources(backupResources()).
-		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
-		// Root only to install a package into its own filesystem: it sees no user data,
-		// gets no capabilities and cannot escalate.
-		WithSecurityContext(restrictedContainer().
-			WithRunAsUser(0).
-			WithRunAsGroup(0).
-			WithRunAsNonRoot(false))
-
 	backup := corev1ac.Container().
 		WithName("backup").
 		WithImage(o.BackupImage).
@@ -693,18 +757,18 @@ func BackupJob(b BackupRequest, o Options) (*batchv1ac.JobApplyConfiguration, er
 		WithVolumeMounts(
 			corev1ac.VolumeMount().WithName("data").WithMountPath(WorkspaceDir).WithReadOnly(true),
 			corev1ac.VolumeMount().WithName("backups").WithMountPath(BackupDir),
-			corev1ac.VolumeMount().WithName("tools").WithMountPath(backupToolsDir).WithReadOnly(true),
 			corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"),
 		).
 		WithResources(backupResources()).
 		WithTerminationMessagePolicy(corev1.TerminationMessageFallbackToLogsOnError).
 		WithSecurityContext(restrictedContainer().WithReadOnlyRootFilesystem(true))
 
-	podSpec := corev1ac.PodSpec().
+	podSpec := o.place(corev1ac.PodSpec().
 		WithRestartPolicy(corev1.RestartPolicyNever).
 		WithAutomountServiceAccountToken(false).
 		WithEnableServiceLinks(false).
-		WithSecurityContext(restrictedPod()).
+		WithTerminationGracePeriodSeconds(BackupGracePeriod).
+		WithSecurityContext(restrictedPod())).
 		// The claim is ReadWriteOnce: if the workspace still runs, share its node.
 		WithAffinity(corev1ac.Affinity().WithPodAffinity(corev1ac.PodAffinity().
 			WithPreferredDuringSchedulingIgnoredDuringExecution(corev1ac.WeightedPodAffinityTerm().
@@ -712,7 +776,6 @@ func BackupJob(b BackupRequest, o Options) (*batchv1ac.JobApplyConfiguration, er
 				WithPodAffinityTerm(corev1ac.PodAffinityTerm().
 					WithTopologyKey(corev1.LabelHostname).
 					WithLabelSelector(metav1ac.LabelSelector().WithMatchLabels(workspacePods)))))).
-		WithInitContainers(tools).
 		WithContainers(backup).
 		WithVolumes(
 			corev1ac.Volume().WithName("data").
@@ -720,7 +783,6 @@ func BackupJob(b BackupRequest, o Options) (*batchv1ac.JobApplyConfiguration, er
 					WithClaimName(n.Data).WithReadOnly(true)),
 			corev1ac.Volume().WithName("backups").
 				WithPersistentVolumeClaim(corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(o.BackupPVC)),
-			corev1ac.Volume().WithName("tools").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
 			corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
 		)
 

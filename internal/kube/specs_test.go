@@ -37,7 +37,7 @@ func testOptions() Options {
 		DefaultCPU:        "250m",
 		DefaultMemory:     "256Mi",
 		BackupPVC:         "hyperbola-backups",
-		BackupImage:       "alpine:3.20",
+		BackupImage:       "localhost/hyperbola-backup:1",
 		ActivatorService:  "hyperbola-activator",
 		ActivatorHost:     "session-api-123456789012.us-central1.run.app",
 		ActivatorCASecret: "hyperbola-activator-ca",
