@@ -657,11 +657,26 @@ func podProblem(dep *appsv1.Deployment, pods []corev1.Pod) string {
 		statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
 		for _, s := range statuses {
 			if w := s.State.Waiting; w != nil && problemReasons[w.Reason] {
-				return fmt.Sprintf("pod %s container %s: %s", p.Name, s.Name, joinNonEmpty(": ", w.Reason, w.Message))
+				problem := fmt.Sprintf("pod %s container %s: %s", p.Name, s.Name, joinNonEmpty(": ", w.Reason, w.Message))
+				// A crash loop's cause is what the container said as it ended (its
+				// termination message, or its log's tail: FallbackToLogsOnError).
+				if t := s.LastTerminationState.Terminated; t != nil {
+					problem += fmt.Sprintf("; it exited %d (%s): %s", t.ExitCode, t.Reason, lastLines(t.Message, 5))
+				}
+				return problem
 			}
 		}
 	}
 	return ""
+}
+
+// lastLines returns the last n non-empty lines of s, joined by " | ".
+func lastLines(s string, n int) string {
+	lines := slices.DeleteFunc(strings.Split(strings.TrimSpace(s), "\n"), func(l string) bool { return strings.TrimSpace(l) == "" })
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
 }
 
 func joinNonEmpty(sep string, parts ...string) string {
@@ -777,14 +792,15 @@ func (c *Cluster) backupOf(ctx context.Context, job *batchv1.Job) (*session.Back
 		return b, nil
 	}
 	b.Phase = session.BackupFailed
-	reason := joinNonEmpty(": ", failed.Reason, failed.Message)
 	pods, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: job.Name}).String(),
 	})
 	if err != nil {
 		return nil, c.kubeError("list Pods of Job "+job.Name, "", "", err)
 	}
-	b.Reason = joinNonEmpty("; ", reason, terminations(pods.Items))
+	// What the backup said (it names the files it could not read, the room it lacked) comes
+	// first; the Job's condition (DeadlineExceeded, BackoffLimitExceeded) after it.
+	b.Reason = joinNonEmpty("; ", terminations(pods.Items), joinNonEmpty(": ", failed.Reason, failed.Message))
 	if b.Reason == "" {
 		b.Reason = "the backup Job failed"
 	}
@@ -798,7 +814,11 @@ func terminations(pods []corev1.Pod) string {
 		statuses := append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...)
 		for _, s := range statuses {
 			if t := s.State.Terminated; t != nil && t.ExitCode != 0 {
-				out = append(out, fmt.Sprintf("container %s exited %d (%s): %s", s.Name, t.ExitCode, t.Reason, strings.TrimSpace(t.Message)))
+				exit := fmt.Sprintf("container %s exited %d (%s)", s.Name, t.ExitCode, t.Reason)
+				if msg := strings.TrimSpace(t.Message); msg != "" {
+					exit = msg + " [" + exit + "]"
+				}
+				out = append(out, exit)
 			} else if w := s.State.Waiting; w != nil && problemReasons[w.Reason] {
 				out = append(out, fmt.Sprintf("container %s: %s", s.Name, joinNonEmpty(": ", w.Reason, w.Message)))
 			}
