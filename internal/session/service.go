@@ -28,6 +28,10 @@ type Options struct {
 	Logger       *slog.Logger
 	Recorder     Recorder // durable events; nil records nothing
 	MaxIDRetries int      // id collisions retried before giving up (8)
+	// MaxBackupAttempts bounds the failed backups of one delete (3): after that a delete
+	// without skip_backup is refused until the session wakes (its user can fix what made the
+	// backup fail: an unreadable file, say).
+	MaxBackupAttempts int
 }
 
 func (o *Options) defaults() {
@@ -59,6 +63,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxIDRetries == 0 {
 		o.MaxIDRetries = 8
+	}
+	if o.MaxBackupAttempts == 0 {
+		o.MaxBackupAttempts = 3
 	}
 }
 
@@ -391,11 +398,7 @@ func (s *Service) stepApply(ctx context.Context, sess *Session) error {
 
 // stepReady waits for the pod of a created or woken session.
 func (s *Service) stepReady(ctx context.Context, sess *Session) error {
-	observe := s.cluster.Observe
-	if r, ok := s.cluster.(ReadinessObserver); ok {
-		observe = r.Readiness
-	}
-	obs, err := observe(ctx, sess.ID)
+	obs, err := s.readiness(ctx, sess.ID)
 	if err != nil {
 		return fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
@@ -421,9 +424,20 @@ func (s *Service) stepReady(ctx context.Context, sess *Session) error {
 			return err
 		}
 	}
+	// The idle timeout counts from when the workspace could first be used: a pod that took
+	// minutes to start (a cold node, an image pull) has not been idle all that time. A fresh
+	// code-server reports no heartbeat ({"status":"expired","lastHeartbeat":0}) until a
+	// browser connects, so this is the activity the sweep compares with.
+	now := s.opts.Now().UTC()
+	if now.After(sess.LastActivity) {
+		sess.LastActivity = now
+	}
 	sess.State, sess.Pending, sess.Reason = StateRunning, PendingNone, ""
 	if err := s.put(ctx, sess); err != nil {
 		return err
+	}
+	if err := s.store.Touch(ctx, sess.ID, sess.LastActivity); err != nil {
+		s.log.Warn("recording activity", "id", sess.ID, "err", err)
 	}
 	ev := "ready"
 	if from == StateWaking {
@@ -433,8 +447,8 @@ func (s *Service) stepReady(ctx context.Context, sess *Session) error {
 	return nil
 }
 
-// stepBackup follows a delete's backup Job: on success the objects go, on failure the
-// session is marked failed and keeps its volume.
+// stepBackup follows a delete's backup Job: it starts once the workspace's pod is gone; on
+// success the objects go, on failure the session is marked failed and keeps its volume.
 func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 	b, err := s.cluster.BackupStatus(ctx, sess.ID, sess.Attempt)
 	if err != nil {
@@ -443,7 +457,10 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 	switch b.Phase {
 	case BackupRunning:
 		return nil
-	case BackupMissing: // never started, or cleaned up before we saw it finish: run it (again)
+	case BackupMissing: // not started yet, or cleaned up before we saw it finish: run it (again)
+		if gone, err := s.workspaceGone(ctx, sess); err != nil || !gone {
+			return err
+		}
 		if b, err = s.cluster.StartBackup(ctx, sess.ID, sess.Attempt); err != nil {
 			return fmt.Errorf("starting backup of session %s: %w", sess.ID, err)
 		}
@@ -452,13 +469,16 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 		}
 		return s.put(ctx, sess)
 	case BackupFailed:
+		sess.BackupFailures++
 		sess.State, sess.Pending = StateFailed, PendingNone
-		sess.Reason = "backup failed, the volume was kept: " + b.Reason
+		sess.Reason = fmt.Sprintf("backup failed (attempt %d of %d), the volume was kept: %s",
+			sess.BackupFailures, s.opts.MaxBackupAttempts, b.Reason)
 		if err := s.put(ctx, sess); err != nil {
 			return err
 		}
 		s.record(ctx, sess, "backup_failed", StateDeleting, b.Reason)
-		s.log.Error("backup failed; volume kept", "id", sess.ID, "attempt", sess.Attempt, "reason", b.Reason)
+		s.log.Error("backup failed; volume kept", "id", sess.ID, "attempt", sess.Attempt,
+			"failures", sess.BackupFailures, "reason", b.Reason)
 		return nil
 	case BackupSucceeded:
 		sess.BackupLocation = b.Location
@@ -466,6 +486,31 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 		return s.removeObjects(ctx, sess)
 	}
 	return fmt.Errorf("session %s: unknown backup phase %q", sess.ID, b.Phase)
+}
+
+// workspaceGone reports whether the workspace of a deleting session has no pod left: the
+// backup must not read a volume that code-server may still write to as it shuts down. A pod
+// that came back (the Deployment scaled up out of band) is scaled away again.
+func (s *Service) workspaceGone(ctx context.Context, sess *Session) (bool, error) {
+	obs, err := s.readiness(ctx, sess.ID)
+	if err != nil {
+		return false, fmt.Errorf("observing session %s: %w", sess.ID, err)
+	}
+	if obs.Has("Deployment") && obs.DesiredReplicas > 0 {
+		if err := s.cluster.Scale(ctx, sess.ID, 0); err != nil {
+			return false, fmt.Errorf("scaling session %s to 0 for its backup: %w", sess.ID, err)
+		}
+		return false, nil
+	}
+	return obs.Pods == 0, nil
+}
+
+// readiness observes the session's Deployment and pods, as cheaply as the cluster allows.
+func (s *Service) readiness(ctx context.Context, id string) (*Observed, error) {
+	if r, ok := s.cluster.(ReadinessObserver); ok {
+		return r.Readiness(ctx, id)
+	}
+	return s.cluster.Observe(ctx, id)
 }
 
 // removeObjects deletes every object of the session, its volume included.
@@ -581,6 +626,7 @@ func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 		}
 		from := sess.State
 		sess.State, sess.Reason = StateWaking, ""
+		sess.BackupFailures = 0 // its user may have fixed what made the backup fail
 		if err := s.scale(ctx, sess, 1); err != nil {
 			return err
 		}
@@ -696,20 +742,21 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 		case StateDeleting:
 			return s.advance(ctx, sess)
 		}
+		backup := sess.BackupOnDelete && !opts.SkipBackup
+		if backup && sess.State == StateFailed && sess.BackupFailures >= s.opts.MaxBackupAttempts {
+			return Conflict("session %s: its backup failed %d times (%s); wake it and fix what the reason names, "+
+				"or delete it with skip_backup to remove it without a backup", id, sess.BackupFailures, sess.Reason)
+		}
 		from := sess.State
 		sess.State, sess.Reason = StateDeleting, ""
 		if err := s.scale(ctx, sess, 0); err != nil { // a ReadWriteOnce volume: the pod lets go first
 			return err
 		}
-		if sess.BackupOnDelete && !opts.SkipBackup {
+		if backup {
+			// The backup starts once the pod is gone (stepBackup): now, when the workspace
+			// was asleep; on a later touch or sweep, when its pod still shuts down.
 			sess.Attempt++
 			sess.Pending = PendingBackup
-			b, err := s.cluster.StartBackup(ctx, sess.ID, sess.Attempt)
-			if err != nil {
-				_ = s.put(ctx, sess) // the next touch starts it (BackupMissing)
-				return fmt.Errorf("starting backup of session %s: %w", id, err)
-			}
-			sess.BackupLocation = b.Location
 			if err := s.put(ctx, sess); err != nil {
 				return err
 			}

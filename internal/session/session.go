@@ -76,6 +76,9 @@ type Session struct {
 	Pending        Pending   `json:"pending,omitempty"`
 	// Attempt counts backup attempts, so a retried delete runs a fresh Job.
 	Attempt int `json:"attempt,omitempty"`
+	// BackupFailures counts the backups that failed since the session last woke: a delete
+	// stops trying after Options.MaxBackupAttempts (the volume is kept) until a wake.
+	BackupFailures int `json:"backup_failures,omitempty"`
 	// Password is the IDE password. It is returned once, by Create, and never stored in Redis
 	// (the Kubernetes Secret holds it).
 	Password string `json:"password,omitempty"`

@@ -194,6 +194,9 @@ type Report struct {
 	// Expired counts the sessions past SESSION_TTL found; Deleted the deletes started.
 	Expired int `json:"expired"`
 	Deleted int `json:"deleted"`
+	// BackupsExhausted names the expired sessions left alone because their backup failed too
+	// often (a delete would be refused): someone must look at them.
+	BackupsExhausted []string `json:"backups_exhausted,omitempty"`
 	// Pending counts the sessions with a pending step found; Advanced the ones driven.
 	Pending  int `json:"pending"`
 	Advanced int `json:"advanced"`
@@ -215,7 +218,7 @@ func (r *Report) LogAttrs() []any {
 	return []any{
 		"skipped", r.Skipped, "candidates", r.Candidates, "probed", r.Probed,
 		"probe_errors", r.ProbeErrors, "slept", r.Slept, "kept_active", r.KeptActive,
-		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted,
+		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted, "backups_exhausted", r.BackupsExhausted,
 		"pending", r.Pending, "advanced", r.Advanced, "errors", r.Errors,
 		"limit_reached", r.LimitReached, "flushed_events", r.FlushedEvents,
 		"reconciled", r.Reconciled != nil, "duration_ms", r.DurationMS,
@@ -503,6 +506,11 @@ func (s *Sweeper) expireOne(ctx context.Context, id string, now time.Time, t *ta
 	if err != nil {
 		if errors.Is(err, session.ErrBusy) {
 			log.InfoContext(ctx, "expired session busy; deleting it on a later sweep")
+			return
+		}
+		if sess.State == session.StateFailed && errors.Is(err, session.ErrConflict) {
+			t.add(func(r *Report) { r.BackupsExhausted = append(r.BackupsExhausted, id) })
+			log.WarnContext(ctx, "expired session kept: its backup failed too often", "reason", sess.Reason, "err", err)
 			return
 		}
 		t.add(func(r *Report) { r.Errors++ })
