@@ -1,0 +1,428 @@
+package datapath_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, RealNode: true})
+}
+
+// backupPVC is the shared backup claim's name in each test's namespace.
+const backupPVC = "hyperbola-backups"
+
+// patience bounds every wait: far above what a step takes on a loaded 2-core machine, so it
+// only ends a test that would otherwise hang.
+const patience = 5 * time.Minute
+
+// fixture is one test's control plane on the real node: its own namespace (with its own
+// backup claim) and Redis prefix, and a Service whose workspaces and backups run there.
+type fixture struct {
+	t     *testing.T
+	ns    string
+	kube  *testenv.Kube
+	node  *testenv.RealNode
+	stack *stack.Stack
+	svc   *session.Service
+}
+
+// fixtureOptions adjust a fixture before its stack is built.
+type fixtureOptions struct {
+	kube func(*kube.Options)
+	now  func() time.Time
+	// backupVolume, when set, makes the backup claim itself (a small volume, say) instead of
+	// a local-path claim.
+	backupVolume func(f *fixture)
+}
+
+func newFixture(t *testing.T, fo fixtureOptions) *fixture {
+	t.Helper()
+	k, ns := env.Namespace(t)
+	rdb, prefix := env.RedisFor(t)
+	f := &fixture{t: t, ns: ns, kube: k, node: k.RealNode}
+	if f.node == nil {
+		t.Fatal("the local cluster has no real node")
+	}
+	ctx := context.Background()
+	if fo.backupVolume != nil {
+		fo.backupVolume(f)
+	} else if err := k.CreateBackupPVCOn(ctx, ns, backupPVC, f.node.StorageClass); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"HYPERBOLA_NAMESPACE":     ns,
+		"HYPERBOLA_REDIS_PREFIX":  prefix,
+		"HYPERBOLA_DOMAIN":        "ws.example.test",
+		"USER_POD_IMAGE":          f.node.WorkspaceImage,
+		"HYPERBOLA_BACKUP_IMAGE":  f.node.BackupImage,
+		"HYPERBOLA_BACKUP_PVC":    backupPVC,
+		"HYPERBOLA_STORAGE_CLASS": f.node.StorageClass,
+		"HYPERBOLA_STORAGE_SIZE":  "2Gi",
+		"HYPERBOLA_NODE_SELECTOR": testenv.RealNodeLabel + "=real",
+		"HYPERBOLA_TOLERATIONS":   testenv.RealNodeLabel + "=real:NoSchedule",
+	}
+	cfg, err := config.FromLookup(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Now: fo.now, KubeOptions: fo.kube})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.stack, f.svc = st, st.Service
+	return f
+}
+
+// events returns a channel that receives a value whenever a pod or a Job changes in the
+// test's namespace: waits wake on it (and on a slow tick, as a safety net) instead of polling.
+func (f *fixture) events(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	start := func(w watch.Interface, err error) {
+		if err != nil {
+			f.t.Logf("watch: %v (falling back to the tick)", err)
+			return
+		}
+		go func() {
+			defer w.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case _, ok := <-w.ResultChan():
+					if !ok {
+						return
+					}
+					poke()
+				}
+			}
+		}()
+	}
+	start(f.kube.Client.CoreV1().Pods(f.ns).Watch(ctx, metav1.ListOptions{}))
+	start(f.kube.Client.BatchV1().Jobs(f.ns).Watch(ctx, metav1.ListOptions{}))
+	start(f.kube.Client.CoreV1().PersistentVolumeClaims(f.ns).Watch(ctx, metav1.ListOptions{}))
+	return ch
+}
+
+// until calls check whenever the namespace changes (or every second) until it reports done.
+// check drives the session forward itself (Get does); it fails the test after patience.
+func (f *fixture) until(what string, check func() (bool, error)) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	changed := f.events(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	start := time.Now()
+	var lastErr error
+	for {
+		done, err := check()
+		if err != nil {
+			lastErr = err
+		}
+		if done {
+			f.t.Logf("%s after %s", what, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			f.t.Fatalf("%s: not after %s (last error: %v)", what, patience, lastErr)
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// waitState drives the session with Get until it is in want with nothing pending.
+func (f *fixture) waitState(id string, want session.State) *session.Session {
+	f.t.Helper()
+	var last *session.Session
+	f.until(fmt.Sprintf("session %s %s", id, want), func() (bool, error) {
+		s, err := f.svc.Get(context.Background(), id)
+		if err != nil {
+			return false, err
+		}
+		last = s
+		if s.State == session.StateFailed && want != session.StateFailed {
+			return false, fmt.Errorf("session failed: %s", s.Reason)
+		}
+		return s.State == want && s.Pending == session.PendingNone, nil
+	})
+	return last
+}
+
+// create makes a running workspace on the real node.
+func (f *fixture) create(req session.CreateRequest) *session.Session {
+	f.t.Helper()
+	if req.UserID == "" {
+		req.UserID = "alice@example.com"
+	}
+	s, err := f.svc.Create(context.Background(), req)
+	if err != nil {
+		f.t.Fatalf("create: %v", err)
+	}
+	return f.waitState(s.ID, session.StateRunning)
+}
+
+// pods lists the session's workspace pods (terminating ones included).
+func (f *fixture) pods(id string) []corev1.Pod {
+	f.t.Helper()
+	l, err := f.kube.Client.CoreV1().Pods(f.ns).List(context.Background(), metav1.ListOptions{
+		LabelSelector: kube.LabelSession + "=" + id + "," + kube.LabelComponent + "=" + kube.ComponentWorkspace,
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return l.Items
+}
+
+// pod returns the session's one running workspace pod.
+func (f *fixture) pod(id string) corev1.Pod {
+	f.t.Helper()
+	for _, p := range f.pods(id) {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			if p.Spec.NodeName != f.node.NodeName {
+				f.t.Fatalf("pod %s runs on %q, not on the real node %q", p.Name, p.Spec.NodeName, f.node.NodeName)
+			}
+			return p
+		}
+	}
+	f.t.Fatalf("session %s has no running pod", id)
+	return corev1.Pod{}
+}
+
+// waitNoPods waits until the session has no workspace pod left.
+func (f *fixture) waitNoPods(id string) {
+	f.t.Helper()
+	f.until("session "+id+" has no pod", func() (bool, error) { return len(f.pods(id)) == 0, nil })
+}
+
+// exec runs a shell script in the session's workspace container (as its user, 1000).
+func (f *fixture) exec(id, script string) string {
+	f.t.Helper()
+	p := f.pod(id)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(f.kube.Bin, "kubectl"), "--kubeconfig", f.kube.Kubeconfig,
+		"-n", f.ns, "exec", p.Name, "-c", kube.ContainerName, "--", "/bin/sh", "-c", script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		f.t.Fatalf("exec in %s: %v\n%s", p.Name, err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// writeTree is a workspace as users make them: text and binary files (one of 100 MB), hidden
+// files and directories, empty directories, symlinks (to a file, to a directory, dangling),
+// names with spaces and non-ASCII letters, and modes from 600 to 755.
+const writeTree = `set -eu
+rm -rf /app/tree && mkdir -p /app/tree && cd /app/tree
+mkdir -p src/pkg docs empty/nested-empty .hidden-dir
+printf 'hello, world\n' > hello.txt
+printf 'package main\n\nfunc main() {}\n' > src/pkg/main.go
+printf 'TOKEN=abc\n' > .env
+printf 'hidden\n' > .hidden-dir/file
+printf '# notes ✓ é\n' > 'docs/name with spaces ü.md'
+head -c 104857600 /dev/urandom > big.bin
+head -c 4099 /dev/urandom > small.bin
+: > empty-file
+printf '#!/bin/sh\necho hi\n' > run.sh
+chmod 755 run.sh
+chmod 600 .env
+chmod 640 src/pkg/main.go
+chmod 700 .hidden-dir
+chmod 750 docs
+ln -s src/pkg/main.go link-to-main
+ln -s src link-to-dir
+ln -s /nonexistent/target dangling-link
+`
+
+// manifestScript prints one line per entry of /app/tree, sorted: the type, the mode, the
+// SHA-256 of a file's bytes and a link's target. treeManifest computes the same from a
+// directory on this host.
+const manifestScript = `set -eu
+cd /app/tree
+find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
+  if [ -L "$f" ]; then printf 'l %s -> %s\n' "$f" "$(readlink "$f")"
+  elif [ -d "$f" ]; then printf 'd %s %s\n' "$(stat -c %a "$f")" "$f"
+  else printf 'f %s %s %s\n' "$(stat -c %a "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"
+  fi
+done
+`
+
+// manifest checksums the session's /app/tree in its pod.
+func (f *fixture) manifest(id string) string {
+	f.t.Helper()
+	m := f.exec(id, manifestScript)
+	if !strings.Contains(m, " ./big.bin") {
+		f.t.Fatalf("the tree's manifest has no big.bin:\n%s", m)
+	}
+	return m
+}
+
+// treeManifest is manifestScript's output for dir on this host.
+func treeManifest(dir string) (string, error) {
+	type entry struct{ path, line string }
+	var entries []entry
+	err := filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if path == dir {
+			return nil
+		}
+		rel := "./" + filepath.ToSlash(strings.TrimPrefix(path, dir+string(filepath.Separator)))
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, entry{rel, fmt.Sprintf("l %s -> %s", rel, target)})
+		case fi.IsDir():
+			entries = append(entries, entry{rel, fmt.Sprintf("d %o %s", fi.Mode().Perm(), rel)})
+		default:
+			sum, err := fileSHA256(path)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, entry{rel, fmt.Sprintf("f %o %s %s", fi.Mode().Perm(), sum, rel)})
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	// the pod sorts the paths bytewise (LC_ALL=C sort)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].path < entries[j].path })
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(e.line + "\n")
+	}
+	return b.String(), nil
+}
+
+func fileSHA256(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// backupDir is the host directory of the session's backups on the backup claim's volume.
+func (f *fixture) backupDir(id string) string {
+	f.t.Helper()
+	root, err := f.kube.VolumeHostPath(context.Background(), f.ns, backupPVC)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return filepath.Join(root, id)
+}
+
+// backupFiles lists what the session's backup directory holds (hidden temporary files
+// included); none when the directory does not exist.
+func (f *fixture) backupFiles(id string) []string {
+	f.t.Helper()
+	entries, err := os.ReadDir(f.backupDir(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		f.t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// extract unzips the backup at location (pvc://<claim>/<id>/<file>) with the host's unzip,
+// as a user restoring it by hand would, and returns the directory.
+func (f *fixture) extract(location string) string {
+	f.t.Helper()
+	rel, ok := strings.CutPrefix(location, "pvc://"+backupPVC+"/")
+	if !ok {
+		f.t.Fatalf("backup location %q is not on %s", location, backupPVC)
+	}
+	id, _, _ := strings.Cut(rel, "/")
+	zipPath := filepath.Join(filepath.Dir(f.backupDir(id)), rel)
+	out := f.t.TempDir()
+	cmd := exec.Command("unzip", "-q", zipPath, "-d", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		f.t.Fatalf("unzip %s: %v\n%s", zipPath, err, b)
+	}
+	return out
+}
+
+// pvcExists reports whether the session's data claim is still there.
+func (f *fixture) pvcExists(id string) bool {
+	f.t.Helper()
+	l, err := f.kube.Client.CoreV1().PersistentVolumeClaims(f.ns).List(context.Background(), metav1.ListOptions{
+		LabelSelector: kube.LabelSession + "=" + id,
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return len(l.Items) == 1
+}
+
+// diffLines describes how two manifests differ.
+func diffLines(want, got string) string {
+	w, g := map[string]bool{}, map[string]bool{}
+	for _, l := range strings.Split(want, "\n") {
+		w[l] = true
+	}
+	for _, l := range strings.Split(got, "\n") {
+		g[l] = true
+	}
+	var out []string
+	for l := range w {
+		if !g[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for l := range g {
+		if !w[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
