@@ -37,6 +37,7 @@ type Config struct {
 	IngressNamespace string        // HYPERBOLA_INGRESS_NAMESPACE: where the ingress controller runs (default "ingress-nginx")
 	BackupPVC        string        // HYPERBOLA_BACKUP_PVC (default "hyperbola-backups")
 	BackupImage      string        // HYPERBOLA_BACKUP_IMAGE (default DefaultBackupImage)
+	BackupDeadline   time.Duration // HYPERBOLA_BACKUP_DEADLINE: how long one backup may run (default 30m)
 	NodeSelector     string        // HYPERBOLA_NODE_SELECTOR: key=value,... the nodes workspace and backup pods run on ("" = any)
 	Tolerations      string        // HYPERBOLA_TOLERATIONS: key=value:Effect,key:Effect taints those pods tolerate
 	TombstoneTTL     time.Duration // HYPERBOLA_TOMBSTONE_TTL: how long a deleted session stays visible (default 24h)
@@ -118,6 +119,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		IngressNamespace:  r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
 		BackupPVC:         r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
 		BackupImage:       r.str("HYPERBOLA_BACKUP_IMAGE", DefaultBackupImage),
+		BackupDeadline:    r.dur("HYPERBOLA_BACKUP_DEADLINE", 30*time.Minute),
 		NodeSelector:      r.str("HYPERBOLA_NODE_SELECTOR", ""),
 		Tolerations:       r.str("HYPERBOLA_TOLERATIONS", ""),
 		TombstoneTTL:      r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),

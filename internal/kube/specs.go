@@ -164,6 +164,7 @@ func OptionsFromConfig(c *config.Config) (Options, error) {
 		DefaultMemory:    c.MemoryRequest,
 		BackupPVC:        c.BackupPVC,
 		BackupImage:      c.BackupImage,
+		BackupDeadline:   c.BackupDeadline,
 	}
 	var err error
 	if o.NodeSelector, err = ParseNodeSelector(c.NodeSelector); err != nil {
