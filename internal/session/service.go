@@ -461,7 +461,13 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 		if gone, err := s.workspaceGone(ctx, sess); err != nil || !gone {
 			return err
 		}
-		if b, err = s.cluster.StartBackup(ctx, sess.ID, sess.Attempt); err != nil {
+		if b, err = s.cluster.StartBackup(ctx, sess.ID, sess.Attempt); errors.Is(err, ErrNotFound) {
+			// No volume to back up (removed out of band): nothing is left to lose, and
+			// waiting for it would wedge the delete. The rest goes.
+			s.log.Error("no volume to back up; removing the session's objects", "id", sess.ID, "err", err)
+			s.record(ctx, sess, "backup_skipped", StateDeleting, "the volume was already gone")
+			return s.removeObjects(ctx, sess)
+		} else if err != nil {
 			return fmt.Errorf("starting backup of session %s: %w", sess.ID, err)
 		}
 		if b.Location != "" {
@@ -513,13 +519,19 @@ func (s *Service) readiness(ctx context.Context, id string) (*Observed, error) {
 	return s.cluster.Observe(ctx, id)
 }
 
-// removeObjects deletes every object of the session, its volume included.
+// removeObjects deletes every object of the session, its volume included. The removal is
+// recorded first: a delete that fails half-way (one object refused, the volume already gone)
+// leaves the session in PendingRemoval, which the next touch resumes, never in a step that
+// looks for a volume or a backup Job that no longer exist.
 func (s *Service) removeObjects(ctx context.Context, sess *Session) error {
+	sess.Pending = PendingRemoval
+	if err := s.put(ctx, sess); err != nil {
+		return err
+	}
 	if err := s.cluster.DeleteWorkspace(ctx, sess.ID, true); err != nil {
 		return fmt.Errorf("deleting session %s: %w", sess.ID, err)
 	}
-	sess.Pending = PendingRemoval
-	return s.put(ctx, sess)
+	return nil
 }
 
 // stepRemoval waits for the deleted objects to be gone, then leaves a tombstone.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"sort"
@@ -723,5 +724,75 @@ func TestIntegrationTTL(t *testing.T) {
 	}
 	if got, err := f.svc.Get(ctx, def.ID); err != nil || !got.ExpiresAt.IsZero() {
 		t.Fatalf("get after clearing the ttl: %+v, %v", got, err)
+	}
+}
+
+// failDeletes is a transport that answers 500 to every DELETE whose path contains part, as an
+// API server that refuses one object would.
+type failDeletes struct {
+	base http.RoundTripper
+	part string
+	hits atomic.Int64
+}
+
+func (f *failDeletes) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodDelete || !strings.Contains(r.URL.Path, f.part) {
+		return f.base.RoundTrip(r)
+	}
+	f.hits.Add(1)
+	body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"injected: the TLS Secret cannot be deleted now","reason":"InternalError","code":500}`
+	return &http.Response{
+		StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Request: r,
+		Header: http.Header{"Content-Type": []string{"application/json"}},
+		Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)),
+	}, nil
+}
+
+// A delete that fails half-way (the backup done, the volume and the Job gone, the TLS Secret
+// refused) does not wedge the session: the next touch resumes the removal and the session ends
+// deleted, never a 404 for a session whose record exists.
+func TestIntegrationDeleteInterruptedAfterTheVolumeWentConverges(t *testing.T) {
+	f := newFixture(t, stack.Parts{})
+	ctx := context.Background()
+	cfg := rest.CopyConfig(f.kube.Config)
+	refuse := &failDeletes{part: "-tls"}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { refuse.base = rt; return refuse })
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flaky := f.with(stack.Parts{Kube: cs})
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "half@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+	if _, err := flaky.Delete(ctx, s.ID, session.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// drive the delete on the flaky instance until its removal is refused
+	deadline := time.Now().Add(2 * time.Minute)
+	for refuse.hits.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the removal never reached the TLS Secret")
+		}
+		if _, err := flaky.Get(ctx, s.ID); err != nil && !strings.Contains(err.Error(), "injected") {
+			t.Fatalf("get on the flaky instance: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got, err := f.svc.Get(ctx, s.ID)
+	if err != nil {
+		t.Fatalf("the session answers %v after a half-failed delete", err)
+	}
+	if got.Pending != session.PendingRemoval && got.State != session.StateDeleted {
+		t.Fatalf("after a half-failed delete: state %s, pending %q, want the removal recorded", got.State, got.Pending)
+	}
+	done := waitState(t, f.svc, s.ID, session.StateDeleted)
+	if done.BackupLocation == "" {
+		t.Fatal("deleted without its backup location")
+	}
+	if left := f.labelled(s.ID); len(left) != 0 {
+		t.Fatalf("objects left: %v", left)
 	}
 }
