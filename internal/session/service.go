@@ -121,6 +121,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 		return nil, err
 	}
 	defer s.unlock(release)
+	ctx, cancel := s.underLock(ctx)
+	defer cancel()
 	s.record(ctx, sess, "created", "", "")
 	if err := s.applyNew(ctx, sess); err != nil {
 		return nil, err
@@ -336,6 +338,8 @@ func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
 		return nil, err
 	}
 	defer s.unlock(release)
+	ctx, cancel := s.underLock(ctx)
+	defer cancel()
 	if sess, err = s.store.Get(ctx, id); err != nil { // re-read under the lock
 		return nil, err
 	}
@@ -790,6 +794,8 @@ func (s *Service) transition(ctx context.Context, id string, fn func(*Session) e
 		return nil, err
 	}
 	defer s.unlock(release)
+	ctx, cancel := s.underLock(ctx)
+	defer cancel()
 	sess, err := s.store.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -803,6 +809,13 @@ func (s *Service) transition(ctx context.Context, id string, fn func(*Session) e
 		return nil, err
 	}
 	return sess, nil
+}
+
+// underLock bounds the work done under a session's lock to three quarters of the lock's TTL,
+// so a stalled call (Kubernetes, Redis) ends, and nothing is written, before the lock can
+// expire and another instance take the session over.
+func (s *Service) underLock(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.LockTTL*3/4)
 }
 
 // put writes the record (never the password) with a fresh UpdatedAt.
