@@ -8,7 +8,9 @@
 //     serve each function at its exact path only, which cannot hold the API's routes.
 //
 // The address is HYPERBOLA_LISTEN (default 127.0.0.1:8080); Cloud Run's PORT makes it
-// 0.0.0.0:PORT.
+// 0.0.0.0:PORT. Locally, HYPERBOLA_LOCAL_INGRESS (e.g. 127.0.0.1:8081) also serves the local
+// cluster's entry point to workspaces there (internal/devingress): the local cluster has no
+// ingress controller. It stops with the server.
 package main
 
 import (
@@ -70,19 +72,35 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	servers := []*http.Server{srv}
+	if addr := os.Getenv(localIngressEnv); addr != "" {
+		ing, err := localIngress(ctx, cfg, addr, log)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, ing)
+	}
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.ListenAndServe(); err != nil {
+				errc <- fmt.Errorf("listening on %s: %w", s.Addr, err)
+			}
+		}()
+	}
 	log.Info("serving SessionAPI at / and IdleSweep at /IdleSweep", "addr", cfg.ListenAddr, "api_keys", len(cfg.APIKeys))
+	var failed error
 	select {
-	case err := <-errc:
-		return fmt.Errorf("listening on %s: %w", cfg.ListenAddr, err)
+	case failed = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			failed = errors.Join(failed, fmt.Errorf("shutdown of %s: %w", s.Addr, err))
+		}
 	}
-	return nil
+	return failed
 }

@@ -17,7 +17,8 @@ import (
 // TestServesAtRoot builds the server and runs it the two ways it is run: as Cloud Run runs
 // it (FUNCTION_TARGET=SessionAPI, PORT) and locally (no FUNCTION_TARGET). Both serve the
 // API's routes at the root. Redis and the cluster point at closed ports, so /health is a 503
-// naming them, which also shows the process starts without its dependencies.
+// naming them, which also shows the process starts without its dependencies. Locally it also
+// serves the entry point to workspaces (HYPERBOLA_LOCAL_INGRESS).
 func TestServesAtRoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the server binary")
@@ -46,8 +47,9 @@ current-context: c
 			env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "REDIS_HOST=127.0.0.1",
 				fmt.Sprintf("REDIS_PORT=%d", closed), "API_KEY=k1", "FUNCTION_TARGET=", "PORT=")
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			ingress := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			if mode == "local" {
-				env = append(env, "HYPERBOLA_LISTEN="+addr)
+				env = append(env, "HYPERBOLA_LISTEN="+addr, "HYPERBOLA_LOCAL_INGRESS="+ingress)
 			} else {
 				env = append(env, mode, fmt.Sprintf("PORT=%d", port))
 				addr = fmt.Sprintf("127.0.0.1:%d", port) // PORT listens on 0.0.0.0
@@ -99,6 +101,13 @@ current-context: c
 				if status != 401 {
 					t.Fatalf("POST /IdleSweep without credentials: %d %s", status, body)
 				}
+				// the local entry point to workspaces: a host it does not serve is nginx's 404,
+				// a workspace's host needs the cluster, which is down
+				for host, want := range map[string]int{"example.com": 404, "vs-code-ab12cd34.preview.hyperbola.in": 503} {
+					if got := statusOf(t, "http://"+ingress+"/", host); got != want {
+						t.Fatalf("local ingress, Host %s: %d, want %d", host, got, want)
+					}
+				}
 			}
 		})
 	}
@@ -121,6 +130,19 @@ func get(t *testing.T, method, url, key string) (int, string) {
 		t.Fatalf("%s %s: not JSON: %s", method, url, b)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// statusOf is the status of GET url with Host host.
+func statusOf(t *testing.T, url, host string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func waitUp(t *testing.T, url, logs string) {
