@@ -3,12 +3,12 @@
 #   cd infra/environments/dev
 #   terraform init
 #   terraform apply -target=module.registry -target=module.cluster_addons.helm_release.cert_manager
-#   (build and push the functions image; see docs/operations/deploy.md)
+#   (build and push the functions image and the backup image; see docs/operations/deploy.md)
 #   terraform apply
 #
 # The first, targeted apply creates the network, the cluster, the registry and cert-manager:
 # the ClusterIssuer (kubernetes_manifest) can only be planned once its CRD exists, and the
-# Cloud Run services need an image in the registry.
+# Cloud Run services need an image in the registry (and backup Jobs theirs).
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -25,6 +25,13 @@ locals {
   api_host = "session-api-${data.google_project.this.number}.${var.region}.run.app"
 
   functions_image = coalesce(var.functions_image, "${module.registry.repository_url}/functions:${var.functions_image_tag}")
+
+  # The images of images/ (infra/cloudbuild/images.yaml pushes both to the registry). The backup
+  # image must come from somewhere a node can pull: the app's default names the local
+  # cluster's. The workspace image stays the public code-server unless a tag is given.
+  backup_image             = coalesce(var.backup_image, "${module.registry.repository_url}/hyperbola-backup:${var.backup_image_tag}")
+  registry_workspace_image = var.workspace_image_tag == null ? null : "${module.registry.repository_url}/hyperbola-workspace:${var.workspace_image_tag}"
+  workspace_image          = coalesce(var.user_pod_image, local.registry_workspace_image, "docker.io/codercom/code-server:4.96.4")
 
   # HYPERBOLA_TRUSTED_PROXIES. Cloud Run's front end (169.254.0.0/16, the container's peer)
   # appends the address it was reached from to X-Forwarded-For. A wake-on-access visitor comes
@@ -192,7 +199,10 @@ module "control_plane" {
   ingress_namespace               = module.cluster_addons.ingress_namespace
   cluster_issuer                  = module.cluster_addons.cluster_issuer_name
   backup_pvc                      = module.cluster_addons.backup_pvc_name
-  user_pod_image                  = var.user_pod_image
+  user_pod_image                  = local.workspace_image
+  backup_image                    = local.backup_image
+  workspace_node_selector         = var.workspace_node_selector
+  workspace_tolerations           = var.workspace_tolerations
   session_ttl_seconds             = var.session_ttl_seconds
   api_key_count                   = var.api_key_count
   api_max_instances               = var.api_max_instances

@@ -34,6 +34,16 @@ output "functions_image" {
   value       = local.functions_image
 }
 
+output "backup_image" {
+  description = "Image of the backup Jobs (HYPERBOLA_BACKUP_IMAGE): push it before the second apply (infra/cloudbuild/images.yaml)."
+  value       = local.backup_image
+}
+
+output "workspace_image" {
+  description = "Default workspace image (USER_POD_IMAGE)."
+  value       = local.workspace_image
+}
+
 output "image_repository" {
   description = "Artifact Registry path to push images to."
   value       = module.registry.repository_url

@@ -100,9 +100,55 @@ variable "functions_image_tag" {
 }
 
 variable "user_pod_image" {
-  description = "Workspace image (code-server listening on 8080, with an unauthenticated /healthz)."
+  description = "Full reference of the workspace image (code-server listening on 8080, with an unauthenticated /healthz). Null: <registry>/hyperbola-workspace:<workspace_image_tag> when that tag is set (images/workspace, pushed with infra/cloudbuild/images.yaml), else docker.io/codercom/code-server:4.96.4."
   type        = string
-  default     = "docker.io/codercom/code-server:4.96.4"
+  default     = null
+}
+
+variable "workspace_image_tag" {
+  description = "Tag of images/workspace in the project registry (hyperbola-workspace), used when user_pod_image is null. Null keeps the public docker.io/codercom/code-server:4.96.4."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.workspace_image_tag == null ? true : can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.workspace_image_tag))
+    error_message = "A Docker tag is letters, digits, _, . and -, at most 128 characters."
+  }
+}
+
+variable "backup_image" {
+  description = "Full reference of the backup Jobs' image (HYPERBOLA_BACKUP_IMAGE: a shell with find, du and df, zip and unzip, uid 1000). Null uses <registry>/hyperbola-backup:<backup_image_tag>, built from images/backup and pushed with infra/cloudbuild/images.yaml before the second apply."
+  type        = string
+  default     = null
+}
+
+variable "backup_image_tag" {
+  description = "Tag of images/backup in the project registry (hyperbola-backup), used when backup_image is null. Push a new tag and apply to roll out a new backup image."
+  type        = string
+  default     = "1"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.backup_image_tag))
+    error_message = "A Docker tag is letters, digits, _, . and -, at most 128 characters."
+  }
+}
+
+variable "workspace_node_selector" {
+  description = "Node labels that workspace and backup pods require (HYPERBOLA_NODE_SELECTOR), such as { \"hyperbola.dev/pool\" = \"workspaces\" } (the label of the workspaces pool). Empty: any node."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+variable "workspace_tolerations" {
+  description = "Taints that workspace and backup pods tolerate (HYPERBOLA_TOLERATIONS), for a node pool tainted for them: { key, value (optional: without it any value), effect = NoSchedule | PreferNoSchedule | NoExecute }."
+  type = list(object({
+    key    = string
+    value  = optional(string)
+    effect = string
+  }))
+  default  = []
+  nullable = false
 }
 
 variable "session_ttl_seconds" {

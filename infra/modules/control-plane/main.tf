@@ -93,13 +93,28 @@ locals {
     { HYPERBOLA_CURRENCY = var.currency },
   )
 
+  # Where workspace and backup pods run (HYPERBOLA_NODE_SELECTOR key=value,...; and
+  # HYPERBOLA_TOLERATIONS key=value:Effect or key:Effect, comma-separated); unset ones leave the
+  # pods wherever the scheduler puts them.
+  placement_env = merge(
+    length(var.workspace_node_selector) == 0 ? {} : {
+      HYPERBOLA_NODE_SELECTOR = join(",", [for k in sort(keys(var.workspace_node_selector)) : "${k}=${var.workspace_node_selector[k]}"])
+    },
+    length(var.workspace_tolerations) == 0 ? {} : {
+      HYPERBOLA_TOLERATIONS = join(",", [
+        for t in var.workspace_tolerations : t.value == null ? "${t.key}:${t.effect}" : "${t.key}=${t.value}:${t.effect}"
+      ])
+    },
+  )
+
   # The variables the app reads (internal/config). Values are strings, as env always is.
-  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, {
+  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, {
     GOOGLE_CLOUD_PROJECT    = var.project_id
     REDIS_HOST              = var.redis_host
     REDIS_PORT              = tostring(var.redis_port)
     SESSION_TTL             = tostring(var.session_ttl_seconds)
     USER_POD_IMAGE          = var.user_pod_image
+    HYPERBOLA_BACKUP_IMAGE  = var.backup_image
     USER_POD_PORT           = tostring(var.user_pod_port)
     HYPERBOLA_NAMESPACE     = var.namespace
     HYPERBOLA_DOMAIN        = var.domain

@@ -116,8 +116,57 @@ variable "backup_pvc" {
 }
 
 variable "user_pod_image" {
-  description = "Workspace image (USER_POD_IMAGE)."
+  description = "Workspace image (USER_POD_IMAGE): code-server, run with Hyperbola's flags as its args (images/workspace, or codercom/code-server)."
   type        = string
+}
+
+variable "backup_image" {
+  description = "Image of the backup Jobs (HYPERBOLA_BACKUP_IMAGE): a POSIX shell with find, du and df, and zip and unzip, run as uid 1000 (images/backup, pushed to the project's registry). The app's own default names the local cluster's image, which no GKE node can pull."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^\\s:@]+(:[A-Za-z0-9_.-]+|@sha256:[a-f0-9]{64})$", var.backup_image))
+    error_message = "The backup image must be a full reference with a tag or digest, such as us-central1-docker.pkg.dev/PROJECT/hyperbola/hyperbola-backup:1."
+  }
+}
+
+variable "workspace_node_selector" {
+  description = "HYPERBOLA_NODE_SELECTOR: node labels that workspace and backup pods require (a dedicated node pool, say). Empty: any node."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition = alltrue([
+      for k, v in var.workspace_node_selector : !strcontains(k, ",") && !strcontains(k, "=") && !strcontains(v, ",") && !strcontains(v, "=")
+    ])
+    error_message = "Node selector keys and values are label keys and values: no commas or equals signs."
+  }
+}
+
+variable "workspace_tolerations" {
+  description = "HYPERBOLA_TOLERATIONS: taints that workspace and backup pods tolerate. With a value, that taint (operator Equal); without, any value of the key (operator Exists). Empty: none."
+  type = list(object({
+    key    = string
+    value  = optional(string)
+    effect = string
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for t in var.workspace_tolerations : contains(["NoSchedule", "PreferNoSchedule", "NoExecute"], t.effect)
+    ])
+    error_message = "A toleration's effect is NoSchedule, PreferNoSchedule or NoExecute."
+  }
+
+  validation {
+    condition = alltrue([
+      for t in var.workspace_tolerations : length(regexall("[,=:]", "${t.key}${t.value == null ? "" : t.value}")) == 0 && t.key != ""
+    ])
+    error_message = "A toleration's key (not empty) and value are label keys and values: no commas, equals signs or colons."
+  }
 }
 
 variable "user_pod_port" {
