@@ -87,7 +87,7 @@ func settings() []setting {
 		{attr: "backup_pvc", env: "HYPERBOLA_BACKUP_PVC", mode: modeDirect,
 			desc: "Claim that backups are written to, in `namespace` (direct mode). Default `hyperbola-backups`. Environment: `HYPERBOLA_BACKUP_PVC`."},
 		{attr: "backup_image", env: "HYPERBOLA_BACKUP_IMAGE", mode: modeDirect,
-			desc: "Image of the backup Job (direct mode). Default `alpine:3.20`. Environment: `HYPERBOLA_BACKUP_IMAGE`."},
+			desc: "Image of the backup Jobs (direct mode): a POSIX shell with `find`, `du` and `df`, and `zip` and `unzip`, run as uid 1000, as `images/backup` in the repository builds it; push it to a registry the cluster's nodes pull from. Default `localhost/hyperbola-backup:1`, the name the local cluster imports it under, which no other cluster has. Environment: `HYPERBOLA_BACKUP_IMAGE`."},
 		{attr: "firestore_project", env: "GOOGLE_CLOUD_PROJECT", mode: modeDirect,
 			desc: "Google Cloud project whose Firestore keeps Hyperbola's durable records (direct mode): every transition the provider makes is recorded there, and the `hyperbola_usage` data source reads its report from them. " +
 				"Set it to the deployed functions' project so that Terraform's changes land in the same records; without it direct mode records nothing and has no usage report. " +
