@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,9 +30,70 @@ type Kube struct {
 	Config     *rest.Config
 	Client     kubernetes.Interface
 	// Bin holds the built binaries (kubectl among them).
-	Bin     string
-	dir     string
-	scripts string
+	Bin string
+	// RealNode is the real node started beside the fake ones (KubeOptions.RealNode), else nil.
+	RealNode *RealNode
+	dir      string
+	scripts  string
+}
+
+// KubeOptions says what StartKubeWith starts.
+type KubeOptions struct {
+	// Nodes is the number of kwok's fake nodes (default 1; a node admits 110 pods).
+	Nodes int
+	// RealNode adds one real node (containerd, runc, bridge CNI, kubelet) and
+	// local-path-provisioner: see RealNode.
+	RealNode bool
+}
+
+// RealNode is the local cluster's one real node (scripts/localkube/up.sh with
+// K8SENV_REALNODE=1): real containers from images built by images/build-local.sh, on real
+// volumes under VolumesDir. It is labelled and tainted hyperbola.dev/node=real (NoSchedule), so a
+// pod runs there only when it selects and tolerates it (Place); every other pod goes to the
+// fake nodes. Pods get an address in PodCIDR that this host reaches directly (no Services, DNS,
+// NetworkPolicy enforcement or traffic out of PodCIDR). Images are imported, never pulled: use
+// imagePullPolicy Never or IfNotPresent.
+type RealNode struct {
+	// NodeName is the Node's name ("localhost").
+	NodeName string
+	// WorkspaceImage is real code-server (e.g. localhost/hyperbola-workspace:4.100.3): runs as
+	// 1000:1000, entrypoint node .../code-server/out/node/entry.js, no default args.
+	WorkspaceImage string
+	// BackupImage has busybox's sh and applets, zip and unzip; runs as 1000:1000
+	// (localhost/hyperbola-backup:1).
+	BackupImage string
+	// StorageClass provisions volumes on the real node (local-path, WaitForFirstConsumer;
+	// not the cluster's default class, which stays kwok's fake kwok-volume).
+	StorageClass string
+	// VolumesDir is the host directory that holds the local-path volumes, one directory per
+	// volume (VolumeHostPath finds a claim's), so tests can read what pods wrote.
+	VolumesDir string
+	// PodCIDR is the range the node's pods get their addresses from (10.88.0.0/16).
+	PodCIDR string
+	// ContainerdSock is the node's containerd socket (ctr -a SOCK -n k8s.io ...).
+	ContainerdSock string
+}
+
+// RealNodeLabel is the label and taint key (value "real") of the real node.
+const RealNodeLabel = "hyperbola.dev/node"
+
+// NodeSelector selects the real node.
+func (r *RealNode) NodeSelector() map[string]string {
+	return map[string]string{RealNodeLabel: "real"}
+}
+
+// Toleration tolerates the real node's taint.
+func (r *RealNode) Toleration() corev1.Toleration {
+	return corev1.Toleration{Key: RealNodeLabel, Operator: corev1.TolerationOpEqual, Value: "real", Effect: corev1.TaintEffectNoSchedule}
+}
+
+// Place makes spec's pod run on the real node: it adds the node selector and the toleration.
+func (r *RealNode) Place(spec *corev1.PodSpec) {
+	if spec.NodeSelector == nil {
+		spec.NodeSelector = map[string]string{}
+	}
+	maps.Copy(spec.NodeSelector, r.NodeSelector())
+	spec.Tolerations = append(spec.Tolerations, r.Toleration())
 }
 
 // BuildKube builds the control plane into its cache (a no-op when built) and returns the
@@ -50,14 +113,48 @@ func BuildKube(ctx context.Context) (string, error) {
 	return lines[len(lines)-1], nil
 }
 
+// BuildNode builds what the real node needs (containerd, runc, CNI plugins,
+// local-path-provisioner and the images) into its cache (a no-op when built) and returns the
+// node cache directory. A cold build takes 10-20 minutes on 2 cores.
+func BuildNode(ctx context.Context) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts/localkube/build-node.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/localkube/build-node.sh: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1], nil
+}
+
 // StartKube builds (when needed) and starts a control plane with nodes fake nodes.
 func StartKube(ctx context.Context, nodes int) (*Kube, error) {
+	return StartKubeWith(ctx, KubeOptions{Nodes: nodes})
+}
+
+// StartKubeWith builds (when needed) and starts a control plane as opts says. With
+// opts.RealNode it may first wait for another cluster's real node to stop (one per machine,
+// up to K8SENV_REALNODE_WAIT seconds, default 1800).
+func StartKubeWith(ctx context.Context, opts KubeOptions) (*Kube, error) {
+	nodes := opts.Nodes
 	if nodes <= 0 {
 		nodes = 1
 	}
 	cache, err := BuildKube(ctx)
 	if err != nil {
 		return nil, err
+	}
+	env := []string{"LOCALKUBE_ROOT=" + cache, "K8SENV_NODES=" + strconv.Itoa(nodes)}
+	if opts.RealNode {
+		nodeCache, err := BuildNode(ctx)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, "K8SENV_REALNODE=1", "REALNODE_ROOT="+nodeCache)
 	}
 	root, err := RepoRoot()
 	if err != nil {
@@ -70,9 +167,12 @@ func StartKube(ctx context.Context, nodes int) (*Kube, error) {
 	}
 	start := time.Now()
 	up := exec.CommandContext(ctx, filepath.Join(scripts, "up.sh"), dir)
-	up.Env = append(os.Environ(), "LOCALKUBE_ROOT="+cache, "K8SENV_NODES="+strconv.Itoa(nodes))
+	up.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	up.Stderr = &stderr
+	if opts.RealNode {
+		up.Stderr = io.MultiWriter(&stderr, os.Stderr) // it may wait long for the machine's real node
+	}
 	out, err := up.Output()
 	if err != nil {
 		return nil, fmt.Errorf("scripts/localkube/up.sh: %w\n%s", err, stderr.String())
@@ -81,13 +181,19 @@ func StartKube(ctx context.Context, nodes int) (*Kube, error) {
 	kc := lines[len(lines)-1]
 	k := &Kube{Kubeconfig: kc, Bin: filepath.Join(cache, "bin"), dir: dir, scripts: scripts}
 	// A watchdog stops the cluster if this process dies without calling Stop (a test binary
-	// killed by -timeout, say), so no control plane outlives its tests.
+	// killed by -timeout, say), so no control plane (nor real node) outlives its tests.
 	watch := exec.Command("bash", "-c",
 		`while kill -0 "$1" 2>/dev/null; do sleep 1; done; [ -d "$2" ] && "$3" "$2" >/dev/null 2>&1`,
 		"watchdog", strconv.Itoa(os.Getpid()), dir, filepath.Join(scripts, "down.sh"))
 	watch.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := watch.Start(); err == nil {
 		_ = watch.Process.Release()
+	}
+	if opts.RealNode {
+		if k.RealNode, err = readRealNode(filepath.Join(dir, "env")); err != nil {
+			k.Stop()
+			return nil, err
+		}
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
 	if err != nil {
@@ -100,8 +206,38 @@ func StartKube(ctx context.Context, nodes int) (*Kube, error) {
 		k.Stop()
 		return nil, fmt.Errorf("clientset: %w", err)
 	}
-	logger().Info("local cluster up", "kubeconfig", kc, "nodes", nodes, "took", time.Since(start).Round(time.Millisecond))
+	logger().Info("local cluster up", "kubeconfig", kc, "nodes", nodes, "realNode", opts.RealNode, "took", time.Since(start).Round(time.Millisecond))
 	return k, nil
+}
+
+// readRealNode reads the real node's facts from the env file up.sh writes in its run dir.
+func readRealNode(envFile string) (*RealNode, error) {
+	b, err := os.ReadFile(envFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the local cluster's env: %w", err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	if env["REALNODE"] != "1" {
+		return nil, fmt.Errorf("%s: up.sh started no real node", envFile)
+	}
+	r := &RealNode{
+		NodeName:       env["REALNODE_NODE_NAME"],
+		WorkspaceImage: env["REALNODE_WORKSPACE_IMAGE"],
+		BackupImage:    env["REALNODE_BACKUP_IMAGE"],
+		StorageClass:   env["REALNODE_STORAGE_CLASS"],
+		VolumesDir:     env["REALNODE_VOLUMES"],
+		PodCIDR:        env["REALNODE_POD_CIDR"],
+		ContainerdSock: env["REALNODE_CONTAINERD_SOCK"],
+	}
+	if r.NodeName == "" || r.WorkspaceImage == "" || r.BackupImage == "" || r.StorageClass == "" || r.VolumesDir == "" {
+		return nil, fmt.Errorf("%s: the real node's facts are incomplete: %+v", envFile, *r)
+	}
+	return r, nil
 }
 
 // Stop stops the control plane and removes its directory.
@@ -148,8 +284,15 @@ func (e *Env) Namespace(t testing.TB) (*Kube, string) {
 }
 
 // CreateBackupPVC creates the shared backup volume claim in ns (what infra/ provisions in a
-// real cluster) and returns its name.
+// real cluster) in the default StorageClass (kwok's fake volumes).
 func (k *Kube) CreateBackupPVC(ctx context.Context, ns, name string) error {
+	return k.CreateBackupPVCOn(ctx, ns, name, "")
+}
+
+// CreateBackupPVCOn creates the shared backup volume claim in ns in storageClass ("" = the
+// default class). With RealNode.StorageClass the volume is real and is provisioned when its
+// first pod is scheduled on the real node (WaitForFirstConsumer); VolumeHostPath then finds it.
+func (k *Kube) CreateBackupPVCOn(ctx context.Context, ns, name, storageClass string) error {
 	pvc := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.PersistentVolumeClaimSpec{
@@ -159,11 +302,37 @@ func (k *Kube) CreateBackupPVC(ctx context.Context, ns, name string) error {
 			}},
 		},
 	}
+	if storageClass != "" {
+		pvc.Spec.StorageClassName = &storageClass
+	}
 	_, err := k.Client.CoreV1().PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating backup PVC %s/%s: %w", ns, name, err)
 	}
 	return nil
+}
+
+// VolumeHostPath returns the host directory behind a bound claim on the real node (a
+// local-path volume, under RealNode.VolumesDir), so a test can read what a pod wrote there.
+func (k *Kube) VolumeHostPath(ctx context.Context, ns, claim string) (string, error) {
+	pvc, err := k.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("claim %s/%s: %w", ns, claim, err)
+	}
+	if pvc.Spec.VolumeName == "" {
+		return "", fmt.Errorf("claim %s/%s is not bound yet (%s)", ns, claim, pvc.Status.Phase)
+	}
+	pv, err := k.Client.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("volume %s of claim %s/%s: %w", pvc.Spec.VolumeName, ns, claim, err)
+	}
+	switch {
+	case pv.Spec.HostPath != nil:
+		return pv.Spec.HostPath.Path, nil
+	case pv.Spec.Local != nil:
+		return pv.Spec.Local.Path, nil
+	}
+	return "", fmt.Errorf("volume %s of claim %s/%s is not on the real node (no hostPath or local source)", pv.Name, ns, claim)
 }
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }

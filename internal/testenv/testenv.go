@@ -9,6 +9,24 @@
 //	func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true}) }
 //
 // With `go test -short` nothing is started and tests that ask for a part are skipped.
+//
+// The cluster's nodes are kwok's fake ones: pods "run" without containers, volumes are fake,
+// and a node admits 110 pods (Options.Nodes). Options.RealNode adds one real node beside them
+// (containerd, runc, bridge CNI and a kubelet on this machine, built by
+// scripts/localkube/build-node.sh; needs root), for tests that need real containers, real
+// volumes and real network. Kube.RealNode then says what it offers: the locally built images
+// (real code-server as WorkspaceImage, busybox+zip as BackupImage), the local-path
+// StorageClass, the host directory of its volumes and the pods' address range. A pod lands on
+// it only when it selects and tolerates it (RealNode.Place, or NodeSelector and Toleration);
+// everything else still goes to the fake nodes. A claim for it: Kube.CreateBackupPVCOn with
+// RealNode.StorageClass; its files on the host: Kube.VolumeHostPath. Pods there are reached
+// by pod IP from this host (no Services or DNS).
+//
+//	func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true, RealNode: true}) }
+//
+// One real node can run per machine: a second package that wants one waits (up to
+// K8SENV_REALNODE_WAIT seconds, default 1800) until the first one's cluster is stopped.
+// The cluster, the real node with its containers included, never outlives the test binary.
 package testenv
 
 import (
@@ -32,6 +50,8 @@ type Options struct {
 	Firestore bool
 	// Nodes is the number of fake nodes (default 1; a node admits 110 pods).
 	Nodes int
+	// RealNode adds a real node to the cluster (implies Cluster): see Kube.RealNode.
+	RealNode bool
 }
 
 // Env holds the parts started for one test package.
@@ -84,8 +104,8 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		e.Firestore = f
 		e.stops = append(e.stops, f.Stop)
 	}
-	if opts.Cluster {
-		k, err := StartKube(ctx, opts.Nodes)
+	if opts.Cluster || opts.RealNode {
+		k, err := StartKubeWith(ctx, KubeOptions{Nodes: opts.Nodes, RealNode: opts.RealNode})
 		if err != nil {
 			return nil, err
 		}
