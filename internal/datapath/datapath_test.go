@@ -10,11 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
@@ -246,14 +246,36 @@ func testFullBackupVolume(t *testing.T) {
 	}
 }
 
-// A backup that overruns its deadline is stopped; it removes its temporary archive as it stops.
+// A backup that overruns its deadline is stopped, and removes its temporary archive as it
+// stops. The deadline is made to pass while zip is writing (the Job's activeDeadlineSeconds is
+// lowered once the temporary archive is seen on the backup volume), so the test proves the
+// same thing on a fast machine and a slow one.
 func testBackupDeadline(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, fixtureOptions{kube: func(o *kube.Options) { o.BackupDeadline = 4 * time.Second }})
+	f := newFixture(t, fixtureOptions{})
 	ctx := context.Background()
 	s := f.create(session.CreateRequest{})
 	f.exec(s.ID, writeTree+"head -c 419430400 /dev/urandom > /app/tree/huge.bin\n")
 	if _, err := f.svc.Delete(ctx, s.ID, session.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.until("zip writing its temporary archive", func() (bool, error) {
+		if _, err := f.svc.Get(ctx, s.ID); err != nil { // drives the delete to its backup
+			return false, err
+		}
+		for _, name := range f.backupFiles(s.ID) {
+			if strings.HasSuffix(name, ".zip.tmp") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	job, err := kube.BackupJobName(s.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(`{"spec":{"activeDeadlineSeconds":1}}`)
+	if _, err := f.kube.Client.BatchV1().Jobs(f.ns).Patch(ctx, job, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got := f.waitState(s.ID, session.StateFailed)

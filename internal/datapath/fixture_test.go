@@ -357,9 +357,17 @@ func (f *fixture) backupDir(id string) string {
 }
 
 // backupFiles lists what the session's backup directory holds (hidden temporary files
-// included); none when the directory does not exist.
+// included); none when the directory does not exist, or the backup claim was never bound
+// (nothing can have been written to it).
 func (f *fixture) backupFiles(id string) []string {
 	f.t.Helper()
+	pvc, err := f.kube.Client.CoreV1().PersistentVolumeClaims(f.ns).Get(context.Background(), backupPVC, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if pvc.Spec.VolumeName == "" {
+		return nil
+	}
 	entries, err := os.ReadDir(f.backupDir(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
