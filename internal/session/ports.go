@@ -162,7 +162,7 @@ type Store interface {
 type Event struct {
 	SessionID string    `json:"session_id"`
 	UserID    string    `json:"user_id"`
-	Type      string    `json:"type"` // created, ready, slept, woke, delete_started, backup_done, backup_failed, backup_skipped, deleted, failed, updated
+	Type      string    `json:"type"` // created, ready, slept, woke, delete_started, backup_started, backup_done, backup_failed, backup_skipped, deleted, failed, updated
 	From      State     `json:"from,omitempty"`
 	To        State     `json:"to"`
 	Actor     string    `json:"actor"` // api, sweep, terraform, reconcile, activator

@@ -477,7 +477,12 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 		if b.Location != "" {
 			sess.BackupLocation = b.Location
 		}
-		return s.put(ctx, sess)
+		if err := s.put(ctx, sess); err != nil {
+			return err
+		}
+		// durable too: a rebuild from the records (reconcile) knows where the zip goes
+		s.record(ctx, sess, "backup_started", StateDeleting, b.Location)
+		return nil
 	case BackupFailed:
 		sess.BackupFailures++
 		sess.State, sess.Pending = StateFailed, PendingNone
