@@ -165,9 +165,23 @@ func StartKubeWith(ctx context.Context, opts KubeOptions) (*Kube, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
+	// A watchdog stops the cluster if this process dies without calling Stop (a test binary
+	// killed by -timeout, say), so no control plane (nor real node) outlives its tests. It
+	// starts before up.sh, which dies with this process (it may wait long for the real node).
+	watch := exec.Command("bash", "-c",
+		`while kill -0 "$1" 2>/dev/null; do sleep 1; done; [ -d "$2" ] && "$3" "$2" >/dev/null 2>&1`,
+		"watchdog", strconv.Itoa(os.Getpid()), dir, filepath.Join(scripts, "down.sh"))
+	watch.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := watch.Start(); err == nil {
+		_ = watch.Process.Release()
+	}
 	start := time.Now()
 	up := exec.CommandContext(ctx, filepath.Join(scripts, "up.sh"), dir)
 	up.Env = append(os.Environ(), env...)
+	up.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// a cancelled ctx: SIGTERM lets up.sh stop what it started (its trap runs down.sh)
+	up.Cancel = func() error { return up.Process.Signal(syscall.SIGTERM) }
+	up.WaitDelay = time.Minute
 	var stderr bytes.Buffer
 	up.Stderr = &stderr
 	if opts.RealNode {
@@ -180,15 +194,6 @@ func StartKubeWith(ctx context.Context, opts KubeOptions) (*Kube, error) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	kc := lines[len(lines)-1]
 	k := &Kube{Kubeconfig: kc, Bin: filepath.Join(cache, "bin"), dir: dir, scripts: scripts}
-	// A watchdog stops the cluster if this process dies without calling Stop (a test binary
-	// killed by -timeout, say), so no control plane (nor real node) outlives its tests.
-	watch := exec.Command("bash", "-c",
-		`while kill -0 "$1" 2>/dev/null; do sleep 1; done; [ -d "$2" ] && "$3" "$2" >/dev/null 2>&1`,
-		"watchdog", strconv.Itoa(os.Getpid()), dir, filepath.Join(scripts, "down.sh"))
-	watch.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := watch.Start(); err == nil {
-		_ = watch.Process.Release()
-	}
 	if opts.RealNode {
 		if k.RealNode, err = readRealNode(filepath.Join(dir, "env")); err != nil {
 			k.Stop()
