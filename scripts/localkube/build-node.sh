@@ -27,6 +27,9 @@ SRC=$ROOT/src
 export GOCACHE=${LOCALKUBE_NODE_GOCACHE:-$BASE/gocache-node} GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 mkdir -p "$BIN" "$CNIBIN" "$SRC"
 log() { echo "[localkube build-node] $*" >&2; }
+# one build at a time (two test packages may ask at once): the second waits, then finds it built
+exec 8> "$BASE/.build-node.lock"
+flock -n 8 || { log "another build-node.sh is running: waiting for it"; flock 8; }
 T() { # label cmd... : timed (wall time, and peak RSS when GNU time is there, to stderr), niced
   local l=$1 s=$SECONDS; shift
   if [ -x /usr/bin/time ]; then
