@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+)
+
+// The rows of the table, in its order.
+const (
+	phaseCreateFirst  = "create→running, 1st"
+	phaseCreateSecond = "create→running, 2nd"
+	phaseSleep        = "sleep→pod gone"
+	phaseWake         = "wake→running"
+	phaseFill         = "fill (kubectl exec)"
+)
+
+// backupPhases names the three rows of one delete's backup.
+type backupPhases struct{ toJob, job, total string }
+
+var (
+	backupFirst  = backupPhases{"delete→Job created, 1st", "Job created→complete, 1st", "delete→deleted, 1st"}
+	backupSecond = backupPhases{"delete→Job created, 2nd", "Job created→complete, 2nd", "delete→deleted, 2nd"}
+)
+
+func rows() []string {
+	return []string{
+		phaseCreateFirst, phaseCreateSecond, phaseSleep, phaseWake,
+		backupFirst.toJob, backupFirst.job, backupFirst.total,
+		backupSecond.toJob, backupSecond.job, backupSecond.total,
+		phaseFill,
+	}
+}
+
+// legend says what each row measures; printed under the table.
+const legend = `Each run is a fresh namespace with its own backup claim (local-path, bound by its first
+backup) and two sessions, one after the other, each on a new local-path volume:
+  1st: create, fill, sleep, wake, delete;  2nd (once the 1st is deleted): create, fill, delete.
+Every time ends when this process saw it happen (the namespace's watches, a 1 s tick under them).
+
+create→running, 1st     Service.Create until Get reports running (pod Ready, Ingress routed) for
+                        the namespace's first workspace: a new volume, provisioned when its pod
+                        is scheduled. In run 1 also the node's first code-server start.
+create→running, 2nd     the same for the second session: a new volume again, with the image
+                        warm (its files in the page cache) and the backup volume already bound.
+sleep→pod gone          Service.Sleep until the workspace's pod is gone from the API (code-server
+                        stopped, the volume released).
+wake→running            Service.Wake until running: the same volume, now holding the big file
+                        and the small files (fsGroupChangePolicy OnRootMismatch: no chown walk).
+delete→Job created      Service.Delete of the running workspace until the backup Job exists: the
+                        scale to 0 and the pod's exit (the backup starts only once it is gone).
+Job created→complete    the backup Job until it reports success (SuccessCriteriaMet or Complete,
+                        what the session core waits for): its pod scheduled and started (1st:
+                        the backup volume is provisioned now), the checks (find, du, df), zip,
+                        unzip -t, sync, rename.
+delete→deleted          Service.Delete until Get reports deleted: the two above, then the
+                        removal of the objects, the volume included.
+fill                    not a Hyperbola step: kubectl exec writing the files the backups zip
+                        (head -c BIG /dev/urandom > /app/big.bin, the small files, sync).
+`
+
+// results are the durations measured, by row, and the size of every zip.
+type results struct {
+	d    map[string][]time.Duration
+	zips []int64
+}
+
+func (r *results) add(phase string, d time.Duration) { r.d[phase] = append(r.d[phase], d) }
+
+func (r *results) print(out io.Writer, o options, node *testenv.RealNode, before, after string) error {
+	fmt.Fprintf(out, "runs %d; each workspace holds %s of random bytes and %d small files (1-8 KiB)\n",
+		o.runs, bytesString(o.big), o.files)
+	fmt.Fprintf(out, "images %s, %s; storage class %s\n", node.WorkspaceImage, node.BackupImage, node.StorageClass)
+	fmt.Fprintf(out, "machine: %s\n", hostInfo())
+	fmt.Fprintf(out, "load average (1, 5, 15 min): %s before, %s after\n\n", before, after)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\truns\tp50\tp99\tmax")
+	for _, p := range rows() {
+		d := r.d[p]
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", p, len(d), pct(d, 50), pct(d, 99), pct(d, 100))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.zips) > 0 {
+		z := slices.Clone(r.zips)
+		slices.Sort(z)
+		fmt.Fprintf(out, "\nzips: %d, %s to %s\n", len(z), bytesString(z[0]), bytesString(z[len(z)-1]))
+	}
+	_, err := fmt.Fprint(out, "\n"+legend)
+	return err
+}
+
+func pct(d []time.Duration, p int) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	i = min(max(i-1, 0), len(s)-1)
+	return s[i].Round(10 * time.Millisecond).String()
+}
+
+func bytesString(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// loadAverage is the load average now (/proc/loadavg's first three fields).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// hostInfo describes this machine: CPU model and count, memory, kernel.
+func hostInfo() string {
+	model, mem, kernel := "?", "?", "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			var kb int64
+			if _, err := fmt.Sscanf(l, "MemTotal: %d kB", &kb); err == nil {
+				mem = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	return fmt.Sprintf("%d × %s, %s memory, Linux %s", runtime.NumCPU(), model, mem, kernel)
+}
