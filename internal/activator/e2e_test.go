@@ -3,6 +3,10 @@ package activator_test
 import (
 	"context"
 	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/devingress"
 )
 
 // chromiumPath is Debian's chromium (CI installs it: .ci/run).
@@ -24,37 +29,58 @@ const chromiumPath = "/usr/bin/chromium"
 // ideTitle is the title of the stand-in for code-server.
 const ideTitle = "code-server stand-in"
 
-// ingress stands in for ingress-nginx in front of the local cluster: for each request it reads
-// the workspace's Ingress from the cluster and does what nginx would. Backend
-// hyperbola-activator: proxy to the control plane with Host set to the activator's own host
-// (upstream-vhost) and the workspace host in X-Forwarded-Host; backend vs-code-<id>: the
-// workspace, here a stand-in page for code-server (the local cluster's pods are kwok's, they
-// serve nothing).
-func (f *fixture) ingress(t testing.TB) http.Handler {
+// activatorHost is the activator's own host in the end-to-end test (HYPERBOLA_ACTIVATOR_HOST):
+// the Ingress sends it as Host (nginx's upstream-vhost) and the workspace host as
+// X-Forwarded-Host, as in production.
+const activatorHost = "session-api.control-plane.test"
+
+// ingress is the local cluster's entry point (internal/devingress) in front of this
+// fixture's control plane, which serves the activator beside an API (a teapot here): a
+// workspace's host reaches its pod, or the activator in process while it is not running.
+// transport carries the requests to pods (nil: to their IP).
+func (f *fixture) ingress(t testing.TB, transport http.RoundTripper) http.Handler {
+	t.Helper()
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "the API", http.StatusTeapot) })
-	control := activator.Dispatch(api, f.act)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, _, _ := strings.Cut(r.Host, ".")
-		ing, err := f.kube.Client.NetworkingV1().Ingresses(f.ns).Get(r.Context(), name, metav1.GetOptions{})
-		if err != nil {
-			http.Error(w, "no Ingress for "+r.Host, http.StatusNotFound)
-			return
-		}
-		switch backend := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name; backend {
-		case "hyperbola-activator":
-			up := r.Clone(r.Context())
-			up.Header.Set("X-Forwarded-Host", r.Host)
-			up.Header.Set("X-Forwarded-For", "203.0.113.50")
-			up.Host = "session-api.control-plane.test"
-			control.ServeHTTP(w, up)
-		case name:
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprintf(w, `<!doctype html><html lang="en"><head><title>%s</title></head><body><h1>%s</h1><p>Opened at %s</p></body></html>`,
-				ideTitle, ideTitle, r.URL.RequestURI())
-		default:
-			http.Error(w, "unknown backend "+backend, http.StatusBadGateway)
-		}
+	h, err := devingress.New(f.kube.Client, devingress.Options{
+		Namespace: f.ns, Domain: f.domain, ActivatorService: "hyperbola-activator",
+		Activator: activator.Dispatch(api, f.act), Transport: transport,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// standIn answers for kwok's pods, which serve nothing: a page that stands in for
+// code-server and says which pod address the entry point chose.
+type standIn struct{}
+
+func (standIn) RoundTrip(r *http.Request) (*http.Response, error) {
+	body := fmt.Sprintf(`<!doctype html><html lang="en"><head><title>%s</title></head><body><h1>%s</h1><p>Opened at <span id="uri">%s</span> on pod <span id="pod">%s</span></p></body></html>`,
+		ideTitle, ideTitle, html.EscapeString(r.URL.RequestURI()), html.EscapeString(r.URL.Host))
+	return &http.Response{
+		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
+		Header:        http.Header{"Content-Type": {"text/html; charset=utf-8"}},
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)),
+	}, nil
+}
+
+// podAddr is the address (IP:port) of the workspace's pod.
+func (f *fixture) podAddr(t testing.TB, id string) string {
+	t.Helper()
+	pods, err := f.kube.Client.CoreV1().Pods(f.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "hyperbola.dev/session=" + id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+			return net.JoinHostPort(p.Status.PodIP, "8080")
+		}
+	}
+	t.Fatalf("session %s has no pod with an address", id)
+	return ""
 }
 
 // cordon makes every node unschedulable (or schedulable again), so a woken workspace's pod
@@ -75,8 +101,9 @@ func (f *fixture) cordon(t testing.TB, on bool) {
 }
 
 // browser starts a headless Chromium that resolves every workspace host of the test domain to
-// addr (so it really sends Host: vs-code-<id>.ws.test), in a fresh profile.
-func browser(t *testing.T, addr string) context.Context {
+// addr (so it really sends Host: vs-code-<id>.ws.test), in a fresh profile; it is stopped
+// after timeout.
+func browser(t *testing.T, addr string, timeout time.Duration) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("end-to-end test skipped: %s is missing (apt-get install chromium)", chromiumPath)
@@ -98,7 +125,7 @@ func browser(t *testing.T, addr string) context.Context {
 		chromedp.WindowSize(1024, 720),
 	)
 	ctx, cancelCtx := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil { // start the browser now
 		t.Fatalf("starting %s: %v", chromiumPath, err)
@@ -110,7 +137,19 @@ func browser(t *testing.T, addr string) context.Context {
 // it) and, when HYPERBOLA_ARTIFACTS is set, there too.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// a page that has just navigated may have no layout yet ("0 width"): wait for it to load,
+	// and try again for a while
+	_ = waitJS(ctx, `document.readyState === "complete"`, 30*time.Second)
+	var png []byte
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		step, cancel := context.WithTimeout(ctx, 20*time.Second)
+		png, err = chromedp.Run(step, chromedp.FullScreenshot(100))
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -167,15 +206,16 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped with -short")
 	}
-	f := newFixture(t, func(o *activator.Options) { o.PollInterval = 500 * time.Millisecond })
-	front := httptest.NewServer(f.ingress(t))
+	f := newFixtureWith(t, map[string]string{"HYPERBOLA_ACTIVATOR_HOST": activatorHost},
+		func(o *activator.Options) { o.PollInterval = 500 * time.Millisecond })
+	front := httptest.NewServer(f.ingress(t, standIn{}))
 	t.Cleanup(front.Close)
 	addr := strings.TrimPrefix(front.URL, "http://")
 
 	for _, js := range []bool{true, false} {
 		name := map[bool]string{true: "javascript", false: "no-javascript"}[js]
 		t.Run(name, func(t *testing.T) {
-			ctx := browser(t, addr)
+			ctx := browser(t, addr, 3*time.Minute)
 			if !js {
 				if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 					t.Fatal(err)
@@ -235,6 +275,9 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 			href = must(chromedp.Run(ctx, chromedp.Location()))(t)
 			if href != workspaceURL {
 				t.Fatalf("the IDE is at %s, want %s", href, workspaceURL)
+			}
+			if pod, want := must(chromedp.Run(ctx, chromedp.Text("#pod")))(t), f.podAddr(t, s.ID); pod != want {
+				t.Fatalf("the entry point sent the IDE's page to %s, want the pod at %s", pod, want)
 			}
 			t.Logf("in the IDE %s after the node was schedulable again (%s after the first request)",
 				time.Since(released).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))

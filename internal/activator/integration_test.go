@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -28,8 +29,10 @@ import (
 
 var env *testenv.Env
 
+// The cluster has the real node beside kwok's: the real IDE's test runs code-server there
+// (realide_test.go); every other test's workspaces stay on the fake nodes.
 func TestMain(m *testing.M) {
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, RealNode: true})
 }
 
 const (
@@ -41,27 +44,38 @@ const (
 // session Service, the real cluster adapter (its Password reads the Secret), the real Redis
 // rate limiter, and the activator served over HTTP.
 type fixture struct {
-	t     *testing.T
-	ns    string
-	kube  *testenv.Kube
-	stack *stack.Stack
-	act   *activator.Handler
-	srv   *httptest.Server
+	t      *testing.T
+	ns     string
+	domain string // the workspaces' domain (HYPERBOLA_DOMAIN)
+	kube   *testenv.Kube
+	stack  *stack.Stack
+	act    *activator.Handler
+	srv    *httptest.Server
 }
 
 func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, mutate)
+}
+
+// newFixtureWith is newFixture with more settings of the control plane (environment
+// variables, e.g. the real node's placement); the backup claim is made in
+// HYPERBOLA_STORAGE_CLASS's class.
+func newFixtureWith(t testing.TB, settings map[string]string, mutate func(*activator.Options)) *fixture {
+	t.Helper()
 	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
 	ctx := context.Background()
-	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
+	if err := k.CreateBackupPVCOn(ctx, ns, "hyperbola-backups", settings["HYPERBOLA_STORAGE_CLASS"]); err != nil {
 		t.Fatal(err)
 	}
+	vars := map[string]string{
+		"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": domain,
+		"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_TRUSTED_PROXIES": "127.0.0.0/8",
+	}
+	maps.Copy(vars, settings)
 	cfg, err := config.FromLookup(func(name string) (string, bool) {
-		v, ok := map[string]string{
-			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": domain,
-			"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_TRUSTED_PROXIES": "127.0.0.0/8",
-		}[name]
+		v, ok := vars[name]
 		return v, ok
 	})
 	if err != nil {
@@ -90,7 +104,7 @@ func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
 	srv := httptest.NewServer(act)
 	t.Cleanup(srv.Close)
 	tt, _ := t.(*testing.T)
-	return &fixture{t: tt, ns: ns, kube: k, stack: st, act: act, srv: srv}
+	return &fixture{t: tt, ns: ns, domain: cfg.Domain, kube: k, stack: st, act: act, srv: srv}
 }
 
 // asleep creates a workspace asleep and returns it (with its password).
