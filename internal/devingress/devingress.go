@@ -15,7 +15,9 @@
 //
 // Errors are nginx's: 404 for a host no Ingress serves, 503 when the Service has no ready
 // endpoint (after a short wait: the EndpointSlice may trail the pod's readiness, which is
-// when Hyperbola switches the Ingress back), 502 when the pod fails to answer.
+// when Hyperbola switches the Ingress back), 502 when the pod fails to answer. A pod on one
+// of kwok's fake nodes runs nothing and its address is made up: it is never dialled (502),
+// unless Options.FakeNodes says a Transport stands in for such pods.
 //
 // Objects are read at request time, so a switch of the Ingress applies to the very next
 // request. The control plane's answers name https://<host>/ (no port), as production serves
@@ -68,6 +70,10 @@ type Options struct {
 	// Transport carries requests to pods (default: plain HTTP with nginx's connect timeout).
 	// Tests replace it where the pods serve nothing (kwok's).
 	Transport http.RoundTripper
+	// FakeNodes sends requests to pods on kwok's fake nodes too. Their addresses are made up
+	// (and may route off this machine), so only with a Transport that stands in for them;
+	// without it such a pod's host answers 502.
+	FakeNodes bool
 	// EndpointWait is how long a request waits for a ready endpoint (DefaultEndpointWait).
 	EndpointWait time.Duration
 	Logger       *slog.Logger
@@ -168,7 +174,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr, err := h.endpoint(r.Context(), b)
-	if err != nil {
+	switch {
+	case errors.Is(err, errFakePods):
+		h.log.Info("no pod to serve", "host", host, "service", b.service, "err", err)
+		errorPage(w, http.StatusBadGateway)
+		return
+	case err != nil:
 		if r.Context().Err() == nil {
 			h.log.Info("no ready endpoint", "host", host, "service", b.service, "err", err)
 		}

@@ -85,6 +85,12 @@ func workspace(t *testing.T, o kube.Options, asleep bool) (*networkingv1.Ingress
 // one endpoint at addr (host:port) that is ready or not.
 func slice(t *testing.T, addr string, ready bool) *discoveryv1.EndpointSlice {
 	t.Helper()
+	return sliceOn(t, addr, ready, "")
+}
+
+// sliceOn is slice with the endpoint's pod on node.
+func sliceOn(t *testing.T, addr string, ready bool, node string) *discoveryv1.EndpointSlice {
+	t.Helper()
 	ip, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +101,15 @@ func slice(t *testing.T, addr string, ready bool) *discoveryv1.EndpointSlice {
 		ObjectMeta:  metav1.ObjectMeta{Name: "vs-code-" + id + "-x1", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "vs-code-" + id}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports:       []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port32}},
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}, NodeName: nodeName(node)}},
 	}
+}
+
+func nodeName(n string) *string {
+	if n == "" {
+		return nil
+	}
+	return &n
 }
 
 type setup struct {
@@ -106,6 +119,12 @@ type setup struct {
 }
 
 func newSetup(t *testing.T, objs ...any) *setup {
+	t.Helper()
+	return newSetupWith(t, Options{}, objs...)
+}
+
+// newSetupWith is newSetup with opts' FakeNodes and Transport.
+func newSetupWith(t *testing.T, opts Options, objs ...any) *setup {
 	t.Helper()
 	s := &setup{kube: fake.NewClientset(), activator: make(chan *http.Request, 10)}
 	for _, o := range objs {
@@ -126,7 +145,8 @@ func newSetup(t *testing.T, objs ...any) *setup {
 		}
 	})
 	h, err := New(s.kube, Options{Namespace: ns, Domain: domain, ActivatorService: "hyperbola-activator", Activator: act,
-		EndpointWait: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		EndpointWait: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		FakeNodes: opts.FakeNodes, Transport: opts.Transport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +166,8 @@ func (s *setup) add(t *testing.T, obj any) {
 		_, err = s.kube.CoreV1().Services(ns).Create(ctx, o, metav1.CreateOptions{})
 	case *discoveryv1.EndpointSlice:
 		_, err = s.kube.DiscoveryV1().EndpointSlices(ns).Create(ctx, o, metav1.CreateOptions{})
+	case *corev1.Node:
+		_, err = s.kube.CoreV1().Nodes().Create(ctx, o, metav1.CreateOptions{})
 	default:
 		t.Fatalf("unknown object %T", obj)
 	}
@@ -261,6 +283,37 @@ func TestAnEndpointThatBecomesReadyIsWaitedFor(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 }
+
+// kwok's pods run nothing and their addresses are made up (they may be real addresses off
+// this machine): they are never dialled, unless a Transport stands in for them.
+func TestPodsOnFakeNodesAreNotDialled(t *testing.T) {
+	hits := 0
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	t.Cleanup(up.Close)
+	fake := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kwok-node-0", Annotations: map[string]string{FakeNodeAnnotation: "fake"}}}
+	real := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "localhost"}}
+	o := kubeOptions(t, "")
+	ing, svc := workspace(t, o, false)
+	onFake := sliceOn(t, up.Listener.Addr().String(), true, fake.Name)
+
+	if resp, _ := newSetup(t, ing, svc, fake, real, onFake).get(t, host, "/"); resp.StatusCode != http.StatusBadGateway || hits != 0 {
+		t.Fatalf("a pod on a fake node: %d after %d requests to its address, want 502 and none", resp.StatusCode, hits)
+	}
+	if resp, _ := newSetup(t, ing, svc, fake, real, sliceOn(t, up.Listener.Addr().String(), true, real.Name)).get(t, host, "/"); resp.StatusCode != http.StatusOK || hits != 1 {
+		t.Fatalf("a pod on a real node: %d after %d requests, want 200 and 1", resp.StatusCode, hits)
+	}
+	standIn := roundTrip(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusTeapot, Body: http.NoBody, Request: r}, nil
+	})
+	s := newSetupWith(t, Options{FakeNodes: true, Transport: standIn}, ing, svc, fake, onFake)
+	if resp, _ := s.get(t, host, "/"); resp.StatusCode != http.StatusTeapot || hits != 1 {
+		t.Fatalf("with a stand-in for fake pods: %d, %d requests to the address", resp.StatusCode, hits)
+	}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestUpstreamFailureIs502(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

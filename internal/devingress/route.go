@@ -102,6 +102,14 @@ func pathMatches(p networkingv1.HTTPIngressPath, path string) (int, bool) {
 	return 0, false
 }
 
+// errFakePods: the Service's ready endpoints are all pods on kwok's fake nodes, whose
+// addresses are made up (502: nothing serves them, and they may well be someone else's).
+var errFakePods = errors.New("its ready pods are on fake (kwok) nodes, which run nothing")
+
+// FakeNodeAnnotation marks the local cluster's fake nodes (kwok manages the nodes that carry
+// it with value "fake").
+const FakeNodeAnnotation = "kwok.x-k8s.io/node"
+
 // endpoint returns a ready podIP:port of the route's Service, waiting up to
 // Options.EndpointWait for one.
 func (h *Handler) endpoint(ctx context.Context, b route) (string, error) {
@@ -115,9 +123,13 @@ func (h *Handler) endpoint(ctx context.Context, b route) (string, error) {
 	}
 	deadline := time.Now().Add(h.opts.EndpointWait)
 	for {
-		addrs, err := h.readyAddrs(ctx, b.service, sp)
+		eps, err := h.readyEndpoints(ctx, b.service, sp)
 		if err != nil {
 			return "", err
+		}
+		addrs, err := h.servable(ctx, eps)
+		if err != nil {
+			return "", fmt.Errorf("service %s: %w", b.service, err)
 		}
 		if len(addrs) > 0 {
 			return addrs[int(h.next.Add(1)%uint64(len(addrs)))], nil
@@ -149,17 +161,23 @@ func portString(p networkingv1.ServiceBackendPort) string {
 	return strconv.Itoa(int(p.Number))
 }
 
-// readyAddrs lists the ready host:port addresses of the Service's port across its
-// EndpointSlices, sorted (an endpoint whose readiness is unknown counts as ready, as the
-// API says consumers should read it).
-func (h *Handler) readyAddrs(ctx context.Context, service string, sp corev1.ServicePort) ([]string, error) {
+// readyEndpoint is one ready address of a Service's port and the node of its pod.
+type readyEndpoint struct {
+	addr string // host:port
+	node string
+}
+
+// readyEndpoints lists the ready addresses of the Service's port across its EndpointSlices,
+// sorted (an endpoint whose readiness is unknown counts as ready, as the API says consumers
+// should read it).
+func (h *Handler) readyEndpoints(ctx context.Context, service string, sp corev1.ServicePort) ([]readyEndpoint, error) {
 	list, err := h.kube.DiscoveryV1().EndpointSlices(h.opts.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: discoveryv1.LabelServiceName + "=" + service,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("endpoint slices of %s: %w", service, err)
 	}
-	var out []string
+	var out []readyEndpoint
 	for _, s := range list.Items {
 		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue
@@ -172,11 +190,49 @@ func (h *Handler) readyAddrs(ctx context.Context, service string, sp corev1.Serv
 			if (ep.Conditions.Ready != nil && !*ep.Conditions.Ready) || len(ep.Addresses) == 0 {
 				continue
 			}
-			out = append(out, net.JoinHostPort(ep.Addresses[0], strconv.Itoa(int(port))))
+			e := readyEndpoint{addr: net.JoinHostPort(ep.Addresses[0], strconv.Itoa(int(port)))}
+			if ep.NodeName != nil {
+				e.node = *ep.NodeName
+			}
+			out = append(out, e)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	slices.SortFunc(out, func(a, b readyEndpoint) int { return strings.Compare(a.addr, b.addr) })
+	return slices.CompactFunc(out, func(a, b readyEndpoint) bool { return a.addr == b.addr }), nil
+}
+
+// servable keeps the addresses that can serve: not those of pods on fake nodes, unless
+// Options.FakeNodes says a Transport stands in for them. errFakePods when only those are left.
+func (h *Handler) servable(ctx context.Context, eps []readyEndpoint) ([]string, error) {
+	var out []string
+	fakes := 0
+	for _, e := range eps {
+		if !h.opts.FakeNodes && e.node != "" {
+			fake, err := h.fakeNode(ctx, e.node)
+			if err != nil {
+				return nil, err
+			}
+			if fake {
+				fakes++
+				continue
+			}
+		}
+		out = append(out, e.addr)
+	}
+	if len(out) == 0 && fakes > 0 {
+		return nil, errFakePods
+	}
+	return out, nil
+}
+
+func (h *Handler) fakeNode(ctx context.Context, name string) (bool, error) {
+	n, err := h.kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("node %s: %w", name, err)
+	}
+	return n.Annotations[FakeNodeAnnotation] == "fake", nil
 }
 
 // slicePort is the number of the Service port sp in a slice (slices name their ports after
