@@ -37,13 +37,14 @@ const activatorHost = "session-api.control-plane.test"
 // ingress is the local cluster's entry point (internal/devingress) in front of this
 // fixture's control plane, which serves the activator beside an API (a teapot here): a
 // workspace's host reaches its pod, or the activator in process while it is not running.
-// transport carries the requests to pods (nil: to their IP).
+// transport stands in for kwok's pods, which serve nothing (nil: pods on the real node, by
+// their IP).
 func (f *fixture) ingress(t testing.TB, transport http.RoundTripper) http.Handler {
 	t.Helper()
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "the API", http.StatusTeapot) })
 	h, err := devingress.New(f.kube.Client, devingress.Options{
 		Namespace: f.ns, Domain: f.domain, ActivatorService: "hyperbola-activator",
-		Activator: activator.Dispatch(api, f.act), Transport: transport,
+		Activator: activator.Dispatch(api, f.act), Transport: transport, FakeNodes: transport != nil,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
