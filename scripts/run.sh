@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # run.sh - `make run`: the control plane locally. Starts the local Kubernetes control plane
-# (scripts/localkube), a redis-server, the Firestore emulator (when the gcloud SDK ships it) and
-# the API on 127.0.0.1 (default port 8080), prints an
-# API key and curl commands that work, and stops everything on Ctrl-C.
-# Env: HYPERBOLA_LISTEN (127.0.0.1:8080), HYPERBOLA_NAMESPACE (hyperbola), API_KEY (generated).
+# (scripts/localkube) with its real node (containerd and a kubelet on this machine, so
+# workspaces run the real code-server, on real volumes), a redis-server, the Firestore emulator
+# (when the gcloud SDK ships it), the API on 127.0.0.1 (default port 8080) and beside it the local
+# entry point to workspaces (internal/devingress, default 127.0.0.1:8081), where
+# http://vs-code-<id>.localhost:8081/ opens a workspace's IDE in a browser on this machine.
+# Prints an API key and commands that work, and stops everything on Ctrl-C.
+# Env: HYPERBOLA_LISTEN (127.0.0.1:8080), HYPERBOLA_LOCAL_INGRESS (127.0.0.1:8081),
+#      HYPERBOLA_NAMESPACE (hyperbola), HYPERBOLA_DOMAIN (localhost), API_KEY (generated),
+#      K8SENV_REALNODE (1; 0 = kwok's fake nodes only: the API works but no IDE runs, no root needed).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 RUN=${HYPERBOLA_RUN_DIR:-$ROOT/.run}
 mkdir -p "$RUN"
 LISTEN=${HYPERBOLA_LISTEN:-127.0.0.1:8080}
+INGRESS=${HYPERBOLA_LOCAL_INGRESS:-127.0.0.1:8081}
 NS=${HYPERBOLA_NAMESPACE:-hyperbola}
+# *.localhost is loopback for Chromium, Firefox and curl without any DNS
+DOMAIN=${HYPERBOLA_DOMAIN:-localhost}
+REALNODE=${K8SENV_REALNODE:-1}
 pids=()
 KDIR=""
 cleanup() {
   trap - EXIT INT TERM
   echo; echo "stopping..."
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # the local cluster, its real node's containers included
   [ -n "$KDIR" ] && "$ROOT/scripts/localkube/down.sh" "$KDIR" >/dev/null 2>&1 || true
   # the emulator's launcher re-executes java: stop it by its port
   [ -n "${FPORT:-}" ] && pkill -f "cloud-firestore-emulator.jar.*--port=$FPORT" 2>/dev/null
@@ -26,16 +36,40 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server" >&2; exit 1; }
-if curl -s -o /dev/null "http://$LISTEN/health" 2>/dev/null; then
-  echo "something already answers on $LISTEN: stop it or set HYPERBOLA_LISTEN" >&2; exit 1
+for addr in "$LISTEN" "$INGRESS"; do
+  if curl -s -o /dev/null "http://$addr/" 2>/dev/null; then
+    echo "something already answers on $addr: stop it or set HYPERBOLA_LISTEN / HYPERBOLA_LOCAL_INGRESS" >&2; exit 1
+  fi
+done
+if [ "$REALNODE" = 1 ] && [ "$(id -u)" != 0 ]; then
+  echo "the local cluster's real node needs root (containers, cgroups, a bridge): run as root, or with K8SENV_REALNODE=0 (no IDE)" >&2; exit 1
 fi
 
 CACHE=$("$ROOT/scripts/localkube/build.sh" | tail -n 1)
+KENV=(LOCALKUBE_ROOT="$CACHE" K8SENV_LINK=1)
+if [ "$REALNODE" = 1 ]; then
+  KENV+=(K8SENV_REALNODE=1 REALNODE_ROOT="$("$ROOT/scripts/localkube/build-node.sh" | tail -n 1)")
+fi
 KDIR=$(mktemp -d "${TMPDIR:-/tmp}/hyperbola-run-kube.XXXXXX")
-echo "starting the local Kubernetes control plane..."
-KC=$(LOCALKUBE_ROOT=$CACHE K8SENV_LINK=1 "$ROOT/scripts/localkube/up.sh" "$KDIR" 2>"$RUN/localkube.log" | tail -n 1)
+echo "starting the local Kubernetes control plane$([ "$REALNODE" = 1 ] && echo " and its real node")..."
+KC=$(env "${KENV[@]}" "$ROOT/scripts/localkube/up.sh" "$KDIR" 2>"$RUN/localkube.log" | tail -n 1) ||
+  { echo "the local cluster did not start; see $RUN/localkube.log" >&2; tail -n 20 "$RUN/localkube.log" >&2; exit 1; }
 KUBECTL="$CACHE/bin/kubectl --kubeconfig=$KC"
 $KUBECTL create namespace "$NS" >/dev/null
+
+# Workspaces and backups run on the real node: its code-server and backup images, volumes of
+# its local-path class, and the placement that lets their pods onto it (it is tainted for
+# every other pod). Without it they go to kwok's fake nodes, which run nothing.
+NODE_ENV=()
+CLASS_LINE=""
+if [ "$REALNODE" = 1 ]; then
+  fact() { sed -n "s/^$1=//p" "$KDIR/env"; }
+  CLASS=$(fact REALNODE_STORAGE_CLASS)
+  CLASS_LINE="storageClassName: $CLASS"
+  NODE_ENV=(USER_POD_IMAGE="$(fact REALNODE_WORKSPACE_IMAGE)" HYPERBOLA_BACKUP_IMAGE="$(fact REALNODE_BACKUP_IMAGE)"
+    HYPERBOLA_STORAGE_CLASS="$CLASS"
+    HYPERBOLA_NODE_SELECTOR=hyperbola.dev/node=real HYPERBOLA_TOLERATIONS=hyperbola.dev/node=real:NoSchedule)
+fi
 $KUBECTL -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: PersistentVolumeClaim
@@ -43,6 +77,7 @@ metadata:
   name: hyperbola-backups
 spec:
   accessModes: [ReadWriteOnce]
+  $CLASS_LINE
   resources: {requests: {storage: 20Gi}}
 EOF
 
@@ -75,8 +110,11 @@ fi
 KEY=${API_KEY:-$(openssl rand -hex 24)}
 echo "building the API server..."
 go build -o "$RUN/hyperbola-server" "$ROOT/functions/cmd/server"
-env "${FS_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECRET:-$(openssl rand -hex 32)}" KUBECONFIG=$KC REDIS_HOST=127.0.0.1 REDIS_PORT=$RPORT API_KEY=$KEY HYPERBOLA_NAMESPACE=$NS \
-  HYPERBOLA_LISTEN=$LISTEN HYPERBOLA_DOMAIN=${HYPERBOLA_DOMAIN:-localtest.me} \
+# Wake on access is on (a wake secret): a sleeping workspace's address reaches the activator
+# through the local entry point, which asks for the workspace's password and wakes it.
+env "${FS_ENV[@]}" "${NODE_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECRET:-$(openssl rand -hex 32)}" \
+  KUBECONFIG="$KC" REDIS_HOST=127.0.0.1 REDIS_PORT="$RPORT" API_KEY="$KEY" HYPERBOLA_NAMESPACE="$NS" \
+  HYPERBOLA_LISTEN="$LISTEN" HYPERBOLA_LOCAL_INGRESS="$INGRESS" HYPERBOLA_DOMAIN="$DOMAIN" \
   "$RUN/hyperbola-server" >"$RUN/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do curl -sf "http://$LISTEN/health" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -88,20 +126,33 @@ export HYPERBOLA_API_KEY=$KEY
 export API_KEY=$KEY
 export KUBECONFIG=$KC
 EOF
+IDE="http://vs-code-\$ID.$DOMAIN:${INGRESS##*:}/"
+if [ "$REALNODE" = 1 ]; then
+  WHERE="the real code-server, on the local cluster's real node"
+else
+  WHERE="fake nodes: no IDE runs (K8SENV_REALNODE=0)"
+fi
 cat <<EOF
 
 Hyperbola is running (logs in $RUN/):
   API          http://$LISTEN
   API key      $KEY
+  workspaces   http://vs-code-<id>.$DOMAIN:${INGRESS##*:}/   ($WHERE)
   kubeconfig   $KC   (kubectl: $CACHE/bin/kubectl)
   redis        127.0.0.1:$RPORT
   firestore    ${FS_ENV[1]:-off}
 
 In another shell:
   source $RUN/env
-  curl -s http://$LISTEN/health
-  curl -s -X POST http://$LISTEN/session/create -H "X-API-Key: \$API_KEY" -H 'Content-Type: application/json' -d '{"user_id": "user@example.com"}'
+  curl -s \$HYPERBOLA_ENDPOINT/health
+  curl -s -X POST \$HYPERBOLA_ENDPOINT/session/create -H "X-API-Key: \$API_KEY" -H 'Content-Type: application/json' \\
+    -d '{"user_id": "ada@example.com"}' | tee /tmp/created.json
+  ID=\$(sed -n 's/.*"uuid":"\([a-z0-9]*\)".*/\1/p' /tmp/created.json)
+  PASSWORD=\$(sed -n 's/.*"password":"\([^"]*\)".*/\1/p' /tmp/created.json)
+  echo "open $IDE in a browser on this machine; password \$PASSWORD"
 
+The IDE asks for that password. Asleep, the same address wakes the workspace (a browser that
+never logged in is asked for the password first) and opens the IDE when it is ready.
 Ctrl-C stops everything.
 EOF
 wait "${pids[-1]}"
