@@ -88,8 +88,8 @@ func TestDeleteZipsTheTreeAfterThePodIsGone(t *testing.T) {
 		t.Fatalf("the extracted zip differs from the workspace:\n%s", diffLines(want, gotTree))
 	}
 	for _, name := range f.backupFiles(s.ID) {
-		if strings.HasSuffix(name, ".tmp") {
-			t.Errorf("temporary archive left behind: %s", name)
+		if name != filepath.Base(got.BackupLocation) {
+			t.Errorf("left beside the zip on the backup volume: %s", name)
 		}
 	}
 	t.Logf("zip %s: %d entries equal the workspace's", got.BackupLocation, strings.Count(want, "\n"))
@@ -246,10 +246,10 @@ func testFullBackupVolume(t *testing.T) {
 	}
 }
 
-// A backup that overruns its deadline is stopped, and removes its temporary archive as it
-// stops. The deadline is made to pass while zip is writing (the Job's activeDeadlineSeconds is
-// lowered once the temporary archive is seen on the backup volume), so the test proves the
-// same thing on a fast machine and a slow one.
+// A backup that overruns its deadline is stopped, and removes its partial archive as it stops.
+// The deadline is made to pass while zip is writing (the Job's activeDeadlineSeconds is lowered
+// once zip's file is seen on the backup volume), so the test proves the same thing on a fast
+// machine and a slow one.
 func testBackupDeadline(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
@@ -259,13 +259,14 @@ func testBackupDeadline(t *testing.T) {
 	if _, err := f.svc.Delete(ctx, s.ID, session.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f.until("zip writing its temporary archive", func() (bool, error) {
+	f.until("zip writing its archive", func() (bool, error) {
 		if _, err := f.svc.Get(ctx, s.ID); err != nil { // drives the delete to its backup
 			return false, err
 		}
 		for _, name := range f.backupFiles(s.ID) {
-			if strings.HasSuffix(name, ".zip.tmp") {
-				return true, nil
+			if strings.HasPrefix(name, ".partial-") {
+				inside, err := os.ReadDir(filepath.Join(f.backupDir(s.ID), name))
+				return err == nil && len(inside) > 0, err
 			}
 		}
 		return false, nil

@@ -84,7 +84,7 @@ const (
 	BackupDir = "/backups"
 	// BackupGracePeriod is how long a backup pod has, once told to stop (its deadline passed),
 	// to kill zip and remove its temporary archive before it is killed.
-	BackupGracePeriod int64 = 10
+	BackupGracePeriod int64 = 30
 )
 
 // EgressDeniedCIDRs are the IPv4 ranges a workspace may not reach even though it may reach the
@@ -633,19 +633,22 @@ func BackupLocation(o Options, id string, t time.Time) string {
 //     that holds whatever zip makes of them), before writing anything;
 //   - it archives regular files, directories and symlinks (as links); sockets and FIFOs are a
 //     program's runtime state, not data, and zip cannot read a socket;
-//   - it zips into a hidden temporary file, tests it (unzip -t), syncs and renames it; the
-//     temporary file is removed on every exit path, a stop (the Job's deadline) included, and
-//     one that a killed attempt left behind is removed by the next.
+//   - zip writes into a hidden directory of this attempt beside the target (zip keeps its own
+//     temporary file beside its archive), the archive is tested (unzip -t), synced and renamed
+//     out of it; the directory is removed on every exit path, a stop (the Job's deadline)
+//     included, and one that a killed attempt left behind is removed by the next;
+//   - every long step runs in the background and is waited for, so a stop is handled at once
+//     (a shell runs its trap only between commands), well inside the pod's grace period.
 //
 // An empty workspace gives an empty (valid) zip.
 const backupScript = `set -eu
 dir="` + BackupDir + `/$SESSION_ID"
-tmp="$dir/.$BACKUP_FILE.tmp"
-work=/tmp/backup
-zpid=""
+work="$dir/.partial-$BACKUP_FILE"
+scratch=/tmp/backup
+child=""
 cleanup() {
-  if [ -n "$zpid" ]; then kill "$zpid" 2>/dev/null || true; wait "$zpid" 2>/dev/null || true; fi
-  rm -f "$tmp"
+  if [ -n "$child" ]; then kill -9 "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+  rm -rf "$work"
 }
 fail() {
   cleanup
@@ -654,12 +657,27 @@ fail() {
   exit 1
 }
 trap 'fail "the backup was stopped before it finished (it ran out of time); nothing was written"' TERM INT HUP
-mkdir -p "$dir" "$work"
-# a temporary archive that a killed attempt of this session left behind
-rm -f "$dir"/.*.zip.tmp
+# run CMD...: CMD in the background, waited for; run_from FILE CMD...: the same with stdin
+# from FILE (a background command's stdin is /dev/null unless it is redirected itself)
+run() { run_from /dev/null "$@"; }
+run_from() {
+  in=$1
+  shift
+  "$@" < "$in" &
+  child=$!
+  rc=0
+  wait "$child" || rc=$?
+  child=""
+  return "$rc"
+}
+mkdir -p "$dir" "$scratch"
+# what a killed attempt of this session left behind
+rm -rf "$dir"/.partial-*
 cd ` + WorkspaceDir + `
-if ! find . -xdev -mindepth 1 ! -path './lost+found' ! -path './lost+found/*' \( -type f -o -type d -o -type l \) -print > "$work/files" 2> "$work/find.err"; then
-  fail "the backup cannot list the workspace's files: $(head -n 5 "$work/find.err" | tr '\n' ' ')— make the directories readable (chmod u+rx) or delete with skip_backup"
+st=0
+run find . -xdev -mindepth 1 ! -path './lost+found' ! -path './lost+found/*' \( -type f -o -type d -o -type l \) -print > "$scratch/files" 2> "$scratch/find.err" || st=$?
+if [ "$st" -ne 0 ]; then
+  fail "the backup cannot list the workspace's files: $(head -n 5 "$scratch/find.err" | tr '\n' ' ')— make the directories readable (chmod u+rx) or delete with skip_backup"
 fi
 nl="$(find . -xdev -name '*
 *' | head -n 3 | tr '\n' ' ')"
@@ -670,35 +688,37 @@ n=0
 while IFS= read -r f; do
   if [ ! -L "$f" ] && { [ ! -r "$f" ] || { [ -d "$f" ] && [ ! -x "$f" ]; }; }; then
     n=$((n + 1))
-    [ "$n" -le 5 ] && printf '%s\n' "$f" >> "$work/unreadable"
+    [ "$n" -le 5 ] && printf '%s\n' "$f" >> "$scratch/unreadable"
   fi
-done < "$work/files"
+done < "$scratch/files"
 if [ "$n" -gt 0 ]; then
-  fail "$n file(s) in the workspace cannot be read by the backup (permission denied): $(tr '\n' ' ' < "$work/unreadable")— wake the workspace and make them readable (chmod u+r), or delete with skip_backup to drop them"
+  fail "$n file(s) in the workspace cannot be read by the backup (permission denied): $(tr '\n' ' ' < "$scratch/unreadable")— wake the workspace and make them readable (chmod u+r), or delete with skip_backup to drop them"
 fi
-need=$(du -skx . | cut -f1)
+run du -skx . > "$scratch/du"
+need=$(cut -f1 < "$scratch/du")
 free=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
 if [ "$need" -gt "$free" ]; then
   fail "the backup volume has $free KiB free and this workspace's files take $need KiB: nothing was written; the operator must free or grow the backup volume"
 fi
-if [ -s "$work/files" ]; then
-  zip -q -y -@ "$tmp" < "$work/files" 2> "$work/zip.err" &
-  zpid=$!
+mkdir "$work"
+if [ -s "$scratch/files" ]; then
   st=0
-  wait "$zpid" || st=$?
-  zpid=""
+  run_from "$scratch/files" zip -q -y -@ "$work/archive.zip" 2> "$scratch/zip.err" || st=$?
   if [ "$st" -ne 0 ]; then
-    fail "zip exited $st: $(head -c 1500 "$work/zip.err" | tr '\n' ' ')"
+    fail "zip exited $st: $(head -c 1500 "$scratch/zip.err" | tr '\n' ' ')"
   fi
-  if ! unzip -tqq "$tmp" > "$work/test.err" 2>&1; then
-    fail "the archive failed its test: $(head -c 1500 "$work/test.err" | tr '\n' ' ')"
+  st=0
+  run unzip -tqq "$work/archive.zip" > "$scratch/test.err" 2>&1 || st=$?
+  if [ "$st" -ne 0 ]; then
+    fail "the archive failed its test: $(head -c 1500 "$scratch/test.err" | tr '\n' ' ')"
   fi
 else
-  { printf 'PK\005\006'; head -c 18 /dev/zero; } > "$tmp"
+  { printf 'PK\005\006'; head -c 18 /dev/zero; } > "$work/archive.zip"
 fi
-sync
-mv -f "$tmp" "$dir/$BACKUP_FILE"
-sync
+run sync
+mv -f "$work/archive.zip" "$dir/$BACKUP_FILE"
+rm -rf "$work"
+run sync
 echo "$BACKUP_LOCATION" > /dev/termination-log
 echo "$BACKUP_LOCATION"
 `
