@@ -99,33 +99,28 @@ func (r *RealNode) Place(spec *corev1.PodSpec) {
 // BuildKube builds the control plane into its cache (a no-op when built) and returns the
 // cache directory. A cold build takes about 7 minutes on 2 cores.
 func BuildKube(ctx context.Context) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts/localkube/build.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("scripts/localkube/build.sh: %w", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1], nil
+	return build(ctx, "scripts/localkube/build.sh")
 }
 
 // BuildNode builds what the real node needs (containerd, runc, CNI plugins,
 // local-path-provisioner and the images) into its cache (a no-op when built) and returns the
 // node cache directory. A cold build takes 10-20 minutes on 2 cores.
 func BuildNode(ctx context.Context) (string, error) {
+	return build(ctx, "scripts/localkube/build-node.sh")
+}
+
+// build runs one of the repository's build scripts, which print their cache directory as
+// their last line.
+func build(ctx context.Context, script string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts/localkube/build-node.sh"))
+	cmd := exec.CommandContext(ctx, filepath.Join(root, script))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("scripts/localkube/build-node.sh: %w", err)
+		return "", fmt.Errorf("%s: %w", script, err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return lines[len(lines)-1], nil
