@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -14,11 +15,7 @@ import (
 // must carry to run workspace and backup pods. "" selects every node.
 func ParseNodeSelector(s string) (map[string]string, error) {
 	out := map[string]string{}
-	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
+	for part := range items(s) {
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
 			return nil, fmt.Errorf("node selector %q: want key=value", part)
@@ -40,11 +37,7 @@ func ParseNodeSelector(s string) (map[string]string, error) {
 // NoSchedule, PreferNoSchedule or NoExecute.
 func ParseTolerations(s string) ([]corev1.Toleration, error) {
 	var out []corev1.Toleration
-	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
+	for part := range items(s) {
 		kv, effect, ok := strings.Cut(part, ":")
 		if !ok {
 			return nil, fmt.Errorf("toleration %q: want key=value:Effect or key:Effect", part)
@@ -65,6 +58,17 @@ func ParseTolerations(s string) ([]corev1.Toleration, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// items yields the non-empty, trimmed items of a comma-separated list.
+func items(s string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for part := range strings.SplitSeq(s, ",") {
+			if part = strings.TrimSpace(part); part != "" && !yield(part) {
+				return
+			}
+		}
+	}
 }
 
 // place puts a workspace's or a backup's pod where Options.NodeSelector and
