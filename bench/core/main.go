@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/bench/internal/stats"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
@@ -165,13 +165,4 @@ func parallel(n, c int, fn func(i int) error) error {
 	return <-errs
 }
 
-func pct(d []time.Duration, p int) string {
-	if len(d) == 0 {
-		return "-"
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	i = min(max(i-1, 0), len(s)-1)
-	return s[i].Round(time.Millisecond).String()
-}
+func pct(d []time.Duration, p int) string { return stats.Format(d, p, time.Millisecond) }

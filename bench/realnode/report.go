@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/bench/internal/stats"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
@@ -98,16 +99,7 @@ func (r *results) print(out io.Writer, o options, node *testenv.RealNode, before
 	return err
 }
 
-func pct(d []time.Duration, p int) string {
-	if len(d) == 0 {
-		return "-"
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	i = min(max(i-1, 0), len(s)-1)
-	return s[i].Round(10 * time.Millisecond).String()
-}
+func pct(d []time.Duration, p int) string { return stats.Format(d, p, 10*time.Millisecond) }
 
 func bytesString(n int64) string {
 	switch {
