@@ -33,6 +33,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -293,7 +294,7 @@ func (c *scaleOnly) Scale(ctx context.Context, _ string, _ int32) error {
 }
 
 func (c *scaleOnly) Observe(_ context.Context, id string) (*session.Observed, error) {
-	return &session.Observed{ID: id, Kinds: []string{"PersistentVolumeClaim", "Deployment", "Service", "Ingress", "NetworkPolicy", "Secret"},
+	return &session.Observed{ID: id, Kinds: slices.Clone(session.WorkspaceKinds),
 		Complete: true, Ready: true, DesiredReplicas: 1, ReadyReplicas: 1, PVCPhase: "Bound"}, nil
 }
 

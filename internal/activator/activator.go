@@ -326,7 +326,7 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, rq *request) {
 		h.redirect(w, r, target)
 		return
 	}
-	if !awake(sess.State) {
+	if !wakeable(sess.State) {
 		h.write(w, r, stateGonePage(sess.State))
 		return
 	}
@@ -375,10 +375,8 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, rq *request) {
 	h.write(w, r, h.wakingPage(sess, target))
 }
 
-// awake reports whether a session in state s can be (or is being) brought up from its URL.
-func awake(s session.State) bool {
-	return s == session.StateSleeping || s == session.StateWaking || s == session.StateCreating || s == session.StateRunning
-}
+// wakeable reports whether a session in state s can be (or is being) brought up from its URL.
+func wakeable(s session.State) bool { return s.Awake() || s == session.StateSleeping }
 
 // get reads the session (driving its pending step forward); it answers and returns false
 // when there is nothing to show.
@@ -525,7 +523,7 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request, rq *request) 
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	if !awake(sess.State) {
+	if !wakeable(sess.State) {
 		h.write(w, r, stateGonePage(sess.State))
 		return
 	}

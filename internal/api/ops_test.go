@@ -79,7 +79,7 @@ func (f *fakeReconciler) Reconcile(_ context.Context, dryRun bool) (*reconcile.R
 	}
 	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
 	return &reconcile.Report{StartedAt: now, FinishedAt: now.Add(time.Second), DryRun: dryRun, Observed: 2,
-		Rebuilt:        []reconcile.Item{{ID: "ab12cd34", UserID: "user@example.com", State: session.StateRunning, Kinds: []string{"Deployment"}}},
+		Rebuilt:        []reconcile.Item{{ID: "ab12cd34", UserID: "user@example.com", State: session.StateRunning, Kinds: []session.ObjectKind{session.ObjectDeployment}}},
 		Adopted:        []reconcile.Item{},
 		Removed:        []reconcile.Item{},
 		BackupsStarted: []reconcile.Item{}, BackupsPending: []reconcile.Item{}, Backfilled: []reconcile.Item{},

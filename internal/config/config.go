@@ -4,6 +4,8 @@
 package config
 
 import (
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+
 	"fmt"
 	"math"
 	"os"
@@ -109,7 +111,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		UserPodImage:      r.str("USER_POD_IMAGE", "codercom/code-server:4.96.4"),
 		UserPodPort:       int32(r.int("USER_POD_PORT", 8080)),
 		Namespace:         r.str("HYPERBOLA_NAMESPACE", "hyperbola"),
-		Domain:            r.str("HYPERBOLA_DOMAIN", "preview.hyperbola.in"),
+		Domain:            r.str("HYPERBOLA_DOMAIN", session.DefaultDomain),
 		StorageSize:       r.str("HYPERBOLA_STORAGE_SIZE", "5Gi"),
 		StorageClass:      r.str("HYPERBOLA_STORAGE_CLASS", ""),
 		CPURequest:        r.str("HYPERBOLA_CPU_REQUEST", "250m"),

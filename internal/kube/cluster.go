@@ -82,7 +82,7 @@ func RESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 // kubeError wraps a failed API call with what it was doing. A cluster that cannot answer (no
 // connection, timeouts, 429, 5xx) gives a session.KindUnavailable error; the client-go error
 // stays in the chain for apierrors.
-func (c *Cluster) kubeError(op, kind, name string, err error) error {
+func (c *Cluster) kubeError(op string, kind session.ObjectKind, name string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -197,30 +197,30 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 				return &session.Error{Kind: session.KindInvalid, Field: "storage",
 					Message: fmt.Sprintf("kube: the claim %s/%s refused the change (storage can grow, never shrink)", ns, n.Data), Err: err}
 			}
-			return c.kubeError("apply", "PersistentVolumeClaim", n.Data, err)
+			return c.kubeError("apply", session.ObjectPVC, n.Data, err)
 		},
 		func(ctx context.Context) error {
 			_, err := c.cs.AppsV1().Deployments(ns).Apply(ctx, dep, apply)
-			return c.kubeError("apply", "Deployment", n.Workspace, err)
+			return c.kubeError("apply", session.ObjectDeployment, n.Workspace, err)
 		},
 		func(ctx context.Context) error {
 			_, err := c.cs.CoreV1().Services(ns).Apply(ctx, svc, apply)
-			return c.kubeError("apply", "Service", n.Workspace, err)
+			return c.kubeError("apply", session.ObjectService, n.Workspace, err)
 		},
 		func(ctx context.Context) error {
 			_, err := c.cs.NetworkingV1().Ingresses(ns).Apply(ctx, ing, apply)
-			return c.kubeError("apply", "Ingress", n.Workspace, err)
+			return c.kubeError("apply", session.ObjectIngress, n.Workspace, err)
 		},
 		func(ctx context.Context) error {
 			_, err := c.cs.NetworkingV1().NetworkPolicies(ns).Apply(ctx, np, apply)
-			return c.kubeError("apply", "NetworkPolicy", n.Workspace, err)
+			return c.kubeError("apply", session.ObjectNetworkPolicy, n.Workspace, err)
 		},
 		func(ctx context.Context) error {
 			secrets := c.cs.CoreV1().Secrets(ns)
 			if sec != nil {
 				_, err := secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: FieldManager})
 				if err != nil && !apierrors.IsAlreadyExists(err) {
-					return c.kubeError("create", "Secret", n.Auth, err)
+					return c.kubeError("create", session.ObjectSecret, n.Auth, err)
 				}
 			} else {
 				// Applying the metadata alone would create a Secret without a password.
@@ -230,11 +230,11 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 						Message: fmt.Sprintf("kube: the Secret %s/%s does not exist: a password is needed to create it", ns, n.Auth), Err: err}
 				}
 				if err != nil {
-					return c.kubeError("get", "Secret", n.Auth, err)
+					return c.kubeError("get", session.ObjectSecret, n.Auth, err)
 				}
 			}
 			_, err := secrets.Apply(ctx, secMeta, apply)
-			return c.kubeError("apply", "Secret", n.Auth, err)
+			return c.kubeError("apply", session.ObjectSecret, n.Auth, err)
 		},
 	)
 }
@@ -253,7 +253,7 @@ func (c *Cluster) Route(ctx context.Context, ws session.Workspace) error {
 		return err
 	}
 	_, err = c.cs.NetworkingV1().Ingresses(c.opts.Namespace).Apply(ctx, ing, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
-	return c.kubeError("apply", "Ingress", n.Workspace, err)
+	return c.kubeError("apply", session.ObjectIngress, n.Workspace, err)
 }
 
 // Scale sets the Deployment's replicas with a merge patch of its scale subresource: no read,
@@ -272,7 +272,7 @@ func (c *Cluster) Scale(ctx context.Context, id string, replicas int32) error {
 	if apierrors.IsNotFound(err) {
 		return c.notFound(id, "no Deployment "+c.opts.Namespace+"/"+n.Workspace, err)
 	}
-	return c.kubeError("scale", "Deployment", n.Workspace, err)
+	return c.kubeError("scale", session.ObjectDeployment, n.Workspace, err)
 }
 
 // objects are the labelled objects of one or more sessions, as listed.
@@ -379,9 +379,9 @@ func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, 
 		return &session.Observed{ID: id}, nil
 	}
 	if err != nil {
-		return nil, c.kubeError("get", KindDeployment, n.Workspace, err)
+		return nil, c.kubeError("get", session.ObjectDeployment, n.Workspace, err)
 	}
-	obs := &session.Observed{ID: id, Kinds: []string{KindDeployment}, DesiredReplicas: 1, ReadyReplicas: dep.Status.ReadyReplicas}
+	obs := &session.Observed{ID: id, Kinds: []session.ObjectKind{session.ObjectDeployment}, DesiredReplicas: 1, ReadyReplicas: dep.Status.ReadyReplicas}
 	if dep.Spec.Replicas != nil {
 		obs.DesiredReplicas = *dep.Spec.Replicas
 	}
@@ -463,19 +463,6 @@ func (c *Cluster) ObserveAll(ctx context.Context) ([]*session.Observed, error) {
 	return out, nil
 }
 
-// The kinds of a session's objects, in the order Observed.Kinds lists them.
-const (
-	KindPVC           = "PersistentVolumeClaim"
-	KindDeployment    = "Deployment"
-	KindService       = "Service"
-	KindIngress       = "Ingress"
-	KindNetworkPolicy = "NetworkPolicy"
-	KindSecret        = "Secret"
-)
-
-// WorkspaceKinds are the six kinds of a complete session.
-var WorkspaceKinds = []string{KindPVC, KindDeployment, KindService, KindIngress, KindNetworkPolicy, KindSecret}
-
 // find returns the object of items named name (objects are matched by name as well as label,
 // so a stray object carrying a session's label is not taken for one of its own).
 func find[T any](items []T, name string, meta func(*T) metav1.Object) *T {
@@ -503,22 +490,22 @@ func summarize(id string, objs *objects) *session.Observed {
 
 	// Present objects, in the order their metadata is trusted: the Deployment first.
 	var metas []metav1.Object
-	add := func(kind string, present bool, m metav1.Object) {
+	add := func(kind session.ObjectKind, present bool, m metav1.Object) {
 		if present {
 			obs.Kinds = append(obs.Kinds, kind)
 			metas = append(metas, m)
 		}
 	}
-	add(KindDeployment, dep != nil, dep)
-	add(KindPVC, pvc != nil, pvc)
-	add(KindService, svc != nil, svc)
-	add(KindIngress, ing != nil, ing)
-	add(KindNetworkPolicy, np != nil, np)
-	add(KindSecret, sec != nil, sec)
-	slices.SortFunc(obs.Kinds, func(a, b string) int {
-		return slices.Index(WorkspaceKinds, a) - slices.Index(WorkspaceKinds, b)
+	add(session.ObjectDeployment, dep != nil, dep)
+	add(session.ObjectPVC, pvc != nil, pvc)
+	add(session.ObjectService, svc != nil, svc)
+	add(session.ObjectIngress, ing != nil, ing)
+	add(session.ObjectNetworkPolicy, np != nil, np)
+	add(session.ObjectSecret, sec != nil, sec)
+	slices.SortFunc(obs.Kinds, func(a, b session.ObjectKind) int {
+		return slices.Index(session.WorkspaceKinds, a) - slices.Index(session.WorkspaceKinds, b)
 	})
-	obs.Complete = len(obs.Kinds) == len(WorkspaceKinds)
+	obs.Complete = len(obs.Kinds) == len(session.WorkspaceKinds)
 	if len(metas) == 0 {
 		return obs
 	}
@@ -694,7 +681,7 @@ func (c *Cluster) Password(ctx context.Context, id string) (string, error) {
 		return "", c.notFound(id, "no Secret "+c.opts.Namespace+"/"+n.Auth, err)
 	}
 	if err != nil {
-		return "", c.kubeError("get", "Secret", n.Auth, err)
+		return "", c.kubeError("get", session.ObjectSecret, n.Auth, err)
 	}
 	pw, ok := s.Data[PasswordKey]
 	if !ok || len(pw) == 0 {
@@ -721,14 +708,14 @@ func (c *Cluster) StartBackup(ctx context.Context, id string, attempt int) (*ses
 		return c.backupOf(ctx, job)
 	}
 	if !apierrors.IsNotFound(err) {
-		return nil, c.kubeError("get", "Job", name, err)
+		return nil, c.kubeError("get", session.ObjectJob, name, err)
 	}
 	pvc, err := c.cs.CoreV1().PersistentVolumeClaims(c.opts.Namespace).Get(ctx, n.Data, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, c.notFound(id, "no PersistentVolumeClaim "+c.opts.Namespace+"/"+n.Data+" to back up", err)
 	}
 	if err != nil {
-		return nil, c.kubeError("get", "PersistentVolumeClaim", n.Data, err)
+		return nil, c.kubeError("get", session.ObjectPVC, n.Data, err)
 	}
 	req := BackupRequest{ID: id, Attempt: attempt, Time: c.now(), UserID: pvc.Annotations[AnnotationUserID]}
 	if user := UserLabels(pvc.Labels); ValidateUserLabels(user) == nil {
@@ -747,7 +734,7 @@ func (c *Cluster) StartBackup(ctx context.Context, id string, attempt int) (*ses
 		job, err = jobs.Get(ctx, name, metav1.GetOptions{})
 	}
 	if err != nil {
-		return nil, c.kubeError("create", "Job", name, err)
+		return nil, c.kubeError("create", session.ObjectJob, name, err)
 	}
 	return c.backupOf(ctx, job)
 }
@@ -764,7 +751,7 @@ func (c *Cluster) BackupStatus(ctx context.Context, id string, attempt int) (*se
 		return &session.Backup{Phase: session.BackupMissing}, nil
 	}
 	if err != nil {
-		return nil, c.kubeError("get", "Job", name, err)
+		return nil, c.kubeError("get", session.ObjectJob, name, err)
 	}
 	return c.backupOf(ctx, job)
 }
@@ -842,7 +829,7 @@ func (c *Cluster) DeleteWorkspace(ctx context.Context, id string, deletePVC bool
 	ns := c.opts.Namespace
 	bg := metav1.DeletePropagationBackground
 	del := metav1.DeleteOptions{PropagationPolicy: &bg}
-	gone := func(kind, name string, err error) error {
+	gone := func(kind session.ObjectKind, name string, err error) error {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -850,28 +837,28 @@ func (c *Cluster) DeleteWorkspace(ctx context.Context, id string, deletePVC bool
 	}
 	steps := []func(context.Context) error{
 		func(ctx context.Context) error {
-			return gone(KindDeployment, n.Workspace, c.cs.AppsV1().Deployments(ns).Delete(ctx, n.Workspace, del))
+			return gone(session.ObjectDeployment, n.Workspace, c.cs.AppsV1().Deployments(ns).Delete(ctx, n.Workspace, del))
 		},
 		func(ctx context.Context) error {
-			return gone(KindService, n.Workspace, c.cs.CoreV1().Services(ns).Delete(ctx, n.Workspace, del))
+			return gone(session.ObjectService, n.Workspace, c.cs.CoreV1().Services(ns).Delete(ctx, n.Workspace, del))
 		},
 		func(ctx context.Context) error {
-			return gone(KindIngress, n.Workspace, c.cs.NetworkingV1().Ingresses(ns).Delete(ctx, n.Workspace, del))
+			return gone(session.ObjectIngress, n.Workspace, c.cs.NetworkingV1().Ingresses(ns).Delete(ctx, n.Workspace, del))
 		},
 		func(ctx context.Context) error {
-			return gone(KindNetworkPolicy, n.Workspace, c.cs.NetworkingV1().NetworkPolicies(ns).Delete(ctx, n.Workspace, del))
+			return gone(session.ObjectNetworkPolicy, n.Workspace, c.cs.NetworkingV1().NetworkPolicies(ns).Delete(ctx, n.Workspace, del))
 		},
 		func(ctx context.Context) error {
-			return gone(KindSecret, n.Auth, c.cs.CoreV1().Secrets(ns).Delete(ctx, n.Auth, del))
+			return gone(session.ObjectSecret, n.Auth, c.cs.CoreV1().Secrets(ns).Delete(ctx, n.Auth, del))
 		},
 		func(ctx context.Context) error {
-			return gone(KindSecret, n.TLS, c.cs.CoreV1().Secrets(ns).Delete(ctx, n.TLS, del))
+			return gone(session.ObjectSecret, n.TLS, c.cs.CoreV1().Secrets(ns).Delete(ctx, n.TLS, del))
 		},
 	}
 	if deletePVC {
 		steps = append(steps,
 			func(ctx context.Context) error {
-				return gone(KindPVC, n.Data, c.cs.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, n.Data, del))
+				return gone(session.ObjectPVC, n.Data, c.cs.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, n.Data, del))
 			},
 			func(ctx context.Context) error { return c.deleteFinishedBackups(ctx, id, del) },
 		)
@@ -895,7 +882,7 @@ func (c *Cluster) deleteFinishedBackups(ctx context.Context, id string, del meta
 			continue
 		}
 		if err := jobs.Delete(ctx, j.Name, del); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, c.kubeError("delete", "Job", j.Name, err))
+			errs = append(errs, c.kubeError("delete", session.ObjectJob, j.Name, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -172,28 +172,28 @@ func withoutPods(objs []string) []string {
 	})
 }
 
-func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names) map[string]string {
+func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names) map[session.ObjectKind]string {
 	t.Helper()
 	ctx, get := t.Context(), metav1.GetOptions{}
-	rv := map[string]string{}
-	check := func(kind string, m metav1.Object, err error) {
+	rv := map[session.ObjectKind]string{}
+	check := func(kind session.ObjectKind, m metav1.Object, err error) {
 		if err != nil {
 			t.Fatalf("get %s: %v", kind, err)
 		}
 		rv[kind] = m.GetResourceVersion()
 	}
 	pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, n.Data, get)
-	check(KindPVC, pvc, err)
+	check(session.ObjectPVC, pvc, err)
 	dep, err := cs.AppsV1().Deployments(ns).Get(ctx, n.Workspace, get)
-	check(KindDeployment, dep, err)
+	check(session.ObjectDeployment, dep, err)
 	svc, err := cs.CoreV1().Services(ns).Get(ctx, n.Workspace, get)
-	check(KindService, svc, err)
+	check(session.ObjectService, svc, err)
 	ing, err := cs.NetworkingV1().Ingresses(ns).Get(ctx, n.Workspace, get)
-	check(KindIngress, ing, err)
+	check(session.ObjectIngress, ing, err)
 	np, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, n.Workspace, get)
-	check(KindNetworkPolicy, np, err)
+	check(session.ObjectNetworkPolicy, np, err)
 	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, n.Auth, get)
-	check(KindSecret, sec, err)
+	check(session.ObjectSecret, sec, err)
 	return rv
 }
 
@@ -226,7 +226,7 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 	t.Logf("timing: Apply (6 objects in parallel) %v; Apply → Observe.Ready %v", applied.Round(time.Millisecond), (applied + readyIn).Round(time.Millisecond))
 
 	obs := observe(t, c, ws.ID)
-	if !obs.Complete || !slices.Equal(obs.Kinds, WorkspaceKinds) {
+	if !obs.Complete || !slices.Equal(obs.Kinds, session.WorkspaceKinds) {
 		t.Errorf("kinds %v complete %v", obs.Kinds, obs.Complete)
 	}
 	if obs.UserID != ws.UserID || !obs.Created.Equal(ws.CreatedAt) || obs.IdleTimeout != ws.IdleTimeout ||
@@ -335,7 +335,7 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 		return slices.Equal(got, []string{"PersistentVolumeClaim/" + n.Data}), nil
 	})
 	t.Logf("timing: DeleteWorkspace(keep PVC) → only the claim left %v", time.Since(start).Round(time.Millisecond))
-	if obs := observe(t, c, ws.ID); !slices.Equal(obs.Kinds, []string{KindPVC}) || obs.PVCPhase != "Bound" {
+	if obs := observe(t, c, ws.ID); !slices.Equal(obs.Kinds, []session.ObjectKind{session.ObjectPVC}) || obs.PVCPhase != "Bound" {
 		t.Errorf("after delete: %+v", obs)
 	}
 	if err := c.DeleteWorkspace(ctx, ws.ID, false); err != nil {
@@ -618,7 +618,7 @@ func TestIntegrationReadinessAgreesWithObserve(t *testing.T) {
 	if err := c.Scale(ctx, ws.ID, 0); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := c.Readiness(ctx, ws.ID); err != nil || r.Ready || r.DesiredReplicas != 0 || !r.Has(KindDeployment) {
+	if r, err := c.Readiness(ctx, ws.ID); err != nil || r.Ready || r.DesiredReplicas != 0 || !r.Has(session.ObjectDeployment) {
 		t.Fatalf("scaled to zero: %+v %v", r, err)
 	}
 }

@@ -83,7 +83,7 @@ func (c *fakeCluster) StartBackup(_ context.Context, id string, attempt int) (*s
 		return b, nil
 	}
 	o := c.obs[id]
-	if o == nil || !o.Has(kindPVC) {
+	if o == nil || !o.Has(session.ObjectPVC) {
 		return nil, session.NotFound(id)
 	}
 	c.log("backup %s %d", id, attempt)
@@ -118,11 +118,11 @@ func (c *fakeCluster) DeleteWorkspace(_ context.Context, id string, deletePVC bo
 	if o == nil {
 		return nil
 	}
-	if deletePVC || !o.Has(kindPVC) {
+	if deletePVC || !o.Has(session.ObjectPVC) {
 		delete(c.obs, id)
 		return nil
 	}
-	o.Kinds, o.Complete, o.DesiredReplicas, o.Ready = []string{kindPVC}, false, 0, false
+	o.Kinds, o.Complete, o.DesiredReplicas, o.Ready = []session.ObjectKind{session.ObjectPVC}, false, 0, false
 	return nil
 }
 

@@ -57,12 +57,6 @@ const Actor = "reconcile"
 // Service numbers its attempts from 1, so the two never share a Job.
 const OrphanBackupAttempt = 0
 
-// The kinds of objects reconcile looks for (session.Observed.Kinds).
-const (
-	kindPVC        = "PersistentVolumeClaim"
-	kindDeployment = "Deployment"
-)
-
 // Defaults of Options.
 const (
 	DefaultGracePeriod = 10 * time.Minute
@@ -117,7 +111,7 @@ func (o *Options) defaults() {
 		o.GracePeriod = DefaultGracePeriod
 	}
 	if o.Domain == "" {
-		o.Domain = "preview.hyperbola.in"
+		o.Domain = session.DefaultDomain
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 15 * time.Minute
@@ -135,11 +129,11 @@ func (o *Options) defaults() {
 
 // Item is one session in the report.
 type Item struct {
-	ID     string        `json:"uuid"`
-	UserID string        `json:"user_id,omitempty"`
-	State  session.State `json:"status,omitempty"`
-	Kinds  []string      `json:"kinds,omitempty"`
-	Detail string        `json:"detail,omitempty"`
+	ID     string               `json:"uuid"`
+	UserID string               `json:"user_id,omitempty"`
+	State  session.State        `json:"status,omitempty"`
+	Kinds  []session.ObjectKind `json:"kinds,omitempty"`
+	Detail string               `json:"detail,omitempty"`
 }
 
 // Report is what a run did (or, with DryRun, would do).
@@ -463,7 +457,7 @@ func (r *run) reserve(ctx context.Context, s *session.Session) error {
 	if !ok {
 		return errors.New("a redis record appeared meanwhile: not overwritten")
 	}
-	if awake(s.State) {
+	if s.State.Awake() {
 		if err := r.deps.Store.Touch(ctx, s.ID, s.LastActivity); err != nil {
 			r.log.Warn("recording activity", "id", s.ID, "err", err)
 		}
@@ -471,9 +465,6 @@ func (r *run) reserve(ctx context.Context, s *session.Session) error {
 	return nil
 }
 
-func awake(st session.State) bool {
-	return st == session.StateCreating || st == session.StateRunning || st == session.StateWaking
-}
 
 // observedState is the state the cluster shows: 0 replicas → sleeping, ready → running,
 // otherwise on its way up (creating for a new session, waking for one that existed).
@@ -518,7 +509,7 @@ func (r *run) rebuilt(o *session.Observed, d *session.Session) *session.Session 
 		// Go on deleting. A volume is always backed up again first: whether this delete
 		// skipped the backup is not recorded, and a volume is never removed on a guess.
 		s.State, s.Reason = session.StateDeleting, ""
-		if o.Has(kindPVC) {
+		if o.Has(session.ObjectPVC) {
 			s.Pending = session.PendingBackup
 			s.Attempt = max(s.Attempt, 1)
 		} else {
@@ -528,7 +519,7 @@ func (r *run) rebuilt(o *session.Observed, d *session.Session) *session.Session 
 		s.Pending = session.PendingNone // a failed backup: the volume stays until a retried delete
 	default:
 		s.State, s.Pending = observedState(o, d.State == session.StateCreating)
-		if !o.Has(kindDeployment) {
+		if !o.Has(session.ObjectDeployment) {
 			// no replicas to read: keep what was asked for (the Service applies it again)
 			switch {
 			case d.State == session.StateSleeping:
@@ -545,7 +536,7 @@ func (r *run) rebuilt(o *session.Observed, d *session.Session) *session.Session 
 		if !o.Complete {
 			s.Pending = session.PendingApply // the Service applies the missing objects
 		}
-		if awake(s.State) {
+		if s.State.Awake() {
 			// The activity index went with Redis: start the idle clock again rather than
 			// putting someone's open workspace to sleep on lost data.
 			s.LastActivity = r.now
@@ -554,7 +545,7 @@ func (r *run) rebuilt(o *session.Observed, d *session.Session) *session.Session 
 	return s
 }
 
-func (r *run) url(id string) string { return "https://vs-code-" + id + "." + r.opts.Domain }
+func (r *run) url(id string) string { return session.WorkspaceURL(id, r.opts.Domain) }
 
 // expires is when an adopted session expires: SessionTTL after its creation, and not sooner
 // than a grace period from now.
@@ -629,7 +620,7 @@ func (r *run) adopt(ctx context.Context, o *session.Observed, d *session.Session
 // remove deletes an incomplete set with no record; a volume only once its backup succeeded.
 func (r *run) remove(ctx context.Context, o *session.Observed, d *session.Session, item Item) {
 	r.locked(ctx, item, func() error {
-		if !o.Has(kindPVC) {
+		if !o.Has(session.ObjectPVC) {
 			item.Detail = "incomplete set with no record and no volume, removed"
 			if !r.opts.DryRun {
 				if err := r.deps.Cluster.DeleteWorkspace(ctx, o.ID, false); err != nil {
@@ -645,7 +636,7 @@ func (r *run) remove(ctx context.Context, o *session.Observed, d *session.Sessio
 			r.add(func(p *Report) *[]Item { return &p.Removed }, item)
 			return nil
 		}
-		if o.Has(kindDeployment) && o.DesiredReplicas > 0 {
+		if o.Has(session.ObjectDeployment) && o.DesiredReplicas > 0 {
 			// the volume is ReadWriteOnce: the pod lets go of it before the backup mounts it
 			if err := r.deps.Cluster.Scale(ctx, o.ID, 0); err != nil {
 				return fmt.Errorf("scaling to zero before the backup: %w", err)

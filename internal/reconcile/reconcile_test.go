@@ -15,13 +15,13 @@ import (
 var (
 	now  = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	old  = now.Add(-2 * time.Hour)
-	all6 = []string{"PersistentVolumeClaim", "Deployment", "Service", "Ingress", "NetworkPolicy", "Secret"}
+	all6 = session.WorkspaceKinds
 )
 
 func clockAt(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // observed is a session's objects as the cluster would report them.
-func observed(id, user string, kinds []string, replicas int32, ready bool, created time.Time) *session.Observed {
+func observed(id, user string, kinds []session.ObjectKind, replicas int32, ready bool, created time.Time) *session.Observed {
 	return &session.Observed{
 		ID: id, UserID: user, Kinds: slices.Clone(kinds), Complete: len(kinds) == 6,
 		DesiredReplicas: replicas, ReadyReplicas: map[bool]int32{true: 1}[ready], Ready: ready,
@@ -76,14 +76,14 @@ func ids(items []Item) []string {
 func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
 	f := &fixture{
 		cluster: newFakeCluster(
-			observed("run00001", "", all6, 1, true, old),                                            // ready → running
-			observed("slp00001", "", all6, 0, false, old),                                           // 0 replicas → sleeping
-			observed("wak00001", "", all6, 1, false, old),                                           // scaled up, not ready → waking
-			observed("cre00001", "", all6, 1, false, old),                                           // a create that was not ready → creating
-			observed("del00001", "", all6, 0, false, old),                                           // was deleting: go on, backup first
-			observed("del00002", "", []string{"Service"}, 0, false, old),                            // deleting, volume gone
-			observed("fai00001", "", all6, 0, false, old),                                           // failed backup: stays failed
-			observed("inc00001", "", []string{"PersistentVolumeClaim", "Deployment"}, 1, true, old), // incomplete: re-apply
+			observed("run00001", "", all6, 1, true, old),                                                              // ready → running
+			observed("slp00001", "", all6, 0, false, old),                                                             // 0 replicas → sleeping
+			observed("wak00001", "", all6, 1, false, old),                                                             // scaled up, not ready → waking
+			observed("cre00001", "", all6, 1, false, old),                                                             // a create that was not ready → creating
+			observed("del00001", "", all6, 0, false, old),                                                             // was deleting: go on, backup first
+			observed("del00002", "", []session.ObjectKind{session.ObjectService}, 0, false, old),                      // deleting, volume gone
+			observed("fai00001", "", all6, 0, false, old),                                                             // failed backup: stays failed
+			observed("inc00001", "", []session.ObjectKind{session.ObjectPVC, session.ObjectDeployment}, 1, true, old), // incomplete: re-apply
 		),
 		store: newFakeStore(),
 		records: newFakeRecords(
@@ -169,10 +169,10 @@ func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T)
 		cluster: newFakeCluster(
 			observed("ado00001", "owner@x", all6, 1, true, old),
 			observed("ado00002", "", all6, 0, false, old),
-			observed("yng00001", "owner@x", all6, 1, true, now.Add(-time.Minute)),          // too young
-			observed("yng00002", "", []string{"Service"}, 0, false, now.Add(-time.Minute)), // too young
-			observed("rmv00001", "", []string{"Service", "Ingress"}, 0, false, old),        // no volume
-			observed("rmv00002", "owner@y", []string{"PersistentVolumeClaim", "Deployment", "Secret"}, 1, true, old),
+			observed("yng00001", "owner@x", all6, 1, true, now.Add(-time.Minute)),                                       // too young
+			observed("yng00002", "", []session.ObjectKind{session.ObjectService}, 0, false, now.Add(-time.Minute)),      // too young
+			observed("rmv00001", "", []session.ObjectKind{session.ObjectService, session.ObjectIngress}, 0, false, old), // no volume
+			observed("rmv00002", "owner@y", []session.ObjectKind{session.ObjectPVC, session.ObjectDeployment, session.ObjectSecret}, 1, true, old),
 		),
 		store:   newFakeStore(),
 		records: newFakeRecords(),
@@ -244,7 +244,7 @@ func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T)
 
 func TestNeverRemovesAVolumeWhoseBackupFailed(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("bkf00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		cluster: newFakeCluster(observed("bkf00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
 		store:   newFakeStore(), records: newFakeRecords(),
 	}
 	f.run(t, Options{})
@@ -267,7 +267,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		cluster: newFakeCluster(
 			observed("run00001", "", all6, 1, true, old),
 			observed("ado00001", "u", all6, 1, true, old),
-			observed("rmv00001", "", []string{"PersistentVolumeClaim"}, 0, false, old),
+			observed("rmv00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old),
 		),
 		store:   newFakeStore(),
 		records: newFakeRecords(durable("run00001", "u1", session.StateRunning), durable("gon00001", "u1", session.StateRunning)),
@@ -285,7 +285,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 // nothing is adopted or removed.
 func TestLeavesEverythingAloneWhenFirestoreCannotBeRead(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("run00001", "", all6, 1, true, old), observed("rmv00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		cluster: newFakeCluster(observed("run00001", "", all6, 1, true, old), observed("rmv00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
 		store:   newFakeStore(), records: newFakeRecords(),
 	}
 	f.records.readErr = session.Unavailable("firestore", errors.New("down"))
@@ -300,7 +300,7 @@ func TestLeavesEverythingAloneWhenFirestoreCannotBeRead(t *testing.T) {
 
 func TestWithoutDurableRecordsAdoptsButNeverRemoves(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("ado00001", "u", all6, 0, false, old), observed("inc00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		cluster: newFakeCluster(observed("ado00001", "u", all6, 0, false, old), observed("inc00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
 		store:   newFakeStore(),
 	}
 	rep := f.run(t, Options{})
@@ -370,7 +370,7 @@ func TestLeavesRecentlyDeletedSessionsAlone(t *testing.T) {
 	d := durable("del00001", "u", session.StateDeleted)
 	d.UpdatedAt = now.Add(-time.Minute)
 	f := &fixture{
-		cluster: newFakeCluster(observed("del00001", "", []string{"PersistentVolumeClaim"}, 0, false, old)),
+		cluster: newFakeCluster(observed("del00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
 		store:   newFakeStore(), records: newFakeRecords(d),
 	}
 	rep := f.run(t, Options{})

@@ -38,9 +38,8 @@ type Observed struct {
 	Created time.Time
 	// IdleTimeout is read back from the Deployment's annotation (0 when absent).
 	IdleTimeout time.Duration
-	// Kinds present among the session's objects: "PersistentVolumeClaim", "Deployment",
-	// "Service", "Ingress", "NetworkPolicy", "Secret".
-	Kinds []string
+	// Kinds present among the session's objects, in WorkspaceKinds' order.
+	Kinds []ObjectKind
 	// Complete is true when all six kinds are present.
 	Complete bool
 	// Deployment, as observed.
@@ -61,8 +60,26 @@ type Observed struct {
 	Memory  string
 }
 
+// ObjectKind is the Kubernetes kind of one of a session's objects.
+type ObjectKind string
+
+// The kinds of a session's objects.
+const (
+	ObjectPVC           ObjectKind = "PersistentVolumeClaim"
+	ObjectDeployment    ObjectKind = "Deployment"
+	ObjectService       ObjectKind = "Service"
+	ObjectIngress       ObjectKind = "Ingress"
+	ObjectNetworkPolicy ObjectKind = "NetworkPolicy"
+	ObjectSecret        ObjectKind = "Secret"
+	// ObjectJob is a backup Job: labelled as the session's, but not part of its workspace.
+	ObjectJob ObjectKind = "Job"
+)
+
+// WorkspaceKinds are the six kinds of a complete session, in the order Observed.Kinds lists them.
+var WorkspaceKinds = []ObjectKind{ObjectPVC, ObjectDeployment, ObjectService, ObjectIngress, ObjectNetworkPolicy, ObjectSecret}
+
 // Has reports whether the observed objects include kind.
-func (o *Observed) Has(kind string) bool {
+func (o *Observed) Has(kind ObjectKind) bool {
 	for _, k := range o.Kinds {
 		if k == kind {
 			return true

@@ -45,7 +45,7 @@ func (o *Options) defaults() {
 			*d = v
 		}
 	}
-	def(&o.Domain, "preview.hyperbola.in")
+	def(&o.Domain, DefaultDomain)
 	def(&o.Image, "codercom/code-server:4.96.4")
 	def(&o.Storage, "5Gi")
 	def(&o.CPU, "250m")
@@ -90,7 +90,7 @@ func NewService(cluster Cluster, store Store, opts Options) *Service {
 func (s *Service) Options() Options { return s.opts }
 
 // URL returns the workspace URL of session id.
-func (s *Service) URL(id string) string { return "https://vs-code-" + id + "." + s.opts.Domain }
+func (s *Service) URL(id string) string { return WorkspaceURL(id, s.opts.Domain) }
 
 // Create reserves a new session, applies its objects and returns it with its IDE password;
 // the pod becomes ready after the call (Get reports running then).

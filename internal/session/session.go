@@ -28,6 +28,18 @@ const (
 // States lists every state, in lifecycle order.
 var States = []State{StateCreating, StateRunning, StateSleeping, StateWaking, StateDeleting, StateDeleted, StateFailed}
 
+// Awake reports whether a session in state s is up or on its way up: it has (or will have) a
+// running workspace, and so an idle deadline.
+func (s State) Awake() bool {
+	return s == StateCreating || s == StateRunning || s == StateWaking
+}
+
+// DefaultDomain is the domain workspace URLs are under when none is configured.
+const DefaultDomain = "preview.hyperbola.in"
+
+// WorkspaceURL is the address of session id's IDE under domain.
+func WorkspaceURL(id, domain string) string { return "https://vs-code-" + id + "." + domain }
+
 // Valid reports whether s is one of the known states.
 func (s State) Valid() bool {
 	for _, k := range States {

@@ -114,10 +114,6 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// awake reports whether a session in state st has an idle deadline.
-func awake(st session.State) bool {
-	return st == session.StateRunning || st == session.StateWaking || st == session.StateCreating
-}
 
 // Reserve stores sess only when no record (not even a tombstone) has its id.
 func (s *Store) Reserve(ctx context.Context, sess *session.Session) (bool, error) {
@@ -158,7 +154,7 @@ func (s *Store) write(ctx context.Context, mode string, sess *session.Session) (
 		idle = max(sess.IdleTimeout.D().Milliseconds(), 1)
 	}
 	aw := "0"
-	if awake(sess.State) {
+	if sess.State.Awake() {
 		aw = "1"
 	}
 	pending := ""

@@ -278,7 +278,7 @@ func testConcurrentPuts(t *testing.T, b *backend) {
 			want = []string{"state:deleted", "tombstones", "tombuser", "u:" + x.UserID}
 		} else {
 			want = []string{"activity", "created", "expires"}
-			if awake(x.State) {
+			if x.State.Awake() {
 				want = append(want, "idle", "idlecfg")
 			}
 			if x.Pending != session.PendingNone {
@@ -289,7 +289,7 @@ func testConcurrentPuts(t *testing.T, b *backend) {
 		if got := b.indexesOf(t, id(i)); !equalStrings(got, want) {
 			t.Fatalf("%s (%s, %s): indexes %v, want %v", id(i), x.State, x.UserID, got, want)
 		}
-		if awake(x.State) {
+		if x.State.Awake() {
 			act, _ := b.zscore(t, "activity", id(i))
 			if dl, _ := b.zscore(t, "idle", id(i)); dl != act+(15*time.Minute).Milliseconds() {
 				t.Fatalf("%s: idle deadline %d, activity %d", id(i), dl, act)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +52,7 @@ func (c *cluster) Observe(_ context.Context, id string) (*session.Observed, erro
 	if !ok {
 		return &session.Observed{ID: id}, nil
 	}
-	return &session.Observed{ID: id, Kinds: []string{"PersistentVolumeClaim", "Deployment", "Service", "Ingress", "NetworkPolicy", "Secret"},
+	return &session.Observed{ID: id, Kinds: slices.Clone(session.WorkspaceKinds),
 		Complete: true, DesiredReplicas: n, ReadyReplicas: n, Ready: n > 0}, nil
 }
 
