@@ -465,7 +465,6 @@ func (r *run) reserve(ctx context.Context, s *session.Session) error {
 	return nil
 }
 
-
 // observedState is the state the cluster shows: 0 replicas → sleeping, ready → running,
 // otherwise on its way up (creating for a new session, waking for one that existed).
 func observedState(o *session.Observed, fresh bool) (session.State, session.Pending) {

@@ -114,7 +114,6 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-
 // Reserve stores sess only when no record (not even a tombstone) has its id.
 func (s *Store) Reserve(ctx context.Context, sess *session.Session) (bool, error) {
 	return s.write(ctx, "reserve", sess)
