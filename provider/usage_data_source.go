@@ -120,7 +120,7 @@ func parseTime(field, s string) (time.Time, error) {
 	return t, nil
 }
 
-type usageDataSource struct{ c *client }
+type usageDataSource struct{ configuredDataSource }
 
 var (
 	_ datasource.DataSourceWithConfigure      = (*usageDataSource)(nil)
@@ -227,15 +227,6 @@ func (d *usageDataSource) ValidateConfig(ctx context.Context, req datasource.Val
 			fmt.Sprintf("`from` (%s) must be before `to` (%s): the report covers the time from `from` up to, not including, `to`.",
 				from.ValueString(), to.ValueString()))
 	}
-}
-
-func (d *usageDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	c, err := clientFrom(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Provider not configured", err.Error())
-		return
-	}
-	d.c = c
 }
 
 func (d *usageDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

@@ -61,31 +61,24 @@ func imageValidator() validator.String {
 // idleTimeoutValidator: a non-negative Go duration, 0 (never sleep) or at least a minute (the
 // idle sweep runs every minute): the rule the session core applies.
 func idleTimeoutValidator() validator.String {
-	return stringCheck{
-		desc: "a duration such as \"15m\" or \"1h30m\": 0 (never sleep) or at least 1m",
-		check: func(s string) error {
-			d, err := session.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("idle_timeout: %w", err)
-			}
-			return session.CheckIdleTimeout(d)
-		},
-	}
+	return durationValidator("idle_timeout", "a duration such as \"15m\" or \"1h30m\": 0 (never sleep) or at least 1m", session.CheckIdleTimeout)
 }
 
 // ttlValidator: a non-negative Go duration, 0 (never expires) or at least an hour: the rule
 // the session core applies.
 func ttlValidator() validator.String {
-	return stringCheck{
-		desc: "a duration such as \"72h\": 0 (never expires) or at least 1h",
-		check: func(s string) error {
-			d, err := session.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("ttl: %w", err)
-			}
-			return session.CheckTTL(d)
-		},
-	}
+	return durationValidator("ttl", "a duration such as \"72h\": 0 (never expires) or at least 1h", session.CheckTTL)
+}
+
+// durationValidator: a duration attribute that parses and passes the session core's check.
+func durationValidator(attr, desc string, check func(session.Duration) error) validator.String {
+	return stringCheck{desc: desc, check: func(s string) error {
+		d, err := session.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", attr, err)
+		}
+		return check(d)
+	}}
 }
 
 // labelsValidator: Kubernetes label syntax, at most 32 labels, none under a reserved prefix.

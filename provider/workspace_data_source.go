@@ -109,7 +109,7 @@ func infoAttributes(idRequired bool) map[string]schema.Attribute {
 	}
 }
 
-type workspaceDataSource struct{ c *client }
+type workspaceDataSource struct{ configuredDataSource }
 
 var _ datasource.DataSourceWithConfigure = (*workspaceDataSource)(nil)
 
@@ -124,15 +124,6 @@ func (d *workspaceDataSource) Schema(_ context.Context, _ datasource.SchemaReque
 		MarkdownDescription: "One workspace, by id, whoever manages it (Terraform, the API or another tool).",
 		Attributes:          infoAttributes(true),
 	}
-}
-
-func (d *workspaceDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	c, err := clientFrom(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Provider not configured", err.Error())
-		return
-	}
-	d.c = c
 }
 
 func (d *workspaceDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

@@ -33,7 +33,7 @@ const (
 	readTimeout          = 2 * time.Minute
 )
 
-type workspaceResource struct{ c *client }
+type workspaceResource struct{ configuredResource }
 
 var (
 	_ resource.Resource                = (*workspaceResource)(nil)
@@ -180,30 +180,56 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 	}
 }
 
-func (r *workspaceResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	c, err := clientFrom(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Provider not configured", err.Error())
-		return
-	}
-	r.c = c
-}
-
 // actor marks the session core's events as made by Terraform (direct mode).
 func actor(ctx context.Context) context.Context { return session.WithActor(ctx, "terraform") }
 
-func (r *workspaceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan workspaceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
+// modelSource is where an operation reads its model from: the plan or the prior state.
+type modelSource interface {
+	Get(ctx context.Context, target any) diag.Diagnostics
+}
+
+// begin reads the model from src and bounds ctx by the operation's timeout (the timeouts
+// block's value for op, or its default), with the session core's events made as Terraform's.
+// ok is false when diags holds an error.
+func begin(ctx context.Context, src modelSource, m *workspaceModel, op string, diags *diag.Diagnostics) (_ context.Context, _ context.CancelFunc, timeout time.Duration, ok bool) {
+	diags.Append(src.Get(ctx, m)...)
+	if diags.HasError() {
+		return ctx, nil, 0, false
 	}
-	timeout, diags := plan.Timeouts.Create(ctx, defaultCreateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
+	var d diag.Diagnostics
+	switch op {
+	case "create":
+		timeout, d = m.Timeouts.Create(ctx, defaultCreateTimeout)
+	case "update":
+		timeout, d = m.Timeouts.Update(ctx, defaultUpdateTimeout)
+	default:
+		timeout, d = m.Timeouts.Delete(ctx, defaultDeleteTimeout)
+	}
+	diags.Append(d...)
+	if diags.HasError() {
+		return ctx, nil, 0, false
 	}
 	ctx, cancel := context.WithTimeout(actor(ctx), timeout)
+	return ctx, cancel, timeout, true
+}
+
+// reading reads the model from src and bounds ctx by readTimeout, with the session core's
+// events made as Terraform's; ok is false when diags holds an error.
+func reading(ctx context.Context, src modelSource, m any, diags *diag.Diagnostics) (_ context.Context, _ context.CancelFunc, ok bool) {
+	diags.Append(src.Get(ctx, m)...)
+	if diags.HasError() {
+		return ctx, nil, false
+	}
+	ctx, cancel := context.WithTimeout(actor(ctx), readTimeout)
+	return ctx, cancel, true
+}
+
+func (r *workspaceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan workspaceModel
+	ctx, cancel, timeout, ok := begin(ctx, req.Plan, &plan, "create", &resp.Diagnostics)
+	if !ok {
+		return
+	}
 	defer cancel()
 
 	creq := session.CreateRequest{
@@ -215,21 +241,11 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 		State:     session.State(plan.State.ValueString()),
 		RequestID: newRequestID(),
 	}
-	if known(plan.IdleTimeout) {
-		d, err := session.ParseDuration(plan.IdleTimeout.ValueString())
-		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("idle_timeout"), "Invalid idle timeout", err.Error())
-			return
-		}
-		creq.IdleTimeout = &d
-	}
-	if known(plan.TTL) {
-		d, err := session.ParseDuration(plan.TTL.ValueString())
-		if err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("ttl"), "Invalid ttl", err.Error())
-			return
-		}
-		creq.TTL = &d
+	var ok1, ok2 bool
+	creq.IdleTimeout, ok1 = durationOf(plan.IdleTimeout, "idle_timeout", &resp.Diagnostics)
+	creq.TTL, ok2 = durationOf(plan.TTL, "ttl", &resp.Diagnostics)
+	if !ok1 || !ok2 {
+		return
 	}
 	if !plan.BackupOnDelete.IsNull() && !plan.BackupOnDelete.IsUnknown() {
 		b := plan.BackupOnDelete.ValueBool()
@@ -290,11 +306,10 @@ func newRequestID() string {
 
 func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var prior workspaceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
-	if resp.Diagnostics.HasError() {
+	ctx, cancel, ok := reading(ctx, req.State, &prior, &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(actor(ctx), readTimeout)
 	defer cancel()
 	id := prior.ID.ValueString()
 	sess, err := retry(ctx, r.c, "read", func(ctx context.Context) (*session.Session, error) {
@@ -326,17 +341,11 @@ func (r *workspaceResource) Read(ctx context.Context, req resource.ReadRequest, 
 
 func (r *workspaceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, prior workspaceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
-	if resp.Diagnostics.HasError() {
+	ctx, cancel, timeout, ok := begin(ctx, req.Plan, &plan, "update", &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	timeout, diags := plan.Timeouts.Update(ctx, defaultUpdateTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(actor(ctx), timeout)
 	defer cancel()
 	id := prior.ID.ValueString()
 
@@ -414,30 +423,13 @@ func updateRequest(ctx context.Context, plan, prior *workspaceModel) (session.Up
 	u.Storage = str(plan.Storage, prior.Storage)
 	u.CPU = str(plan.CPU, prior.CPU)
 	u.Memory = str(plan.Memory, prior.Memory)
-	if known(plan.IdleTimeout) && !plan.IdleTimeout.Equal(prior.IdleTimeout) {
-		d, err := session.ParseDuration(plan.IdleTimeout.ValueString())
-		if err != nil {
-			diags.AddAttributeError(path.Root("idle_timeout"), "Invalid idle timeout", err.Error())
-			return u, false, diags
-		}
-		was, perr := session.ParseDuration(prior.IdleTimeout.ValueString())
-		if perr != nil || was != d {
-			u.IdleTimeout = &d
-			changed = true
-		}
+	var ok1, ok2 bool
+	u.IdleTimeout, ok1 = durationChange(plan.IdleTimeout, prior.IdleTimeout, "idle_timeout", &diags)
+	u.TTL, ok2 = durationChange(plan.TTL, prior.TTL, "ttl", &diags)
+	if !ok1 || !ok2 {
+		return u, false, diags
 	}
-	if known(plan.TTL) && !plan.TTL.Equal(prior.TTL) {
-		d, err := session.ParseDuration(plan.TTL.ValueString())
-		if err != nil {
-			diags.AddAttributeError(path.Root("ttl"), "Invalid ttl", err.Error())
-			return u, false, diags
-		}
-		was, perr := session.ParseDuration(prior.TTL.ValueString())
-		if perr != nil || was != d {
-			u.TTL = &d
-			changed = true
-		}
-	}
+	changed = changed || u.IdleTimeout != nil || u.TTL != nil
 	if !plan.BackupOnDelete.IsUnknown() && !plan.BackupOnDelete.IsNull() && !plan.BackupOnDelete.Equal(prior.BackupOnDelete) {
 		b := plan.BackupOnDelete.ValueBool()
 		u.BackupOnDelete = &b
@@ -459,16 +451,10 @@ func updateRequest(ctx context.Context, plan, prior *workspaceModel) (session.Up
 
 func (r *workspaceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var prior workspaceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
-	if resp.Diagnostics.HasError() {
+	ctx, cancel, _, ok := begin(ctx, req.State, &prior, "delete", &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	timeout, diags := prior.Timeouts.Delete(ctx, defaultDeleteTimeout)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(actor(ctx), timeout)
 	defer cancel()
 	id := prior.ID.ValueString()
 
@@ -516,6 +502,34 @@ func (r *workspaceResource) Delete(ctx context.Context, req resource.DeleteReque
 			fmt.Sprintf("Workspace %s was deleted after its volume was backed up to %s.", id, location))
 	}
 	tflog.Info(ctx, "workspace deleted", map[string]any{"id": id, "backup_location": location})
+}
+
+// durationOf parses a duration attribute (nil when it is not known); ok is false, with a
+// diagnostic naming attr, when it does not parse.
+func durationOf(v types.String, attr string, diags *diag.Diagnostics) (_ *session.Duration, ok bool) {
+	if !known(v) {
+		return nil, true
+	}
+	d, err := session.ParseDuration(v.ValueString())
+	if err != nil {
+		diags.AddAttributeError(path.Root(attr), "Invalid "+attr, err.Error())
+		return nil, false
+	}
+	return &d, true
+}
+
+// durationChange is durationOf for an update: nil when the planned duration equals the prior one.
+func durationChange(plan, prior types.String, attr string, diags *diag.Diagnostics) (_ *session.Duration, ok bool) {
+	if plan.Equal(prior) {
+		return nil, true
+	}
+	d, ok := durationOf(plan, attr, diags)
+	if d != nil {
+		if was, err := session.ParseDuration(prior.ValueString()); err == nil && was == *d {
+			return nil, ok
+		}
+	}
+	return d, ok
 }
 
 func reasonOf(s *session.Session, err error) string {

@@ -423,7 +423,8 @@ func TestWorkspace_ImportBadID(t *testing.T) {
 func TestWorkspace_Diagnostics(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeManager()
-	r := &workspaceResource{c: &client{m: f, pollMin: 1, pollMax: 1}}
+	r := &workspaceResource{}
+	r.c = &client{m: f, pollMin: 1, pollMax: 1}
 	var sch resource.SchemaResponse
 	r.Schema(ctx, resource.SchemaRequest{}, &sch)
 	created, err := f.Create(ctx, session.CreateRequest{UserID: "u"})

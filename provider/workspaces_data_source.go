@@ -23,7 +23,7 @@ type workspacesModel struct {
 	Workspaces []workspaceInfo `tfsdk:"workspaces"`
 }
 
-type workspacesDataSource struct{ c *client }
+type workspacesDataSource struct{ configuredDataSource }
 
 var _ datasource.DataSourceWithConfigure = (*workspacesDataSource)(nil)
 
@@ -65,22 +65,12 @@ func (d *workspacesDataSource) Schema(_ context.Context, _ datasource.SchemaRequ
 	}
 }
 
-func (d *workspacesDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	c, err := clientFrom(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Provider not configured", err.Error())
-		return
-	}
-	d.c = c
-}
-
 func (d *workspacesDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	var m workspacesModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
+	ctx, cancel, ok := reading(ctx, req.Config, &m, &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(actor(ctx), readTimeout)
 	defer cancel()
 	opts := session.ListOptions{
 		UserID: m.UserID.ValueString(),
