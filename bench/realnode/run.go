@@ -142,9 +142,9 @@ func (r *runner) create(ctx context.Context, phase string) (string, error) {
 	return s.ID, nil
 }
 
-// waitRunning drives session id with Get until it runs with nothing pending, on the real node.
-func (r *runner) waitRunning(ctx context.Context, id string) (time.Time, error) {
-	at, err := r.w.until(ctx, "session "+id+" running", r.o.patience, func() (bool, error) {
+// untilSession drives session id with Get until done says so; a failed session ends the wait.
+func (r *runner) untilSession(ctx context.Context, id, what string, done func(*session.Session) bool) (time.Time, error) {
+	return r.w.until(ctx, "session "+id+" "+what, r.o.patience, func() (bool, error) {
 		s, err := r.svc.Get(ctx, id)
 		if err != nil {
 			return false, err
@@ -152,7 +152,14 @@ func (r *runner) waitRunning(ctx context.Context, id string) (time.Time, error) 
 		if s.State == session.StateFailed {
 			return false, fmt.Errorf("session failed: %s", s.Reason)
 		}
-		return s.State == session.StateRunning && s.Pending == session.PendingNone, nil
+		return done(s), nil
+	})
+}
+
+// waitRunning drives session id with Get until it runs with nothing pending, on the real node.
+func (r *runner) waitRunning(ctx context.Context, id string) (time.Time, error) {
+	at, err := r.untilSession(ctx, id, "running", func(s *session.Session) bool {
+		return s.State == session.StateRunning && s.Pending == session.PendingNone
 	})
 	if err != nil {
 		return at, err
@@ -270,16 +277,9 @@ func (r *runner) delete(ctx context.Context, id string, b backupPhases) error {
 		return err
 	}
 	var location string
-	at, err := r.w.until(ctx, "session "+id+" deleted", r.o.patience, func() (bool, error) {
-		s, err := r.svc.Get(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		if s.State == session.StateFailed {
-			return false, fmt.Errorf("session failed: %s", s.Reason)
-		}
+	at, err := r.untilSession(ctx, id, "deleted", func(s *session.Session) bool {
 		location = s.BackupLocation
-		return s.State == session.StateDeleted, nil
+		return s.State == session.StateDeleted
 	})
 	if err != nil {
 		return err

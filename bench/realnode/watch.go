@@ -53,13 +53,7 @@ func watchNamespace(ctx context.Context, cs kubernetes.Interface, ns string) *wa
 	w := &watcher{cs: cs, ns: ns, changed: make(chan struct{}, 1), cancel: cancel, jobs: map[string]jobTimes{}}
 	pods, jobs := cs.CoreV1().Pods(ns), cs.BatchV1().Jobs(ns)
 	deps, pvcs := cs.AppsV1().Deployments(ns), cs.CoreV1().PersistentVolumeClaims(ns)
-	w.follow(ctx, func(ctx context.Context) (string, error) {
-		l, err := pods.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return "", err
-		}
-		return l.ResourceVersion, nil
-	}, pods.Watch)
+	w.follow(ctx, func(ctx context.Context) (string, error) { return listed(pods.List(ctx, metav1.ListOptions{})) }, pods.Watch)
 	w.follow(ctx, func(ctx context.Context) (string, error) {
 		l, err := jobs.List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -70,21 +64,17 @@ func watchNamespace(ctx context.Context, cs kubernetes.Interface, ns string) *wa
 		}
 		return l.ResourceVersion, nil
 	}, jobs.Watch)
-	w.follow(ctx, func(ctx context.Context) (string, error) {
-		l, err := deps.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return "", err
-		}
-		return l.ResourceVersion, nil
-	}, deps.Watch)
-	w.follow(ctx, func(ctx context.Context) (string, error) {
-		l, err := pvcs.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return "", err
-		}
-		return l.ResourceVersion, nil
-	}, pvcs.Watch)
+	w.follow(ctx, func(ctx context.Context) (string, error) { return listed(deps.List(ctx, metav1.ListOptions{})) }, deps.Watch)
+	w.follow(ctx, func(ctx context.Context) (string, error) { return listed(pvcs.List(ctx, metav1.ListOptions{})) }, pvcs.Watch)
 	return w
+}
+
+// listed is a list's resource version.
+func listed(l metav1.ListInterface, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	return l.GetResourceVersion(), nil
 }
 
 // follow lists a kind, watches it from that list, and does it again whenever the watch ends,

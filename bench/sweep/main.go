@@ -282,12 +282,10 @@ func (c *scaleOnly) Apply(context.Context, session.Workspace) error { return nil
 func (c *scaleOnly) Scale(ctx context.Context, _ string, _ int32) error {
 	c.scales.Add(1)
 	if c.latency > 0 {
-		t := time.NewTimer(c.latency)
-		defer t.Stop()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-time.After(c.latency):
 		}
 	}
 	return nil

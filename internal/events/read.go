@@ -125,22 +125,12 @@ func (r *Recorder) Sessions(ctx context.Context, ids []string) (map[string]*sess
 
 // LiveSessions returns every session whose durable record is not deleted, by id.
 func (r *Recorder) LiveSessions(ctx context.Context) ([]*session.Session, error) {
-	it := r.sessions().Where("active_until", ">=", farFuture).Documents(ctx)
-	defer it.Stop()
 	var out []*session.Session
-	for {
-		snap, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, session.Unavailable("firestore", fmt.Errorf("listing live records: %w", err))
-		}
-		var d recordDoc
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("decoding record %s: %w", snap.Ref.ID, err)
-		}
+	err := each(ctx, r.sessions().Where("active_until", ">=", farFuture), "listing live records", func(d *recordDoc) {
 		out = append(out, d.toSession())
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b *session.Session) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
@@ -160,22 +150,9 @@ func (r *Recorder) events(ctx context.Context, id string, until time.Time) ([]Ev
 	if !until.IsZero() {
 		q = q.Where("at", "<", until)
 	}
-	it := q.Documents(ctx)
-	defer it.Stop()
 	var out []EventRecord
-	for {
-		snap, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, session.Unavailable("firestore", fmt.Errorf("reading events of %s: %w", id, err))
-		}
-		var d eventDoc
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("decoding event %s of %s: %w", snap.Ref.ID, id, err)
-		}
-		out = append(out, d.toEvent())
+	if err := each(ctx, q, "reading events of "+id, func(d *eventDoc) { out = append(out, d.toEvent()) }); err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(out, func(a, b EventRecord) int {
 		if c := a.At.Compare(b.At); c != 0 {
@@ -184,4 +161,25 @@ func (r *Recorder) events(ctx context.Context, id string, until time.Time) ([]Ev
 		return cmp.Compare(a.Seq, b.Seq)
 	})
 	return out, nil
+}
+
+// each decodes every document q selects into a T and hands it to fn, in the order Firestore
+// returns them; what says what the reading was for, in errors.
+func each[T any](ctx context.Context, q firestore.Query, what string, fn func(*T)) error {
+	it := q.Documents(ctx)
+	defer it.Stop()
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return nil
+		}
+		if err != nil {
+			return session.Unavailable("firestore", fmt.Errorf("%s: %w", what, err))
+		}
+		var d T
+		if err := snap.DataTo(&d); err != nil {
+			return fmt.Errorf("%s: decoding %s: %w", what, snap.Ref.Path, err)
+		}
+		fn(&d)
+	}
 }

@@ -2,11 +2,8 @@ package events
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/api/iterator"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -37,25 +34,14 @@ func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error
 	if q.UserID != "" {
 		query = query.Where("user_id", "==", q.UserID)
 	}
-	it := query.Documents(ctx)
-	defer it.Stop()
 	var recs []recordDoc
-	for {
-		snap, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
+	err := each(ctx, query, "selecting sessions for the usage report", func(d *recordDoc) {
+		if d.CreatedAt.IsZero() || d.CreatedAt.Before(to) { // not created after the window
+			recs = append(recs, *d)
 		}
-		if err != nil {
-			return nil, session.Unavailable("firestore", fmt.Errorf("selecting sessions for the usage report: %w", err))
-		}
-		var d recordDoc
-		if err := snap.DataTo(&d); err != nil {
-			return nil, fmt.Errorf("decoding record %s: %w", snap.Ref.ID, err)
-		}
-		if !d.CreatedAt.IsZero() && !d.CreatedAt.Before(to) {
-			continue // created after the window
-		}
-		recs = append(recs, d)
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	timelines := make([]Timeline, len(recs))

@@ -3,12 +3,10 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,30 +57,19 @@ func StartFirestore(ctx context.Context) (*Firestore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	var lastErr error
-	for range 3 {
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		host := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd, err := startChild(java, []string{"-Xmx512m", "-cp", jar,
-			"com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
-			"--host=127.0.0.1", "--port=" + strconv.Itoa(port), "--database-mode=firestore-native"},
-			filepath.Join(dir, "firestore.log"))
-		if err != nil {
-			return nil, err
-		}
-		lastErr = waitFor(ctx, "firestore emulator", 60*time.Second, cmd, httpOK("http://"+host+"/"))
-		if lastErr == nil {
-			_ = os.Setenv("FIRESTORE_EMULATOR_HOST", host)
-			return &Firestore{Host: host, cmd: cmd, dir: dir}, nil
-		}
-		stopChild(cmd, 2*time.Second)
+	srv := server{what: "the firestore emulator", bin: java, dir: dir, log: "firestore.log", tries: 3, patience: 60 * time.Second,
+		args: func(port string) []string {
+			return []string{"-Xmx512m", "-cp", jar, "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
+				"--host=127.0.0.1", "--port=" + port, "--database-mode=firestore-native"}
+		},
+		ready: func(host string) func() error { return httpOK("http://" + host + "/") },
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "firestore.log"))
-	_ = os.RemoveAll(dir)
-	return nil, fmt.Errorf("starting the firestore emulator: %w\n%s", lastErr, log)
+	host, cmd, err := srv.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Setenv("FIRESTORE_EMULATOR_HOST", host)
+	return &Firestore{Host: host, cmd: cmd, dir: dir}, nil
 }
 
 // Stop stops the emulator.

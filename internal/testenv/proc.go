@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -104,4 +105,37 @@ func httpOK(url string) func() error {
 		}
 		return nil
 	}
+}
+
+// server is a program the tests start on a free loopback port, logging into dir.
+type server struct {
+	what, bin, dir, log string
+	tries               int           // how many ports to try: one can be taken between FreePort and the bind
+	patience            time.Duration // how long one start may take to answer
+	args                func(port string) []string
+	ready               func(addr string) func() error
+}
+
+// start starts the server and waits until it answers; it returns its address and process.
+// When every try fails, dir is removed and the error carries the server's log.
+func (s server) start(ctx context.Context) (string, *exec.Cmd, error) {
+	var lastErr error
+	for range s.tries {
+		port, err := FreePort()
+		if err != nil {
+			return "", nil, err
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		cmd, err := startChild(s.bin, s.args(strconv.Itoa(port)), filepath.Join(s.dir, s.log))
+		if err != nil {
+			return "", nil, err
+		}
+		if lastErr = waitFor(ctx, s.what, s.patience, cmd, s.ready(addr)); lastErr == nil {
+			return addr, cmd, nil
+		}
+		stopChild(cmd, 2*time.Second)
+	}
+	log, _ := os.ReadFile(filepath.Join(s.dir, s.log))
+	_ = os.RemoveAll(s.dir)
+	return "", nil, fmt.Errorf("starting %s: %w\n%s", s.what, lastErr, log)
 }

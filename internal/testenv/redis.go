@@ -3,11 +3,8 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -32,31 +29,24 @@ func StartRedis(ctx context.Context) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	var lastErr error
-	for range 5 { // a port can be taken between FreePort and the bind: try another
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd, err := startChild(bin, []string{
-			"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
-			"--dir", dir, "--protected-mode", "yes", "--maxclients", "10000",
-		}, filepath.Join(dir, "redis.log"))
-		if err != nil {
-			return nil, err
-		}
-		rdb := redis.NewClient(&redis.Options{Addr: addr})
-		lastErr = waitFor(ctx, "redis-server", 10*time.Second, cmd, func() error { return rdb.Ping(ctx).Err() })
-		_ = rdb.Close()
-		if lastErr == nil {
-			return &Redis{Addr: addr, cmd: cmd, dir: dir}, nil
-		}
-		stopChild(cmd, time.Second)
+	srv := server{what: "redis-server", bin: bin, dir: dir, log: "redis.log", tries: 5, patience: 10 * time.Second,
+		args: func(port string) []string {
+			return []string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+				"--dir", dir, "--protected-mode", "yes", "--maxclients", "10000"}
+		},
+		ready: func(addr string) func() error {
+			return func() error {
+				rdb := redis.NewClient(&redis.Options{Addr: addr})
+				defer func() { _ = rdb.Close() }()
+				return rdb.Ping(ctx).Err()
+			}
+		},
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-	_ = os.RemoveAll(dir)
-	return nil, fmt.Errorf("starting redis-server: %w\n%s", lastErr, log)
+	addr, cmd, err := srv.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Redis{Addr: addr, cmd: cmd, dir: dir}, nil
 }
 
 // Stop stops the server and removes its directory.

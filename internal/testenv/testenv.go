@@ -89,20 +89,16 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		}
 	}()
 	if opts.Redis {
-		r, err := StartRedis(ctx)
-		if err != nil {
+		if e.Redis, err = StartRedis(ctx); err != nil {
 			return nil, err
 		}
-		e.Redis = r
-		e.stops = append(e.stops, r.Stop)
+		e.stops = append(e.stops, e.Redis.Stop)
 	}
 	if opts.Firestore {
-		f, err := StartFirestore(ctx)
-		if err != nil {
+		if e.Firestore, err = StartFirestore(ctx); err != nil {
 			return nil, err
 		}
-		e.Firestore = f
-		e.stops = append(e.stops, f.Stop)
+		e.stops = append(e.stops, e.Firestore.Stop)
 	}
 	if opts.Cluster || opts.RealNode {
 		k, err := StartKubeWith(ctx, KubeOptions{Nodes: opts.Nodes, RealNode: opts.RealNode})
