@@ -1,0 +1,91 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// Apply creates or updates the workspace's six objects at once. The PVC, Deployment, Service,
+// Ingress and NetworkPolicy are server-side applied (field manager "hyperbola", forced). The
+// Secret is created only when missing (with ws.Password; an existing password is never
+// replaced), then its labels and annotations are applied. Everything is built before the
+// first API call, so bad input changes nothing.
+func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
+	o := c.opts
+	w, err := resolve(ws, o)
+	if err != nil {
+		return err
+	}
+	var sec *corev1.Secret
+	if ws.Password != "" {
+		if sec, err = typed[corev1.Secret](secret(w, o)); err != nil {
+			return err
+		}
+	}
+	n, core, net := w.names, c.cs.CoreV1(), c.cs.NetworkingV1()
+	return parallel(ctx,
+		c.applyClaim(persistentVolumeClaim(w, o), n.Data),
+		applyStep(c, session.ObjectDeployment, n.Workspace, c.cs.AppsV1().Deployments(o.Namespace).Apply, deployment(w, o)),
+		applyStep(c, session.ObjectService, n.Workspace, core.Services(o.Namespace).Apply, service(w, o)),
+		applyStep(c, session.ObjectIngress, n.Workspace, net.Ingresses(o.Namespace).Apply, ingress(w, o)),
+		applyStep(c, session.ObjectNetworkPolicy, n.Workspace, net.NetworkPolicies(o.Namespace).Apply, networkPolicy(w, o)),
+		c.applySecret(sec, secretMetadata(w, o), n.Auth),
+	)
+}
+
+// applyStep server-side applies one object, ac named name, with a typed client's Apply (field
+// manager "hyperbola", forced).
+func applyStep[AC, T any](c *Cluster, kind session.ObjectKind, name string,
+	apply func(context.Context, AC, metav1.ApplyOptions) (T, error), ac AC) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := apply(ctx, ac, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+		return c.kubeError("apply", kind, name, err)
+	}
+}
+
+// applyClaim applies the data claim: a refusal is the workspace's storage field, since the
+// only field of a bound claim that may change is its size, and only up.
+func (c *Cluster) applyClaim(pvc *corev1ac.PersistentVolumeClaimApplyConfiguration, name string) func(context.Context) error {
+	apply := applyStep(c, session.ObjectPVC, name, c.cs.CoreV1().PersistentVolumeClaims(c.opts.Namespace).Apply, pvc)
+	return func(ctx context.Context) error {
+		err := apply(ctx)
+		if apierrors.IsInvalid(err) {
+			return &session.Error{Kind: session.KindInvalid, Field: "storage",
+				Message: fmt.Sprintf("kube: the claim %s/%s refused the change (storage can grow, never shrink)", c.opts.Namespace, name), Err: err}
+		}
+		return err
+	}
+}
+
+// applySecret creates the Secret sec unless it exists (nil: it must exist already), then
+// applies its metadata.
+func (c *Cluster) applySecret(sec *corev1.Secret, meta *corev1ac.SecretApplyConfiguration, name string) func(context.Context) error {
+	secrets := c.cs.CoreV1().Secrets(c.opts.Namespace)
+	applyMeta := applyStep(c, session.ObjectSecret, name, secrets.Apply, meta)
+	return func(ctx context.Context) error {
+		if sec != nil {
+			_, err := secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: FieldManager})
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				return c.kubeError("create", session.ObjectSecret, name, err)
+			}
+			return applyMeta(ctx)
+		}
+		// Applying the metadata alone would create a Secret without a password.
+		_, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return &session.Error{Kind: session.KindInvalid, Field: "password",
+				Message: fmt.Sprintf("kube: the Secret %s/%s does not exist: a password is needed to create it", c.opts.Namespace, name), Err: err}
+		}
+		if err != nil {
+			return c.kubeError("get", session.ObjectSecret, name, err)
+		}
+		return applyMeta(ctx)
+	}
+}

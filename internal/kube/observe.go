@@ -1,0 +1,244 @@
+package kube
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// objects are the labelled objects of one or more sessions, as listed.
+type objects struct {
+	pvcs        []corev1.PersistentVolumeClaim
+	deployments []appsv1.Deployment
+	services    []corev1.Service
+	ingresses   []networkingv1.Ingress
+	netpols     []networkingv1.NetworkPolicy
+	secrets     []corev1.Secret
+	pods        []corev1.Pod // workspace pods only
+}
+
+// list lists every kind (and the pods) matching selector, at once.
+func (c *Cluster) list(ctx context.Context, selector string) (*objects, error) {
+	ns := c.opts.Namespace
+	core, net := c.cs.CoreV1(), c.cs.NetworkingV1()
+	var (
+		pvcs        *corev1.PersistentVolumeClaimList
+		deployments *appsv1.DeploymentList
+		services    *corev1.ServiceList
+		ingresses   *networkingv1.IngressList
+		netpols     *networkingv1.NetworkPolicyList
+		secrets     *corev1.SecretList
+		pods        *corev1.PodList
+	)
+	err := parallel(ctx,
+		listStep(c, "PersistentVolumeClaims", selector, core.PersistentVolumeClaims(ns).List, &pvcs),
+		listStep(c, "Deployments", selector, c.cs.AppsV1().Deployments(ns).List, &deployments),
+		listStep(c, "Services", selector, core.Services(ns).List, &services),
+		listStep(c, "Ingresses", selector, net.Ingresses(ns).List, &ingresses),
+		listStep(c, "NetworkPolicies", selector, net.NetworkPolicies(ns).List, &netpols),
+		listStep(c, "Secrets", selector, core.Secrets(ns).List, &secrets),
+		listStep(c, "Pods", selector, core.Pods(ns).List, &pods),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &objects{
+		pvcs: pvcs.Items, deployments: deployments.Items, services: services.Items, ingresses: ingresses.Items,
+		netpols: netpols.Items, secrets: secrets.Items,
+		pods: slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return p.Labels[LabelComponent] != ComponentWorkspace }),
+	}, nil
+}
+
+// listStep lists the objects of one kind (what, plural) matching selector with a typed
+// client's List, into *into.
+func listStep[L any](c *Cluster, what, selector string,
+	list func(context.Context, metav1.ListOptions) (L, error), into *L) func(context.Context) error {
+	return func(ctx context.Context) error {
+		l, err := list(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return c.listError(what, selector, err)
+		}
+		*into = l
+		return nil
+	}
+}
+
+// Observe reports what the cluster holds for session id: an Observed with no Kinds when it
+// holds nothing (not an error).
+func (c *Cluster) Observe(ctx context.Context, id string) (*session.Observed, error) {
+	sel, err := SessionSelector(id)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := c.list(ctx, sel)
+	if err != nil {
+		return nil, err
+	}
+	return summarize(id, objs), nil
+}
+
+// ObserveAll reports every session that has labelled objects in the namespace, by id.
+// Objects whose session label is not a valid id are ignored.
+func (c *Cluster) ObserveAll(ctx context.Context) ([]*session.Observed, error) {
+	objs, err := c.list(ctx, ManagedSelector())
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	pvcs, deployments := bySession(objs.pvcs, ids), bySession(objs.deployments, ids)
+	services, ingresses := bySession(objs.services, ids), bySession(objs.ingresses, ids)
+	netpols, secrets := bySession(objs.netpols, ids), bySession(objs.secrets, ids)
+	pods := bySession(objs.pods, ids)
+	out := make([]*session.Observed, 0, len(ids))
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		obs := summarize(id, &objects{
+			pvcs: pvcs[id], deployments: deployments[id], services: services[id], ingresses: ingresses[id],
+			netpols: netpols[id], secrets: secrets[id], pods: pods[id],
+		})
+		if obs.Exists() {
+			out = append(out, obs)
+		}
+	}
+	return out, nil
+}
+
+// bySession groups items by their session label, and adds each session to ids. Objects whose
+// label is not a valid id are left out.
+func bySession[T any, PT interface {
+	*T
+	metav1.Object
+}](items []T, ids map[string]bool) map[string][]T {
+	by := map[string][]T{}
+	for i := range items {
+		if id := PT(&items[i]).GetLabels()[LabelSession]; session.ValidID(id) {
+			by[id] = append(by[id], items[i])
+			ids[id] = true
+		}
+	}
+	return by
+}
+
+// find returns the object of items named name (objects are matched by name as well as label,
+// so a stray object carrying a session's label is not taken for one of its own).
+func find[T any, PT interface {
+	*T
+	metav1.Object
+}](items []T, name string) PT {
+	for i := range items {
+		if PT(&items[i]).GetName() == name {
+			return &items[i]
+		}
+	}
+	return nil
+}
+
+// summarize turns the listed objects of session id into an Observed. It is pure.
+func summarize(id string, objs *objects) *session.Observed {
+	obs := &session.Observed{ID: id}
+	n, err := NamesFor(id)
+	if err != nil {
+		return obs
+	}
+	pvc := find(objs.pvcs, n.Data)
+	dep := find(objs.deployments, n.Workspace)
+	svc := find(objs.services, n.Workspace)
+	ing := find(objs.ingresses, n.Workspace)
+	np := find(objs.netpols, n.Workspace)
+	sec := find(objs.secrets, n.Auth)
+
+	// Present objects, in the order their metadata is trusted: the Deployment first.
+	var metas []metav1.Object
+	add := func(kind session.ObjectKind, present bool, m metav1.Object) {
+		if present {
+			obs.Kinds = append(obs.Kinds, kind)
+			metas = append(metas, m)
+		}
+	}
+	add(session.ObjectDeployment, dep != nil, dep)
+	add(session.ObjectPVC, pvc != nil, pvc)
+	add(session.ObjectService, svc != nil, svc)
+	add(session.ObjectIngress, ing != nil, ing)
+	add(session.ObjectNetworkPolicy, np != nil, np)
+	add(session.ObjectSecret, sec != nil, sec)
+	slices.SortFunc(obs.Kinds, func(a, b session.ObjectKind) int {
+		return slices.Index(session.WorkspaceKinds, a) - slices.Index(session.WorkspaceKinds, b)
+	})
+	obs.Complete = len(obs.Kinds) == len(session.WorkspaceKinds)
+	if len(metas) == 0 {
+		return obs
+	}
+
+	for _, m := range metas {
+		if u := m.GetAnnotations()[AnnotationUserID]; u != "" && obs.UserID == "" {
+			obs.UserID = u
+		}
+		if d, err := time.ParseDuration(m.GetAnnotations()[AnnotationIdleTimeout]); err == nil && obs.IdleTimeout == 0 {
+			obs.IdleTimeout = d
+		}
+	}
+	obs.Labels = UserLabels(metas[0].GetLabels())
+	obs.Created = created(metas)
+
+	if pvc != nil {
+		obs.PVCPhase = string(pvc.Status.Phase)
+		obs.Storage = request(pvc.Spec.Resources.Requests, corev1.ResourceStorage)
+	}
+	if dep != nil {
+		if ctr := workspaceContainer(dep); ctr != nil {
+			obs.Image = ctr.Image
+			obs.CPU = request(ctr.Resources.Requests, corev1.ResourceCPU)
+			obs.Memory = request(ctr.Resources.Requests, corev1.ResourceMemory)
+		}
+	}
+	observeReadiness(obs, dep, objs.pods)
+	return obs
+}
+
+// request is the quantity requested of a resource, "" when none is.
+func request(l corev1.ResourceList, name corev1.ResourceName) string {
+	if q, ok := l[name]; ok {
+		return q.String()
+	}
+	return ""
+}
+
+// created is the session's creation time: the earliest created-at annotation, or, when no
+// object carries one, the oldest object's creation time.
+func created(metas []metav1.Object) time.Time {
+	var annotated, oldest time.Time
+	for _, m := range metas {
+		if t, err := time.Parse(time.RFC3339, m.GetAnnotations()[AnnotationCreatedAt]); err == nil {
+			if annotated.IsZero() || t.Before(annotated) {
+				annotated = t
+			}
+		}
+		if t := m.GetCreationTimestamp().Time; !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	if !annotated.IsZero() {
+		return annotated.UTC()
+	}
+	return oldest.UTC()
+}
+
+func workspaceContainer(dep *appsv1.Deployment) *corev1.Container {
+	cs := dep.Spec.Template.Spec.Containers
+	for i := range cs {
+		if cs[i].Name == ContainerName {
+			return &cs[i]
+		}
+	}
+	if len(cs) > 0 {
+		return &cs[0]
+	}
+	return nil
+}

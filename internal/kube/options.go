@@ -1,0 +1,111 @@
+package kube
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// Options are the deployment-wide settings of the builders and of Cluster.
+type Options struct {
+	Namespace string // where every session object lives
+	Domain    string // workspaces are served at vs-code-<id>.<Domain>
+	Port      int32  // code-server's port (USER_POD_PORT)
+
+	StorageClass     string // "" = the cluster's default StorageClass
+	IngressClass     string // "" = the cluster's default IngressClass
+	ClusterIssuer    string // cert-manager ClusterIssuer; "" = no cert-manager annotation
+	IngressNamespace string // namespace of the ingress controller's pods: the only ones that may reach a workspace
+
+	// NodeSelector and Tolerations place workspace and backup pods (a dedicated node pool,
+	// or the local cluster's real node in tests); empty, they run wherever the scheduler
+	// puts them.
+	NodeSelector map[string]string
+	Tolerations  []corev1.Toleration
+
+	// Defaults for the Workspace fields that are empty.
+	DefaultImage   string
+	DefaultStorage string
+	DefaultCPU     string
+	DefaultMemory  string
+
+	BackupPVC   string // the claim backups are written to, mounted at /backups
+	BackupImage string // an image with a POSIX shell (find, du, df) and zip/unzip, as images/backup builds
+	// BackupPodLabels are extra labels on backup pods (tests use hyperbola.dev/test-fail=true,
+	// which a kwok stage of the local cluster fails).
+	BackupPodLabels map[string]string
+	BackupDeadline  time.Duration // 0 = DefaultBackupDeadline
+	BackupTTL       time.Duration // 0 = DefaultBackupTTL
+
+	// Wake on access (docs/operations/wake-on-access.md). With ActivatorService set, the
+	// Ingress of a workspace that is not running (session.Workspace.Activator) sends its host
+	// to that Service in Namespace instead of the workspace's; "" keeps every Ingress on its
+	// workspace.
+	ActivatorService string
+	// ActivatorPort is the Service's port (0: 443 with ActivatorHost, 80 without).
+	ActivatorPort int32
+	// ActivatorHost, when set, is the activator's own host (session-api's run.app host):
+	// nginx speaks HTTPS to it and sends it as Host (Cloud Run routes by Host); the workspace
+	// host reaches the activator as X-Forwarded-Host.
+	ActivatorHost string
+	// ActivatorCASecret, when set with ActivatorHost, names a Secret in Namespace whose ca.crt
+	// verifies the activator's certificate; with it nginx also sends SNI (ingress-nginx
+	// applies its proxy-ssl-name and proxy-ssl-server-name only beside a proxy-ssl-secret).
+	ActivatorCASecret string
+}
+
+// Validate checks the options.
+func (o Options) Validate() error {
+	dns := func(what, v string, check func(string) []string) error {
+		if errs := check(v); len(errs) > 0 {
+			return fmt.Errorf("kube options: %s %q: %s", what, v, strings.Join(errs, "; "))
+		}
+		return nil
+	}
+	optionalDNS := func(what, v string, check func(string) []string) error {
+		if v == "" {
+			return nil
+		}
+		return dns(what, v, check)
+	}
+	for _, err := range []error{
+		dns("namespace", o.Namespace, validation.IsDNS1123Label),
+		dns("domain", o.Domain, validation.IsDNS1123Subdomain),
+		dns("ingress namespace", o.IngressNamespace, validation.IsDNS1123Label),
+		dns("backup PVC", o.BackupPVC, validation.IsDNS1123Subdomain),
+		optionalDNS("storage class", o.StorageClass, validation.IsDNS1123Subdomain),
+		optionalDNS("ingress class", o.IngressClass, validation.IsDNS1123Subdomain),
+		optionalDNS("activator service", o.ActivatorService, validation.IsDNS1035Label),
+		optionalDNS("activator host", o.ActivatorHost, validation.IsDNS1123Subdomain),
+		optionalDNS("activator CA secret", o.ActivatorCASecret, validation.IsDNS1123Subdomain),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	// The longest host: vs-code-<8>.<domain>.
+	if n := len("vs-code-") + session.IDLength + 1 + len(o.Domain); n > validation.DNS1123SubdomainMaxLength {
+		return fmt.Errorf("kube options: domain %q makes workspace hosts %d characters long (at most %d)", o.Domain, n, validation.DNS1123SubdomainMaxLength)
+	}
+	switch {
+	case o.Port < 1 || o.Port > 65535:
+		return fmt.Errorf("kube options: port %d is not a port number", o.Port)
+	case strings.TrimSpace(o.BackupImage) == "":
+		return fmt.Errorf("kube options: backup image is empty")
+	case o.BackupDeadline < 0 || o.BackupTTL < 0:
+		return fmt.Errorf("kube options: backup deadline and TTL must not be negative")
+	case o.ActivatorPort < 0 || o.ActivatorPort > 65535:
+		return fmt.Errorf("kube options: activator port %d is not a port number", o.ActivatorPort)
+	case o.ActivatorCASecret != "" && o.ActivatorHost == "":
+		return fmt.Errorf("kube options: an activator CA secret needs the activator host it verifies")
+	}
+	if err := validateBackupPodLabels(o.BackupPodLabels); err != nil {
+		return fmt.Errorf("kube options: %w", err)
+	}
+	return o.validatePlacement()
+}
