@@ -2,14 +2,17 @@ package api
 
 import (
 	"strings"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-// The rules on input are the session core's, and the Service runs them on every call. The
-// API runs the same exported checks first, in the core's order (so both name the same field),
-// for one reason: a request the core would refuse never reaches the Manager, so it takes no
-// session lock and no Redis round trip. No rule is written here.
+// The rules on input are the session core's (and the usage report's), which run them on every
+// call. The API runs the same exported checks first, in the core's order (so both name the
+// same field), for one reason: a request the core would refuse never reaches the Manager, so
+// it takes no session lock and no Redis round trip.
 
 // checkCreate checks a create as session.Service.Create does.
 func checkCreate(req session.CreateRequest) error {
@@ -81,4 +84,18 @@ func checkStatus(st session.State) error {
 		names[i] = string(x)
 	}
 	return session.Invalid("status", "status must be one of %s", strings.Join(names, ", "))
+}
+
+// checkUsage checks a usage query as events.Recorder.Usage does; a user_id that is given is
+// checked even when empty.
+func checkUsage(q events.UsageQuery, userGiven bool) error {
+	if userGiven {
+		if err := session.CheckUserID(q.UserID); err != nil {
+			return err
+		}
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return session.Invalid("from", "from (%s) must be before to (%s)", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+	}
+	return nil
 }

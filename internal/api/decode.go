@@ -248,24 +248,16 @@ func validCursor(c string) bool {
 
 // usageQuery reads GET /usage's query.
 func usageQuery(q map[string]string) (events.UsageQuery, error) {
-	var uq events.UsageQuery
+	uq := events.UsageQuery{UserID: q["user_id"]}
 	var err error
-	if v, ok := q["user_id"]; ok {
-		if err := session.CheckUserID(v); err != nil {
-			return uq, err
-		}
-		uq.UserID = v
-	}
 	if uq.From, err = queryTime(q, "from"); err != nil {
 		return uq, err
 	}
 	if uq.To, err = queryTime(q, "to"); err != nil {
 		return uq, err
 	}
-	if !uq.From.IsZero() && !uq.To.IsZero() && !uq.From.Before(uq.To) {
-		return uq, session.Invalid("from", "from (%s) must be before to (%s)", uq.From.Format(time.RFC3339), uq.To.Format(time.RFC3339))
-	}
-	return uq, nil
+	_, given := q["user_id"]
+	return uq, checkUsage(uq, given)
 }
 
 // createRequest reads POST /session/create's body and idempotency key.
