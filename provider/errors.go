@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	apiclient "github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -38,8 +39,7 @@ func workspaceFields() fieldPaths {
 // other kind gets a summary and advice of its own.
 func errorDiagnostic(summary string, err error, fields fieldPaths) diag.Diagnostic {
 	detail := err.Error()
-	// Before the kinds: the API's 501 arrives as an internal error, and so does direct mode's
-	// missing part, but neither is a bug nor helped by a retry.
+	// Before the kinds: an older API's 501 arrives as an internal error.
 	if isUnimplemented(err) {
 		return diag.NewErrorDiagnostic(summary,
 			"This Hyperbola deployment does not provide this (it was set up without the part it needs): "+detail)
@@ -67,6 +67,10 @@ func errorDiagnostic(summary string, err error, fields fieldPaths) diag.Diagnost
 	}
 	return diag.NewErrorDiagnostic(summary, detail)
 }
+
+// isUnimplemented reports a part this deployment lacks, in either mode: session.KindUnimplemented,
+// which the API answers as its 501 and the client reads back.
+func isUnimplemented(err error) bool { return apiclient.IsUnimplemented(err) }
 
 // retryable reports kinds that a retry of the same (idempotent) call can get past.
 func retryable(err error) bool {

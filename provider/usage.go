@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	apiclient "github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
@@ -15,22 +13,6 @@ import (
 // recorder (directManager). The hyperbola_usage data source needs nothing else.
 type UsageReporter interface {
 	Usage(ctx context.Context, q events.UsageQuery) (*events.UsageReport, error)
-}
-
-// unimplementedError is a call that this deployment does not provide, as the API's 501 is:
-// direct mode without a Firestore project has no usage report. errorDiagnostic maps it.
-type unimplementedError struct{ msg string }
-
-func (e *unimplementedError) Error() string { return e.msg }
-
-func unimplemented(format string, args ...any) error {
-	return &unimplementedError{msg: fmt.Sprintf(format, args...)}
-}
-
-// isUnimplemented reports a part this deployment lacks: the API's 501, or unimplementedError.
-func isUnimplemented(err error) bool {
-	var u *unimplementedError
-	return errors.As(err, &u) || apiclient.IsUnimplemented(err)
 }
 
 // directManager is direct mode's Manager: the in-process session core, plus the durable
@@ -48,7 +30,7 @@ var (
 
 func (d directManager) Usage(ctx context.Context, q events.UsageQuery) (*events.UsageReport, error) {
 	if d.events == nil {
-		return nil, unimplemented("the usage report needs durable records, and direct mode keeps them only with a Firestore project: " +
+		return nil, session.Unimplemented("the usage report needs durable records, and direct mode keeps them only with a Firestore project: " +
 			"set `firestore_project` in the provider block (or GOOGLE_CLOUD_PROJECT)")
 	}
 	return d.events.Usage(ctx, q) // its errors are the session core's, as the API's are
@@ -66,5 +48,5 @@ func reporterOf(m session.Manager) UsageReporter {
 type noUsage struct{ m session.Manager }
 
 func (n noUsage) Usage(context.Context, events.UsageQuery) (*events.UsageReport, error) {
-	return nil, unimplemented("this provider's session manager (%T) has no usage report", n.m)
+	return nil, session.Unimplemented("this provider's session manager (%T) has no usage report", n.m)
 }

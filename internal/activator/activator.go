@@ -25,7 +25,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +40,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // Actor names the activator in session events.
@@ -252,12 +252,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !navigation(r):
 		// the IDE's own requests (its WebSocket, its XHRs) from a tab left open: they cannot
 		// show a page, and they do not wake anything
-		hdr.Set("Retry-After", "5")
-		http.Error(w, "the workspace is not running; open its address to wake it", http.StatusServiceUnavailable)
+		h.fail(w, r, &wire.Error{Code: string(session.KindUnavailable), RetryAfter: idleRetryAfter,
+			Message: "the workspace is not running; open its address to wake it"})
 	default:
 		h.visit(w, r, rq)
 	}
 }
+
+// idleRetryAfter is what the IDE's own requests to a workspace that is not running are asked
+// to wait.
+const idleRetryAfter = 5 * time.Second
 
 // navigation reports whether r is a browser opening a page (or a client that does not say):
 // GET or HEAD, no WebSocket upgrade, and Sec-Fetch-Mode navigate when the browser sends it.
@@ -304,7 +308,7 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, key string, perM
 	if res.Allowed {
 		return true
 	}
-	retry := max(1, int((res.RetryAfter+time.Second-1)/time.Second))
+	retry := max(1, wire.CeilSeconds(res.RetryAfter))
 	h.log.Info("rate limited", "limit", what, "retry_after_s", retry)
 	h.write(w, r, &page{Status: http.StatusTooManyRequests, RetryAfter: retry, Title: "Too many requests",
 		Heading: "Too many requests", Lead: "Please wait " + strconv.Itoa(retry) + " seconds, then reload this page.",
@@ -635,41 +639,38 @@ type Status struct {
 // session drives its pending step forward, so polling is what finishes a wake.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request, rq *request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "GET only"})
+		h.fail(w, r, &wire.Error{Code: wire.CodeMethodNotAllowed, Allow: "GET, HEAD", Message: "GET only"})
 		return
 	}
 	res, err := h.deps.Limiter.Allow(r.Context(), "activator:status:"+rq.ip.String(), h.opts.StatusPerIP)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable"})
+		h.fail(w, r, &wire.Error{Code: string(session.KindUnavailable), Message: "unavailable"})
 		return
 	}
 	if !res.Allowed {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((res.RetryAfter+time.Second-1)/time.Second))))
-		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many requests"})
+		h.fail(w, r, &wire.Error{Code: string(session.KindRateLimited), Message: "too many requests", RetryAfter: max(res.RetryAfter, time.Second)})
 		return
 	}
 	c, err := r.Cookie(WakeCookie)
 	if err != nil || !verifyCookie(h.opts.Secret, rq.id, c.Value, rq.now) {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the wake cookie is missing or not valid for this workspace"})
+		h.fail(w, r, &wire.Error{Code: wire.CodeUnauthenticated, Message: "the wake cookie is missing or not valid for this workspace"})
 		return
 	}
 	sess, err := h.deps.Sessions.Get(r.Context(), rq.id)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such workspace"})
+		h.fail(w, r, &wire.Error{Code: string(session.KindNotFound), Message: "no such workspace"})
 	case err != nil:
 		h.log.Warn("reading the session", "id", rq.id, "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable"})
+		h.fail(w, r, &wire.Error{Code: string(session.KindUnavailable), Message: "unavailable"})
 	default:
-		writeJSON(w, http.StatusOK, Status{State: sess.State, Ready: sess.State == session.StateRunning})
+		wire.WriteJSON(w, http.StatusOK, Status{State: sess.State, Ready: sess.State == session.StateRunning})
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// fail answers the status endpoint's polls in the API's one error shape.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	wire.WriteError(w, r, h.log, err)
 }
 
 // write renders a page, logging a failure to.

@@ -2,11 +2,11 @@ package activator
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // Getter reads a session (session.Manager has it).
@@ -51,8 +51,7 @@ func WakeLinkRoute(sessions Getter, secret []byte, now func() time.Time) func(ht
 			return session.Conflict("session %s is %s: it cannot be woken from its address", id, sess.State)
 		}
 		exp := now().Add(ttl).Truncate(time.Second).UTC()
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		return json.NewEncoder(w).Encode(WakeLinkResponse{URL: WakeLink(sess.WorkspaceURL, secret, id, exp), ExpiresAt: exp})
+		wire.WriteJSON(w, http.StatusOK, WakeLinkResponse{URL: WakeLink(sess.WorkspaceURL, secret, id, exp), ExpiresAt: exp})
+		return nil
 	}
 }

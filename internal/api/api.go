@@ -1,12 +1,13 @@
 // Package api serves the session Manager over HTTP: the seed's routes on Go's ServeMux
-// patterns, one JSON error shape written by one function, and the middleware every route
-// shares (request id, panic recovery, access log, API keys, rate limits, metrics).
+// patterns, errors in the one shape of internal/wire, and the middleware every route shares,
+// one concern per file (mw_*.go), composed in Server.requestChain and Server.routeChain.
 //
-// A request goes through, in order: request id (X-Request-Id in and out) and client address
-// → panic recovery, access log and latency metrics → path canonical check and route lookup
+// A request goes through, in order: request id (X-Request-Id in and out) → client address →
+// access log and latency metrics → panic recovery → path canonical check → route lookup
 // (404/405 answered here, before any key is asked for) → API key (every route but /health,
 // and /sweep, which checks its callers itself) → rate limit (create per client IP, the rest
-// per key; /health and /sweep none) → the handler, which validates the whole input before it
+// per key; /health and /sweep none) → actor → the handler, which decodes its input
+// (decode.go), lets the session core's checks refuse what the core would (check.go), and
 // calls the Manager.
 package api
 
@@ -15,15 +16,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"path"
-	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // HealthChecker reports each dependency's health by name ("redis", "kubernetes"); a nil error
@@ -154,6 +153,7 @@ type Server struct {
 	mux        *http.ServeMux
 	routes     []route
 	metrics    *metrics
+	handler    http.Handler // requestChain()
 }
 
 // New returns the API serving deps.Manager.
@@ -177,6 +177,7 @@ func New(deps Deps, opts Options) *Server {
 		s.log.Warn("no API keys configured: every route but /health answers 401 (set API_KEYS or API_KEY)")
 	}
 	s.metrics = newMetrics(s)
+	s.handler = s.requestChain()
 	s.routes = []route{
 		{pattern: "POST /session/create", limit: limitIP, handle: s.create},
 		{pattern: "GET /session/{uuid}/status", limit: limitKey, handle: s.status},
@@ -196,7 +197,7 @@ func New(deps Deps, opts Options) *Server {
 		{pattern: "POST /sweep", public: true, handle: s.sweepNow},
 	}
 	for _, rt := range s.routes {
-		s.mux.Handle(rt.pattern, s.wrap(rt))
+		s.mux.Handle(rt.pattern, s.routeChain(rt))
 	}
 	return s
 }
@@ -220,190 +221,39 @@ func (s *Server) Handle(pattern string, public bool, h func(w http.ResponseWrite
 		rt.limit = limitKey
 	}
 	s.routes = append(s.routes, rt)
-	s.mux.Handle(rt.pattern, s.wrap(rt))
+	s.mux.Handle(rt.pattern, s.routeChain(rt))
 }
 
 // ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := s.now()
-	rid := r.Header.Get(HeaderRequestID)
-	if !validRequestID(rid) {
-		rid = newRequestID()
-	}
-	w.Header().Set(HeaderRequestID, rid)
-	ip := clientip.Of(r, s.opts.TrustedProxies)
-	ctx := context.WithValue(r.Context(), ctxRequestID, rid)
-	ctx = context.WithValue(ctx, ctxClientIP, ip)
-	r = r.WithContext(ctx)
-	rec := &recorder{ResponseWriter: w}
-	pattern := "unmatched"
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			s.log.ErrorContext(ctx, "panic serving request", "request_id", rid, "panic", p, "stack", string(debug.Stack()))
-			if rec.status == 0 {
-				writeError(rec, r, s.log, &HTTPError{Status: http.StatusInternalServerError, Code: string(session.KindInternal), Message: "internal error"})
-			}
-		}
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		d := s.now().Sub(start)
-		s.metrics.observeRequest(pattern, status, d)
-		attrs := []slog.Attr{
-			slog.String("method", r.Method), slog.String("route", pattern), slog.String("path", r.URL.Path),
-			slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-			slog.Int64("bytes", rec.bytes), slog.String("request_id", rid), slog.String("client_ip", ip.String()),
-		}
-		if rec.errCode != "" {
-			attrs = append(attrs, slog.String("error_code", rec.errCode))
-		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
-	}()
-
-	if err := checkPath(r); err != nil {
-		writeError(rec, r, s.log, err)
-		return
-	}
-	h, p := s.mux.Handler(r)
-	if p == "" {
-		writeError(rec, r, s.log, unmatched(h, r))
-		return
-	}
-	pattern = p
-	s.mux.ServeHTTP(rec, r)
+// requestChain is what every request passes, outermost first.
+func (s *Server) requestChain() http.Handler {
+	return chain(http.HandlerFunc(s.dispatch), // route lookup: 404, 405, then routeChain
+		mw(requestID),      // X-Request-Id in and out
+		mw(s.clientIP),     // the caller's address, through trusted proxies only
+		mw(s.record),       // the answer's status, size, route and error code, for the next two
+		mw(s.accessLog),    // one line per request
+		mw(s.measure),      // latency by route and status
+		mw(s.recoverPanic), // a panic is a 500 that the log and the metrics still see
+		mw(s.checkPath),    // a path that is not canonical: 400 uuid or 404
+	)
 }
 
-// checkPath refuses a path that is not canonical ("..", ".", "//"), which ServeMux would
-// answer with a redirect: under /session/ it is a malformed id, elsewhere no route.
-func checkPath(r *http.Request) error {
-	p := r.URL.EscapedPath()
-	if p != "" && p == cleanPath(p) && r.Method != http.MethodConnect {
-		return nil
-	}
-	if strings.HasPrefix(r.URL.Path, "/session/") {
-		return session.Invalid("uuid", "session id must be %d characters of [a-z0-9] starting with a letter", session.IDLength)
-	}
-	return &HTTPError{Status: http.StatusNotFound, Code: CodeRouteNotFound, Message: "no such route"}
+// routeChain is what a matched route passes, outermost first.
+func (s *Server) routeChain(rt route) http.Handler {
+	return chain(s.run(rt.handle),
+		s.authenticate(rt), // 401 without a key, unless public
+		s.rateLimit(rt),    // 429 over the route's limit
+		mw(actor),          // who the session core's events name
+	)
 }
 
-// cleanPath is net/http's: path.Clean, keeping a trailing slash.
-func cleanPath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	if p[0] != '/' {
-		p = "/" + p
-	}
-	np := path.Clean(p)
-	if p[len(p)-1] == '/' && np != "/" {
-		np += "/"
-	}
-	return np
-}
-
-// unmatched turns ServeMux's plain-text 404/405 into the API's errors (keeping Allow).
-func unmatched(h http.Handler, r *http.Request) error {
-	c := &capture{header: http.Header{}}
-	h.ServeHTTP(c, r)
-	if c.status == http.StatusMethodNotAllowed {
-		allow := c.header.Get("Allow")
-		return &HTTPError{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Message: "method " + r.Method + " is not allowed here; allowed: " + allow, Allow: allow}
-	}
-	return &HTTPError{Status: http.StatusNotFound, Code: CodeRouteNotFound, Message: "no such route: " + r.Method + " " + r.URL.Path}
-}
-
-// capture records what a ServeMux fallback handler would answer.
-type capture struct {
-	header http.Header
-	status int
-}
-
-func (c *capture) Header() http.Header { return c.header }
-func (c *capture) WriteHeader(s int) {
-	if c.status == 0 {
-		c.status = s
-	}
-}
-func (c *capture) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	return len(b), nil
-}
-
-// wrap applies a route's key check and rate limit, then runs its handler.
-func (s *Server) wrap(rt route) http.Handler {
+// run serves a handler that returns its error: the error is answered in the one shape.
+func (s *Server) run(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.admit(w, r, rt); err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		if err := rt.handle(w, r.WithContext(actorFrom(r))); err != nil {
-			writeError(w, r, s.log, err)
+		if err := h(w, r); err != nil {
+			wire.WriteError(w, r, s.log, err)
 		}
 	})
-}
-
-// HeaderActor names the tool behind an authenticated caller, so durable events tell
-// Terraform's changes from other API calls. Only "terraform" is believed; anything else (or
-// nothing) records the change as "api".
-const HeaderActor = "X-Hyperbola-Actor"
-
-func actorFrom(r *http.Request) context.Context {
-	if a := r.Header.Get(HeaderActor); a == "terraform" {
-		return session.WithActor(r.Context(), a)
-	}
-	return r.Context()
-}
-
-// admit checks the API key and the rate limit of rt.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, rt route) error {
-	var key string
-	if !rt.public {
-		key = apiKey(r)
-		if !s.keys.match(key) {
-			return errUnauthenticated
-		}
-	}
-	switch rt.limit {
-	case limitIP:
-		return s.allow(w, r, "create:ip:"+ClientIP(r.Context()).String(), s.opts.CreateLimit, "create_ip")
-	case limitKey:
-		return s.allow(w, r, "key:"+keyID(key), s.opts.KeyLimit, "api_key")
-	}
-	return nil
-}
-
-// allow takes one request from the limit under key; the answer carries the RateLimit headers.
-// A limiter that cannot answer (Redis down) refuses the request with 503: the limit is what
-// keeps a flood of creates off the cluster, so it fails closed.
-func (s *Server) allow(w http.ResponseWriter, r *http.Request, key string, perMinute int, scope string) error {
-	if s.limiter == nil {
-		return nil
-	}
-	res, err := s.limiter.Allow(r.Context(), key, perMinute)
-	if err != nil {
-		return session.Unavailable("rate limiter", err)
-	}
-	setRateHeaders(w.Header(), res)
-	if res.Allowed {
-		return nil
-	}
-	s.metrics.rateLimited(scope)
-	retry := res.RetryAfter
-	if retry <= 0 {
-		retry = time.Second
-	}
-	what := "requests with this API key"
-	if scope == "create_ip" {
-		what = "session creations from this address"
-	}
-	return &HTTPError{Status: http.StatusTooManyRequests, Code: string(session.KindRateLimited),
-		Message: "too many " + what + ": the limit is " + itoa(res.Limit) + " per minute", RetryAfter: retry}
 }

@@ -320,7 +320,7 @@ func TestClientIP(t *testing.T) {
 		{"10.1.2.3:80", strings.Repeat("9.9.9.9,", 3) + "8.8.8.8", "8.8.8.8"}, // many hops
 	}
 	for _, c := range cases {
-		r := httptest.NewRequest("GET", "/", nil)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.RemoteAddr = c.peer
 		if c.xff != "" {
 			r.Header.Set("X-Forwarded-For", c.xff)

@@ -23,7 +23,7 @@ func FuzzCreateBody(f *testing.F) {
 	ts := newTestServer(f, Options{MaxBodyBytes: 4096})
 	ts.Server.log = slog.New(slog.DiscardHandler)
 	f.Fuzz(func(t *testing.T, body, ct string) {
-		r := httptest.NewRequest("POST", "/session/create", strings.NewReader(body))
+		r := httptest.NewRequest(http.MethodPost, "/session/create", strings.NewReader(body))
 		r.Header.Set(HeaderAPIKey, testKey)
 		r.Header.Set("Content-Type", ct)
 		w := httptest.NewRecorder()

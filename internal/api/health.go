@@ -5,7 +5,14 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
+
+// healthRetryAfter is what a failed health check asks a prober to wait.
+const healthRetryAfter = 5 * time.Second
 
 // HealthResponse is GET /health's answer when every dependency is reachable.
 type HealthResponse struct {
@@ -31,12 +38,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 			}
 			checks[name] = "unavailable"
 			failed = append(failed, name)
-			s.log.WarnContext(ctx, "health check failed", "check", name, "err", err, "request_id", RequestID(ctx))
+			s.log.WarnContext(ctx, "health check failed", "check", name, "err", err, "request_id", wire.RequestID(ctx))
 		}
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)
-		return &healthError{failed: strings.Join(failed, ", "), checks: checks}
+		return &wire.Error{Code: string(session.KindUnavailable), Message: strings.Join(failed, ", ") + " unavailable",
+			Checks: checks, RetryAfter: healthRetryAfter}
 	}
 	writeJSON(w, http.StatusOK, HealthResponse{Status: "ok", Checks: checks})
 	return nil

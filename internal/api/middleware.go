@@ -2,112 +2,82 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
-	"net/netip"
-	"strconv"
-	"strings"
 	"time"
-
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 )
 
-// HeaderRequestID carries the request id in and out.
-const HeaderRequestID = "X-Request-Id"
+// middleware is one concern wrapped around a handler. Each lives in a file of its own
+// (mw_*.go); Server.requestChain and Server.routeChain compose them, in the order they run.
+type middleware func(http.Handler) http.Handler
 
-// HeaderAPIKey carries the API key ("Authorization: Bearer <key>" is accepted too).
-const HeaderAPIKey = "X-API-Key"
-
-type ctxKey int
-
-const (
-	ctxRequestID ctxKey = iota
-	ctxClientIP
-)
-
-// validRequestID accepts ids a client may choose: 1-128 characters of [A-Za-z0-9._:-].
-// Anything else is replaced by a generated id (never echoed, so no header injection).
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
+// mw makes a middleware of a function that serves a request and may pass it on to next.
+func mw(f func(w http.ResponseWriter, r *http.Request, next http.Handler)) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(w, r, next) })
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+// pass is the middleware that does nothing (a concern a route does not have).
+func pass(next http.Handler) http.Handler { return next }
 
-// EnsureRequestID returns the request's id: from the context the Server set, else from the
-// response header, else the caller's X-Request-Id when it is a reasonable one, else a fresh
-// one; it is set on the response. Handlers mounted beside the API (the sweep) use it too.
-func EnsureRequestID(w http.ResponseWriter, r *http.Request) string {
-	if r != nil {
-		if id, ok := r.Context().Value(ctxRequestID).(string); ok && id != "" {
-			return id
-		}
+// chain wraps h in mws: the first runs first (outermost).
+func chain(h http.Handler, mws ...middleware) http.Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
 	}
-	if id := w.Header().Get(HeaderRequestID); id != "" {
-		return id
-	}
-	id := ""
-	if r != nil && validRequestID(r.Header.Get(HeaderRequestID)) {
-		id = r.Header.Get(HeaderRequestID)
-	} else {
-		id = newRequestID()
-	}
-	w.Header().Set(HeaderRequestID, id)
-	return id
+	return h
 }
 
-// RequestID returns the id of the request ctx belongs to ("" outside a request).
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxRequestID).(string)
-	return id
-}
-
-// ClientIP returns the client address the Server decided on for ctx's request.
-func ClientIP(ctx context.Context) netip.Addr {
-	ip, _ := ctx.Value(ctxClientIP).(netip.Addr)
-	return ip
-}
-
-// recorder remembers the status and size of a response.
-type recorder struct {
-	http.ResponseWriter
+// exchange is what the middleware learn about one request on its way: when it started, the
+// route it matched and the answer it got. The access log and the metrics read it.
+type exchange struct {
+	start   time.Time
+	route   string // the matched pattern; "unmatched" until one is
 	status  int
 	bytes   int64
 	errCode string
 }
 
+type exchangeKey struct{}
+
+// exchangeOf returns the request's exchange (a throwaway one outside the Server's chain).
+func exchangeOf(ctx context.Context) *exchange {
+	if x, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		return x
+	}
+	return &exchange{}
+}
+
+// record starts the request's exchange and records its answer into it.
+func (s *Server) record(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	x := &exchange{start: s.now(), route: "unmatched"}
+	next.ServeHTTP(&recorder{ResponseWriter: w, x: x}, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// recorder writes the status, the size and the error code of a response into its exchange.
+type recorder struct {
+	http.ResponseWriter
+	x *exchange
+}
+
 func (rw *recorder) WriteHeader(code int) {
-	if rw.status == 0 {
-		rw.status = code
+	if rw.x.status == 0 {
+		rw.x.status = code
 	}
 	rw.ResponseWriter.WriteHeader(code)
 }
 
 func (rw *recorder) Write(b []byte) (int, error) {
-	if rw.status == 0 {
-		rw.status = http.StatusOK
+	if rw.x.status == 0 {
+		rw.x.status = http.StatusOK
 	}
 	n, err := rw.ResponseWriter.Write(b)
-	rw.bytes += int64(n)
+	rw.x.bytes += int64(n)
 	return n, err
 }
 
-func (rw *recorder) setErrorCode(c string) { rw.errCode = c }
+// RecordErrorCode implements wire.CodeRecorder.
+func (rw *recorder) RecordErrorCode(c string) { rw.x.errCode = c }
 
 func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
@@ -116,87 +86,3 @@ func (rw *recorder) Flush() {
 		f.Flush()
 	}
 }
-
-// keys holds the accepted API keys as SHA-256 digests, so every comparison has the same
-// length and takes the same time whatever the candidate.
-type keys struct {
-	digests [][sha256.Size]byte
-}
-
-func newKeys(list []string) keys {
-	var k keys
-	for _, s := range list {
-		if s = strings.TrimSpace(s); s != "" {
-			k.digests = append(k.digests, sha256.Sum256([]byte(s)))
-		}
-	}
-	return k
-}
-
-// match compares the candidate with every key (never stopping early) in constant time.
-func (k keys) match(candidate string) bool {
-	if candidate == "" {
-		return false
-	}
-	d := sha256.Sum256([]byte(candidate))
-	ok := 0
-	for i := range k.digests {
-		ok |= subtle.ConstantTimeCompare(d[:], k.digests[i][:])
-	}
-	return ok == 1
-}
-
-// apiKey reads the key from X-API-Key, or from "Authorization: Bearer <key>" (what
-// Prometheus' scrape config can send).
-func apiKey(r *http.Request) string {
-	if k := r.Header.Get(HeaderAPIKey); k != "" {
-		return k
-	}
-	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		return strings.TrimSpace(a[7:])
-	}
-	return ""
-}
-
-// keyID is the key's name in rate-limit keys and logs: a digest prefix, never the key.
-func keyID(key string) string {
-	d := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(d[:12])
-}
-
-var errUnauthenticated = &HTTPError{
-	Status: http.StatusUnauthorized, Code: CodeUnauthenticated,
-	Message: "a valid API key is required in the X-API-Key header",
-}
-
-// RateResult is a rate limiter's decision.
-type RateResult = ratelimit.Result
-
-// RateLimiter admits requests against a per-minute limit shared by every instance.
-// *ratelimit.Limiter implements it.
-type RateLimiter interface {
-	Allow(ctx context.Context, key string, perMinute int) (RateResult, error)
-}
-
-// RateLimiterFunc adapts a function to RateLimiter.
-type RateLimiterFunc func(ctx context.Context, key string, perMinute int) (RateResult, error)
-
-// Allow calls f.
-func (f RateLimiterFunc) Allow(ctx context.Context, key string, perMinute int) (RateResult, error) {
-	return f(ctx, key, perMinute)
-}
-
-func setRateHeaders(h http.Header, res RateResult) {
-	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSecondsOrZero(res.ResetAfter)))
-}
-
-func ceilSecondsOrZero(d time.Duration) int {
-	if d <= 0 {
-		return 0
-	}
-	return ceilSeconds(d)
-}
-
-var _ RateLimiter = (*ratelimit.Limiter)(nil)

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // Toucher records client activity on a session: the newest activity becomes now, which moves
@@ -41,27 +40,16 @@ type ActivityResponse struct {
 // reconcile takes seconds to minutes, not the second a session's lock does.
 const reconcileRetryAfter = 10 * time.Second
 
-// unimplemented is the 501 of a route whose part this control plane was built without.
-func unimplemented(msg string) error {
-	return &HTTPError{Status: http.StatusNotImplemented, Code: CodeUnimplemented, Message: msg}
-}
-
 // activity serves POST /session/{uuid}/activity: the client saw its user active. 200 with the
 // session's id and newest activity; 404 unknown; 409 deleting or deleted.
 func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
+	id, err := s.bareInput(w, r)
 	if err != nil {
-		return err
-	}
-	if _, err := query(r); err != nil {
-		return err
-	}
-	if err := s.decode(w, r, &struct{}{}, false); err != nil {
 		return err
 	}
 	t, ok := s.m.(Toucher)
 	if !ok {
-		return unimplemented("this control plane's session manager does not record activity")
+		return session.Unimplemented("this control plane's session manager does not record activity")
 	}
 	sess, err := t.Touch(r.Context(), id)
 	if err != nil {
@@ -80,24 +68,12 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var uq events.UsageQuery
-	if v, ok := q["user_id"]; ok {
-		if err := session.CheckUserID(v); err != nil {
-			return err
-		}
-		uq.UserID = v
-	}
-	if uq.From, err = queryTime(q, "from"); err != nil {
+	uq, err := usageQuery(q)
+	if err != nil {
 		return err
-	}
-	if uq.To, err = queryTime(q, "to"); err != nil {
-		return err
-	}
-	if !uq.From.IsZero() && !uq.To.IsZero() && !uq.From.Before(uq.To) {
-		return badRequest("from", "from (%s) must be before to (%s)", uq.From.Format(time.RFC3339), uq.To.Format(time.RFC3339))
 	}
 	if s.usage == nil {
-		return unimplemented("the usage report needs durable records: set GOOGLE_CLOUD_PROJECT (Firestore) on the control plane")
+		return session.Unimplemented("the usage report needs durable records: set GOOGLE_CLOUD_PROJECT (Firestore) on the control plane")
 	}
 	rep, err := s.usage.Usage(r.Context(), uq)
 	if err != nil {
@@ -107,23 +83,6 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// queryTime reads an RFC 3339 time from the query (the zero time when absent). A "+" of an
-// offset that was not escaped arrives as a space and is read as the "+" it was.
-func queryTime(q map[string]string, field string) (time.Time, error) {
-	v, ok := q[field]
-	if !ok {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil && strings.Count(v, " ") == 1 {
-		t, err = time.Parse(time.RFC3339, strings.Replace(v, " ", "+", 1))
-	}
-	if err != nil {
-		return time.Time{}, badRequest(field, "%s must be an RFC 3339 time such as 2026-01-31T00:00:00Z (escape a + offset as %%2B)", field)
-	}
-	return t.UTC(), nil
-}
-
 // reconcileNow serves POST /reconcile (?dry_run=true changes nothing): 200 with the report;
 // 409 busy while another reconcile runs, on any instance.
 func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) error {
@@ -131,21 +90,19 @@ func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	dry := false
-	if v, ok := q["dry_run"]; ok {
-		if dry, err = strconv.ParseBool(v); err != nil {
-			return badRequest("dry_run", "dry_run must be true or false")
-		}
+	dry, err := queryBool(q, "dry_run")
+	if err != nil {
+		return err
 	}
-	if err := s.decode(w, r, &struct{}{}, false); err != nil {
+	if err := s.noBody(w, r); err != nil {
 		return err
 	}
 	if s.reconciler == nil {
-		return unimplemented("this control plane was built without reconcile")
+		return session.Unimplemented("this control plane was built without reconcile")
 	}
 	rep, err := s.reconciler.Reconcile(r.Context(), dry)
 	if errors.Is(err, session.ErrBusy) {
-		return &HTTPError{Status: http.StatusConflict, Code: string(session.KindBusy), RetryAfter: reconcileRetryAfter,
+		return &wire.Error{Code: string(session.KindBusy), RetryAfter: reconcileRetryAfter,
 			Message: "another reconcile is running; retry when it is done"}
 	}
 	if err != nil {
@@ -160,7 +117,7 @@ func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) error {
 // key check would refuse the token, and the per-key limit must not starve the sweep.
 func (s *Server) sweepNow(w http.ResponseWriter, r *http.Request) error {
 	if s.sweep == nil {
-		return unimplemented("this control plane was built without the sweep")
+		return session.Unimplemented("this control plane was built without the sweep")
 	}
 	s.sweep.ServeHTTP(w, r)
 	return nil
@@ -173,7 +130,7 @@ func (s *Server) wakeLinkNow(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if s.wakeLink == nil {
-		return unimplemented("wake on access is off (set HYPERBOLA_WAKE_SECRET)")
+		return session.Unimplemented("wake on access is off (set HYPERBOLA_WAKE_SECRET)")
 	}
 	return s.wakeLink(w, r)
 }

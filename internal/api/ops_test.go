@@ -245,7 +245,7 @@ func TestUsage(t *testing.T) {
 	// and a nil *events.Recorder (Stack.Events without Firestore) is no recorder
 	var none *events.Recorder
 	nilRec := New(Deps{Manager: &fakeManager{}, Usage: none, Logger: slog.New(slog.DiscardHandler)}, Options{APIKeys: []string{testKey}})
-	r := httptest.NewRequest("GET", "/usage", nil)
+	r := httptest.NewRequest(http.MethodGet, "/usage", nil)
 	r.Header.Set(HeaderAPIKey, testKey)
 	rw := httptest.NewRecorder()
 	nilRec.ServeHTTP(rw, r)

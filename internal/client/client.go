@@ -15,7 +15,6 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -28,6 +27,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // maxResponse bounds what is read from one answer (a page of 1000 sessions is ~0.5 MB).
@@ -98,23 +98,7 @@ func New(endpoint, apiKey string, opts ...Option) (*Client, error) {
 
 // APIError is the HTTP detail of an error answer; it is the Err of the *session.Error the
 // client returns.
-type APIError struct {
-	Status     int
-	Code       string
-	RequestID  string
-	RetryAfter time.Duration
-}
-
-func (e *APIError) Error() string {
-	s := "HTTP " + strconv.Itoa(e.Status)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.RequestID != "" {
-		s += " (request id " + e.RequestID + ")"
-	}
-	return s
-}
+type APIError = wire.APIError
 
 // Create asks for a new workspace. The answer carries the IDE password, once.
 func (c *Client) Create(ctx context.Context, req session.CreateRequest) (*session.Session, error) {
@@ -125,7 +109,7 @@ func (c *Client) Create(ctx context.Context, req session.CreateRequest) (*sessio
 	req.RequestID = "" // sent as the header
 	var out session.Session
 	err := c.call(ctx, call{method: http.MethodPost, path: "/session/create", body: req, out: &out,
-		retry: true, header: http.Header{"Idempotency-Key": {key}}})
+		retry: true, header: http.Header{wire.HeaderIdempotencyKey: {key}}})
 	if err != nil {
 		return nil, err
 	}
@@ -280,10 +264,7 @@ func (c *Client) Reconcile(ctx context.Context, dryRun bool) (*reconcile.Report,
 
 // IsUnimplemented reports whether err is the API's 501: the control plane was built without
 // the part the route needs (the usage report without Firestore, say). Retrying does not help.
-func IsUnimplemented(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Code == "unimplemented"
-}
+func IsUnimplemented(err error) bool { return wire.IsUnimplemented(err) }
 
 func (c *Client) onSession(ctx context.Context, method, id, suffix string, q url.Values, body any) (*session.Session, error) {
 	if err := session.CheckID(id); err != nil { // never build a path from a malformed id
@@ -340,7 +321,7 @@ func (c *Client) call(ctx context.Context, cl call) error {
 			return session.Unavailable("hyperbola API", fmt.Errorf("%s %s: %w", cl.method, cl.path, err))
 		}
 		if (status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout) && retryable {
-			if werr := c.sleep(ctx, c.backoff(attempt, retryAfter(header))); werr != nil {
+			if werr := c.sleep(ctx, c.backoff(attempt, wire.RetryAfter(header))); werr != nil {
 				return fmt.Errorf("%s %s: %w", cl.method, cl.path, werr)
 			}
 			continue
@@ -357,7 +338,7 @@ func (c *Client) call(ctx context.Context, cl call) error {
 		if cl.errOut != nil {
 			_ = json.Unmarshal(body, cl.errOut)
 		}
-		return decodeError(status, header, body)
+		return wire.DecodeError(status, header, body)
 	}
 }
 
@@ -377,10 +358,10 @@ func (c *Client) once(ctx context.Context, cl call, target string, payload []byt
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("X-API-Key", c.key)
+	req.Header.Set(wire.HeaderAPIKey, c.key)
 	req.Header.Set("User-Agent", c.userAgent)
 	if a := session.ActorOf(ctx); a != "api" { // e.g. "terraform": the durable events say who
-		req.Header.Set("X-Hyperbola-Actor", a)
+		req.Header.Set(wire.HeaderActor, a)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -408,20 +389,6 @@ func (c *Client) backoff(attempt int, serverSays time.Duration) time.Duration {
 	return d
 }
 
-func retryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t)
-	}
-	return 0
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -437,54 +404,4 @@ func newIdempotencyKey() string {
 	var b [16]byte
 	_, _ = crand.Read(b[:])
 	return "hyperbola-client-" + hex.EncodeToString(b[:])
-}
-
-// errorBody is the API's one error shape.
-type errorBody struct {
-	Error *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field"`
-	} `json:"error"`
-	RequestID string `json:"request_id"`
-}
-
-// decodeError maps an error answer back to *session.Error. Only the API's own JSON error
-// with code "not_found" means a missing session: a 404 page from something else (a wrong
-// endpoint, a proxy) must never make a caller believe a session is gone.
-func decodeError(status int, h http.Header, body []byte) error {
-	ae := &APIError{Status: status, RequestID: h.Get("X-Request-Id"), RetryAfter: retryAfter(h)}
-	var eb errorBody
-	if err := json.Unmarshal(body, &eb); err != nil || eb.Error == nil || eb.Error.Code == "" {
-		kind := session.KindInternal
-		switch status {
-		case http.StatusTooManyRequests:
-			kind = session.KindRateLimited
-		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			kind = session.KindUnavailable
-		}
-		return &session.Error{Kind: kind, Message: fmt.Sprintf("unexpected answer from the Hyperbola API: %s", http.StatusText(status)), Err: ae}
-	}
-	ae.Code = eb.Error.Code
-	if eb.RequestID != "" {
-		ae.RequestID = eb.RequestID
-	}
-	e := &session.Error{Kind: session.Kind(eb.Error.Code), Field: eb.Error.Field, Message: eb.Error.Message, Err: ae}
-	switch eb.Error.Code {
-	case string(session.KindInvalid), string(session.KindNotFound), string(session.KindConflict), string(session.KindBusy),
-		string(session.KindUnavailable), string(session.KindBackup), string(session.KindRateLimited), string(session.KindInternal):
-	case "unauthenticated":
-		e.Kind, e.Field = session.KindInvalid, "api_key"
-	case "route_not_found":
-		e.Kind, e.Field = session.KindInvalid, "endpoint"
-		e.Message = "the endpoint does not serve this Hyperbola API route: " + e.Message
-	case "payload_too_large", "unsupported_media_type":
-		e.Kind = session.KindInvalid
-	default: // method_not_allowed, unimplemented, and codes from newer servers
-		e.Kind = session.KindInternal
-		if status == http.StatusServiceUnavailable {
-			e.Kind = session.KindUnavailable
-		}
-	}
-	return e
 }

@@ -19,6 +19,9 @@ const (
 	KindBackup      Kind = "backup_failed"    // the backup Job failed: the PVC was kept
 	KindRateLimited Kind = "rate_limited"     // too many requests
 	KindInternal    Kind = "internal"         // a bug
+	// KindUnimplemented: this deployment was built without the part the call needs (the
+	// usage report without Firestore, say); retrying cannot help.
+	KindUnimplemented Kind = "unimplemented"
 )
 
 // Error is a domain error with a kind, the field at fault (for KindInvalid) and a cause.
@@ -62,6 +65,8 @@ var (
 	ErrBusy        = &Error{Kind: KindBusy}
 	ErrUnavailable = &Error{Kind: KindUnavailable}
 	ErrBackup      = &Error{Kind: KindBackup}
+	// ErrUnimplemented matches any KindUnimplemented error.
+	ErrUnimplemented = &Error{Kind: KindUnimplemented}
 )
 
 // Invalid reports bad input in field.
@@ -82,6 +87,11 @@ func Conflict(format string, args ...any) error {
 // Unavailable wraps a dependency's failure.
 func Unavailable(what string, err error) error {
 	return &Error{Kind: KindUnavailable, Message: what + " unavailable", Err: err}
+}
+
+// Unimplemented reports a call this deployment was built without the part for.
+func Unimplemented(format string, args ...any) error {
+	return &Error{Kind: KindUnimplemented, Message: fmt.Sprintf(format, args...)}
 }
 
 // KindOf returns the kind of err: the kind of the first *Error in its chain, KindInternal for

@@ -12,10 +12,12 @@ import (
 	"strings"
 
 	"google.golang.org/api/idtoken"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // HeaderAPIKey carries an API key (the API's header).
-const HeaderAPIKey = "X-API-Key"
+const HeaderAPIKey = wire.HeaderAPIKey
 
 // GoogleIssuers are the issuers of Google-signed ID tokens (Cloud Scheduler's OIDC tokens):
 // Google documents both spellings.

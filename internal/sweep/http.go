@@ -2,19 +2,17 @@ package sweep
 
 import (
 	"encoding/json"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"net/http"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
-// errorBody is the API's one error shape (internal/api), plus the sweep's report when a
+// errorBody is the API's one error shape (internal/wire), plus the sweep's report when a
 // sweep ran and failed part-way.
 type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-	RequestID string  `json:"request_id"`
-	Report    *Report `json:"report,omitempty"`
+	wire.ErrorBody
+	Report *Report `json:"report,omitempty"`
 }
 
 // Handler serves the sweep over HTTP: POST runs one sweep and answers 200 with its Report
@@ -27,23 +25,22 @@ type errorBody struct {
 // request's, so a caller that gives up stops it between transitions, never within one.
 func Handler(s *Sweeper, auth Authenticator) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := api.EnsureRequestID(w, r)
+		id := wire.EnsureRequestID(w, r)
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "the sweep answers POST only", id, nil)
+			wire.WriteError(w, r, s.log, &wire.Error{Code: wire.CodeMethodNotAllowed, Allow: http.MethodPost, Message: "the sweep answers POST only"})
 			return
 		}
 		if auth == nil {
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "the sweep has no authenticator", id, nil)
+			wire.WriteError(w, r, s.log, &wire.Error{Code: wire.CodeUnauthenticated, Message: "the sweep has no authenticator"})
 			return
 		}
 		caller, err := auth.Authenticate(r)
 		if err != nil {
 			s.log.WarnContext(r.Context(), "sweep request refused", "request_id", id, "err", err)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hyperbola-sweep"`)
-			writeError(w, http.StatusUnauthorized, "unauthenticated",
-				"an OIDC token from the sweep's service account (Authorization: Bearer) or an API key (X-API-Key) is required", id, nil)
+			wire.WriteError(w, r, s.log, &wire.Error{Code: wire.CodeUnauthenticated,
+				Message: "an OIDC token from the sweep's service account (Authorization: Bearer) or an API key (X-API-Key) is required"})
 			return
 		}
 		s.log.InfoContext(r.Context(), "sweep requested", "request_id", id, "caller", caller)
@@ -53,19 +50,12 @@ func Handler(s *Sweeper, auth Authenticator) http.Handler {
 			if s.Err() != nil {
 				msg = "the sweep is misconfigured: " + err.Error()
 			}
-			writeError(w, http.StatusServiceUnavailable, "unavailable", msg, id, rep)
+			status, body := wire.Answer(w, r, s.log, &wire.Error{Code: string(session.KindUnavailable), Message: msg})
+			wire.WriteJSON(w, status, errorBody{ErrorBody: body, Report: rep})
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_ = json.NewEncoder(w).Encode(rep)
 	})
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg, requestID string, rep *Report) {
-	var b errorBody
-	b.Error.Code, b.Error.Message, b.RequestID, b.Report = code, msg, requestID, rep
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(b)
 }

@@ -292,7 +292,7 @@ func TestLifecycleThroughClient(t *testing.T) {
 	if s, err = c.Sleep(ctx, id); err != nil || s.State != session.StateSleeping {
 		t.Fatalf("sleep: %+v %v", s, err)
 	}
-	if s, err = c.Wake(ctx, id); err != nil {
+	if _, err = c.Wake(ctx, id); err != nil {
 		t.Fatalf("wake: %v", err)
 	}
 	wait(id, session.StateRunning)
@@ -341,7 +341,7 @@ func TestCreateLimitAcrossInstances(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			body := fmt.Sprintf(`{"user_id":"load-%d@example.com"}`, i)
-			req, _ := http.NewRequest("POST", bases[i%instances]+"/session/create", bytes.NewBufferString(body))
+			req, _ := http.NewRequest(http.MethodPost, bases[i%instances]+"/session/create", bytes.NewBufferString(body))
 			req.Header.Set("X-API-Key", apiKey)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := f.http.Do(req)

@@ -201,7 +201,7 @@ func TestSweepOverHTTP(t *testing.T) {
 
 	post := func(key string, out any) (int, http.Header) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", base+"/sweep", strings.NewReader("{}"))
+		req, _ := http.NewRequest(http.MethodPost, base+"/sweep", strings.NewReader("{}"))
 		req.Header.Set("Content-Type", "application/json")
 		if key != "" {
 			req.Header.Set("X-API-Key", key)

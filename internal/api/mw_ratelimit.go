@@ -1,0 +1,81 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
+)
+
+// RateResult is a rate limiter's decision.
+type RateResult = ratelimit.Result
+
+// RateLimiter admits requests against a per-minute limit shared by every instance.
+// *ratelimit.Limiter implements it.
+type RateLimiter interface {
+	Allow(ctx context.Context, key string, perMinute int) (RateResult, error)
+}
+
+// RateLimiterFunc adapts a function to RateLimiter.
+type RateLimiterFunc func(ctx context.Context, key string, perMinute int) (RateResult, error)
+
+// Allow calls f.
+func (f RateLimiterFunc) Allow(ctx context.Context, key string, perMinute int) (RateResult, error) {
+	return f(ctx, key, perMinute)
+}
+
+var _ RateLimiter = (*ratelimit.Limiter)(nil)
+
+// rateLimit takes one request from the route's limit: creates per client IP, the rest per
+// API key (after authenticate, so the key is a valid one).
+func (s *Server) rateLimit(rt route) middleware {
+	if rt.limit == limitNone || s.limiter == nil {
+		return pass
+	}
+	return mw(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		key, perMinute, scope := "key:"+keyID(apiKey(r)), s.opts.KeyLimit, "api_key"
+		if rt.limit == limitIP {
+			key, perMinute, scope = "create:ip:"+ClientIP(r.Context()).String(), s.opts.CreateLimit, "create_ip"
+		}
+		if err := s.allow(w, r, key, perMinute, scope); err != nil {
+			wire.WriteError(w, r, s.log, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allow takes one request from the limit under key; the answer carries the RateLimit headers.
+// A limiter that cannot answer (Redis down) refuses the request with 503: the limit is what
+// keeps a flood of creates off the cluster, so it fails closed.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, key string, perMinute int, scope string) error {
+	res, err := s.limiter.Allow(r.Context(), key, perMinute)
+	if err != nil {
+		return session.Unavailable("rate limiter", err)
+	}
+	setRateHeaders(w.Header(), res)
+	if res.Allowed {
+		return nil
+	}
+	s.metrics.rateLimited(scope)
+	retry := res.RetryAfter
+	if retry <= 0 {
+		retry = time.Second
+	}
+	what := "requests with this API key"
+	if scope == "create_ip" {
+		what = "session creations from this address"
+	}
+	return &wire.Error{Code: string(session.KindRateLimited), RetryAfter: retry,
+		Message: "too many " + what + ": the limit is " + strconv.Itoa(res.Limit) + " per minute"}
+}
+
+func setRateHeaders(h http.Header, res RateResult) {
+	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
+	h.Set("RateLimit-Reset", strconv.Itoa(wire.CeilSeconds(res.ResetAfter)))
+}
