@@ -239,8 +239,6 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 	)
 }
 
-var _ session.Router = (*Cluster)(nil)
-
 // Route applies the workspace's Ingress alone (server-side apply, like Apply): its backend is
 // the activator while ws.Activator (and wake on access) says so, the workspace otherwise.
 func (c *Cluster) Route(ctx context.Context, ws session.Workspace) error {

@@ -303,17 +303,7 @@ func (s *Service) workspace(sess *Session, password string) Workspace {
 // route points the workspace's Ingress where sess's state says: at the workspace when it
 // runs, at the activator otherwise.
 func (s *Service) route(ctx context.Context, sess *Session) error {
-	if r, ok := s.cluster.(Router); ok {
-		if err := r.Route(ctx, s.workspace(sess, "")); err != nil {
-			return fmt.Errorf("routing session %s: %w", sess.ID, err)
-		}
-		return nil
-	}
-	pw, err := newPassword() // used only when the Secret is missing
-	if err != nil {
-		return err
-	}
-	if err := s.cluster.Apply(ctx, s.workspace(sess, pw)); err != nil {
+	if err := s.cluster.Route(ctx, s.workspace(sess, "")); err != nil {
 		return fmt.Errorf("routing session %s: %w", sess.ID, err)
 	}
 	return nil
@@ -402,7 +392,7 @@ func (s *Service) stepApply(ctx context.Context, sess *Session) error {
 
 // stepReady waits for the pod of a created or woken session.
 func (s *Service) stepReady(ctx context.Context, sess *Session) error {
-	obs, err := s.readiness(ctx, sess.ID)
+	obs, err := s.cluster.Readiness(ctx, sess.ID)
 	if err != nil {
 		return fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
@@ -507,7 +497,7 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 // backup must not read a volume that code-server may still write to as it shuts down. A pod
 // that came back (the Deployment scaled up out of band) is scaled away again.
 func (s *Service) workspaceGone(ctx context.Context, sess *Session) (bool, error) {
-	obs, err := s.readiness(ctx, sess.ID)
+	obs, err := s.cluster.Readiness(ctx, sess.ID)
 	if err != nil {
 		return false, fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
@@ -518,14 +508,6 @@ func (s *Service) workspaceGone(ctx context.Context, sess *Session) (bool, error
 		return false, nil
 	}
 	return obs.Pods == 0, nil
-}
-
-// readiness observes the session's Deployment and pods, as cheaply as the cluster allows.
-func (s *Service) readiness(ctx context.Context, id string) (*Observed, error) {
-	if r, ok := s.cluster.(ReadinessObserver); ok {
-		return r.Readiness(ctx, id)
-	}
-	return s.cluster.Observe(ctx, id)
 }
 
 // removeObjects deletes every object of the session, its volume included. The removal is
