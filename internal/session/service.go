@@ -100,9 +100,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 		return nil, err
 	}
 	if req.RequestID != "" {
-		if len(req.RequestID) > 128 {
-			return nil, Invalid("request_id", "request_id is longer than 128 characters")
-		}
 		existing, err := s.store.ClaimRequest(ctx, req.RequestID, sess.ID, s.opts.RequestTTL)
 		if err != nil {
 			return nil, err
@@ -136,6 +133,9 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 		return nil, err
 	}
 	if err := CheckState("state", req.State); err != nil {
+		return nil, err
+	}
+	if err := CheckRequestID("request_id", req.RequestID); err != nil {
 		return nil, err
 	}
 	now := s.opts.Now().UTC()
@@ -549,16 +549,8 @@ func (s *Service) stepRemoval(ctx context.Context, sess *Session) error {
 
 // List returns a page of sessions.
 func (s *Service) List(ctx context.Context, opts ListOptions) (*ListResult, error) {
-	if opts.UserID != "" {
-		if err := CheckUserID(opts.UserID); err != nil {
-			return nil, err
-		}
-	}
-	if opts.State != "" && !opts.State.Valid() {
-		return nil, Invalid("status", "unknown status %q", string(opts.State))
-	}
-	if opts.Limit < 0 || opts.Limit > 1000 {
-		return nil, Invalid("limit", "limit must be between 1 and 1000")
+	if err := CheckListOptions(opts); err != nil {
+		return nil, err
 	}
 	return s.store.List(ctx, opts)
 }
@@ -682,17 +674,13 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 			return Conflict("session %s is %s: it cannot change", id, sess.State)
 		}
 		old := sess.Clone()
-		if req.Image != nil {
-			sess.Image = *req.Image
-		}
-		if req.Storage != nil {
-			sess.Storage = *req.Storage
-		}
-		if req.CPU != nil {
-			sess.CPU = *req.CPU
-		}
-		if req.Memory != nil {
-			sess.Memory = *req.Memory
+		for _, f := range []struct {
+			in  *string
+			out *string
+		}{{req.Image, &sess.Image}, {req.Storage, &sess.Storage}, {req.CPU, &sess.CPU}, {req.Memory, &sess.Memory}} {
+			if f.in != nil {
+				*f.out = strings.TrimSpace(*f.in)
+			}
 		}
 		if req.IdleTimeout != nil {
 			sess.IdleTimeout = *req.IdleTimeout

@@ -50,4 +50,3 @@ func count(ids []string, id string) int {
 	}
 	return n
 }
-

@@ -226,9 +226,9 @@ func TestRunSleepsThroughSleepIfIdle(t *testing.T) {
 func TestRunBusyOrConflictIsDeferredNotAnError(t *testing.T) {
 	for _, e := range []error{&session.Error{Kind: session.KindBusy}, session.Conflict("deleting")} {
 		w := newWorld()
-	clk := w.Clock
+		clk := w.Clock
 		w.Seed(running("aidle001", clk.Now()))
-	st := w.Store
+		st := w.Store
 		clk.Add(time.Hour)
 		w.svc.Fail("SleepIfIdle", e)
 		hb := &heartbeats{answer: map[string]any{"aidle001": time.Time{}}}

@@ -17,6 +17,7 @@ type workspace struct {
 	kinds    map[session.ObjectKind]bool
 	replicas int32
 	pods     int
+	linger   int // pods that stay while they terminate (SetPods)
 	ready    bool
 	problem  string
 	password string
@@ -75,12 +76,14 @@ func (c *Cluster) SetReady(id string, ready bool, problem string) {
 	}
 }
 
-// SetPods sets how many pods of the workspace exist (a pod still terminating, say).
+// SetPods keeps n pods of the workspace in the cluster whatever its replicas, as pods still
+// terminating would stay; 0 lets them follow the replicas again.
 func (c *Cluster) SetPods(id string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w := c.ws[id]; w != nil {
-		w.pods = n
+		w.linger = n
+		c.settle(w)
 	}
 }
 
@@ -175,9 +178,10 @@ func (c *Cluster) log(format string, args ...any) {
 	c.calls = append(c.calls, fmt.Sprintf(format, args...))
 }
 
-// settle moves pods along with the replicas: they come (ready when autoReady) and go at once.
+// settle moves pods along with the replicas: they come (ready when autoReady) and go at once,
+// but for those SetPods keeps.
 func (c *Cluster) settle(w *workspace) {
-	w.pods = int(w.replicas)
+	w.pods = max(int(w.replicas), w.linger)
 	if w.replicas == 0 {
 		w.ready = false
 	} else if c.autoReady {
