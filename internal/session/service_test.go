@@ -11,6 +11,8 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
 
+var sessionEpoch = sessiontest.Epoch
+
 // rig is the real Service on the core's fakes.
 type rig struct {
 	*sessiontest.Fakes

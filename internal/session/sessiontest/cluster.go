@@ -350,7 +350,7 @@ func (c *Cluster) StartBackup(_ context.Context, id string, attempt int) (*sessi
 		return nil, session.NotFound(id)
 	}
 	c.log("backup %s %d", id, attempt)
-	b := &session.Backup{Phase: session.BackupRunning, Location: fmt.Sprintf("pvc://backups/%s/%s-%d.zip", id, id, attempt)}
+	b := &session.Backup{Phase: session.BackupRunning, Location: fmt.Sprintf("pvc://backups/%s/%s.zip", id, id)}
 	if c.autoBackup != "" {
 		b.Phase = c.autoBackup
 		if b.Phase == session.BackupFailed {
