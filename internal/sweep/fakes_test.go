@@ -5,7 +5,6 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
 // clock is the shared settable clock.
@@ -21,11 +20,6 @@ type world struct {
 func newWorld() *world {
 	f := sessiontest.New()
 	return &world{Fakes: f, svc: sessiontest.NewSpy(f.Service(session.Options{}))}
-}
-
-// sweeper is a Sweeper on the world with prober p.
-func (w *world) sweeper(p sweep.Prober, opts sweep.Options) *sweep.Sweeper {
-	return sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store, Prober: p, Now: w.Clock.Now, Logger: quiet()}, opts)
 }
 
 // sleptIDs returns the sessions the sweep put to sleep, sorted.
