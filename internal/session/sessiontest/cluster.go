@@ -174,8 +174,15 @@ func (c *Cluster) Replicas(id string) int32 {
 	return 0
 }
 
-func (c *Cluster) log(format string, args ...any) {
+// change starts a call that changes something: it answers the fault injected for method, or
+// locks the cluster (unlock frees it) and logs the call.
+func (c *Cluster) change(method, format string, args ...any) (unlock func(), err error) {
+	if err := c.err(method); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
 	c.calls = append(c.calls, fmt.Sprintf(format, args...))
+	return c.mu.Unlock, nil
 }
 
 // settle moves pods along with the replicas: they come (ready when autoReady) and go at once,
@@ -191,12 +198,11 @@ func (c *Cluster) settle(w *workspace) {
 
 // Apply creates or updates every object; an existing password is never replaced.
 func (c *Cluster) Apply(_ context.Context, ws session.Workspace) error {
-	if err := c.err("Apply"); err != nil {
+	unlock, err := c.change("Apply", "apply %s replicas=%d", ws.ID, ws.Replicas)
+	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.log("apply %s replicas=%d", ws.ID, ws.Replicas)
+	defer unlock()
 	c.applied = append(c.applied, ws)
 	w := c.ws[ws.ID]
 	if w == nil {
@@ -220,12 +226,11 @@ func (c *Cluster) Apply(_ context.Context, ws session.Workspace) error {
 
 // Route applies the Ingress alone.
 func (c *Cluster) Route(_ context.Context, ws session.Workspace) error {
-	if err := c.err("Route"); err != nil {
+	unlock, err := c.change("Route", "route %s activator=%v", ws.ID, ws.Activator)
+	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.log("route %s activator=%v", ws.ID, ws.Activator)
+	defer unlock()
 	if w := c.ws[ws.ID]; w != nil {
 		w.kinds[session.ObjectIngress] = true
 		w.applied.Activator = ws.Activator
@@ -235,12 +240,11 @@ func (c *Cluster) Route(_ context.Context, ws session.Workspace) error {
 
 // Scale sets the replicas; it fails when there is no Deployment.
 func (c *Cluster) Scale(_ context.Context, id string, replicas int32) error {
-	if err := c.err("Scale"); err != nil {
+	unlock, err := c.change("Scale", "scale %s %d", id, replicas)
+	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.log("scale %s %d", id, replicas)
+	defer unlock()
 	w := c.ws[id]
 	if w == nil || !w.kinds[session.ObjectDeployment] {
 		return fmt.Errorf("scaling %s: deployment not found", id)
@@ -349,7 +353,7 @@ func (c *Cluster) StartBackup(_ context.Context, id string, attempt int) (*sessi
 	if w := c.ws[id]; w == nil || !w.kinds[session.ObjectPVC] {
 		return nil, session.NotFound(id)
 	}
-	c.log("backup %s %d", id, attempt)
+	c.calls = append(c.calls, fmt.Sprintf("backup %s %d", id, attempt))
 	b := &session.Backup{Phase: session.BackupRunning, Location: fmt.Sprintf("pvc://backups/%s/%s.zip", id, id)}
 	if c.autoBackup != "" {
 		b.Phase = c.autoBackup
@@ -378,12 +382,11 @@ func (c *Cluster) BackupStatus(_ context.Context, id string, attempt int) (*sess
 
 // DeleteWorkspace deletes the objects at once; the volume only when deletePVC.
 func (c *Cluster) DeleteWorkspace(_ context.Context, id string, deletePVC bool) error {
-	if err := c.err("DeleteWorkspace"); err != nil {
+	unlock, err := c.change("DeleteWorkspace", "delete %s pvc=%v", id, deletePVC)
+	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.log("delete %s pvc=%v", id, deletePVC)
+	defer unlock()
 	w := c.ws[id]
 	if w == nil {
 		return nil

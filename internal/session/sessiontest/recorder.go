@@ -32,13 +32,7 @@ func (r *Recorder) Record(_ context.Context, ev session.Event) error {
 func (r *Recorder) Events(id string) []session.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []session.Event
-	for _, ev := range r.events {
-		if id == "" || ev.SessionID == id {
-			out = append(out, ev)
-		}
-	}
-	return out
+	return filter(r.events, func(ev session.Event) bool { return id == "" || ev.SessionID == id })
 }
 
 // Types returns the types of session id's events, in order.

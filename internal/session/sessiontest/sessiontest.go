@@ -48,3 +48,14 @@ func (f *faults) err(method string) error {
 	defer f.mu.Unlock()
 	return f.errs[method]
 }
+
+// filter returns the xs keep accepts, in order.
+func filter[T any](xs []T, keep func(T) bool) []T {
+	var out []T
+	for _, x := range xs {
+		if keep(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

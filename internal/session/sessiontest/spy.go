@@ -35,13 +35,7 @@ func NewSpy(svc *session.Service) *Spy { return &Spy{Service: svc} }
 func (s *Spy) Calls(op string) []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Call
-	for _, c := range s.calls {
-		if op == "" || c.Op == op {
-			out = append(out, c)
-		}
-	}
-	return out
+	return filter(s.calls, func(c Call) bool { return op == "" || c.Op == op })
 }
 
 // IDs returns the ids of the calls of op that succeeded, in order.
