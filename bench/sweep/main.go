@@ -296,6 +296,12 @@ func (c *scaleOnly) Observe(_ context.Context, id string) (*session.Observed, er
 		Complete: true, Ready: true, DesiredReplicas: 1, ReadyReplicas: 1, PVCPhase: "Bound"}, nil
 }
 
+func (c *scaleOnly) Route(context.Context, session.Workspace) error { return nil }
+
+func (c *scaleOnly) Readiness(ctx context.Context, id string) (*session.Observed, error) {
+	return c.Observe(ctx, id)
+}
+
 func (c *scaleOnly) ObserveAll(context.Context) ([]*session.Observed, error) { return nil, nil }
 
 func (c *scaleOnly) Password(context.Context, string) (string, error) { return "", nil }

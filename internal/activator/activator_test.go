@@ -377,7 +377,7 @@ func TestHandlerNotFoundAndGone(t *testing.T) {
 	if w := u.do("GET", host(asleepID), "/", nil, c); w.Code != http.StatusConflict || len(u.sessions.woken()) != 0 {
 		t.Errorf("failed: %d", w.Code)
 	}
-	u.sessions.getErr = session.Unavailable("redis", fmt.Errorf("down"))
+	u.sessions.Fail("Get", session.Unavailable("redis", fmt.Errorf("down")))
 	if w := u.do("GET", host(asleepID), "/", nil, c); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Errorf("redis down: %d", w.Code)
 	}

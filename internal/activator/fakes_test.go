@@ -2,6 +2,7 @@ package activator
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,63 +15,43 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
 
-// fakeSessions is the session core for unit tests: Wake moves a sleeping session to waking
-// and records who asked.
-type fakeSessions struct {
-	mu     sync.Mutex
-	byID   map[string]*session.Session
-	wakes  []string // actors, in order
-	getErr error
+// sessions is the real session Service on the core's fakes, seen through a Spy.
+type sessions struct {
+	*sessiontest.Spy
+	fakes *sessiontest.Fakes
 }
 
-func (f *fakeSessions) put(s *session.Session) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.byID == nil {
-		f.byID = map[string]*session.Session{}
-	}
-	f.byID[s.ID] = s.Clone()
+func newSessions(ss ...*session.Session) *sessions {
+	f := sessiontest.New()
+	f.Seed(ss...)
+	return &sessions{Spy: sessiontest.NewSpy(f.Service(session.Options{Domain: testDomain})), fakes: f}
 }
 
-func (f *fakeSessions) Get(_ context.Context, id string) (*session.Session, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.getErr != nil {
-		return nil, f.getErr
+// woken returns who asked for each wake of a session that exists, in order.
+func (s *sessions) woken() []string {
+	var out []string
+	for _, c := range s.Calls("Wake") {
+		if !errors.Is(c.Err, session.ErrNotFound) {
+			out = append(out, c.Actor)
+		}
 	}
-	s, ok := f.byID[id]
-	if !ok {
-		return nil, session.NotFound(id)
-	}
-	return s.Clone(), nil
+	return out
 }
 
-func (f *fakeSessions) Wake(ctx context.Context, id string) (*session.Session, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, ok := f.byID[id]
-	if !ok {
-		return nil, session.NotFound(id)
+// setState puts the session's record in state st, as a transition elsewhere would leave it.
+func (s *sessions) setState(id string, st session.State) {
+	ctx := context.Background()
+	rec, err := s.fakes.Store.Get(ctx, id)
+	if err != nil {
+		panic(err)
 	}
-	f.wakes = append(f.wakes, session.ActorOf(ctx))
-	if s.State == session.StateSleeping {
-		s.State, s.Pending = session.StateWaking, session.PendingReady
+	rec.State, rec.Pending = st, session.PendingNone
+	if err := s.fakes.Store.Put(ctx, rec); err != nil {
+		panic(err)
 	}
-	return s.Clone(), nil
-}
-
-func (f *fakeSessions) woken() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.wakes...)
-}
-
-func (f *fakeSessions) setState(id string, st session.State) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.byID[id].State, f.byID[id].Pending = st, session.PendingNone
 }
 
 type fakePasswords map[string]string
@@ -114,16 +95,18 @@ const (
 type unit struct {
 	t        *testing.T
 	h        *Handler
-	sessions *fakeSessions
+	sessions *sessions
 	limiter  *fakeLimiter
 	now      time.Time
 }
 
 func newUnit(t *testing.T, mutate func(*Options)) *unit {
 	t.Helper()
-	u := &unit{t: t, sessions: &fakeSessions{}, limiter: &fakeLimiter{}, now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
-	u.sessions.put(&session.Session{ID: asleepID, State: session.StateSleeping, WorkspaceURL: "https://vs-code-" + asleepID + "." + testDomain})
-	u.sessions.put(&session.Session{ID: runningID, State: session.StateRunning, WorkspaceURL: "https://vs-code-" + runningID + "." + testDomain})
+	u := &unit{t: t, limiter: &fakeLimiter{}, now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC),
+		sessions: newSessions(
+			&session.Session{ID: asleepID, UserID: "u", State: session.StateSleeping, WorkspaceURL: session.WorkspaceURL(asleepID, testDomain)},
+			&session.Session{ID: runningID, UserID: "u", State: session.StateRunning, WorkspaceURL: session.WorkspaceURL(runningID, testDomain)},
+		)}
 	opts := Options{Domain: testDomain, Secret: testSecret, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	if mutate != nil {
 		mutate(&opts)

@@ -8,7 +8,8 @@
 //
 //   - a Redis record exists: nothing to do here (the Service drives it); when Firestore has
 //     no record of it, one is written (backfilled).
-//   - no Redis record, a live Firestore record: the Redis record is rebuilt — owner, image,
+//   - no Redis record, a live Firestore record: the session Service rebuilds the Redis record
+//     (session.Service.Restore, which decides the state under the session's lock) — owner, image,
 //     storage, idle timeout, created time and backup location from Firestore (Kubernetes
 //     annotations as the fallback), the state from the Deployment: 0 replicas → sleeping,
 //     ready → running, otherwise creating or waking (waiting for the pod). A session that was
@@ -30,7 +31,8 @@
 // leaves young objects alone, and by the next run the queued "created" event has reached
 // Firestore and the session is rebuilt instead. Every change to a session is made under the
 // session's lock (the Service's own), after reading Redis again; Reserve never overwrites a
-// record that appeared meanwhile.
+// record that appeared meanwhile. Reconcile decides no session's state itself: it finds the
+// lost records and the orphans, and asks the Service to restore or adopt them.
 package reconcile
 
 import (
@@ -175,6 +177,7 @@ func (r *Report) Changed() bool {
 
 type run struct {
 	deps Deps
+	svc  *session.Service // decides and writes the state of a lost record
 	opts Options
 	now  time.Time
 	log  *slog.Logger
@@ -222,7 +225,9 @@ func Reconcile(ctx context.Context, deps Deps, opts Options) (*Report, error) {
 		deps.Logger = slog.Default()
 	}
 	ctx = session.WithActor(ctx, Actor)
-	r := &run{deps: deps, opts: opts, now: deps.Now().UTC(), log: deps.Logger.With("component", "reconcile"),
+	svc := session.NewService(deps.Cluster, deps.Store, session.Options{Domain: opts.Domain, IdleTimeout: opts.IdleTimeout,
+		SessionTTL: opts.SessionTTL, LockTTL: opts.LockTTL, Now: deps.Now, Logger: deps.Logger})
+	r := &run{deps: deps, svc: svc, opts: opts, now: deps.Now().UTC(), log: deps.Logger.With("component", "reconcile"),
 		rep: &Report{DryRun: opts.DryRun, Rebuilt: []Item{}, Adopted: []Item{}, Removed: []Item{},
 			BackupsStarted: []Item{}, BackupsPending: []Item{}, Backfilled: []Item{}, Vanished: []Item{},
 			Skipped: []Item{}, Errors: []Item{}}}
@@ -420,141 +425,46 @@ func (r *run) locked(ctx context.Context, item Item, fn func() error) {
 	})
 }
 
-// rebuild writes the Redis record of a session Firestore knows, its state from the cluster.
+// rebuild has the Service write the Redis record of a session Firestore knows, its state
+// from the cluster.
 func (r *run) rebuild(ctx context.Context, o *session.Observed, d *session.Session, item Item) {
-	r.locked(ctx, item, func() error {
-		s := r.rebuilt(o, d)
-		if s.State == session.StateDeleting && s.Pending == session.PendingRemoval && !r.opts.DryRun {
-			// nothing left to back up: delete what remains (never a volume: there is none)
-			if err := r.deps.Cluster.DeleteWorkspace(ctx, o.ID, false); err != nil {
-				return fmt.Errorf("deleting the rest of a deleting session: %w", err)
-			}
-		}
-		item.UserID, item.State = s.UserID, s.State
-		item.Detail = fmt.Sprintf("from %s (firestore) to %s (cluster)", d.State, s.State)
-		if s.Pending != session.PendingNone {
-			item.Detail += ", pending " + string(s.Pending)
-		}
-		if !r.opts.DryRun {
-			if err := r.reserve(ctx, s); err != nil {
-				return err
-			}
-			if err := r.record(ctx, s, "rebuilt", d.State, "redis record rebuilt from firestore and the cluster"); err != nil {
-				r.fail(item, err) // the record is back; only the event is late (queued or lost loudly)
-			}
-		}
-		r.add(func(p *Report) *[]Item { return &p.Rebuilt }, item)
-		return nil
-	})
-}
-
-// reserve stores s unless a record appeared; that is reported as an error of the caller.
-func (r *run) reserve(ctx context.Context, s *session.Session) error {
-	ok, err := r.deps.Store.Reserve(ctx, s)
-	if err != nil {
-		return fmt.Errorf("writing the redis record: %w", err)
-	}
+	s, ok := r.restore(ctx, session.Restoring{Observed: o, Durable: d, DryRun: r.opts.DryRun}, item)
 	if !ok {
-		return errors.New("a redis record appeared meanwhile: not overwritten")
+		return
 	}
-	if s.State.Awake() {
-		if err := r.deps.Store.Touch(ctx, s.ID, s.LastActivity); err != nil {
-			r.log.Warn("recording activity", "id", s.ID, "err", err)
+	item.UserID, item.State = s.UserID, s.State
+	item.Detail = fmt.Sprintf("from %s (firestore) to %s (cluster)", d.State, s.State)
+	if s.Pending != session.PendingNone {
+		item.Detail += ", pending " + string(s.Pending)
+	}
+	if !r.opts.DryRun {
+		if err := r.record(ctx, s, "rebuilt", d.State, "redis record rebuilt from firestore and the cluster"); err != nil {
+			r.fail(item, err) // the record is back; only the event is late (queued or lost loudly)
 		}
 	}
-	return nil
+	r.add(func(p *Report) *[]Item { return &p.Rebuilt }, item)
 }
 
-// observedState is the state the cluster shows: 0 replicas → sleeping, ready → running,
-// otherwise on its way up (creating for a new session, waking for one that existed).
-func observedState(o *session.Observed, fresh bool) (session.State, session.Pending) {
+// restore asks the Service to write a lost record; a session another transition holds, or
+// whose record appeared meanwhile, is reported as skipped.
+func (r *run) restore(ctx context.Context, in session.Restoring, item Item) (*session.Session, bool) {
+	s, err := r.svc.Restore(ctx, in)
 	switch {
-	case o.DesiredReplicas == 0:
-		return session.StateSleeping, session.PendingNone
-	case o.Ready:
-		return session.StateRunning, session.PendingNone
-	case fresh:
-		return session.StateCreating, session.PendingReady
-	}
-	return session.StateWaking, session.PendingReady
-}
-
-// rebuilt is the Redis record of a session Firestore knows (d), as the cluster shows it (o).
-func (r *run) rebuilt(o *session.Observed, d *session.Session) *session.Session {
-	s := d.Clone()
-	s.Password = ""
-	s.UserID = cmp.Or(d.UserID, o.UserID, "unknown")
-	s.Image = cmp.Or(d.Image, o.Image)
-	s.Storage = cmp.Or(d.Storage, o.Storage)
-	s.CPU = cmp.Or(d.CPU, o.CPU)
-	s.Memory = cmp.Or(d.Memory, o.Memory)
-	if s.IdleTimeout == 0 && o.IdleTimeout > 0 {
-		s.IdleTimeout = session.Duration(o.IdleTimeout)
-	}
-	if s.CreatedAt.IsZero() {
-		s.CreatedAt = o.Created
-	}
-	if s.WorkspaceURL == "" {
-		s.WorkspaceURL = r.url(o.ID)
-	}
-	if s.Labels == nil && len(o.Labels) > 0 {
-		s.Labels = maps.Clone(o.Labels)
-	}
-	// A zero ExpiresAt is kept: the session asked for ttl 0 and never expires. (Filling one in
-	// would have the sweep delete a workspace its owner asked to keep.)
-	s.UpdatedAt = r.now
-	switch d.State {
-	case session.StateDeleting:
-		// Go on deleting. A volume is always backed up again first: whether this delete
-		// skipped the backup is not recorded, and a volume is never removed on a guess.
-		s.State, s.Reason = session.StateDeleting, ""
-		if o.Has(session.ObjectPVC) {
-			s.Pending = session.PendingBackup
-			s.Attempt = max(s.Attempt, 1)
-		} else {
-			s.Pending = session.PendingRemoval
-		}
-	case session.StateFailed:
-		s.Pending = session.PendingNone // a failed backup: the volume stays until a retried delete
+	case errors.Is(err, session.ErrBusy):
+		item.Detail = "busy: another transition holds the session"
+		r.add(func(p *Report) *[]Item { return &p.Skipped }, item)
+	case errors.Is(err, session.ErrConflict):
+		item.Detail = "a redis record appeared meanwhile"
+		r.add(func(p *Report) *[]Item { return &p.Skipped }, item)
+	case err != nil:
+		r.fail(item, err)
 	default:
-		s.State, s.Pending = observedState(o, d.State == session.StateCreating)
-		if !o.Has(session.ObjectDeployment) {
-			// no replicas to read: keep what was asked for (the Service applies it again)
-			switch {
-			case d.State == session.StateSleeping:
-				s.State = session.StateSleeping
-			case d.State == session.StateCreating:
-				s.State = session.StateCreating
-			default:
-				s.State = session.StateWaking
-			}
-		}
-		if s.State != d.State {
-			s.Reason = ""
-		}
-		if !o.Complete {
-			s.Pending = session.PendingApply // the Service applies the missing objects
-		}
-		if s.State.Awake() {
-			// The activity index went with Redis: start the idle clock again rather than
-			// putting someone's open workspace to sleep on lost data.
-			s.LastActivity = r.now
-		}
+		return s, true
 	}
-	return s
+	return nil, false
 }
 
 func (r *run) url(id string) string { return session.WorkspaceURL(id, r.opts.Domain) }
-
-// expires is when an adopted session expires: SessionTTL after its creation, and not sooner
-// than a grace period from now.
-func (r *run) expires(created time.Time) time.Time {
-	e := created.Add(r.opts.SessionTTL)
-	if floor := r.now.Add(r.opts.GracePeriod); e.Before(floor) {
-		e = floor
-	}
-	return e
-}
 
 // orphan handles objects no live record owns (d is their deleted durable record, or nil).
 func (r *run) orphan(ctx context.Context, o *session.Observed, d *session.Session, item Item) {
@@ -583,37 +493,21 @@ func (r *run) orphan(ctx context.Context, o *session.Observed, d *session.Sessio
 	r.remove(ctx, o, d, item)
 }
 
-// adopt makes a complete set of objects into a session.
+// adopt has the Service make a complete set of objects into a session.
 func (r *run) adopt(ctx context.Context, o *session.Observed, d *session.Session, item Item) {
-	r.locked(ctx, item, func() error {
-		st, pending := observedState(o, true)
-		s := &session.Session{
-			ID: o.ID, UserID: cmp.Or(o.UserID, "unknown"), State: st, Pending: pending,
-			WorkspaceURL: r.url(o.ID), Image: o.Image, Storage: o.Storage, CPU: o.CPU, Memory: o.Memory,
-			IdleTimeout: session.Duration(r.opts.IdleTimeout), BackupOnDelete: true, Labels: maps.Clone(o.Labels),
-			CreatedAt: o.Created, UpdatedAt: r.now, LastActivity: r.now, ExpiresAt: r.expires(o.Created),
+	s, ok := r.restore(ctx, session.Restoring{Observed: o, Durable: d, DryRun: r.opts.DryRun,
+		ExpiresNotBefore: r.now.Add(r.opts.GracePeriod)}, item)
+	if !ok {
+		return
+	}
+	item.UserID, item.State = s.UserID, s.State
+	item.Detail = "complete set with no record, adopted as " + string(s.State)
+	if !r.opts.DryRun {
+		if err := r.record(ctx, s, "adopted", "", item.Detail); err != nil {
+			r.fail(item, err)
 		}
-		if o.IdleTimeout > 0 {
-			s.IdleTimeout = session.Duration(o.IdleTimeout)
-		}
-		if d != nil { // a deleted record of the same id: its owner and its last backup
-			s.UserID = cmp.Or(d.UserID, s.UserID)
-			s.BackupLocation = d.BackupLocation
-			s.Attempt = d.Attempt
-		}
-		item.UserID, item.State = s.UserID, s.State
-		item.Detail = "complete set with no record, adopted as " + string(s.State)
-		if !r.opts.DryRun {
-			if err := r.reserve(ctx, s); err != nil {
-				return err
-			}
-			if err := r.record(ctx, s, "adopted", "", item.Detail); err != nil {
-				r.fail(item, err)
-			}
-		}
-		r.add(func(p *Report) *[]Item { return &p.Adopted }, item)
-		return nil
-	})
+	}
+	r.add(func(p *Report) *[]Item { return &p.Adopted }, item)
 }
 
 // remove deletes an incomplete set with no record; a volume only once its backup succeeded.

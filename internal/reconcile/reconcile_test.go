@@ -10,6 +10,7 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
 
 var (
@@ -47,8 +48,8 @@ func neverExpires(s *session.Session) *session.Session {
 }
 
 type fixture struct {
-	cluster *fakeCluster
-	store   *fakeStore
+	cluster *sessiontest.Cluster
+	store   *sessiontest.Store
 	records *fakeRecords
 }
 
@@ -75,7 +76,7 @@ func ids(items []Item) []string {
 
 func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(
+		cluster: newCluster(
 			observed("run00001", "", all6, 1, true, old),                                                              // ready → running
 			observed("slp00001", "", all6, 0, false, old),                                                             // 0 replicas → sleeping
 			observed("wak00001", "", all6, 1, false, old),                                                             // scaled up, not ready → waking
@@ -85,7 +86,7 @@ func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
 			observed("fai00001", "", all6, 0, false, old),                                                             // failed backup: stays failed
 			observed("inc00001", "", []session.ObjectKind{session.ObjectPVC, session.ObjectDeployment}, 1, true, old), // incomplete: re-apply
 		),
-		store: newFakeStore(),
+		store: newStore(),
 		records: newFakeRecords(
 			durable("run00001", "u1", session.StateSleeping),               // the cluster says otherwise: the cluster wins
 			neverExpires(durable("slp00001", "u1", session.StateSleeping)), // ttl 0: stays so
@@ -136,8 +137,8 @@ func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
 	if n, _ := f.store.Get(context.Background(), "slp00001"); !n.ExpiresAt.IsZero() {
 		t.Errorf("a session that never expires was rebuilt expiring at %v", n.ExpiresAt)
 	}
-	if f.store.touched["run00001"] != now || !f.store.touched["slp00001"].IsZero() {
-		t.Errorf("activity: %v", f.store.touched)
+	if got := f.store.Touches("run00001"); len(got) != 1 || got[0] != now || len(f.store.Touches("slp00001")) != 0 {
+		t.Errorf("activity: %v %v", got, f.store.Touches("slp00001"))
 	}
 	if d, _ := f.store.Get(context.Background(), "del00001"); d.Attempt != 2 {
 		t.Errorf("deleting session keeps its attempt number: %d", d.Attempt)
@@ -166,7 +167,7 @@ func TestRebuildsLostRedisRecordsFromFirestoreAndTheCluster(t *testing.T) {
 
 func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(
+		cluster: newCluster(
 			observed("ado00001", "owner@x", all6, 1, true, old),
 			observed("ado00002", "", all6, 0, false, old),
 			observed("yng00001", "owner@x", all6, 1, true, now.Add(-time.Minute)),                                       // too young
@@ -174,7 +175,7 @@ func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T)
 			observed("rmv00001", "", []session.ObjectKind{session.ObjectService, session.ObjectIngress}, 0, false, old), // no volume
 			observed("rmv00002", "owner@y", []session.ObjectKind{session.ObjectPVC, session.ObjectDeployment, session.ObjectSecret}, 1, true, old),
 		),
-		store:   newFakeStore(),
+		store:   newStore(),
 		records: newFakeRecords(),
 	}
 	rep := f.run(t, Options{Domain: "example.test"})
@@ -228,7 +229,7 @@ func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T)
 		t.Errorf("backup running: pending %v removed %v", got, ids(rep.Removed))
 	}
 	// Once it succeeded: the whole set goes, the volume with it.
-	f.cluster.finishBackup("rmv00002", OrphanBackupAttempt, session.BackupSucceeded, "")
+	f.cluster.FinishBackup("rmv00002", OrphanBackupAttempt, session.BackupSucceeded, "")
 	rep = f.run(t, Options{})
 	if got := ids(rep.Removed); !slices.Equal(got, []string{"rmv00002"}) {
 		t.Errorf("after the backup: removed %v; report %+v", got, rep)
@@ -244,11 +245,11 @@ func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T)
 
 func TestNeverRemovesAVolumeWhoseBackupFailed(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("bkf00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
-		store:   newFakeStore(), records: newFakeRecords(),
+		cluster: newCluster(observed("bkf00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
+		store:   newStore(), records: newFakeRecords(),
 	}
 	f.run(t, Options{})
-	f.cluster.finishBackup("bkf00001", OrphanBackupAttempt, session.BackupFailed, "zip: no space left")
+	f.cluster.FinishBackup("bkf00001", OrphanBackupAttempt, session.BackupFailed, "zip: no space left")
 	for range 3 {
 		rep := f.run(t, Options{})
 		if len(rep.Errors) != 1 || rep.Errors[0].ID != "bkf00001" || !strings.Contains(rep.Errors[0].Detail, "no space left") || len(rep.Removed) != 0 {
@@ -264,20 +265,20 @@ func TestNeverRemovesAVolumeWhoseBackupFailed(t *testing.T) {
 
 func TestDryRunChangesNothing(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(
+		cluster: newCluster(
 			observed("run00001", "", all6, 1, true, old),
 			observed("ado00001", "u", all6, 1, true, old),
 			observed("rmv00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old),
 		),
-		store:   newFakeStore(),
+		store:   newStore(),
 		records: newFakeRecords(durable("run00001", "u1", session.StateRunning), durable("gon00001", "u1", session.StateRunning)),
 	}
 	rep := f.run(t, Options{DryRun: true})
 	if !rep.DryRun || len(rep.Rebuilt) != 1 || len(rep.Adopted) != 1 || len(rep.Removed) != 1 || len(rep.Vanished) != 1 {
 		t.Errorf("dry run report: %+v", rep)
 	}
-	if len(f.store.recs) != 0 || len(f.cluster.Calls()) != 0 || len(f.records.events) != 0 || f.records.flushed != 0 {
-		t.Errorf("dry run changed: store %v calls %v events %v flushed %d", f.store.recs, f.cluster.Calls(), f.records.events, f.records.flushed)
+	if f.store.Len() != 0 || len(f.cluster.Calls()) != 0 || len(f.records.events) != 0 || f.records.flushed != 0 {
+		t.Errorf("dry run changed: store %v calls %v events %v flushed %d", f.store.Len(), f.cluster.Calls(), f.records.events, f.records.flushed)
 	}
 }
 
@@ -285,23 +286,23 @@ func TestDryRunChangesNothing(t *testing.T) {
 // nothing is adopted or removed.
 func TestLeavesEverythingAloneWhenFirestoreCannotBeRead(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("run00001", "", all6, 1, true, old), observed("rmv00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
-		store:   newFakeStore(), records: newFakeRecords(),
+		cluster: newCluster(observed("run00001", "", all6, 1, true, old), observed("rmv00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
+		store:   newStore(), records: newFakeRecords(),
 	}
 	f.records.readErr = session.Unavailable("firestore", errors.New("down"))
 	rep := f.run(t, Options{})
 	if rep.Changed() || len(rep.Skipped) != 2 || len(rep.Errors) != 1 {
 		t.Errorf("firestore down: %+v", rep)
 	}
-	if len(f.cluster.Calls()) != 0 || len(f.store.recs) != 0 {
-		t.Errorf("changed: %v %v", f.cluster.Calls(), f.store.recs)
+	if len(f.cluster.Calls()) != 0 || f.store.Len() != 0 {
+		t.Errorf("changed: %v %v", f.cluster.Calls(), f.store.Len())
 	}
 }
 
 func TestWithoutDurableRecordsAdoptsButNeverRemoves(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("ado00001", "u", all6, 0, false, old), observed("inc00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
-		store:   newFakeStore(),
+		cluster: newCluster(observed("ado00001", "u", all6, 0, false, old), observed("inc00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
+		store:   newStore(),
 	}
 	rep := f.run(t, Options{})
 	if len(rep.Adopted) != 1 || len(rep.Removed) != 0 || len(rep.BackupsStarted) != 0 || len(rep.Skipped) != 1 {
@@ -311,8 +312,8 @@ func TestWithoutDurableRecordsAdoptsButNeverRemoves(t *testing.T) {
 
 func TestANilRecorderMeansNoDurableRecords(t *testing.T) {
 	var rec *events.Recorder
-	rep, err := Reconcile(context.Background(), Deps{Cluster: newFakeCluster(observed("ado00001", "u", all6, 0, false, old)),
-		Store: newFakeStore(), Records: rec, Now: clockAt(now)}, Options{})
+	rep, err := Reconcile(context.Background(), Deps{Cluster: newCluster(observed("ado00001", "u", all6, 0, false, old)),
+		Store: newStore(), Records: rec, Now: clockAt(now)}, Options{})
 	if err != nil || len(rep.Adopted) != 1 {
 		t.Errorf("nil recorder: %+v, %v", rep, err)
 	}
@@ -320,10 +321,10 @@ func TestANilRecorderMeansNoDurableRecords(t *testing.T) {
 
 func TestSkipsSessionsAnotherTransitionHolds(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("run00001", "", all6, 1, true, old)),
-		store:   newFakeStore(), records: newFakeRecords(durable("run00001", "u", session.StateRunning)),
+		cluster: newCluster(observed("run00001", "", all6, 1, true, old)),
+		store:   newStore(), records: newFakeRecords(durable("run00001", "u", session.StateRunning)),
 	}
-	f.store.locks["run00001"] = true
+	defer f.store.HoldLock("run00001")()
 	rep := f.run(t, Options{})
 	if len(rep.Rebuilt) != 0 || len(rep.Skipped) != 1 || !strings.Contains(rep.Skipped[0].Detail, "busy") {
 		t.Errorf("busy: %+v", rep)
@@ -332,8 +333,8 @@ func TestSkipsSessionsAnotherTransitionHolds(t *testing.T) {
 
 func TestClosesRecordsOfVanishedSessionsAndBackfillsMissingOnes(t *testing.T) {
 	f := &fixture{
-		cluster: newFakeCluster(observed("red00001", "u", all6, 1, true, old)),
-		store:   newFakeStore(),
+		cluster: newCluster(observed("red00001", "u", all6, 1, true, old)),
+		store:   newStore(),
 		records: newFakeRecords(
 			durable("gon00001", "u", session.StateRunning), // nothing left anywhere: closed
 			durable("red00002", "u", session.StateRunning), // Redis holds it: the Service's business
@@ -370,8 +371,8 @@ func TestLeavesRecentlyDeletedSessionsAlone(t *testing.T) {
 	d := durable("del00001", "u", session.StateDeleted)
 	d.UpdatedAt = now.Add(-time.Minute)
 	f := &fixture{
-		cluster: newFakeCluster(observed("del00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
-		store:   newFakeStore(), records: newFakeRecords(d),
+		cluster: newCluster(observed("del00001", "", []session.ObjectKind{session.ObjectPVC}, 0, false, old)),
+		store:   newStore(), records: newFakeRecords(d),
 	}
 	rep := f.run(t, Options{})
 	if rep.Changed() || len(rep.Skipped) != 1 {

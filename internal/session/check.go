@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/base64"
 	"sort"
 	"strings"
 	"time"
@@ -114,4 +115,54 @@ func ExpiresAt(created time.Time, ttl Duration) time.Time {
 		return time.Time{}
 	}
 	return created.Add(ttl.D())
+}
+
+// Bounds on a listing and an idempotency key.
+const (
+	MaxListLimit = 1000
+	MaxCursor    = 512 // the store's cursors are far shorter
+	MaxRequestID = 128
+)
+
+// CheckListOptions validates a listing: a well-formed user id, a known state, a limit from 0
+// (the store's default) to MaxListLimit, and a cursor shaped as the store returns them
+// (unpadded base64url; what it holds is the store's to judge).
+func CheckListOptions(opts ListOptions) error {
+	if opts.UserID != "" {
+		if err := CheckUserID(opts.UserID); err != nil {
+			return err
+		}
+	}
+	if opts.State != "" && !opts.State.Valid() {
+		names := make([]string, len(States))
+		for i, s := range States {
+			names[i] = string(s)
+		}
+		return Invalid("status", "status must be one of %s, not %q", strings.Join(names, ", "), string(opts.State))
+	}
+	if opts.Limit < 0 || opts.Limit > MaxListLimit {
+		return Invalid("limit", "limit must be a whole number from 1 to %d", MaxListLimit)
+	}
+	if opts.Cursor != "" {
+		if _, err := base64.RawURLEncoding.DecodeString(opts.Cursor); err != nil || len(opts.Cursor) > MaxCursor {
+			return Invalid("cursor", "cursor is not one this API returned")
+		}
+	}
+	return nil
+}
+
+// CheckRequestID validates an idempotency key: 1 to MaxRequestID printable ASCII characters
+// without spaces ("" means none).
+func CheckRequestID(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	ok := len(id) <= MaxRequestID
+	for i := 0; ok && i < len(id); i++ {
+		ok = id[i] >= 0x21 && id[i] <= 0x7e
+	}
+	if !ok {
+		return Invalid(field, "%s must be 1 to %d printable ASCII characters without spaces", field, MaxRequestID)
+	}
+	return nil
 }

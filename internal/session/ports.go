@@ -114,10 +114,17 @@ type Backup struct {
 type Cluster interface {
 	// Apply creates or updates every object of the workspace with server-side apply.
 	Apply(ctx context.Context, ws Workspace) error
+	// Route applies the workspace's Ingress alone, whose backend follows ws.Activator (one
+	// request, where Apply makes six).
+	Route(ctx context.Context, ws Workspace) error
 	// Scale sets the Deployment's replicas through the scale subresource.
 	Scale(ctx context.Context, id string, replicas int32) error
 	// Observe reports what the cluster holds for the session.
 	Observe(ctx context.Context, id string) (*Observed, error)
+	// Readiness tells a waiting session's readiness more cheaply than Observe: the ready step
+	// asks on every touch of a creating or waking session, so it runs often. The answer fills
+	// Kinds (the Deployment alone), the replica counts, Pods, Ready and PodProblem.
+	Readiness(ctx context.Context, id string) (*Observed, error)
 	// ObserveAll reports every session that has labelled objects in the cluster.
 	ObserveAll(ctx context.Context) ([]*Observed, error)
 	// Password reads the IDE password from the session's Secret.
@@ -129,22 +136,6 @@ type Cluster interface {
 	// DeleteWorkspace deletes the session's objects; the PVC only when deletePVC is true.
 	// It returns once the deletions are accepted; Observe tells when they are gone.
 	DeleteWorkspace(ctx context.Context, id string, deletePVC bool) error
-}
-
-// Router is implemented by a Cluster that can point a workspace's Ingress at the activator or
-// back at the workspace alone (one request, where Apply makes six). The Service uses it when
-// the Cluster has it and applies the whole workspace otherwise.
-type Router interface {
-	// Route applies the workspace's Ingress, whose backend follows ws.Activator.
-	Route(ctx context.Context, ws Workspace) error
-}
-
-// ReadinessObserver is a Cluster that tells a waiting session's readiness more cheaply than
-// Observe: the ready step asks on every touch of a creating or waking session, so it runs
-// often (internal/kube answers with one GET instead of seven lists). The answer fills Kinds
-// (the Deployment alone), the replica counts, Ready and PodProblem.
-type ReadinessObserver interface {
-	Readiness(ctx context.Context, id string) (*Observed, error)
 }
 
 // Store keeps session records, indexes, activity, locks and idempotency keys (internal/store

@@ -100,9 +100,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 		return nil, err
 	}
 	if req.RequestID != "" {
-		if len(req.RequestID) > 128 {
-			return nil, Invalid("request_id", "request_id is longer than 128 characters")
-		}
 		existing, err := s.store.ClaimRequest(ctx, req.RequestID, sess.ID, s.opts.RequestTTL)
 		if err != nil {
 			return nil, err
@@ -136,6 +133,9 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 		return nil, err
 	}
 	if err := CheckState("state", req.State); err != nil {
+		return nil, err
+	}
+	if err := CheckRequestID("request_id", req.RequestID); err != nil {
 		return nil, err
 	}
 	now := s.opts.Now().UTC()
@@ -303,17 +303,7 @@ func (s *Service) workspace(sess *Session, password string) Workspace {
 // route points the workspace's Ingress where sess's state says: at the workspace when it
 // runs, at the activator otherwise.
 func (s *Service) route(ctx context.Context, sess *Session) error {
-	if r, ok := s.cluster.(Router); ok {
-		if err := r.Route(ctx, s.workspace(sess, "")); err != nil {
-			return fmt.Errorf("routing session %s: %w", sess.ID, err)
-		}
-		return nil
-	}
-	pw, err := newPassword() // used only when the Secret is missing
-	if err != nil {
-		return err
-	}
-	if err := s.cluster.Apply(ctx, s.workspace(sess, pw)); err != nil {
+	if err := s.cluster.Route(ctx, s.workspace(sess, "")); err != nil {
 		return fmt.Errorf("routing session %s: %w", sess.ID, err)
 	}
 	return nil
@@ -402,7 +392,7 @@ func (s *Service) stepApply(ctx context.Context, sess *Session) error {
 
 // stepReady waits for the pod of a created or woken session.
 func (s *Service) stepReady(ctx context.Context, sess *Session) error {
-	obs, err := s.readiness(ctx, sess.ID)
+	obs, err := s.cluster.Readiness(ctx, sess.ID)
 	if err != nil {
 		return fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
@@ -507,7 +497,7 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 // backup must not read a volume that code-server may still write to as it shuts down. A pod
 // that came back (the Deployment scaled up out of band) is scaled away again.
 func (s *Service) workspaceGone(ctx context.Context, sess *Session) (bool, error) {
-	obs, err := s.readiness(ctx, sess.ID)
+	obs, err := s.cluster.Readiness(ctx, sess.ID)
 	if err != nil {
 		return false, fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
@@ -518,14 +508,6 @@ func (s *Service) workspaceGone(ctx context.Context, sess *Session) (bool, error
 		return false, nil
 	}
 	return obs.Pods == 0, nil
-}
-
-// readiness observes the session's Deployment and pods, as cheaply as the cluster allows.
-func (s *Service) readiness(ctx context.Context, id string) (*Observed, error) {
-	if r, ok := s.cluster.(ReadinessObserver); ok {
-		return r.Readiness(ctx, id)
-	}
-	return s.cluster.Observe(ctx, id)
 }
 
 // removeObjects deletes every object of the session, its volume included. The removal is
@@ -567,16 +549,8 @@ func (s *Service) stepRemoval(ctx context.Context, sess *Session) error {
 
 // List returns a page of sessions.
 func (s *Service) List(ctx context.Context, opts ListOptions) (*ListResult, error) {
-	if opts.UserID != "" {
-		if err := CheckUserID(opts.UserID); err != nil {
-			return nil, err
-		}
-	}
-	if opts.State != "" && !opts.State.Valid() {
-		return nil, Invalid("status", "unknown status %q", string(opts.State))
-	}
-	if opts.Limit < 0 || opts.Limit > 1000 {
-		return nil, Invalid("limit", "limit must be between 1 and 1000")
+	if err := CheckListOptions(opts); err != nil {
+		return nil, err
 	}
 	return s.store.List(ctx, opts)
 }
@@ -700,17 +674,13 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 			return Conflict("session %s is %s: it cannot change", id, sess.State)
 		}
 		old := sess.Clone()
-		if req.Image != nil {
-			sess.Image = *req.Image
-		}
-		if req.Storage != nil {
-			sess.Storage = *req.Storage
-		}
-		if req.CPU != nil {
-			sess.CPU = *req.CPU
-		}
-		if req.Memory != nil {
-			sess.Memory = *req.Memory
+		for _, f := range []struct {
+			in  *string
+			out *string
+		}{{req.Image, &sess.Image}, {req.Storage, &sess.Storage}, {req.CPU, &sess.CPU}, {req.Memory, &sess.Memory}} {
+			if f.in != nil {
+				*f.out = strings.TrimSpace(*f.in)
+			}
 		}
 		if req.IdleTimeout != nil {
 			sess.IdleTimeout = *req.IdleTimeout

@@ -359,7 +359,7 @@ func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]string
 
 // Pending returns up to limit ids of sessions with a pending step (awaiting readiness, a
 // backup or removal), the least recently updated first. The sweep drives them forward
-// (sweep.PendingIndex).
+// (sweep.Store).
 func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
 	return s.due(ctx, "pending", "+inf", limit)
 }
@@ -367,7 +367,7 @@ func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
 // DeferIdle moves the idle deadline of an awake session to until, when that is later than its
 // deadline now; its activity is left alone, and the next Touch or Put sets the deadline from
 // the activity again. The sweep uses it to leave a workspace whose probe failed unprobed for
-// a while (sweep.IdleDeferrer). Sessions without an idle deadline are left alone.
+// a while (sweep.Store). Sessions without an idle deadline are left alone.
 func (s *Store) DeferIdle(ctx context.Context, id string, until time.Time) error {
 	err := s.rdb.ZAddArgs(ctx, s.key("idle"), redis.ZAddArgs{
 		XX: true, GT: true, Members: []redis.Z{{Score: float64(until.UnixMilli()), Member: id}},

@@ -10,26 +10,29 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
 // brokenStore fails to read the idle index (Redis unreachable, say).
-type brokenStore struct{ *memStore }
+type brokenStore struct{ *sessiontest.Store }
 
 func (brokenStore) IdleCandidates(context.Context, time.Time, int) ([]string, error) {
 	return nil, session.Unavailable("redis", errors.New("connection refused"))
 }
 
 func TestHandler(t *testing.T) {
-	clk := newClock()
-	st := newMemStore(running("aidle001", clk.Now()))
+	wo := newWorld()
+	clk := wo.Clock
+	wo.Seed(running("aidle001", clk.Now()))
+	st := wo.Store
 	clk.Add(time.Hour)
 	hb := &heartbeats{answer: map[string]any{"aidle001": time.Time{}}}
 	auth, err := sweep.NewAuth(sweep.AuthOptions{APIKeys: []string{"secret"}, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := sweep.Handler(sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}), auth)
+	h := sweep.Handler(sweep.New(sweep.Deps{Sessions: wo.svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}), auth)
 	do := func(h http.Handler, method, key string) (*httptest.ResponseRecorder, map[string]any) {
 		r := httptest.NewRequest(method, "/sweep", nil)
 		r.Header.Set("X-Request-Id", "req-1")
@@ -60,14 +63,14 @@ func TestHandler(t *testing.T) {
 		w.Header().Get("X-Request-Id") != "req-1" || w.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("sweep: %d %v %v", w.Code, body, w.Header())
 	}
-	st.leases["sweep"] = true
+	st.HoldLease("sweep", true)
 	w, body = do(h, http.MethodPost, "secret")
 	if w.Code != http.StatusOK || body["skipped"] != true {
 		t.Fatalf("skipped sweep: %d %v", w.Code, body)
 	}
-	delete(st.leases, "sweep")
+	st.HoldLease("sweep", false)
 
-	broken := sweep.Handler(sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: brokenStore{st}, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}), auth)
+	broken := sweep.Handler(sweep.New(sweep.Deps{Sessions: wo.svc, Store: brokenStore{st}, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}), auth)
 	w, body = do(broken, http.MethodPost, "secret")
 	if w.Code != http.StatusServiceUnavailable || body["error"].(map[string]any)["code"] != "unavailable" || body["report"] == nil {
 		t.Fatalf("broken store: %d %v", w.Code, body)

@@ -13,6 +13,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
@@ -57,16 +58,16 @@ func (f *fakeReconciler) count() int {
 	return f.calls
 }
 
-func newFlushingSweeper(st *memStore, clk *clock, fl sweep.Flusher, rc sweep.Reconciler, opts sweep.Options) *sweep.Sweeper {
-	return sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: &heartbeats{},
-		Now: clk.Now, Logger: quiet(), Flusher: fl, Reconciler: rc}, opts)
+func newFlushingSweeper(w *world, fl sweep.Flusher, rc sweep.Reconciler, opts sweep.Options) *sweep.Sweeper {
+	return sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store, Prober: &heartbeats{},
+		Now: w.Clock.Now, Logger: quiet(), Flusher: fl, Reconciler: rc}, opts)
 }
 
 func TestRunFlushesQueuedEventsEverySweep(t *testing.T) {
-	clk := newClock()
-	st := newMemStore()
+	w := newWorld()
+	st := w.Store
 	fl := &fakeFlusher{written: 7}
-	s := newFlushingSweeper(st, clk, fl, nil, sweep.Options{})
+	s := newFlushingSweeper(w, fl, nil, sweep.Options{})
 	for i := 1; i <= 2; i++ {
 		rep, err := s.Run(context.Background())
 		if err != nil || rep.FlushedEvents != 7 || rep.Errors != 0 || rep.Reconciled != nil {
@@ -83,18 +84,18 @@ func TestRunFlushesQueuedEventsEverySweep(t *testing.T) {
 		t.Fatalf("failed flush: %+v %v", rep, err)
 	}
 	// A skipped sweep flushes nothing.
-	st.leases["sweep"] = true
+	st.HoldLease("sweep", true)
 	if rep, _ := s.Run(context.Background()); !rep.Skipped || fl.calls != 3 {
 		t.Fatalf("skipped sweep flushed: %+v, %d calls", rep, fl.calls)
 	}
 }
 
 func TestRunReconcilesOncePerPeriodAcrossInstances(t *testing.T) {
-	clk := newClock()
-	st := newMemStore() // one store: the instances share Redis
+	w := newWorld()
+	clk := w.Clock // one store and clock: the instances share Redis
 	rc := &fakeReconciler{}
-	a := newFlushingSweeper(st, clk, nil, rc, sweep.Options{})
-	b := newFlushingSweeper(st, clk, nil, rc, sweep.Options{})
+	a := newFlushingSweeper(w, nil, rc, sweep.Options{})
+	b := newFlushingSweeper(w, nil, rc, sweep.Options{})
 
 	rep, err := a.Run(context.Background())
 	if err != nil || rep.Reconciled == nil || rc.count() != 1 || rc.dry[0] {
@@ -124,31 +125,31 @@ func TestRunReconcilesOncePerPeriodAcrossInstances(t *testing.T) {
 		t.Fatalf("%d reconciles within one period", rc.count())
 	}
 	// The period lapses (the due lease expires in Redis): the next sweep, anywhere, reconciles.
-	delete(st.leases, "reconcile-due")
+	clk.Add(10 * time.Minute)
 	if rep, _ := b.Run(context.Background()); rep.Reconciled == nil || rc.count() != 2 {
 		t.Fatalf("after the period: %+v, %d reconciles", rep, rc.count())
 	}
 }
 
 func TestRunReconcileBusyOrFailedIsRetriedByTheNextSweep(t *testing.T) {
-	clk := newClock()
-	st := newMemStore()
+	w := newWorld()
+	st := w.Store
 	rc := &fakeReconciler{err: &session.Error{Kind: session.KindBusy, Message: "another reconcile is running"}}
-	s := newFlushingSweeper(st, clk, nil, rc, sweep.Options{})
+	s := newFlushingSweeper(w, nil, rc, sweep.Options{})
 	rep, err := s.Run(context.Background())
 	if err != nil || rep.Reconciled == nil || !rep.Reconciled.Busy || rep.Errors != 0 {
 		t.Fatalf("busy: %+v %v", rep, err)
 	}
-	if st.leases["reconcile-due"] {
+	if st.LeaseHeld("reconcile-due") {
 		t.Fatal("a busy reconcile kept the due lease: the next sweep would not try")
 	}
 	rc.err = session.Unavailable("kubernetes", errors.New("connection refused"))
 	rep, err = s.Run(context.Background())
-	if err != nil || rep.Reconciled == nil || rep.Reconciled.Error == "" || rep.Errors != 1 || st.leases["reconcile-due"] {
-		t.Fatalf("failed: %+v %v (due lease held %v)", rep, err, st.leases["reconcile-due"])
+	if err != nil || rep.Reconciled == nil || rep.Reconciled.Error == "" || rep.Errors != 1 || st.LeaseHeld("reconcile-due") {
+		t.Fatalf("failed: %+v %v (due lease held %v)", rep, err, st.LeaseHeld("reconcile-due"))
 	}
 	rc.err = nil
-	if rep, _ := s.Run(context.Background()); rep.Reconciled == nil || rep.Reconciled.Error != "" || !st.leases["reconcile-due"] {
+	if rep, _ := s.Run(context.Background()); rep.Reconciled == nil || rep.Reconciled.Error != "" || !st.LeaseHeld("reconcile-due") {
 		t.Fatalf("recovered: %+v", rep)
 	}
 	if rc.count() != 3 {
@@ -157,9 +158,9 @@ func TestRunReconcileBusyOrFailedIsRetriedByTheNextSweep(t *testing.T) {
 }
 
 func TestRunReconcileOff(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
 	rc := &fakeReconciler{}
-	s := newFlushingSweeper(newMemStore(), clk, nil, rc, sweep.Options{ReconcileEvery: -1})
+	s := newFlushingSweeper(w, nil, rc, sweep.Options{ReconcileEvery: -1})
 	if rep, err := s.Run(context.Background()); err != nil || rep.Reconciled != nil || rc.count() != 0 {
 		t.Fatalf("%+v %v, %d reconciles", rep, err, rc.count())
 	}
@@ -174,17 +175,17 @@ func (emptyCluster) ObserveAll(context.Context) ([]*session.Observed, error) { r
 type emptyStore struct{ session.Store }
 
 func TestReconcileRunnerHoldsTheLease(t *testing.T) {
-	leases := newMemStore()
+	leases := sessiontest.NewStore(nil)
 	r := sweep.NewReconcileRunner(reconcile.Deps{Cluster: emptyCluster{}, Store: emptyStore{}, Logger: quiet()}, leases,
 		reconcile.Options{}, time.Minute)
 	rep, err := r.Reconcile(context.Background(), true)
 	if err != nil || !rep.DryRun || rep.Observed != 0 {
 		t.Fatalf("%+v %v", rep, err)
 	}
-	if leases.leases[sweep.ReconcileLeaseName] {
+	if leases.LeaseHeld(sweep.ReconcileLeaseName) {
 		t.Fatal("the lease was not released")
 	}
-	leases.leases[sweep.ReconcileLeaseName] = true // another instance reconciles
+	leases.HoldLease(sweep.ReconcileLeaseName, true) // another instance reconciles
 	if _, err := r.Reconcile(context.Background(), false); !errors.Is(err, session.ErrBusy) {
 		t.Fatalf("concurrent reconcile: %v", err)
 	}
@@ -203,7 +204,8 @@ func TestOptionsFromConfig(t *testing.T) {
 	if o.ProbeURL != "" || o.ReconcileEvery != 10*time.Minute || o.Domain != "preview.hyperbola.in" {
 		t.Fatalf("defaults: %+v", o)
 	}
-	s := sweep.New(sweep.Deps{Sessions: &fakeSessions{}, Store: newMemStore()}, o)
+	w := newWorld()
+	s := sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store}, o)
 	if s.Err() != nil || s.Options().ProbeURL != sweep.DefaultProbeURL {
 		t.Fatalf("default probe URL: %q %v", s.Options().ProbeURL, s.Err())
 	}
@@ -221,7 +223,7 @@ func TestOptionsFromConfig(t *testing.T) {
 	if u, _ := p.URL("ab12cd34"); u != "https://vs-code-ab12cd34.ws.example.test/healthz" {
 		t.Fatalf("public probe URL %q", u)
 	}
-	bad := sweep.New(sweep.Deps{Sessions: &fakeSessions{}, Store: newMemStore()},
+	bad := sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store},
 		sweep.OptionsFromConfig(read(map[string]string{"HYPERBOLA_SWEEP_PROBE_URL": "https://vs-code.example.test/healthz"})))
 	if bad.Err() == nil {
 		t.Fatal("a template without {id} was accepted")

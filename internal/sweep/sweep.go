@@ -39,17 +39,10 @@ const Actor = "sweep"
 // Sessions is what the sweep needs from the session core (*session.Service). Every
 // transition re-reads the session under its lock.
 type Sessions interface {
-	Sleep(ctx context.Context, id string) (*session.Session, error)
 	Delete(ctx context.Context, id string, opts session.DeleteOptions) (*session.Session, error)
 	Advance(ctx context.Context, id string) error
-}
-
-// IdleSleeper is implemented by a session core that can re-check idleness under the session's
-// lock: SleepIfIdle puts the session to sleep only when it is running and its last activity
-// plus its idle timeout is at or before now, and reports whether it did. When Deps.Sessions
-// implements it the sweep uses it; otherwise it re-reads the record just before Sleep, which
-// leaves a window of one round trip in which new activity can be missed.
-type IdleSleeper interface {
+	// SleepIfIdle puts the session to sleep only when, under its lock, it is running and its
+	// last activity plus its idle timeout is at or before now; it reports whether it did.
 	SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error)
 }
 
@@ -57,8 +50,6 @@ type IdleSleeper interface {
 type Store interface {
 	// Get returns the record, with LastActivity the newest recorded activity.
 	Get(ctx context.Context, id string) (*session.Session, error)
-	// List pages records by state (the fallback for finding pending steps).
-	List(ctx context.Context, opts session.ListOptions) (*session.ListResult, error)
 	// IdleCandidates returns up to limit awake sessions whose idle deadline is before now.
 	IdleCandidates(ctx context.Context, now time.Time, limit int) ([]string, error)
 	// Expired returns up to limit sessions whose ExpiresAt is at or before now.
@@ -67,19 +58,10 @@ type Store interface {
 	Lease(ctx context.Context, name string, ttl time.Duration) (release func(context.Context) error, ok bool, err error)
 	// Touch records activity at t (never backwards) and moves the idle deadline.
 	Touch(ctx context.Context, id string, t time.Time) error
-}
-
-// PendingIndex is implemented by a store that indexes the sessions with a pending step. When
-// Deps.Store implements it the sweep reads it; otherwise it lists the creating, waking and
-// deleting sessions by state.
-type PendingIndex interface {
+	// Pending returns up to limit sessions with a pending step, the least recently updated first.
 	Pending(ctx context.Context, limit int) ([]string, error)
-}
-
-// IdleDeferrer is implemented by a store that can move a session's idle deadline (not its
-// activity) to until. When Deps.Store implements it, a workspace whose probe failed is not
-// probed again before Options.ProbeBackoff; otherwise it is probed again on the next sweep.
-type IdleDeferrer interface {
+	// DeferIdle moves a session's idle deadline (not its activity) to until, when later: a
+	// workspace whose probe failed is not probed again before Options.ProbeBackoff.
 	DeferIdle(ctx context.Context, id string, until time.Time) error
 }
 
@@ -113,10 +95,9 @@ type Options struct {
 	IdleLimit int
 	// ExpiredLimit is the most expired sessions one sweep deletes (100).
 	ExpiredLimit int
-	// PendingLimit is the most pending steps one sweep drives, per state listed (200).
+	// PendingLimit is the most pending steps one sweep drives (200).
 	PendingLimit int
-	// ProbeBackoff is how long a workspace whose probe failed is left unprobed, when the
-	// store is an IdleDeferrer (5m).
+	// ProbeBackoff is how long a workspace whose probe failed is left unprobed (5m).
 	ProbeBackoff time.Duration
 	// RetryFailedAfter is how long an expired session in state failed (its backup failed) is
 	// left before the sweep deletes it again, so a backup that keeps failing does not start a
@@ -553,38 +534,13 @@ func (s *Sweeper) pending(ctx, stop context.Context, t *tally, handled map[strin
 	return nil
 }
 
-// pendingStates are the states whose sessions normally have a pending step.
-var pendingStates = [...]session.State{session.StateCreating, session.StateWaking, session.StateDeleting}
-
-// pendingIDs finds the sessions with a pending step: from the store's pending index when it
-// has one, else by listing the creating, waking and deleting sessions (a running session
-// rolling out an update, or one created asleep whose create was cut short, is then found by
-// the next request for it instead).
+// pendingIDs reads the sessions with a pending step from the store's pending index.
 func (s *Sweeper) pendingIDs(ctx context.Context) ([]string, bool, error) {
-	if pi, ok := s.store.(PendingIndex); ok {
-		ids, err := pi.Pending(ctx, s.opts.PendingLimit)
-		if err != nil {
-			return nil, false, fmt.Errorf("reading pending sessions: %w", err)
-		}
-		return ids, len(ids) >= s.opts.PendingLimit, nil
+	ids, err := s.store.Pending(ctx, s.opts.PendingLimit)
+	if err != nil {
+		return nil, false, fmt.Errorf("reading pending sessions: %w", err)
 	}
-	var ids []string
-	full := false
-	for _, st := range pendingStates {
-		res, err := s.store.List(ctx, session.ListOptions{State: st, Limit: s.opts.PendingLimit})
-		if err != nil {
-			return nil, false, fmt.Errorf("listing %s sessions: %w", st, err)
-		}
-		if res.NextCursor != "" {
-			full = true
-		}
-		for _, sess := range res.Sessions {
-			if sess.Pending != session.PendingNone {
-				ids = append(ids, sess.ID)
-			}
-		}
-	}
-	return ids, full, nil
+	return ids, len(ids) >= s.opts.PendingLimit, nil
 }
 
 // idle probes the running workspaces whose recorded idle deadline has passed and puts the
@@ -691,24 +647,11 @@ func (s *Sweeper) idleOne(ctx context.Context, id string, t *tally) {
 	s.sleep(ctx, sess, hb, now, t, log)
 }
 
-// sleep puts an idle workspace to sleep through the Service, after a last look at its record.
+// sleep puts an idle workspace to sleep through the Service, which looks at its record again
+// under its lock.
 func (s *Sweeper) sleep(ctx context.Context, sess *session.Session, hb Heartbeat, now time.Time, t *tally, log *slog.Logger) {
 	id := sess.ID
-	var err error
-	slept := false
-	if is, ok := s.sessions.(IdleSleeper); ok {
-		slept, err = is.SleepIfIdle(ctx, id, now)
-	} else {
-		var again *session.Session
-		if again, err = s.store.Get(ctx, id); err == nil {
-			if again.State != session.StateRunning || !idleAt(again, now) {
-				t.add(func(r *Report) { r.KeptActive++ })
-				return
-			}
-			_, err = s.sessions.Sleep(ctx, id)
-			slept = err == nil
-		}
-	}
+	slept, err := s.sessions.SleepIfIdle(ctx, id, now)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		return
@@ -729,14 +672,9 @@ func (s *Sweeper) sleep(ctx context.Context, sess *session.Session, hb Heartbeat
 		"last_activity", sess.LastActivity, "heartbeat", hb.Last, "idle_timeout", sess.IdleTimeout.D())
 }
 
-// backOff leaves a workspace whose probe failed unprobed for ProbeBackoff, when the store
-// can move an idle deadline.
+// backOff leaves a workspace whose probe failed unprobed for ProbeBackoff.
 func (s *Sweeper) backOff(ctx context.Context, id string, log *slog.Logger) {
-	d, ok := s.store.(IdleDeferrer)
-	if !ok {
-		return
-	}
-	if err := d.DeferIdle(ctx, id, s.now().Add(s.opts.ProbeBackoff)); err != nil {
+	if err := s.store.DeferIdle(ctx, id, s.now().Add(s.opts.ProbeBackoff)); err != nil {
 		log.WarnContext(ctx, "deferring the next probe", "err", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
@@ -58,9 +59,10 @@ func (h *heartbeats) called(id string) int {
 }
 
 func TestRunSleepsOnlyWhatIsIdleBySignal(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
+	clk := w.Clock
 	t0 := clk.Now()
-	st := newMemStore(
+	w.Seed(
 		running("aactive1", t0), // API activity old, heartbeat fresh: kept
 		running("aidle001", t0), // heartbeat as old as its activity: sleeps
 		running("anewer01", t0), // heartbeat newer than activity but still idle: recorded, sleeps
@@ -69,6 +71,7 @@ func TestRunSleepsOnlyWhatIsIdleBySignal(t *testing.T) {
 		&session.Session{ID: "acreate1", UserID: "u", State: session.StateCreating, Pending: session.PendingReady,
 			IdleTimeout: session.Duration(15 * time.Minute), LastActivity: t0, CreatedAt: t0},
 	)
+	st := w.Store
 	clk.Add(20 * time.Minute)
 	now := clk.Now()
 	_ = st.Touch(context.Background(), "afresh01", now.Add(-time.Minute))
@@ -78,18 +81,18 @@ func TestRunSleepsOnlyWhatIsIdleBySignal(t *testing.T) {
 		"anewer01": t0.Add(2 * time.Minute),
 		"afuture1": now.Add(time.Hour),
 	}}
-	svc := &fakeSessions{store: st, now: clk.Now}
+	svc := w.svc
 	s := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{})
 	rep, err := s.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := svc.sleptIDs(), []string{"aidle001", "anewer01"}; !slices.Equal(got, want) {
+	if got, want := w.sleptIDs(), []string{"aidle001", "anewer01"}; !slices.Equal(got, want) {
 		t.Fatalf("slept %v, want %v", got, want)
 	}
-	for _, a := range svc.actors {
-		if a != sweep.Actor {
-			t.Fatalf("transition recorded as actor %q, want %q", a, sweep.Actor)
+	for _, c := range svc.Calls("") {
+		if c.Actor != sweep.Actor {
+			t.Fatalf("%s recorded as actor %q, want %q", c.Op, c.Actor, sweep.Actor)
 		}
 	}
 	if rep.Candidates != 5 || rep.Probed != 4 || rep.Slept != 2 || rep.KeptActive != 2 || rep.ProbeErrors != 0 || rep.Errors != 0 {
@@ -99,22 +102,23 @@ func TestRunSleepsOnlyWhatIsIdleBySignal(t *testing.T) {
 	if rep.Pending != 1 || rep.Advanced != 1 || hb.called("acreate1") != 0 {
 		t.Fatalf("creating session: report %+v, probes %d", rep, hb.called("acreate1"))
 	}
-	if got := st.touches["aactive1"]; len(got) != 1 || !got[0].Equal(now.Add(-40*time.Second)) {
+	if got := st.Touches("aactive1"); len(got) != 1 || !got[0].Equal(now.Add(-40*time.Second)) {
 		t.Fatalf("the fresh heartbeat was not recorded: %v", got)
 	}
-	if got := st.touches["anewer01"]; len(got) != 1 || !got[0].Equal(t0.Add(2*time.Minute)) {
+	if got := st.Touches("anewer01"); len(got) != 1 || !got[0].Equal(t0.Add(2*time.Minute)) {
 		t.Fatalf("the newer heartbeat was not recorded: %v", got)
 	}
-	if got := st.touches["afuture1"]; len(got) != 1 || !got[0].Equal(now) {
+	if got := st.Touches("afuture1"); len(got) != 1 || !got[0].Equal(now) {
 		t.Fatalf("a heartbeat from the future must be recorded as now: %v", got)
 	}
-	if _, ok := st.touches["aidle001"]; ok {
+	if got := st.Touches("aidle001"); len(got) > 0 {
 		t.Fatal("a heartbeat no newer than the recorded activity must not be recorded")
 	}
 }
 
 func TestRunFailedProbesNeverSleep(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
+	clk := w.Clock
 	t0 := clk.Now()
 	reasons := []string{sweep.ReasonTimeout, sweep.ReasonRefused, sweep.ReasonStatus, sweep.ReasonBadResponse, sweep.ReasonUnreachable}
 	var ss []*session.Session
@@ -126,13 +130,15 @@ func TestRunFailedProbesNeverSleep(t *testing.T) {
 	}
 	ss = append(ss, running("apanic01", t0))
 	answer["apanic01"] = errors.New("not a probe error")
-	st := newMemStore(ss...)
+	w.Seed(ss...)
+	st := w.Store
 	clk.Add(time.Hour)
-	svc := &fakeSessions{store: st, now: clk.Now}
+	svc := w.svc
 	hb := &heartbeats{answer: answer}
 	s := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{})
-	for range 2 { // and again on the next sweep: still candidates, still awake
+	for range 2 { // and again once the probe backoff is over: still candidates, still awake
 		rep, err := s.Run(context.Background())
+		clk.Add(6 * time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,17 +149,19 @@ func TestRunFailedProbesNeverSleep(t *testing.T) {
 			t.Fatalf("probe errors by reason %v", rep.ProbeErrorsBy)
 		}
 	}
-	if len(svc.sleptIDs()) != 0 {
-		t.Fatalf("slept %v after failed probes", svc.sleptIDs())
+	if len(w.sleptIDs()) != 0 {
+		t.Fatalf("slept %v after failed probes", w.sleptIDs())
 	}
 }
 
 func TestRunBacksOffAFailedProbeWhenTheStoreCan(t *testing.T) {
-	clk := newClock()
-	st := newMemStore(running("abroken1", clk.Now()))
+	w := newWorld()
+	clk := w.Clock
+	w.Seed(running("abroken1", clk.Now()))
+	st := w.Store
 	clk.Add(time.Hour)
 	hb := &heartbeats{answer: map[string]any{}}
-	s := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: deferringStore{st}, Prober: hb,
+	s := sweep.New(sweep.Deps{Sessions: w.svc, Store: st, Prober: hb,
 		Now: clk.Now, Logger: quiet()}, sweep.Options{ProbeBackoff: 5 * time.Minute})
 	run := func() *sweep.Report {
 		rep, err := s.Run(context.Background())
@@ -176,64 +184,55 @@ func TestRunBacksOffAFailedProbeWhenTheStoreCan(t *testing.T) {
 }
 
 func TestRunActivityDuringTheProbeKeepsTheWorkspace(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
+	clk := w.Clock
 	t0 := clk.Now()
-	st := newMemStore(running("atouched", t0))
+	w.Seed(running("atouched", t0))
+	st := w.Store
 	clk.Add(time.Hour)
 	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
 		// a client's activity ping lands while the probe is in flight
 		_ = st.Touch(ctx, id, clk.Now())
 		return sweep.Heartbeat{Status: sweep.StatusExpired, Last: t0}, nil
 	})
-	svc := &fakeSessions{store: st, now: clk.Now}
+	svc := w.svc
 	rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Slept != 0 || rep.KeptActive != 1 || len(svc.sleptIDs()) != 0 {
-		t.Fatalf("report %+v, slept %v", rep, svc.sleptIDs())
+	if rep.Slept != 0 || rep.KeptActive != 1 || len(w.sleptIDs()) != 0 {
+		t.Fatalf("report %+v, slept %v", rep, w.sleptIDs())
 	}
 }
 
-// idleSleeper adds sweep.IdleSleeper to fakeSessions.
-type idleSleeper struct {
-	*fakeSessions
-	calls atomic.Int64
-}
-
-func (s *idleSleeper) SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error) {
-	s.calls.Add(1)
-	sess, err := s.store.Get(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	if sess.LastActivity.Add(sess.IdleTimeout.D()).After(now) {
-		return false, nil
-	}
-	_, err = s.Sleep(ctx, id)
-	return err == nil, err
-}
-
-func TestRunUsesSleepIfIdleWhenTheServiceHasIt(t *testing.T) {
-	clk := newClock()
-	st := newMemStore(running("aidle001", clk.Now()))
+// The sweep puts a workspace to sleep through SleepIfIdle, which re-checks idleness under
+// the session's lock.
+func TestRunSleepsThroughSleepIfIdle(t *testing.T) {
+	w := newWorld()
+	clk := w.Clock
+	w.Seed(running("aidle001", clk.Now()))
+	st := w.Store
 	clk.Add(time.Hour)
-	svc := &idleSleeper{fakeSessions: &fakeSessions{store: st, now: clk.Now}}
 	hb := &heartbeats{answer: map[string]any{"aidle001": time.Time{}}}
-	rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
-	if err != nil || rep.Slept != 1 || svc.calls.Load() != 1 {
-		t.Fatalf("report %+v err %v, SleepIfIdle calls %d", rep, err, svc.calls.Load())
+	rep, err := sweep.New(sweep.Deps{Sessions: w.svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
+	if n := len(w.svc.Calls("SleepIfIdle")); err != nil || rep.Slept != 1 || n != 1 {
+		t.Fatalf("report %+v err %v, SleepIfIdle calls %d", rep, err, n)
+	}
+	if s, _ := st.Get(context.Background(), "aidle001"); s.State != session.StateSleeping || w.Cluster.Replicas("aidle001") != 0 {
+		t.Fatalf("after the sweep: %s, %d replicas", s.State, w.Cluster.Replicas("aidle001"))
 	}
 }
 
 func TestRunBusyOrConflictIsDeferredNotAnError(t *testing.T) {
 	for _, e := range []error{&session.Error{Kind: session.KindBusy}, session.Conflict("deleting")} {
-		clk := newClock()
-		st := newMemStore(running("aidle001", clk.Now()))
+		w := newWorld()
+		clk := w.Clock
+		w.Seed(running("aidle001", clk.Now()))
+		st := w.Store
 		clk.Add(time.Hour)
-		svc := &fakeSessions{store: st, now: clk.Now, sleepErr: e}
+		w.svc.Fail("SleepIfIdle", e)
 		hb := &heartbeats{answer: map[string]any{"aidle001": time.Time{}}}
-		rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
+		rep, err := sweep.New(sweep.Deps{Sessions: w.svc, Store: st, Prober: hb, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
 		if err != nil || rep.Deferred != 1 || rep.Errors != 0 || rep.Slept != 0 {
 			t.Fatalf("%v: report %+v err %v", e, rep, err)
 		}
@@ -241,47 +240,45 @@ func TestRunBusyOrConflictIsDeferredNotAnError(t *testing.T) {
 }
 
 func TestRunSkipsWhenTheLeaseIsHeld(t *testing.T) {
-	clk := newClock()
-	st := newMemStore(running("aidle001", clk.Now()))
+	w := newWorld()
+	clk := w.Clock
+	w.Seed(running("aidle001", clk.Now()))
+	st := w.Store
 	clk.Add(time.Hour)
-	st.leases["sweep"] = true
-	svc := &fakeSessions{store: st, now: clk.Now}
+	st.HoldLease("sweep", true)
+	svc := w.svc
 	rep, err := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{}).Run(context.Background())
-	if err != nil || !rep.Skipped || rep.Candidates != 0 || len(svc.sleptIDs()) != 0 {
+	if err != nil || !rep.Skipped || rep.Candidates != 0 || len(w.sleptIDs()) != 0 {
 		t.Fatalf("report %+v err %v", rep, err)
 	}
 }
 
 func TestRunDeletesExpiredAndRetriesFailedHourly(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
+	clk := w.Clock
 	t0 := clk.Now()
 	old := running("aexpire1", t0)
 	failed := running("afailed1", t0)
 	failed.State, failed.Reason, failed.Attempt = session.StateFailed, "backup failed", 1
 	deleting := running("adelete1", t0)
 	deleting.State, deleting.Pending = session.StateDeleting, session.PendingBackup
-	st := newMemStore(old, failed, deleting)
+	w.Seed(old, failed, deleting)
+	st := w.Store
 	clk.Add(25 * time.Hour)
 	failed.UpdatedAt = clk.Now().Add(-10 * time.Minute) // its last delete failed 10 minutes ago
-	st.put(failed)
-	svc := &fakeSessions{store: st, now: clk.Now}
+	_ = st.Put(context.Background(), failed)
+	svc := w.svc
 	s := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{})
 	rep, err := s.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(svc.deleted, []string{"aexpire1"}) || rep.Expired != 3 || rep.Deleted != 1 {
-		t.Fatalf("deleted %v, report %+v", svc.deleted, rep)
+	if !slices.Equal(svc.IDs("Delete"), []string{"aexpire1"}) || rep.Expired != 3 || rep.Deleted != 1 {
+		t.Fatalf("deleted %v, report %+v", svc.IDs("Delete"), rep)
 	}
 	// the deleting one is advanced once (expiry and pending phases do not both drive it)
-	n := 0
-	for _, id := range svc.advanced {
-		if id == "adelete1" {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Fatalf("adelete1 advanced %d times (%v)", n, svc.advanced)
+	if n := count(svc.IDs("Advance"), "adelete1"); n != 1 {
+		t.Fatalf("adelete1 advanced %d times (%v)", n, svc.IDs("Advance"))
 	}
 	if rep.Probed != 0 {
 		t.Fatalf("expired sessions must not be probed: %+v", rep)
@@ -290,18 +287,20 @@ func TestRunDeletesExpiredAndRetriesFailedHourly(t *testing.T) {
 	if _, err := s.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(svc.deleted, "afailed1") {
-		t.Fatalf("the failed session's delete was not retried after an hour: %v", svc.deleted)
+	if !slices.Contains(svc.IDs("Delete"), "afailed1") {
+		t.Fatalf("the failed session's delete was not retried after an hour: %v", svc.IDs("Delete"))
 	}
 }
 
 func TestRunBoundsConcurrency(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
+	clk := w.Clock
 	var ss []*session.Session
 	for i := range 40 {
 		ss = append(ss, running(fmt.Sprintf("a%07d", i), clk.Now()))
 	}
-	st := newMemStore(ss...)
+	w.Seed(ss...)
+	st := w.Store
 	clk.Add(time.Hour)
 	var inFlight, peak atomic.Int64
 	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
@@ -316,7 +315,7 @@ func TestRunBoundsConcurrency(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		return sweep.Heartbeat{Status: sweep.StatusAlive, Last: clk.Now()}, nil
 	})
-	rep, err := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
+	rep, err := sweep.New(sweep.Deps{Sessions: w.svc, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
 		sweep.Options{Concurrency: 4}).Run(context.Background())
 	if err != nil || rep.KeptActive != 40 {
 		t.Fatalf("report %+v err %v", rep, err)
@@ -327,15 +326,17 @@ func TestRunBoundsConcurrency(t *testing.T) {
 }
 
 func TestRunProbeTimeoutIsPerProbe(t *testing.T) {
-	clk := newClock()
-	st := newMemStore(running("aslow001", clk.Now()))
+	w := newWorld()
+	clk := w.Clock
+	w.Seed(running("aslow001", clk.Now()))
+	st := w.Store
 	clk.Add(time.Hour)
 	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
 		<-ctx.Done()
 		return sweep.Heartbeat{}, &sweep.ProbeError{ID: id, Reason: sweep.ReasonTimeout, Err: ctx.Err()}
 	})
 	start := time.Now()
-	rep, err := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
+	rep, err := sweep.New(sweep.Deps{Sessions: w.svc, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
 		sweep.Options{ProbeTimeout: 50 * time.Millisecond}).Run(context.Background())
 	if err != nil || rep.ProbeErrors != 1 || rep.Slept != 0 {
 		t.Fatalf("report %+v err %v", rep, err)
@@ -346,8 +347,9 @@ func TestRunProbeTimeoutIsPerProbe(t *testing.T) {
 }
 
 func TestNewReportsConfigurationErrors(t *testing.T) {
-	st := newMemStore()
-	s := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st}, Store: st, Logger: quiet()}, sweep.Options{ProbeURL: "http://x/healthz?a=1"})
+	w := newWorld()
+	st := w.Store
+	s := sweep.New(sweep.Deps{Sessions: w.svc, Store: st, Logger: quiet()}, sweep.Options{ProbeURL: "http://x/healthz?a=1"})
 	if s.Err() == nil {
 		t.Fatal("a probe URL with a query must be refused")
 	}
@@ -360,19 +362,21 @@ func TestNewReportsConfigurationErrors(t *testing.T) {
 }
 
 func TestRunStartsNoWorkAfterTwoThirdsOfTheLease(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
+	clk := w.Clock
 	var ss []*session.Session
 	for i := range 20 {
 		ss = append(ss, running(fmt.Sprintf("a%07d", i), clk.Now()))
 	}
-	st := newMemStore(ss...)
+	w.Seed(ss...)
+	st := w.Store
 	clk.Add(time.Hour)
 	prober := sweep.ProberFunc(func(ctx context.Context, id string) (sweep.Heartbeat, error) {
 		time.Sleep(50 * time.Millisecond)
 		return sweep.Heartbeat{Status: sweep.StatusAlive, Last: clk.Now()}, nil
 	})
 	start := time.Now()
-	rep, err := sweep.New(sweep.Deps{Sessions: &fakeSessions{store: st, now: clk.Now}, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
+	rep, err := sweep.New(sweep.Deps{Sessions: w.svc, Store: st, Prober: prober, Now: clk.Now, Logger: quiet()},
 		sweep.Options{Concurrency: 1, LeaseTTL: 300 * time.Millisecond}).Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -381,14 +385,14 @@ func TestRunStartsNoWorkAfterTwoThirdsOfTheLease(t *testing.T) {
 	if rep.Deferred == 0 || rep.KeptActive+rep.Deferred != 20 || took > 300*time.Millisecond {
 		t.Fatalf("report %+v after %s: want work cut off at 200ms with the rest deferred", rep, took)
 	}
-	if st.leases["sweep"] {
+	if st.LeaseHeld("sweep") {
 		t.Fatal("the lease was not released")
 	}
 }
 
 // staleExpired answers Expired from an index read before the sessions' ttl changed.
 type staleExpired struct {
-	*memStore
+	*sessiontest.Store
 	ids []string
 }
 
@@ -397,22 +401,24 @@ func (s staleExpired) Expired(context.Context, time.Time, int) ([]string, error)
 // A session whose ttl changed after the expires index was read (to 0, never expires, or to a
 // later time) is not deleted: the sweep goes by the record.
 func TestRunKeepsASessionWhoseTTLChanged(t *testing.T) {
-	clk := newClock()
+	w := newWorld()
+	clk := w.Clock
 	t0 := clk.Now()
 	never := running("anever01", t0)
 	never.ExpiresAt = time.Time{}
 	later := running("alater01", t0)
 	later.ExpiresAt = t0.Add(72 * time.Hour)
 	gone := running("aexpire1", t0)
-	st := newMemStore(never, later, gone)
+	w.Seed(never, later, gone)
+	st := w.Store
 	clk.Add(25 * time.Hour)
-	svc := &fakeSessions{store: st, now: clk.Now}
+	svc := w.svc
 	s := sweep.New(sweep.Deps{Sessions: svc, Store: staleExpired{st, []string{"alater01", "anever01", "aexpire1"}},
 		Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{})
 	if _, err := s.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(svc.deleted, []string{"aexpire1"}) {
-		t.Fatalf("deleted %v, want only aexpire1", svc.deleted)
+	if !slices.Equal(svc.IDs("Delete"), []string{"aexpire1"}) {
+		t.Fatalf("deleted %v, want only aexpire1", svc.IDs("Delete"))
 	}
 }

@@ -56,6 +56,10 @@ func (c *cluster) Observe(_ context.Context, id string) (*session.Observed, erro
 		Complete: true, DesiredReplicas: n, ReadyReplicas: n, Ready: n > 0}, nil
 }
 
+func (c *cluster) Route(context.Context, session.Workspace) error { return nil }
+func (c *cluster) Readiness(ctx context.Context, id string) (*session.Observed, error) {
+	return c.Observe(ctx, id)
+}
 func (c *cluster) ObserveAll(context.Context) ([]*session.Observed, error) { return nil, nil }
 func (c *cluster) Password(context.Context, string) (string, error)        { return "pw", nil }
 func (c *cluster) StartBackup(context.Context, string, int) (*session.Backup, error) {
