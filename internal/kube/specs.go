@@ -18,7 +18,6 @@ import (
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -146,40 +145,6 @@ type Options struct {
 	// verifies the activator's certificate; with it nginx also sends SNI (ingress-nginx
 	// applies its proxy-ssl-name and proxy-ssl-server-name only beside a proxy-ssl-secret).
 	ActivatorCASecret string
-}
-
-// OptionsFromConfig takes the builders' settings from the configuration, and checks them.
-func OptionsFromConfig(c *config.Config) (Options, error) {
-	o := Options{
-		Namespace:        c.Namespace,
-		Domain:           c.Domain,
-		Port:             c.UserPodPort,
-		StorageClass:     c.StorageClass,
-		IngressClass:     c.IngressClass,
-		ClusterIssuer:    c.ClusterIssuer,
-		IngressNamespace: c.IngressNamespace,
-		DefaultImage:     c.UserPodImage,
-		DefaultStorage:   c.StorageSize,
-		DefaultCPU:       c.CPURequest,
-		DefaultMemory:    c.MemoryRequest,
-		BackupPVC:        c.BackupPVC,
-		BackupImage:      c.BackupImage,
-		BackupDeadline:   c.BackupDeadline,
-	}
-	var err error
-	if o.NodeSelector, err = ParseNodeSelector(c.NodeSelector); err != nil {
-		return o, fmt.Errorf("HYPERBOLA_NODE_SELECTOR: %w", err)
-	}
-	if o.Tolerations, err = ParseTolerations(c.Tolerations); err != nil {
-		return o, fmt.Errorf("HYPERBOLA_TOLERATIONS: %w", err)
-	}
-	if c.WakeOnAccess() {
-		o.ActivatorService = c.ActivatorService
-		o.ActivatorPort = c.ActivatorPort
-		o.ActivatorHost = c.ActivatorHost
-		o.ActivatorCASecret = c.ActivatorCASecret
-	}
-	return o, o.Validate()
 }
 
 // Validate checks the options.

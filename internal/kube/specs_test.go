@@ -17,7 +17,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -504,34 +503,6 @@ func TestBackupJob(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	c, err := config.FromLookup(func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := OptionsFromConfig(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Namespace != "hyperbola" || o.Port != 8080 || o.BackupPVC != "hyperbola-backups" || o.DefaultStorage != "5Gi" {
-		t.Errorf("options = %+v", o)
-	}
-	if o.ActivatorService != "" {
-		t.Errorf("wake on access is on without a wake secret: %+v", o)
-	}
-	c, err = config.FromLookup(func(k string) (string, bool) {
-		v, ok := map[string]string{"HYPERBOLA_WAKE_SECRET": strings.Repeat("k", config.MinWakeSecret),
-			"HYPERBOLA_ACTIVATOR_HOST": "api.example.run.app"}[k]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o, err = OptionsFromConfig(c); err != nil {
-		t.Fatal(err)
-	}
-	if o.ActivatorService != "hyperbola-activator" || o.ActivatorHost != "api.example.run.app" || o.ActivatorPort != 443 {
-		t.Errorf("wake on access options = %+v", o)
-	}
 	if err := testOptions().Validate(); err != nil {
 		t.Error(err)
 	}
