@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 )
 
 // TestBuildFailureAnswers503AndRetries: a configuration that cannot be read answers 503 in
@@ -57,13 +56,6 @@ func TestBuildFailureAnswers503AndRetries(t *testing.T) {
 	Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/health", nil))
 	if calls != 2 {
 		t.Fatalf("a later request tries again: %d builds", calls)
-	}
-}
-
-// TestPricesDefaultIsEvents: config's default price is the events package's.
-func TestPricesDefaultIsEvents(t *testing.T) {
-	if config.DefaultPricePerHour != events.DefaultPricePerRunningHour {
-		t.Fatalf("config.DefaultPricePerHour %v, events.DefaultPricePerRunningHour %v", config.DefaultPricePerHour, events.DefaultPricePerRunningHour)
 	}
 }
 
