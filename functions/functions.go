@@ -1,5 +1,5 @@
-// Package functions is the Cloud Run functions' wiring, and nothing else: it reads the
-// configuration, builds the control plane's parts once (internal/stack) and registers
+// Package functions is the Cloud Run functions' registration, and nothing else: it reads the
+// configuration, has internal/stack build the control plane's parts once, and registers
 //
 //	SessionAPI  the HTTP API (internal/api), every route at the root: /session/create, ...,
 //	            /usage, /reconcile and /sweep (the same sweep as IdleSweep)
@@ -29,13 +29,10 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
 func init() {
@@ -50,7 +47,7 @@ func SessionAPI(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, logger, session.Unavailable("control plane", err))
 		return
 	}
-	a.api.ServeHTTP(w, r)
+	a.API.ServeHTTP(w, r)
 }
 
 // IdleSweep runs one sweep (POST).
@@ -60,7 +57,7 @@ func IdleSweep(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, logger, session.Unavailable("control plane", err))
 		return
 	}
-	a.sweep.ServeHTTP(w, r)
+	a.Sweep.ServeHTTP(w, r)
 }
 
 // Handler serves every function from one process (functions/cmd/server without
@@ -94,11 +91,10 @@ func Close() error {
 	return a.stack.Close()
 }
 
-// app is one process's wiring.
+// app is one process's wiring: the stack and its front doors.
 type app struct {
 	stack *stack.Stack
-	api   http.Handler // the API, with workspace hosts dispatched to the activator
-	sweep http.Handler
+	*stack.Handlers
 }
 
 // retryBuild is how long a failed build is remembered before a request tries again.
@@ -142,8 +138,9 @@ func current() (*app, error) {
 	return a, nil
 }
 
-// build reads the configuration and builds the parts. Nothing is contacted here; the
-// context is not a request's, since the parts (Google credentials among them) outlive it.
+// build reads the configuration and builds the parts (internal/stack). Nothing is contacted
+// here; the context is not a request's, since the parts (Google credentials among them)
+// outlive it.
 func build(fromEnv func() (*config.Config, error)) (*app, error) {
 	cfg, err := fromEnv()
 	if err != nil {
@@ -154,45 +151,12 @@ func build(fromEnv func() (*config.Config, error)) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the stack: %w", err)
 	}
-	opts, err := api.OptionsFromConfig(cfg)
+	h, err := st.Handlers(ctx)
 	if err != nil {
 		_ = st.Close()
-		return nil, fmt.Errorf("API options: %w", err)
+		return nil, fmt.Errorf("building the handlers: %w", err)
 	}
-	auth, err := sweep.AuthFromConfig(ctx, cfg, st.Logger)
-	if err != nil {
-		_ = st.Close()
-		return nil, fmt.Errorf("sweep auth: %w", err)
-	}
-	sw := sweep.FromStack(st, sweep.OptionsFromConfig(cfg))
-	if err := sw.Err(); err != nil {
-		_ = st.Close()
-		return nil, fmt.Errorf("sweep: %w", err)
-	}
-	sweepHandler := sweep.Handler(sw, auth)
-	limiter := ratelimit.New(st.Redis, cfg.RedisPrefix)
-	// wake on access: requests for a sleeping workspace's host reach the activator; nil when off
-	act, err := activator.FromConfig(cfg, activator.Deps{Sessions: st.Service, Passwords: st.Cluster, Limiter: limiter, Logger: st.Logger})
-	if err != nil {
-		_ = st.Close()
-		return nil, fmt.Errorf("activator: %w", err)
-	}
-	deps := api.Deps{
-		Manager:    st.Service, // an api.Toucher too: POST /session/{uuid}/activity
-		Health:     st,
-		Limiter:    limiter,
-		Logger:     st.Logger,
-		Reconciler: sweep.ReconcilerFromStack(st),
-		Sweep:      sweepHandler, // POST /sweep: the same sweep as IdleSweep
-	}
-	if st.Events != nil { // GET /usage answers 501 without Firestore
-		deps.Usage = st.Events
-	}
-	if act != nil {
-		deps.WakeLink = activator.WakeLinkRoute(st.Service, []byte(cfg.WakeSecret), nil)
-	}
-	srv := api.New(deps, opts)
-	return &app{stack: st, api: activator.Dispatch(srv, act), sweep: sweepHandler}, nil
+	return &app{stack: st, Handlers: h}, nil
 }
 
 // newLogger logs JSON lines to stderr with Cloud Logging's field names (severity, message).

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 )
 
 // TestBuildFailureAnswers503AndRetries: a configuration that cannot be read answers 503 in
@@ -36,7 +35,7 @@ func TestBuildFailureAnswers503AndRetries(t *testing.T) {
 	})
 	for _, target := range []string{"/session/create", "/IdleSweep", "/health"} {
 		w := httptest.NewRecorder()
-		Handler().ServeHTTP(w, httptest.NewRequest("POST", target, nil))
+		Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, target, nil))
 		if w.Code != http.StatusServiceUnavailable {
 			t.Fatalf("%s: %d %s", target, w.Code, w.Body.String())
 		}
@@ -54,16 +53,9 @@ func TestBuildFailureAnswers503AndRetries(t *testing.T) {
 	state.mu.Lock()
 	state.failed = time.Now().Add(-retryBuild)
 	state.mu.Unlock()
-	Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/health", nil))
+	Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/health", nil))
 	if calls != 2 {
 		t.Fatalf("a later request tries again: %d builds", calls)
-	}
-}
-
-// TestPricesDefaultIsEvents: config's default price is the events package's.
-func TestPricesDefaultIsEvents(t *testing.T) {
-	if config.DefaultPricePerHour != events.DefaultPricePerRunningHour {
-		t.Fatalf("config.DefaultPricePerHour %v, events.DefaultPricePerRunningHour %v", config.DefaultPricePerHour, events.DefaultPricePerRunningHour)
 	}
 }
 

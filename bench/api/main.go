@@ -30,9 +30,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
@@ -276,16 +274,15 @@ func startLocal(ctx context.Context, workspaces int) (string, string, func(), er
 		return fail(err)
 	}
 	stops = append(stops, func() { _ = st.Close() })
-	opts, err := api.OptionsFromConfig(cfg)
+	h, err := st.Handlers(ctx) // the API as the functions serve it
 	if err != nil {
 		return fail(err)
 	}
-	srv := api.New(api.Deps{Manager: st.Service, Health: st, Limiter: ratelimit.New(st.Redis, cfg.RedisPrefix), Logger: log}, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fail(err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: h.API, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	stops = append(stops, func() { _ = hs.Close() })
 	return "http://" + ln.Addr().String(), key, stop, nil

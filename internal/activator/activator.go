@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
@@ -89,6 +88,9 @@ type Deps struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
+
+// MinSecret is the shortest wake secret accepted, in bytes: it signs wake links and cookies.
+const MinSecret = 32
 
 // Options tune the activator. Zero values take the defaults noted.
 type Options struct {
@@ -144,28 +146,6 @@ func (o *Options) defaults() {
 	}
 }
 
-// OptionsFromConfig reads the activator's options from the configuration.
-func OptionsFromConfig(cfg *config.Config) (Options, error) {
-	trusted, err := clientip.ParseTrusted(cfg.TrustedProxies)
-	if err != nil {
-		return Options{}, err
-	}
-	return Options{Domain: cfg.Domain, Secret: []byte(cfg.WakeSecret), TrustedProxies: trusted}, nil
-}
-
-// FromConfig builds the activator when wake on access is on (config.Config.WakeOnAccess),
-// and returns nil when it is off.
-func FromConfig(cfg *config.Config, deps Deps) (*Handler, error) {
-	if !cfg.WakeOnAccess() {
-		return nil, nil
-	}
-	opts, err := OptionsFromConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return New(deps, opts)
-}
-
 // Handler is the activator, an http.Handler for workspace hosts.
 type Handler struct {
 	deps   Deps
@@ -182,8 +162,8 @@ func New(deps Deps, opts Options) (*Handler, error) {
 		return nil, errors.New("activator: Sessions, Passwords and Limiter are required")
 	case opts.Domain == "":
 		return nil, errors.New("activator: the workspace domain is required")
-	case len(opts.Secret) < config.MinWakeSecret:
-		return nil, fmt.Errorf("activator: the wake secret must be at least %d bytes", config.MinWakeSecret)
+	case len(opts.Secret) < MinSecret:
+		return nil, fmt.Errorf("activator: the wake secret must be at least %d bytes", MinSecret)
 	case opts.Scheme != "https" && opts.Scheme != "http":
 		return nil, fmt.Errorf("activator: scheme %q is not http or https", opts.Scheme)
 	}

@@ -86,7 +86,7 @@ func newFixtureWith(t testing.TB, settings map[string]string, mutate func(*activ
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := activator.OptionsFromConfig(cfg)
+	opts, err := stack.ActivatorOptions(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
@@ -105,18 +103,6 @@ func (o *Options) defaults() {
 	if o.HealthTimeout <= 0 {
 		o.HealthTimeout = 3 * time.Second
 	}
-}
-
-// OptionsFromConfig reads the API's options from the configuration.
-func OptionsFromConfig(cfg *config.Config) (Options, error) {
-	trusted, err := clientip.ParseTrusted(cfg.TrustedProxies)
-	if err != nil {
-		return Options{}, err
-	}
-	return Options{
-		APIKeys: cfg.APIKeys, CreateLimit: cfg.CreateRateLimit, KeyLimit: cfg.APIRateLimit,
-		TrustedProxies: trusted,
-	}, nil
 }
 
 // limitScope says what a route's requests are counted against.

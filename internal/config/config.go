@@ -4,14 +4,15 @@
 package config
 
 import (
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-
 	"fmt"
 	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
 // Config is the whole configuration of the control plane.
@@ -85,8 +86,8 @@ type Config struct {
 }
 
 // DefaultPricePerHour is HYPERBOLA_PRICE_PER_HOUR's default: what one workspace with the
-// default requests costs per running hour on GKE Autopilot (internal/events'
-// DefaultPricePerRunningHour; a test keeps the two equal).
+// default requests (250m CPU, 256Mi memory) costs per running hour on GKE Autopilot at
+// us-central1 list prices (0.25 × $0.0445 per vCPU-hour + 0.25 × $0.0049225 per GiB-hour).
 const DefaultPricePerHour = 0.0123
 
 // DefaultBackupImage is the backup image images/backup builds (a shell and zip, uid 1000),
@@ -197,8 +198,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// MinWakeSecret is the shortest accepted HYPERBOLA_WAKE_SECRET, in bytes.
-const MinWakeSecret = 32
+// MinWakeSecret is the shortest accepted HYPERBOLA_WAKE_SECRET, in bytes: the activator's.
+const MinWakeSecret = activator.MinSecret
 
 // WakeOnAccess reports whether wake on access is on: an activator Service to route sleeping
 // workspaces to, and a secret to sign wake links and cookies with. Without the secret the

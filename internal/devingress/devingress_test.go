@@ -21,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -33,21 +32,19 @@ const (
 	host   = "vs-code-" + id + "." + domain
 )
 
-// kubeOptions are the builders' options from a configuration with wake on access on, and
-// the activator's own host when vhost is set (what infra sets in production).
+// kubeOptions are the builders' options of a deployment with wake on access on (the
+// configuration's defaults), and the activator's own host when vhost is set (what infra sets
+// in production).
 func kubeOptions(t *testing.T, vhost string) kube.Options {
 	t.Helper()
-	env := map[string]string{"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_DOMAIN": domain,
-		"HYPERBOLA_WAKE_SECRET": strings.Repeat("s", config.MinWakeSecret)}
+	o := kube.Options{Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
+		IngressNamespace: "ingress-nginx", DefaultImage: "codercom/code-server:4.96.4", DefaultStorage: "5Gi",
+		DefaultCPU: "250m", DefaultMemory: "256Mi", BackupPVC: "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		BackupDeadline: 30 * time.Minute, ActivatorService: "hyperbola-activator", ActivatorPort: 80, ActivatorHost: vhost}
 	if vhost != "" {
-		env["HYPERBOLA_ACTIVATOR_HOST"] = vhost
+		o.ActivatorPort = 443
 	}
-	cfg, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := kube.OptionsFromConfig(cfg)
-	if err != nil {
+	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return o

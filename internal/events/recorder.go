@@ -32,10 +32,6 @@ const (
 	degradedTimeout   = time.Second
 	DefaultFlushLimit = 1000
 	DefaultCurrency   = "USD"
-	// DefaultPricePerRunningHour is what one workspace with the default requests (250m CPU,
-	// 256Mi memory) costs per hour on GKE Autopilot at us-central1 list prices
-	// (0.25 × $0.0445 per vCPU-hour + 0.25 × $0.0049225 per GiB-hour).
-	DefaultPricePerRunningHour = 0.0123
 )
 
 // Options configures a Recorder. Zero values take the defaults noted.
@@ -60,8 +56,7 @@ type Options struct {
 	Cooldown time.Duration
 	// FlushLimit bounds how many queued events one Flush writes (1000).
 	FlushLimit int
-	// PricePerRunningHour is the cost of one workspace running for an hour
-	// (DefaultPricePerRunningHour); a negative value means 0.
+	// PricePerRunningHour is the cost of one workspace running for an hour (0: free).
 	PricePerRunningHour float64
 	// StoragePricePerGBMonth is the cost of one GiB of volume kept for a month (730 hours),
 	// running or not; 0 leaves storage out of the costs.
@@ -95,15 +90,6 @@ func (o *Options) defaults() {
 	}
 	if o.FlushLimit <= 0 {
 		o.FlushLimit = DefaultFlushLimit
-	}
-	switch {
-	case o.PricePerRunningHour == 0:
-		o.PricePerRunningHour = DefaultPricePerRunningHour
-	case o.PricePerRunningHour < 0:
-		o.PricePerRunningHour = 0
-	}
-	if o.StoragePricePerGBMonth < 0 {
-		o.StoragePricePerGBMonth = 0
 	}
 	if o.Currency == "" {
 		o.Currency = DefaultCurrency

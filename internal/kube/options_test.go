@@ -1,27 +1,37 @@
 package kube
 
 import (
+	"strings"
 	"testing"
+	"time"
 )
 
-func TestOptionalClasses(t *testing.T) {
-	ws, o := testWorkspace(), testOptions()
-	o.StorageClass, o.IngressClass, o.ClusterIssuer = "", "", ""
-	pvc, err := PersistentVolumeClaim(ws, o)
-	if err != nil {
-		t.Fatal(err)
+func TestOptions(t *testing.T) {
+	if err := testOptions().Validate(); err != nil {
+		t.Error(err)
 	}
-	if pvc.Spec.StorageClassName != nil {
-		t.Errorf("storage class = %q, want unset (the cluster's default)", *pvc.Spec.StorageClassName)
-	}
-	ing, err := Ingress(ws, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ing.Spec.IngressClassName != nil {
-		t.Errorf("ingress class = %q, want unset", *ing.Spec.IngressClassName)
-	}
-	if _, ok := ing.Annotations["cert-manager.io/cluster-issuer"]; ok {
-		t.Error("cluster-issuer annotation without an issuer")
+	for name, mutate := range map[string]func(*Options){
+		"namespace":   func(o *Options) { o.Namespace = "Bad_NS" },
+		"empty ns":    func(o *Options) { o.Namespace = "" },
+		"domain":      func(o *Options) { o.Domain = "bad domain" },
+		"long domain": func(o *Options) { o.Domain = strings.Repeat("a.", 120) + "io" },
+		"port":        func(o *Options) { o.Port = 0 },
+		"big port":    func(o *Options) { o.Port = 70000 },
+		"ingress ns":  func(o *Options) { o.IngressNamespace = "" },
+		"backup pvc":  func(o *Options) { o.BackupPVC = "" },
+		"image":       func(o *Options) { o.BackupImage = " " },
+		"class":       func(o *Options) { o.StorageClass = "Not Valid" },
+		"deadline":    func(o *Options) { o.BackupDeadline = -time.Second },
+		"activator":   func(o *Options) { o.ActivatorService = "Not_A_Service" },
+		"act. host":   func(o *Options) { o.ActivatorHost = "https://x.run.app" },
+		"act. port":   func(o *Options) { o.ActivatorPort = 70000 },
+		"ca no host":  func(o *Options) { o.ActivatorHost = "" },
+		"ca secret":   func(o *Options) { o.ActivatorCASecret = "Bad Secret" },
+	} {
+		o := testOptions()
+		mutate(&o)
+		if err := o.Validate(); err == nil {
+			t.Errorf("%s: accepted %+v", name, o)
+		}
 	}
 }

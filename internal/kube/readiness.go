@@ -14,7 +14,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-// Readiness is Observe for a session waiting for its pod (session.ReadinessObserver): a GET
+// Readiness is Observe for a session waiting for its pod (session.Cluster.Readiness): a GET
 // of the Deployment and a list of the workspace's pods, instead of Observe's seven lists. A
 // missing Deployment gives an Observed with no kinds.
 func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, error) {

@@ -6,7 +6,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-var _ session.Router = (*Cluster)(nil)
+var _ session.Cluster = (*Cluster)(nil)
 
 // Route applies the workspace's Ingress alone (server-side apply, like Apply): its backend is
 // the activator while ws.Activator (and wake on access) says so, the workspace otherwise.

@@ -1,6 +1,10 @@
-// Package stack builds the control plane's parts from a configuration, in one place: the Redis
-// client, the Kubernetes client, the cluster adapter, the store and the session Service. The
-// functions' wiring, the local server, the provider's direct mode and the benchmarks use it.
+// Package stack is the control plane's wiring, in one place: the only reader of the
+// configuration (internal/config) and the only code that puts the parts together. New builds
+// the Redis and Kubernetes clients, the cluster adapter, the store, the durable record, the
+// session Service, the rate limiter and the reconcile runner; Handlers adds the HTTP front
+// doors (the API with the activator in front of it, and the sweep). The functions, the local
+// server (functions/cmd/server), the provider's direct mode and the benchmarks use it; the
+// packages it wires take resolved options and never see the configuration.
 package stack
 
 import (
@@ -19,11 +23,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
 // Stack is the control plane's parts, built once per process.
@@ -36,8 +44,13 @@ type Stack struct {
 	Store   *store.Store
 	Service *session.Service
 	// Events is the durable record in Firestore; nil when GOOGLE_CLOUD_PROJECT is not set.
-	Events  *events.Recorder
-	closers []func() error
+	// The parts that take it as an interface get it through durable, never as a nil pointer.
+	Events *events.Recorder
+	// Limiter counts requests per client, key and session in Redis (the API, the activator).
+	Limiter *ratelimit.Limiter
+	// Reconciler runs one reconcile at a time across instances (POST /reconcile, the sweep).
+	Reconciler *sweep.ReconcileRunner
+	closers    []func() error
 }
 
 // Parts lets a caller supply parts it already has (tests, the provider); nil ones are built
@@ -75,7 +88,7 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 			return nil, fmt.Errorf("kubernetes client: %w", err)
 		}
 	}
-	kopts, err := kube.OptionsFromConfig(cfg)
+	kopts, err := KubeOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -94,20 +107,34 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 			return nil, fmt.Errorf("firestore client for project %s: %w", cfg.FirestoreProject, err)
 		}
 		s.closers = append(s.closers, fs.Close)
-		price := cfg.PricePerHour
-		if price == 0 {
-			price = -1 // events reads 0 as "its default" and a negative price as 0
-		}
-		s.Events = events.New(fs, events.Options{Redis: s.Redis, Prefix: cfg.RedisPrefix, Now: parts.Now, Logger: s.Logger,
-			PricePerRunningHour: price, StoragePricePerGBMonth: cfg.StoragePricePerGBMonth, Currency: cfg.Currency})
+		eo := eventsOptions(cfg)
+		eo.Redis, eo.Now, eo.Logger = s.Redis, parts.Now, s.Logger
+		s.Events = events.New(fs, eo)
 		recorder = s.Events
 	}
-	s.Service = session.NewService(s.Cluster, s.Store, session.Options{
-		Domain: cfg.Domain, Image: cfg.UserPodImage, Storage: cfg.StorageSize, CPU: cfg.CPURequest,
-		Memory: cfg.MemoryRequest, IdleTimeout: cfg.IdleTimeout, SessionTTL: cfg.SessionTTL,
-		Now: parts.Now, Logger: s.Logger, Recorder: recorder,
-	})
+	so := serviceOptions(cfg)
+	so.Now, so.Logger, so.Recorder = parts.Now, s.Logger, recorder
+	s.Service = session.NewService(s.Cluster, s.Store, so)
+	s.Limiter = ratelimit.New(s.Redis, cfg.RedisPrefix)
+	s.Reconciler = sweep.NewReconcileRunner(reconcile.Deps{
+		Cluster: s.Cluster, Store: s.Store, Records: s.durable().records, Now: s.Service.Options().Now, Logger: s.Logger,
+	}, s.Store, ReconcileOptions(cfg), 0)
 	return s, nil
+}
+
+// durable is the durable record as each part that takes it wants it: every field nil without
+// Firestore (an interface holding a nil *events.Recorder would not be nil).
+type durable struct {
+	records reconcile.Records
+	flusher sweep.Flusher
+	usage   api.UsageReporter
+}
+
+func (s *Stack) durable() durable {
+	if s.Events == nil {
+		return durable{}
+	}
+	return durable{records: s.Events, flusher: s.Events, usage: s.Events}
 }
 
 // Check reports each dependency's health: "redis" and "kubernetes".

@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
 )
 
 // Flusher writes the durable events queued while Firestore could not take them
@@ -65,23 +63,6 @@ func NewReconcileRunner(deps reconcile.Deps, leases Leaser, opts reconcile.Optio
 		log = slog.Default()
 	}
 	return &ReconcileRunner{deps: deps, opts: opts, leases: leases, leaseTTL: leaseTTL, log: log.With("component", "reconcile")}
-}
-
-// ReconcileOptionsFromConfig takes reconcile's options from the configuration: the grace
-// period (HYPERBOLA_RECONCILE_GRACE) and what adopted sessions get (domain, idle timeout,
-// SESSION_TTL).
-func ReconcileOptionsFromConfig(cfg *config.Config) reconcile.Options {
-	return reconcile.Options{GracePeriod: cfg.ReconcileGrace, Domain: cfg.Domain, IdleTimeout: cfg.IdleTimeout, SessionTTL: cfg.SessionTTL}
-}
-
-// ReconcilerFromStack returns a runner on the stack's cluster, store and durable records
-// (none when GOOGLE_CLOUD_PROJECT is not set), with the Service's clock.
-func ReconcilerFromStack(st *stack.Stack) *ReconcileRunner {
-	deps := reconcile.Deps{Cluster: st.Cluster, Store: st.Store, Now: st.Service.Options().Now, Logger: st.Logger}
-	if st.Events != nil { // never a nil *events.Recorder in the interface
-		deps.Records = st.Events
-	}
-	return NewReconcileRunner(deps, st.Store, ReconcileOptionsFromConfig(st.Config), 0)
 }
 
 // errReconcileBusy is what a run that finds the lease taken returns.

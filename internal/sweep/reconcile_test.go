@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -157,12 +156,12 @@ func TestRunReconcileBusyOrFailedIsRetriedByTheNextSweep(t *testing.T) {
 	}
 }
 
+// TestRunReconcileOff: without a reconciler a sweep runs no reconcile (how
+// HYPERBOLA_RECONCILE_EVERY=0 turns it off; internal/stack's TestSweeperReconcileOff).
 func TestRunReconcileOff(t *testing.T) {
-	w := newWorld()
-	rc := &fakeReconciler{}
-	s := newFlushingSweeper(w, nil, rc, sweep.Options{ReconcileEvery: -1})
-	if rep, err := s.Run(context.Background()); err != nil || rep.Reconciled != nil || rc.count() != 0 {
-		t.Fatalf("%+v %v, %d reconciles", rep, err, rc.count())
+	s := newFlushingSweeper(newWorld(), nil, nil, sweep.Options{})
+	if rep, err := s.Run(context.Background()); err != nil || rep.Reconciled != nil {
+		t.Fatalf("%+v %v", rep, err)
 	}
 }
 
@@ -188,55 +187,5 @@ func TestReconcileRunnerHoldsTheLease(t *testing.T) {
 	leases.HoldLease(sweep.ReconcileLeaseName, true) // another instance reconciles
 	if _, err := r.Reconcile(context.Background(), false); !errors.Is(err, session.ErrBusy) {
 		t.Fatalf("concurrent reconcile: %v", err)
-	}
-}
-
-func TestOptionsFromConfig(t *testing.T) {
-	read := func(env map[string]string) *config.Config {
-		t.Helper()
-		cfg, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
-	o := sweep.OptionsFromConfig(read(nil))
-	if o.ProbeURL != "" || o.ReconcileEvery != 10*time.Minute || o.Domain != "preview.hyperbola.in" {
-		t.Fatalf("defaults: %+v", o)
-	}
-	w := newWorld()
-	s := sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store}, o)
-	if s.Err() != nil || s.Options().ProbeURL != sweep.DefaultProbeURL {
-		t.Fatalf("default probe URL: %q %v", s.Options().ProbeURL, s.Err())
-	}
-	o = sweep.OptionsFromConfig(read(map[string]string{
-		"HYPERBOLA_SWEEP_PROBE_URL": sweep.PublicProbeURL, "HYPERBOLA_DOMAIN": "ws.example.test",
-		"HYPERBOLA_RECONCILE_EVERY": "0", "HYPERBOLA_RECONCILE_GRACE": "30m",
-	}))
-	if o.ProbeURL != sweep.PublicProbeURL || o.ReconcileEvery >= 0 {
-		t.Fatalf("set: %+v", o)
-	}
-	p, err := sweep.NewHTTPProber(sweep.ProbeOptions{URLTemplate: o.ProbeURL, Namespace: o.Namespace, Port: o.Port, Domain: o.Domain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, _ := p.URL("ab12cd34"); u != "https://vs-code-ab12cd34.ws.example.test/healthz" {
-		t.Fatalf("public probe URL %q", u)
-	}
-	bad := sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store},
-		sweep.OptionsFromConfig(read(map[string]string{"HYPERBOLA_SWEEP_PROBE_URL": "https://vs-code.example.test/healthz"})))
-	if bad.Err() == nil {
-		t.Fatal("a template without {id} was accepted")
-	}
-	ro := sweep.ReconcileOptionsFromConfig(read(map[string]string{"HYPERBOLA_RECONCILE_GRACE": "30m", "SESSION_TTL": "3600"}))
-	if ro.GracePeriod != 30*time.Minute || ro.SessionTTL != time.Hour || ro.IdleTimeout != 15*time.Minute || ro.Domain != "preview.hyperbola.in" {
-		t.Fatalf("reconcile options %+v", ro)
-	}
-	for _, env := range []map[string]string{
-		{"HYPERBOLA_RECONCILE_GRACE": "0s"}, {"HYPERBOLA_RECONCILE_EVERY": "-1m"}, {"HYPERBOLA_RECONCILE_EVERY": "often"},
-	} {
-		if _, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err == nil {
-			t.Errorf("accepted %v", env)
-		}
 	}
 }

@@ -76,7 +76,7 @@ type Deps struct {
 	Logger *slog.Logger
 	// Flusher, when set, writes the queued durable events on every sweep (*events.Recorder).
 	Flusher Flusher
-	// Reconciler, when set, runs a reconcile once every Options.ReconcileEvery.
+	// Reconciler, when set, runs a reconcile once every Options.ReconcileEvery; nil, never.
 	Reconciler Reconciler
 }
 
@@ -104,8 +104,8 @@ type Options struct {
 	// Job every minute (1h).
 	RetryFailedAfter time.Duration
 
-	// ReconcileEvery is how often a sweep runs a reconcile, across every instance (10m;
-	// negative: never). The period is a lease in the store (ReconcileDueName), not a clock in
+	// ReconcileEvery is how often a sweep runs a reconcile, across every instance (10m).
+	// The period is a lease in the store (ReconcileDueName), not a clock in
 	// memory: the first sweep after it lapses runs the reconcile and takes it again.
 	ReconcileEvery time.Duration
 	// ReconcileDueName names that lease ("reconcile-due").
@@ -139,9 +139,7 @@ func (o *Options) defaults() {
 	defD(&o.LeaseTTL, 3*time.Minute)
 	defD(&o.ProbeBackoff, 5*time.Minute)
 	defD(&o.RetryFailedAfter, time.Hour)
-	if o.ReconcileEvery == 0 {
-		o.ReconcileEvery = 10 * time.Minute
-	}
+	defD(&o.ReconcileEvery, 10*time.Minute)
 	if o.ReconcileDueName == "" {
 		o.ReconcileDueName = "reconcile-due"
 	}
@@ -362,7 +360,7 @@ func (s *Sweeper) flush(stop context.Context, t *tally) {
 // (another one held its lease, or it failed) gives the due lease back, so the next sweep
 // tries again. The reconcile must end before this sweep's lease does.
 func (s *Sweeper) reconcileIfDue(ctx, stop context.Context, until time.Time, t *tally) {
-	if s.reconciler == nil || s.opts.ReconcileEvery < 0 || stop.Err() != nil {
+	if s.reconciler == nil || stop.Err() != nil {
 		return
 	}
 	release, ok, err := s.store.Lease(ctx, s.opts.ReconcileDueName, s.opts.ReconcileEvery)

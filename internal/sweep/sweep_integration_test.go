@@ -16,9 +16,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
@@ -34,14 +34,15 @@ func TestMain(m *testing.M) {
 // on 127.0.0.1) that the probes reach through the production URL template: only the name
 // resolution is the test's, as cluster DNS would resolve vs-code-<id>.<ns>.svc.cluster.local.
 type fixture struct {
-	t     *testing.T
-	ns    string
-	kube  *testenv.Kube
-	cfg   *config.Config
-	clk   *clock
-	stack *stack.Stack
-	svc   *session.Service
-	log   *slog.Logger
+	t      *testing.T
+	ns     string
+	kube   *testenv.Kube
+	port   int32  // code-server's
+	prefix string // of the Redis keys
+	clk    *clock
+	stack  *plane
+	svc    *session.Service
+	log    *slog.Logger
 
 	mu     sync.Mutex
 	routes map[string]string // host:port of a workspace → a stand-in's address
@@ -55,16 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.FromLookup(func(name string) (string, bool) {
-		v, ok := map[string]string{
-			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
-		}[name]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{t: t, ns: ns, kube: k, cfg: cfg, routes: map[string]string{},
+	f := &fixture{t: t, ns: ns, kube: k, port: 8080, prefix: prefix, routes: map[string]string{},
 		clk: testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond)),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	f.stack = f.instance()
@@ -72,20 +64,36 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// instance builds another control plane instance on the same namespace, Redis keys and clock.
-func (f *fixture) instance() *stack.Stack {
-	f.t.Helper()
-	st, err := stack.New(context.Background(), f.cfg, stack.Parts{Redis: env.Redis.Client(f.t), Kube: f.kube.Client, Now: f.clk.Now, Logger: f.log})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return st
+// plane is one control plane instance: the session core on the cluster and the store.
+type plane struct {
+	Service *session.Service
+	Store   *store.Store
 }
 
-// sweeper is the sweep on st, exactly as FromStack builds it, with the stand-ins' resolver.
-func (f *fixture) sweeper(st *stack.Stack, opts sweep.Options) *sweep.Sweeper {
+// instance builds another control plane instance on the same namespace, Redis keys and clock,
+// with the configuration's defaults (internal/stack builds the same parts in production).
+func (f *fixture) instance() *plane {
 	f.t.Helper()
-	base := sweep.OptionsFromConfig(f.cfg)
+	ko := kube.Options{Namespace: f.ns, Domain: domain, Port: f.port, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
+		IngressNamespace: "ingress-nginx", DefaultImage: "codercom/code-server:4.96.4", DefaultStorage: "5Gi",
+		DefaultCPU: "250m", DefaultMemory: "256Mi", BackupPVC: "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		BackupDeadline: 30 * time.Minute}
+	if err := ko.Validate(); err != nil {
+		f.t.Fatal(err)
+	}
+	st := store.New(env.Redis.Client(f.t), f.prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: f.clk.Now, Logger: f.log})
+	svc := session.NewService(kube.NewCluster(f.kube.Client, ko), st, session.Options{Domain: domain, Now: f.clk.Now, Logger: f.log})
+	return &plane{Service: svc, Store: st}
+}
+
+// domain is the workspaces' domain in these tests.
+const domain = "ws.example.test"
+
+// sweeper is the sweep on st as internal/stack builds it (the in-cluster probe URL), with
+// the stand-ins' resolver.
+func (f *fixture) sweeper(st *plane, opts sweep.Options) *sweep.Sweeper {
+	f.t.Helper()
+	base := sweep.Options{Namespace: f.ns, Port: f.port, Domain: domain}
 	base.ProbeTimeout, base.Concurrency = opts.ProbeTimeout, opts.Concurrency
 	p, err := sweep.NewHTTPProber(sweep.ProbeOptions{URLTemplate: sweep.DefaultProbeURL, Namespace: base.Namespace,
 		Port: base.Port, Domain: base.Domain, DialContext: f.dial})
@@ -135,7 +143,7 @@ func (f *fixture) standIn(id string, h func(s *standIn, w http.ResponseWriter, r
 func (f *fixture) route(id, addr string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.routes[fmt.Sprintf("vs-code-%s.%s.svc.cluster.local:%d", id, f.ns, f.cfg.UserPodPort)] = addr
+	f.routes[fmt.Sprintf("vs-code-%s.%s.svc.cluster.local:%d", id, f.ns, f.port)] = addr
 }
 
 // heartbeat answers like code-server: the stand-in's lastHeartbeat.
@@ -442,17 +450,6 @@ func TestIntegrationTwoSweepsAtOnceActOnce(t *testing.T) {
 	// the lease is released: the next sweep runs
 	if rep := run(t, sweepers[1]); rep.Skipped {
 		t.Fatal("the lease was not released")
-	}
-}
-
-func TestIntegrationFromStack(t *testing.T) {
-	f := newFixture(t)
-	s := sweep.FromStack(f.stack, sweep.OptionsFromConfig(f.cfg))
-	if s.Err() != nil {
-		t.Fatal(s.Err())
-	}
-	if rep := run(t, s); rep.Skipped || rep.Candidates != 0 || rep.Errors != 0 {
-		t.Fatalf("empty sweep %+v", rep)
 	}
 }
 

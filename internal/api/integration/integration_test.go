@@ -101,7 +101,7 @@ func quietLogger() *slog.Logger {
 // server starts one API instance over real HTTP on 127.0.0.1.
 func (f *fixture) server(opts api.Options) *httptest.Server {
 	f.t.Helper()
-	apiOpts, err := api.OptionsFromConfig(f.cfg)
+	apiOpts, err := stack.APIOptions(f.cfg)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -20,32 +20,27 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
-// deps wires the API as functions/functions.go does: the Service (a Toucher), the usage
-// report when Firestore is configured, the reconcile runner and the sweep (FromStack, with
-// the configuration's probe URL) behind its own auth.
+// deps wires the API as the stack does for the functions: the Service (a Toucher), the usage
+// report when Firestore is configured, the reconcile runner and the sweep (with the
+// configuration's probe URL) behind its own auth.
 func (f *fixture) deps() api.Deps {
 	f.t.Helper()
-	auth, err := sweep.AuthFromConfig(context.Background(), f.cfg, quietLogger())
+	h, err := f.stack.Handlers(context.Background())
 	if err != nil {
-		f.t.Fatal(err)
-	}
-	sw := sweep.FromStack(f.stack, sweep.OptionsFromConfig(f.cfg))
-	if err := sw.Err(); err != nil {
 		f.t.Fatal(err)
 	}
 	d := api.Deps{
 		Manager: f.stack.Service, Health: f.stack,
-		Limiter:    ratelimit.New(f.stack.Redis, f.cfg.RedisPrefix),
+		Limiter:    f.stack.Limiter,
 		Logger:     quietLogger(),
-		Reconciler: sweep.ReconcilerFromStack(f.stack),
-		Sweep:      sweep.Handler(sw, auth),
+		Reconciler: f.stack.Reconciler,
+		Sweep:      h.Sweep,
 	}
 	if f.stack.Events != nil {
 		d.Usage = f.stack.Events

@@ -1,0 +1,121 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/api/idtoken"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/clientip"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
+)
+
+// This file is the one translation of the configuration into the parts' options: every
+// setting is read here, once, and the parts take what they are given.
+
+// KubeOptions are the builders' and the cluster adapter's settings, checked.
+func KubeOptions(c *config.Config) (kube.Options, error) {
+	o := kube.Options{
+		Namespace:        c.Namespace,
+		Domain:           c.Domain,
+		Port:             c.UserPodPort,
+		StorageClass:     c.StorageClass,
+		IngressClass:     c.IngressClass,
+		ClusterIssuer:    c.ClusterIssuer,
+		IngressNamespace: c.IngressNamespace,
+		DefaultImage:     c.UserPodImage,
+		DefaultStorage:   c.StorageSize,
+		DefaultCPU:       c.CPURequest,
+		DefaultMemory:    c.MemoryRequest,
+		BackupPVC:        c.BackupPVC,
+		BackupImage:      c.BackupImage,
+		BackupDeadline:   c.BackupDeadline,
+	}
+	var err error
+	if o.NodeSelector, err = kube.ParseNodeSelector(c.NodeSelector); err != nil {
+		return o, fmt.Errorf("HYPERBOLA_NODE_SELECTOR: %w", err)
+	}
+	if o.Tolerations, err = kube.ParseTolerations(c.Tolerations); err != nil {
+		return o, fmt.Errorf("HYPERBOLA_TOLERATIONS: %w", err)
+	}
+	if c.WakeOnAccess() {
+		o.ActivatorService = c.ActivatorService
+		o.ActivatorPort = c.ActivatorPort
+		o.ActivatorHost = c.ActivatorHost
+		o.ActivatorCASecret = c.ActivatorCASecret
+	}
+	return o, o.Validate()
+}
+
+// serviceOptions are the session core's defaults for what a request leaves out.
+func serviceOptions(c *config.Config) session.Options {
+	return session.Options{
+		Domain: c.Domain, Image: c.UserPodImage, Storage: c.StorageSize, CPU: c.CPURequest,
+		Memory: c.MemoryRequest, IdleTimeout: c.IdleTimeout, SessionTTL: c.SessionTTL,
+	}
+}
+
+// eventsOptions are the durable record's prices; the price is taken as configured (0: free).
+func eventsOptions(c *config.Config) events.Options {
+	return events.Options{Prefix: c.RedisPrefix, PricePerRunningHour: c.PricePerHour,
+		StoragePricePerGBMonth: c.StoragePricePerGBMonth, Currency: c.Currency}
+}
+
+// APIOptions are the HTTP API's keys, rate limits and trusted proxies.
+func APIOptions(c *config.Config) (api.Options, error) {
+	trusted, err := clientip.ParseTrusted(c.TrustedProxies)
+	if err != nil {
+		return api.Options{}, fmt.Errorf("HYPERBOLA_TRUSTED_PROXIES: %w", err)
+	}
+	return api.Options{
+		APIKeys: c.APIKeys, CreateLimit: c.CreateRateLimit, KeyLimit: c.APIRateLimit,
+		TrustedProxies: trusted,
+	}, nil
+}
+
+// ActivatorOptions are the activator's domain, wake secret and trusted proxies.
+func ActivatorOptions(c *config.Config) (activator.Options, error) {
+	trusted, err := clientip.ParseTrusted(c.TrustedProxies)
+	if err != nil {
+		return activator.Options{}, fmt.Errorf("HYPERBOLA_TRUSTED_PROXIES: %w", err)
+	}
+	return activator.Options{Domain: c.Domain, Secret: []byte(c.WakeSecret), TrustedProxies: trusted}, nil
+}
+
+// SweepOptions are the sweep's probe URL template (HYPERBOLA_SWEEP_PROBE_URL; "" keeps
+// sweep.DefaultProbeURL, the in-cluster Service; a control plane outside the cluster, on Cloud
+// Run, sets sweep.PublicProbeURL), what it is filled with, and how often a sweep reconciles.
+// HYPERBOLA_RECONCILE_EVERY=0 turns the sweep's reconcile off by leaving the sweep without a
+// reconciler (Stack.Sweeper), not through this value.
+func SweepOptions(c *config.Config) sweep.Options {
+	return sweep.Options{ProbeURL: c.SweepProbeURL, Namespace: c.Namespace, Port: c.UserPodPort, Domain: c.Domain,
+		ReconcileEvery: c.ReconcileEvery}
+}
+
+// ReconcileOptions are reconcile's grace period and what adopted sessions get (domain, idle
+// timeout, SESSION_TTL).
+func ReconcileOptions(c *config.Config) reconcile.Options {
+	return reconcile.Options{GracePeriod: c.ReconcileGrace, Domain: c.Domain, IdleTimeout: c.IdleTimeout, SessionTTL: c.SessionTTL}
+}
+
+// sweepAuthOptions are who may run the sweep: the API's keys and, when SWEEP_OIDC_AUDIENCE and
+// SWEEP_OIDC_SERVICE_ACCOUNT are set, Cloud Scheduler's OIDC tokens checked against Google's
+// public keys.
+func sweepAuthOptions(ctx context.Context, c *config.Config) (sweep.AuthOptions, error) {
+	o := sweep.AuthOptions{APIKeys: c.APIKeys, Audience: c.SweepOIDCAudience, ServiceAccount: c.SweepOIDCServiceAccount}
+	if o.Audience != "" {
+		v, err := idtoken.NewValidator(ctx)
+		if err != nil {
+			return o, fmt.Errorf("sweep auth: ID token validator: %w", err)
+		}
+		o.Validator = v
+	}
+	return o, nil
+}

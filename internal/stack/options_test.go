@@ -1,0 +1,160 @@
+package stack
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
+)
+
+func read(t *testing.T, env map[string]string) *config.Config {
+	t.Helper()
+	cfg, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// newStack builds a stack on an in-memory Redis and a fake cluster.
+func newStack(t *testing.T, env map[string]string) *Stack {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	st, err := New(context.Background(), read(t, env), Parts{
+		Redis: redis.NewClient(&redis.Options{Addr: mr.Addr()}), Kube: fake.NewClientset(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func TestKubeOptions(t *testing.T) {
+	o, err := KubeOptions(read(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Namespace != "hyperbola" || o.Port != 8080 || o.BackupPVC != "hyperbola-backups" || o.DefaultStorage != "5Gi" {
+		t.Errorf("options = %+v", o)
+	}
+	if o.ActivatorService != "" {
+		t.Errorf("wake on access is on without a wake secret: %+v", o)
+	}
+	o, err = KubeOptions(read(t, map[string]string{"HYPERBOLA_WAKE_SECRET": strings.Repeat("k", config.MinWakeSecret),
+		"HYPERBOLA_ACTIVATOR_HOST": "api.example.run.app"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ActivatorService != "hyperbola-activator" || o.ActivatorHost != "api.example.run.app" || o.ActivatorPort != 443 {
+		t.Errorf("wake on access options = %+v", o)
+	}
+	if _, err := KubeOptions(read(t, map[string]string{"HYPERBOLA_NODE_SELECTOR": "=x"})); err == nil {
+		t.Error("a bad node selector was accepted")
+	}
+}
+
+func TestSweepOptions(t *testing.T) {
+	o := SweepOptions(read(t, nil))
+	if o.ProbeURL != "" || o.ReconcileEvery != 10*time.Minute || o.Domain != "preview.hyperbola.in" {
+		t.Fatalf("defaults: %+v", o)
+	}
+	s := newStack(t, nil).Sweeper()
+	if s.Err() != nil || s.Options().ProbeURL != sweep.DefaultProbeURL {
+		t.Fatalf("default probe URL: %q %v", s.Options().ProbeURL, s.Err())
+	}
+	o = SweepOptions(read(t, map[string]string{
+		"HYPERBOLA_SWEEP_PROBE_URL": sweep.PublicProbeURL, "HYPERBOLA_DOMAIN": "ws.example.test",
+		"HYPERBOLA_RECONCILE_EVERY": "0", "HYPERBOLA_RECONCILE_GRACE": "30m",
+	}))
+	if o.ProbeURL != sweep.PublicProbeURL {
+		t.Fatalf("set: %+v", o)
+	}
+	p, err := sweep.NewHTTPProber(sweep.ProbeOptions{URLTemplate: o.ProbeURL, Namespace: o.Namespace, Port: o.Port, Domain: o.Domain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := p.URL("ab12cd34"); u != "https://vs-code-ab12cd34.ws.example.test/healthz" {
+		t.Fatalf("public probe URL %q", u)
+	}
+	bad := newStack(t, map[string]string{"HYPERBOLA_SWEEP_PROBE_URL": "https://vs-code.example.test/healthz"}).Sweeper()
+	if bad.Err() == nil {
+		t.Fatal("a template without {id} was accepted")
+	}
+	ro := ReconcileOptions(read(t, map[string]string{"HYPERBOLA_RECONCILE_GRACE": "30m", "SESSION_TTL": "3600"}))
+	if ro.GracePeriod != 30*time.Minute || ro.SessionTTL != time.Hour || ro.IdleTimeout != 15*time.Minute || ro.Domain != "preview.hyperbola.in" {
+		t.Fatalf("reconcile options %+v", ro)
+	}
+	for _, env := range []map[string]string{
+		{"HYPERBOLA_RECONCILE_GRACE": "0s"}, {"HYPERBOLA_RECONCILE_EVERY": "-1m"}, {"HYPERBOLA_RECONCILE_EVERY": "often"},
+	} {
+		if _, err := config.FromLookup(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err == nil {
+			t.Errorf("accepted %v", env)
+		}
+	}
+}
+
+// TestSweeperReconcileOff: HYPERBOLA_RECONCILE_EVERY=0 leaves the sweep without a reconciler,
+// so it runs none; the default runs one.
+func TestSweeperReconcileOff(t *testing.T) {
+	for every, want := range map[string]bool{"0": false, "": true} {
+		st := newStack(t, map[string]string{"HYPERBOLA_RECONCILE_EVERY": every})
+		rep, err := st.Sweeper().Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rep.Reconciled != nil; got != want {
+			t.Errorf("HYPERBOLA_RECONCILE_EVERY=%q: reconciled %v, want %v (%+v)", every, got, want, rep)
+		}
+	}
+}
+
+// TestHandlers: the API and the sweep are served, each checking its callers; the API's
+// options come from the configuration (a bad trusted proxy fails the build).
+func TestHandlers(t *testing.T) {
+	st := newStack(t, map[string]string{"API_KEY": "k1"})
+	h, err := st.Handlers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		h      http.Handler
+		method string
+		path   string
+		want   int
+	}{
+		{h.API, http.MethodGet, "/sessions", http.StatusUnauthorized},
+		{h.API, http.MethodPost, "/sweep", http.StatusUnauthorized},
+		{h.Sweep, http.MethodPost, "/", http.StatusUnauthorized},
+		{h.Sweep, http.MethodGet, "/", http.StatusMethodNotAllowed},
+	} {
+		w := httptest.NewRecorder()
+		c.h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		if w.Code != c.want {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, w.Code, c.want)
+		}
+	}
+	if _, err := newStack(t, map[string]string{"HYPERBOLA_TRUSTED_PROXIES": "not-a-cidr"}).Handlers(context.Background()); err == nil {
+		t.Error("a bad trusted proxy was accepted")
+	}
+}
+
+// TestWakeOnAccess: with a wake secret the API sends workspace hosts to the activator.
+func TestWakeOnAccess(t *testing.T) {
+	for secret, activator := range map[string]bool{"": false, strings.Repeat("s", config.MinWakeSecret): true} {
+		st := newStack(t, map[string]string{"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_DOMAIN": "ws.example.test"})
+		act, err := st.activator()
+		if err != nil || (act != nil) != activator {
+			t.Fatalf("secret %q: activator %v, %v", secret, act, err)
+		}
+	}
+}
