@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -65,7 +64,7 @@ type Config struct {
 	ActivatorHost     string // HYPERBOLA_ACTIVATOR_HOST: the activator's host (session-api's run.app host); set, the Ingress speaks HTTPS to it with this Host
 	ActivatorPort     int32  // HYPERBOLA_ACTIVATOR_PORT: the Service's port (default 443 with ActivatorHost, 80 without)
 	ActivatorCASecret string // HYPERBOLA_ACTIVATOR_CA_SECRET: Secret (key ca.crt) of CAs that verify ActivatorHost; set, nginx sends SNI and verifies
-	WakeSecret        string // HYPERBOLA_WAKE_SECRET: at least 32 bytes; signs wake links and wake cookies
+	WakeSecret        string // HYPERBOLA_WAKE_SECRET: signs wake links and wake cookies; at least activator.MinSecret (32) bytes, checked when the activator is built
 
 	// Firestore
 	FirestoreProject string // GOOGLE_CLOUD_PROJECT ("" = no durable records)
@@ -184,8 +183,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("rate limits must be positive")
 	case c.ActivatorPort <= 0 || c.ActivatorPort > 65535:
 		return fmt.Errorf("HYPERBOLA_ACTIVATOR_PORT must be a port number")
-	case c.WakeSecret != "" && len(c.WakeSecret) < MinWakeSecret:
-		return fmt.Errorf("HYPERBOLA_WAKE_SECRET must be at least %d bytes (e.g. openssl rand -base64 48)", MinWakeSecret)
 	case c.PricePerHour < 0 || c.StoragePricePerGBMonth < 0:
 		return fmt.Errorf("HYPERBOLA_PRICE_PER_HOUR and HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH must not be negative")
 	case !validCurrency(c.Currency):
@@ -198,8 +195,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// MinWakeSecret is the shortest accepted HYPERBOLA_WAKE_SECRET, in bytes: the activator's.
-const MinWakeSecret = activator.MinSecret
 
 // WakeOnAccess reports whether wake on access is on: an activator Service to route sleeping
 // workspaces to, and a secret to sign wake links and cookies with. Without the secret the

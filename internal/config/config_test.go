@@ -13,7 +13,7 @@ func lookup(env map[string]string) func(string) (string, bool) {
 }
 
 func TestWakeOnAccessSettings(t *testing.T) {
-	secret := strings.Repeat("s", MinWakeSecret)
+	secret := strings.Repeat("s", 32)
 	for name, tc := range map[string]struct {
 		env     map[string]string
 		service string
@@ -37,7 +37,6 @@ func TestWakeOnAccessSettings(t *testing.T) {
 		}
 	}
 	for name, env := range map[string]map[string]string{
-		"short secret": {"HYPERBOLA_WAKE_SECRET": "too-short"},
 		"bad port":     {"HYPERBOLA_ACTIVATOR_PORT": "70000"},
 		"port text":    {"HYPERBOLA_ACTIVATOR_PORT": "https"},
 	} {

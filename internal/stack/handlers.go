@@ -94,5 +94,9 @@ func (s *Stack) activator() (*activator.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return activator.New(activator.Deps{Sessions: s.Service, Passwords: s.Cluster, Limiter: s.Limiter, Logger: s.Logger}, opts)
+	h, err := activator.New(activator.Deps{Sessions: s.Service, Passwords: s.Cluster, Limiter: s.Limiter, Logger: s.Logger}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("wake on access (HYPERBOLA_WAKE_SECRET must be at least %d bytes, e.g. openssl rand -base64 48): %w", activator.MinSecret, err)
+	}
+	return h, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
@@ -50,7 +51,7 @@ func TestKubeOptions(t *testing.T) {
 	if o.ActivatorService != "" {
 		t.Errorf("wake on access is on without a wake secret: %+v", o)
 	}
-	o, err = KubeOptions(read(t, map[string]string{"HYPERBOLA_WAKE_SECRET": strings.Repeat("k", config.MinWakeSecret),
+	o, err = KubeOptions(read(t, map[string]string{"HYPERBOLA_WAKE_SECRET": strings.Repeat("k", activator.MinSecret),
 		"HYPERBOLA_ACTIVATOR_HOST": "api.example.run.app"}))
 	if err != nil {
 		t.Fatal(err)
@@ -150,11 +151,15 @@ func TestHandlers(t *testing.T) {
 
 // TestWakeOnAccess: with a wake secret the API sends workspace hosts to the activator.
 func TestWakeOnAccess(t *testing.T) {
-	for secret, activator := range map[string]bool{"": false, strings.Repeat("s", config.MinWakeSecret): true} {
+	for secret, on := range map[string]bool{"": false, strings.Repeat("s", activator.MinSecret): true} {
 		st := newStack(t, map[string]string{"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_DOMAIN": "ws.example.test"})
 		act, err := st.activator()
-		if err != nil || (act != nil) != activator {
+		if err != nil || (act != nil) != on {
 			t.Fatalf("secret %q: activator %v, %v", secret, act, err)
 		}
+	}
+	short := newStack(t, map[string]string{"HYPERBOLA_WAKE_SECRET": "too-short"})
+	if _, err := short.Handlers(context.Background()); err == nil || !strings.Contains(err.Error(), "HYPERBOLA_WAKE_SECRET") {
+		t.Fatalf("a short wake secret: %v", err)
 	}
 }
