@@ -38,8 +38,8 @@ const (
 func kubeOptions(t *testing.T, vhost string) kube.Options {
 	t.Helper()
 	o := kube.Options{Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
-		IngressNamespace: "ingress-nginx", DefaultImage: "codercom/code-server:4.96.4", DefaultStorage: "5Gi",
-		DefaultCPU: "250m", DefaultMemory: "256Mi", BackupPVC: "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
 		BackupDeadline: 30 * time.Minute, ActivatorService: "hyperbola-activator", ActivatorPort: 80, ActivatorHost: vhost}
 	if vhost != "" {
 		o.ActivatorPort = 443
@@ -71,7 +71,8 @@ func typed[T any](t *testing.T, ac any, err error) *T {
 // activator or to its own Service.
 func workspace(t *testing.T, o kube.Options, asleep bool) (*networkingv1.Ingress, *corev1.Service) {
 	t.Helper()
-	ws := session.Workspace{ID: id, UserID: "ada@example.com", Activator: asleep, CreatedAt: time.Unix(1_800_000_000, 0)}
+	ws := session.Workspace{ID: id, UserID: "ada@example.com", Activator: asleep, CreatedAt: time.Unix(1_800_000_000, 0),
+		Image: session.DefaultImage, Storage: session.DefaultStorage, CPU: session.DefaultCPU, Memory: session.DefaultMemory}
 	ing, err := kube.Ingress(ws, o)
 	i := typed[networkingv1.Ingress](t, ing, err)
 	svc, err := kube.Service(ws, o)

@@ -43,17 +43,20 @@ func TestDeploymentDecisions(t *testing.T) {
 			t.Errorf("selector holds user label %q", k)
 		}
 	}
-	// Defaults fill empty fields.
-	ws = session.Workspace{ID: "ab12cd34", Replicas: 1}
-	ac, err = Deployment(ws, o)
-	if err != nil {
-		t.Fatal(err)
+	// The session core fills in the defaults: an empty field is refused, never guessed.
+	for field, clear := range map[string]func(*session.Workspace){
+		"image":   func(ws *session.Workspace) { ws.Image = " " },
+		"storage": func(ws *session.Workspace) { ws.Storage = "" },
+		"cpu":     func(ws *session.Workspace) { ws.CPU = "" },
+		"memory":  func(ws *session.Workspace) { ws.Memory = "" },
+	} {
+		ws := testWorkspace()
+		clear(&ws)
+		if _, err := Deployment(ws, o); session.FieldOf(err) != field {
+			t.Errorf("empty %s: err = %v", field, err)
+		}
 	}
-	roundTrip(t, ac, &d)
-	c = d.Spec.Template.Spec.Containers[0]
-	if c.Image != o.DefaultImage || c.Resources.Requests.Cpu().String() != "250m" || c.Resources.Limits.Memory().String() != "1Gi" {
-		t.Errorf("defaults not applied: image %s requests %v limits %v", c.Image, c.Resources.Requests, c.Resources.Limits)
-	}
+	ws = testWorkspace()
 	for _, r := range []int32{-1, 2} {
 		ws.Replicas = r
 		if _, err := Deployment(ws, o); session.FieldOf(err) != "replicas" {

@@ -28,12 +28,6 @@ type Options struct {
 	NodeSelector map[string]string
 	Tolerations  []corev1.Toleration
 
-	// Defaults for the Workspace fields that are empty.
-	DefaultImage   string
-	DefaultStorage string
-	DefaultCPU     string
-	DefaultMemory  string
-
 	BackupPVC   string // the claim backups are written to, mounted at /backups
 	BackupImage string // an image with a POSIX shell (find, du, df) and zip/unzip, as images/backup builds
 	// BackupPodLabels are extra labels on backup pods (tests use hyperbola.dev/test-fail=true,

@@ -24,10 +24,11 @@ type workspace struct {
 	memory      resource.Quantity
 }
 
-// resolve checks ws and works out what its builders need: a bad id, label, replica count,
+// resolve checks ws and works out what its builders need (the session core has filled in every
+// default, so an empty image or quantity is refused, not defaulted): a bad id, label, replica count,
 // quantity or a missing image is a session.Invalid error naming the field.
 func resolve(ws session.Workspace, o Options) (workspace, error) {
-	w := workspace{Workspace: ws, annotations: Annotations(ws), image: orDefault(ws.Image, o.DefaultImage)}
+	w := workspace{Workspace: ws, annotations: Annotations(ws), image: ws.Image}
 	var err error
 	if w.names, err = NamesFor(ws.ID); err != nil {
 		return w, err
@@ -41,16 +42,16 @@ func resolve(ws session.Workspace, o Options) (workspace, error) {
 	if err := checkReplicas(ws.Replicas); err != nil {
 		return w, err
 	}
-	if w.storage, err = quantity("storage", ws.Storage, o.DefaultStorage); err != nil {
+	if w.storage, err = session.ParseQuantity("storage", ws.Storage); err != nil {
 		return w, err
 	}
-	if w.cpu, err = quantity("cpu", ws.CPU, o.DefaultCPU); err != nil {
+	if w.cpu, err = session.ParseQuantity("cpu", ws.CPU); err != nil {
 		return w, err
 	}
-	if w.memory, err = quantity("memory", ws.Memory, o.DefaultMemory); err != nil {
+	if w.memory, err = session.ParseQuantity("memory", ws.Memory); err != nil {
 		return w, err
 	}
-	if w.image == "" {
+	if strings.TrimSpace(w.image) == "" {
 		return w, session.Invalid("image", "image is required")
 	}
 	return w, nil
@@ -91,16 +92,3 @@ func checkReplicas(replicas int32) error {
 	return nil
 }
 
-// orDefault is a workspace's field, or def when the field is empty.
-func orDefault(v, def string) string {
-	if v = strings.TrimSpace(v); v == "" {
-		return def
-	}
-	return v
-}
-
-// quantity parses a workspace's resource field (session.ParseQuantity's rule: a positive
-// quantity), falling back to def when it is empty.
-func quantity(field, v, def string) (resource.Quantity, error) {
-	return session.ParseQuantity(field, orDefault(v, def))
-}

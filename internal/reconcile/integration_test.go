@@ -52,8 +52,8 @@ func newWorld(t *testing.T, mutate ...func(*kube.Options)) *world {
 	k, ns := env.Namespace(t)
 	o := kube.Options{
 		Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
-		IngressNamespace: "ingress-nginx", DefaultImage: "codercom/code-server:4.96.4", DefaultStorage: "5Gi",
-		DefaultCPU: "250m", DefaultMemory: "256Mi", BackupPVC: backupPVC, BackupImage: "alpine:3.20",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        backupPVC, BackupImage: "alpine:3.20",
 	}
 	for _, m := range mutate {
 		m(&o)

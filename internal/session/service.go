@@ -46,12 +46,12 @@ func (o *Options) defaults() {
 		}
 	}
 	def(&o.Domain, DefaultDomain)
-	def(&o.Image, "codercom/code-server:4.96.4")
-	def(&o.Storage, "5Gi")
-	def(&o.CPU, "250m")
-	def(&o.Memory, "256Mi")
-	defD(&o.IdleTimeout, 15*time.Minute)
-	defD(&o.SessionTTL, 24*time.Hour)
+	def(&o.Image, DefaultImage)
+	def(&o.Storage, DefaultStorage)
+	def(&o.CPU, DefaultCPU)
+	def(&o.Memory, DefaultMemory)
+	defD(&o.IdleTimeout, DefaultIdleTimeout)
+	defD(&o.SessionTTL, DefaultSessionTTL)
 	defD(&o.LockTTL, time.Minute)
 	defD(&o.LockWait, 15*time.Second)
 	defD(&o.RequestTTL, 24*time.Hour)

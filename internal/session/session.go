@@ -34,8 +34,17 @@ func (s State) Awake() bool {
 	return s == StateCreating || s == StateRunning || s == StateWaking
 }
 
-// DefaultDomain is the domain workspace URLs are under when none is configured.
-const DefaultDomain = "preview.hyperbola.in"
+// The defaults of a deployment's settings: internal/config reads these when the environment sets
+// nothing, and the Service fills a request's empty fields from its Options.
+const (
+	DefaultDomain      = "preview.hyperbola.in" // workspace URLs are https://vs-code-<id>.<domain>
+	DefaultImage       = "codercom/code-server:4.96.4"
+	DefaultStorage     = "5Gi"
+	DefaultCPU         = "250m"
+	DefaultMemory      = "256Mi"
+	DefaultIdleTimeout = 15 * time.Minute
+	DefaultSessionTTL  = 24 * time.Hour
+)
 
 // WorkspaceURL is the address of session id's IDE under domain.
 func WorkspaceURL(id, domain string) string { return "https://vs-code-" + id + "." + domain }

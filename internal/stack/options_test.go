@@ -45,7 +45,7 @@ func TestKubeOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Namespace != "hyperbola" || o.Port != 8080 || o.BackupPVC != "hyperbola-backups" || o.DefaultStorage != "5Gi" {
+	if o.Namespace != "hyperbola" || o.Port != 8080 || o.BackupPVC != "hyperbola-backups" {
 		t.Errorf("options = %+v", o)
 	}
 	if o.ActivatorService != "" {

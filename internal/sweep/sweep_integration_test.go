@@ -75,8 +75,8 @@ type plane struct {
 func (f *fixture) instance() *plane {
 	f.t.Helper()
 	ko := kube.Options{Namespace: f.ns, Domain: domain, Port: f.port, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
-		IngressNamespace: "ingress-nginx", DefaultImage: "codercom/code-server:4.96.4", DefaultStorage: "5Gi",
-		DefaultCPU: "250m", DefaultMemory: "256Mi", BackupPVC: "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
 		BackupDeadline: 30 * time.Minute}
 	if err := ko.Validate(); err != nil {
 		f.t.Fatal(err)
