@@ -66,7 +66,7 @@ const (
 	DefaultWorkers     = 8
 )
 
-// Records is the durable side: *events.Recorder implements it (nil, or a nil *events.Recorder,
+// Records is the durable side: *events.Recorder implements it (a nil Records
 // when Firestore is not configured).
 type Records interface {
 	Record(ctx context.Context, ev session.Event) error
@@ -215,9 +215,6 @@ func Reconcile(ctx context.Context, deps Deps, opts Options) (*Report, error) {
 		return nil, errors.New("reconcile: a cluster and a store are required")
 	}
 	opts.defaults()
-	if rec, ok := deps.Records.(*events.Recorder); ok && rec == nil {
-		deps.Records = nil // a nil *events.Recorder in the interface: Firestore is not configured
-	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
@@ -310,12 +309,13 @@ func TestWithoutDurableRecordsAdoptsButNeverRemoves(t *testing.T) {
 	}
 }
 
-func TestANilRecorderMeansNoDurableRecords(t *testing.T) {
-	var rec *events.Recorder
+// TestNoRecordsMeansNoDurableRecords: without Firestore (internal/stack passes no Records, never
+// a nil *events.Recorder) reconcile still adopts what the cluster holds.
+func TestNoRecordsMeansNoDurableRecords(t *testing.T) {
 	rep, err := Reconcile(context.Background(), Deps{Cluster: newCluster(observed("ado00001", "u", all6, 0, false, old)),
-		Store: newStore(), Records: rec, Now: clockAt(now)}, Options{})
+		Store: newStore(), Now: clockAt(now)}, Options{})
 	if err != nil || len(rep.Adopted) != 1 {
-		t.Errorf("nil recorder: %+v, %v", rep, err)
+		t.Errorf("no records: %+v, %v", rep, err)
 	}
 }
 
