@@ -163,3 +163,12 @@ func TestWakeOnAccess(t *testing.T) {
 		t.Fatalf("a short wake secret: %v", err)
 	}
 }
+
+// TestNoFirestoreMeansNoRecorder: without GOOGLE_CLOUD_PROJECT every part gets no durable
+// record at all (a nil interface, never one holding a nil *events.Recorder).
+func TestNoFirestoreMeansNoRecorder(t *testing.T) {
+	d := newStack(t, nil).durable()
+	if d.records != nil || d.flusher != nil || d.usage != nil {
+		t.Fatalf("durable parts without Firestore: %+v", d)
+	}
+}
