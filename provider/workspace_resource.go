@@ -441,7 +441,7 @@ func updateRequest(ctx context.Context, plan, prior *workspaceModel) (session.Up
 		if labels == nil {
 			labels = map[string]string{} // removed from the configuration: clear them
 		}
-		if len(labels) > 0 || !(prior.Labels.IsNull() || len(prior.Labels.Elements()) == 0) {
+		if len(labels) > 0 || (!prior.Labels.IsNull() && len(prior.Labels.Elements()) > 0) {
 			u.Labels = labels
 			changed = true
 		}
