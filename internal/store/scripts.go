@@ -52,6 +52,14 @@ local function prune(now, n)
   end
 end
 
+-- unindex_live removes id from the indexes only a live session is in.
+local function unindex_live(id)
+  for _, z in ipairs({'created', 'activity', 'idle', 'expires', 'pending'}) do
+    redis.call('ZREM', P .. z, id)
+  end
+  redis.call('HDEL', P .. 'idlecfg', id)
+end
+
 -- unindex_old removes id from the user index and state set named by the stored record.
 local function unindex_old(id, raw)
   if not raw then return end
@@ -86,12 +94,7 @@ prune(now, 32)
 
 if state == 'deleted' then
   redis.call('SET', rk, json, 'PX', ttl)
-  redis.call('ZREM', P .. 'created', id)
-  redis.call('ZREM', P .. 'activity', id)
-  redis.call('ZREM', P .. 'idle', id)
-  redis.call('ZREM', P .. 'expires', id)
-  redis.call('ZREM', P .. 'pending', id)
-  redis.call('HDEL', P .. 'idlecfg', id)
+  unindex_live(id)
   redis.call('ZADD', P .. 'u:' .. user, created, id)
   redis.call('ZADD', P .. 'state:deleted', created, id)
   redis.call('ZADD', P .. 'tombstones', num(now + ttl), id)
@@ -133,12 +136,7 @@ local id = ARGV[2]
 unindex_old(id, redis.call('GET', KEYS[1]))
 redis.call('DEL', KEYS[1])
 for i = 3, #ARGV do redis.call('ZREM', P .. 'state:' .. ARGV[i], id) end
-redis.call('ZREM', P .. 'created', id)
-redis.call('ZREM', P .. 'activity', id)
-redis.call('ZREM', P .. 'idle', id)
-redis.call('ZREM', P .. 'expires', id)
-redis.call('ZREM', P .. 'pending', id)
-redis.call('HDEL', P .. 'idlecfg', id)
+unindex_live(id)
 purge_tomb(id)
 return 1
 `)

@@ -447,14 +447,24 @@ func (s *Sweeper) expire(ctx, stop context.Context, now time.Time, t *tally, han
 	return nil
 }
 
-func (s *Sweeper) expireOne(ctx context.Context, id string, now time.Time, t *tally) {
-	log := s.log.With("id", id)
+// read gets session id's record for the sweep: false when it is gone, or (counted as an
+// error and logged as what was being read) when it cannot be read.
+func (s *Sweeper) read(ctx context.Context, id, what string, t *tally) (*session.Session, bool) {
 	sess, err := s.store.Get(ctx, id)
 	if errors.Is(err, session.ErrNotFound) {
-		return
+		return nil, false
 	} else if err != nil {
 		t.add(func(r *Report) { r.Errors++ })
-		log.ErrorContext(ctx, "reading an expired session", "err", err)
+		s.log.ErrorContext(ctx, "reading "+what, "id", id, "err", err)
+		return nil, false
+	}
+	return sess, true
+}
+
+func (s *Sweeper) expireOne(ctx context.Context, id string, now time.Time, t *tally) {
+	log := s.log.With("id", id)
+	sess, ok := s.read(ctx, id, "an expired session", t)
+	if !ok {
 		return
 	}
 	switch sess.State {
@@ -586,12 +596,8 @@ func idleAt(sess *session.Session, now time.Time) bool {
 // idleOne decides one candidate: probe, then record the heartbeat or put it to sleep.
 func (s *Sweeper) idleOne(ctx context.Context, id string, t *tally) {
 	log := s.log.With("id", id)
-	sess, err := s.store.Get(ctx, id)
-	if errors.Is(err, session.ErrNotFound) {
-		return
-	} else if err != nil {
-		t.add(func(r *Report) { r.Errors++ })
-		log.ErrorContext(ctx, "reading an idle candidate", "err", err)
+	sess, ok := s.read(ctx, id, "an idle candidate", t)
+	if !ok {
 		return
 	}
 	timeout := sess.IdleTimeout.D()
