@@ -111,7 +111,7 @@ func TestDirectConfig(t *testing.T) {
 // Terraform reports a provider configured for neither or both modes, naming the attributes.
 func TestProvider_ModeDiagnostics(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	f := newCore(t).spy
 	var opened int
 	p := NewWithOptions("test", Options{
 		OpenEndpoint: func(context.Context, string, string, string) (session.Manager, error) { opened++; return f, nil },
@@ -156,16 +156,22 @@ provider "hyperbola" {
 
 func TestWorkspaceDataSources(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	c := newCore(t)
 	ctx := context.Background()
+	var ids []string // oldest first, as the data sources list them
 	for _, u := range []string{"a@x", "b@x", "a@x", "a@x"} {
-		if _, err := f.Create(ctx, session.CreateRequest{UserID: u, Labels: map[string]string{"team": "t"}}); err != nil {
+		s, err := c.svc.Create(ctx, session.CreateRequest{UserID: u, Labels: map[string]string{"team": "t"}})
+		if err != nil {
 			t.Fatal(err)
 		}
+		ids = append(ids, s.ID)
+		c.Clock.Add(time.Second)
 	}
-	f.set("ws000003", func(s *session.Session) { s.State = session.StateSleeping })
+	if _, err := c.svc.Sleep(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(&pagedManager{fakeManager: f, page: 2}),
+		ProtoV6ProviderFactories: fakeFactories(&pagedManager{Manager: c.spy, page: 2}),
 		Steps: []tfresource.TestStep{{
 			Config: fakeProviderBlock + `
 data "hyperbola_workspaces" "bad" {
@@ -182,7 +188,7 @@ data "hyperbola_workspace" "none" {
 		}, {
 			Config: fakeProviderBlock + `
 data "hyperbola_workspace" "one" {
-  id = "ws000002"
+  id = "` + ids[1] + `"
 }
 data "hyperbola_workspaces" "all" {}
 data "hyperbola_workspaces" "a" {
@@ -201,27 +207,27 @@ data "hyperbola_workspaces" "a_sleeping" {
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.all", "ids.#", "4"),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.all", "workspaces.#", "4"),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a", "ids.#", "3"),
-				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a", "ids.2", "ws000004"),
+				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a", "ids.2", ids[3]),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a_sleeping", "ids.#", "1"),
-				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a_sleeping", "workspaces.0.id", "ws000003"),
+				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a_sleeping", "workspaces.0.id", ids[2]),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a_sleeping", "workspaces.0.status", "sleeping"),
 			),
 		}},
 	})
-	if n := f.Calls("list"); n < 4 {
+	if n := len(c.spy.Calls("List")); n < 4 {
 		t.Errorf("list called %d times: the data source did not page", n)
 	}
 }
 
 // pagedManager answers List with small pages, whatever the limit asked.
 type pagedManager struct {
-	*fakeManager
+	session.Manager
 	page int
 }
 
 func (p *pagedManager) List(ctx context.Context, opts session.ListOptions) (*session.ListResult, error) {
 	opts.Limit = p.page
-	return p.fakeManager.List(ctx, opts)
+	return p.Manager.List(ctx, opts)
 }
 
 // firestore_project reaches the control plane's configuration as GOOGLE_CLOUD_PROJECT, falls

@@ -34,7 +34,8 @@ func TestMain(m *testing.M) {
 	}
 	_ = os.Setenv("CHECKPOINT_DISABLE", "1")
 	if os.Getenv("TF_ACC") == "" {
-		// unit tests only: the resource.UnitTest ones run terraform against fakes
+		// unit tests only: the resource.UnitTest ones run terraform against the session core on
+		// in-memory ports (sessiontest)
 		flag.Parse()
 		os.Exit(m.Run())
 	}
@@ -51,7 +52,7 @@ func needTerraform(t *testing.T) {
 	}
 }
 
-// fakeFactories serves a provider in endpoint mode whose Manager is f.
+// fakeFactories serves a provider in endpoint mode whose Manager is f (the Spy of a core).
 func fakeFactories(f session.Manager) map[string]func() (tfprotov6.ProviderServer, error) {
 	p := NewWithOptions("test", Options{
 		OpenEndpoint: func(context.Context, string, string, string) (session.Manager, error) { return f, nil },
@@ -86,12 +87,17 @@ func words(s string) *regexp.Regexp {
 
 // captureID stores the id of resource name into *id.
 func captureID(name string, id *string) func(*terraform.State) error {
+	return captureAttr(name, "id", id)
+}
+
+// captureAttr stores attribute attr of resource name into *v.
+func captureAttr(name, attr string, v *string) func(*terraform.State) error {
 	return func(s *terraform.State) error {
 		rs, ok := s.RootModule().Resources[name]
 		if !ok {
 			return fmt.Errorf("%s not in state", name)
 		}
-		*id = rs.Primary.ID
+		*v = rs.Primary.Attributes[attr]
 		return nil
 	}
 }

@@ -18,10 +18,10 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-// usageManager is the fake Manager with a usage report: it answers rep (or err) and keeps
-// the queries it was asked.
+// usageManager is a Manager with a usage report: it answers rep (or err) and keeps the
+// queries it was asked.
 type usageManager struct {
-	*fakeManager
+	session.Manager
 	mu      sync.Mutex
 	rep     *events.UsageReport
 	err     error
@@ -74,7 +74,7 @@ func sampleReport() *events.UsageReport {
 func TestUsageDataSource(t *testing.T) {
 	needTerraform(t)
 	rep := sampleReport()
-	u := &usageManager{fakeManager: newFakeManager(), rep: rep}
+	u := &usageManager{Manager: newCore(t).spy, rep: rep}
 	const ds = "data.hyperbola_usage.u"
 	tfresource.UnitTest(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: fakeFactories(u),
@@ -190,7 +190,7 @@ data "hyperbola_usage" "u" {
 func TestUsageDataSource_EmptyReport(t *testing.T) {
 	needTerraform(t)
 	rep := events.BuildReport(nil, time.Time{}, time.Now(), events.Prices{PerRunningHour: 0.0123, Currency: "USD"})
-	u := &usageManager{fakeManager: newFakeManager(), rep: rep}
+	u := &usageManager{Manager: newCore(t).spy, rep: rep}
 	const ds = "data.hyperbola_usage.all"
 	tfresource.UnitTest(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: fakeFactories(u),
@@ -227,11 +227,11 @@ func TestUsageDataSource_Errors(t *testing.T) {
 		want  *regexp.Regexp
 		calls int // reporter calls (retries show as more)
 	}{
-		{name: "invalid from", m: &usageManager{fakeManager: newFakeManager(), err: session.Invalid("from", "from (2030-01-01T00:00:00Z) must be before to (2026-03-01T00:00:00Z)")},
+		{name: "invalid from", m: &usageManager{Manager: newCore(t).spy, err: session.Invalid("from", "from (2030-01-01T00:00:00Z) must be before to (2026-03-01T00:00:00Z)")},
 			want: attrError("Cannot read the usage report", "from", "Hyperbola rejected the value: from (2030-01-01T00:00:00Z) must be before to"), calls: 1},
-		{name: "api 501", m: &usageManager{fakeManager: newFakeManager(), err: unimplemented},
+		{name: "api 501", m: &usageManager{Manager: newCore(t).spy, err: unimplemented},
 			want: words("does not provide this (it was set up without the part it needs): the usage report needs durable records: set GOOGLE_CLOUD_PROJECT"), calls: 1},
-		{name: "no reporter", m: newFakeManager(), want: words("does not provide this")},
+		{name: "no reporter", m: newCore(t).spy, want: words("does not provide this")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tfresource.UnitTest(t, tfresource.TestCase{
@@ -293,7 +293,7 @@ func floatString(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) 
 // the time it becomes: the last 30 days.
 func TestUsageDataSource_ComputedWindow(t *testing.T) {
 	needTerraform(t)
-	u := &usageManager{fakeManager: newFakeManager(), rep: sampleReport()}
+	u := &usageManager{Manager: newCore(t).spy, rep: sampleReport()}
 	before := time.Now()
 	tfresource.UnitTest(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: fakeFactories(u),

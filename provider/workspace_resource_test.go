@@ -22,9 +22,11 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
 
-// Unit tests: terraform runs against the provider with a fake Manager (no TF_ACC needed).
+// Unit tests: terraform runs against the provider with the real session core on in-memory
+// ports (sessiontest; no TF_ACC needed).
 
 const wsName = "hyperbola_workspace.w"
 
@@ -39,10 +41,10 @@ resource "hyperbola_workspace" "w" {
 
 func TestWorkspace_Lifecycle(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
-	var id string
+	c := newCore(t)
+	var id, password string
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(f),
+		ProtoV6ProviderFactories: fakeFactories(c.spy),
 		Steps: []tfresource.TestStep{
 			{
 				Config: wsConfig(`
@@ -59,8 +61,14 @@ func TestWorkspace_Lifecycle(t *testing.T) {
 					tfresource.TestCheckResourceAttr(wsName, "wait_for_ready", "true"),
 					tfresource.TestCheckResourceAttr(wsName, "labels.team", "platform"),
 					tfresource.TestCheckResourceAttrSet(wsName, "password"),
+					captureAttr(wsName, "password", &password),
 					tfresource.TestCheckResourceAttrSet(wsName, "created_at"),
-					tfresource.TestMatchResourceAttr(wsName, "workspace_url", regexp.MustCompile(`^https://vs-code-ws\d+\.`)),
+					tfresource.TestCheckResourceAttrWith(wsName, "workspace_url", func(v string) error {
+						if want := session.WorkspaceURL(id, session.DefaultDomain); v != want {
+							return fmt.Errorf("workspace_url %q, want %q", v, want)
+						}
+						return nil
+					}),
 				),
 			},
 			{
@@ -81,7 +89,7 @@ func TestWorkspace_Lifecycle(t *testing.T) {
 				Check: tfresource.ComposeAggregateTestCheckFunc(
 					tfresource.TestCheckResourceAttr(wsName, "status", "sleeping"),
 					tfresource.TestCheckResourceAttr(wsName, "state", "sleeping"),
-					tfresource.TestCheckResourceAttr(wsName, "password", "pw-ws000001"),
+					tfresource.TestCheckResourceAttrPtr(wsName, "password", &password),
 				),
 			},
 			{
@@ -107,7 +115,10 @@ func TestWorkspace_Lifecycle(t *testing.T) {
 					tfresource.TestCheckResourceAttr(wsName, "storage", "10Gi"),
 					tfresource.TestCheckNoResourceAttr(wsName, "labels.%"),
 					func(*terraform.State) error {
-						s, _ := f.Get(context.Background(), id)
+						s, err := c.session(id)
+						if err != nil {
+							return err
+						}
 						if s.Storage != "10Gi" || len(s.Labels) != 0 {
 							return fmt.Errorf("workspace has storage %s labels %v, want 10Gi and none", s.Storage, s.Labels)
 						}
@@ -125,16 +136,14 @@ func TestWorkspace_Lifecycle(t *testing.T) {
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			s := f.sessions[id]
-			if s == nil || s.State != session.StateDeleted || s.BackupLocation == "" {
-				return fmt.Errorf("workspace %s after destroy: %+v, want deleted with a backup location", id, s)
+			s, err := c.session(id)
+			if err != nil || s.State != session.StateDeleted || s.BackupLocation == "" {
+				return fmt.Errorf("workspace %s after destroy: %+v %v, want deleted with a backup location", id, s, err)
 			}
 			return nil
 		},
 	})
-	if n := f.Calls("create"); n != 1 {
+	if n := c.calls("Create"); n != 1 {
 		t.Errorf("create called %d times, want 1 (no replacement)", n)
 	}
 }
@@ -143,11 +152,11 @@ func TestWorkspace_Lifecycle(t *testing.T) {
 // and reads back; a change updates the workspace in place, counted from its creation.
 func TestWorkspace_TTL(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	c := newCore(t)
 	var id string
 	expires := func(want func(s *session.Session) time.Time) tfresource.TestCheckFunc {
 		return func(*terraform.State) error {
-			s, err := f.Get(context.Background(), id)
+			s, err := c.session(id)
 			if err != nil {
 				return err
 			}
@@ -158,7 +167,7 @@ func TestWorkspace_TTL(t *testing.T) {
 		}
 	}
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(f),
+		ProtoV6ProviderFactories: fakeFactories(c.spy),
 		Steps: []tfresource.TestStep{
 			{
 				Config: wsConfig(`  ttl = "0"`),
@@ -196,14 +205,14 @@ func TestWorkspace_TTL(t *testing.T) {
 			},
 		},
 	})
-	if n := f.Calls("create"); n != 1 {
+	if n := c.calls("Create"); n != 1 {
 		t.Errorf("create called %d times, want 1 (ttl changes in place)", n)
 	}
 
 	// Unset: the deployment's lifetime applies and reads back.
-	g := newFakeManager()
+	g := newCore(t)
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(g),
+		ProtoV6ProviderFactories: fakeFactories(g.spy),
 		Steps: []tfresource.TestStep{{
 			Config: wsConfig(``),
 			Check:  tfresource.TestCheckResourceAttr(wsName, "ttl", "24h"),
@@ -215,13 +224,15 @@ func TestWorkspace_TTL(t *testing.T) {
 // pins state = "running".
 func TestWorkspace_SweepDrift(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	c := newCore(t)
 	var id string
-	sweep := func() {
-		f.set(id, func(s *session.Session) { s.State = session.StateSleeping })
+	sweep := func() { // as the idle sweep does, past the provider
+		if _, err := c.svc.Sleep(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(f),
+		ProtoV6ProviderFactories: fakeFactories(c.spy),
 		Steps: []tfresource.TestStep{
 			{Config: wsConfig(""), Check: captureID(wsName, &id)},
 			{ // state unset: the sleep is followed, no diff
@@ -258,8 +269,8 @@ func TestWorkspace_SweepDrift(t *testing.T) {
 			},
 		},
 	})
-	if f.Calls("wake") != 1 {
-		t.Errorf("wake called %d times, want 1", f.Calls("wake"))
+	if n := c.calls("Wake"); n != 1 {
+		t.Errorf("wake called %d times, want 1", n)
 	}
 }
 
@@ -268,22 +279,23 @@ func TestWorkspace_OutOfBandDelete(t *testing.T) {
 	needTerraform(t)
 	for _, tc := range []struct {
 		name string
-		gone func(f *fakeManager, id string)
+		gone func(t *testing.T, c *core, id string)
 	}{
-		{"not found", func(f *fakeManager, id string) { f.remove(id) }},
-		{"tombstone", func(f *fakeManager, id string) {
-			f.set(id, func(s *session.Session) { s.State = session.StateDeleted })
+		{"not found", func(t *testing.T, c *core, id string) { // its tombstone expired
+			deleteOutOfBand(t, c, id)
+			c.Clock.Add(sessiontest.TombstoneTTL + time.Second)
 		}},
+		{"tombstone", deleteOutOfBand},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeManager()
+			c := newCore(t)
 			var first, second string
 			tfresource.UnitTest(t, tfresource.TestCase{
-				ProtoV6ProviderFactories: fakeFactories(f),
+				ProtoV6ProviderFactories: fakeFactories(c.spy),
 				Steps: []tfresource.TestStep{
 					{Config: wsConfig(""), Check: captureID(wsName, &first)},
 					{
-						PreConfig: func() { tc.gone(f, first) },
+						PreConfig: func() { tc.gone(t, c, first) },
 						Config:    wsConfig(""),
 						ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 							plancheck.ExpectResourceAction(wsName, plancheck.ResourceActionCreate),
@@ -299,10 +311,19 @@ func TestWorkspace_OutOfBandDelete(t *testing.T) {
 	}
 }
 
+// deleteOutOfBand deletes workspace id past the provider (another client, the expiry sweep),
+// to its tombstone.
+func deleteOutOfBand(t *testing.T, c *core, id string) {
+	t.Helper()
+	if s, err := c.svc.Delete(context.Background(), id, session.DeleteOptions{SkipBackup: true}); err != nil || s.State != session.StateDeleted {
+		t.Fatalf("deleting %s out of band: %+v %v, want deleted", id, s, err)
+	}
+}
+
 // Bad values fail at plan, naming the attribute, and never reach the Manager.
 func TestWorkspace_PlanTimeValidation(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	c := newCore(t)
 	bad := []struct{ attrs, want string }{
 		{`state = "paused"`, `Attribute state value must be one of`},
 		{`storage = "5 gigs"`, `storage "5 gigs" is not a quantity`},
@@ -328,9 +349,9 @@ resource "hyperbola_workspace" "w" {
 		PlanOnly:    true,
 		ExpectError: words(`user_id is required`),
 	})
-	tfresource.UnitTest(t, tfresource.TestCase{ProtoV6ProviderFactories: fakeFactories(f), Steps: steps})
-	if n := f.Calls(""); n != 0 {
-		t.Errorf("the Manager was called %d times (%v), want none", n, f.calls)
+	tfresource.UnitTest(t, tfresource.TestCase{ProtoV6ProviderFactories: fakeFactories(c.spy), Steps: steps})
+	if n := c.calls(""); n != 0 {
+		t.Errorf("the Manager was called %d times (%v), want none", n, c.spy.Calls(""))
 	}
 }
 
@@ -338,22 +359,22 @@ resource "hyperbola_workspace" "w" {
 // tries again.
 func TestWorkspace_BackupFailure(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	c := newCore(t)
 	var id string
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(f),
+		ProtoV6ProviderFactories: fakeFactories(c.spy),
 		Steps: []tfresource.TestStep{
 			{Config: wsConfig(""), Check: captureID(wsName, &id)},
 			{
-				PreConfig:   func() { f.mu.Lock(); f.failBackup[id] = true; f.mu.Unlock() },
+				PreConfig:   func() { c.Cluster.SetAutoBackupFor(id, session.BackupFailed) },
 				Config:      fakeProviderBlock,
 				ExpectError: words("Backup failed, volume kept"),
 			},
 			{
-				PreConfig: func() { f.mu.Lock(); f.failBackup[id] = false; f.mu.Unlock() },
+				PreConfig: func() { c.Cluster.SetAutoBackupFor(id, session.BackupSucceeded) },
 				Config:    fakeProviderBlock,
 				Check: func(*terraform.State) error {
-					s, err := f.Get(context.Background(), id)
+					s, err := c.svc.Get(context.Background(), id)
 					if err != nil || s.State != session.StateDeleted {
 						return fmt.Errorf("after the second destroy: %+v %v, want deleted", s, err)
 					}
@@ -362,16 +383,17 @@ func TestWorkspace_BackupFailure(t *testing.T) {
 			},
 		},
 	})
-	if n := f.Calls("delete"); n != 2 {
+	if n := c.calls("Delete"); n != 2 {
 		t.Errorf("delete called %d times, want 2", n)
 	}
 }
 
 func TestWorkspace_CreateAsleepAndNoWait(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	c := newCore(t)
+	c.Cluster.SetAutoReady(false) // the pod is not ready until the refresh below
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(f),
+		ProtoV6ProviderFactories: fakeFactories(c.spy),
 		Steps: []tfresource.TestStep{
 			{
 				Config: wsConfig(`  state = "sleeping"`),
@@ -388,8 +410,9 @@ func TestWorkspace_CreateAsleepAndNoWait(t *testing.T) {
 				),
 			},
 			{ // refreshed later: running, no diff
-				Config:   wsConfig(`  state = "running"` + "\n" + `  wait_for_ready = false`),
-				PlanOnly: true,
+				PreConfig: func() { c.Cluster.SetAutoReady(true) },
+				Config:    wsConfig(`  state = "running"` + "\n" + `  wait_for_ready = false`),
+				PlanOnly:  true,
 			},
 		},
 	})
@@ -397,9 +420,9 @@ func TestWorkspace_CreateAsleepAndNoWait(t *testing.T) {
 
 func TestWorkspace_ImportBadID(t *testing.T) {
 	needTerraform(t)
-	f := newFakeManager()
+	c := newCore(t)
 	tfresource.UnitTest(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: fakeFactories(f),
+		ProtoV6ProviderFactories: fakeFactories(c.spy),
 		Steps: []tfresource.TestStep{
 			{
 				Config:        wsConfig(""),
@@ -422,12 +445,12 @@ func TestWorkspace_ImportBadID(t *testing.T) {
 // Read and Delete report what happened in diagnostics: called directly, to see the warnings.
 func TestWorkspace_Diagnostics(t *testing.T) {
 	ctx := context.Background()
-	f := newFakeManager()
+	c := newCore(t)
 	r := &workspaceResource{}
-	r.c = &client{m: f, pollMin: 1, pollMax: 1}
+	r.c = &client{m: c.spy, pollMin: 1, pollMax: 1}
 	var sch resource.SchemaResponse
 	r.Schema(ctx, resource.SchemaRequest{}, &sch)
-	created, err := f.Create(ctx, session.CreateRequest{UserID: "u"})
+	created, err := c.svc.Create(ctx, session.CreateRequest{UserID: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +486,7 @@ func TestWorkspace_Diagnostics(t *testing.T) {
 	if del.Diagnostics.HasError() {
 		t.Fatal(del.Diagnostics)
 	}
-	warning(del.Diagnostics, "backed up to pvc://hyperbola-backups/"+created.ID)
+	warning(del.Diagnostics, "backed up to pvc://backups/"+created.ID+"/") // where sessiontest's Job zips
 
 	// read of the deleted workspace: removed with a warning
 	read := resource.ReadResponse{State: stateOf(created.ID)}

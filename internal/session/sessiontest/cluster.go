@@ -26,7 +26,7 @@ type workspace struct {
 
 // Cluster is a session.Cluster in memory. A workspace scaled up is not ready until SetReady
 // (or at once with SetAutoReady); a backup Job runs until FinishBackup (or ends at once with
-// SetAutoBackup). Calls lists the calls that change something.
+// SetAutoBackup, or SetAutoBackupFor one session). Calls lists the calls that change something.
 type Cluster struct {
 	faults
 	mu         sync.Mutex
@@ -37,6 +37,7 @@ type Cluster struct {
 	applied    []session.Workspace
 	autoReady  bool
 	autoBackup session.BackupPhase
+	backupFor  map[string]session.BackupPhase // per session, over autoBackup (SetAutoBackupFor)
 }
 
 var _ session.Cluster = (*Cluster)(nil)
@@ -46,7 +47,8 @@ func NewCluster(now func() time.Time) *Cluster {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cluster{now: now, ws: map[string]*workspace{}, backups: map[string]*session.Backup{}}
+	return &Cluster{now: now, ws: map[string]*workspace{}, backups: map[string]*session.Backup{},
+		backupFor: map[string]session.BackupPhase{}}
 }
 
 // SetAutoReady makes every workspace with replicas ready at once (true) or only on SetReady.
@@ -65,6 +67,16 @@ func (c *Cluster) SetAutoBackup(phase session.BackupPhase) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.autoBackup = phase
+}
+
+// SetAutoBackupFor overrides SetAutoBackup for the backup Jobs of session id that start
+// later: they end in phase at once ("" leaves them running until FinishBackup). A failed
+// backup of one session among others, or a retried delete whose next backup succeeds, is
+// set up this way.
+func (c *Cluster) SetAutoBackupFor(id string, phase session.BackupPhase) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.backupFor[id] = phase
 }
 
 // SetReady makes the workspace's pod ready (or not, with the problem a pod reports).
@@ -355,8 +367,12 @@ func (c *Cluster) StartBackup(_ context.Context, id string, attempt int) (*sessi
 	}
 	c.calls = append(c.calls, fmt.Sprintf("backup %s %d", id, attempt))
 	b := &session.Backup{Phase: session.BackupRunning, Location: fmt.Sprintf("pvc://backups/%s/%s.zip", id, id)}
-	if c.autoBackup != "" {
-		b.Phase = c.autoBackup
+	phase, ok := c.backupFor[id]
+	if !ok {
+		phase = c.autoBackup
+	}
+	if phase != "" {
+		b.Phase = phase
 		if b.Phase == session.BackupFailed {
 			b.Reason = "zip: no space left on device"
 		}
