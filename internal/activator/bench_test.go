@@ -37,17 +37,22 @@ func BenchmarkWakeOnAccess(b *testing.B) {
 				b.StartTimer()
 
 				start := time.Now()
+				// do has read each body: closing it only says so
 				r := f.do(b, s.ID, request{path: link.RequestURI()})
+				r.Body.Close()
 				c := wakeCookie(r)
 				if r.StatusCode != http.StatusSeeOther || c == nil {
 					b.Fatalf("wake link: %d", r.StatusCode)
 				}
-				if r = f.do(b, s.ID, request{path: "/", cookies: []*http.Cookie{c}}); r.StatusCode != http.StatusOK && r.StatusCode != http.StatusSeeOther {
+				r = f.do(b, s.ID, request{path: "/", cookies: []*http.Cookie{c}})
+				r.Body.Close()
+				if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusSeeOther {
 					b.Fatalf("waking page: %d", r.StatusCode)
 				}
 				if r.StatusCode == http.StatusOK {
 					f.pollReady(b, s.ID, c, poll)
 					r = f.do(b, s.ID, request{path: "/", cookies: []*http.Cookie{c}})
+					r.Body.Close()
 				}
 				if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "http://vs-code-"+s.ID+"."+domain+"/" {
 					b.Fatalf("redirect: %d %s", r.StatusCode, r.Header.Get("Location"))
@@ -64,15 +69,15 @@ func BenchmarkWakeOnAccess(b *testing.B) {
 // and the whole workspace (Cluster.Apply, six objects).
 func BenchmarkIngressSwitch(b *testing.B) {
 	f := newFixture(b, nil)
-	s, err := f.stack.Service.Create(context.Background(), session.CreateRequest{UserID: "bench@example.com"})
+	s, err := f.svc.Create(context.Background(), session.CreateRequest{UserID: "bench@example.com"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ws := session.Workspace{ID: s.ID, UserID: s.UserID, Image: s.Image, Storage: s.Storage, CPU: s.CPU, Memory: s.Memory,
 		Replicas: 1, CreatedAt: s.CreatedAt, IdleTimeout: s.IdleTimeout.D(), Password: "unused-the-secret-exists"}
 	for name, apply := range map[string]func(context.Context, session.Workspace) error{
-		"route": f.stack.Cluster.Route,
-		"apply": f.stack.Cluster.Apply,
+		"route": f.cluster.Route,
+		"apply": f.cluster.Apply,
 	} {
 		b.Run(name, func(b *testing.B) {
 			var took []time.Duration
