@@ -138,7 +138,7 @@ func newSetupWith(t *testing.T, opts Options, objs ...any) *setup {
 			body := `<main data-target="https://` + host + `/?folder=/app"><a href="http://` + host + `/">open</a>` +
 				`<a href="https://` + host + `.evil.example/">not ours</a><a href="https://` + host + `:9443/">a port</a></main>`
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-			io.WriteString(w, body)
+			_, _ = io.WriteString(w, body)
 		}
 	})
 	h, err := New(s.kube, Options{Namespace: ns, Domain: domain, ActivatorService: "hyperbola-activator", Activator: act,
@@ -340,14 +340,14 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		rw.Flush()
 		for {
 			line, err := rw.ReadString('\n')
 			if err != nil {
 				return
 			}
-			rw.WriteString("echo " + line)
+			_, _ = rw.WriteString("echo " + line)
 			rw.Flush()
 		}
 	}))
@@ -361,7 +361,9 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Fprintf(conn, "GET /stable-x?reconnectionToken=t HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", host)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
