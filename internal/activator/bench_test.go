@@ -37,22 +37,17 @@ func BenchmarkWakeOnAccess(b *testing.B) {
 				b.StartTimer()
 
 				start := time.Now()
-				// do has read each body: closing it only says so
 				r := f.do(b, s.ID, request{path: link.RequestURI()})
-				r.Body.Close()
 				c := wakeCookie(r)
 				if r.StatusCode != http.StatusSeeOther || c == nil {
 					b.Fatalf("wake link: %d", r.StatusCode)
 				}
-				r = f.do(b, s.ID, request{path: "/", cookies: []*http.Cookie{c}})
-				r.Body.Close()
-				if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusSeeOther {
+				if r = f.do(b, s.ID, request{path: "/", cookies: []*http.Cookie{c}}); r.StatusCode != http.StatusOK && r.StatusCode != http.StatusSeeOther {
 					b.Fatalf("waking page: %d", r.StatusCode)
 				}
 				if r.StatusCode == http.StatusOK {
 					f.pollReady(b, s.ID, c, poll)
 					r = f.do(b, s.ID, request{path: "/", cookies: []*http.Cookie{c}})
-					r.Body.Close()
 				}
 				if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "http://vs-code-"+s.ID+"."+domain+"/" {
 					b.Fatalf("redirect: %d %s", r.StatusCode, r.Header.Get("Location"))

@@ -124,7 +124,13 @@ type request struct {
 	header       map[string]string
 }
 
-func (f *fixture) do(t testing.TB, id string, rq request) *http.Response {
+// reply is one of the activator's answers, its body read (and closed) by do.
+type reply struct {
+	*http.Response
+	body string
+}
+
+func (f *fixture) do(t testing.TB, id string, rq request) reply {
 	t.Helper()
 	var body io.Reader
 	if rq.form != nil {
@@ -152,19 +158,17 @@ func (f *fixture) do(t testing.TB, id string, rq request) *http.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(strings.NewReader(string(b)))
-	return resp
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{Response: resp, body: string(b)}
 }
 
-func bodyOf(r *http.Response) string {
-	b, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(strings.NewReader(string(b)))
-	return string(b)
-}
+func bodyOf(r reply) string { return r.body }
 
-func wakeCookie(r *http.Response) *http.Cookie {
+func wakeCookie(r reply) *http.Cookie {
 	for _, c := range r.Cookies() {
 		if c.Name == activator.WakeCookie {
 			return c
