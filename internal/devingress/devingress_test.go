@@ -173,8 +173,12 @@ func (s *setup) add(t *testing.T, obj any) {
 	}
 }
 
-// get requests path on the front with Host host, without following redirects.
-func (s *setup) get(t *testing.T, host, path string) (*http.Response, string) {
+// answer is a response whose body get has read and closed.
+type answer struct{ *http.Response }
+
+// get requests path on the front with Host host, without following redirects, and returns
+// the response with its body.
+func (s *setup) get(t *testing.T, host, path string) (answer, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.front.URL+path, nil)
 	req.Host = host
@@ -185,7 +189,7 @@ func (s *setup) get(t *testing.T, host, path string) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return answer{resp}, string(b)
 }
 
 // pod is a stand-in workspace pod on loopback that echoes what it received.
@@ -370,6 +374,7 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close() // a 101 has no body: the connection carries what follows
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %d", resp.StatusCode)
 	}
