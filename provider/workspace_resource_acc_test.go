@@ -445,8 +445,11 @@ func TestAccWorkspace_BackupFailure(t *testing.T) {
 					tfresource.TestCheckResourceAttr(wsName, "backup_on_delete", "false"),
 					func(*terraform.State) error {
 						obs, err := a.kubePVC(id)
-						if err != nil || !obs {
-							return fmt.Errorf("the volume of %s was not kept after the failed backup (%v)", id, err)
+						if err != nil {
+							return fmt.Errorf("the volume of %s after the failed backup: %w", id, err)
+						}
+						if !obs {
+							return fmt.Errorf("the volume of %s was not kept after the failed backup", id)
 						}
 						return nil
 					},
