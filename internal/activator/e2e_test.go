@@ -22,6 +22,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/devingress"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
 // chromiumPath is Debian's chromium (CI installs it: .ci/run).
@@ -211,7 +212,7 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped with -short")
 	}
-	f := newFixtureWith(t, func(o *kube.Options) { o.ActivatorHost, o.ActivatorPort = activatorHost, 443 },
+	f := newFixtureWith(t, func(o *kube.Options, _ *session.Options) { o.ActivatorHost, o.ActivatorPort = activatorHost, 443 },
 		func(o *activator.Options) { o.PollInterval = 500 * time.Millisecond })
 	front := httptest.NewServer(f.ingress(t, standIn{}))
 	t.Cleanup(front.Close)

@@ -60,10 +60,9 @@ func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
 }
 
 // newFixtureWith is newFixture with other settings of the control plane: settings adjusts
-// the cluster adapter's options (e.g. the real node's placement), and the Service's defaults
-// follow them (domain, image, storage, CPU, memory); the backup claim is made in their
-// storage class.
-func newFixtureWith(t testing.TB, settings func(*kube.Options), mutate func(*activator.Options)) *fixture {
+// the cluster adapter's options (e.g. the real node's placement; the Service's domain is
+// theirs) and the Service's (e.g. the image); the backup claim is made in their storage class.
+func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options), mutate func(*activator.Options)) *fixture {
 	t.Helper()
 	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
@@ -71,23 +70,24 @@ func newFixtureWith(t testing.TB, settings func(*kube.Options), mutate func(*act
 	// the configuration's defaults, with wake on access on (a wake secret and the activator
 	// Service hyperbola-activator)
 	ko := kube.Options{Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
-		IngressNamespace: "ingress-nginx", DefaultImage: "codercom/code-server:4.96.4", DefaultStorage: "5Gi",
-		DefaultCPU: "250m", DefaultMemory: "256Mi", BackupPVC: "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
 		BackupDeadline: 30 * time.Minute, ActivatorService: "hyperbola-activator", ActivatorPort: 80}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	so := session.Options{Logger: logger}
 	if settings != nil {
-		settings(&ko)
+		settings(&ko, &so)
 	}
+	so.Domain = ko.Domain
 	if err := ko.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.CreateBackupPVCOn(ctx, ns, ko.BackupPVC, ko.StorageClass); err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cluster := kube.NewCluster(k.Client, ko)
 	st := store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Logger: logger})
-	svc := session.NewService(cluster, st, session.Options{Domain: ko.Domain, Image: ko.DefaultImage,
-		Storage: ko.DefaultStorage, CPU: ko.DefaultCPU, Memory: ko.DefaultMemory, Logger: logger})
+	svc := session.NewService(cluster, st, so)
 	opts := activator.Options{Domain: ko.Domain, Secret: []byte(secret),
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		Scheme:         "http", PollInterval: 200 * time.Millisecond}

@@ -43,8 +43,8 @@ func TestRealIDEInChromium(t *testing.T) {
 	if rn == nil {
 		t.Fatal("the package's cluster has no real node (testenv.Options.RealNode)")
 	}
-	f := newFixtureWith(t, func(o *kube.Options) {
-		o.Domain, o.DefaultImage, o.BackupImage = localDomain, rn.WorkspaceImage, rn.BackupImage
+	f := newFixtureWith(t, func(o *kube.Options, so *session.Options) {
+		o.Domain, o.BackupImage, so.Image = localDomain, rn.BackupImage, rn.WorkspaceImage
 		o.StorageClass, o.NodeSelector, o.Tolerations = rn.StorageClass, rn.NodeSelector(), []corev1.Toleration{rn.Toleration()}
 	}, func(o *activator.Options) { o.Scheme, o.PollInterval = "https", 500*time.Millisecond })
 	steps := newTimeline(t)

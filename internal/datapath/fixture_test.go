@@ -77,7 +77,6 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	ko := kube.Options{Namespace: ns, Domain: "ws.example.test", Port: 8080, StorageClass: f.node.StorageClass,
 		IngressClass: "nginx", ClusterIssuer: "letsencrypt", IngressNamespace: "ingress-nginx",
 		NodeSelector: f.node.NodeSelector(), Tolerations: []corev1.Toleration{f.node.Toleration()},
-		DefaultImage: f.node.WorkspaceImage, DefaultStorage: "2Gi", DefaultCPU: "250m", DefaultMemory: "256Mi",
 		BackupPVC: backupPVC, BackupImage: f.node.BackupImage, BackupDeadline: 30 * time.Minute}
 	if fo.kube != nil {
 		fo.kube(&ko)
@@ -87,7 +86,7 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	}
 	f.store = store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: fo.now})
 	f.svc = session.NewService(kube.NewCluster(k.Client, ko), f.store, session.Options{Domain: ko.Domain,
-		Image: ko.DefaultImage, Storage: ko.DefaultStorage, CPU: ko.DefaultCPU, Memory: ko.DefaultMemory, Now: fo.now})
+		Image: f.node.WorkspaceImage, Storage: "2Gi", Now: fo.now})
 	return f
 }
 

@@ -65,8 +65,8 @@ func newFixture(t *testing.T, p parts) *fixture {
 	}
 	f := &fixture{t: t, ns: ns, kube: k, rdb: rdb, prefix: prefix, opts: kube.Options{
 		Namespace: ns, Domain: "ws.example.test", Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
-		IngressNamespace: "ingress-nginx", DefaultImage: "codercom/code-server:4.96.4", DefaultStorage: "5Gi",
-		DefaultCPU: "250m", DefaultMemory: "256Mi", BackupPVC: "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
 		BackupDeadline: 30 * time.Minute,
 	}}
 	if p.options != nil {
