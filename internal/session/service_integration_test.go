@@ -336,7 +336,8 @@ func TestIntegrationIngressFollowsTheState(t *testing.T) {
 	}
 
 	// a hand-made change of the route is repaired by sleeping again
-	if err := f.cluster.Route(ctx, session.Workspace{ID: s.ID, UserID: s.UserID, Labels: s.Labels, CreatedAt: s.CreatedAt}); err != nil {
+	if err := f.cluster.Route(ctx, session.Workspace{ID: s.ID, UserID: s.UserID, Labels: s.Labels, CreatedAt: s.CreatedAt,
+		Image: s.Image, Storage: s.Storage, CPU: s.CPU, Memory: s.Memory}); err != nil {
 		t.Fatal(err)
 	}
 	check("routed by hand", workspace)
