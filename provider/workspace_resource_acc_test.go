@@ -268,8 +268,11 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 						tfresource.TestCheckResourceAttr(wsName, "ttl", "0"),
 						func(*terraform.State) error {
 							s, err := a.svc.Get(context.Background(), id)
-							if err != nil || !s.ExpiresAt.IsZero() {
-								return fmt.Errorf("workspace %s after ttl = 0: %+v, %v: want no expiry", id, s, err)
+							if err != nil {
+								return fmt.Errorf("workspace %s after ttl = 0: %w", id, err)
+							}
+							if !s.ExpiresAt.IsZero() {
+								return fmt.Errorf("workspace %s after ttl = 0: %+v: want no expiry", id, s)
 							}
 							return nil
 						},
@@ -284,8 +287,11 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 						tfresource.TestCheckResourceAttr(wsName, "storage", "2Gi"),
 						func(*terraform.State) error {
 							s, err := a.svc.Get(context.Background(), id)
-							if err != nil || s.Storage != "2Gi" {
-								return fmt.Errorf("workspace storage after growth: %v %v", s, err)
+							if err != nil {
+								return fmt.Errorf("workspace storage after growth: %w", err)
+							}
+							if s.Storage != "2Gi" {
+								return fmt.Errorf("workspace storage after growth: %v", s)
 							}
 							return nil
 						},
@@ -439,8 +445,11 @@ func TestAccWorkspace_BackupFailure(t *testing.T) {
 					tfresource.TestCheckResourceAttr(wsName, "backup_on_delete", "false"),
 					func(*terraform.State) error {
 						obs, err := a.kubePVC(id)
-						if err != nil || !obs {
-							return fmt.Errorf("the volume of %s was not kept after the failed backup (%v)", id, err)
+						if err != nil {
+							return fmt.Errorf("the volume of %s after the failed backup: %w", id, err)
+						}
+						if !obs {
+							return fmt.Errorf("the volume of %s was not kept after the failed backup", id)
 						}
 						return nil
 					},

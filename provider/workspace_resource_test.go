@@ -375,8 +375,11 @@ func TestWorkspace_BackupFailure(t *testing.T) {
 				Config:    fakeProviderBlock,
 				Check: func(*terraform.State) error {
 					s, err := c.svc.Get(context.Background(), id)
-					if err != nil || s.State != session.StateDeleted {
-						return fmt.Errorf("after the second destroy: %+v %v, want deleted", s, err)
+					if err != nil {
+						return fmt.Errorf("after the second destroy: %w", err)
+					}
+					if s.State != session.StateDeleted {
+						return fmt.Errorf("after the second destroy: %+v, want deleted", s)
 					}
 					return nil
 				},

@@ -80,7 +80,7 @@ func TestHosts(t *testing.T) {
 
 func TestForwardedHostAndClientIP(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("10.0.0.0/8")}
-	r := httptest.NewRequest("GET", "/", nil)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Host = "session-api-1.run.app"
 	r.Header.Set("X-Forwarded-Host", "vs-code-ab12cd34.ws.test")
 	r.Header.Set("X-Forwarded-For", "198.51.100.7, 10.1.2.3")
@@ -115,7 +115,7 @@ func TestDispatch(t *testing.T) {
 		{"session-api-1.run.app", host(asleepID), "192.0.2.1:1", false}, // a stranger's X-Forwarded-Host
 		{"session-api-1.run.app", "api.example.com", "10.0.0.7:1", false},
 	} {
-		r := httptest.NewRequest("GET", "/", nil)
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Host, r.RemoteAddr = tc.host, tc.peer
 		if tc.fwd != "" {
 			r.Header.Set("X-Forwarded-Host", tc.fwd)
@@ -393,7 +393,7 @@ func TestHandlerIgnoresTheIDEsRequests(t *testing.T) {
 		"image":     func(r *http.Request) { r.Header.Set("Sec-Fetch-Mode", "no-cors") },
 		"post":      func(r *http.Request) { r.Method = "POST" },
 	} {
-		r := httptest.NewRequest("GET", "/stable-123/static/x.js", nil)
+		r := httptest.NewRequest(http.MethodGet, "/stable-123/static/x.js", nil)
 		r.Host, r.RemoteAddr = host(asleepID), "192.0.2.1:1"
 		r.AddCookie(c)
 		set(r)
@@ -485,7 +485,7 @@ func TestWakeLinkRoute(t *testing.T) {
 	call := func(target string) (*httptest.ResponseRecorder, error) {
 		routeErr = nil
 		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, httptest.NewRequest("POST", target, nil))
+		mux.ServeHTTP(w, httptest.NewRequest(http.MethodPost, target, nil))
 		return w, routeErr
 	}
 	w, err := call("/session/" + asleepID + "/wake-link?ttl=2h")

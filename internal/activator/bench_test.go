@@ -64,15 +64,15 @@ func BenchmarkWakeOnAccess(b *testing.B) {
 // and the whole workspace (Cluster.Apply, six objects).
 func BenchmarkIngressSwitch(b *testing.B) {
 	f := newFixture(b, nil)
-	s, err := f.stack.Service.Create(context.Background(), session.CreateRequest{UserID: "bench@example.com"})
+	s, err := f.svc.Create(context.Background(), session.CreateRequest{UserID: "bench@example.com"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ws := session.Workspace{ID: s.ID, UserID: s.UserID, Image: s.Image, Storage: s.Storage, CPU: s.CPU, Memory: s.Memory,
 		Replicas: 1, CreatedAt: s.CreatedAt, IdleTimeout: s.IdleTimeout.D(), Password: "unused-the-secret-exists"}
 	for name, apply := range map[string]func(context.Context, session.Workspace) error{
-		"route": f.stack.Cluster.Route,
-		"apply": f.stack.Cluster.Apply,
+		"route": f.cluster.Route,
+		"apply": f.cluster.Apply,
 	} {
 		b.Run(name, func(b *testing.B) {
 			var took []time.Duration

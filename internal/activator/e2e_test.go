@@ -21,6 +21,8 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/devingress"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
 // chromiumPath is Debian's chromium (CI installs it: .ci/run).
@@ -190,7 +192,10 @@ func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
 		last = err
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("%s still false after %s (last error %v)", expr, timeout, last)
+	if last == nil {
+		return fmt.Errorf("%s still false after %s", expr, timeout)
+	}
+	return fmt.Errorf("%s still false after %s (last error %w)", expr, timeout, last)
 }
 
 // waitTitle waits until the page's title is want.
@@ -207,7 +212,7 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped with -short")
 	}
-	f := newFixtureWith(t, map[string]string{"HYPERBOLA_ACTIVATOR_HOST": activatorHost},
+	f := newFixtureWith(t, func(o *kube.Options, _ *session.Options) { o.ActivatorHost, o.ActivatorPort = activatorHost, 443 },
 		func(o *activator.Options) { o.PollInterval = 500 * time.Millisecond })
 	front := httptest.NewServer(f.ingress(t, standIn{}))
 	t.Cleanup(front.Close)

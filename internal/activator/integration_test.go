@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,10 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
@@ -44,13 +43,15 @@ const (
 // session Service, the real cluster adapter (its Password reads the Secret), the real Redis
 // rate limiter, and the activator served over HTTP.
 type fixture struct {
-	t      *testing.T
-	ns     string
-	domain string // the workspaces' domain (HYPERBOLA_DOMAIN)
-	kube   *testenv.Kube
-	stack  *stack.Stack
-	act    *activator.Handler
-	srv    *httptest.Server
+	t       *testing.T
+	ns      string
+	domain  string // the workspaces' domain
+	kube    *testenv.Kube
+	cluster *kube.Cluster
+	store   *store.Store
+	svc     *session.Service
+	act     *activator.Handler
+	srv     *httptest.Server
 }
 
 func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
@@ -58,45 +59,43 @@ func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
 	return newFixtureWith(t, nil, mutate)
 }
 
-// newFixtureWith is newFixture with more settings of the control plane (environment
-// variables, e.g. the real node's placement); the backup claim is made in
-// HYPERBOLA_STORAGE_CLASS's class.
-func newFixtureWith(t testing.TB, settings map[string]string, mutate func(*activator.Options)) *fixture {
+// newFixtureWith is newFixture with other settings of the control plane: settings adjusts
+// the cluster adapter's options (e.g. the real node's placement; the Service's domain is
+// theirs) and the Service's (e.g. the image); the backup claim is made in their storage class.
+func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options), mutate func(*activator.Options)) *fixture {
 	t.Helper()
 	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
 	ctx := context.Background()
-	if err := k.CreateBackupPVCOn(ctx, ns, "hyperbola-backups", settings["HYPERBOLA_STORAGE_CLASS"]); err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{
-		"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": domain,
-		"HYPERBOLA_WAKE_SECRET": secret, "HYPERBOLA_TRUSTED_PROXIES": "127.0.0.0/8",
-	}
-	maps.Copy(vars, settings)
-	cfg, err := config.FromLookup(func(name string) (string, bool) {
-		v, ok := vars[name]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// the configuration's defaults, with wake on access on (a wake secret and the activator
+	// Service hyperbola-activator)
+	ko := kube.Options{Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		BackupDeadline: 30 * time.Minute, ActivatorService: "hyperbola-activator", ActivatorPort: 80}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Logger: logger})
-	if err != nil {
+	so := session.Options{Logger: logger}
+	if settings != nil {
+		settings(&ko, &so)
+	}
+	so.Domain = ko.Domain
+	if err := ko.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	opts, err := stack.ActivatorOptions(cfg)
-	if err != nil {
+	if err := k.CreateBackupPVCOn(ctx, ns, ko.BackupPVC, ko.StorageClass); err != nil {
 		t.Fatal(err)
 	}
-	opts.Scheme = "http"
-	opts.PollInterval = 200 * time.Millisecond
+	cluster := kube.NewCluster(k.Client, ko)
+	st := store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Logger: logger})
+	svc := session.NewService(cluster, st, so)
+	opts := activator.Options{Domain: ko.Domain, Secret: []byte(secret),
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Scheme:         "http", PollInterval: 200 * time.Millisecond}
 	if mutate != nil {
 		mutate(&opts)
 	}
 	act, err := activator.New(activator.Deps{
-		Sessions: st.Service, Passwords: st.Cluster, Limiter: ratelimit.New(st.Redis, prefix), Logger: logger,
+		Sessions: svc, Passwords: cluster, Limiter: ratelimit.New(rdb, prefix), Logger: logger,
 	}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -104,13 +103,13 @@ func newFixtureWith(t testing.TB, settings map[string]string, mutate func(*activ
 	srv := httptest.NewServer(act)
 	t.Cleanup(srv.Close)
 	tt, _ := t.(*testing.T)
-	return &fixture{t: tt, ns: ns, domain: cfg.Domain, kube: k, stack: st, act: act, srv: srv}
+	return &fixture{t: tt, ns: ns, domain: ko.Domain, kube: k, cluster: cluster, store: st, svc: svc, act: act, srv: srv}
 }
 
 // asleep creates a workspace asleep and returns it (with its password).
 func (f *fixture) asleep(t testing.TB) *session.Session {
 	t.Helper()
-	s, err := f.stack.Service.Create(context.Background(), session.CreateRequest{UserID: "owner@example.com", State: session.StateSleeping})
+	s, err := f.svc.Create(context.Background(), session.CreateRequest{UserID: "owner@example.com", State: session.StateSleeping})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +124,13 @@ type request struct {
 	header       map[string]string
 }
 
-func (f *fixture) do(t testing.TB, id string, rq request) *http.Response {
+// reply is one of the activator's answers, its body read (and closed) by do.
+type reply struct {
+	*http.Response
+	body string
+}
+
+func (f *fixture) do(t testing.TB, id string, rq request) reply {
 	t.Helper()
 	var body io.Reader
 	if rq.form != nil {
@@ -153,19 +158,17 @@ func (f *fixture) do(t testing.TB, id string, rq request) *http.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	resp.Body = io.NopCloser(strings.NewReader(string(b)))
-	return resp
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{Response: resp, body: string(b)}
 }
 
-func bodyOf(r *http.Response) string {
-	b, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(strings.NewReader(string(b)))
-	return string(b)
-}
+func bodyOf(r reply) string { return r.body }
 
-func wakeCookie(r *http.Response) *http.Cookie {
+func wakeCookie(r reply) *http.Cookie {
 	for _, c := range r.Cookies() {
 		if c.Name == activator.WakeCookie {
 			return c
@@ -198,7 +201,7 @@ func (f *fixture) backend(t testing.TB, id string) string {
 
 func (f *fixture) state(t testing.TB, id string) session.State {
 	t.Helper()
-	s, err := f.stack.Store.Get(context.Background(), id) // the record, without driving anything
+	s, err := f.store.Get(context.Background(), id) // the record, without driving anything
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +355,7 @@ func TestIntegrationPasswordWakes(t *testing.T) {
 	f.pollReady(t, s.ID, c, 50*time.Millisecond)
 
 	// asleep again, the cookie alone wakes it (reloads work without the password)
-	if _, err := f.stack.Service.Sleep(context.Background(), s.ID); err != nil {
+	if _, err := f.svc.Sleep(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.stillAsleep(t, s.ID, "sleep")
@@ -366,7 +369,7 @@ func TestIntegrationPasswordWakes(t *testing.T) {
 	// a browser that logged in to the IDE before carries code-server's cookie (an argon2 hash
 	// of the password in the session's Secret): that is proof too
 	f.pollReady(t, s.ID, c, 50*time.Millisecond)
-	if _, err := f.stack.Service.Sleep(context.Background(), s.ID); err != nil {
+	if _, err := f.svc.Sleep(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
 	wrong := &http.Cookie{Name: activator.CodeServerCookie, Value: url.QueryEscape(argonPHC("not-the-password"))}
@@ -418,7 +421,7 @@ func TestIntegrationRateLimits(t *testing.T) {
 		t.Fatalf("first wake: %d", r.StatusCode)
 	}
 	g.pollReady(t, s.ID, wakeCookie(r), 50*time.Millisecond)
-	if _, err := g.stack.Service.Sleep(context.Background(), s.ID); err != nil {
+	if _, err := g.svc.Sleep(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
 	r = g.do(t, s.ID, request{path: link.RequestURI(), header: from("198.51.100.2")})

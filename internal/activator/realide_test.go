@@ -2,6 +2,7 @@ package activator_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -41,23 +43,14 @@ func TestRealIDEInChromium(t *testing.T) {
 	if rn == nil {
 		t.Fatal("the package's cluster has no real node (testenv.Options.RealNode)")
 	}
-	var selector []string
-	for k, v := range rn.NodeSelector() {
-		selector = append(selector, k+"="+v)
-	}
-	tol := rn.Toleration()
-	f := newFixtureWith(t, map[string]string{
-		"HYPERBOLA_DOMAIN":        localDomain,
-		"USER_POD_IMAGE":          rn.WorkspaceImage,
-		"HYPERBOLA_BACKUP_IMAGE":  rn.BackupImage,
-		"HYPERBOLA_STORAGE_CLASS": rn.StorageClass,
-		"HYPERBOLA_NODE_SELECTOR": strings.Join(selector, ","),
-		"HYPERBOLA_TOLERATIONS":   tol.Key + "=" + tol.Value + ":" + string(tol.Effect),
+	f := newFixtureWith(t, func(o *kube.Options, so *session.Options) {
+		o.Domain, o.BackupImage, so.Image = localDomain, rn.BackupImage, rn.WorkspaceImage
+		o.StorageClass, o.NodeSelector, o.Tolerations = rn.StorageClass, rn.NodeSelector(), []corev1.Toleration{rn.Toleration()}
 	}, func(o *activator.Options) { o.Scheme, o.PollInterval = "https", 500*time.Millisecond })
 	steps := newTimeline(t)
 	ctx := context.Background()
 
-	s, err := f.stack.Service.Create(ctx, session.CreateRequest{UserID: "owner@example.com"})
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "owner@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +60,7 @@ func TestRealIDEInChromium(t *testing.T) {
 		t.Fatalf("the workspace runs on %s, not on the real node %s", first.Spec.NodeName, rn.NodeName)
 	}
 	steps.done("create → running (real code-server, cold volume)")
-	if _, err := f.stack.Service.Sleep(ctx, s.ID); err != nil {
+	if _, err := f.svc.Sleep(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.waitNoPod(t, s.ID, 2*time.Minute)
@@ -120,12 +113,12 @@ func TestRealIDEInChromium(t *testing.T) {
 	}
 
 	// asleep and awake again: a new pod, the same bytes
-	if _, err := f.stack.Service.Sleep(ctx, s.ID); err != nil {
+	if _, err := f.svc.Sleep(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.waitNoPod(t, s.ID, 2*time.Minute)
 	steps.done("sleep → pod gone")
-	if _, err := f.stack.Service.Wake(ctx, s.ID); err != nil {
+	if _, err := f.svc.Wake(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.waitState(t, s.ID, session.StateRunning, 5*time.Minute)
@@ -181,7 +174,7 @@ func (f *fixture) waitState(t testing.TB, id string, want session.State, timeout
 	var s *session.Session
 	var err error
 	for time.Now().Before(deadline) {
-		if s, err = f.stack.Service.Get(context.Background(), id); err == nil && s.State == want {
+		if s, err = f.svc.Get(context.Background(), id); err == nil && s.State == want {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -235,7 +228,8 @@ func (f *fixture) exec(t testing.TB, pod string, cmd ...string) string {
 	out, err := exec.Command(f.kube.Bin+"/kubectl", args...).Output()
 	if err != nil {
 		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			stderr = string(ee.Stderr)
 		}
 		t.Fatalf("kubectl exec %s %v: %v\n%s", pod, cmd, err, stderr)

@@ -20,10 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
@@ -47,11 +46,11 @@ type fixture struct {
 	ns    string
 	kube  *testenv.Kube
 	node  *testenv.RealNode
-	stack *stack.Stack
+	store *store.Store
 	svc   *session.Service
 }
 
-// fixtureOptions adjust a fixture before its stack is built.
+// fixtureOptions adjust a fixture before its parts are built.
 type fixtureOptions struct {
 	kube func(*kube.Options)
 	now  func() time.Time
@@ -74,27 +73,20 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	} else if err := k.CreateBackupPVCOn(ctx, ns, backupPVC, f.node.StorageClass); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{
-		"HYPERBOLA_NAMESPACE":     ns,
-		"HYPERBOLA_REDIS_PREFIX":  prefix,
-		"HYPERBOLA_DOMAIN":        "ws.example.test",
-		"USER_POD_IMAGE":          f.node.WorkspaceImage,
-		"HYPERBOLA_BACKUP_IMAGE":  f.node.BackupImage,
-		"HYPERBOLA_BACKUP_PVC":    backupPVC,
-		"HYPERBOLA_STORAGE_CLASS": f.node.StorageClass,
-		"HYPERBOLA_STORAGE_SIZE":  "2Gi",
-		"HYPERBOLA_NODE_SELECTOR": testenv.RealNodeLabel + "=real",
-		"HYPERBOLA_TOLERATIONS":   testenv.RealNodeLabel + "=real:NoSchedule",
+	// the configuration's defaults, with the workspaces and backups on the real node
+	ko := kube.Options{Namespace: ns, Domain: "ws.example.test", Port: 8080, StorageClass: f.node.StorageClass,
+		IngressClass: "nginx", ClusterIssuer: "letsencrypt", IngressNamespace: "ingress-nginx",
+		NodeSelector: f.node.NodeSelector(), Tolerations: []corev1.Toleration{f.node.Toleration()},
+		BackupPVC: backupPVC, BackupImage: f.node.BackupImage, BackupDeadline: 30 * time.Minute}
+	if fo.kube != nil {
+		fo.kube(&ko)
 	}
-	cfg, err := config.FromLookup(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
-	if err != nil {
+	if err := ko.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Now: fo.now, KubeOptions: fo.kube})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.stack, f.svc = st, st.Service
+	f.store = store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: fo.now})
+	f.svc = session.NewService(kube.NewCluster(k.Client, ko), f.store, session.Options{Domain: ko.Domain,
+		Image: f.node.WorkspaceImage, Storage: "2Gi", Now: fo.now})
 	return f
 }
 

@@ -57,7 +57,7 @@ func TestSweepAndAFreshCodeServer(t *testing.T) {
 	if hb.Status != sweep.StatusExpired || !hb.Last.IsZero() {
 		t.Fatalf("a fresh code-server answered %+v, want expired with no heartbeat", hb)
 	}
-	sw := sweep.New(sweep.Deps{Sessions: f.svc, Store: f.stack.Store, Now: clock.Now, Prober: sweep.ProberFunc(f.heartbeat)},
+	sw := sweep.New(sweep.Deps{Sessions: f.svc, Store: f.store, Now: clock.Now, Prober: sweep.ProberFunc(f.heartbeat)},
 		sweep.Options{ReconcileEvery: -1})
 	sweepAt := func(at time.Time) *sweep.Report {
 		t.Helper()

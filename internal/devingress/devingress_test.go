@@ -139,7 +139,7 @@ func newSetupWith(t *testing.T, opts Options, objs ...any) *setup {
 			body := `<main data-target="https://` + host + `/?folder=/app"><a href="http://` + host + `/">open</a>` +
 				`<a href="https://` + host + `.evil.example/">not ours</a><a href="https://` + host + `:9443/">a port</a></main>`
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-			io.WriteString(w, body)
+			_, _ = io.WriteString(w, body)
 		}
 	})
 	h, err := New(s.kube, Options{Namespace: ns, Domain: domain, ActivatorService: "hyperbola-activator", Activator: act,
@@ -174,8 +174,12 @@ func (s *setup) add(t *testing.T, obj any) {
 	}
 }
 
-// get requests path on the front with Host host, without following redirects.
-func (s *setup) get(t *testing.T, host, path string) (*http.Response, string) {
+// answer is a response whose body get has read and closed.
+type answer struct{ *http.Response }
+
+// get requests path on the front with Host host, without following redirects, and returns
+// the response with its body.
+func (s *setup) get(t *testing.T, host, path string) (answer, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.front.URL+path, nil)
 	req.Host = host
@@ -186,7 +190,7 @@ func (s *setup) get(t *testing.T, host, path string) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return answer{resp}, string(b)
 }
 
 // pod is a stand-in workspace pod on loopback that echoes what it received.
@@ -341,14 +345,14 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		rw.Flush()
 		for {
 			line, err := rw.ReadString('\n')
 			if err != nil {
 				return
 			}
-			rw.WriteString("echo " + line)
+			_, _ = rw.WriteString("echo " + line)
 			rw.Flush()
 		}
 	}))
@@ -362,13 +366,16 @@ func TestWebSocketUpgradeIsProxied(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Fprintf(conn, "GET /stable-x?reconnectionToken=t HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", host)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close() // a 101 has no body: the connection carries what follows
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %d", resp.StatusCode)
 	}

@@ -14,16 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
@@ -33,67 +33,75 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
 }
 
-// fixture is one test's stack: its own namespace and Redis prefix on the package's cluster
-// and redis-server.
+// fixture is one test's control plane: its own namespace and Redis prefix on the package's
+// cluster and redis-server, the parts built as internal/stack builds them with the
+// configuration's defaults.
 type fixture struct {
-	t     *testing.T
-	ns    string
-	kube  *testenv.Kube
-	cfg   *config.Config
-	stack *stack.Stack
-	svc   *session.Service
+	t       *testing.T
+	ns      string
+	kube    *testenv.Kube
+	rdb     *redis.Client
+	prefix  string
+	opts    kube.Options // the cluster adapter's
+	cluster *kube.Cluster
+	store   *store.Store
+	svc     *session.Service
 }
 
-func newFixture(t *testing.T, parts stack.Parts) *fixture {
-	t.Helper()
-	return newFixtureEnv(t, parts, nil)
+// parts are what a test changes in a control plane instance; zero ones keep the fixture's.
+type parts struct {
+	kube kubernetes.Interface
+	now  func() time.Time
+	// options adjusts the cluster adapter's options.
+	options func(*kube.Options)
 }
 
-// newFixtureEnv is newFixture with more configuration (environment variables).
-func newFixtureEnv(t *testing.T, parts stack.Parts, extra map[string]string) *fixture {
+func newFixture(t *testing.T, p parts) *fixture {
 	t.Helper()
 	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
-	ctx := context.Background()
-	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
+	if err := k.CreateBackupPVC(context.Background(), ns, "hyperbola-backups"); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.FromLookup(func(name string) (string, bool) {
-		if v, ok := extra[name]; ok {
-			return v, true
-		}
-		v, ok := map[string]string{
-			"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
-		}[name]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatal(err)
+	f := &fixture{t: t, ns: ns, kube: k, rdb: rdb, prefix: prefix, opts: kube.Options{
+		Namespace: ns, Domain: "ws.example.test", Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		BackupDeadline: 30 * time.Minute,
+	}}
+	if p.options != nil {
+		p.options(&f.opts)
+		p.options = nil
 	}
-	parts.Redis = rdb
-	if parts.Kube == nil {
-		parts.Kube = k.Client
-	}
-	st, err := stack.New(ctx, cfg, parts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{t: t, ns: ns, kube: k, cfg: cfg, stack: st, svc: st.Service}
+	f.cluster, f.store, f.svc = f.instance(p)
+	return f
 }
 
 // with returns another Service on the same namespace and Redis keys (another instance of the
 // control plane), built with different parts.
-func (f *fixture) with(parts stack.Parts) *session.Service {
+func (f *fixture) with(p parts) *session.Service {
 	f.t.Helper()
-	parts.Redis = f.stack.Redis
-	if parts.Kube == nil {
-		parts.Kube = f.kube.Client
+	_, _, svc := f.instance(p)
+	return svc
+}
+
+// instance builds a control plane instance's cluster adapter, store and Service on the
+// fixture's namespace and Redis keys.
+func (f *fixture) instance(p parts) (*kube.Cluster, *store.Store, *session.Service) {
+	f.t.Helper()
+	ko := f.opts
+	if p.options != nil {
+		p.options(&ko)
 	}
-	st, err := stack.New(context.Background(), f.cfg, parts)
-	if err != nil {
+	if err := ko.Validate(); err != nil {
 		f.t.Fatal(err)
 	}
-	return st.Service
+	if p.kube == nil {
+		p.kube = f.kube.Client
+	}
+	c := kube.NewCluster(p.kube, ko)
+	st := store.New(f.rdb, f.prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: p.now})
+	return c, st, session.NewService(c, st, session.Options{Domain: ko.Domain, Now: p.now})
 }
 
 // waitState polls Get (which drives pending steps) until the session is in want.
@@ -197,7 +205,7 @@ func (f *fixture) pvcPhase(id string) corev1.PersistentVolumeClaimPhase {
 }
 
 func TestIntegrationCreateMakesEveryObjectAndRuns(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
+	f := newFixture(t, parts{})
 	ctx := context.Background()
 	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com", Labels: map[string]string{"team": "data"}})
 	if err != nil {
@@ -227,7 +235,7 @@ func TestIntegrationCreateMakesEveryObjectAndRuns(t *testing.T) {
 	if running.Password != "" {
 		t.Fatal("Get must never return the password")
 	}
-	if pw, err := f.stack.Cluster.Password(ctx, s.ID); err != nil || pw != s.Password {
+	if pw, err := f.cluster.Password(ctx, s.ID); err != nil || pw != s.Password {
 		t.Fatalf("the Secret holds %q (%v), create returned %q", pw, err, s.Password)
 	}
 	list, err := f.svc.List(ctx, session.ListOptions{UserID: "ada@example.com"})
@@ -237,7 +245,7 @@ func TestIntegrationCreateMakesEveryObjectAndRuns(t *testing.T) {
 }
 
 func TestIntegrationSleepWake(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
+	f := newFixture(t, parts{})
 	ctx := context.Background()
 	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "grace@example.com"})
 	if err != nil {
@@ -293,10 +301,9 @@ func (f *fixture) ingressRoute(id string) (backend, vhost string) {
 // again. The route is back on the workspace before the session reports running.
 func TestIntegrationIngressFollowsTheState(t *testing.T) {
 	const host = "session-api-1.example.run.app"
-	f := newFixtureEnv(t, stack.Parts{}, map[string]string{
-		"HYPERBOLA_WAKE_SECRET":    "0123456789abcdef0123456789abcdef",
-		"HYPERBOLA_ACTIVATOR_HOST": host,
-	})
+	f := newFixture(t, parts{options: func(o *kube.Options) { // wake on access on
+		o.ActivatorService, o.ActivatorHost, o.ActivatorPort = "hyperbola-activator", host, 443
+	}})
 	ctx := context.Background()
 	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "barbara@example.com"})
 	if err != nil {
@@ -329,7 +336,8 @@ func TestIntegrationIngressFollowsTheState(t *testing.T) {
 	}
 
 	// a hand-made change of the route is repaired by sleeping again
-	if err := f.stack.Cluster.Route(ctx, session.Workspace{ID: s.ID, UserID: s.UserID, Labels: s.Labels, CreatedAt: s.CreatedAt}); err != nil {
+	if err := f.cluster.Route(ctx, session.Workspace{ID: s.ID, UserID: s.UserID, Labels: s.Labels, CreatedAt: s.CreatedAt,
+		Image: s.Image, Storage: s.Storage, CPU: s.CPU, Memory: s.Memory}); err != nil {
 		t.Fatal(err)
 	}
 	check("routed by hand", workspace)
@@ -359,7 +367,7 @@ func TestIntegrationIngressFollowsTheState(t *testing.T) {
 
 // Without the wake secret wake on access is off: the Ingress never leaves the workspace.
 func TestIntegrationIngressStaysWithoutWakeOnAccess(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
+	f := newFixture(t, parts{})
 	ctx := context.Background()
 	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "edsger@example.com", State: session.StateSleeping})
 	if err != nil {
@@ -371,7 +379,7 @@ func TestIntegrationIngressStaysWithoutWakeOnAccess(t *testing.T) {
 }
 
 func TestIntegrationDeleteBacksUpThenRemoves(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
+	f := newFixture(t, parts{})
 	ctx := context.Background()
 	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "linus@example.com"})
 	if err != nil {
@@ -403,8 +411,8 @@ func TestIntegrationDeleteBacksUpThenRemoves(t *testing.T) {
 }
 
 func TestIntegrationFailedBackupKeepsTheVolume(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
-	failing := f.with(stack.Parts{KubeOptions: func(o *kube.Options) {
+	f := newFixture(t, parts{})
+	failing := f.with(parts{options: func(o *kube.Options) {
 		o.BackupPodLabels = map[string]string{"hyperbola.dev/test-fail": "true"}
 	}})
 	ctx := context.Background()
@@ -438,7 +446,7 @@ func TestIntegrationFailedBackupKeepsTheVolume(t *testing.T) {
 }
 
 func TestIntegrationConcurrentTransitionsKeepRecordsAndObjectsInStep(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
+	f := newFixture(t, parts{})
 	ctx := context.Background()
 	var ids []string
 	for i := range 5 {
@@ -449,7 +457,7 @@ func TestIntegrationConcurrentTransitionsKeepRecordsAndObjectsInStep(t *testing.
 		ids = append(ids, s.ID)
 	}
 	// a second instance of the control plane shares the Redis keys and the namespace
-	other := f.with(stack.Parts{})
+	other := f.with(parts{})
 	var wg sync.WaitGroup
 	var ops, conflicts, busy atomic.Int64
 	for g := range 20 {
@@ -521,7 +529,7 @@ func TestIntegrationConcurrentTransitionsKeepRecordsAndObjectsInStep(t *testing.
 		}
 	}
 	// no labelled object without a live record
-	all, err := f.stack.Cluster.ObserveAll(ctx)
+	all, err := f.cluster.ObserveAll(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +575,7 @@ func (c *cancelAfter) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestIntegrationCreateCancelledBetweenWritesConverges(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
+	f := newFixture(t, parts{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := rest.CopyConfig(f.kube.Config)
@@ -577,7 +585,7 @@ func TestIntegrationCreateCancelledBetweenWritesConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crashing := f.with(stack.Parts{Kube: cs})
+	crashing := f.with(parts{kube: cs})
 	req := session.CreateRequest{UserID: "retry@example.com", RequestID: "req-" + testenv.UniqueName("x")}
 	if _, err := crashing.Create(ctx, req); err == nil {
 		t.Fatal("the cut create succeeded; the test did not cut it")
@@ -659,7 +667,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // creation and not before; an update sets the lifetime anew from the creation, or clears it.
 func TestIntegrationTTL(t *testing.T) {
 	clock := testenv.NewClock(time.Now().UTC().Truncate(time.Millisecond))
-	f := newFixture(t, stack.Parts{Now: clock.Now})
+	f := newFixture(t, parts{now: clock.Now})
 	ctx := context.Background()
 	ttl := func(d time.Duration) *session.Duration { v := session.Duration(d); return &v }
 	created := clock.Now()
@@ -677,7 +685,7 @@ func TestIntegrationTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !forever.ExpiresAt.IsZero() || !short.ExpiresAt.Equal(created.Add(2*time.Hour)) ||
-		!def.ExpiresAt.Equal(created.Add(f.cfg.SessionTTL)) {
+		!def.ExpiresAt.Equal(created.Add(f.svc.Options().SessionTTL)) {
 		t.Fatalf("expires_at: ttl 0 %v, ttl 2h %v, default %v (created %v)", forever.ExpiresAt, short.ExpiresAt, def.ExpiresAt, created)
 	}
 	if _, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com", TTL: ttl(30 * time.Minute)}); !errors.Is(err, session.ErrInvalid) || !strings.Contains(err.Error(), "ttl") {
@@ -686,7 +694,7 @@ func TestIntegrationTTL(t *testing.T) {
 
 	expired := func(after time.Duration) []string {
 		t.Helper()
-		ids, err := f.stack.Store.Expired(ctx, created.Add(after), 100)
+		ids, err := f.store.Expired(ctx, created.Add(after), 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -752,7 +760,7 @@ func (f *failDeletes) RoundTrip(r *http.Request) (*http.Response, error) {
 // refused) does not wedge the session: the next touch resumes the removal and the session ends
 // deleted, never a 404 for a session whose record exists.
 func TestIntegrationDeleteInterruptedAfterTheVolumeWentConverges(t *testing.T) {
-	f := newFixture(t, stack.Parts{})
+	f := newFixture(t, parts{})
 	ctx := context.Background()
 	cfg := rest.CopyConfig(f.kube.Config)
 	refuse := &failDeletes{part: "-tls"}
@@ -761,7 +769,7 @@ func TestIntegrationDeleteInterruptedAfterTheVolumeWentConverges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flaky := f.with(stack.Parts{Kube: cs})
+	flaky := f.with(parts{kube: cs})
 	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "half@example.com"})
 	if err != nil {
 		t.Fatal(err)

@@ -19,14 +19,20 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore"
+	"github.com/redis/go-redis/v9"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api/apispec"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/client"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
@@ -38,24 +44,43 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true})
 }
 
-// fixture is one test's control plane: a namespace and a Redis prefix of its own.
+// fixture is one test's control plane: a namespace and a Redis prefix of its own, the parts
+// built as internal/stack builds them with the configuration's defaults.
 type fixture struct {
-	t     *testing.T
-	ns    string
-	kube  *testenv.Kube
-	cfg   *config.Config
-	stack *stack.Stack
-	spec  *apispec.Spec
-	http  *http.Client // checks every answer against the document
+	t          *testing.T
+	ns         string
+	kube       *testenv.Kube
+	rdb        *redis.Client
+	store      *store.Store
+	svc        *session.Service
+	events     *events.Recorder // nil without Firestore
+	limiter    *ratelimit.Limiter
+	reconciler *sweep.ReconcileRunner
+	sweep      http.Handler // POST /sweep behind its own auth
+	spec       *apispec.Spec
+	http       *http.Client // checks every answer against the document
 }
+
+// setup is what a test changes in its control plane; zero values keep the defaults.
+type setup struct {
+	now      func() time.Time // nil: time.Now
+	probeURL string           // the sweep's probe URL template ("": the in-cluster Service)
+	// firestore is the (emulator) project of the durable record; "": none, GET /usage is 501.
+	firestore string
+	price     float64 // per running hour (0: the default price)
+	currency  string  // "": USD
+}
+
+// domain is the workspaces' domain in these tests.
+const domain = "ws.example.test"
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	return newFixtureWith(t, nil, nil)
+	return newFixtureWith(t, setup{})
 }
 
-// newFixtureWith is newFixture with more configuration (env) and a clock (nil: time.Now).
-func newFixtureWith(t *testing.T, extra map[string]string, now func() time.Time) *fixture {
+// newFixtureWith is newFixture with a clock, a probe URL or a durable record.
+func newFixtureWith(t *testing.T, su setup) *fixture {
 	t.Helper()
 	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
@@ -63,32 +88,66 @@ func newFixtureWith(t *testing.T, extra map[string]string, now func() time.Time)
 	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{
-		"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_DOMAIN": "ws.example.test",
-		"API_KEY": apiKey,
+	log := quietLogger()
+	ko := kube.Options{Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
+		IngressNamespace: "ingress-nginx",
+		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
+		BackupDeadline: 30 * time.Minute}
+	if err := ko.Validate(); err != nil {
+		t.Fatal(err)
 	}
-	for k, v := range extra {
-		vars[k] = v
+	cluster := kube.NewCluster(k.Client, ko)
+	f := &fixture{t: t, ns: ns, kube: k, rdb: rdb, limiter: ratelimit.New(rdb, prefix)}
+	f.store = store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: su.now, Logger: log})
+	var recorder session.Recorder
+	var records reconcile.Records
+	var flusher sweep.Flusher
+	if su.firestore != "" {
+		fs, err := firestore.NewClient(ctx, su.firestore)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = fs.Close() })
+		if su.price == 0 {
+			su.price = 0.0123 // HYPERBOLA_PRICE_PER_HOUR's default
+		}
+		if su.currency == "" {
+			su.currency = "USD"
+		}
+		f.events = events.New(fs, events.Options{Prefix: prefix, PricePerRunningHour: su.price, Currency: su.currency,
+			Redis: rdb, Now: su.now, Logger: log})
+		recorder, records, flusher = f.events, f.events, f.events
 	}
-	cfg, err := config.FromLookup(func(name string) (string, bool) {
-		v, ok := vars[name]
-		return v, ok
-	})
+	f.svc = session.NewService(cluster, f.store, session.Options{Domain: domain, Now: su.now, Logger: log, Recorder: recorder})
+	f.reconciler = sweep.NewReconcileRunner(reconcile.Deps{Cluster: cluster, Store: f.store, Records: records,
+		Now: f.svc.Options().Now, Logger: log}, f.store, reconcile.Options{GracePeriod: 10 * time.Minute, Domain: domain,
+		IdleTimeout: 15 * time.Minute, SessionTTL: 24 * time.Hour}, 0)
+	sw := sweep.New(sweep.Deps{Sessions: f.svc, Store: f.store, Now: f.svc.Options().Now, Logger: log, Flusher: flusher,
+		Reconciler: f.reconciler}, sweep.Options{ProbeURL: su.probeURL, Namespace: ns, Port: ko.Port, Domain: domain,
+		ReconcileEvery: 10 * time.Minute})
+	if err := sw.Err(); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := sweep.NewAuth(sweep.AuthOptions{APIKeys: []string{apiKey}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: k.Client, Logger: quietLogger(), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	f.sweep = sweep.Handler(sw, auth)
 	spec, err := apispec.Load(ctx, "../../../docs/api/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ns: ns, kube: k, cfg: cfg, stack: st, spec: spec}
+	f.spec = spec
 	f.http = &http.Client{Timeout: time.Minute, Transport: &apispec.Transport{Spec: spec, Fail: func(err error) { t.Error(err) }}}
 	return f
+}
+
+// check is GET /health's: Redis answers PING and the Kubernetes API server /readyz.
+func (f *fixture) check(ctx context.Context) map[string]error {
+	out := map[string]error{"redis": f.store.Ping(ctx)}
+	_, err := f.kube.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	out["kubernetes"] = err
+	return out
 }
 
 func quietLogger() *slog.Logger {
@@ -98,13 +157,11 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// server starts one API instance over real HTTP on 127.0.0.1.
+// server starts one API instance over real HTTP on 127.0.0.1, with the configuration's
+// limits (opts.CreateLimit overrides the create limit).
 func (f *fixture) server(opts api.Options) *httptest.Server {
 	f.t.Helper()
-	apiOpts, err := stack.APIOptions(f.cfg)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	apiOpts := api.Options{APIKeys: []string{apiKey}, CreateLimit: 100, KeyLimit: 1200}
 	if opts.CreateLimit > 0 {
 		apiOpts.CreateLimit = opts.CreateLimit
 	}

@@ -30,20 +30,15 @@ import (
 // report when Firestore is configured, the reconcile runner and the sweep (with the
 // configuration's probe URL) behind its own auth.
 func (f *fixture) deps() api.Deps {
-	f.t.Helper()
-	h, err := f.stack.Handlers(context.Background())
-	if err != nil {
-		f.t.Fatal(err)
-	}
 	d := api.Deps{
-		Manager: f.stack.Service, Health: f.stack,
-		Limiter:    f.stack.Limiter,
+		Manager: f.svc, Health: api.HealthFunc(f.check),
+		Limiter:    f.limiter,
 		Logger:     quietLogger(),
-		Reconciler: f.stack.Reconciler,
-		Sweep:      h.Sweep,
+		Reconciler: f.reconciler,
+		Sweep:      f.sweep,
 	}
-	if f.stack.Events != nil {
-		d.Usage = f.stack.Events
+	if f.events != nil {
+		d.Usage = f.events
 	}
 	return d
 }
@@ -98,7 +93,7 @@ func (f *fixture) create(base, user, more string) string {
 // once deleting. Without Firestore, GET /usage is a 501.
 func TestActivityOverHTTP(t *testing.T) {
 	clk := newClock()
-	f := newFixtureWith(t, nil, clk.Now)
+	f := newFixtureWith(t, setup{now: clk.Now})
 	base := f.server(api.Options{}).URL
 	id := f.create(base, "act@example.com", "")
 	created := clk.Now()
@@ -114,11 +109,11 @@ func TestActivityOverHTTP(t *testing.T) {
 		t.Fatalf("status last_activity %v, want %v", s.LastActivity, clk.Now())
 	}
 	// the idle deadline moved with it: no longer a candidate at created+idle_timeout
-	ids, err := f.stack.Store.IdleCandidates(context.Background(), created.Add(16*time.Minute), 10)
+	ids, err := f.store.IdleCandidates(context.Background(), created.Add(16*time.Minute), 10)
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("idle candidates 16m after create, 11m after the activity: %v %v", ids, err)
 	}
-	if ids, _ := f.stack.Store.IdleCandidates(context.Background(), clk.Now().Add(16*time.Minute), 10); len(ids) != 1 {
+	if ids, _ := f.store.IdleCandidates(context.Background(), clk.Now().Add(16*time.Minute), 10); len(ids) != 1 {
 		t.Fatalf("idle candidates 16m after the activity: %v", ids)
 	}
 
@@ -183,7 +178,7 @@ func TestSweepOverHTTP(t *testing.T) {
 		_, _ = fmt.Fprintf(w, `{"status":%q,"lastHeartbeat":%d}`, status, ms)
 	}))
 	t.Cleanup(standIn.Close)
-	f := newFixtureWith(t, map[string]string{"HYPERBOLA_SWEEP_PROBE_URL": standIn.URL + "/{id}/healthz"}, clk.Now)
+	f := newFixtureWith(t, setup{now: clk.Now, probeURL: standIn.URL + "/{id}/healthz"})
 	base := f.server(api.Options{}).URL
 
 	idle := f.create(base, "idle@example.com", `,"idle_timeout":"1m"`)
@@ -253,10 +248,8 @@ func TestSweepOverHTTP(t *testing.T) {
 // history and within a window, through raw HTTP and through the client.
 func TestUsageOverHTTP(t *testing.T) {
 	clk := newClock()
-	f := newFixtureWith(t, map[string]string{
-		"GOOGLE_CLOUD_PROJECT": firestoreProject(t), "HYPERBOLA_PRICE_PER_HOUR": "0.10", "HYPERBOLA_CURRENCY": "EUR",
-	}, clk.Now)
-	if f.stack.Events == nil {
+	f := newFixtureWith(t, setup{now: clk.Now, firestore: firestoreProject(t), price: 0.10, currency: "EUR"})
+	if f.events == nil {
 		t.Fatal("no recorder with GOOGLE_CLOUD_PROJECT set")
 	}
 	base := f.server(api.Options{}).URL
@@ -331,12 +324,12 @@ func TestUsageOverHTTP(t *testing.T) {
 // would rebuild and changes nothing; a reconcile held elsewhere makes it 409 busy; the real
 // one brings the session back, running, and a second one finds nothing to do.
 func TestReconcileOverHTTP(t *testing.T) {
-	f := newFixtureWith(t, map[string]string{"GOOGLE_CLOUD_PROJECT": firestoreProject(t)}, nil)
+	f := newFixtureWith(t, setup{firestore: firestoreProject(t)})
 	base := f.server(api.Options{}).URL
 	id := f.create(base, "grace@example.com", `,"labels":{"course":"cs101"}`)
 	ctx := context.Background()
 
-	if err := f.stack.Redis.FlushAll(ctx).Err(); err != nil {
+	if err := f.rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var e api.ErrorBody
@@ -351,7 +344,7 @@ func TestReconcileOverHTTP(t *testing.T) {
 		t.Fatalf("a dry run changed something: %d", code)
 	}
 
-	release, ok, err := f.stack.Store.Lease(ctx, sweep.ReconcileLeaseName, time.Minute)
+	release, ok, err := f.store.Lease(ctx, sweep.ReconcileLeaseName, time.Minute)
 	if err != nil || !ok {
 		t.Fatalf("lease: %v %v", ok, err)
 	}
