@@ -137,8 +137,11 @@ func TestWorkspace_Lifecycle(t *testing.T) {
 		},
 		CheckDestroy: func(*terraform.State) error {
 			s, err := c.session(id)
-			if err != nil || s.State != session.StateDeleted || s.BackupLocation == "" {
-				return fmt.Errorf("workspace %s after destroy: %+v %v, want deleted with a backup location", id, s, err)
+			if err != nil {
+				return fmt.Errorf("workspace %s after destroy: %w", id, err)
+			}
+			if s.State != session.StateDeleted || s.BackupLocation == "" {
+				return fmt.Errorf("workspace %s after destroy: %+v, want deleted with a backup location", id, s)
 			}
 			return nil
 		},

@@ -195,7 +195,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-
 // WakeOnAccess reports whether wake on access is on: an activator Service to route sleeping
 // workspaces to, and a secret to sign wake links and cookies with. Without the secret the
 // activator could not tell an owner from a stranger, so the Ingress stays on the workspace.

@@ -37,8 +37,8 @@ func TestWakeOnAccessSettings(t *testing.T) {
 		}
 	}
 	for name, env := range map[string]map[string]string{
-		"bad port":     {"HYPERBOLA_ACTIVATOR_PORT": "70000"},
-		"port text":    {"HYPERBOLA_ACTIVATOR_PORT": "https"},
+		"bad port":  {"HYPERBOLA_ACTIVATOR_PORT": "70000"},
+		"port text": {"HYPERBOLA_ACTIVATOR_PORT": "https"},
 	} {
 		if _, err := FromLookup(lookup(env)); err == nil {
 			t.Errorf("%s: accepted %v", name, env)

@@ -91,4 +91,3 @@ func checkReplicas(replicas int32) error {
 	}
 	return nil
 }
-
