@@ -220,9 +220,10 @@ func listOptions(q map[string]string) (session.ListOptions, error) {
 	return opts, nil
 }
 
-// usageQuery reads GET /usage's query and checks it as the report will at now: the report
-// reads Firestore (or is absent: 501), so a query it would refuse is answered here first.
-func usageQuery(q map[string]string, now time.Time) (events.UsageQuery, error) {
+// usageQuery reads GET /usage's query and runs the report's own check on it (the window as
+// given: the report's clock is its own): the report reads Firestore, or is absent (501), so
+// a query it would refuse is answered here first.
+func usageQuery(q map[string]string) (events.UsageQuery, error) {
 	uq := events.UsageQuery{UserID: q["user_id"]}
 	var err error
 	if uq.From, err = queryTime(q, "from"); err != nil {
@@ -231,7 +232,7 @@ func usageQuery(q map[string]string, now time.Time) (events.UsageQuery, error) {
 	if uq.To, err = queryTime(q, "to"); err != nil {
 		return uq, err
 	}
-	return uq, uq.Check(now)
+	return uq, uq.Check(time.Time{})
 }
 
 // createRequest reads POST /session/create's body and idempotency key.

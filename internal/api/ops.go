@@ -68,7 +68,7 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	uq, err := usageQuery(q, s.now())
+	uq, err := usageQuery(q)
 	if err != nil {
 		return err
 	}

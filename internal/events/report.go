@@ -10,23 +10,25 @@ import (
 )
 
 // Check validates a usage query as Usage runs it at now: a well-formed user id when one is
-// given, and from before to (to is now when zero or in the future).
+// given, and from before to (to is now when zero or in the future). A caller without the
+// report's clock passes the zero now: the window is checked as given.
 func (q UsageQuery) Check(now time.Time) error {
 	if q.UserID != "" {
 		if err := session.CheckUserID(q.UserID); err != nil {
 			return err
 		}
 	}
-	if from, to := q.window(now); !from.IsZero() && !from.Before(to) {
+	if from, to := q.window(now); !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return session.Invalid("from", "from (%s) must be before to (%s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
 	return nil
 }
 
-// window is the query's [from, to) in UTC: to is now when zero or in the future.
+// window is the query's [from, to) in UTC: to is now when zero or in the future (unless now
+// is zero).
 func (q UsageQuery) window(now time.Time) (from, to time.Time) {
 	from, to = q.From.UTC(), q.To.UTC()
-	if q.To.IsZero() || to.After(now.UTC()) {
+	if !now.IsZero() && (q.To.IsZero() || to.After(now.UTC())) {
 		to = now.UTC()
 	}
 	return from, to
