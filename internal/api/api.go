@@ -7,8 +7,8 @@
 // (404/405 answered here, before any key is asked for) → API key (every route but /health,
 // and /sweep, which checks its callers itself) → rate limit (create per client IP, the rest
 // per key; /health and /sweep none) → actor → the handler, which decodes its input
-// (decode.go), lets the session core's checks refuse what the core would (check.go), and
-// calls the Manager.
+// (decode.go) and calls the Manager, whose Service checks every value first thing (the
+// session core's request checks), so a bad value is a 400 naming its field either way.
 package api
 
 import (

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func decodeSession(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
 
 func TestRoutesHappyPath(t *testing.T) {
 	ts := newTestServer(t, Options{})
+	ts.fakes.Seed(seedSession("cd34ef56"))
 	cases := []struct {
 		q      req
 		status int
@@ -39,19 +41,19 @@ func TestRoutesHappyPath(t *testing.T) {
 		{req{method: "POST", target: "/session/ab12cd34/sleep", body: `{}`}, 200, "Sleep"},
 		{req{method: "POST", target: "/session/ab12cd34/wake"}, 200, "Wake"},
 		{req{method: "PATCH", target: "/session/ab12cd34", body: `{"storage":"10Gi","idle_timeout":600,"labels":{},"ttl":"72h"}`, ct: "application/merge-patch+json"}, 200, "Update"},
-		{req{method: "DELETE", target: "/session/ab12cd34?skip_backup=true"}, 202, "Delete"},
+		{req{method: "DELETE", target: "/session/cd34ef56?skip_backup=true"}, 200, "Delete"},
 		{req{method: "GET", target: "/sessions?user_id=user%40example.com&status=running&limit=10&cursor=MTIzOmFiMTJjZDM0"}, 200, "List"},
 		{req{method: "GET", target: "/health", noKey: true}, 200, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.q.method+" "+c.q.target, func(t *testing.T) {
-			before := len(ts.m.Calls())
+			before := len(ts.spy.Calls(""))
 			w := ts.do(t, c.q)
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, c.status, w.Body.String())
 			}
-			calls := ts.m.Calls()
-			if c.call != "" && (len(calls) != before+1 || calls[len(calls)-1] != c.call) {
+			calls := ts.spy.Calls("")
+			if c.call != "" && (len(calls) != before+1 || calls[len(calls)-1].Op != c.call || calls[len(calls)-1].Err != nil) {
 				t.Fatalf("calls %v, want %s", calls, c.call)
 			}
 			if w.Header().Get("Cache-Control") != "no-store" {
@@ -59,70 +61,82 @@ func TestRoutesHappyPath(t *testing.T) {
 			}
 		})
 	}
-	// The create request reached the Manager whole.
-	w := ts.do(t, cases[0].q)
-	got := ts.m.Last.(session.CreateRequest)
-	if got.RequestID != "req-1" || got.UserID != "user@example.com" || got.Image != "nginx:1" || got.Storage != "6Gi" ||
-		got.IdleTimeout == nil || got.IdleTimeout.D() != 30*time.Minute || got.BackupOnDelete == nil || *got.BackupOnDelete ||
-		got.Labels["team"] != "a" || got.State != session.StateSleeping || got.TTL == nil || *got.TTL != 0 {
-		t.Fatalf("create request %+v", got)
+	// The create request reached the Service whole: the record holds every member, and the
+	// idempotency key returns the same session again.
+	created := ts.spy.IDs("Create")[0]
+	got, err := ts.fakes.Store.Get(context.Background(), created)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if got.UserID != "user@example.com" || got.Image != "nginx:1" || got.Storage != "6Gi" || got.CPU != "500m" || got.Memory != "1Gi" ||
+		got.IdleTimeout.D() != 30*time.Minute || got.BackupOnDelete || got.Labels["team"] != "a" || got.State != session.StateSleeping ||
+		!got.ExpiresAt.IsZero() {
+		t.Fatalf("created record %+v", got)
+	}
+	w := ts.do(t, cases[0].q)
 	m := decodeSession(t, w)
+	if m["uuid"] != created {
+		t.Fatalf("the idempotency key was lost: a retry made %v, not %s", m["uuid"], created)
+	}
 	for _, k := range []string{"uuid", "user_id", "status", "workspace_url", "password"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("create answer lacks %q: %s", k, w.Body.String())
 		}
 	}
-	if w.Header().Get("Location") != "/session/ab12cd34/status" {
+	if w.Header().Get("Location") != "/session/"+created+"/status" {
 		t.Errorf("Location %q", w.Header().Get("Location"))
 	}
 	// The status answer never carries a password.
-	w = ts.do(t, req{method: "GET", target: "/session/ab12cd34/status"})
-	if strings.Contains(w.Body.String(), "password") {
-		t.Fatal("status carries a password")
+	w = ts.do(t, req{method: "GET", target: "/session/" + created + "/status"})
+	if w.Code != 200 || strings.Contains(w.Body.String(), "password") {
+		t.Fatalf("status %d carries a password: %s", w.Code, w.Body.String())
 	}
-	// The update request.
-	ts.do(t, cases[5].q)
-	up := ts.m.Last.(session.UpdateRequest)
-	if up.Storage == nil || *up.Storage != "10Gi" || up.IdleTimeout == nil || up.IdleTimeout.D() != 10*time.Minute || up.Labels == nil || up.Image != nil ||
-		up.TTL == nil || up.TTL.D() != 72*time.Hour {
-		t.Fatalf("update request %+v", up)
+	// The update request: storage, idle timeout, labels removed, ttl from creation; the image kept.
+	up, err := ts.fakes.Store.Get(context.Background(), seedID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Delete: skip_backup reached the Manager; a deleted session answers 200.
-	ts.do(t, cases[6].q)
-	if !ts.m.Last.(session.DeleteOptions).SkipBackup {
-		t.Fatal("skip_backup lost")
+	seed := seedSession(seedID)
+	if up.Storage != "10Gi" || up.IdleTimeout.D() != 10*time.Minute || len(up.Labels) != 0 || up.Image != seed.Image ||
+		!up.ExpiresAt.Equal(seed.CreatedAt.Add(72*time.Hour)) {
+		t.Fatalf("updated record %+v", up)
 	}
-	ts.m.State = session.StateDeleted
-	defer func() { ts.m.State = "" }()
-	// (the fake sets deleting; a Manager answering deleted gives 200)
-	ts.m.Err = nil
-	// List's options.
-	ts.do(t, cases[7].q)
-	lo := ts.m.Last.(session.ListOptions)
-	if lo.UserID != "user@example.com" || lo.State != session.StateRunning || lo.Limit != 10 || lo.Cursor != "MTIzOmFiMTJjZDM0" {
-		t.Fatalf("list options %+v", lo)
+	// Delete: skip_backup reached the Service (no backup Job, the volume deleted).
+	for _, c := range ts.fakes.Cluster.Calls() {
+		if strings.HasPrefix(c, "backup cd34ef56") {
+			t.Fatalf("skip_backup lost: %q", ts.fakes.Cluster.Calls())
+		}
 	}
-	w = ts.do(t, req{method: "GET", target: "/sessions"})
+	if !slices.Contains(ts.fakes.Cluster.Calls(), "delete cd34ef56 pvc=true") {
+		t.Fatalf("cluster calls %q", ts.fakes.Cluster.Calls())
+	}
+	// List's options: the filter, the page size and the cursor.
+	w = ts.do(t, req{method: "GET", target: "/sessions?status=sleeping&limit=1"})
 	var lr ListResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &lr); err != nil || lr.Count != 1 || lr.NextCursor != "" || lr.Sessions[0].ID != created {
+		t.Fatalf("sleeping: %s (%v)", w.Body.String(), err)
+	}
+	ts.fakes.Seed(seedSession("ef56ab12"))
+	w = ts.do(t, req{method: "GET", target: "/sessions?user_id=user%40example.com&limit=1"})
 	if err := json.Unmarshal(w.Body.Bytes(), &lr); err != nil || lr.Count != 1 || lr.NextCursor == "" {
-		t.Fatalf("list answer %s (%v)", w.Body.String(), err)
+		t.Fatalf("first page: %s (%v)", w.Body.String(), err)
+	}
+	first := lr.Sessions[0].ID
+	w = ts.do(t, req{method: "GET", target: "/sessions?user_id=user%40example.com&limit=1&cursor=" + lr.NextCursor})
+	if err := json.Unmarshal(w.Body.Bytes(), &lr); err != nil || lr.Count != 1 || lr.Sessions[0].ID == first {
+		t.Fatalf("second page: %s (%v)", w.Body.String(), err)
 	}
 }
 
-type deletedManager struct{ fakeManager }
-
-func (d *deletedManager) Delete(ctx context.Context, id string, opts session.DeleteOptions) (*session.Session, error) {
-	s, err := d.record("Delete", opts)
-	if s != nil {
-		s.State = session.StateDeleted
+// TestDeleteStatus: 202 while the backup runs, 200 once the session is deleted.
+func TestDeleteStatus(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	w := ts.do(t, req{method: "DELETE", target: "/session/ab12cd34"})
+	if w.Code != http.StatusAccepted || decodeSession(t, w)["status"] != "deleting" {
+		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
-	return s, err
-}
-
-func TestDeleteDoneIs200(t *testing.T) {
-	s := New(Deps{Manager: &deletedManager{}}, Options{APIKeys: []string{testKey}})
-	w := (&testServer{Server: s}).do(t, req{method: "DELETE", target: "/session/ab12cd34"})
+	ts.fakes.Cluster.FinishBackup(seedID, 1, session.BackupSucceeded, "")
+	w = ts.do(t, req{method: "DELETE", target: "/session/ab12cd34"})
 	if w.Code != http.StatusOK || decodeSession(t, w)["status"] != "deleted" {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
@@ -161,7 +175,7 @@ func TestErrorMapping(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.code+"/"+c.err.Error(), func(t *testing.T) {
 			ts := newTestServer(t, Options{})
-			ts.m.Err = c.err
+			ts.spy.Fail("Wake", c.err)
 			w := ts.do(t, req{method: "POST", target: "/session/ab12cd34/wake"})
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d", w.Code, c.status)
@@ -196,14 +210,19 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
+// panicking is a Manager whose Get panics.
+type panicking struct{ session.Manager }
+
+func (panicking) Get(context.Context, string) (*session.Session, error) { panic("the manager panics") }
+
 func TestPanicIs500JSON(t *testing.T) {
-	ts := newTestServer(t, Options{})
-	ts.m.Panic = true
+	ts := newBareServer()
+	ts.Server = ts.serve(panicking{ts.spy}, Deps{}, Options{})
 	w := ts.do(t, req{method: "GET", target: "/session/ab12cd34/status"})
 	if w.Code != 500 {
 		t.Fatalf("status %d", w.Code)
 	}
-	if e := errorOf(t, w); e.Error.Code != "internal" || strings.Contains(w.Body.String(), "fake manager") {
+	if e := errorOf(t, w); e.Error.Code != "internal" || strings.Contains(w.Body.String(), "manager panics") {
 		t.Fatalf("%s", w.Body.String())
 	}
 	if !strings.Contains(ts.log.String(), "panic serving request") {
@@ -213,10 +232,14 @@ func TestPanicIs500JSON(t *testing.T) {
 
 func TestAccessLogHoldsNoSecrets(t *testing.T) {
 	ts := newTestServer(t, Options{})
-	ts.do(t, req{method: "POST", target: "/session/create", body: `{"user_id":"u"}`})
+	w := ts.do(t, req{method: "POST", target: "/session/create", body: `{"user_id":"u"}`})
+	password, _ := decodeSession(t, w)["password"].(string)
+	if password == "" {
+		t.Fatalf("create answered no password: %s", w.Body.String())
+	}
 	ts.do(t, req{method: "GET", target: "/sessions", noKey: true, header: map[string]string{HeaderAPIKey: "wrong-secret-key"}})
 	log := ts.log.String()
-	for _, secret := range []string{testKey, "wrong-secret-key", "pw-once"} {
+	for _, secret := range []string{testKey, "wrong-secret-key", password} {
 		if strings.Contains(log, secret) {
 			t.Fatalf("the log holds %q:\n%s", secret, log)
 		}
@@ -373,7 +396,8 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
 	if m.Counters["creates"] != 1 || m.Counters["requests"] != 3 || m.Counters["client_errors"] != 1 ||
-		m.Sessions.ByState["running"] != 1 || m.Sessions.Total != 1 || len(m.Sessions.ByState) != len(session.States) {
+		m.Sessions.ByState["running"] != 1 || m.Sessions.ByState["creating"] != 1 || m.Sessions.Total != 2 || // the seed and the new one
+		len(m.Sessions.ByState) != len(session.States) {
 		t.Fatalf("%+v", m)
 	}
 	for _, accept := range []string{"text/plain", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"} {

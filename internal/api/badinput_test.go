@@ -4,10 +4,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
 // TestBadInput sends requests the API must refuse: each gets its 4xx and the JSON error
-// naming the field, and none reaches the Manager.
+// naming the field, and nothing is written: no record, no object applied, no event, no
+// activity (the fakes are compared whole). What reaches the Manager is refused by the real
+// Service's own checks, before it takes a lock.
 func TestBadInput(t *testing.T) {
 	big := `{"user_id":"u","labels":{"a":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}}`
 	cases := []struct {
@@ -101,6 +105,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("the table must hold at least 30 bad requests, it holds %d", len(cases))
 	}
 	ts := newTestServer(t, Options{})
+	before := ts.writes(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := ts.do(t, c.q)
@@ -114,10 +119,16 @@ func TestBadInput(t *testing.T) {
 			if c.status == http.StatusMethodNotAllowed && w.Header().Get("Allow") == "" {
 				t.Fatal("405 without Allow")
 			}
+			if after := ts.writes(t); after != before {
+				t.Fatalf("a bad request wrote:\n before %s\n after  %s", before, after)
+			}
 		})
 	}
-	if calls := ts.m.Calls(); len(calls) != 0 {
-		t.Fatalf("bad requests reached the Manager: %v", calls)
+	calls := ts.spy.Calls("")
+	for _, c := range calls {
+		if session.KindOf(c.Err) != session.KindInvalid {
+			t.Errorf("%s %s reached the Service and ended %v, not refused as invalid", c.Op, c.ID, c.Err)
+		}
 	}
-	t.Logf("%d bad requests, none reached the Manager", len(cases))
+	t.Logf("%d bad requests, nothing written; %d refused by the Service's checks", len(cases), len(calls))
 }

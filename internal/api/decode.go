@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,21 +21,15 @@ import (
 )
 
 // This file turns a request's path, query, headers and body into the session core's input
-// types. It decides nothing about the values: a malformed one is a 4xx naming the field
-// (the body member, the query parameter, "uuid", the header); the rules on well-formed values
-// are the core's (check.go).
+// types. It decides nothing about the values: a malformed one (not JSON, the wrong type, a
+// duration or time that does not parse, a parameter given twice or empty) is a 4xx naming the
+// field (the body member, the query parameter, "uuid", the header); the rules on well-formed
+// values are the core's, which the Service runs first thing on every call
+// (session.CreateRequest.Check, UpdateRequest.Check, ListOptions.Check) and answers with the
+// same *session.Error naming the field.
 
 // HeaderIdempotencyKey makes a retried create return the first attempt's session.
 const HeaderIdempotencyKey = wire.HeaderIdempotencyKey
-
-// MaxIdempotencyKey is the longest idempotency key accepted.
-const MaxIdempotencyKey = 128
-
-// MaxListLimit is the largest page GET /sessions serves.
-const MaxListLimit = 1000
-
-// maxCursor bounds a cursor's length (the store's are far shorter).
-const maxCursor = 512
 
 // CreateBody is POST /session/create's body: session.CreateRequest as the Go client sends it,
 // with the durations kept raw so that a malformed one is refused naming its member.
@@ -123,7 +116,9 @@ func listInput(r *http.Request) (session.ListOptions, error) {
 	return listOptions(q)
 }
 
-// pathID reads the {uuid} path segment: a malformed id never reaches the Manager.
+// pathID reads the {uuid} path segment as a session id: a segment that is none names no
+// session, so the route is answered here (as a 400 naming "uuid") and never reaches the
+// Manager, nor the wake link, which is not the core's.
 func pathID(r *http.Request) (string, error) {
 	id := r.PathValue("uuid")
 	if err := session.CheckID(id); err != nil {
@@ -159,6 +154,9 @@ func query(r *http.Request, allowed ...string) (map[string]string, error) {
 		}
 		if len(v) > 1 {
 			return nil, session.Invalid(k, "%s is given %d times", k, len(v))
+		}
+		if v[0] == "" { // "?user_id=" is a mistake, not "every user"
+			return nil, session.Invalid(k, "%s is given empty: leave it out instead", k)
 		}
 		out[k] = v[0]
 	}
@@ -204,49 +202,27 @@ func isPrintableASCII(s string) bool {
 	return true
 }
 
-// listOptions reads GET /sessions' query. A filter that is given is checked even when it is
-// empty: "?user_id=" is a mistake, not "every user".
+// listOptions reads GET /sessions' query; the Service checks the values.
 func listOptions(q map[string]string) (session.ListOptions, error) {
-	var opts session.ListOptions
-	if v, ok := q["user_id"]; ok {
-		if err := session.CheckUserID(v); err != nil {
-			return opts, err
-		}
-		opts.UserID = v
-	}
-	if v, ok := q["status"]; ok {
-		if err := checkStatus(session.State(v)); err != nil {
-			return opts, err
-		}
-		opts.State = session.State(v)
-	}
+	opts := session.ListOptions{UserID: q["user_id"], State: session.State(q["status"]), Cursor: q["cursor"]}
 	if v, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxListLimit { // 0 would mean the default: ask for it by leaving limit out
-			return opts, session.Invalid("limit", "limit must be a whole number from 1 to %d", MaxListLimit)
+		if err != nil {
+			return opts, session.Invalid("limit", "limit must be a whole number, not %q", v)
+		}
+		// A limit that is given is a page size (ListOptions' 0 means none was asked for):
+		// the core's rule on it, since "limit=0" cannot reach the core as asked.
+		if err := session.CheckLimit(n); err != nil {
+			return opts, err
 		}
 		opts.Limit = n
-	}
-	if v, ok := q["cursor"]; ok {
-		if !validCursor(v) {
-			return opts, session.Invalid("cursor", "cursor is not one this API returned")
-		}
-		opts.Cursor = v
 	}
 	return opts, nil
 }
 
-// validCursor checks a cursor's shape: the store's cursors are unpadded base64url. What it
-// holds is the store's to judge.
-func validCursor(c string) bool {
-	if c == "" || len(c) > maxCursor {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(c)
-	return err == nil
-}
-
-// usageQuery reads GET /usage's query.
+// usageQuery reads GET /usage's query and runs the report's own check on it (the window as
+// given: the report's clock is its own): the report reads Firestore, or is absent (501), so
+// a query it would refuse is answered here first.
 func usageQuery(q map[string]string) (events.UsageQuery, error) {
 	uq := events.UsageQuery{UserID: q["user_id"]}
 	var err error
@@ -256,15 +232,12 @@ func usageQuery(q map[string]string) (events.UsageQuery, error) {
 	if uq.To, err = queryTime(q, "to"); err != nil {
 		return uq, err
 	}
-	_, given := q["user_id"]
-	return uq, checkUsage(uq, given)
+	return uq, uq.Check(time.Time{})
 }
 
 // createRequest reads POST /session/create's body and idempotency key.
 func createRequest(b CreateBody, h http.Header) (session.CreateRequest, error) {
 	req := b.CreateRequest
-	req.Image, req.Storage = strings.TrimSpace(req.Image), strings.TrimSpace(req.Storage)
-	req.CPU, req.Memory = strings.TrimSpace(req.CPU), strings.TrimSpace(req.Memory)
 	var err error
 	if req.IdleTimeout, err = duration(b.IdleTimeout, "idle_timeout"); err != nil {
 		return req, err
@@ -272,24 +245,21 @@ func createRequest(b CreateBody, h http.Header) (session.CreateRequest, error) {
 	if req.TTL, err = duration(b.TTL, "ttl"); err != nil {
 		return req, err
 	}
-	if req.RequestID, err = idempotencyKey(h, b.RequestID); err != nil {
-		return req, err
-	}
-	return req, checkCreate(req)
+	req.RequestID, err = idempotencyKey(h, b.RequestID)
+	return req, err
 }
 
 // idempotencyKey is the create's key: the Idempotency-Key header or the body's request_id
-// (the same when both are given).
+// (the same when both are given). The core checks the key as the request's request_id; a
+// key from the header is checked by the same rule here, so that the error names the header.
 func idempotencyKey(h http.Header, inBody string) (string, error) {
 	keys := h.Values(HeaderIdempotencyKey)
 	if len(keys) > 1 {
 		return "", session.Invalid(HeaderIdempotencyKey, "%s is given %d times", HeaderIdempotencyKey, len(keys))
 	}
 	header := h.Get(HeaderIdempotencyKey)
-	for _, k := range []struct{ field, v string }{{HeaderIdempotencyKey, header}, {"request_id", inBody}} {
-		if k.v != "" && (len(k.v) > MaxIdempotencyKey || !isPrintableASCII(k.v)) {
-			return "", session.Invalid(k.field, "%s must be 1 to %d printable ASCII characters without spaces", k.field, MaxIdempotencyKey)
-		}
+	if err := session.CheckRequestID(HeaderIdempotencyKey, header); err != nil {
+		return "", err
 	}
 	if header != "" && inBody != "" && header != inBody {
 		return "", session.Invalid("request_id", "request_id and the %s header differ", HeaderIdempotencyKey)
@@ -303,23 +273,12 @@ func idempotencyKey(h http.Header, inBody string) (string, error) {
 // updateRequest reads PATCH /session/{uuid}'s body.
 func updateRequest(b UpdateBody) (session.UpdateRequest, error) {
 	req := b.UpdateRequest
-	req.Image, req.Storage, req.CPU, req.Memory = trimmed(req.Image), trimmed(req.Storage), trimmed(req.CPU), trimmed(req.Memory)
 	var err error
 	if req.IdleTimeout, err = duration(b.IdleTimeout, "idle_timeout"); err != nil {
 		return req, err
 	}
-	if req.TTL, err = duration(b.TTL, "ttl"); err != nil {
-		return req, err
-	}
-	return req, checkUpdate(req)
-}
-
-func trimmed(s *string) *string {
-	if s == nil {
-		return nil
-	}
-	v := strings.TrimSpace(*s)
-	return &v
+	req.TTL, err = duration(b.TTL, "ttl")
+	return req, err
 }
 
 // duration reads "15m" or a number of seconds; absent or null is nil.

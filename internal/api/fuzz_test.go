@@ -6,10 +6,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-// FuzzCreateBody: whatever the body, POST /session/create never answers 5xx, and every
-// refusal is the JSON error shape.
+// FuzzCreateBody: whatever the body, POST /session/create never answers 5xx, every refusal
+// is the JSON error shape and writes nothing, and every 201 is a session in the store.
 func FuzzCreateBody(f *testing.F) {
 	for _, s := range []string{
 		`{"user_id":"u"}`, `{"user_id":"u","idle_timeout":"15m","labels":{"a":"b"}}`, `{`, `[]`, `null`, `""`,
@@ -26,14 +28,19 @@ func FuzzCreateBody(f *testing.F) {
 		r := httptest.NewRequest(http.MethodPost, "/session/create", strings.NewReader(body))
 		r.Header.Set(HeaderAPIKey, testKey)
 		r.Header.Set("Content-Type", ct)
+		records := ts.fakes.Store.Len()
 		w := httptest.NewRecorder()
 		ts.ServeHTTP(w, r)
 		checkFuzzAnswer(t, w)
+		if added := ts.fakes.Store.Len() - records; (w.Code == http.StatusCreated) != (added == 1) {
+			t.Fatalf("answered %d and wrote %d records: %s", w.Code, added, w.Body.String())
+		}
 	})
 }
 
 // FuzzSessionIDPath: whatever the id segment, the session routes never answer 5xx, refuse
-// with the JSON error shape, and only a well-formed id reaches the Manager.
+// with the JSON error shape, and only a well-formed id reaches the Manager (which then
+// answers for the session: found, unknown, or in a state that refuses the call).
 func FuzzSessionIDPath(f *testing.F) {
 	for _, s := range []string{"ab12cd34", "../x", "..%2Fx", "ABCDEFGH", "abcdefghi", "é", "%00", "", ".", "a/b", "%zz", "ab12cd34/status", "ab12cd3\u00e9"} {
 		f.Add(s)
@@ -49,18 +56,18 @@ func FuzzSessionIDPath(f *testing.F) {
 			}
 			r.RemoteAddr = "192.0.2.1:1234"
 			r.Header.Set(HeaderAPIKey, testKey)
-			before := len(ts.m.Calls())
+			before := len(ts.spy.Calls(""))
 			w := httptest.NewRecorder()
 			ts.ServeHTTP(w, r)
 			checkFuzzAnswer(t, w)
-			reached := len(ts.m.Calls()) > before
-			if reached && w.Code >= 400 {
-				t.Fatalf("%s %q: reached the Manager and answered %d", rt.method, target, w.Code)
-			}
-			if reached {
-				if got := r.PathValue("uuid"); got != "" && len(got) != 8 {
-					t.Fatalf("%q reached the Manager", got)
+			reached := ts.spy.Calls("")[before:]
+			for _, c := range reached {
+				if !session.ValidID(c.ID) {
+					t.Fatalf("%s %q: %q reached the Manager", rt.method, target, c.ID)
 				}
+			}
+			if len(reached) > 0 && w.Code == http.StatusBadRequest {
+				t.Fatalf("%s %q: reached the Manager and was refused as bad input: %s", rt.method, target, w.Body.String())
 			}
 		}
 	})

@@ -47,7 +47,7 @@ var phaseNames = []string{"create_accepted", "create_to_running", "sleep", "wake
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
 		s: s, reg: prometheus.NewRegistry(), started: s.now(), countTimeout: 2 * time.Second,
-		listPageLimit: MaxListLimit, listMaxPages: 100,
+		listPageLimit: session.MaxListLimit, listMaxPages: 100,
 	}
 	m.reqDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "hyperbola_http_request_duration_seconds",

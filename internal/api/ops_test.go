@@ -18,20 +18,8 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/reconcile"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
-
-// touchingManager is the fake Manager plus Touch (the optional Toucher).
-type touchingManager struct {
-	*fakeManager
-}
-
-func (m touchingManager) Touch(_ context.Context, id string) (*session.Session, error) {
-	s, err := m.record("Touch", id)
-	if s != nil {
-		s.LastActivity = time.Date(2026, 11, 26, 2, 30, 0, 0, time.FixedZone("CET", 3600))
-	}
-	return s, err
-}
 
 // fakeUsage answers a report built from one timeline, recording the query.
 type fakeUsage struct {
@@ -113,29 +101,29 @@ type opsServer struct {
 	sweep *sweepStandIn
 }
 
-// newOpsServer is the unit server with every operations part.
+// newOpsServer is the unit server with every operations part, serving the Spy itself (a
+// Toucher).
 func newOpsServer(t testing.TB) *opsServer {
 	t.Helper()
-	var buf bytes.Buffer
-	o := &opsServer{testServer: &testServer{m: &fakeManager{}, lim: &fakeLimiter{}, log: &buf},
-		usage: &fakeUsage{}, rec: &fakeReconciler{}, sweep: &sweepStandIn{}}
-	o.Server = New(Deps{
-		Manager: touchingManager{o.m}, Limiter: o.lim, Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf}, nil)),
-		Usage: o.usage, Reconciler: o.rec, Sweep: o.sweep,
-	}, Options{APIKeys: []string{testKey}})
+	o := &opsServer{testServer: newBareServer(), usage: &fakeUsage{}, rec: &fakeReconciler{}, sweep: &sweepStandIn{}}
+	o.Server = o.serve(o.spy, Deps{Usage: o.usage, Reconciler: o.rec, Sweep: o.sweep}, Options{APIKeys: []string{testKey}})
 	return o
 }
 
 func TestActivity(t *testing.T) {
 	o := newOpsServer(t)
+	o.fakes.Clock.Add(90 * time.Second)
 	w := o.do(t, req{method: "POST", target: "/session/ab12cd34/activity"})
 	var got map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || len(got) != 2 ||
-		got["uuid"] != "ab12cd34" || got["last_activity"] != "2026-11-26T01:30:00Z" {
+		got["uuid"] != "ab12cd34" || got["last_activity"] != "2026-03-01T12:01:30Z" {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
-	if c := o.m.Calls(); len(c) != 1 || c[0] != "Touch" || o.m.Last != "ab12cd34" {
-		t.Fatalf("calls %v %v", c, o.m.Last)
+	if c := o.spy.Calls(""); len(c) != 1 || c[0].Op != "Touch" || c[0].ID != seedID {
+		t.Fatalf("calls %v", c)
+	}
+	if at := o.fakes.Store.Touches(seedID); len(at) != 1 || !at[0].Equal(sessiontest.Epoch.Add(90*time.Second)) {
+		t.Fatalf("activity recorded %v", at)
 	}
 	if w := o.do(t, req{method: "POST", target: "/session/ab12cd34/activity", body: `{}`}); w.Code != 200 {
 		t.Fatalf("{} body: %d", w.Code)
@@ -169,14 +157,14 @@ func TestActivity(t *testing.T) {
 		{session.Conflict("session ab12cd34 is deleting"), 409, "conflict"},
 		{session.Unavailable("redis", errors.New("down")), 503, "unavailable"},
 	} {
-		o.m.Err = c.err
+		o.spy.Fail("Touch", c.err)
 		w := o.do(t, req{method: "POST", target: "/session/ab12cd34/activity"})
 		if e := errorOf(t, w); w.Code != c.status || e.Error.Code != c.code {
 			t.Errorf("%v: %d %+v", c.err, w.Code, e.Error)
 		}
 	}
 
-	// A Manager without Touch (the plain fake): 501, never a panic.
+	// A Manager without Touch (the plain server's): 501, never a panic.
 	ts := newTestServer(t, Options{})
 	w = ts.do(t, req{method: "POST", target: "/session/ab12cd34/activity"})
 	if e := errorOf(t, w); w.Code != 501 || e.Error.Code != CodeUnimplemented {
@@ -244,7 +232,7 @@ func TestUsage(t *testing.T) {
 	}
 	// and a nil *events.Recorder (Stack.Events without Firestore) is no recorder
 	var none *events.Recorder
-	nilRec := New(Deps{Manager: &fakeManager{}, Usage: none, Logger: slog.New(slog.DiscardHandler)}, Options{APIKeys: []string{testKey}})
+	nilRec := New(Deps{Manager: ts.spy, Usage: none, Logger: slog.New(slog.DiscardHandler)}, Options{APIKeys: []string{testKey}})
 	r := httptest.NewRequest(http.MethodGet, "/usage", nil)
 	r.Header.Set(HeaderAPIKey, testKey)
 	rw := httptest.NewRecorder()
@@ -368,6 +356,6 @@ func TestSpecDescribesOperations(t *testing.T) {
 	}
 	o.rec.busy = true
 	check(o.testServer, req{method: "POST", target: "/reconcile"})
-	o.m.Err = session.Conflict("session ab12cd34 is deleting")
+	o.spy.Fail("Touch", session.Conflict("session ab12cd34 is deleting"))
 	check(o.testServer, req{method: "POST", target: "/session/ab12cd34/activity"})
 }

@@ -79,7 +79,7 @@ func TestSpecDescribesAnswers(t *testing.T) {
 		}
 	}
 	// and the failure paths of the Manager
-	ts.m.Err = errForSpec
+	ts.spy.Fail("Wake", errForSpec)
 	w := ts.do(t, req{method: "POST", target: "/session/ab12cd34/wake"})
 	r := httptest.NewRequest(http.MethodPost, "http://api.test/session/ab12cd34/wake", nil)
 	if err := spec.CheckResponse(context.Background(), r, w.Code, w.Header(), w.Body.Bytes()); err != nil {

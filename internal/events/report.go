@@ -2,11 +2,37 @@ package events
 
 import (
 	"context"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
+
+// Check validates a usage query as Usage runs it at now: a well-formed user id when one is
+// given, and from before to (to is now when zero or in the future). A caller without the
+// report's clock passes the zero now: the window is checked as given.
+func (q UsageQuery) Check(now time.Time) error {
+	if q.UserID != "" {
+		if err := session.CheckUserID(q.UserID); err != nil {
+			return err
+		}
+	}
+	if from, to := q.window(now); !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		return session.Invalid("from", "from (%s) must be before to (%s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// window is the query's [from, to) in UTC: to is now when zero or in the future (unless now
+// is zero).
+func (q UsageQuery) window(now time.Time) (from, to time.Time) {
+	from, to = q.From.UTC(), q.To.UTC()
+	if !now.IsZero() && (q.To.IsZero() || to.After(now.UTC())) {
+		to = now.UTC()
+	}
+	return from, to
+}
 
 // usageReaders bounds the timelines read at once.
 const usageReaders = 8
@@ -17,18 +43,10 @@ const usageReaders = 8
 // zero or in the future). Time before a session's first event is unknown and not counted.
 func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
 	now := r.opts.Now().UTC()
-	from, to := q.From.UTC(), q.To.UTC()
-	if q.To.IsZero() || to.After(now) {
-		to = now
+	if err := q.Check(now); err != nil {
+		return nil, err
 	}
-	if q.UserID != "" {
-		if err := session.CheckUserID(q.UserID); err != nil {
-			return nil, err
-		}
-	}
-	if !from.IsZero() && !from.Before(to) {
-		return nil, session.Invalid("from", "from (%s) must be before to (%s)", from.Format("2006-01-02T15:04:05Z07:00"), to.Format("2006-01-02T15:04:05Z07:00"))
-	}
+	from, to := q.window(now)
 
 	query := r.sessions().Where("active_until", ">=", from)
 	if q.UserID != "" {

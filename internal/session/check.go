@@ -119,34 +119,124 @@ func ExpiresAt(created time.Time, ttl Duration) time.Time {
 
 // Bounds on a listing and an idempotency key.
 const (
-	MaxListLimit = 1000
-	MaxCursor    = 512 // the store's cursors are far shorter
+	MaxListLimit = 1000 // the largest page a listing serves
+	MaxCursor    = 512  // the store's cursors are far shorter
 	MaxRequestID = 128
 )
 
-// CheckListOptions validates a listing: a well-formed user id, a known state, a limit from 0
-// (the store's default) to MaxListLimit, and a cursor shaped as the store returns them
-// (unpadded base64url; what it holds is the store's to judge).
-func CheckListOptions(opts ListOptions) error {
-	if opts.UserID != "" {
-		if err := CheckUserID(opts.UserID); err != nil {
+// Check validates a create as Service.Create runs it, first thing: a well-formed user id,
+// state and request id, a ttl in bounds, and each workspace member that is given (a blank one
+// takes the service's default).
+func (r CreateRequest) Check() error {
+	if err := CheckUserID(r.UserID); err != nil {
+		return err
+	}
+	if err := CheckState("state", r.State); err != nil {
+		return err
+	}
+	if err := CheckRequestID("request_id", r.RequestID); err != nil {
+		return err
+	}
+	if err := checkTTL(r.TTL); err != nil {
+		return err
+	}
+	return checkSpec(given(r.Image), given(r.Storage), given(r.CPU), given(r.Memory), r.IdleTimeout, r.Labels)
+}
+
+// Check validates an update as Service.Update runs it, first thing: every member that is given
+// (not nil), trimmed as Update applies it. Shrinking the volume needs the session: Update
+// refuses it under the session's lock.
+func (r UpdateRequest) Check() error {
+	if err := checkTTL(r.TTL); err != nil {
+		return err
+	}
+	return checkSpec(trimmed(r.Image), trimmed(r.Storage), trimmed(r.CPU), trimmed(r.Memory), r.IdleTimeout, r.Labels)
+}
+
+// checkTTL checks a ttl that is given.
+func checkTTL(ttl *Duration) error {
+	if ttl == nil {
+		return nil
+	}
+	return CheckTTL(*ttl)
+}
+
+// given is a create's member as checkSpec takes it: blank is not given (the default).
+func given(s string) *string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	return trimmed(&s)
+}
+
+// trimmed is a member as the Service applies it (nil stays nil).
+func trimmed(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	v := strings.TrimSpace(*s)
+	return &v
+}
+
+// checkSpec checks the workspace's members that are given (not nil).
+func checkSpec(image, storage, cpu, memory *string, idle *Duration, labels map[string]string) error {
+	if image != nil {
+		if err := CheckImage("image", *image); err != nil {
 			return err
 		}
 	}
-	if opts.State != "" && !opts.State.Valid() {
+	for _, q := range []struct {
+		field string
+		v     *string
+	}{{"storage", storage}, {"cpu", cpu}, {"memory", memory}} {
+		if q.v != nil {
+			if _, err := ParseQuantity(q.field, *q.v); err != nil {
+				return err
+			}
+		}
+	}
+	if idle != nil {
+		if err := CheckIdleTimeout(*idle); err != nil {
+			return err
+		}
+	}
+	return CheckLabels(labels)
+}
+
+// Check validates a listing as Service.List runs it, first thing: a well-formed user id, a
+// known state, a limit of 0 (the store's default) or CheckLimit's, and a cursor shaped as the
+// store returns them (unpadded base64url; what it holds is the store's to judge).
+func (o ListOptions) Check() error {
+	if o.UserID != "" {
+		if err := CheckUserID(o.UserID); err != nil {
+			return err
+		}
+	}
+	if o.State != "" && !o.State.Valid() {
 		names := make([]string, len(States))
 		for i, s := range States {
 			names[i] = string(s)
 		}
-		return Invalid("status", "status must be one of %s, not %q", strings.Join(names, ", "), string(opts.State))
+		return Invalid("status", "status must be one of %s, not %q", strings.Join(names, ", "), string(o.State))
 	}
-	if opts.Limit < 0 || opts.Limit > MaxListLimit {
-		return Invalid("limit", "limit must be a whole number from 1 to %d", MaxListLimit)
+	if o.Limit != 0 {
+		if err := CheckLimit(o.Limit); err != nil {
+			return err
+		}
 	}
-	if opts.Cursor != "" {
-		if _, err := base64.RawURLEncoding.DecodeString(opts.Cursor); err != nil || len(opts.Cursor) > MaxCursor {
+	if o.Cursor != "" {
+		if _, err := base64.RawURLEncoding.DecodeString(o.Cursor); err != nil || len(o.Cursor) > MaxCursor {
 			return Invalid("cursor", "cursor is not one this API returned")
 		}
+	}
+	return nil
+}
+
+// CheckLimit validates a page size that is asked for: 1 to MaxListLimit (ListOptions' 0 is
+// none asked for: the store's default).
+func CheckLimit(n int) error {
+	if n < 1 || n > MaxListLimit {
+		return Invalid("limit", "limit must be a whole number from 1 to %d", MaxListLimit)
 	}
 	return nil
 }

@@ -95,6 +95,9 @@ func (s *Service) URL(id string) string { return WorkspaceURL(id, s.opts.Domain)
 // Create reserves a new session, applies its objects and returns it with its IDE password;
 // the pod becomes ready after the call (Get reports running then).
 func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, error) {
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
 	sess, err := s.newSession(req)
 	if err != nil {
 		return nil, err
@@ -127,17 +130,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 	return sess, nil
 }
 
-// newSession validates req and builds the record of a new session (id and password included).
+// newSession builds the record of a new session (id and password included) from a checked req.
 func (s *Service) newSession(req CreateRequest) (*Session, error) {
-	if err := CheckUserID(req.UserID); err != nil {
-		return nil, err
-	}
-	if err := CheckState("state", req.State); err != nil {
-		return nil, err
-	}
-	if err := CheckRequestID("request_id", req.RequestID); err != nil {
-		return nil, err
-	}
 	now := s.opts.Now().UTC()
 	sess := &Session{
 		UserID:         req.UserID,
@@ -159,9 +153,6 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 		sess.IdleTimeout = *req.IdleTimeout
 	}
 	if req.TTL != nil {
-		if err := CheckTTL(*req.TTL); err != nil {
-			return nil, err
-		}
 		sess.ExpiresAt = ExpiresAt(now, *req.TTL)
 	}
 	if req.BackupOnDelete != nil {
@@ -169,9 +160,6 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 	}
 	if req.State == StateSleeping {
 		sess.State, sess.Pending = StateSleeping, PendingApply
-	}
-	if err := s.checkSpec(sess, nil); err != nil {
-		return nil, err
 	}
 	id, err := NewID()
 	if err != nil {
@@ -185,31 +173,15 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 	return sess, nil
 }
 
-// checkSpec validates what a workspace asks for; old is the current session on an update.
-func (s *Service) checkSpec(sess *Session, old *Session) error {
-	if err := CheckImage("image", sess.Image); err != nil {
-		return err
-	}
+// checkGrowth refuses an update that shrinks the volume: a volume only grows (files would be
+// lost). The rest of an update is checked before the lock (UpdateRequest.Check).
+func checkGrowth(old, sess *Session) error {
 	size, err := ParseQuantity("storage", sess.Storage)
 	if err != nil {
 		return err
 	}
-	if _, err := ParseQuantity("cpu", sess.CPU); err != nil {
-		return err
-	}
-	if _, err := ParseQuantity("memory", sess.Memory); err != nil {
-		return err
-	}
-	if err := CheckIdleTimeout(sess.IdleTimeout); err != nil {
-		return err
-	}
-	if err := CheckLabels(sess.Labels); err != nil {
-		return err
-	}
-	if old != nil {
-		if was, err := ParseQuantity("storage", old.Storage); err == nil && size.Cmp(was) < 0 {
-			return Invalid("storage", "storage cannot shrink from %s to %s: a volume only grows (files would be lost)", old.Storage, sess.Storage)
-		}
+	if was, err := ParseQuantity("storage", old.Storage); err == nil && size.Cmp(was) < 0 {
+		return Invalid("storage", "storage cannot shrink from %s to %s: a volume only grows (files would be lost)", old.Storage, sess.Storage)
 	}
 	return nil
 }
@@ -549,7 +521,7 @@ func (s *Service) stepRemoval(ctx context.Context, sess *Session) error {
 
 // List returns a page of sessions.
 func (s *Service) List(ctx context.Context, opts ListOptions) (*ListResult, error) {
-	if err := CheckListOptions(opts); err != nil {
+	if err := opts.Check(); err != nil {
 		return nil, err
 	}
 	return s.store.List(ctx, opts)
@@ -668,6 +640,9 @@ func (s *Service) scale(ctx context.Context, sess *Session, replicas int32) erro
 // Update changes a workspace in place: image, resources, a larger volume, idle timeout,
 // lifetime (ttl, from its creation), backup choice and labels. Shrinking the volume is refused.
 func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Session, error) {
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
 	return s.transition(ctx, id, func(sess *Session) error {
 		switch sess.State {
 		case StateDeleting, StateDeleted:
@@ -692,12 +667,9 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 			sess.Labels = maps.Clone(req.Labels)
 		}
 		if req.TTL != nil {
-			if err := CheckTTL(*req.TTL); err != nil {
-				return err
-			}
 			sess.ExpiresAt = ExpiresAt(sess.CreatedAt, *req.TTL)
 		}
-		if err := s.checkSpec(sess, old); err != nil {
+		if err := checkGrowth(old, sess); err != nil {
 			return err
 		}
 		if sess.Image != old.Image || sess.Storage != old.Storage || sess.CPU != old.CPU ||

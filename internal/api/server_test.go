@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -13,93 +14,29 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
 
 const testKey = "test-key-0123456789"
 
-// fakeManager records every call; Err (when set) is returned by every method.
-type fakeManager struct {
-	mu    sync.Mutex
-	calls []string
-	Err   error
-	Panic bool
-	State session.State
-	Last  any
-}
+// seedID is the session every test server holds: user@example.com's, running, 5Gi, backed up
+// on delete.
+const seedID = "ab12cd34"
 
-func (f *fakeManager) record(name string, arg any) (*session.Session, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, name)
-	f.Last = arg
-	if f.Panic {
-		panic("fake manager panics")
-	}
-	if f.Err != nil {
-		return nil, f.Err
-	}
-	st := f.State
-	if st == "" {
-		st = session.StateRunning
-	}
-	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+// seedSession is a running session as it is after its last transition, created an hour before
+// the fakes' clock.
+func seedSession(id string) *session.Session {
+	at := sessiontest.Epoch.Add(-time.Hour)
 	return &session.Session{
-		ID: "ab12cd34", UserID: "user@example.com", State: st, WorkspaceURL: "https://vs-code-ab12cd34.example.test",
+		ID: id, UserID: "user@example.com", State: session.StateRunning, WorkspaceURL: session.WorkspaceURL(id, "example.test"),
 		Image: "codercom/code-server:4.96.4", Storage: "5Gi", CPU: "250m", Memory: "256Mi",
 		IdleTimeout: session.Duration(15 * time.Minute), BackupOnDelete: true,
-		CreatedAt: now, UpdatedAt: now, LastActivity: now, ExpiresAt: now.Add(24 * time.Hour),
-	}, nil
+		CreatedAt: at, UpdatedAt: at, LastActivity: at, ExpiresAt: at.Add(24 * time.Hour),
+	}
 }
 
-func (f *fakeManager) Calls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.calls...)
-}
-
-func (f *fakeManager) Create(_ context.Context, req session.CreateRequest) (*session.Session, error) {
-	s, err := f.record("Create", req)
-	if s != nil {
-		s.State, s.Password = session.StateCreating, "pw-once"
-	}
-	return s, err
-}
-func (f *fakeManager) Get(_ context.Context, id string) (*session.Session, error) {
-	return f.record("Get", id)
-}
-func (f *fakeManager) List(_ context.Context, opts session.ListOptions) (*session.ListResult, error) {
-	s, err := f.record("List", opts)
-	if err != nil {
-		return nil, err
-	}
-	if opts.State != "" && opts.State != s.State {
-		return &session.ListResult{}, nil
-	}
-	if opts.Cursor != "" { // the second page is empty
-		return &session.ListResult{}, nil
-	}
-	return &session.ListResult{Sessions: []*session.Session{s}, NextCursor: "MTIzOmFiMTJjZDM0"}, nil
-}
-func (f *fakeManager) Sleep(_ context.Context, id string) (*session.Session, error) {
-	s, err := f.record("Sleep", id)
-	if s != nil {
-		s.State = session.StateSleeping
-	}
-	return s, err
-}
-func (f *fakeManager) Wake(_ context.Context, id string) (*session.Session, error) {
-	return f.record("Wake", id)
-}
-func (f *fakeManager) Update(_ context.Context, id string, req session.UpdateRequest) (*session.Session, error) {
-	return f.record("Update", req)
-}
-func (f *fakeManager) Delete(_ context.Context, id string, opts session.DeleteOptions) (*session.Session, error) {
-	s, err := f.record("Delete", opts)
-	if s != nil {
-		s.State = session.StateDeleting
-	}
-	return s, err
-}
+// manager is the Spy seen only as a session.Manager: a server on it has no Toucher.
+type manager struct{ session.Manager }
 
 // fakeLimiter admits n requests per key, then refuses.
 type fakeLimiter struct {
@@ -131,26 +68,56 @@ func (l *fakeLimiter) Allow(_ context.Context, key string, perMinute int) (RateR
 	return RateResult{Allowed: true, Limit: lim, Remaining: lim - l.n[key], ResetAfter: time.Duration(l.n[key]) * time.Minute / time.Duration(lim)}, nil
 }
 
+// testServer is the Server on the real session.Service, which runs on the in-memory fakes
+// and is seen through a Spy (its calls, and a failure on request).
 type testServer struct {
 	*Server
-	m   *fakeManager
-	lim *fakeLimiter
-	log *bytes.Buffer
+	fakes *sessiontest.Fakes
+	spy   *sessiontest.Spy
+	lim   *fakeLimiter
+	log   *bytes.Buffer
 }
 
+// newTestServer serves the Spy as a plain Manager (no Toucher), with seedID's session seeded.
 func newTestServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
+	ts := newBareServer()
+	ts.Server = ts.serve(manager{ts.spy}, Deps{}, opts)
+	return ts
+}
+
+// newBareServer makes the fakes, seeded, and the Spy; serve makes the Server.
+func newBareServer() *testServer {
+	f := sessiontest.New()
+	f.Seed(seedSession(seedID))
+	return &testServer{fakes: f, spy: sessiontest.NewSpy(f.Service(session.Options{Domain: "example.test"})),
+		lim: &fakeLimiter{}, log: &bytes.Buffer{}}
+}
+
+// serve makes the Server on m, with the test limiter, health and log unless deps sets them.
+func (ts *testServer) serve(m session.Manager, deps Deps, opts Options) *Server {
 	if opts.APIKeys == nil {
 		opts.APIKeys = []string{"other-key", testKey}
 	}
-	var buf bytes.Buffer
-	ts := &testServer{m: &fakeManager{}, lim: &fakeLimiter{}, log: &buf}
-	ts.Server = New(Deps{
-		Manager: ts.m, Limiter: ts.lim,
-		Health: HealthFunc(func(context.Context) map[string]error { return map[string]error{"redis": nil, "kubernetes": nil} }),
-		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf}, nil)),
-	}, opts)
-	return ts
+	deps.Manager, deps.Limiter = m, ts.lim
+	if deps.Health == nil {
+		deps.Health = HealthFunc(func(context.Context) map[string]error { return map[string]error{"redis": nil, "kubernetes": nil} })
+	}
+	deps.Logger = slog.New(slog.NewJSONHandler(&lockedWriter{w: ts.log}, nil))
+	return New(deps, opts)
+}
+
+// writes describes everything the fakes hold that a request could have changed: the
+// cluster's calls, the events, the store's records (seedID's in full) and activity.
+func (ts *testServer) writes(t testing.TB) string {
+	t.Helper()
+	rec, err := ts.fakes.Store.Get(context.Background(), seedID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("cluster %q, applied %d, events %q, records %d, %s %+v, touches %v",
+		ts.fakes.Cluster.Calls(), len(ts.fakes.Cluster.Applied()), ts.fakes.Recorder.Types(""), ts.fakes.Store.Len(),
+		seedID, *rec, ts.fakes.Store.Touches(seedID))
 }
 
 type lockedWriter struct {
