@@ -18,7 +18,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
@@ -151,9 +150,6 @@ func New(deps Deps, opts Options) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
-	}
-	if rec, ok := s.usage.(*events.Recorder); ok && rec == nil {
-		s.usage = nil // a nil *events.Recorder: Firestore is not configured
 	}
 	s.log = s.log.With("component", "api")
 	if s.now == nil {
