@@ -42,22 +42,23 @@ func init() {
 
 // SessionAPI serves the HTTP API.
 func SessionAPI(w http.ResponseWriter, r *http.Request) {
-	a, err := current()
-	if err != nil {
-		api.WriteError(w, r, logger, session.Unavailable("control plane", err))
-		return
-	}
-	a.API.ServeHTTP(w, r)
+	serve(w, r, func(a *app) http.Handler { return a.API })
 }
 
 // IdleSweep runs one sweep (POST).
 func IdleSweep(w http.ResponseWriter, r *http.Request) {
+	serve(w, r, func(a *app) http.Handler { return a.Sweep })
+}
+
+// serve hands the request to the handler pick chooses of the parts, built on first use; while
+// they cannot be built it answers 503 in the API's error shape.
+func serve(w http.ResponseWriter, r *http.Request, pick func(*app) http.Handler) {
 	a, err := current()
 	if err != nil {
 		api.WriteError(w, r, logger, session.Unavailable("control plane", err))
 		return
 	}
-	a.Sweep.ServeHTTP(w, r)
+	pick(a).ServeHTTP(w, r)
 }
 
 // Handler serves every function from one process (functions/cmd/server without

@@ -225,42 +225,35 @@ func (r *reader) strOrEmpty(name, def string) string {
 }
 
 func (r *reader) int(name string, def int) int {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil && r.err == nil {
-		r.err = fmt.Errorf("%s=%q: want a whole number: %w", name, v, err)
-	}
-	return n
+	return parsed(r, name, def, "a whole number", strconv.Atoi)
 }
 
 func (r *reader) dur(name string, def time.Duration) time.Duration {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil && r.err == nil {
-		r.err = fmt.Errorf("%s=%q: want a duration such as 15m: %w", name, v, err)
-	}
-	return d
+	return parsed(r, name, def, "a duration such as 15m", time.ParseDuration)
 }
 
 func (r *reader) float(name string, def float64) float64 {
+	return parsed(r, name, def, "a number such as 0.05", func(v string) (float64, error) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			err = strconv.ErrRange
+		}
+		return f, err
+	})
+}
+
+// parsed reads name with parse, def when it is unset; a value that does not parse is kept as
+// r's first error, saying what was wanted.
+func parsed[T any](r *reader, name string, def T, want string, parse func(string) (T, error)) T {
 	v := r.str(name, "")
 	if v == "" {
 		return def
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
-		err = strconv.ErrRange
-	}
+	x, err := parse(v)
 	if err != nil && r.err == nil {
-		r.err = fmt.Errorf("%s=%q: want a number such as 0.05: %w", name, v, err)
+		r.err = fmt.Errorf("%s=%q: want %s: %w", name, v, want, err)
 	}
-	return f
+	return x
 }
 
 // validCurrency accepts three capital letters (an ISO 4217 code).

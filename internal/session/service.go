@@ -283,10 +283,7 @@ func (s *Service) route(ctx context.Context, sess *Session) error {
 
 // Get returns the session, first driving its pending step forward when it has one.
 func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
-	if err := CheckID(id); err != nil {
-		return nil, err
-	}
-	sess, err := s.store.Get(ctx, id)
+	sess, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -819,10 +816,7 @@ func newPassword() (string, error) {
 // Touch records activity on a session now (a client's activity ping). Activity on a session
 // that is not awake is accepted and recorded, but wakes nothing.
 func (s *Service) Touch(ctx context.Context, id string) (*Session, error) {
-	if err := CheckID(id); err != nil {
-		return nil, err
-	}
-	sess, err := s.store.Get(ctx, id)
+	sess, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -837,4 +831,12 @@ func (s *Service) Touch(ctx context.Context, id string) (*Session, error) {
 		sess.LastActivity = now
 	}
 	return sess, nil
+}
+
+// load checks id and reads its record.
+func (s *Service) load(ctx context.Context, id string) (*Session, error) {
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	return s.store.Get(ctx, id)
 }
