@@ -27,7 +27,7 @@ type Cluster struct {
 var _ session.Cluster = (*Cluster)(nil)
 
 // NewCluster returns a Cluster that manages sessions in opts.Namespace through cs. The options
-// are expected to be valid (OptionsFromConfig, Options.Validate).
+// are expected to be valid (internal/stack builds them from the configuration; Options.Validate checks them).
 func NewCluster(cs kubernetes.Interface, opts Options) *Cluster {
 	return &Cluster{cs: cs, opts: opts, now: time.Now}
 }
