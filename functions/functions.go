@@ -29,10 +29,10 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 func init() {
@@ -55,7 +55,7 @@ func IdleSweep(w http.ResponseWriter, r *http.Request) {
 func serve(w http.ResponseWriter, r *http.Request, pick func(*app) http.Handler) {
 	a, err := current()
 	if err != nil {
-		api.WriteError(w, r, logger, session.Unavailable("control plane", err))
+		wire.WriteError(w, r, logger, session.Unavailable("control plane", err))
 		return
 	}
 	pick(a).ServeHTTP(w, r)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // ListResponse is GET /sessions' answer.
@@ -30,7 +31,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/session/"+sess.ID+"/status")
-	writeJSON(w, http.StatusCreated, sess)
+	wire.WriteJSON(w, http.StatusCreated, sess)
 	return nil
 }
 
@@ -45,7 +46,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.observeReady(sess, start)
-	writeJSON(w, http.StatusOK, sess)
+	wire.WriteJSON(w, http.StatusOK, sess)
 	return nil
 }
 
@@ -71,7 +72,7 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, phase string
 		return err
 	}
 	s.observeReady(sess, start)
-	writeJSON(w, http.StatusOK, sess)
+	wire.WriteJSON(w, http.StatusOK, sess)
 	return nil
 }
 
@@ -86,7 +87,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, sess)
+	wire.WriteJSON(w, http.StatusOK, sess)
 	return nil
 }
 
@@ -106,7 +107,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) error {
 	if sess.State == session.StateDeleted {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, sess)
+	wire.WriteJSON(w, status, sess)
 	return nil
 }
 
@@ -124,7 +125,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 		out.Sessions = []*session.Session{}
 	}
 	out.Count = len(out.Sessions)
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

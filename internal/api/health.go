@@ -46,6 +46,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		return &wire.Error{Code: string(session.KindUnavailable), Message: strings.Join(failed, ", ") + " unavailable",
 			Checks: checks, RetryAfter: healthRetryAfter}
 	}
-	writeJSON(w, http.StatusOK, HealthResponse{Status: "ok", Checks: checks})
+	wire.WriteJSON(w, http.StatusOK, HealthResponse{Status: "ok", Checks: checks})
 	return nil
 }

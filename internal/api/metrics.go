@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 type int64Counter = atomic.Int64
@@ -196,7 +197,7 @@ func (s *Server) metricsJSONOrText(w http.ResponseWriter, r *http.Request) error
 	for i, name := range s.metrics.counterNames {
 		out.Counters[name] = s.metrics.counterValues[i].Load()
 	}
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -56,7 +56,7 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.count(&s.metrics.touched)
-	writeJSON(w, http.StatusOK, ActivityResponse{ID: sess.ID, LastActivity: sess.LastActivity.UTC()})
+	wire.WriteJSON(w, http.StatusOK, ActivityResponse{ID: sess.ID, LastActivity: sess.LastActivity.UTC()})
 	return nil
 }
 
@@ -79,7 +79,7 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	wire.WriteJSON(w, http.StatusOK, rep)
 	return nil
 }
 
@@ -108,7 +108,7 @@ func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	wire.WriteJSON(w, http.StatusOK, rep)
 	return nil
 }
 

@@ -166,7 +166,7 @@ func TestActivity(t *testing.T) {
 	// A Manager without Touch (the plain server's): 501, never a panic.
 	ts := newTestServer(t, Options{})
 	w = ts.do(t, req{method: "POST", target: "/session/ab12cd34/activity"})
-	if e := errorOf(t, w); w.Code != 501 || e.Error.Code != CodeUnimplemented {
+	if e := errorOf(t, w); w.Code != 501 || e.Error.Code != string(session.KindUnimplemented) {
 		t.Fatalf("no Toucher: %d %+v", w.Code, e.Error)
 	}
 }
@@ -225,7 +225,7 @@ func TestUsage(t *testing.T) {
 	// Without durable records: 501, with a message saying what to set.
 	ts := newTestServer(t, Options{})
 	w = ts.do(t, req{method: "GET", target: "/usage"})
-	if e := errorOf(t, w); w.Code != 501 || e.Error.Code != CodeUnimplemented || !strings.Contains(e.Error.Message, "GOOGLE_CLOUD_PROJECT") ||
+	if e := errorOf(t, w); w.Code != 501 || e.Error.Code != string(session.KindUnimplemented) || !strings.Contains(e.Error.Message, "GOOGLE_CLOUD_PROJECT") ||
 		w.Header().Get("Retry-After") != "" {
 		t.Fatalf("no records: %d %+v", w.Code, e.Error)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 const testKey = "test-key-0123456789"
@@ -165,7 +166,7 @@ func (ts *testServer) do(t testing.TB, q req) *httptest.ResponseRecorder {
 }
 
 // errorOf decodes and checks the one error shape.
-func errorOf(t testing.TB, w *httptest.ResponseRecorder) ErrorBody {
+func errorOf(t testing.TB, w *httptest.ResponseRecorder) wire.ErrorBody {
 	t.Helper()
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("Content-Type %q, body %q", ct, w.Body.String())
@@ -174,7 +175,7 @@ func errorOf(t testing.TB, w *httptest.ResponseRecorder) ErrorBody {
 	if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil {
 		t.Fatalf("body is not JSON: %v: %q", err, w.Body.String())
 	}
-	var e ErrorBody
+	var e wire.ErrorBody
 	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {

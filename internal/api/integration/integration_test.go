@@ -34,6 +34,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 const apiKey = "integration-key-5f1c"
@@ -282,7 +283,7 @@ func TestLifecycleOverHTTP(t *testing.T) {
 	if code != 200 || s.State != session.StateDeleted {
 		t.Fatalf("delete again: %d %+v", code, s)
 	}
-	var e api.ErrorBody
+	var e wire.ErrorBody
 	if code, _ := f.call("POST", base+"/session/"+id+"/wake", "", &e); code != 409 || e.Error.Code != "conflict" {
 		t.Fatalf("wake a deleted session: %d %+v", code, e)
 	}

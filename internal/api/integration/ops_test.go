@@ -24,6 +24,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
 // deps wires the API as the stack does for the functions: the Service (a Toucher), the usage
@@ -128,7 +129,7 @@ func TestActivityOverHTTP(t *testing.T) {
 	}
 	t.Logf("last_activity moved %v → %v (API) → %v (client)", created.Format(time.RFC3339), a.LastActivity.Format(time.RFC3339), got.LastActivity.Format(time.RFC3339))
 
-	var e api.ErrorBody
+	var e wire.ErrorBody
 	if code, _ := f.call("POST", base+"/session/zz999999/activity", "", &e); code != 404 || e.Error.Code != "not_found" {
 		t.Fatalf("unknown: %d %+v", code, e)
 	}
@@ -206,7 +207,7 @@ func TestSweepOverHTTP(t *testing.T) {
 		}
 		return resp.StatusCode, resp.Header
 	}
-	var e api.ErrorBody
+	var e wire.ErrorBody
 	if code, h := post("", &e); code != 401 || e.Error.Code != "unauthenticated" || h.Get("WWW-Authenticate") == "" {
 		t.Fatalf("no key: %d %+v", code, e)
 	}
@@ -308,7 +309,7 @@ func TestUsageOverHTTP(t *testing.T) {
 	if other, err := c.Usage(context.Background(), events.UsageQuery{UserID: "nobody@example.com"}); err != nil || len(other.Sessions) != 0 || other.Total.LifetimeHours != 0 {
 		t.Fatalf("another user: %+v %v", other, err)
 	}
-	var e api.ErrorBody
+	var e wire.ErrorBody
 	for target, field := range map[string]string{
 		"/usage?from=yesterday": "from",
 		"/usage?from=" + url.QueryEscape(t0.Format(time.RFC3339)) + "&to=" + url.QueryEscape(t0.Add(-time.Hour).Format(time.RFC3339)): "from",
@@ -332,7 +333,7 @@ func TestReconcileOverHTTP(t *testing.T) {
 	if err := f.rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	var e api.ErrorBody
+	var e wire.ErrorBody
 	if code, _ := f.call("GET", base+"/session/"+id+"/status", "", &e); code != 404 {
 		t.Fatalf("after FLUSHALL: %d", code)
 	}
