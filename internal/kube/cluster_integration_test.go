@@ -483,8 +483,11 @@ func TestIntegrationObserveAllAndProblems(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "one Ready, one unschedulable", func() (bool, error) {
-		return observe(t, c, ok.ID).Ready && observe(t, c, stuck.ID).PodProblem != "", nil
+	// The scheduler may first report the claim as not yet bound (the
+	// provisioner races the first scheduling attempt); the problem this test
+	// is about is the one that stays.
+	eventually(t, 30*time.Second, "one Ready, one unschedulable for cpu", func() (bool, error) {
+		return observe(t, c, ok.ID).Ready && strings.Contains(observe(t, c, stuck.ID).PodProblem, "Insufficient cpu"), nil
 	})
 	if p := observe(t, c, stuck.ID).PodProblem; !strings.Contains(p, "unschedulable") || !strings.Contains(p, "Insufficient cpu") {
 		t.Errorf("pod problem = %q", p)
