@@ -246,7 +246,12 @@ func seed(ctx context.Context, st *store.Store, ids []string, idle int, now time
 					IdleTimeout: session.Duration(idleTimeout), BackupOnDelete: true,
 					CreatedAt: at.Add(-time.Hour), UpdatedAt: at, LastActivity: at, ExpiresAt: now.Add(23 * time.Hour),
 				}
-				if err := st.Put(ctx, s); err != nil {
+				l, err := st.Lock(ctx, s.ID, time.Minute, time.Second)
+				if err == nil {
+					err = st.Put(ctx, l, s)
+					_ = l.Release(ctx)
+				}
+				if err != nil {
 					errc <- err
 					return
 				}

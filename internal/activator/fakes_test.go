@@ -49,7 +49,7 @@ func (s *sessions) setState(id string, st session.State) {
 		panic(err)
 	}
 	rec.State, rec.Pending = st, session.PendingNone
-	if err := s.fakes.Store.Put(ctx, rec); err != nil {
+	if err := s.fakes.Store.Seed(rec); err != nil {
 		panic(err)
 	}
 }

@@ -392,7 +392,7 @@ func (r *run) withLock(ctx context.Context, item Item, fn func() error) {
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := release(uctx); err != nil {
+		if err := release.Release(uctx); err != nil {
 			r.log.Warn("releasing session lock", "id", item.ID, "err", err)
 		}
 	}()
@@ -608,7 +608,8 @@ func (r *run) vanished(ctx context.Context, observed []*session.Observed) {
 		if !r.opts.DryRun {
 			s := d.Clone()
 			from := s.State
-			s.State, s.Pending, s.UpdatedAt = session.StateDeleted, session.PendingNone, r.now
+			s.State, s.UpdatedAt = session.StateDeleted, r.now
+			s.Await(session.PendingNone, r.now)
 			if err := r.record(ctx, s, "vanished", from, item.Detail); err != nil {
 				r.fail(item, err)
 				continue

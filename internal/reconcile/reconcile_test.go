@@ -344,8 +344,8 @@ func TestClosesRecordsOfVanishedSessionsAndBackfillsMissingOnes(t *testing.T) {
 	young.UpdatedAt = now.Add(-time.Minute)
 	f.records.recs[young.ID] = young
 	redis := durable("red00001", "u", session.StateRunning) // in Redis, unknown to Firestore
-	_, _ = f.store.Reserve(context.Background(), redis)
-	_, _ = f.store.Reserve(context.Background(), durable("red00002", "u", session.StateRunning))
+	_ = f.store.Seed(redis)
+	_ = f.store.Seed(durable("red00002", "u", session.StateRunning))
 
 	rep := f.run(t, Options{})
 	if got := ids(rep.Vanished); !slices.Equal(got, []string{"gon00001"}) {

@@ -84,6 +84,12 @@ func Conflict(format string, args ...any) error {
 	return &Error{Kind: KindConflict, Message: fmt.Sprintf(format, args...)}
 }
 
+// LockLost is the error of a write whose lock is no longer held: nothing was written.
+func LockLost(id string) error {
+	return &Error{Kind: KindBusy, Message: fmt.Sprintf("session %q: the writer no longer holds its lock "+
+		"(it expired, and another change may hold it); nothing was written", id)}
+}
+
 // Unavailable wraps a dependency's failure.
 func Unavailable(what string, err error) error {
 	return &Error{Kind: KindUnavailable, Message: what + " unavailable", Err: err}

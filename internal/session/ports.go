@@ -141,14 +141,17 @@ type Cluster interface {
 // Store keeps session records, indexes, activity, locks and idempotency keys (internal/store
 // implements it on Redis).
 type Store interface {
-	// Reserve stores s only when no record has its id; it reports whether it did.
-	Reserve(ctx context.Context, s *Session) (bool, error)
+	// Reserve stores s only when no record has its id, and only while lock (s's) is held; it
+	// reports whether it did.
+	Reserve(ctx context.Context, lock Lock, s *Session) (bool, error)
 	// Get returns the record, with LastActivity the newest of the record's and the activity
 	// index's; a *Error of KindNotFound when there is none.
 	Get(ctx context.Context, id string) (*Session, error)
 	// Put overwrites the record and keeps the indexes (user, created, state, idle deadline,
-	// expiry) in step with it. Deleted sessions are kept as tombstones for a while.
-	Put(ctx context.Context, s *Session) error
+	// expiry) in step with it. Deleted sessions are kept as tombstones for a while. It writes
+	// only while lock (s's) is held, checked atomically with the write: a *Error of KindBusy
+	// when it is not, and nothing is written.
+	Put(ctx context.Context, lock Lock, s *Session) error
 	// Remove deletes the record and every index entry.
 	Remove(ctx context.Context, id string) error
 	// List pages records, oldest first, filtered by user and state.
@@ -156,14 +159,24 @@ type Store interface {
 	// Touch records activity at t (never moving it backwards) and the idle deadline
 	// t+idleTimeout for sessions that are awake.
 	Touch(ctx context.Context, id string, t time.Time) error
-	// Lock takes the per-session lock, waiting up to wait; a *Error of KindBusy when it cannot.
-	// The returned release frees it only if this holder still owns it.
-	Lock(ctx context.Context, id string, ttl, wait time.Duration) (release func(context.Context) error, err error)
+	// Lock takes the per-session lock for ttl, waiting up to wait; a *Error of KindBusy when
+	// it cannot.
+	Lock(ctx context.Context, id string, ttl, wait time.Duration) (Lock, error)
 	// ClaimRequest maps an idempotency key to a session id: it returns id when the key was
 	// free (and is now claimed) and the id already claimed otherwise.
 	ClaimRequest(ctx context.Context, key, id string, ttl time.Duration) (string, error)
 	// Ping checks the connection.
 	Ping(ctx context.Context) error
+}
+
+// Lock is a held per-session lock (Store.Lock): a token in the store with an expiry. Only its
+// holder can extend or release it, and writes made with it (Store.Put, Store.Reserve) land
+// only while it is held.
+type Lock interface {
+	// Extend moves the lock's expiry to ttl from now; false when it is no longer held.
+	Extend(ctx context.Context, ttl time.Duration) (bool, error)
+	// Release frees the lock if it is still held; calling it again does nothing.
+	Release(ctx context.Context) error
 }
 
 // Event is one durable record of a transition (internal/events writes them to Firestore).

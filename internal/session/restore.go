@@ -48,13 +48,11 @@ func (s *Service) Restore(ctx context.Context, in Restoring) (*Session, error) {
 	if in.DryRun {
 		return sess, nil
 	}
-	release, err := s.store.Lock(ctx, o.ID, s.opts.LockTTL, 0)
+	ctx, end, err := s.lock(ctx, o.ID, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer s.unlock(release)
-	ctx, cancel := s.underLock(ctx)
-	defer cancel()
+	defer end()
 	if _, err := s.store.Get(ctx, o.ID); err == nil {
 		return nil, Conflict("session %s: a record appeared meanwhile", o.ID)
 	} else if !errors.Is(err, ErrNotFound) {
@@ -66,7 +64,7 @@ func (s *Service) Restore(ctx context.Context, in Restoring) (*Session, error) {
 			return nil, fmt.Errorf("deleting the rest of deleting session %s: %w", o.ID, err)
 		}
 	}
-	ok, err := s.store.Reserve(ctx, sess)
+	ok, err := s.store.Reserve(ctx, lockOf(ctx), sess)
 	if err != nil {
 		return nil, fmt.Errorf("writing the record of session %s: %w", o.ID, err)
 	}
@@ -125,15 +123,17 @@ func (s *Service) rebuilt(o *Observed, d *Session, now time.Time) *Session {
 		// skipped the backup is not recorded, and a volume is never removed on a guess.
 		sess.State, sess.Reason = StateDeleting, ""
 		if o.Has(ObjectPVC) {
-			sess.Pending = PendingBackup
+			sess.Await(PendingBackup, now)
 			sess.Attempt = max(sess.Attempt, 1)
 		} else {
-			sess.Pending = PendingRemoval
+			sess.Await(PendingRemoval, now)
 		}
 	case StateFailed:
-		sess.Pending = PendingNone // a failed backup: the volume stays until a retried delete
+		sess.Await(PendingNone, now) // a failed backup: the volume stays until a retried delete
 	default:
-		sess.State, sess.Pending = observedState(o, d.State == StateCreating)
+		st, pending := observedState(o, d.State == StateCreating)
+		sess.State = st
+		sess.Await(pending, now)
 		if !o.Has(ObjectDeployment) {
 			// no replicas to read: keep what was asked for (the next touch applies it again)
 			switch d.State {
@@ -147,7 +147,7 @@ func (s *Service) rebuilt(o *Observed, d *Session, now time.Time) *Session {
 			sess.Reason = ""
 		}
 		if !o.Complete {
-			sess.Pending = PendingApply
+			sess.Await(PendingApply, now)
 		}
 		if sess.State.Awake() {
 			// The activity went with the store: start the idle clock again rather than
@@ -163,12 +163,13 @@ func (s *Service) rebuilt(o *Observed, d *Session, now time.Time) *Session {
 func (s *Service) adopted(o *Observed, d *Session, now, expiresNotBefore time.Time) *Session {
 	st, pending := observedState(o, true)
 	sess := &Session{
-		ID: o.ID, UserID: cmp.Or(o.UserID, "unknown"), State: st, Pending: pending,
+		ID: o.ID, UserID: cmp.Or(o.UserID, "unknown"), State: st,
 		WorkspaceURL: s.URL(o.ID), Image: o.Image, Storage: o.Storage, CPU: o.CPU, Memory: o.Memory,
 		IdleTimeout: Duration(s.opts.IdleTimeout), BackupOnDelete: true, Labels: maps.Clone(o.Labels),
 		CreatedAt: o.Created, UpdatedAt: now, LastActivity: now,
 		ExpiresAt: latest(o.Created.Add(s.opts.SessionTTL), expiresNotBefore),
 	}
+	sess.Await(pending, now)
 	if o.IdleTimeout > 0 {
 		sess.IdleTimeout = Duration(o.IdleTimeout)
 	}

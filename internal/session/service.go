@@ -21,7 +21,11 @@ type Options struct {
 	Memory       string        // default memory request ("256Mi")
 	IdleTimeout  time.Duration // default idle timeout (15m)
 	SessionTTL   time.Duration // a session's lifetime (24h); the sweep deletes expired ones
-	LockTTL      time.Duration // how long a transition may hold a session's lock (60s)
+	LockTTL      time.Duration // a session lock's TTL, extended while a transition runs (60s)
+	// TransitionTimeout bounds the work of one transition (three quarters of LockTTL). It
+	// may be longer than LockTTL: the lock is extended while the work runs, and the work
+	// stops whenever the lock cannot be confirmed for three quarters of its TTL.
+	TransitionTimeout time.Duration
 	LockWait     time.Duration // how long a transition waits for the lock (15s)
 	RequestTTL   time.Duration // how long an idempotency key is remembered (24h)
 	Now          func() time.Time
@@ -54,6 +58,7 @@ func (o *Options) defaults() {
 	defD(&o.SessionTTL, DefaultSessionTTL)
 	defD(&o.LockTTL, time.Minute)
 	defD(&o.LockWait, 15*time.Second)
+	defD(&o.TransitionTimeout, o.LockTTL*3/4)
 	defD(&o.RequestTTL, 24*time.Hour)
 	if o.Now == nil {
 		o.Now = time.Now
@@ -116,16 +121,14 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 			sess.ID, sess.WorkspaceURL = existing, s.URL(existing)
 		}
 	}
-	release, err := s.reserve(ctx, sess, req.RequestID != "")
+	ctx, end, err := s.reserve(ctx, sess, req.RequestID != "")
 	if err != nil {
 		return nil, err
 	}
-	defer s.unlock(release)
-	ctx, cancel := s.underLock(ctx)
-	defer cancel()
+	defer end()
 	s.record(ctx, sess, "created", "", "")
 	if err := s.applyNew(ctx, sess); err != nil {
-		return nil, err
+		return nil, cut(ctx, err)
 	}
 	return sess, nil
 }
@@ -137,6 +140,7 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 		UserID:         req.UserID,
 		State:          StateCreating,
 		Pending:        PendingApply,
+		PendingSince:   now,
 		Image:          orDefault(req.Image, s.opts.Image),
 		Storage:        orDefault(req.Storage, s.opts.Storage),
 		CPU:            orDefault(req.CPU, s.opts.CPU),
@@ -159,7 +163,7 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 		sess.BackupOnDelete = *req.BackupOnDelete
 	}
 	if req.State == StateSleeping {
-		sess.State, sess.Pending = StateSleeping, PendingApply
+		sess.State = StateSleeping
 	}
 	id, err := NewID()
 	if err != nil {
@@ -186,37 +190,38 @@ func checkGrowth(old, sess *Session) error {
 	return nil
 }
 
-// reserve stores the new record under a free id, holding the id's lock. On a collision it
+// reserve stores the new record under a free id, holding the id's lock, and returns the
+// context for the work under it and the func that ends it (see lock). On a collision it
 // draws another id, unless the id was promised to an idempotency key already.
-func (s *Service) reserve(ctx context.Context, sess *Session, fixedID bool) (func(context.Context) error, error) {
+func (s *Service) reserve(ctx context.Context, sess *Session, fixedID bool) (context.Context, func(), error) {
 	for attempt := 0; attempt < s.opts.MaxIDRetries; attempt++ {
-		release, err := s.store.Lock(ctx, sess.ID, s.opts.LockTTL, 0)
+		lctx, end, err := s.lock(ctx, sess.ID, 0)
 		if err == nil {
 			stored := sess.Clone()
 			stored.Password = ""
-			ok, err := s.store.Reserve(ctx, stored)
+			ok, err := s.store.Reserve(lctx, lockOf(lctx), stored)
 			if err != nil {
-				s.unlock(release)
-				return nil, err
+				end()
+				return nil, nil, err
 			}
 			if ok {
-				return release, nil
+				return lctx, end, nil
 			}
-			s.unlock(release)
+			end()
 		} else if !errors.Is(err, ErrBusy) {
-			return nil, err
+			return nil, nil, err
 		}
 		if fixedID {
-			return nil, &Error{Kind: KindInternal, Message: "session id claimed by the request id is taken"}
+			return nil, nil, &Error{Kind: KindInternal, Message: "session id claimed by the request id is taken"}
 		}
 		s.log.Warn("session id collision, drawing another", "id", sess.ID)
 		id, err := NewID()
 		if err != nil {
-			return nil, fmt.Errorf("new session id: %w", err)
+			return nil, nil, fmt.Errorf("new session id: %w", err)
 		}
 		sess.ID, sess.WorkspaceURL = id, s.URL(id)
 	}
-	return nil, &Error{Kind: KindInternal, Message: fmt.Sprintf("no free session id after %d attempts", s.opts.MaxIDRetries)}
+	return nil, nil, &Error{Kind: KindInternal, Message: fmt.Sprintf("no free session id after %d attempts", s.opts.MaxIDRetries)}
 }
 
 // resumeCreate answers a retried create (same request id): it completes the session the first
@@ -241,9 +246,9 @@ func (s *Service) applyNew(ctx context.Context, sess *Session) error {
 	}
 	password := sess.Password
 	if sess.State == StateSleeping {
-		sess.Pending = PendingNone
+		s.await(sess, PendingNone)
 	} else {
-		sess.Pending = PendingReady
+		s.await(sess, PendingReady)
 	}
 	if err := s.put(ctx, sess); err != nil {
 		return err
@@ -290,20 +295,18 @@ func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
 	if sess.Pending == PendingNone {
 		return sess, nil
 	}
-	release, err := s.store.Lock(ctx, id, s.opts.LockTTL, 0)
+	ctx, end, err := s.lock(ctx, id, 0)
 	if errors.Is(err, ErrBusy) {
 		return sess, nil // someone else is moving it: report what the record says
 	} else if err != nil {
 		return nil, err
 	}
-	defer s.unlock(release)
-	ctx, cancel := s.underLock(ctx)
-	defer cancel()
+	defer end()
 	if sess, err = s.store.Get(ctx, id); err != nil { // re-read under the lock
-		return nil, err
+		return nil, cut(ctx, err)
 	}
 	if err := s.advance(ctx, sess); err != nil {
-		return nil, err
+		return nil, cut(ctx, err)
 	}
 	return sess, nil
 }
@@ -352,9 +355,9 @@ func (s *Service) stepApply(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("re-applying session %s: %w", sess.ID, err)
 	}
 	if sess.State == StateSleeping {
-		sess.Pending = PendingNone
+		s.await(sess, PendingNone)
 	} else {
-		sess.Pending = PendingReady
+		s.await(sess, PendingReady)
 	}
 	return s.put(ctx, sess)
 }
@@ -366,8 +369,16 @@ func (s *Service) stepReady(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
 	if !obs.Has("Deployment") { // lost (deleted out of band, or never applied): apply again
-		sess.Pending = PendingApply
+		s.await(sess, PendingApply)
 		return s.put(ctx, sess)
+	}
+	if obs.DesiredReplicas == 0 {
+		// Scaled to zero behind the record's back (out of band, or a sleep whose call landed
+		// after its deadline): a session on its way up scales up again rather than wait forever.
+		if err := s.cluster.Scale(ctx, sess.ID, 1); err != nil {
+			return fmt.Errorf("scaling session %s back to 1: %w", sess.ID, err)
+		}
+		return nil
 	}
 	if !obs.Ready {
 		if obs.PodProblem != sess.Reason {
@@ -395,7 +406,8 @@ func (s *Service) stepReady(ctx context.Context, sess *Session) error {
 	if now.After(sess.LastActivity) {
 		sess.LastActivity = now
 	}
-	sess.State, sess.Pending, sess.Reason = StateRunning, PendingNone, ""
+	sess.State, sess.Reason = StateRunning, ""
+	s.await(sess, PendingNone)
 	if err := s.put(ctx, sess); err != nil {
 		return err
 	}
@@ -444,7 +456,8 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 		return nil
 	case BackupFailed:
 		sess.BackupFailures++
-		sess.State, sess.Pending = StateFailed, PendingNone
+		sess.State = StateFailed
+		s.await(sess, PendingNone)
 		sess.Reason = fmt.Sprintf("backup failed (attempt %d of %d), the volume was kept: %s",
 			sess.BackupFailures, s.opts.MaxBackupAttempts, b.Reason)
 		if err := s.put(ctx, sess); err != nil {
@@ -484,7 +497,7 @@ func (s *Service) workspaceGone(ctx context.Context, sess *Session) (bool, error
 // leaves the session in PendingRemoval, which the next touch resumes, never in a step that
 // looks for a volume or a backup Job that no longer exist.
 func (s *Service) removeObjects(ctx context.Context, sess *Session) error {
-	sess.Pending = PendingRemoval
+	s.await(sess, PendingRemoval)
 	if err := s.put(ctx, sess); err != nil {
 		return err
 	}
@@ -508,7 +521,8 @@ func (s *Service) stepRemoval(ctx context.Context, sess *Session) error {
 		}
 		return nil
 	}
-	sess.State, sess.Pending, sess.Reason = StateDeleted, PendingNone, ""
+	sess.State, sess.Reason = StateDeleted, ""
+	s.await(sess, PendingNone)
 	if err := s.put(ctx, sess); err != nil {
 		return err
 	}
@@ -527,7 +541,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) (*ListResult, erro
 // Sleep scales the workspace to zero; its volume stays. Sleeping a sleeping session is a
 // no-op success.
 func (s *Service) Sleep(ctx context.Context, id string) (*Session, error) {
-	return s.transition(ctx, id, func(sess *Session) error { return s.sleep(ctx, sess) })
+	return s.transition(ctx, id, func(ctx context.Context, sess *Session) error { return s.sleep(ctx, sess) })
 }
 
 // SleepIfIdle puts the session to sleep only if, under its lock, it is running and its last
@@ -535,7 +549,7 @@ func (s *Service) Sleep(ctx context.Context, id string) (*Session, error) {
 // sweep's probe and this call keeps the workspace awake. It reports whether it slept.
 func (s *Service) SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error) {
 	slept := false
-	_, err := s.transition(ctx, id, func(sess *Session) error {
+	_, err := s.transition(ctx, id, func(ctx context.Context, sess *Session) error {
 		if sess.State != StateRunning || sess.IdleTimeout <= 0 ||
 			sess.LastActivity.Add(sess.IdleTimeout.D()).After(now) {
 			return nil
@@ -581,7 +595,7 @@ func (s *Service) routeAsleep(ctx context.Context, sess *Session) {
 // Wake scales the workspace back to one; Get reports running once the pod is ready. Waking a
 // running or waking session is a no-op success.
 func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
-	return s.transition(ctx, id, func(sess *Session) error {
+	return s.transition(ctx, id, func(ctx context.Context, sess *Session) error {
 		switch sess.State {
 		case StateRunning, StateWaking, StateCreating:
 			return s.advance(ctx, sess)
@@ -612,9 +626,9 @@ func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 // applied again instead.
 func (s *Service) scale(ctx context.Context, sess *Session, replicas int32) error {
 	if replicas > 0 {
-		sess.Pending = PendingReady
+		s.await(sess, PendingReady)
 	} else {
-		sess.Pending = PendingNone
+		s.await(sess, PendingNone)
 	}
 	err := s.cluster.Scale(ctx, sess.ID, replicas)
 	if err == nil {
@@ -640,7 +654,7 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 	if err := req.Check(); err != nil {
 		return nil, err
 	}
-	return s.transition(ctx, id, func(sess *Session) error {
+	return s.transition(ctx, id, func(ctx context.Context, sess *Session) error {
 		switch sess.State {
 		case StateDeleting, StateDeleted:
 			return Conflict("session %s is %s: it cannot change", id, sess.State)
@@ -679,7 +693,7 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 				return fmt.Errorf("updating session %s: %w", id, err)
 			}
 			if sess.State == StateRunning && (sess.Image != old.Image || sess.CPU != old.CPU || sess.Memory != old.Memory) {
-				sess.Pending = PendingReady // a new pod rolls out
+				s.await(sess, PendingReady) // a new pod rolls out
 			}
 		}
 		if err := s.put(ctx, sess); err != nil {
@@ -695,7 +709,7 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 // Delete again, the sweep) finish it. Deleting a deleted session is a no-op success; deleting
 // a failed one (a failed backup) tries again.
 func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*Session, error) {
-	return s.transition(ctx, id, func(sess *Session) error {
+	return s.transition(ctx, id, func(ctx context.Context, sess *Session) error {
 		switch sess.State {
 		case StateDeleted:
 			return nil
@@ -716,7 +730,7 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 			// The backup starts once the pod is gone (stepBackup): now, when the workspace
 			// was asleep; on a later touch or sweep, when its pod still shuts down.
 			sess.Attempt++
-			sess.Pending = PendingBackup
+			s.await(sess, PendingBackup)
 			if err := s.put(ctx, sess); err != nil {
 				return err
 			}
@@ -728,58 +742,49 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 	})
 }
 
-// transition runs fn on the session under its lock and returns the session after it.
-func (s *Service) transition(ctx context.Context, id string, fn func(*Session) error) (*Session, error) {
+// transition runs fn on the session under its lock (with the context of the work under it)
+// and returns the session after it.
+func (s *Service) transition(ctx context.Context, id string, fn func(context.Context, *Session) error) (*Session, error) {
 	if err := CheckID(id); err != nil {
 		return nil, err
 	}
-	release, err := s.store.Lock(ctx, id, s.opts.LockTTL, s.opts.LockWait)
+	ctx, end, err := s.lock(ctx, id, s.opts.LockWait)
 	if err != nil {
 		return nil, err
 	}
-	defer s.unlock(release)
-	ctx, cancel := s.underLock(ctx)
-	defer cancel()
+	defer end()
 	sess, err := s.store.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, cut(ctx, err)
 	}
 	if sess.Pending == PendingApply { // finish an interrupted create before anything else
 		if err := s.stepApply(ctx, sess); err != nil {
-			return nil, err
+			return nil, cut(ctx, err)
 		}
 	}
-	if err := fn(sess); err != nil {
-		return nil, err
+	if err := fn(ctx, sess); err != nil {
+		return nil, cut(ctx, err)
 	}
 	return sess, nil
 }
 
-// underLock bounds the work done under a session's lock to three quarters of the lock's TTL,
-// so a stalled call (Kubernetes, Redis) ends, and nothing is written, before the lock can
-// expire and another instance take the session over.
-func (s *Service) underLock(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.opts.LockTTL*3/4)
-}
+// await sets sess's pending step (see Session.Await).
+func (s *Service) await(sess *Session, p Pending) { sess.Await(p, s.opts.Now().UTC()) }
 
-// put writes the record (never the password) with a fresh UpdatedAt.
+// put writes the record (never the password) with a fresh UpdatedAt, fenced by the lock the
+// work with ctx holds.
 func (s *Service) put(ctx context.Context, sess *Session) error {
+	l := lockOf(ctx)
+	if l == nil {
+		return &Error{Kind: KindInternal, Message: fmt.Sprintf("session %s: a write outside the session's lock", sess.ID)}
+	}
 	sess.UpdatedAt = s.opts.Now().UTC()
 	stored := sess.Clone()
 	stored.Password = ""
-	if err := s.store.Put(ctx, stored); err != nil {
+	if err := s.store.Put(ctx, l, stored); err != nil {
 		return fmt.Errorf("saving session %s: %w", sess.ID, err)
 	}
 	return nil
-}
-
-// unlock releases a lock even when the request's context is done.
-func (s *Service) unlock(release func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := release(ctx); err != nil {
-		s.log.Warn("releasing session lock", "err", err)
-	}
 }
 
 // record writes a durable event; a failure is logged (internal/events queues it for reconcile).

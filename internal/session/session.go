@@ -95,6 +95,9 @@ type Session struct {
 	ExpiresAt      time.Time `json:"expires_at,omitzero"`
 	BackupLocation string    `json:"backup_location,omitempty"`
 	Pending        Pending   `json:"pending,omitempty"`
+	// PendingSince is when the session entered its pending step (zero when it has none): a
+	// step that lasts far longer than it should is an alert (the sweep's report, /metrics).
+	PendingSince time.Time `json:"pending_since,omitzero"`
 	// Attempt counts backup attempts, so a retried delete runs a fresh Job.
 	Attempt int `json:"attempt,omitempty"`
 	// BackupFailures counts the backups that failed since the session last woke: a delete
@@ -103,6 +106,18 @@ type Session struct {
 	// Password is the IDE password. It is returned once, by Create, and never stored in Redis
 	// (the Kubernetes Secret holds it).
 	Password string `json:"password,omitempty"`
+}
+
+// Await sets the session's pending step, and PendingSince to now when the step changes (zero
+// when p is PendingNone). Every change of step goes through it.
+func (s *Session) Await(p Pending, now time.Time) {
+	switch {
+	case p == PendingNone:
+		s.PendingSince = time.Time{}
+	case p != s.Pending || s.PendingSince.IsZero():
+		s.PendingSince = now
+	}
+	s.Pending = p
 }
 
 // Clone returns a deep copy.

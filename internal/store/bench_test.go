@@ -48,7 +48,7 @@ func BenchmarkStore(b *testing.B) {
 		wg.Go(func() {
 			for i := w; i < total; i += 8 {
 				x := sessionFor(i)
-				if ok, err := s.Reserve(ctx, x); err != nil || !ok {
+				if ok, err := s.Reserve(ctx, fenceOf(b, s, x.ID), x); err != nil || !ok {
 					b.Errorf("seeding %s: %v, %v", x.ID, ok, err)
 					return
 				}
@@ -80,7 +80,7 @@ func BenchmarkStore(b *testing.B) {
 	run("Put", func(i int) error {
 		x := sessionFor(idle + rand.IntN(total-idle))
 		x.UpdatedAt = now.Add(time.Duration(i) * time.Millisecond)
-		return s.Put(ctx, x)
+		return s.Put(ctx, fenceOf(b, s, x.ID), x)
 	})
 	run("Touch", func(i int) error { return s.Touch(ctx, busy(), now.Add(time.Duration(i)*time.Millisecond)) })
 	var cursor string
@@ -121,7 +121,7 @@ func BenchmarkStore(b *testing.B) {
 		if err != nil {
 			return err
 		}
-		return release(ctx)
+		return release.Release(ctx)
 	})
 	b.Run("Get/parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {

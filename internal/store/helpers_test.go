@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,7 +132,7 @@ func id(n int) string { return fmt.Sprintf("s%07d", n) }
 
 func mustReserve(t testing.TB, s *Store, sess *session.Session) {
 	t.Helper()
-	ok, err := s.Reserve(t.Context(), sess)
+	ok, err := s.Reserve(t.Context(), fenceOf(t, s, sess.ID), sess)
 	if err != nil || !ok {
 		t.Fatalf("Reserve(%s) = %v, %v", sess.ID, ok, err)
 	}
@@ -138,9 +140,37 @@ func mustReserve(t testing.TB, s *Store, sess *session.Session) {
 
 func mustPut(t testing.TB, s *Store, sess *session.Session) {
 	t.Helper()
-	if err := s.Put(t.Context(), sess); err != nil {
+	if err := s.Put(t.Context(), fenceOf(t, s, sess.ID), sess); err != nil {
 		t.Fatalf("Put(%s): %v", sess.ID, err)
 	}
+}
+
+// fences holds the locks fenceOf took, one per store and session, for the test's writes.
+var fences sync.Map // fenceKey → *Lock
+
+type fenceKey struct {
+	s  *Store
+	id string
+}
+
+// fenceOf returns a lock of session id on s for the test's writes: taken on first use (for an
+// hour) and released when the test ends.
+func fenceOf(t testing.TB, s *Store, id string) session.Lock {
+	t.Helper()
+	k := fenceKey{s, id}
+	if l, ok := fences.Load(k); ok {
+		return l.(*Lock)
+	}
+	l, err := s.Acquire(context.Background(), id, time.Hour, 10*time.Second)
+	if err != nil {
+		t.Fatalf("lock %s: %v", id, err)
+	}
+	fences.Store(k, l)
+	t.Cleanup(func() {
+		fences.Delete(k)
+		_ = l.Release(context.Background())
+	})
+	return l
 }
 
 func equalStrings(a, b []string) bool {
@@ -153,4 +183,11 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// unfence releases the lock fenceOf took for session id on s (a later fenceOf takes another).
+func unfence(s *Store, id string) {
+	if l, ok := fences.LoadAndDelete(fenceKey{s, id}); ok {
+		_ = l.(*Lock).Release(context.Background())
+	}
 }

@@ -123,12 +123,26 @@ func (s *Store) Acquire(ctx context.Context, id string, ttl, wait time.Duration)
 }
 
 // Lock takes the per-session lock (session.Store). See Acquire.
-func (s *Store) Lock(ctx context.Context, id string, ttl, wait time.Duration) (func(context.Context) error, error) {
+func (s *Store) Lock(ctx context.Context, id string, ttl, wait time.Duration) (session.Lock, error) {
 	l, err := s.Acquire(ctx, id, ttl, wait)
 	if err != nil {
 		return nil, err
 	}
-	return l.Release, nil
+	return l, nil
+}
+
+// fence returns the key and token of l, which must be session id's lock taken from this store:
+// a write checks them atomically (the write script), so a writer whose lock expired writes
+// nothing.
+func (s *Store) fence(l session.Lock, id string) (key, token string, err error) {
+	lk, ok := l.(*Lock)
+	if !ok || lk == nil {
+		return "", "", &session.Error{Kind: session.KindInternal, Message: fmt.Sprintf("session %s: a write without a lock from this store", id)}
+	}
+	if lk.key != s.key("lock:", id) {
+		return "", "", &session.Error{Kind: session.KindInternal, Message: fmt.Sprintf("session %s: a write holding another lock (%s)", id, lk.key)}
+	}
+	return lk.key, lk.token, nil
 }
 
 // Lease takes the global lease name for ttl without waiting: ok is false when another holder

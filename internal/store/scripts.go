@@ -73,19 +73,21 @@ end
 
 // writeScript stores a record and moves its index entries.
 //
-// KEYS[1] = the record key
+// KEYS[1] = the record key, KEYS[2] = the session's lock key
 // ARGV: prefix, mode ("reserve" | "put"), id, json, user, state, created ms, activity ms (0 =
 // none), idle timeout ms (0 = no idle deadline), expires ms (0 = none), tombstone ttl ms,
-// now ms, awake ("1" when the state has an idle deadline), pending step score (updated ms;
-// "" when the session has no pending step).
+// now ms, awake ("1" when the state has an idle deadline), pending step score (ms since the
+// step began; "" when the session has no pending step), the writer's lock token.
 //
-// Returns 1 when written, 0 when mode is "reserve" and a record exists.
+// Returns 1 when written, 0 when mode is "reserve" and a record exists, -1 when the lock key
+// does not hold the writer's token (its lock expired: nothing is written).
 var writeScript = redis.NewScript(luaLib + `
 local rk = KEYS[1]
 local mode, id, json, user, state = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local created, act, idle, exp = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local ttl, now, awake, pending = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13] == '1', ARGV[14]
 
+if redis.call('GET', KEYS[2]) ~= ARGV[15] then return -1 end
 local old = redis.call('GET', rk)
 if old and mode == 'reserve' then return 0 end
 unindex_old(id, old)

@@ -14,7 +14,8 @@
 //	                        creating, running and waking sessions with an idle timeout
 //	idlecfg         hash    id → idle timeout ms, for the sessions that are in idle
 //	expires         zset    ExpiresAt, unix ms, for the sweep's TTL deletions (no tombstones)
-//	pending         zset    sessions with a pending step, score = UpdatedAt ms (no tombstones)
+//	pending         zset    sessions with a pending step, score = when the step began, ms
+//	                        (PendingSince; no tombstones)
 //	tombstones      zset    tombstone expiry, unix ms, so expired tombstones leave the indexes
 //	tombuser        hash    id → user of a tombstone (to clean u:<user> once it has expired)
 //	lock:<id>       string  the per-session lock: a random token, with an expiry
@@ -30,6 +31,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -114,20 +116,22 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// Reserve stores sess only when no record (not even a tombstone) has its id.
-func (s *Store) Reserve(ctx context.Context, sess *session.Session) (bool, error) {
-	return s.write(ctx, "reserve", sess)
+// Reserve stores sess only when no record (not even a tombstone) has its id, while l (the
+// session's lock) is held.
+func (s *Store) Reserve(ctx context.Context, l session.Lock, sess *session.Session) (bool, error) {
+	return s.write(ctx, "reserve", l, sess)
 }
 
 // Put overwrites the record and moves its index entries in the same atomic step. A deleted
 // session is kept as a tombstone for TombstoneTTL: Get still finds it, List shows it only
-// when filtering by state deleted.
-func (s *Store) Put(ctx context.Context, sess *session.Session) error {
-	_, err := s.write(ctx, "put", sess)
+// when filtering by state deleted. It writes only while l (the session's lock) is held,
+// checked in the same atomic step: session.LockLost when it is not.
+func (s *Store) Put(ctx context.Context, l session.Lock, sess *session.Session) error {
+	_, err := s.write(ctx, "put", l, sess)
 	return err
 }
 
-func (s *Store) write(ctx context.Context, mode string, sess *session.Session) (bool, error) {
+func (s *Store) write(ctx context.Context, mode string, l session.Lock, sess *session.Session) (bool, error) {
 	if sess == nil {
 		return false, session.Invalid("session", "no session to store")
 	}
@@ -140,6 +144,10 @@ func (s *Store) write(ctx context.Context, mode string, sess *session.Session) (
 	}
 	if !sess.State.Valid() {
 		return false, session.Invalid("status", "unknown state %q", sess.State)
+	}
+	lockKey, token, err := s.fence(l, sess.ID)
+	if err != nil {
+		return false, err
 	}
 	rec := *sess
 	rec.Password = ""
@@ -158,15 +166,21 @@ func (s *Store) write(ctx context.Context, mode string, sess *session.Session) (
 	}
 	pending := ""
 	if sess.Pending != session.PendingNone {
-		pending = strconv.FormatInt(max(ms(sess.UpdatedAt), ms(sess.CreatedAt)), 10)
+		// oldest step first: the sweep drives the longest-waiting sessions first, and a step
+		// stuck for too long is found by score
+		since := cmp.Or(ms(sess.PendingSince), ms(sess.UpdatedAt), ms(sess.CreatedAt))
+		pending = strconv.FormatInt(since, 10)
 	}
-	n, err := writeScript.Run(ctx, s.rdb, []string{s.recordKey(sess.ID)},
+	n, err := writeScript.Run(ctx, s.rdb, []string{s.recordKey(sess.ID), lockKey},
 		s.prefix, mode, sess.ID, b, sess.UserID, string(sess.State),
 		ms(sess.CreatedAt), act, idle, ms(sess.ExpiresAt),
-		max(s.tombstoneTTL.Milliseconds(), 1), ms(s.now()), aw, pending,
+		max(s.tombstoneTTL.Milliseconds(), 1), ms(s.now()), aw, pending, token,
 	).Int()
 	if err != nil {
 		return false, unavailable(fmt.Errorf("%s session %s: %w", mode, sess.ID, err))
+	}
+	if n == -1 {
+		return false, session.LockLost(sess.ID)
 	}
 	return n == 1, nil
 }

@@ -38,6 +38,7 @@ var suite = []struct {
 	{"Lock", testLock},
 	{"LockWaits", testLockWaits},
 	{"LockExpiry", testLockExpiry},
+	{"FencedWrites", testFencedWrites},
 	{"LockMutualExclusion", testLockMutualExclusion},
 	{"Lease", testLease},
 	{"ClaimRequest", testClaimRequest},
@@ -86,7 +87,7 @@ func testReserveGet(t *testing.T, b *backend) {
 
 	// A second reservation of the id fails and leaves the record alone.
 	other := newSession("ab12cd34", "bob", c.Now())
-	ok, err := s.Reserve(ctx, other)
+	ok, err := s.Reserve(ctx, fenceOf(t, s, other.ID), other)
 	if err != nil || ok {
 		t.Fatalf("second Reserve = %v, %v; want false, nil", ok, err)
 	}
@@ -110,10 +111,11 @@ func testConcurrentReserve(t *testing.T, b *backend) {
 	var wins atomic.Int32
 	var winner atomic.Value
 	var wg sync.WaitGroup
+	l := fenceOf(t, s, "race0001") // one holder racing itself: the script alone decides
 	for i := range n {
 		wg.Go(func() {
 			user := "user-" + id(i)
-			ok, err := s.Reserve(t.Context(), newSession("race0001", user, c.Now()))
+			ok, err := s.Reserve(t.Context(), l, newSession("race0001", user, c.Now()))
 			if err != nil {
 				t.Error(err)
 				return
@@ -256,7 +258,7 @@ func testConcurrentPuts(t *testing.T, b *backend) {
 				if k%4 == 0 {
 					x.Pending = session.PendingReady
 				}
-				if err := s.Put(ctx, x); err != nil {
+				if err := s.Put(ctx, fenceOf(t, s, x.ID), x); err != nil {
 					t.Error(err)
 					return
 				}
@@ -321,7 +323,7 @@ func testTombstone(t *testing.T, b *backend) {
 		t.Fatalf("Get(tombstone) = %v, %v", got, err)
 	}
 	// A tombstone's id cannot be reserved again.
-	if ok, err := s.Reserve(ctx, newSession("tomb0001", "bob", c.Now())); ok || err != nil {
+	if ok, err := s.Reserve(ctx, fenceOf(t, s, "tomb0001"), newSession("tomb0001", "bob", c.Now())); ok || err != nil {
 		t.Fatalf("Reserve(tombstone id) = %v, %v", ok, err)
 	}
 	// Touching a tombstone records nothing.
@@ -389,6 +391,7 @@ func testRemove(t *testing.T, b *backend) {
 	if err := s.Remove(ctx, "rm000001"); err != nil {
 		t.Fatal(err)
 	}
+	unfence(s, "rm000001") // the lock is not the record's: Remove leaves it to expire
 	if ks := b.keys(t); len(ks) != 0 {
 		t.Fatalf("keys left after Remove: %v", ks)
 	}
@@ -399,6 +402,7 @@ func testRemove(t *testing.T, b *backend) {
 	if err := s.Remove(ctx, "rm000001"); err != nil {
 		t.Fatal(err)
 	}
+	unfence(s, "rm000001")
 	if ks := b.keys(t); len(ks) != 0 {
 		t.Fatalf("keys left after Remove of a tombstone: %v", ks)
 	}
@@ -555,7 +559,7 @@ func testExpired(t *testing.T, b *backend) {
 		t.Fatal(err)
 	}
 	x.ExpiresAt = time.Time{}
-	if err := s.Put(ctx, x); err != nil {
+	if err := s.Put(ctx, fenceOf(t, s, x.ID), x); err != nil {
 		t.Fatal(err)
 	}
 	if got, err = s.Expired(ctx, now.Add(100*365*24*time.Hour), 100); err != nil {
@@ -919,18 +923,18 @@ func testLock(t *testing.T, b *backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = r2(ctx)
-	if err := release(ctx); err != nil {
+	_ = r2.Release(ctx)
+	if err := release.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := release(ctx); err != nil {
+	if err := release.Release(ctx); err != nil {
 		t.Fatalf("second release = %v", err)
 	}
 	r3, err := s.Lock(ctx, "lk000001", time.Second, 0)
 	if err != nil {
 		t.Fatalf("Lock after release = %v", err)
 	}
-	_ = r3(ctx)
+	_ = r3.Release(ctx)
 
 	// Extend keeps a held lock; it fails once the lock is gone.
 	l, err := s.Acquire(ctx, "lk000003", time.Second, 0)
@@ -961,7 +965,7 @@ func testLockWaits(t *testing.T, b *backend) {
 	}
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		_ = release(context.Background())
+		_ = release.Release(context.Background())
 	}()
 	start := time.Now()
 	r2, err := s.Lock(ctx, "lk000001", 10*time.Second, 5*time.Second)
@@ -971,7 +975,7 @@ func testLockWaits(t *testing.T, b *backend) {
 	if waited := time.Since(start); waited < 80*time.Millisecond || waited > 2*time.Second {
 		t.Fatalf("waiting Lock took %v, want just over 100ms", waited)
 	}
-	_ = r2(ctx)
+	_ = r2.Release(ctx)
 
 	// A cancelled context ends the wait.
 	r3, _ := s.Lock(ctx, "lk000001", 10*time.Second, 0)
@@ -980,7 +984,7 @@ func testLockWaits(t *testing.T, b *backend) {
 	if _, err := s.Lock(cctx, "lk000001", time.Second, 10*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lock with an ended context = %v", err)
 	}
-	_ = r3(ctx)
+	_ = r3.Release(ctx)
 }
 
 func testLockExpiry(t *testing.T, b *backend) {
@@ -998,18 +1002,76 @@ func testLockExpiry(t *testing.T, b *backend) {
 		t.Fatalf("Lock after expiry = %v", err)
 	}
 	// A (no longer the holder) releases: B keeps the lock.
-	if err := relA(ctx); err != nil {
+	if err := relA.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Lock(ctx, "lk000001", time.Second, 0); !errors.Is(err, session.ErrBusy) {
 		t.Fatalf("Lock after a non-holder's release = %v, want busy", err)
 	}
-	if err := relB(ctx); err != nil {
+	if err := relB.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := b.rdb.Exists(ctx, b.prefix+"lock:lk000001").Result(); n != 0 {
 		t.Fatal("the holder's release left the lock")
 	}
+}
+
+// testFencedWrites: a writer whose lock expired (and passed to another) writes nothing, even
+// though it still has the lock object; the new holder writes.
+func testFencedWrites(t *testing.T, b *backend) {
+	ctx := t.Context()
+	c := newClock()
+	s := b.store(c, time.Hour)
+	const ttl = 200 * time.Millisecond
+	a, err := s.Acquire(ctx, "fn000001", ttl, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := newSession("fn000001", "alice", c.Now())
+	if ok, err := s.Reserve(ctx, a, first); !ok || err != nil {
+		t.Fatalf("Reserve under the lock = %v, %v", ok, err)
+	}
+	b.advance(ttl + 50*time.Millisecond) // A stalls past its lock
+	bl, err := s.Acquire(ctx, "fn000001", 10*time.Second, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	woke := first.Clone()
+	woke.State = session.StateWaking
+	if err := s.Put(ctx, bl, woke); err != nil {
+		t.Fatalf("Put by the new holder = %v", err)
+	}
+	stale := first.Clone()
+	stale.State, stale.Pending = session.StateDeleting, session.PendingRemoval
+	if err := s.Put(ctx, a, stale); !errors.Is(err, session.ErrBusy) || !strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("Put by the writer that lost its lock = %v, want busy (lock lost)", err)
+	}
+	if got, err := s.Get(ctx, "fn000001"); err != nil || got.State != session.StateWaking || got.Pending != session.PendingNone {
+		t.Fatalf("after the stale write: %+v, %v; want the new holder's record", got, err)
+	}
+	if ids, _ := s.Pending(ctx, 10); len(ids) != 0 {
+		t.Fatalf("the stale write touched the indexes: pending = %v", ids)
+	}
+	// A reserve is fenced too: an expired lock reserves nothing.
+	x, err := s.Acquire(ctx, "fn000002", ttl, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.advance(ttl + 50*time.Millisecond)
+	if ok, err := s.Reserve(ctx, x, newSession("fn000002", "alice", c.Now())); ok || !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("Reserve with an expired lock = %v, %v", ok, err)
+	}
+	if _, err := s.Get(ctx, "fn000002"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("an expired lock reserved a record: %v", err)
+	}
+	// A write needs this session's lock from this store.
+	if err := s.Put(ctx, bl, newSession("fn000003", "alice", c.Now())); session.KindOf(err) != session.KindInternal {
+		t.Fatalf("Put with another session's lock = %v", err)
+	}
+	if err := s.Put(ctx, nil, newSession("fn000003", "alice", c.Now())); session.KindOf(err) != session.KindInternal {
+		t.Fatalf("Put without a lock = %v", err)
+	}
+	_ = bl.Release(ctx)
 }
 
 func testLockMutualExclusion(t *testing.T, b *backend) {
@@ -1039,7 +1101,7 @@ func testLockMutualExclusion(t *testing.T, b *backend) {
 				time.Sleep(time.Millisecond)
 				b.rdb.Set(ctx, key, n+1, 0)
 				inside.Add(-1)
-				if err := release(ctx); err != nil {
+				if err := release.Release(ctx); err != nil {
 					t.Error(err)
 				}
 			}
@@ -1139,12 +1201,13 @@ func testRoundTrips(t *testing.T, b *backend) {
 	// Warm every script, so EVALSHA finds it.
 	_ = s.Touch(ctx, id(0), c.Now())
 	_, _ = s.List(ctx, session.ListOptions{})
+	l1 := fenceOf(t, s, id(1))
 	for _, tc := range []struct {
 		name string
 		fn   func() error
 	}{
 		{"Get", func() error { _, err := s.Get(ctx, id(1)); return err }},
-		{"Put", func() error { return s.Put(ctx, newSession(id(1), "alice", c.Now())) }},
+		{"Put", func() error { return s.Put(ctx, l1, newSession(id(1), "alice", c.Now())) }},
 		{"Touch", func() error { return s.Touch(ctx, id(1), c.Now()) }},
 		{"List(50)", func() error { _, err := s.List(ctx, session.ListOptions{}); return err }},
 		{"List(user)", func() error { _, err := s.List(ctx, session.ListOptions{UserID: "alice"}); return err }},
@@ -1167,12 +1230,13 @@ func TestUnavailable(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	s := New(rdb, "", Options{})
 	mustReserve(t, s, newSession("ab12cd34", "alice", time.Now()))
+	l34, l35 := fenceOf(t, s, "ab12cd34"), fenceOf(t, s, "ab12cd35")
 	m.Close()
 	ctx := t.Context()
 	checks := map[string]error{}
 	_, checks["Get"] = s.Get(ctx, "ab12cd34")
-	checks["Put"] = s.Put(ctx, newSession("ab12cd34", "alice", time.Now()))
-	_, checks["Reserve"] = s.Reserve(ctx, newSession("ab12cd35", "alice", time.Now()))
+	checks["Put"] = s.Put(ctx, l34, newSession("ab12cd34", "alice", time.Now()))
+	_, checks["Reserve"] = s.Reserve(ctx, l35, newSession("ab12cd35", "alice", time.Now()))
 	_, checks["List"] = s.List(ctx, session.ListOptions{})
 	checks["Touch"] = s.Touch(ctx, "ab12cd34", time.Now())
 	checks["Remove"] = s.Remove(ctx, "ab12cd34")
@@ -1204,7 +1268,7 @@ func TestRejectsBadRecords(t *testing.T) {
 		"no state": {ID: "ab12cd34", UserID: "a"},
 		"bad utf8": {ID: "ab12cd34", UserID: "a\xff", State: session.StateRunning},
 	} {
-		if err := s.Put(t.Context(), x); !errors.Is(err, session.ErrInvalid) {
+		if err := s.Put(t.Context(), nil, x); !errors.Is(err, session.ErrInvalid) {
 			t.Errorf("%s: Put = %v, want invalid", name, err)
 		}
 	}

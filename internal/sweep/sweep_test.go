@@ -266,7 +266,7 @@ func TestRunDeletesExpiredAndRetriesFailedHourly(t *testing.T) {
 	st := w.Store
 	clk.Add(25 * time.Hour)
 	failed.UpdatedAt = clk.Now().Add(-10 * time.Minute) // its last delete failed 10 minutes ago
-	_ = st.Put(context.Background(), failed)
+	_ = st.Seed(failed)
 	svc := w.svc
 	s := sweep.New(sweep.Deps{Sessions: svc, Store: st, Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{})
 	rep, err := s.Run(context.Background())

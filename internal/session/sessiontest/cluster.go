@@ -188,8 +188,8 @@ func (c *Cluster) Replicas(id string) int32 {
 
 // change starts a call that changes something: it answers the fault injected for method, or
 // locks the cluster (unlock frees it) and logs the call.
-func (c *Cluster) change(method, format string, args ...any) (unlock func(), err error) {
-	if err := c.err(method); err != nil {
+func (c *Cluster) change(ctx context.Context, method, format string, args ...any) (unlock func(), err error) {
+	if err := c.call(ctx, method); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -209,8 +209,8 @@ func (c *Cluster) settle(w *workspace) {
 }
 
 // Apply creates or updates every object; an existing password is never replaced.
-func (c *Cluster) Apply(_ context.Context, ws session.Workspace) error {
-	unlock, err := c.change("Apply", "apply %s replicas=%d", ws.ID, ws.Replicas)
+func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
+	unlock, err := c.change(ctx, "Apply", "apply %s replicas=%d", ws.ID, ws.Replicas)
 	if err != nil {
 		return err
 	}
@@ -237,8 +237,8 @@ func (c *Cluster) Apply(_ context.Context, ws session.Workspace) error {
 }
 
 // Route applies the Ingress alone.
-func (c *Cluster) Route(_ context.Context, ws session.Workspace) error {
-	unlock, err := c.change("Route", "route %s activator=%v", ws.ID, ws.Activator)
+func (c *Cluster) Route(ctx context.Context, ws session.Workspace) error {
+	unlock, err := c.change(ctx, "Route", "route %s activator=%v", ws.ID, ws.Activator)
 	if err != nil {
 		return err
 	}
@@ -251,8 +251,8 @@ func (c *Cluster) Route(_ context.Context, ws session.Workspace) error {
 }
 
 // Scale sets the replicas; it fails when there is no Deployment.
-func (c *Cluster) Scale(_ context.Context, id string, replicas int32) error {
-	unlock, err := c.change("Scale", "scale %s %d", id, replicas)
+func (c *Cluster) Scale(ctx context.Context, id string, replicas int32) error {
+	unlock, err := c.change(ctx, "Scale", "scale %s %d", id, replicas)
 	if err != nil {
 		return err
 	}
@@ -269,8 +269,8 @@ func (c *Cluster) Scale(_ context.Context, id string, replicas int32) error {
 }
 
 // Observe reports the session's objects.
-func (c *Cluster) Observe(_ context.Context, id string) (*session.Observed, error) {
-	if err := c.err("Observe"); err != nil {
+func (c *Cluster) Observe(ctx context.Context, id string) (*session.Observed, error) {
+	if err := c.call(ctx, "Observe"); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -279,8 +279,8 @@ func (c *Cluster) Observe(_ context.Context, id string) (*session.Observed, erro
 }
 
 // Readiness reports the Deployment alone (Kinds holds it or nothing), counts and readiness.
-func (c *Cluster) Readiness(_ context.Context, id string) (*session.Observed, error) {
-	if err := c.err("Readiness"); err != nil {
+func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, error) {
+	if err := c.call(ctx, "Readiness"); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -321,8 +321,8 @@ func (c *Cluster) observe(id string) *session.Observed {
 }
 
 // ObserveAll reports every session with objects, by id.
-func (c *Cluster) ObserveAll(_ context.Context) ([]*session.Observed, error) {
-	if err := c.err("ObserveAll"); err != nil {
+func (c *Cluster) ObserveAll(ctx context.Context) ([]*session.Observed, error) {
+	if err := c.call(ctx, "ObserveAll"); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -336,8 +336,8 @@ func (c *Cluster) ObserveAll(_ context.Context) ([]*session.Observed, error) {
 }
 
 // Password reads the password the first Apply wrote.
-func (c *Cluster) Password(_ context.Context, id string) (string, error) {
-	if err := c.err("Password"); err != nil {
+func (c *Cluster) Password(ctx context.Context, id string) (string, error) {
+	if err := c.call(ctx, "Password"); err != nil {
 		return "", err
 	}
 	c.mu.Lock()
@@ -351,8 +351,8 @@ func (c *Cluster) Password(_ context.Context, id string) (string, error) {
 func backupKey(id string, attempt int) string { return fmt.Sprintf("%s/%d", id, attempt) }
 
 // StartBackup starts (or finds) the Job of (id, attempt); NotFound when there is no volume.
-func (c *Cluster) StartBackup(_ context.Context, id string, attempt int) (*session.Backup, error) {
-	if err := c.err("StartBackup"); err != nil {
+func (c *Cluster) StartBackup(ctx context.Context, id string, attempt int) (*session.Backup, error) {
+	if err := c.call(ctx, "StartBackup"); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -383,8 +383,8 @@ func (c *Cluster) StartBackup(_ context.Context, id string, attempt int) (*sessi
 }
 
 // BackupStatus reports the Job of (id, attempt); missing when it was never started.
-func (c *Cluster) BackupStatus(_ context.Context, id string, attempt int) (*session.Backup, error) {
-	if err := c.err("BackupStatus"); err != nil {
+func (c *Cluster) BackupStatus(ctx context.Context, id string, attempt int) (*session.Backup, error) {
+	if err := c.call(ctx, "BackupStatus"); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -397,8 +397,8 @@ func (c *Cluster) BackupStatus(_ context.Context, id string, attempt int) (*sess
 }
 
 // DeleteWorkspace deletes the objects at once; the volume only when deletePVC.
-func (c *Cluster) DeleteWorkspace(_ context.Context, id string, deletePVC bool) error {
-	unlock, err := c.change("DeleteWorkspace", "delete %s pvc=%v", id, deletePVC)
+func (c *Cluster) DeleteWorkspace(ctx context.Context, id string, deletePVC bool) error {
+	unlock, err := c.change(ctx, "DeleteWorkspace", "delete %s pvc=%v", id, deletePVC)
 	if err != nil {
 		return err
 	}

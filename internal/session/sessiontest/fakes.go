@@ -1,7 +1,6 @@
 package sessiontest
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"slices"
@@ -47,7 +46,7 @@ func (f *Fakes) Service(opts session.Options) *session.Service {
 // while awake.
 func (f *Fakes) Seed(ss ...*session.Session) {
 	for _, sess := range ss {
-		if err := f.Store.Put(context.Background(), sess); err != nil {
+		if err := f.Store.Seed(sess); err != nil {
 			panic(err)
 		}
 		if sess.State == session.StateDeleted {

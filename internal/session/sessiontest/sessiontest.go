@@ -8,6 +8,8 @@
 package sessiontest
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -23,10 +25,61 @@ var Epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // NewClock returns a clock standing at Epoch.
 func NewClock() *Clock { return testenv.NewClock(Epoch) }
 
-// faults holds the errors injected per method name ("Apply", "Put", ...).
+// faults holds the errors injected and the stalls set per method name ("Apply", "Put", ...).
 type faults struct {
-	mu   sync.Mutex
-	errs map[string]error
+	mu     sync.Mutex
+	errs   map[string]error
+	stalls map[string]*stall
+}
+
+// stall holds the calls of one method until released.
+type stall struct {
+	entered  chan struct{}
+	released chan struct{}
+}
+
+// Stall makes the calls of method wait (as a request stuck on the network does) until release
+// is called, or until their context ends: then they return its error and change nothing, as
+// a client that gave up does. Released calls go on as usual. entered receives once for each
+// call that starts waiting. Calling release again does nothing.
+func (f *faults) Stall(method string) (entered <-chan struct{}, release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stalls == nil {
+		f.stalls = map[string]*stall{}
+	}
+	st := &stall{entered: make(chan struct{}, 64), released: make(chan struct{})}
+	f.stalls[method] = st
+	var once sync.Once
+	return st.entered, func() {
+		once.Do(func() {
+			f.mu.Lock()
+			if f.stalls[method] == st {
+				delete(f.stalls, method)
+			}
+			f.mu.Unlock()
+			close(st.released)
+		})
+	}
+}
+
+// call starts a call of method: it waits out a stall, then answers the fault injected.
+func (f *faults) call(ctx context.Context, method string) error {
+	f.mu.Lock()
+	st := f.stalls[method]
+	f.mu.Unlock()
+	if st != nil {
+		select {
+		case st.entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-st.released:
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", method, ctx.Err())
+		}
+	}
+	return f.err(method)
 }
 
 // Fail makes every later call of method return err; a nil err clears it.

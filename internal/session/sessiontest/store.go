@@ -32,10 +32,67 @@ type Store struct {
 	activity map[string]time.Time
 	idle     map[string]time.Time // idle deadline of awake sessions with an idle timeout
 	tombs    map[string]time.Time // tombstone expiry
-	locks    map[string]time.Time // lock expiry
+	locks    map[string]heldLock
+	tokens   uint64 // the last lock token given out
 	leases   map[string]time.Time
 	requests map[string]claim
 	touches  map[string][]time.Time
+}
+
+// heldLock is a taken per-session lock: its holder's token (0 for HoldLock's) and its expiry.
+type heldLock struct {
+	token uint64
+	exp   time.Time
+}
+
+// lock is a session.Lock of the fake store.
+type lock struct {
+	s     *Store
+	id    string
+	token uint64
+}
+
+// Extend moves the lock's expiry to ttl from now (the store's clock), if it is still held.
+func (l *lock) Extend(_ context.Context, ttl time.Duration) (bool, error) {
+	if err := l.s.err("Extend"); err != nil {
+		return false, err
+	}
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if !l.s.holds(l) {
+		return false, nil
+	}
+	l.s.locks[l.id] = heldLock{l.token, l.s.now().Add(ttl)}
+	return true, nil
+}
+
+// Release frees the lock if this holder still owns it.
+func (l *lock) Release(context.Context) error {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.s.locks[l.id].token == l.token {
+		delete(l.s.locks, l.id)
+	}
+	return nil
+}
+
+// holds reports whether l is its session's lock and still held. The caller holds s.mu.
+func (s *Store) holds(l *lock) bool {
+	cur, ok := s.locks[l.id]
+	return ok && cur.token == l.token && s.now().Before(cur.exp)
+}
+
+// fenced checks that l is session id's lock from this store and still held (as the real
+// store's write script does). The caller holds s.mu.
+func (s *Store) fenced(l session.Lock, id string) error {
+	fl, ok := l.(*lock)
+	if !ok || fl == nil || fl.s != s || fl.id != id {
+		return &session.Error{Kind: session.KindInternal, Message: fmt.Sprintf("session %s: a write without its lock from this store", id)}
+	}
+	if !s.holds(fl) {
+		return session.LockLost(id)
+	}
+	return nil
 }
 
 type claim struct {
@@ -51,14 +108,25 @@ func NewStore(now func() time.Time, seed ...*session.Session) *Store {
 		now = time.Now
 	}
 	s := &Store{now: now, recs: map[string]*session.Session{}, activity: map[string]time.Time{},
-		idle: map[string]time.Time{}, tombs: map[string]time.Time{}, locks: map[string]time.Time{},
+		idle: map[string]time.Time{}, tombs: map[string]time.Time{}, locks: map[string]heldLock{},
 		leases: map[string]time.Time{}, requests: map[string]claim{}, touches: map[string][]time.Time{}}
 	for _, sess := range seed {
-		if err := s.Put(context.Background(), sess); err != nil {
+		if err := s.Seed(sess); err != nil {
 			panic(err)
 		}
 	}
 	return s
+}
+
+// Seed writes sess as it is, as if an earlier transition had (no lock needed).
+func (s *Store) Seed(sess *session.Session) error {
+	if err := check(sess); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.write(sess)
+	return nil
 }
 
 // Touches returns the times Touch recorded for id, in order.
@@ -72,7 +140,7 @@ func (s *Store) Touches(id string) []time.Time {
 func (s *Store) HoldLock(id string) (release func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.locks[id] = s.now().Add(time.Hour)
+	s.locks[id] = heldLock{0, s.now().Add(time.Hour)}
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -84,7 +152,8 @@ func (s *Store) HoldLock(id string) (release func()) {
 func (s *Store) Locked(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.held(s.locks, id)
+	cur, ok := s.locks[id]
+	return ok && s.now().Before(cur.exp)
 }
 
 // HoldLease takes the global lease name as another instance would (held false frees it).
@@ -144,7 +213,7 @@ func check(sess *session.Session) error {
 }
 
 // Reserve stores sess only when no record (not even a tombstone) has its id.
-func (s *Store) Reserve(_ context.Context, sess *session.Session) (bool, error) {
+func (s *Store) Reserve(_ context.Context, l session.Lock, sess *session.Session) (bool, error) {
 	if err := s.err("Reserve"); err != nil {
 		return false, err
 	}
@@ -153,6 +222,9 @@ func (s *Store) Reserve(_ context.Context, sess *session.Session) (bool, error) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.fenced(l, sess.ID); err != nil {
+		return false, err
+	}
 	s.expireTombstones()
 	if s.recs[sess.ID] != nil {
 		return false, nil
@@ -161,8 +233,8 @@ func (s *Store) Reserve(_ context.Context, sess *session.Session) (bool, error) 
 	return true, nil
 }
 
-// Put overwrites the record and its indexes.
-func (s *Store) Put(_ context.Context, sess *session.Session) error {
+// Put overwrites the record and its indexes, while l is held.
+func (s *Store) Put(_ context.Context, l session.Lock, sess *session.Session) error {
 	if err := s.err("Put"); err != nil {
 		return err
 	}
@@ -171,6 +243,9 @@ func (s *Store) Put(_ context.Context, sess *session.Session) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.fenced(l, sess.ID); err != nil {
+		return err
+	}
 	s.write(sess)
 	return nil
 }
@@ -354,7 +429,7 @@ func decodeCursor(s string) (cursor, error) {
 
 // Lock takes the per-session lock for ttl (on the store's clock), waiting up to wait (real
 // time, as internal/store does); KindBusy when it is still held.
-func (s *Store) Lock(ctx context.Context, id string, ttl, wait time.Duration) (func(context.Context) error, error) {
+func (s *Store) Lock(ctx context.Context, id string, ttl, wait time.Duration) (session.Lock, error) {
 	if err := s.err("Lock"); err != nil {
 		return nil, err
 	}
@@ -363,8 +438,8 @@ func (s *Store) Lock(ctx context.Context, id string, ttl, wait time.Duration) (f
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		if release, ok := s.tryLock(id, ttl); ok {
-			return release, nil
+		if l, ok := s.tryLock(id, ttl); ok {
+			return l, nil
 		}
 		if time.Now().After(deadline) {
 			return nil, &session.Error{Kind: session.KindBusy,
@@ -378,22 +453,15 @@ func (s *Store) Lock(ctx context.Context, id string, ttl, wait time.Duration) (f
 	}
 }
 
-func (s *Store) tryLock(id string, ttl time.Duration) (func(context.Context) error, bool) {
+func (s *Store) tryLock(id string, ttl time.Duration) (*lock, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.held(s.locks, id) {
+	if cur, ok := s.locks[id]; ok && s.now().Before(cur.exp) {
 		return nil, false
 	}
-	exp := s.now().Add(ttl)
-	s.locks[id] = exp
-	return func(context.Context) error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.locks[id].Equal(exp) { // only if this holder still owns it
-			delete(s.locks, id)
-		}
-		return nil
-	}, true
+	s.tokens++
+	s.locks[id] = heldLock{s.tokens, s.now().Add(ttl)}
+	return &lock{s: s, id: id, token: s.tokens}, true
 }
 
 // Lease takes the global lease name without waiting.
@@ -490,7 +558,11 @@ func (s *Store) Expired(_ context.Context, now time.Time, limit int) ([]string, 
 // Pending returns sessions (no tombstones) with a pending step, least recently updated first.
 func (s *Store) Pending(_ context.Context, limit int) ([]string, error) {
 	return s.due("Pending", limit, func(_ string, rec *session.Session) (time.Time, bool) {
-		return latest(rec.UpdatedAt, rec.CreatedAt), rec.State != session.StateDeleted && rec.Pending != session.PendingNone
+		since := rec.PendingSince
+		if since.IsZero() {
+			since = latest(rec.UpdatedAt, rec.CreatedAt)
+		}
+		return since, rec.State != session.StateDeleted && rec.Pending != session.PendingNone
 	})
 }
 

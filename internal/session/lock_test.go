@@ -1,0 +1,180 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
+)
+
+// realLockRig is a rig whose store keeps locks on the real clock (their expiry is real time),
+// with a short lock TTL, so the lock keeper's extensions and cuts happen within a test.
+// It returns the rig and a running session.
+func realLockRig(t *testing.T, opts session.Options) (*rig, string) {
+	t.Helper()
+	f := sessiontest.New()
+	f.Store = sessiontest.NewStore(nil)
+	r := &rig{Fakes: f, t: t, ctx: context.Background()}
+	r.svc = f.Service(session.Options{Domain: "ws.test"})
+	id := r.in(session.StateRunning).ID
+	opts.Domain = "ws.test"
+	r.svc = f.Service(opts)
+	return r, id
+}
+
+// stalled starts op in the background with its first call of method stalled; it returns once
+// op waits in that call, and the channel op's error arrives on.
+func (r *rig) stalled(method string, op func() error) (release func(), done <-chan error) {
+	r.t.Helper()
+	entered, release := r.Cluster.Stall(method)
+	ch := make(chan error, 1)
+	go func() { ch <- op() }()
+	select {
+	case <-entered:
+	case err := <-ch:
+		r.t.Fatalf("the operation ended before it called %s: %v", method, err)
+	case <-time.After(10 * time.Second):
+		r.t.Fatalf("the operation never called %s", method)
+	}
+	return release, ch
+}
+
+// A transition that runs longer than the lock's TTL keeps its lock: it is extended while the
+// work runs, and the work completes.
+func TestLockIsExtendedWhileWorkRuns(t *testing.T) {
+	const ttl = 150 * time.Millisecond
+	r, id := realLockRig(t, session.Options{LockTTL: ttl, TransitionTimeout: 10 * time.Second})
+	release, done := r.stalled("Scale", func() error { _, err := r.svc.Sleep(r.ctx, id); return err })
+	time.Sleep(4 * ttl)
+	if !r.Store.Locked(id) {
+		t.Fatal("the lock expired while the work ran: it was not extended")
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("sleep after a long call: %v", err)
+	}
+	if g, _ := r.Store.Get(r.ctx, id); g.State != session.StateSleeping {
+		t.Fatalf("after: %+v", g)
+	}
+	if r.Store.Locked(id) {
+		t.Fatal("the lock was kept after the work")
+	}
+}
+
+// A transition whose lock passed to another holder stops at once, its stalled call given up,
+// and writes nothing.
+func TestLostLockStopsTheWork(t *testing.T) {
+	const ttl = 150 * time.Millisecond
+	r, id := realLockRig(t, session.Options{LockTTL: ttl, TransitionTimeout: 10 * time.Second})
+	_, done := r.stalled("Scale", func() error { _, err := r.svc.Sleep(r.ctx, id); return err })
+	steal := r.Store.HoldLock(id) // the lock expired and another instance took it
+	defer steal()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the work went on after its lock was lost")
+	}
+	if !errors.Is(err, session.ErrBusy) || !strings.Contains(err.Error(), "lock was lost") {
+		t.Fatalf("sleep that lost its lock = %v, want busy (lock lost)", err)
+	}
+	if g, _ := r.Store.Get(r.ctx, id); g.State != session.StateRunning {
+		t.Fatalf("a writer that lost its lock changed the record: %+v", g)
+	}
+	if o, _ := r.Cluster.Readiness(r.ctx, id); o.DesiredReplicas != 1 {
+		t.Fatalf("the given-up call still scaled the workspace: %+v", o)
+	}
+}
+
+// When Redis cannot confirm the lock, the work stops before the lock could expire.
+func TestUnconfirmedLockStopsTheWork(t *testing.T) {
+	const ttl = 200 * time.Millisecond
+	r, id := realLockRig(t, session.Options{LockTTL: ttl, TransitionTimeout: 10 * time.Second})
+	r.Store.Fail("Extend", errors.New("redis: connection refused"))
+	start := time.Now()
+	_, done := r.stalled("Scale", func() error { _, err := r.svc.Sleep(r.ctx, id); return err })
+	err := <-done
+	if session.KindOf(err) != session.KindUnavailable || !strings.Contains(err.Error(), "could not be extended") {
+		t.Fatalf("sleep with an unconfirmed lock = %v", err)
+	}
+	if took := time.Since(start); took >= ttl {
+		t.Fatalf("the work stopped after %v, not before the lock's TTL (%v)", took, ttl)
+	}
+}
+
+// A transition ends at its deadline, however long its lock would last.
+func TestTransitionDeadline(t *testing.T) {
+	r, id := realLockRig(t, session.Options{TransitionTimeout: 100 * time.Millisecond})
+	_, done := r.stalled("Scale", func() error { _, err := r.svc.Sleep(r.ctx, id); return err })
+	err := <-done
+	if session.KindOf(err) != session.KindUnavailable || !strings.Contains(err.Error(), "past its deadline") {
+		t.Fatalf("sleep past its deadline = %v", err)
+	}
+	if g := r.get(id); g.State != session.StateRunning {
+		t.Fatalf("after a cut sleep: %+v", g)
+	}
+}
+
+// Scenario 3 of the data-safety issue: a delete stalls (the process paused, so nothing noticed)
+// past its lock; another instance changes the session meanwhile. When the stalled delete goes
+// on, its record write is refused and it starts no backup and removes nothing.
+func TestStaleWriterWritesNothing(t *testing.T) {
+	r := newRig(t)
+	s := r.in(session.StateRunning)
+	a, b := r.svc, r.Service(session.Options{Domain: "ws.test"}) // two instances
+	release, done := r.stalled("Scale", func() error {
+		_, err := a.Delete(r.ctx, s.ID, session.DeleteOptions{})
+		return err
+	})
+	r.Clock.Add(2 * time.Minute) // a's lock (60 s on the store's clock) expires
+	labels := map[string]string{"team": "b"}
+	if _, err := b.Update(r.ctx, s.ID, session.UpdateRequest{Labels: labels}); err != nil {
+		t.Fatalf("the other instance's update: %v", err)
+	}
+	release() // a's call lands now
+	if err := <-done; !errors.Is(err, session.ErrBusy) {
+		t.Fatalf("the stale delete = %v, want busy (its lock was lost)", err)
+	}
+	g, _ := r.Store.Get(r.ctx, s.ID)
+	if g.State != session.StateRunning || g.Labels["team"] != "b" || g.Pending != session.PendingNone {
+		t.Fatalf("the stale delete overwrote the other instance's record: %+v", g)
+	}
+	for _, c := range r.Cluster.Calls() {
+		if strings.HasPrefix(c, "delete ") {
+			t.Fatalf("the stale delete removed objects: %v", r.Cluster.Calls())
+		}
+	}
+	if b, _ := r.Cluster.BackupStatus(r.ctx, s.ID, 1); b.Phase != session.BackupMissing {
+		t.Fatalf("the stale delete started a backup: %+v", b)
+	}
+}
+
+// PendingSince follows the step: set when a step begins, kept while it lasts, cleared at the end.
+func TestPendingSince(t *testing.T) {
+	r := newRig(t)
+	s := r.create(session.CreateRequest{})
+	if s.Pending != session.PendingReady || !s.PendingSince.Equal(sessiontest.Epoch) {
+		t.Fatalf("after create: %s since %v", s.Pending, s.PendingSince)
+	}
+	r.Clock.Add(time.Minute)
+	if g := r.get(s.ID); !g.PendingSince.Equal(sessiontest.Epoch) {
+		t.Fatalf("a waiting step moved its start: %v", g.PendingSince)
+	}
+	if g := r.ready(s.ID); g.Pending != session.PendingNone || !g.PendingSince.IsZero() {
+		t.Fatalf("after ready: %s since %v", g.Pending, g.PendingSince)
+	}
+	r.Clock.Add(time.Minute)
+	d := must(t)(r.svc.Delete(r.ctx, s.ID, session.DeleteOptions{}))
+	if d.Pending != session.PendingBackup || !d.PendingSince.Equal(r.Clock.Now()) {
+		t.Fatalf("after delete: %s since %v", d.Pending, d.PendingSince)
+	}
+	ids, _ := r.Store.Pending(r.ctx, 10)
+	if !slices.Equal(ids, []string{s.ID}) {
+		t.Fatalf("pending index: %v", ids)
+	}
+}
