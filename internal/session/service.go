@@ -14,24 +14,24 @@ import (
 
 // Options configures a Service. Zero values take the defaults noted.
 type Options struct {
-	Domain       string        // workspace URLs are https://vs-code-<id>.<Domain>
-	Image        string        // default image
-	Storage      string        // default PVC size ("5Gi")
-	CPU          string        // default CPU request ("250m")
-	Memory       string        // default memory request ("256Mi")
-	IdleTimeout  time.Duration // default idle timeout (15m)
-	SessionTTL   time.Duration // a session's lifetime (24h); the sweep deletes expired ones
-	LockTTL      time.Duration // a session lock's TTL, extended while a transition runs (60s)
+	Domain      string        // workspace URLs are https://vs-code-<id>.<Domain>
+	Image       string        // default image
+	Storage     string        // default PVC size ("5Gi")
+	CPU         string        // default CPU request ("250m")
+	Memory      string        // default memory request ("256Mi")
+	IdleTimeout time.Duration // default idle timeout (15m)
+	SessionTTL  time.Duration // a session's lifetime (24h); the sweep deletes expired ones
+	LockTTL     time.Duration // a session lock's TTL, extended while a transition runs (60s)
 	// TransitionTimeout bounds the work of one transition (three quarters of LockTTL). It
 	// may be longer than LockTTL: the lock is extended while the work runs, and the work
 	// stops whenever the lock cannot be confirmed for three quarters of its TTL.
 	TransitionTimeout time.Duration
-	LockWait     time.Duration // how long a transition waits for the lock (15s)
-	RequestTTL   time.Duration // how long an idempotency key is remembered (24h)
-	Now          func() time.Time
-	Logger       *slog.Logger
-	Recorder     Recorder // durable events; nil records nothing
-	MaxIDRetries int      // id collisions retried before giving up (8)
+	LockWait          time.Duration // how long a transition waits for the lock (15s)
+	RequestTTL        time.Duration // how long an idempotency key is remembered (24h)
+	Now               func() time.Time
+	Logger            *slog.Logger
+	Recorder          Recorder // durable events; nil records nothing
+	MaxIDRetries      int      // id collisions retried before giving up (8)
 	// MaxBackupAttempts bounds the failed backups of one delete (3): after that a delete
 	// without skip_backup is refused until the session wakes (its user can fix what made the
 	// backup fail: an unreadable file, say).
