@@ -54,6 +54,8 @@ type parts struct {
 	now  func() time.Time
 	// options adjusts the cluster adapter's options.
 	options func(*kube.Options)
+	// service adjusts the Service's options.
+	service func(*session.Options)
 }
 
 func newFixture(t *testing.T, p parts) *fixture {
@@ -101,7 +103,11 @@ func (f *fixture) instance(p parts) (*kube.Cluster, *store.Store, *session.Servi
 	}
 	c := kube.NewCluster(p.kube, ko)
 	st := store.New(f.rdb, f.prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: p.now})
-	return c, st, session.NewService(c, st, session.Options{Domain: ko.Domain, Now: p.now})
+	so := session.Options{Domain: ko.Domain, Now: p.now}
+	if p.service != nil {
+		p.service(&so)
+	}
+	return c, st, session.NewService(c, st, so)
 }
 
 // waitState polls Get (which drives pending steps) until the session is in want.
@@ -803,4 +809,91 @@ func TestIntegrationDeleteInterruptedAfterTheVolumeWentConverges(t *testing.T) {
 	if left := f.labelled(s.ID); len(left) != 0 {
 		t.Fatalf("objects left: %v", left)
 	}
+}
+
+// stallScale holds the scale requests of one Deployment until released, or until the client
+// gives up on them (then they never reach the API server), as a network that stalls does.
+type stallScale struct {
+	base     http.RoundTripper
+	path     string
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (s *stallScale) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet && strings.HasSuffix(req.URL.Path, s.path) {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-s.released:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	return s.base.RoundTrip(req)
+}
+
+// On the real parts: a transition whose Kubernetes call stalls keeps its lock alive in Redis
+// (extended while it waits, far past the lock's TTL); when the lock passes to another holder,
+// the transition gives up its call (which never reaches the API server) and writes nothing.
+func TestIntegrationLockKeptWhileWorkRunsAndLostLockStopsIt(t *testing.T) {
+	f := newFixture(t, parts{})
+	ctx := context.Background()
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "lock@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f.svc, s.ID, session.StateRunning)
+
+	cfg := rest.CopyConfig(f.kube.Config)
+	stall := &stallScale{path: "/deployments/vs-code-" + s.ID + "/scale", entered: make(chan struct{}, 1), released: make(chan struct{})}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { stall.base = rt; return stall })
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = time.Second
+	slow := f.with(parts{kube: cs, service: func(o *session.Options) { o.LockTTL, o.TransitionTimeout = ttl, time.Minute }})
+	done := make(chan error, 1)
+	go func() { _, err := slow.Sleep(ctx, s.ID); done <- err }()
+	select {
+	case <-stall.entered:
+	case err := <-done:
+		t.Fatalf("sleep ended before its scale call: %v", err)
+	}
+	lockKey := f.prefix + "lock:" + s.ID
+	token, err := f.rdb.Get(ctx, lockKey).Result()
+	if err != nil {
+		t.Fatalf("the lock while the call stalls: %v", err)
+	}
+	// Three TTLs later the same holder still has it: it was extended in Redis.
+	time.Sleep(3 * ttl)
+	if now, err := f.rdb.Get(ctx, lockKey).Result(); err != nil || now != token {
+		t.Fatalf("after 3 TTLs the lock is %q, %v; want the stalled holder's, extended", now, err)
+	}
+	// The lock passes to someone else (as if it had expired): the stalled sleep stops.
+	if err := f.rdb.Set(ctx, lockKey, "another-instance", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	select {
+	case serr = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the stalled sleep went on after its lock was lost")
+	}
+	if !errors.Is(serr, session.ErrBusy) {
+		t.Fatalf("sleep that lost its lock = %v, want busy", serr)
+	}
+	if err := f.rdb.Del(ctx, lockKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.store.Get(ctx, s.ID); err != nil || got.State != session.StateRunning {
+		t.Fatalf("record after the lost sleep: %+v, %v", got, err)
+	}
+	if d := f.deployment(s.ID); d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Fatalf("the given-up scale reached the API server: replicas %v", d.Spec.Replicas)
+	}
+	close(stall.released)
 }
