@@ -597,7 +597,22 @@ func (s *Service) routeAsleep(ctx context.Context, sess *Session) {
 func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 	return s.transition(ctx, id, func(ctx context.Context, sess *Session) error {
 		switch sess.State {
-		case StateRunning, StateWaking, StateCreating:
+		case StateRunning:
+			if sess.Pending != PendingNone {
+				return s.advance(ctx, sess)
+			}
+			// Waking a running session asks whether it really runs: a scale to zero that
+			// landed behind the record's back (out of band, or a call delivered just before
+			// its instance froze) would otherwise leave it "running" with no pod for good.
+			obs, err := s.cluster.Readiness(ctx, sess.ID)
+			if err != nil {
+				return fmt.Errorf("observing session %s: %w", sess.ID, err)
+			}
+			if !obs.Has(ObjectDeployment) || obs.DesiredReplicas > 0 {
+				return nil
+			}
+			s.log.Warn("a running session had no replicas; waking it", "id", sess.ID)
+		case StateWaking, StateCreating:
 			return s.advance(ctx, sess)
 		case StateDeleting, StateDeleted:
 			return Conflict("session %s is %s: it cannot wake", id, sess.State)

@@ -812,3 +812,37 @@ func TestEventsCarryTheActor(t *testing.T) {
 		t.Fatalf("options %+v", r.svc.Options())
 	}
 }
+
+// A scale to zero that lands behind the record's back (a request delivered just before its
+// instance froze) never leaves a session stuck: one waiting for its pod scales up again, and
+// waking one that says it runs brings its pod back.
+func TestAScaleToZeroBehindTheRecordIsRepaired(t *testing.T) {
+	r := newRig(t)
+	w := r.in(session.StateWaking)
+	if err := r.Cluster.Scale(r.ctx, w.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if g := r.get(w.ID); g.State != session.StateWaking || r.Cluster.Replicas(w.ID) != 1 {
+		t.Fatalf("a waking session at 0 replicas: %+v, replicas %d", g, r.Cluster.Replicas(w.ID))
+	}
+	if g := r.ready(w.ID); g.State != session.StateRunning {
+		t.Fatalf("after: %+v", g)
+	}
+
+	s := r.in(session.StateRunning)
+	if err := r.Cluster.Scale(r.ctx, s.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	wk := must(t)(r.svc.Wake(r.ctx, s.ID))
+	if wk.State != session.StateWaking || r.Cluster.Replicas(s.ID) != 1 {
+		t.Fatalf("waking a running session with no pod: %+v, replicas %d", wk, r.Cluster.Replicas(s.ID))
+	}
+	if g := r.ready(s.ID); g.State != session.StateRunning {
+		t.Fatalf("after: %+v", g)
+	}
+	// a running session that does run: waking it changes nothing
+	before := len(r.Cluster.Calls())
+	if g := must(t)(r.svc.Wake(r.ctx, s.ID)); g.State != session.StateRunning || len(r.Cluster.Calls()) != before {
+		t.Fatalf("waking a running session: %+v, calls %v", g, r.Cluster.Calls()[before:])
+	}
+}
