@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// DefaultStuckAfter is Options.StuckAfter's default: longer than any step takes when the
-// cluster is well (a pod is ready in minutes, a backup's Job deadline is 30m by default and
-// its step is older only when the Job does not end), short enough to be seen the same hour.
+// DefaultStuckAfter is Options.StuckAfter's default: longer than a step takes when the
+// cluster is well (a pod is ready in minutes; a backup Job is stopped at its deadline, 30m by
+// default), short enough to be seen within the hour.
 const DefaultStuckAfter = 30 * time.Minute
 
 // MaxStuckListed is the most stuck sessions one Report names; StuckCount counts them all.
