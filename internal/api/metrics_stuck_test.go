@@ -1,13 +1,19 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api/apispec"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
 // pendingSince returns a session in state st, in step p since since.
@@ -117,5 +123,37 @@ func TestMetricsStuckUnavailable(t *testing.T) {
 	ts.Server = ts.serve(manager{ts.spy}, Deps{Now: ts.fakes.Clock.Now}, Options{})
 	if code, body := ts.scrape(t); code != 200 || strings.Contains(body, "stuck") {
 		t.Fatalf("%d %s", code, body)
+	}
+}
+
+// TestSpecDescribesStuckInTheSweepReport: a sweep report naming stuck sessions, as the sweep
+// writes it, matches the document's SweepReport.
+func TestSpecDescribesStuckInTheSweepReport(t *testing.T) {
+	spec, err := apispec.Load(context.Background(), specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
+	for _, rep := range []*sweep.Report{
+		{StartedAt: since.Add(time.Hour), StuckCount: 2, Stuck: []sweep.StuckSession{
+			{ID: "ab12cd34", UserID: "u@example.com", Step: string(session.PendingBackup), Since: since, StuckSeconds: 3600},
+			{ID: "ab12cd35", UserID: "v@example.com", Step: string(session.PendingReady), Since: since.Add(time.Minute), StuckSeconds: 3540},
+		}},
+		{StartedAt: since}, // none stuck
+	} {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := newBareServer()
+		ts.Server = ts.serve(manager{ts.spy}, Deps{Sweep: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+		})}, Options{})
+		w := ts.do(t, req{method: "POST", target: "/sweep"})
+		r := httptest.NewRequest("POST", "http://api.test/sweep", nil)
+		if err := spec.CheckResponse(context.Background(), r, w.Code, w.Header(), w.Body.Bytes()); err != nil {
+			t.Errorf("%s: %v", b, err)
+		}
 	}
 }
