@@ -47,9 +47,16 @@ func (f StateCounterFunc) CountByState(ctx context.Context) (map[session.State]i
 	return f(ctx)
 }
 
+// StuckReader reads the sessions stuck in one pending step (*store.Store): those whose step
+// began before before, the oldest first, at most limit, and how many there are in all.
+type StuckReader interface {
+	Stuck(ctx context.Context, before time.Time, limit int) ([]*session.Session, int, error)
+}
+
 // Deps are what the Server serves and checks. Manager is required; a nil Health reports no
 // checks, a nil Limiter limits nothing, a nil Counter makes GET /metrics count sessions by
-// paging the Manager's List. The operations routes are always served, so the routes never
+// paging the Manager's List, a nil Stuck leaves the stuck-session series out of the
+// Prometheus exposition. The operations routes are always served, so the routes never
 // depend on the configuration: a part that is nil (or a Manager that is not a Toucher)
 // makes its route answer 501 unimplemented.
 type Deps struct {
@@ -57,8 +64,10 @@ type Deps struct {
 	Health  HealthChecker
 	Limiter RateLimiter
 	Counter StateCounter
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Stuck feeds hyperbola_sessions_stuck and hyperbola_session_stuck_seconds.
+	Stuck  StuckReader
+	Logger *slog.Logger
+	Now    func() time.Time
 	// Usage answers GET /usage (*events.Recorder); nil when Firestore is not configured.
 	Usage UsageReporter
 	// Reconciler runs POST /reconcile (*sweep.ReconcileRunner).
@@ -84,10 +93,16 @@ type Options struct {
 	MaxBodyBytes int64
 	// HealthTimeout bounds GET /health's checks (3s).
 	HealthTimeout time.Duration
+	// StuckAfter is how long a session may stay in one pending step before /metrics counts it
+	// as stuck (30m, as the sweep's).
+	StuckAfter time.Duration
 }
 
 // DefaultMaxBodyBytes is the default body cap.
 const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultStuckAfter is Options.StuckAfter's default (the sweep's, sweep.DefaultStuckAfter).
+const DefaultStuckAfter = 30 * time.Minute
 
 func (o *Options) defaults() {
 	if o.CreateLimit <= 0 {
@@ -101,6 +116,9 @@ func (o *Options) defaults() {
 	}
 	if o.HealthTimeout <= 0 {
 		o.HealthTimeout = 3 * time.Second
+	}
+	if o.StuckAfter <= 0 {
+		o.StuckAfter = DefaultStuckAfter
 	}
 }
 
@@ -127,6 +145,7 @@ type Server struct {
 	health     HealthChecker
 	limiter    RateLimiter
 	counter    StateCounter
+	stuck      StuckReader
 	usage      UsageReporter
 	reconciler Reconciler
 	wakeLink   func(http.ResponseWriter, *http.Request) error
@@ -145,7 +164,7 @@ type Server struct {
 func New(deps Deps, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		m: deps.Manager, health: deps.Health, limiter: deps.Limiter, counter: deps.Counter,
+		m: deps.Manager, health: deps.Health, limiter: deps.Limiter, counter: deps.Counter, stuck: deps.Stuck,
 		usage: deps.Usage, reconciler: deps.Reconciler, sweep: deps.Sweep, wakeLink: deps.WakeLink, log: deps.Logger, now: deps.Now, opts: opts, keys: newKeys(opts.APIKeys), mux: http.NewServeMux(),
 	}
 	if s.log == nil {

@@ -38,6 +38,7 @@ type metrics struct {
 
 	countSessions               func(ctx context.Context) (map[session.State]int, error)
 	sessionsDesc                *prometheus.Desc
+	stuckDesc, stuckSecondsDesc *prometheus.Desc
 	countTimeout                time.Duration
 	listPageLimit, listMaxPages int
 }
@@ -67,6 +68,12 @@ func newMetrics(s *Server) *metrics {
 		Help: "Requests refused with 429, by limit (create_ip, api_key).",
 	}, []string{"limit"})
 	m.sessionsDesc = prometheus.NewDesc("hyperbola_sessions", "Sessions by state (read from the store at scrape time).", []string{"state"}, nil)
+	m.stuckDesc = prometheus.NewDesc("hyperbola_sessions_stuck",
+		"Sessions in one pending step for longer than HYPERBOLA_STUCK_AFTER, by step (read from the store at scrape time; step \"unknown\": past the first "+strconv.Itoa(stuckReadLimit)+" read).",
+		[]string{"step"}, nil)
+	m.stuckSecondsDesc = prometheus.NewDesc("hyperbola_session_stuck_seconds",
+		"How long each stuck session has been in its pending step, for the "+strconv.Itoa(stuckSeriesLimit)+" stuck the longest (read from the store at scrape time).",
+		[]string{"id", "step"}, nil)
 	m.counterNames = []string{"requests", "client_errors", "server_errors", "rate_limited",
 		"creates", "sleeps", "wakes", "updates", "deletes", "activities"}
 	m.counterValues = []*int64Counter{&m.requests, &m.clientErrors, &m.serverErrors, &m.rateLimitedN,
@@ -80,7 +87,7 @@ func newMetrics(s *Server) *metrics {
 	for _, p := range phaseNames { // every phase shows up, even before its first observation
 		m.phases.WithLabelValues(p)
 	}
-	m.reg.MustRegister(m.reqDur, m.phases, m.limited, sessionsCollector{m},
+	m.reg.MustRegister(m.reqDur, m.phases, m.limited, sessionsCollector{m}, stuckCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.countSessions = m.count0
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
@@ -149,6 +156,59 @@ func (c sessionsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, st := range session.States {
 		ch <- prometheus.MustNewConstMetric(c.m.sessionsDesc, prometheus.GaugeValue, float64(counts[st]), string(st))
+	}
+}
+
+// Stuck sessions at scrape time: the per-step counts come from the records of the oldest
+// stuckReadLimit (a bounded read however many are stuck, as when the cluster is down); one
+// series per session for the oldest stuckSeriesLimit, so an alert names them without
+// unbounded label values.
+const (
+	stuckReadLimit   = 1000
+	stuckSeriesLimit = 50
+)
+
+// stuckSteps are the steps hyperbola_sessions_stuck always shows (0 when none is stuck), so an
+// alert's expression has a series to compare.
+var stuckSteps = []session.Pending{session.PendingApply, session.PendingReady, session.PendingBackup, session.PendingRemoval}
+
+type stuckCollector struct{ m *metrics }
+
+func (c stuckCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.m.stuckDesc
+	ch <- c.m.stuckSecondsDesc
+}
+
+func (c stuckCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.m.s.stuck
+	if src == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.m.countTimeout)
+	defer cancel()
+	now := c.m.s.now()
+	stuck, total, err := src.Stuck(ctx, now.Add(-c.m.s.opts.StuckAfter), stuckReadLimit)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.m.stuckDesc, err)
+		return
+	}
+	byStep := make(map[string]int, len(stuckSteps)+1)
+	for _, st := range stuckSteps {
+		byStep[string(st)] = 0
+	}
+	for i, sess := range stuck {
+		step := string(sess.Pending)
+		byStep[step]++
+		if i < stuckSeriesLimit {
+			ch <- prometheus.MustNewConstMetric(c.m.stuckSecondsDesc, prometheus.GaugeValue,
+				now.Sub(sess.PendingSince).Seconds(), sess.ID, step)
+		}
+	}
+	if rest := total - len(stuck); rest > 0 {
+		byStep["unknown"] += rest
+	}
+	for step, n := range byStep {
+		ch <- prometheus.MustNewConstMetric(c.m.stuckDesc, prometheus.GaugeValue, float64(n), step)
 	}
 }
 

@@ -82,6 +82,9 @@ type Config struct {
 	SweepProbeURL  string        // HYPERBOLA_SWEEP_PROBE_URL: the probe URL template ("" = the sweep's in-cluster default)
 	ReconcileEvery time.Duration // HYPERBOLA_RECONCILE_EVERY: how often the sweep runs a reconcile (default 10m; 0 never)
 	ReconcileGrace time.Duration // HYPERBOLA_RECONCILE_GRACE: objects with no record are left alone until this old (default 10m)
+
+	// Alerts
+	StuckAfter time.Duration // HYPERBOLA_STUCK_AFTER: a session in one pending step for longer is stuck, in the sweep's report and /metrics (default 30m)
 }
 
 // DefaultPricePerHour is HYPERBOLA_PRICE_PER_HOUR's default: what one workspace with the
@@ -145,6 +148,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		SweepProbeURL:           r.str("HYPERBOLA_SWEEP_PROBE_URL", ""),
 		ReconcileEvery:          r.dur("HYPERBOLA_RECONCILE_EVERY", 10*time.Minute),
 		ReconcileGrace:          r.dur("HYPERBOLA_RECONCILE_GRACE", 10*time.Minute),
+		StuckAfter:              r.dur("HYPERBOLA_STUCK_AFTER", 30*time.Minute),
 		PricePerHour:            r.float("HYPERBOLA_PRICE_PER_HOUR", DefaultPricePerHour),
 		StoragePricePerGBMonth:  r.float("HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH", 0),
 		Currency:                r.str("HYPERBOLA_CURRENCY", "USD"),
@@ -191,6 +195,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("HYPERBOLA_RECONCILE_GRACE must be a positive duration")
 	case c.ReconcileEvery < 0:
 		return fmt.Errorf("HYPERBOLA_RECONCILE_EVERY must not be negative (0 turns the sweep's reconcile off)")
+	case c.StuckAfter < time.Minute:
+		// The sweep runs once a minute and a healthy step takes seconds to minutes: a shorter
+		// limit would name sessions that are merely busy.
+		return fmt.Errorf("HYPERBOLA_STUCK_AFTER must be at least 1m")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -42,6 +43,35 @@ func TestWakeOnAccessSettings(t *testing.T) {
 	} {
 		if _, err := FromLookup(lookup(env)); err == nil {
 			t.Errorf("%s: accepted %v", name, env)
+		}
+	}
+}
+
+func TestStuckAfter(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want time.Duration
+		bad  bool
+	}{
+		"default":        {want: 30 * time.Minute},
+		"an hour":        {env: map[string]string{"HYPERBOLA_STUCK_AFTER": "1h"}, want: time.Hour},
+		"blank: default": {env: map[string]string{"HYPERBOLA_STUCK_AFTER": " "}, want: 30 * time.Minute},
+		"the minimum":    {env: map[string]string{"HYPERBOLA_STUCK_AFTER": "1m"}, want: time.Minute},
+		"under a minute": {env: map[string]string{"HYPERBOLA_STUCK_AFTER": "30s"}, bad: true},
+		"zero":           {env: map[string]string{"HYPERBOLA_STUCK_AFTER": "0"}, bad: true},
+		"negative":       {env: map[string]string{"HYPERBOLA_STUCK_AFTER": "-5m"}, bad: true},
+		"no unit":        {env: map[string]string{"HYPERBOLA_STUCK_AFTER": "30"}, bad: true},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		switch {
+		case tc.bad && err == nil:
+			t.Errorf("%s: accepted %v as %v", name, tc.env, c.StuckAfter)
+		case tc.bad && !strings.Contains(err.Error(), "HYPERBOLA_STUCK_AFTER"):
+			t.Errorf("%s: the error does not name the variable: %v", name, err)
+		case !tc.bad && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case !tc.bad && c.StuckAfter != tc.want:
+			t.Errorf("%s: StuckAfter = %v, want %v", name, c.StuckAfter, tc.want)
 		}
 	}
 }

@@ -38,6 +38,7 @@ func (s *Stack) Handlers(ctx context.Context) (*Handlers, error) {
 		Manager:    s.Service, // an api.Toucher too: POST /session/{uuid}/activity
 		Health:     s,
 		Limiter:    s.Limiter,
+		Stuck:      s.Store, // hyperbola_sessions_stuck, hyperbola_session_stuck_seconds
 		Logger:     s.Logger,
 		Usage:      s.durable().usage, // nil: GET /usage answers 501 without Firestore
 		Reconciler: s.Reconciler,

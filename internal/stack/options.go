@@ -64,7 +64,8 @@ func eventsOptions(c *config.Config) events.Options {
 		StoragePricePerGBMonth: c.StoragePricePerGBMonth, Currency: c.Currency}
 }
 
-// APIOptions are the HTTP API's keys, rate limits and trusted proxies.
+// APIOptions are the HTTP API's keys, rate limits and trusted proxies, and when /metrics counts
+// a session as stuck (HYPERBOLA_STUCK_AFTER, as the sweep).
 func APIOptions(c *config.Config) (api.Options, error) {
 	trusted, err := clientip.ParseTrusted(c.TrustedProxies)
 	if err != nil {
@@ -72,7 +73,7 @@ func APIOptions(c *config.Config) (api.Options, error) {
 	}
 	return api.Options{
 		APIKeys: c.APIKeys, CreateLimit: c.CreateRateLimit, KeyLimit: c.APIRateLimit,
-		TrustedProxies: trusted,
+		TrustedProxies: trusted, StuckAfter: c.StuckAfter,
 	}, nil
 }
 
@@ -87,12 +88,13 @@ func ActivatorOptions(c *config.Config) (activator.Options, error) {
 
 // SweepOptions are the sweep's probe URL template (HYPERBOLA_SWEEP_PROBE_URL; "" keeps
 // sweep.DefaultProbeURL, the in-cluster Service; a control plane outside the cluster, on Cloud
-// Run, sets sweep.PublicProbeURL), what it is filled with, and how often a sweep reconciles.
+// Run, sets sweep.PublicProbeURL), what it is filled with, how often a sweep reconciles, and
+// when it names a session as stuck in a pending step (HYPERBOLA_STUCK_AFTER).
 // HYPERBOLA_RECONCILE_EVERY=0 turns the sweep's reconcile off by leaving the sweep without a
 // reconciler (Stack.Sweeper), not through this value.
 func SweepOptions(c *config.Config) sweep.Options {
 	return sweep.Options{ProbeURL: c.SweepProbeURL, Namespace: c.Namespace, Port: c.UserPodPort, Domain: c.Domain,
-		ReconcileEvery: c.ReconcileEvery}
+		ReconcileEvery: c.ReconcileEvery, StuckAfter: c.StuckAfter}
 }
 
 // ReconcileOptions are reconcile's grace period and what adopted sessions get (domain, idle

@@ -6,6 +6,8 @@
 //   - probes code-server's /healthz on every running workspace whose recorded idle deadline
 //     (last activity + its idle_timeout) has passed, records a newer heartbeat as activity,
 //     and puts to sleep only the workspaces that are idle by every signal;
+//   - names the sessions stuck in one pending step for longer than Options.StuckAfter in its
+//     report, and logs each at WARN by id and step;
 //   - writes the durable events queued while Firestore was unreachable (Deps.Flusher), and,
 //     once every Options.ReconcileEvery across all instances, runs a reconcile
 //     (Deps.Reconciler).
@@ -60,6 +62,9 @@ type Store interface {
 	Touch(ctx context.Context, id string, t time.Time) error
 	// Pending returns up to limit sessions with a pending step, the least recently updated first.
 	Pending(ctx context.Context, limit int) ([]string, error)
+	// Stuck returns up to limit sessions whose pending step began before before, the oldest
+	// first, and how many there are in all.
+	Stuck(ctx context.Context, before time.Time, limit int) ([]*session.Session, int, error)
 	// DeferIdle moves a session's idle deadline (not its activity) to until, when later: a
 	// workspace whose probe failed is not probed again before Options.ProbeBackoff.
 	DeferIdle(ctx context.Context, id string, until time.Time) error
@@ -103,6 +108,9 @@ type Options struct {
 	// left before the sweep deletes it again, so a backup that keeps failing does not start a
 	// Job every minute (1h).
 	RetryFailedAfter time.Duration
+	// StuckAfter is how long a session may stay in one pending step before the report names
+	// it as stuck (DefaultStuckAfter).
+	StuckAfter time.Duration
 
 	// ReconcileEvery is how often a sweep runs a reconcile, across every instance (10m).
 	// The period is a lease in the store (ReconcileDueName), not a clock in
@@ -139,6 +147,7 @@ func (o *Options) defaults() {
 	defD(&o.LeaseTTL, 3*time.Minute)
 	defD(&o.ProbeBackoff, 5*time.Minute)
 	defD(&o.RetryFailedAfter, time.Hour)
+	defD(&o.StuckAfter, DefaultStuckAfter)
 	defD(&o.ReconcileEvery, 10*time.Minute)
 	if o.ReconcileDueName == "" {
 		o.ReconcileDueName = "reconcile-due"
@@ -179,6 +188,13 @@ type Report struct {
 	// Pending counts the sessions with a pending step found; Advanced the ones driven.
 	Pending  int `json:"pending"`
 	Advanced int `json:"advanced"`
+	// Stuck names the sessions that have been in one pending step for longer than
+	// Options.StuckAfter, read after this sweep drove the pending steps: the oldest first, at
+	// most MaxStuckListed of them. StuckCount counts them all. A stuck step is one the cluster
+	// does not finish (a pod that never becomes ready, a backup Job that hangs, objects that
+	// are never removed); docs/operations/operations.md says what to do about each.
+	Stuck      []StuckSession `json:"stuck,omitempty"`
+	StuckCount int            `json:"stuck_count"`
 	// Errors counts failures other than probes (Redis, the cluster, a transition).
 	Errors int `json:"errors"`
 	// LimitReached names the batches that were full ("expired", "pending", "idle"): more is
@@ -198,7 +214,7 @@ func (r *Report) LogAttrs() []any {
 		"skipped", r.Skipped, "candidates", r.Candidates, "probed", r.Probed,
 		"probe_errors", r.ProbeErrors, "slept", r.Slept, "kept_active", r.KeptActive,
 		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted, "backups_exhausted", r.BackupsExhausted,
-		"pending", r.Pending, "advanced", r.Advanced, "errors", r.Errors,
+		"pending", r.Pending, "advanced", r.Advanced, "stuck", r.StuckCount, "errors", r.Errors,
 		"limit_reached", r.LimitReached, "flushed_events", r.FlushedEvents,
 		"reconciled", r.Reconciled != nil, "duration_ms", r.DurationMS,
 	}
@@ -222,6 +238,7 @@ func (t *tally) snapshot() *Report {
 	r := t.r
 	r.ProbeErrorsBy = maps.Clone(t.r.ProbeErrorsBy)
 	r.LimitReached = append([]string(nil), t.r.LimitReached...)
+	r.Stuck = append([]StuckSession(nil), t.r.Stuck...)
 	if t.r.Reconciled != nil {
 		c := *t.r.Reconciled
 		r.Reconciled = &c
@@ -331,6 +348,8 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 		s.expire(ctx, stop, now, t, handled),
 		s.pending(ctx, stop, t, handled),
 		s.idle(ctx, stop, now, t, handled),
+		// After the pending steps were driven, so a step this sweep finished is not named.
+		s.stuck(ctx, t),
 	)
 	// After the sessions' own work, so an unreachable Firestore never delays a sleep.
 	s.flush(stop, t)

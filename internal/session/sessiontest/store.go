@@ -578,3 +578,36 @@ func (s *Store) DeferIdle(_ context.Context, id string, until time.Time) error {
 	}
 	return nil
 }
+
+// Stuck returns the sessions (no tombstones) whose pending step began before before, oldest
+// first, at most limit, and how many there are in all (as internal/store does: a record
+// without PendingSince is dated by its last update).
+func (s *Store) Stuck(_ context.Context, before time.Time, limit int) ([]*session.Session, int, error) {
+	if err := s.err("Stuck"); err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 {
+		return nil, 0, session.Invalid("limit", "limit must be positive")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireTombstones()
+	var stuck []*session.Session
+	for id, rec := range s.recs {
+		if rec.State == session.StateDeleted || rec.Pending == session.PendingNone {
+			continue
+		}
+		out, _ := s.get(id)
+		if out.PendingSince.IsZero() {
+			out.PendingSince = latest(rec.UpdatedAt, rec.CreatedAt)
+		}
+		if out.PendingSince.Before(before) {
+			stuck = append(stuck, out)
+		}
+	}
+	sort.Slice(stuck, func(i, j int) bool {
+		a, b := stuck[i], stuck[j]
+		return a.PendingSince.Before(b.PendingSince) || (a.PendingSince.Equal(b.PendingSince) && a.ID < b.ID)
+	})
+	return stuck[:min(limit, len(stuck))], len(stuck), nil
+}
