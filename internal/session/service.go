@@ -729,6 +729,9 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 		case StateDeleted:
 			return nil
 		case StateDeleting:
+			if opts.SkipBackup && sess.Pending == PendingBackup {
+				return s.skipBackup(ctx, sess)
+			}
 			return s.advance(ctx, sess)
 		}
 		backup := sess.BackupOnDelete && !opts.SkipBackup
@@ -755,6 +758,22 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 		s.record(ctx, sess, "delete_started", from, "")
 		return s.advance(ctx, sess)
 	})
+}
+
+// skipBackup answers a delete with skip_backup on a session whose delete waits for its
+// backup: a backup that has not started (or cannot: its Job is refused) is skipped and the
+// objects go now, so a backup that can never run does not hold the session for good. A backup
+// that is running is left to finish (its archive is kept), and one that succeeded is followed.
+func (s *Service) skipBackup(ctx context.Context, sess *Session) error {
+	b, err := s.cluster.BackupStatus(ctx, sess.ID, sess.Attempt)
+	if err != nil {
+		return fmt.Errorf("backup status of session %s: %w", sess.ID, err)
+	}
+	if b.Phase == BackupRunning || b.Phase == BackupSucceeded {
+		return s.advance(ctx, sess)
+	}
+	s.record(ctx, sess, "backup_skipped", StateDeleting, "skipped on request")
+	return s.removeObjects(ctx, sess)
 }
 
 // transition runs fn on the session under its lock (with the context of the work under it)

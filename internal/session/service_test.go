@@ -846,3 +846,34 @@ func TestAScaleToZeroBehindTheRecordIsRepaired(t *testing.T) {
 		t.Fatalf("waking a running session: %+v, calls %v", g, r.Cluster.Calls()[before:])
 	}
 }
+
+// A delete waiting for a backup that cannot start is not stuck for good: a delete with
+// skip_backup removes it now. One whose backup runs lets the backup finish.
+func TestSkipBackupOnADeleteThatWaits(t *testing.T) {
+	r := newRig(t)
+	s := r.in(session.StateSleeping)
+	r.Cluster.Fail("StartBackup", errors.New("persistentvolumeclaims \"hyperbola-backups\" not found"))
+	if _, err := r.svc.Delete(r.ctx, s.ID, session.DeleteOptions{}); err == nil {
+		t.Fatal("a backup that cannot start was not reported")
+	}
+	if _, err := r.svc.Delete(r.ctx, s.ID, session.DeleteOptions{}); err == nil {
+		t.Fatal("a delete again without skip_backup should still wait for the backup")
+	}
+	d := must(t)(r.svc.Delete(r.ctx, s.ID, session.DeleteOptions{SkipBackup: true}))
+	if d.State != session.StateDeleted && d.Pending != session.PendingRemoval {
+		t.Fatalf("delete with skip_backup on a waiting delete: %+v", d)
+	}
+	if g := r.get(s.ID); g.State != session.StateDeleted {
+		t.Fatalf("after: %+v", g)
+	}
+	if types := strings.Join(r.Recorder.Types(s.ID), ","); !strings.Contains(types, "backup_skipped") {
+		t.Fatalf("events %s", types)
+	}
+	r.Cluster.Fail("StartBackup", nil)
+
+	running := r.deleting()
+	g := must(t)(r.svc.Delete(r.ctx, running.ID, session.DeleteOptions{SkipBackup: true}))
+	if g.State != session.StateDeleting || g.Pending != session.PendingBackup {
+		t.Fatalf("skip_backup stopped a running backup: %+v", g)
+	}
+}
