@@ -151,7 +151,7 @@ func TestSpecDescribesStuckInTheSweepReport(t *testing.T) {
 			_, _ = w.Write(b)
 		})}, Options{})
 		w := ts.do(t, req{method: "POST", target: "/sweep"})
-		r := httptest.NewRequest("POST", "http://api.test/sweep", nil)
+		r := httptest.NewRequest(http.MethodPost, "http://api.test/sweep", nil)
 		if err := spec.CheckResponse(context.Background(), r, w.Code, w.Header(), w.Body.Bytes()); err != nil {
 			t.Errorf("%s: %v", b, err)
 		}
