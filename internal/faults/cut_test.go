@@ -113,7 +113,29 @@ func runCut(t *testing.T, p *plane, st *store.Store, op operation, at int) cutRu
 	if id == "" {
 		id = c.id
 	}
+	if !c.dead() && id != "" {
+		drive(t, p, svc, st, id, c)
+	}
 	return cutRun{id: id, calls: c.trace(), err: err, cut: c.dead()}
+}
+
+// drive lets the instance that ran an operation also finish it, as its sweep would (once the
+// cluster settled, Advance), until the session rests or the instance dies: the cuts then
+// fall on the later steps too (readiness, the backup, the removal).
+func drive(t *testing.T, p *plane, svc *session.Service, st *store.Store, id string, c *crash) {
+	t.Helper()
+	ctx := context.Background()
+	for range maxSweeps {
+		if c.dead() {
+			return
+		}
+		p.settle(t, id)
+		rec, err := st.Get(ctx, id)
+		if err != nil || rec.Pending == session.PendingNone {
+			return
+		}
+		_ = svc.Advance(ctx, id) // a failure is the cut's, or the next sweep's to retry
+	}
 }
 
 // Every operation, cut at every step boundary in turn: a new instance on the same Redis and
