@@ -1,16 +1,26 @@
 package faults_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
@@ -344,4 +354,209 @@ func TestSleepScaleStalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeTree writes a small workspace tree (binary and text files, a hidden directory, a name
+// with a space and a non-ASCII letter, an empty file) into /app/tree.
+const writeTree = `set -eu
+rm -rf /app/tree && mkdir -p /app/tree/src /app/tree/.hidden && cd /app/tree
+head -c 3145728 /dev/urandom > big.bin
+head -c 4099 /dev/urandom > .hidden/key
+printf 'package main\n\nfunc main() {}\n' > src/main.go
+printf 'notes ü\n' > 'src/name with space ü.md'
+: > empty
+`
+
+// manifestScript prints "sha256 size path" for every file of /app/tree, sorted bytewise.
+const manifestScript = `set -eu
+cd /app/tree
+find . -type f | LC_ALL=C sort | while IFS= read -r f; do
+  printf '%s %s %s\n' "$(sha256sum < "$f" | cut -d' ' -f1)" "$(wc -c < "$f" | tr -d ' ')" "$f"
+done
+`
+
+// A delete with a backup on the real node, cut where the backup matters (its Job started but
+// not recorded, recorded, succeeded but the removal not recorded, recorded) and not at all: the
+// session converges, its zip holds the workspace's files byte for byte, no temporary file is
+// left on the backup volume, and the volume goes only after the backup succeeded. Two
+// sessions at a time at most.
+func TestCutDeleteOnTheRealNode(t *testing.T) {
+	p := newPlane(t, planeOptions{realNode: true})
+	order := p.watchVolumes(t)
+	var mu sync.Mutex
+	trees := map[string]string{}
+	op := operations[3] // delete, with its backup
+	if op.name != "delete" {
+		t.Fatalf("operations[3] is %s", op.name)
+	}
+	op.prepare = func(t *testing.T, p *plane, svc *session.Service) string {
+		id := running(t, p, svc)
+		p.exec(t, id, writeTree)
+		m := p.exec(t, id, manifestScript)
+		if !strings.Contains(m, " ./big.bin") {
+			t.Fatalf("the tree's manifest has no big.bin:\n%s", m)
+		}
+		mu.Lock()
+		trees[id] = m
+		mu.Unlock()
+		return id
+	}
+	check := func(t *testing.T, st *store.Store, r cutRun) {
+		t.Helper()
+		if bug := checkRest(t, p, st, op, r, order); bug != "" {
+			t.Skipf("BUG: session %s: %s", r.id, bug)
+		}
+		mu.Lock()
+		want := trees[r.id]
+		mu.Unlock()
+		rec, err := st.Get(context.Background(), r.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.checkNoTemporaries(t, r.id)
+		if rec.State == session.StateDeleted {
+			p.checkZip(t, rec.BackupLocation, want)
+		}
+	}
+
+	rdb, prefix := p.redis(t)
+	base := runCut(t, p, newStore(rdb, prefix), op, 0)
+	if base.err != nil {
+		t.Fatalf("uncut delete: %v", base.err)
+	}
+	t.Logf("delete makes %d calls: %s", len(base.calls), strings.Join(base.calls, " "))
+	check(t, newStore(rdb, prefix), base)
+
+	// the boundaries around the backup, found in the uncut run's calls
+	var cuts []int
+	for i, c := range base.calls {
+		switch {
+		case c == "StartBackup" && !slices.Contains(base.calls[:i], "StartBackup"):
+			// (cut numbers count from 1: call i is cut number i+1) the Job started but not
+			// recorded; recorded
+			cuts = append(cuts, i+2, i+3)
+		case c == "Put(deleting,await-removal)":
+			cuts = append(cuts, i+1, i+2) // succeeded but the removal not recorded; recorded
+		}
+	}
+	if len(cuts) != 4 {
+		t.Fatalf("the uncut delete's calls lack its backup's steps: %v", base.calls)
+	}
+	slots := make(chan struct{}, 2) // two sessions on the real node at a time
+	for _, at := range cuts {
+		t.Run(fmt.Sprintf("cut-at-%d-%s", at, base.calls[at-1]), func(t *testing.T) {
+			t.Parallel()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			rdb, prefix := p.redis(t)
+			r := runCut(t, p, newStore(rdb, prefix), op, at)
+			t.Logf("cut at %d: %s (%v)", at, strings.Join(r.calls, " "), r.err)
+			check(t, newStore(rdb, prefix), r)
+		})
+	}
+}
+
+// exec runs a shell script in the session's workspace container and returns its output.
+func (p *plane) exec(t *testing.T, id, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	pods, err := p.kube.Client.CoreV1().Pods(p.ns).List(ctx, metav1.ListOptions{
+		LabelSelector: kube.LabelSession + "=" + id + "," + kube.LabelComponent + "=" + kube.ComponentWorkspace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := ""
+	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning {
+			name = pod.Name
+		}
+	}
+	if name == "" {
+		t.Fatalf("session %s has no running pod", id)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(p.kube.Bin, "kubectl"), "--kubeconfig", p.kube.Kubeconfig,
+		"-n", p.ns, "exec", name, "-c", kube.ContainerName, "--", "/bin/sh", "-c", script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("exec in %s: %v\n%s", name, err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// backupRoot is the host directory of the backup claim's volume.
+func (p *plane) backupRoot(t *testing.T) string {
+	t.Helper()
+	root, err := p.kube.VolumeHostPath(context.Background(), p.ns, backupPVC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// checkNoTemporaries fails t when the session's backup directory holds anything hidden: a
+// backup's temporary directory or file (.partial-*, zip's .*.tmp) left behind.
+func (p *plane) checkNoTemporaries(t *testing.T, id string) {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(p.backupRoot(t), id))
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		counts.files.Add(1)
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("session %s: a backup's temporary %s was left on the backup volume", id, e.Name())
+		}
+	}
+}
+
+// checkZip extracts the zip at location with the host's unzip and compares its tree, file by
+// file, with the manifest taken in the workspace; bytes missing or changed count as lost.
+func (p *plane) checkZip(t *testing.T, location, want string) {
+	t.Helper()
+	rel, ok := strings.CutPrefix(location, "pvc://"+backupPVC+"/")
+	if !ok {
+		t.Fatalf("backup location %q is not on %s", location, backupPVC)
+	}
+	zipPath := filepath.Join(p.backupRoot(t), rel)
+	out := t.TempDir()
+	if b, err := exec.Command("unzip", "-q", zipPath, "-d", out).CombinedOutput(); err != nil {
+		t.Fatalf("unzip %s: %v\n%s", zipPath, err, b)
+	}
+	got := map[string]string{} // path → "sha size"
+	root := filepath.Join(out, "tree")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		got["./"+filepath.ToSlash(strings.TrimPrefix(path, root+string(filepath.Separator)))] =
+			fmt.Sprintf("%s %d", hex.EncodeToString(sum[:]), len(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := 0
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) != 3 {
+			t.Fatalf("manifest line %q", line)
+		}
+		files++
+		counts.files.Add(1)
+		if got[f[2]] != f[0]+" "+f[1] {
+			size, _ := strconv.ParseInt(f[1], 10, 64)
+			counts.bytesLost.Add(size)
+			t.Errorf("%s: in the workspace %s %s bytes, in the zip %q", f[2], f[0], f[1], got[f[2]])
+		}
+	}
+	t.Logf("zip %s: %d files equal the workspace's", location, files)
 }
