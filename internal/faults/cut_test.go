@@ -182,7 +182,8 @@ func TestCutAtEveryStep(t *testing.T) {
 						mu.Lock()
 						bugs = append(bugs, fmt.Sprintf("cut at %d (%s)", at, r.calls[len(r.calls)-1]))
 						mu.Unlock()
-						t.Skipf("BUG: session %s: %s", r.id, bug)
+						retryRepairs(t, p, newStore(rdb, prefix), op, r.id)
+						t.Skipf("BUG: session %s: %s (the client's retry of the %s repairs it)", r.id, bug, op.name)
 					}
 				})
 			}
@@ -235,6 +236,21 @@ func checkRest(t *testing.T, p *plane, st *store.Store, op operation, r cutRun, 
 		order.checkBackedUp(t, r.id)
 	}
 	return ""
+}
+
+// retryRepairs retries the operation on a healthy instance, as a client that saw the error
+// would, and checks that the session then rests where its record says.
+func retryRepairs(t *testing.T, p *plane, st *store.Store, op operation, id string) {
+	t.Helper()
+	svc := p.service(p.cluster(nil), st, session.Options{})
+	if _, err := op.run(context.Background(), svc, id); err != nil {
+		t.Fatalf("retrying the %s: %v", op.name, err)
+	}
+	rec, o := p.converge(t, svc, st, id)
+	if rec == nil || (rec.State == op.ends[0] && op.name != "create") {
+		t.Fatalf("the retried %s left session %s %+v", op.name, id, rec)
+	}
+	checkObjects(t, id, rec, o)
 }
 
 // knownBug recognises a cut that leaves the record and the cluster apart with nothing pending,
