@@ -183,3 +183,27 @@ func TestKubeProxyWatchPassesThrough(t *testing.T) {
 		}
 	}
 }
+
+// Probability acts on about that share of the matching requests.
+func TestKubeProxyProbability(t *testing.T) {
+	p, c, _, ns := proxied(t)
+	ctx := context.Background()
+	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, configMap("x"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p.Add(testenv.FaultRule{Name: "half", Verbs: []string{"GET"}, PathContains: "/configmaps/x", Status: http.StatusInternalServerError, Probability: 0.5})
+	const n = 200
+	failed := 0
+	for i := range n {
+		_, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "x", metav1.GetOptions{})
+		switch {
+		case apierrors.IsInternalError(err):
+			failed++
+		case err != nil:
+			t.Fatalf("get %d: %v", i, err)
+		}
+	}
+	if failed < n/4 || failed > 3*n/4 || p.Injected()["half"] != failed {
+		t.Fatalf("%d of %d gets failed (injected %v), want about half", failed, n, p.Injected())
+	}
+}
