@@ -92,9 +92,10 @@ var operations = []operation{
 }
 
 // crashLockTTL is the lock TTL of an instance that will crash: short, so the lock a dead
-// instance leaves behind expires soon. Its work's deadline is long, so a slow machine does
-// not cut it where the test did not.
-const crashLockTTL = 3 * time.Second
+// instance leaves behind expires soon, yet long enough that a loaded machine (make test runs
+// packages side by side) still extends it in time. Its work's deadline is long, so a slow
+// machine does not cut it where the test did not.
+const crashLockTTL = 6 * time.Second
 
 // cutRun is one run of an operation on an instance that dies at call number at (0: never).
 type cutRun struct {
