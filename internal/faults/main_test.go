@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -18,28 +19,64 @@ var counts struct {
 	operations, faults, converged, files, bytesLost atomic.Int64
 }
 
+// reportEnv names a file the counts are also written to: `go test` hides the output of a
+// package that passes, so `make test` prints this file after the run.
+const reportEnv = "HYPERBOLA_FAULT_REPORT"
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	e, err := testenv.Start(context.Background(), testenv.Options{Cluster: true, Redis: true, Firestore: true, RealNode: true, Nodes: 2})
+	ctx := context.Background()
+	e, err := testenv.Start(ctx, testenv.Options{Cluster: true, Firestore: true, RealNode: true, Nodes: 2})
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		os.Exit(1)
+	}
+	// a durable redis-server, so the suite can crash and restart it as a failover does
+	// without losing an acknowledged write
+	if e.Redis, err = testenv.StartRedisWith(ctx, testenv.RedisOptions{Durable: true}); err != nil {
+		e.Close()
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)
 	}
 	env = e
 	code := m.Run()
 	e.Close()
-	printCounts()
+	e.Redis.Stop()
+	printCounts(os.Stdout)
+	if path := os.Getenv(reportEnv); path != "" {
+		if err := writeReport(path, code); err != nil {
+			fmt.Fprintln(os.Stderr, "fault report:", err)
+		}
+	}
 	os.Exit(code)
 }
 
 // printCounts writes the suite's figures as its last lines.
-func printCounts() {
-	fmt.Printf("fault suite: operations %d\n", counts.operations.Load())
-	fmt.Printf("fault suite: faults injected %d\n", counts.faults.Load())
-	fmt.Printf("fault suite: sessions converged %d\n", counts.converged.Load())
-	fmt.Printf("fault suite: files checked %d\n", counts.files.Load())
-	fmt.Printf("fault suite: bytes lost %d\n", counts.bytesLost.Load())
+func printCounts(w io.Writer) {
+	fmt.Fprintf(w, "fault suite: operations %d\n", counts.operations.Load())
+	fmt.Fprintf(w, "fault suite: faults injected %d\n", counts.faults.Load())
+	fmt.Fprintf(w, "fault suite: sessions converged %d\n", counts.converged.Load())
+	fmt.Fprintf(w, "fault suite: files checked %d\n", counts.files.Load())
+	fmt.Fprintf(w, "fault suite: bytes lost %d\n", counts.bytesLost.Load())
+}
+
+// writeReport writes the counts, and whether the suite passed, to path.
+func writeReport(path string, code int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", path, err)
+	}
+	verdict := "PASS"
+	if code != 0 {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(f, "fault suite: %s\n", verdict)
+	printCounts(f)
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
