@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -102,8 +104,9 @@ type load struct {
 	ops      atomic.Int64
 	faults   atomic.Int64
 	mu       sync.Mutex
-	outcomes map[string]int // "op kind" -> count
-	notFound []string       // NotFound answers while the record existed
+	outcomes map[string]int    // "op kind" -> count
+	samples  map[string]string // "op kind" -> the first such error's message
+	notFound []string          // NotFound answers while the record existed
 	fsCut    bool
 }
 
@@ -180,7 +183,7 @@ func TestLoadWithFaults(t *testing.T) {
 		}
 		all = append(all, s)
 	}
-	l := &load{t: t, k: k, ns: ns, proxy: proxy, fs: fsGate, rec: rec, outcomes: map[string]int{}}
+	l := &load{t: t, k: k, ns: ns, proxy: proxy, fs: fsGate, rec: rec, outcomes: map[string]int{}, samples: map[string]string{}}
 
 	// The faults of the whole load: ~5% of writes fail, and some scale and Job calls stall.
 	removes := []func(){
@@ -204,17 +207,28 @@ func TestLoadWithFaults(t *testing.T) {
 	for _, s := range kwok {
 		plan <- func() { l.create(ctx, s) }
 	}
-	for range randomOps {
+	kinds := []string{"sleep", "sleep", "wake", "wake", "wake", "delete"}
+	for left := randomOps; left > 0; {
 		s := kwok[rng.IntN(len(kwok))]
-		kind := []string{"sleep", "sleep", "wake", "wake", "wake", "delete"}[rng.IntN(6)]
+		// one in four is a pair of operations on the same session at once: they contend for
+		// its lock (busy, or one after the other)
+		batch := []string{kinds[rng.IntN(len(kinds))]}
+		if left > 1 && rng.IntN(4) == 0 {
+			batch = append(batch, kinds[rng.IntN(len(kinds))])
+		}
+		left -= len(batch)
 		getAfter := rng.IntN(3) == 0
 		plan <- func() {
 			if s.ID() == "" {
 				l.create(ctx, s)
 			}
-			l.op(ctx, s, kind)
+			var pair sync.WaitGroup
+			for _, kind := range batch {
+				pair.Go(func() { _ = l.op(ctx, s, kind) })
+			}
+			pair.Wait()
 			if getAfter {
-				l.get(ctx, s)
+				_, _ = l.get(ctx, s)
 			}
 		}
 	}
@@ -242,6 +256,11 @@ func TestLoadWithFaults(t *testing.T) {
 	counts.operations.Add(l.ops.Load())
 	t.Logf("load: %d operations in %s; outcomes %v; faults injected by the proxy %v, other faults %d",
 		l.ops.Load(), loadTook.Round(time.Millisecond), l.outcomesSnapshot(), proxy.Injected(), l.faults.Load())
+	l.mu.Lock()
+	for _, k := range slices.Sorted(maps.Keys(l.samples)) {
+		t.Logf("  first %s: %s", k, l.samples[k])
+	}
+	l.mu.Unlock()
 
 	// Convergence: sweeps (which also flush the queued events) and Gets, bounded.
 	final := l.converge(ctx, all, []*plane{realPlane, kwokPlane})
@@ -307,6 +326,9 @@ func (l *load) note(kind string, s *tracked, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.outcomes[kind+" "+outcome]++
+	if _, ok := l.samples[kind+" "+outcome]; err != nil && !ok {
+		l.samples[kind+" "+outcome] = err.Error()
+	}
 	if errors.Is(err, session.ErrNotFound) && s.ID() != "" {
 		l.notFound = append(l.notFound, fmt.Sprintf("%s of session %s (#%d): %v", kind, s.ID(), s.n, err))
 	}
