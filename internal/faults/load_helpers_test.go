@@ -323,7 +323,7 @@ func unzip(t *testing.T, zipPath string) (string, error) {
 
 // changes returns a channel that receives a value whenever a pod, Job or claim changes in
 // ns, so waits wake on what they wait for instead of polling.
-func changes(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns string) <-chan struct{} {
+func nsChanges(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns string) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -358,7 +358,7 @@ func changes(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns stri
 }
 
 // backoff returns the wait before retry n (0-based): 200 ms doubling up to max, with jitter.
-func backoff(n int, max time.Duration) time.Duration {
+func retryWait(n int, max time.Duration) time.Duration {
 	d := 200 * time.Millisecond << min(n, 6)
 	d = min(d, max)
 	return d/2 + rand.N(d/2+1)

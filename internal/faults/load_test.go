@@ -38,15 +38,15 @@ const (
 	kwokSessions = 16
 	totalOps     = 100
 	kwokWorkers  = 4
-	// maxSweeps bounds the convergence after the load.
-	maxSweeps = 15
-	// patience bounds every wait: far above what a step takes on a loaded 2-core machine, so
+	// loadMaxSweeps bounds the convergence after the load.
+	loadMaxSweeps = 15
+	// loadPatience bounds every wait: far above what a step takes on a loaded 2-core machine, so
 	// it only ends a run that would otherwise hang.
-	patience = 4 * time.Minute
+	loadPatience = 4 * time.Minute
 
 	realBackupPVC = "hyperbola-backups"
 	kwokBackupPVC = "hyperbola-backups-kwok"
-	domain        = "ws.example.test"
+	loadDomain    = "ws.example.test"
 )
 
 // realScripts are the steps of the real sessions, one script each: "write" writes a new tree
@@ -59,10 +59,10 @@ var realScripts = [realSessions][]string{
 	{"create", "write", "sleep"},
 }
 
-// plane is one control plane on its own Redis prefix: the real sessions' (workspaces and
+// loadPlane is one control plane on its own Redis prefix: the real sessions' (workspaces and
 // backups on the real node) or the kwok sessions'. Its Service's client goes through the
 // fault proxy; direct reads the cluster without it, for the checks.
-type plane struct {
+type loadPlane struct {
 	name   string
 	opts   kube.Options
 	svc    *session.Service
@@ -75,7 +75,7 @@ type plane struct {
 type tracked struct {
 	n     int
 	real  bool
-	p     *plane
+	p     *loadPlane
 	reqID string
 
 	mu sync.Mutex // a real session's steps (and its tree writes) run one at a time
@@ -149,19 +149,19 @@ func TestLoadWithFaults(t *testing.T) {
 		Backoff: 50 * time.Millisecond, AttemptTimeout: 2 * time.Second, Cooldown: 10 * time.Second, Logger: log})
 
 	node := k.RealNode
-	realOpts := kube.Options{Namespace: ns, Domain: domain, Port: 8080, StorageClass: node.StorageClass,
+	realOpts := kube.Options{Namespace: ns, Domain: loadDomain, Port: 8080, StorageClass: node.StorageClass,
 		IngressClass: "nginx", ClusterIssuer: "letsencrypt", IngressNamespace: "ingress-nginx",
 		NodeSelector: node.NodeSelector(), Tolerations: []corev1.Toleration{node.Toleration()},
 		BackupPVC: realBackupPVC, BackupImage: node.BackupImage, BackupDeadline: 10 * time.Minute}
-	kwokOpts := kube.Options{Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx",
+	kwokOpts := kube.Options{Namespace: ns, Domain: loadDomain, Port: 8080, IngressClass: "nginx",
 		ClusterIssuer: "letsencrypt", IngressNamespace: "ingress-nginx",
 		BackupPVC: kwokBackupPVC, BackupImage: node.BackupImage, BackupDeadline: 10 * time.Minute}
-	newPlane := func(name string, ko kube.Options, image string) *plane {
+	mkPlane := func(name string, ko kube.Options, image string) *loadPlane {
 		if err := ko.Validate(); err != nil {
 			t.Fatal(err)
 		}
 		st := store.New(rdb, testenv.UniqueName("t-"+name)+":", store.Options{TombstoneTTL: 24 * time.Hour, Logger: log})
-		svc := session.NewService(kube.NewCluster(pcs, ko), st, session.Options{Domain: domain, Image: image,
+		svc := session.NewService(kube.NewCluster(pcs, ko), st, session.Options{Domain: loadDomain, Image: image,
 			Storage: "1Gi", LockWait: 5 * time.Second, Recorder: rec, Logger: log})
 		sw := sweep.New(sweep.Deps{Sessions: svc, Store: st, Flusher: rec, Logger: log,
 			Prober: sweep.ProberFunc(func(context.Context, string) (sweep.Heartbeat, error) {
@@ -170,10 +170,10 @@ func TestLoadWithFaults(t *testing.T) {
 		if sw.Err() != nil {
 			t.Fatal(sw.Err())
 		}
-		return &plane{name: name, opts: ko, svc: svc, store: st, direct: kube.NewCluster(k.Client, ko), sweep: sw}
+		return &loadPlane{name: name, opts: ko, svc: svc, store: st, direct: kube.NewCluster(k.Client, ko), sweep: sw}
 	}
-	realPlane := newPlane("real", realOpts, node.WorkspaceImage)
-	kwokPlane := newPlane("kwok", kwokOpts, "")
+	realPlane := mkPlane("real", realOpts, node.WorkspaceImage)
+	kwokPlane := mkPlane("kwok", kwokOpts, "")
 
 	var all []*tracked
 	for i := range realSessions + kwokSessions {
@@ -263,11 +263,11 @@ func TestLoadWithFaults(t *testing.T) {
 	l.mu.Unlock()
 
 	// Convergence: sweeps (which also flush the queued events) and Gets, bounded.
-	final := l.converge(ctx, all, []*plane{realPlane, kwokPlane})
+	final := l.converge(ctx, all, []*loadPlane{realPlane, kwokPlane})
 
 	// The checks.
 	l.checkSessions(ctx, all, final)
-	l.checkOrphans(ctx, all, []*plane{realPlane, kwokPlane})
+	l.checkOrphans(ctx, all, []*loadPlane{realPlane, kwokPlane})
 	l.checkBackupVolume(ctx)
 	l.checkEvents(ctx, all, final)
 	l.mu.Lock()
@@ -360,7 +360,7 @@ func (l *load) create(ctx context.Context, s *tracked) {
 			s.mu.Unlock()
 			return
 		}
-		sleepCtx(ctx, backoff(attempt, 3*time.Second))
+		sleepCtx(ctx, retryWait(attempt, 3*time.Second))
 	}
 	l.t.Logf("session #%d: no create succeeded (the sweep's check finds any record it left)", s.n)
 }
@@ -417,28 +417,28 @@ func (l *load) runScript(ctx context.Context, s *tracked, steps []string, seed u
 				if err == nil || errors.Is(err, session.ErrConflict) || errors.Is(err, session.ErrNotFound) {
 					break
 				}
-				sleepCtx(ctx, backoff(attempt, 3*time.Second))
+				sleepCtx(ctx, retryWait(attempt, 3*time.Second))
 			}
 		}
 		l.settle(ctx, s)
 	}
 }
 
-// settle drives the session with Get until it has no pending step (or patience runs out:
+// settle drives the session with Get until it has no pending step (or the patience runs out:
 // the convergence after the load carries on from there).
 func (l *load) settle(ctx context.Context, s *tracked) *session.Session {
 	if s.ID() == "" {
 		return nil
 	}
-	deadline := time.Now().Add(patience)
+	deadline := time.Now().Add(loadPatience)
 	for n := 0; time.Now().Before(deadline); n++ {
 		got, err := l.get(ctx, s)
 		if err == nil && got.Pending == session.PendingNone {
 			return got
 		}
-		sleepCtx(ctx, backoff(n, 2*time.Second))
+		sleepCtx(ctx, retryWait(n, 2*time.Second))
 	}
-	l.t.Logf("session %s (#%d) still pending after %s; left to the convergence", s.ID(), s.n, patience)
+	l.t.Logf("session %s (#%d) still pending after %s; left to the convergence", s.ID(), s.n, loadPatience)
 	return nil
 }
 
@@ -482,7 +482,7 @@ func (l *load) volumeDir(ctx context.Context, id string) (string, error) {
 
 // converged reports whether a session is at rest: running, sleeping or deleted with nothing
 // pending, or failed with a reason.
-func converged(s *session.Session) bool {
+func atRest(s *session.Session) bool {
 	if s == nil || s.Pending != session.PendingNone {
 		return false
 	}
@@ -495,16 +495,16 @@ func converged(s *session.Session) bool {
 	return false
 }
 
-// converge runs up to maxSweeps sweeps of both planes, reading every session after each, until
+// converge runs up to loadMaxSweeps sweeps of both planes, reading every session after each, until
 // all are at rest; between sweeps it waits for the namespace to change (a pod ready, a Job
 // done, an object gone). It returns the last answer of each session.
-func (l *load) converge(ctx context.Context, all []*tracked, planes []*plane) map[*tracked]*session.Session {
-	ctx, cancel := context.WithTimeout(ctx, patience)
+func (l *load) converge(ctx context.Context, all []*tracked, planes []*loadPlane) map[*tracked]*session.Session {
+	ctx, cancel := context.WithTimeout(ctx, loadPatience)
 	defer cancel()
-	changed := changes(ctx, l.t, l.k.Client, l.ns)
+	changed := nsChanges(ctx, l.t, l.k.Client, l.ns)
 	final := map[*tracked]*session.Session{}
 	start := time.Now()
-	for round := 1; round <= maxSweeps; round++ {
+	for round := 1; round <= loadMaxSweeps; round++ {
 		for _, p := range planes {
 			r, err := p.sweep.Run(ctx)
 			if err != nil {
@@ -525,7 +525,7 @@ func (l *load) converge(ctx context.Context, all []*tracked, planes []*plane) ma
 				continue
 			}
 			final[s] = got
-			if converged(got) {
+			if atRest(got) {
 				resting++
 			}
 		}
@@ -536,7 +536,7 @@ func (l *load) converge(ctx context.Context, all []*tracked, planes []*plane) ma
 		// wait for something to change, then let the burst of changes settle a moment
 		select {
 		case <-ctx.Done():
-			l.t.Errorf("convergence: out of patience (%s) after %d sweeps", patience, round)
+			l.t.Errorf("convergence: out of loadPatience (%s) after %d sweeps", loadPatience, round)
 			return final
 		case <-changed:
 		case <-time.After(10 * time.Second):
@@ -559,7 +559,7 @@ func (l *load) checkSessions(ctx context.Context, all []*tracked, final map[*tra
 			continue
 		}
 		got := final[s]
-		if !converged(got) {
+		if !atRest(got) {
 			t.Errorf("session %s (#%d) did not converge: %+v", id, s.n, got)
 			continue
 		}
@@ -644,7 +644,7 @@ func (l *load) checkFiles(ctx context.Context, s *tracked, got *session.Session)
 
 // checkOrphans checks that the cluster holds objects only of live sessions the test knows,
 // and that the stores hold no record it does not know.
-func (l *load) checkOrphans(ctx context.Context, all []*tracked, planes []*plane) {
+func (l *load) checkOrphans(ctx context.Context, all []*tracked, planes []*loadPlane) {
 	t := l.t
 	known := map[string]bool{}
 	for _, s := range all {
