@@ -113,6 +113,7 @@ type load struct {
 	samples  map[string]string // "op kind" -> the first such error's message
 	notFound []string          // NotFound answers while the record existed
 	fsCut    bool
+	bg       sync.WaitGroup // the fault started in the background (the Redis restart)
 }
 
 // TestLoadWithFaults runs 100 concurrent creates, sleeps, wakes and deletes over 20 sessions
@@ -250,6 +251,7 @@ func TestLoadWithFaults(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	l.bg.Wait()
 	loadTook := time.Since(loadStart)
 
 	// No more faults: the load is over, Redis runs, Firestore comes back.
@@ -291,12 +293,12 @@ func (l *load) countOp(ctx context.Context) {
 		l.cutFirestore()
 	case 50:
 		l.faults.Add(1)
-		go func() {
+		l.bg.Go(func() {
 			l.t.Logf("fault: restarting redis (operation 50)")
 			if err := restartRedis(ctx, env.Redis); err != nil {
 				l.t.Errorf("restarting redis: %v", err)
 			}
-		}()
+		})
 	case 80:
 		l.restoreFirestore()
 	}
