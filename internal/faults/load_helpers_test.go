@@ -14,22 +14,27 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/firestore"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 )
 
-// gate is a TCP forwarder in front of a server that can be cut (every connection dropped,
+// loadGate is a TCP forwarder in front of a server that can be cut (every connection dropped,
 // new ones closed at once) and restored: what a client sees of a server that is down and
 // comes back with its data. The package's Firestore emulator is shared by every test of the
 // package and testenv cannot restart it, so the load test cuts its own path to it instead.
-type gate struct {
+type loadGate struct {
 	t      testing.TB
 	ln     net.Listener
 	target string
@@ -40,14 +45,14 @@ type gate struct {
 	wg    sync.WaitGroup
 }
 
-// startGate listens on a free loopback port and forwards to target until t ends.
-func startGate(t testing.TB, target string) *gate {
+// loadStartGate listens on a free loopback port and forwards to target until t ends.
+func loadStartGate(t testing.TB, target string) *loadGate {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{t: t, ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	g := &loadGate{t: t, ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	g.wg.Add(1)
 	go g.accept()
 	t.Cleanup(func() {
@@ -59,9 +64,9 @@ func startGate(t testing.TB, target string) *gate {
 }
 
 // Addr is the gate's host:port.
-func (g *gate) Addr() string { return g.ln.Addr().String() }
+func (g *loadGate) Addr() string { return g.ln.Addr().String() }
 
-func (g *gate) accept() {
+func (g *loadGate) accept() {
 	defer g.wg.Done()
 	for {
 		c, err := g.ln.Accept()
@@ -80,7 +85,7 @@ func (g *gate) accept() {
 	}
 }
 
-func (g *gate) forward(c net.Conn) {
+func (g *loadGate) forward(c net.Conn) {
 	defer g.wg.Done()
 	up, err := net.DialTimeout("tcp", g.target, 5*time.Second)
 	if err != nil {
@@ -108,7 +113,7 @@ func (g *gate) forward(c net.Conn) {
 }
 
 // track registers a connection pair, or closes it when the gate was cut meanwhile.
-func (g *gate) track(c, up net.Conn) bool {
+func (g *loadGate) track(c, up net.Conn) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.cut {
@@ -121,7 +126,7 @@ func (g *gate) track(c, up net.Conn) bool {
 }
 
 // Cut drops every connection and refuses new ones until Restore.
-func (g *gate) Cut() {
+func (g *loadGate) Cut() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.cut = true
@@ -131,15 +136,15 @@ func (g *gate) Cut() {
 }
 
 // Restore lets connections through again.
-func (g *gate) Restore() {
+func (g *loadGate) Restore() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.cut = false
 }
 
-// firestoreThrough returns a Firestore client on project that reaches the emulator through
+// loadFirestoreThrough returns a Firestore client on project that reaches the emulator through
 // addr (a gate). The client reads FIRESTORE_EMULATOR_HOST when it is made, and only then.
-func firestoreThrough(t *testing.T, addr, project string) *firestore.Client {
+func loadFirestoreThrough(t *testing.T, addr, project string) *firestore.Client {
 	t.Helper()
 	t.Setenv("FIRESTORE_EMULATOR_HOST", addr)
 	c, err := firestore.NewClient(context.Background(), project)
@@ -150,9 +155,9 @@ func firestoreThrough(t *testing.T, addr, project string) *firestore.Client {
 	return c
 }
 
-// warmFirestore runs a first transaction, which takes ~10 s on a cold emulator JVM, before
+// loadWarmFirestore runs a first transaction, which takes ~10 s on a cold emulator JVM, before
 // the load measures anything (events' tests do the same).
-func warmFirestore(t *testing.T, c *firestore.Client) {
+func loadWarmFirestore(t *testing.T, c *firestore.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -168,17 +173,17 @@ func warmFirestore(t *testing.T, c *firestore.Client) {
 	}
 }
 
-// fileSum is one regular file of a tree: its SHA-256 and size.
-type fileSum struct {
+// loadFileSum is one regular file of a tree: its SHA-256 and size.
+type loadFileSum struct {
 	sum  string
 	size int64
 }
 
-// tree maps a file's path (relative, slash-separated) to its checksum.
-type tree map[string]fileSum
+// loadTree maps a file's path (relative, slash-separated) to its checksum.
+type loadTree map[string]loadFileSum
 
 // bytes is the tree's total size.
-func (tr tree) bytes() int64 {
+func (tr loadTree) bytes() int64 {
 	var n int64
 	for _, f := range tr {
 		n += f.size
@@ -186,15 +191,15 @@ func (tr tree) bytes() int64 {
 	return n
 }
 
-// treeDir is where the test writes its files in a workspace's volume (/app/tree in the pod).
-const treeDir = "tree"
+// loadTreeDir is where the test writes its files in a workspace's volume (/app/tree in the pod).
+const loadTreeDir = "tree"
 
-// writeTree replaces root/tree with a fresh tree of files made from seed: nested and hidden
+// loadWriteTree replaces root/tree with a fresh tree of files made from seed: nested and hidden
 // directories, names with spaces and non-ASCII letters, an empty file, sizes from 0 to
 // 512 KiB; and returns its checksums. The files are written (and synced) through the host path
 // of the volume, as the root user: world-readable, as the backup (uid 1000) needs.
-func writeTree(root string, seed uint64, version int) (tree, error) {
-	dir := filepath.Join(root, treeDir)
+func loadWriteTree(root string, seed uint64, version int) (loadTree, error) {
+	dir := filepath.Join(root, loadTreeDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("removing the previous tree: %w", err)
 	}
@@ -204,7 +209,7 @@ func writeTree(root string, seed uint64, version int) (tree, error) {
 		".env", ".config/code-server/settings.json", "docs/name with spaces ü.md", "data/empty",
 		"data/small.bin", "data/medium.bin", "data/big.bin",
 	}
-	out := tree{}
+	out := loadTree{}
 	for i, name := range names {
 		var b []byte
 		switch {
@@ -212,26 +217,26 @@ func writeTree(root string, seed uint64, version int) (tree, error) {
 			b = fmt.Appendf(nil, "version %d seed %d\n", version, seed)
 		case name == "data/empty":
 		case name == "data/big.bin":
-			b = randomBytes(rng, 512<<10)
+			b = loadRandomBytes(rng, 512<<10)
 		case strings.HasSuffix(name, ".bin"):
-			b = randomBytes(rng, 1+rng.IntN(64<<10))
+			b = loadRandomBytes(rng, 1+rng.IntN(64<<10))
 		default:
-			b = fmt.Appendf(nil, "file %d of version %d\n%x\n", i, version, randomBytes(rng, rng.IntN(4<<10)))
+			b = fmt.Appendf(nil, "file %d of version %d\n%x\n", i, version, loadRandomBytes(rng, rng.IntN(4<<10)))
 		}
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, err
 		}
-		if err := writeSynced(p, b); err != nil {
+		if err := loadWriteSynced(p, b); err != nil {
 			return nil, err
 		}
 		h := sha256.Sum256(b)
-		out[name] = fileSum{sum: hex.EncodeToString(h[:]), size: int64(len(b))}
+		out[name] = loadFileSum{sum: hex.EncodeToString(h[:]), size: int64(len(b))}
 	}
 	return out, nil
 }
 
-func randomBytes(rng *rand.Rand, n int) []byte {
+func loadRandomBytes(rng *rand.Rand, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(rng.Uint32())
@@ -239,7 +244,7 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 	return b
 }
 
-func writeSynced(path string, b []byte) error {
+func loadWriteSynced(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -255,9 +260,9 @@ func writeSynced(path string, b []byte) error {
 	return f.Close()
 }
 
-// readTree checksums the regular files under dir; an absent dir is an empty tree.
-func readTree(dir string) (tree, error) {
-	out := tree{}
+// loadReadTree checksums the regular files under dir; an absent dir is an empty tree.
+func loadReadTree(dir string) (loadTree, error) {
+	out := loadTree{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && path == dir {
 			return fs.SkipDir
@@ -282,15 +287,15 @@ func readTree(dir string) (tree, error) {
 		if err != nil {
 			return err
 		}
-		out[filepath.ToSlash(rel)] = fileSum{sum: hex.EncodeToString(h.Sum(nil)), size: n}
+		out[filepath.ToSlash(rel)] = loadFileSum{sum: hex.EncodeToString(h.Sum(nil)), size: n}
 		return nil
 	})
 	return out, err
 }
 
-// compareTrees returns the bytes of want's files that got lacks or holds with other bytes,
+// loadCompareTrees returns the bytes of want's files that got lacks or holds with other bytes,
 // and a line per difference (extra files included, which lose nothing).
-func compareTrees(want, got tree) (lost int64, diffs []string) {
+func loadCompareTrees(want, got loadTree) (lost int64, diffs []string) {
 	for name, w := range want {
 		g, ok := got[name]
 		switch {
@@ -311,8 +316,8 @@ func compareTrees(want, got tree) (lost int64, diffs []string) {
 	return lost, diffs
 }
 
-// unzip extracts a zip with the host's unzip, as a user restoring a backup by hand would.
-func unzip(t *testing.T, zipPath string) (string, error) {
+// loadUnzip extracts a zip with the host's unzip, as a user restoring a backup by hand would.
+func loadUnzip(t *testing.T, zipPath string) (string, error) {
 	t.Helper()
 	out := t.TempDir()
 	if b, err := exec.Command("unzip", "-q", zipPath, "-d", out).CombinedOutput(); err != nil {
@@ -323,7 +328,7 @@ func unzip(t *testing.T, zipPath string) (string, error) {
 
 // changes returns a channel that receives a value whenever a pod, Job or claim changes in
 // ns, so waits wake on what they wait for instead of polling.
-func nsChanges(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns string) <-chan struct{} {
+func loadChanges(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns string) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -358,18 +363,150 @@ func nsChanges(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns st
 }
 
 // backoff returns the wait before retry n (0-based): 200 ms doubling up to max, with jitter.
-func retryWait(n int, max time.Duration) time.Duration {
+func loadRetryWait(n int, max time.Duration) time.Duration {
 	d := 200 * time.Millisecond << min(n, 6)
 	d = min(d, max)
 	return d/2 + rand.N(d/2+1)
 }
 
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) {
+// loadSleep waits d or until ctx ends.
+func loadSleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// loadVolumeGuard watches a namespace for the moments that matter to "no volume is removed
+// without a complete archive": when a session's backup Job is first seen succeeded, and when
+// its data claim is first seen going (etcd's resource versions order the two), and, for the
+// sessions onGone knows, what the backup volume held at that moment.
+type loadVolumeGuard struct {
+	mu      sync.Mutex
+	jobDone map[string]int64  // session -> resource version of its first succeeded backup Job
+	pvcGone map[string]int64  // session -> resource version at which its data claim went
+	atGone  map[string]string // session -> what onGone found wrong when the claim went
+	broken  error             // a watch ended early: the order is not known for every session
+}
+
+// loadGuardVolumes starts a loadVolumeGuard on ns until ctx ends. onGone, called once per session as
+// its data claim goes, returns what is wrong with its archive at that moment ("" if nothing).
+func loadGuardVolumes(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns string, onGone func(id string) string) *loadVolumeGuard {
+	t.Helper()
+	g := &loadVolumeGuard{jobDone: map[string]int64{}, pvcGone: map[string]int64{}, atGone: map[string]string{}}
+	jw, err := cs.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := cs.CoreV1().PersistentVolumeClaims(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := func(m map[string]int64, id, rv string) bool {
+		n, err := strconv.ParseInt(rv, 10, 64)
+		if id == "" || err != nil {
+			return false
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if _, seen := m[id]; seen {
+			return false
+		}
+		m[id] = n
+		return true
+	}
+	ended := func(what string) {
+		if ctx.Err() != nil {
+			return
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.broken = fmt.Errorf("the %s watch ended early", what)
+	}
+	go func() {
+		defer ended("Job")
+		for ev := range jw.ResultChan() {
+			j, ok := ev.Object.(*batchv1.Job)
+			if !ok || j.Labels[kube.LabelComponent] != kube.ComponentBackup {
+				continue
+			}
+			for _, c := range j.Status.Conditions {
+				if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+					first(g.jobDone, j.Labels[kube.LabelSession], j.ResourceVersion)
+				}
+			}
+		}
+	}()
+	go func() {
+		defer ended("PersistentVolumeClaim")
+		for ev := range pw.ResultChan() {
+			c, ok := ev.Object.(*corev1.PersistentVolumeClaim)
+			if !ok || (ev.Type != watch.Deleted && c.DeletionTimestamp == nil) {
+				continue
+			}
+			id := c.Labels[kube.LabelSession]
+			if n, err := kube.NamesFor(id); err != nil || c.Name != n.Data {
+				continue
+			}
+			if first(g.pvcGone, id, c.ResourceVersion) {
+				if problem := onGone(id); problem != "" {
+					g.mu.Lock()
+					g.atGone[id] = problem
+					g.mu.Unlock()
+				}
+			}
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		jw.Stop()
+		pw.Stop()
+	}()
+	return g
+}
+
+// problems lists every volume that went before its backup was complete.
+func (g *loadVolumeGuard) problems() (gone int, out []string, broken error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id, went := range g.pvcGone {
+		done, ok := g.jobDone[id]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("the volume of %s went (resource version %d) with no backup Job seen succeeded", id, went))
+		case done > went:
+			out = append(out, fmt.Sprintf("the volume of %s went (resource version %d) before its backup Job succeeded (%d)", id, went, done))
+		}
+		if p := g.atGone[id]; p != "" {
+			out = append(out, fmt.Sprintf("when the volume of %s went: %s", id, p))
+		}
+	}
+	sort.Strings(out)
+	return len(g.pvcGone), out, g.broken
+}
+
+// loadArchiveProblem checks a session's backup directory on the host: it must hold a zip under its
+// final name that passes unzip's test. It returns what is wrong, "" when nothing is.
+func loadArchiveProblem(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Sprintf("its backup directory: %v", err)
+	}
+	var zips []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".zip") {
+			zips = append(zips, e.Name())
+		}
+	}
+	if len(zips) == 0 {
+		return fmt.Sprintf("no archive in %s", dir)
+	}
+	for _, z := range zips {
+		if b, err := exec.Command("unzip", "-tqq", filepath.Join(dir, z)).CombinedOutput(); err != nil {
+			return fmt.Sprintf("the archive %s fails its test: %v: %s", z, err, b)
+		}
+	}
+	return ""
 }

@@ -34,10 +34,10 @@ import (
 // four pods at once: each session's steps run one after the other, and its backup starts only
 // once its pod is gone); the others run on kwok's fake nodes.
 const (
-	realSessions = 4
-	kwokSessions = 16
-	totalOps     = 100
-	kwokWorkers  = 4
+	loadRealSessions = 4
+	loadKwokSessions = 16
+	loadOps          = 100
+	loadKwokWorkers  = 4
 	// loadMaxSweeps bounds the convergence after the load.
 	loadMaxSweeps = 15
 	// loadPatience bounds every wait: far above what a step takes on a loaded 2-core machine, so
@@ -47,17 +47,17 @@ const (
 	// lockTTL is the session locks' TTL, far below the default minute, so that the stalls
 	// and outages push transitions past their deadline (three quarters of it) and the
 	// fencing of record writes by the lock is exercised, not only its happy path.
-	lockTTL = 10 * time.Second
+	loadLockTTL = 10 * time.Second
 
-	realBackupPVC = "hyperbola-backups"
-	kwokBackupPVC = "hyperbola-backups-kwok"
-	loadDomain    = "ws.example.test"
+	loadRealBackupPVC = "hyperbola-backups"
+	loadKwokBackupPVC = "hyperbola-backups-kwok"
+	loadDomain        = "ws.example.test"
 )
 
-// realScripts are the steps of the real sessions, one script each: "write" writes a new tree
+// loadRealScripts are the steps of the real sessions, one script each: "write" writes a new tree
 // when the session is running. Their ends cover every final state with data: deleted with a
 // backup after a sleep and a wake, running, deleted right away, sleeping.
-var realScripts = [realSessions][]string{
+var loadRealScripts = [loadRealSessions][]string{
 	{"create", "write", "sleep", "wake", "write", "delete"},
 	{"create", "write", "sleep", "wake", "write"},
 	{"create", "write", "delete"},
@@ -76,8 +76,8 @@ type loadPlane struct {
 	sweep  *sweep.Sweeper
 }
 
-// tracked is one session of the load, as the test knows it.
-type tracked struct {
+// loadSession is one session of the load, as the test knows it.
+type loadSession struct {
 	n     int
 	real  bool
 	p     *loadPlane
@@ -87,24 +87,25 @@ type tracked struct {
 	id string     // set once a create returned it: from then on its record exists
 	// last is the last tree written while the session was running, lastVersion its number
 	// (0: none yet).
-	last        tree
+	last        loadTree
 	lastVersion int
 }
 
-func (s *tracked) ID() string {
+func (s *loadSession) ID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.id
 }
 
-// load is the run's bookkeeping.
-type load struct {
+// loadRun is the run's bookkeeping.
+type loadRun struct {
 	t     *testing.T
 	k     *testenv.Kube
 	ns    string
 	proxy *KubeProxy
-	fs    *gate
+	fs    *loadGate
 	rec   *events.Recorder
+	all   []*loadSession
 
 	ops      atomic.Int64
 	faults   atomic.Int64
@@ -134,10 +135,10 @@ func TestLoadWithFaults(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 
-	if err := k.CreateBackupPVCOn(ctx, ns, realBackupPVC, k.RealNode.StorageClass); err != nil {
+	if err := k.CreateBackupPVCOn(ctx, ns, loadRealBackupPVC, k.RealNode.StorageClass); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.CreateBackupPVC(ctx, ns, kwokBackupPVC); err != nil {
+	if err := k.CreateBackupPVC(ctx, ns, loadKwokBackupPVC); err != nil {
 		t.Fatal(err)
 	}
 	proxy, proxied := StartKubeProxy(t, k.Config)
@@ -147,9 +148,9 @@ func TestLoadWithFaults(t *testing.T) {
 	}
 
 	// Durable events through a gate to the emulator, queued in Redis while it is cut.
-	fsGate := startGate(t, env.Firestore.Host)
-	fs := firestoreThrough(t, fsGate.Addr(), env.FirestoreProject(t))
-	warmFirestore(t, fs)
+	fsGate := loadStartGate(t, env.Firestore.Host)
+	fs := loadFirestoreThrough(t, fsGate.Addr(), env.FirestoreProject(t))
+	loadWarmFirestore(t, fs)
 	rdb := env.Redis.Client(t)
 	rec := events.New(fs, events.Options{Redis: rdb, Prefix: testenv.UniqueName("ev") + ":", Attempts: 2,
 		Backoff: 50 * time.Millisecond, AttemptTimeout: 2 * time.Second, Cooldown: 10 * time.Second, Logger: log})
@@ -158,17 +159,17 @@ func TestLoadWithFaults(t *testing.T) {
 	realOpts := kube.Options{Namespace: ns, Domain: loadDomain, Port: 8080, StorageClass: node.StorageClass,
 		IngressClass: "nginx", ClusterIssuer: "letsencrypt", IngressNamespace: "ingress-nginx",
 		NodeSelector: node.NodeSelector(), Tolerations: []corev1.Toleration{node.Toleration()},
-		BackupPVC: realBackupPVC, BackupImage: node.BackupImage, BackupDeadline: 10 * time.Minute}
+		BackupPVC: loadRealBackupPVC, BackupImage: node.BackupImage, BackupDeadline: 10 * time.Minute}
 	kwokOpts := kube.Options{Namespace: ns, Domain: loadDomain, Port: 8080, IngressClass: "nginx",
 		ClusterIssuer: "letsencrypt", IngressNamespace: "ingress-nginx",
-		BackupPVC: kwokBackupPVC, BackupImage: node.BackupImage, BackupDeadline: 10 * time.Minute}
+		BackupPVC: loadKwokBackupPVC, BackupImage: node.BackupImage, BackupDeadline: 10 * time.Minute}
 	mkPlane := func(name string, ko kube.Options, image string) *loadPlane {
 		if err := ko.Validate(); err != nil {
 			t.Fatal(err)
 		}
 		st := store.New(rdb, testenv.UniqueName("t-"+name)+":", store.Options{TombstoneTTL: 24 * time.Hour, Logger: log})
 		svc := session.NewService(kube.NewCluster(pcs, ko), st, session.Options{Domain: loadDomain, Image: image,
-			Storage: "1Gi", LockTTL: lockTTL, LockWait: 5 * time.Second, Recorder: rec, Logger: log})
+			Storage: "1Gi", LockTTL: loadLockTTL, LockWait: 5 * time.Second, Recorder: rec, Logger: log})
 		sw := sweep.New(sweep.Deps{Sessions: svc, Store: st, Flusher: rec, Logger: log,
 			Prober: sweep.ProberFunc(func(context.Context, string) (sweep.Heartbeat, error) {
 				return sweep.Heartbeat{}, errors.New("this test probes no workspace")
@@ -181,15 +182,16 @@ func TestLoadWithFaults(t *testing.T) {
 	realPlane := mkPlane("real", realOpts, node.WorkspaceImage)
 	kwokPlane := mkPlane("kwok", kwokOpts, "")
 
-	var all []*tracked
-	for i := range realSessions + kwokSessions {
-		s := &tracked{n: i, real: i < realSessions, p: kwokPlane, reqID: testenv.UniqueName(fmt.Sprintf("load-%d", i))}
+	var all []*loadSession
+	for i := range loadRealSessions + loadKwokSessions {
+		s := &loadSession{n: i, real: i < loadRealSessions, p: kwokPlane, reqID: testenv.UniqueName(fmt.Sprintf("load-%d", i))}
 		if s.real {
 			s.p = realPlane
 		}
 		all = append(all, s)
 	}
-	l := &load{t: t, k: k, ns: ns, proxy: proxy, fs: fsGate, rec: rec, outcomes: map[string]int{}, samples: map[string]string{}}
+	l := &loadRun{t: t, k: k, ns: ns, proxy: proxy, fs: fsGate, rec: rec, all: all,
+		outcomes: map[string]int{}, samples: map[string]string{}}
 
 	// The faults of the whole load: ~5% of writes fail, and some scale and Job calls stall.
 	removes := []func(){
@@ -198,15 +200,30 @@ func TestLoadWithFaults(t *testing.T) {
 		proxy.Add(FaultRule{Name: "stall-jobs", PathContains: "/jobs", Stall: 3 * time.Second, Every: 5, Limit: 6}),
 	}
 
+	// Every data volume that goes must go after its backup succeeded; a real one, with its
+	// archive complete on the backup volume at that moment.
+	guardCtx, stopGuard := context.WithCancel(ctx)
+	defer stopGuard()
+	guard := loadGuardVolumes(guardCtx, t, k.Client, ns, func(id string) string {
+		if s := l.find(id); s == nil || !s.real {
+			return ""
+		}
+		root, err := k.VolumeHostPath(ctx, ns, loadRealBackupPVC)
+		if err != nil {
+			return fmt.Sprintf("the backup volume: %v", err)
+		}
+		return loadArchiveProblem(filepath.Join(root, id))
+	})
+
 	// The load: the real sessions' scripts and the kwok sessions' random operations at once.
 	loadStart := time.Now()
 	var wg sync.WaitGroup
-	for _, s := range all[:realSessions] {
-		wg.Go(func() { l.runScript(ctx, s, realScripts[s.n], seed) })
+	for _, s := range all[:loadRealSessions] {
+		wg.Go(func() { l.runScript(ctx, s, loadRealScripts[s.n], seed) })
 	}
-	kwok := all[realSessions:]
-	randomOps := totalOps - len(all)
-	for _, sc := range realScripts {
+	kwok := all[loadRealSessions:]
+	randomOps := loadOps - len(all)
+	for _, sc := range loadRealScripts {
 		randomOps -= len(sc) - 1 - strings.Count(strings.Join(sc, " "), "write")
 	}
 	plan := make(chan func(), randomOps+len(kwok))
@@ -239,14 +256,14 @@ func TestLoadWithFaults(t *testing.T) {
 		}
 	}
 	close(plan)
-	for w := range kwokWorkers {
+	for w := range loadKwokWorkers {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(seed, uint64(100+w)))
 			for f := range plan {
 				f()
 				// spread the operations over the real sessions' slower steps, so the faults
 				// that follow the operation count land while those run
-				sleepCtx(ctx, time.Duration(500+r.IntN(2500))*time.Millisecond)
+				loadSleep(ctx, time.Duration(500+r.IntN(2500))*time.Millisecond)
 			}
 		})
 	}
@@ -276,6 +293,18 @@ func TestLoadWithFaults(t *testing.T) {
 	l.checkSessions(ctx, all, final)
 	l.checkOrphans(ctx, all, []*loadPlane{realPlane, kwokPlane})
 	l.checkBackupVolume(ctx)
+	stopGuard()
+	gone, problems, broken := guard.problems()
+	switch {
+	case broken != nil:
+		t.Logf("the order of backups and volume removals is unknown (%v); seen: %d volumes gone, problems: %v", broken, gone, problems)
+	case len(problems) > 0:
+		for _, p := range problems {
+			t.Errorf("a volume removed without a complete archive: %s", p)
+		}
+	default:
+		t.Logf("%d volumes went, each after its backup succeeded (and, on the real node, with its zip complete)", gone)
+	}
 	l.checkEvents(ctx, all, final)
 	l.mu.Lock()
 	for _, nf := range l.notFound {
@@ -285,9 +314,19 @@ func TestLoadWithFaults(t *testing.T) {
 	t.Logf("done in %s", time.Since(start).Round(time.Millisecond))
 }
 
+// find returns the tracked session with id, nil when none has it (yet).
+func (l *loadRun) find(id string) *loadSession {
+	for _, s := range l.all {
+		if s.ID() == id {
+			return s
+		}
+	}
+	return nil
+}
+
 // countOp counts an attempted operation and starts the faults that follow the count: Firestore
 // is cut at the 15th operation and back at the 80th; Redis restarts at the 50th.
-func (l *load) countOp(ctx context.Context) {
+func (l *loadRun) countOp(ctx context.Context) {
 	switch l.ops.Add(1) {
 	case 15:
 		l.cutFirestore()
@@ -304,7 +343,7 @@ func (l *load) countOp(ctx context.Context) {
 	}
 }
 
-func (l *load) cutFirestore() {
+func (l *loadRun) cutFirestore() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.t.Logf("fault: firestore unreachable (operation %d)", l.ops.Load())
@@ -313,7 +352,7 @@ func (l *load) cutFirestore() {
 	l.faults.Add(1)
 }
 
-func (l *load) restoreFirestore() {
+func (l *loadRun) restoreFirestore() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fsCut {
@@ -325,7 +364,7 @@ func (l *load) restoreFirestore() {
 
 // note counts an operation's outcome by its error's kind; a NotFound on a session whose
 // record exists is a failure, kept for the end.
-func (l *load) note(kind string, s *tracked, err error) {
+func (l *loadRun) note(kind string, s *loadSession, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = string(session.KindOf(err))
@@ -341,7 +380,7 @@ func (l *load) note(kind string, s *tracked, err error) {
 	}
 }
 
-func (l *load) outcomesSnapshot() map[string]int {
+func (l *loadRun) outcomesSnapshot() map[string]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make(map[string]int, len(l.outcomes))
@@ -353,7 +392,7 @@ func (l *load) outcomesSnapshot() map[string]int {
 
 // create creates the session, retrying with the same request id (so a retry completes the
 // same session, never a second one) until a call returns it; each attempt is an operation.
-func (l *load) create(ctx context.Context, s *tracked) {
+func (l *loadRun) create(ctx context.Context, s *loadSession) {
 	for attempt := range 8 {
 		l.countOp(ctx)
 		got, err := s.p.svc.Create(ctx, session.CreateRequest{UserID: fmt.Sprintf("user%d@example.com", s.n), RequestID: s.reqID})
@@ -367,13 +406,13 @@ func (l *load) create(ctx context.Context, s *tracked) {
 			s.mu.Unlock()
 			return
 		}
-		sleepCtx(ctx, retryWait(attempt, 3*time.Second))
+		loadSleep(ctx, loadRetryWait(attempt, 3*time.Second))
 	}
 	l.t.Logf("session #%d: no create succeeded (the sweep's check finds any record it left)", s.n)
 }
 
 // op runs one sleep, wake or delete, counted, its error classified.
-func (l *load) op(ctx context.Context, s *tracked, kind string) error {
+func (l *loadRun) op(ctx context.Context, s *loadSession, kind string) error {
 	id := s.ID()
 	if id == "" {
 		return errors.New("not created")
@@ -395,7 +434,7 @@ func (l *load) op(ctx context.Context, s *tracked, kind string) error {
 }
 
 // get reads the session (driving its pending step), for the NotFound check; not an operation.
-func (l *load) get(ctx context.Context, s *tracked) (*session.Session, error) {
+func (l *loadRun) get(ctx context.Context, s *loadSession) (*session.Session, error) {
 	id := s.ID()
 	if id == "" {
 		return nil, errors.New("not created")
@@ -410,7 +449,7 @@ func (l *load) get(ctx context.Context, s *tracked) (*session.Session, error) {
 // runScript runs a real session's steps one after the other. An operation that fails is
 // tried again (each attempt counted) a few times; after each, the session is driven with Get
 // until it rests, and a "write" writes a new tree only when it rests running.
-func (l *load) runScript(ctx context.Context, s *tracked, steps []string, seed uint64) {
+func (l *loadRun) runScript(ctx context.Context, s *loadSession, steps []string, seed uint64) {
 	for _, step := range steps {
 		switch step {
 		case "create":
@@ -424,7 +463,7 @@ func (l *load) runScript(ctx context.Context, s *tracked, steps []string, seed u
 				if err == nil || errors.Is(err, session.ErrConflict) || errors.Is(err, session.ErrNotFound) {
 					break
 				}
-				sleepCtx(ctx, retryWait(attempt, 3*time.Second))
+				loadSleep(ctx, loadRetryWait(attempt, 3*time.Second))
 			}
 		}
 		l.settle(ctx, s)
@@ -433,7 +472,7 @@ func (l *load) runScript(ctx context.Context, s *tracked, steps []string, seed u
 
 // settle drives the session with Get until it has no pending step (or the patience runs out:
 // the convergence after the load carries on from there).
-func (l *load) settle(ctx context.Context, s *tracked) *session.Session {
+func (l *loadRun) settle(ctx context.Context, s *loadSession) *session.Session {
 	if s.ID() == "" {
 		return nil
 	}
@@ -443,7 +482,7 @@ func (l *load) settle(ctx context.Context, s *tracked) *session.Session {
 		if err == nil && got.Pending == session.PendingNone {
 			return got
 		}
-		sleepCtx(ctx, retryWait(n, 2*time.Second))
+		loadSleep(ctx, loadRetryWait(n, 2*time.Second))
 	}
 	l.t.Logf("session %s (#%d) still pending after %s; left to the convergence", s.ID(), s.n, loadPatience)
 	return nil
@@ -451,7 +490,7 @@ func (l *load) settle(ctx context.Context, s *tracked) *session.Session {
 
 // write writes a new tree into a running real session's volume, through its host path, and
 // keeps its checksums as the tree the session must hold from now on.
-func (l *load) write(ctx context.Context, s *tracked, seed uint64) {
+func (l *loadRun) write(ctx context.Context, s *loadSession, seed uint64) {
 	got := l.settle(ctx, s)
 	if got == nil || got.State != session.StateRunning {
 		state := "unknown"
@@ -469,7 +508,7 @@ func (l *load) write(ctx context.Context, s *tracked, seed uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.lastVersion + 1
-	tr, err := writeTree(dir, seed+uint64(s.n), v)
+	tr, err := loadWriteTree(dir, seed+uint64(s.n), v)
 	if err != nil {
 		l.t.Errorf("session %s: writing tree %d: %v", s.id, v, err)
 		return
@@ -479,7 +518,7 @@ func (l *load) write(ctx context.Context, s *tracked, seed uint64) {
 }
 
 // volumeDir is the host directory of the session's data volume on the real node.
-func (l *load) volumeDir(ctx context.Context, id string) (string, error) {
+func (l *loadRun) volumeDir(ctx context.Context, id string) (string, error) {
 	n, err := kube.NamesFor(id)
 	if err != nil {
 		return "", err
@@ -489,7 +528,7 @@ func (l *load) volumeDir(ctx context.Context, id string) (string, error) {
 
 // converged reports whether a session is at rest: running, sleeping or deleted with nothing
 // pending, or failed with a reason.
-func atRest(s *session.Session) bool {
+func loadAtRest(s *session.Session) bool {
 	if s == nil || s.Pending != session.PendingNone {
 		return false
 	}
@@ -505,11 +544,11 @@ func atRest(s *session.Session) bool {
 // converge runs up to loadMaxSweeps sweeps of both planes, reading every session after each, until
 // all are at rest; between sweeps it waits for the namespace to change (a pod ready, a Job
 // done, an object gone). It returns the last answer of each session.
-func (l *load) converge(ctx context.Context, all []*tracked, planes []*loadPlane) map[*tracked]*session.Session {
+func (l *loadRun) converge(ctx context.Context, all []*loadSession, planes []*loadPlane) map[*loadSession]*session.Session {
 	ctx, cancel := context.WithTimeout(ctx, loadPatience)
 	defer cancel()
-	changed := nsChanges(ctx, l.t, l.k.Client, l.ns)
-	final := map[*tracked]*session.Session{}
+	changed := loadChanges(ctx, l.t, l.k.Client, l.ns)
+	final := map[*loadSession]*session.Session{}
 	start := time.Now()
 	for round := 1; round <= loadMaxSweeps; round++ {
 		for _, p := range planes {
@@ -532,7 +571,7 @@ func (l *load) converge(ctx context.Context, all []*tracked, planes []*loadPlane
 				continue
 			}
 			final[s] = got
-			if atRest(got) {
+			if loadAtRest(got) {
 				resting++
 			}
 		}
@@ -548,7 +587,7 @@ func (l *load) converge(ctx context.Context, all []*tracked, planes []*loadPlane
 		case <-changed:
 		case <-time.After(10 * time.Second):
 		}
-		sleepCtx(ctx, time.Second)
+		loadSleep(ctx, time.Second)
 	}
 	return final
 }
@@ -556,7 +595,7 @@ func (l *load) converge(ctx context.Context, all []*tracked, planes []*loadPlane
 // checkSessions checks every session at rest: converged, its objects (all six alive, none
 // deleted), and for the real ones their files: in the volume while it lives, in the backup's
 // zip once deleted.
-func (l *load) checkSessions(ctx context.Context, all []*tracked, final map[*tracked]*session.Session) {
+func (l *loadRun) checkSessions(ctx context.Context, all []*loadSession, final map[*loadSession]*session.Session) {
 	t := l.t
 	var lostTotal int64
 	for _, s := range all {
@@ -566,7 +605,7 @@ func (l *load) checkSessions(ctx context.Context, all []*tracked, final map[*tra
 			continue
 		}
 		got := final[s]
-		if !atRest(got) {
+		if !loadAtRest(got) {
 			t.Errorf("session %s (#%d) did not converge: %+v", id, s.n, got)
 			continue
 		}
@@ -598,48 +637,48 @@ func (l *load) checkSessions(ctx context.Context, all []*tracked, final map[*tra
 
 // checkFiles compares a real session's last written tree with its volume (alive) or with its
 // backup's zip (deleted), and returns the bytes lost.
-func (l *load) checkFiles(ctx context.Context, s *tracked, got *session.Session) int64 {
+func (l *loadRun) checkFiles(ctx context.Context, s *loadSession, got *session.Session) int64 {
 	t := l.t
 	s.mu.Lock()
 	want, version := s.last, s.lastVersion
 	s.mu.Unlock()
 	if want == nil {
-		want = tree{}
+		want = loadTree{}
 	}
 	var where, dir string
 	switch got.State {
 	case session.StateDeleted:
-		rel, ok := strings.CutPrefix(got.BackupLocation, "pvc://"+realBackupPVC+"/")
+		rel, ok := strings.CutPrefix(got.BackupLocation, "pvc://"+loadRealBackupPVC+"/")
 		if !ok {
-			t.Errorf("session %s: backup location %q is not on %s", s.id, got.BackupLocation, realBackupPVC)
+			t.Errorf("session %s: backup location %q is not on %s", s.id, got.BackupLocation, loadRealBackupPVC)
 			return want.bytes()
 		}
-		root, err := l.k.VolumeHostPath(ctx, l.ns, realBackupPVC)
+		root, err := l.k.VolumeHostPath(ctx, l.ns, loadRealBackupPVC)
 		if err != nil {
 			t.Errorf("session %s: the backup volume: %v", s.id, err)
 			return want.bytes()
 		}
-		out, err := unzip(t, filepath.Join(root, filepath.FromSlash(rel)))
+		out, err := loadUnzip(t, filepath.Join(root, filepath.FromSlash(rel)))
 		if err != nil {
 			t.Errorf("session %s: its backup does not extract: %v", s.id, err)
 			return want.bytes()
 		}
-		where, dir = "the zip "+got.BackupLocation, filepath.Join(out, treeDir)
+		where, dir = "the zip "+got.BackupLocation, filepath.Join(out, loadTreeDir)
 	default:
 		root, err := l.volumeDir(ctx, s.id)
 		if err != nil {
 			t.Errorf("%s session %s: its volume: %v (a volume removed without an archive?)", got.State, s.id, err)
 			return want.bytes()
 		}
-		where, dir = "its volume", filepath.Join(root, treeDir)
+		where, dir = "its volume", filepath.Join(root, loadTreeDir)
 	}
-	have, err := readTree(dir)
+	have, err := loadReadTree(dir)
 	if err != nil {
 		t.Errorf("session %s: reading %s: %v", s.id, where, err)
 		return want.bytes()
 	}
 	counts.files.Add(int64(len(want)))
-	lost, diffs := compareTrees(want, have)
+	lost, diffs := loadCompareTrees(want, have)
 	if len(diffs) > 0 {
 		t.Errorf("%s session %s (#%d): %s differs from tree %d (%d bytes lost):\n%s",
 			got.State, s.id, s.n, where, version, lost, strings.Join(diffs, "\n"))
@@ -651,7 +690,7 @@ func (l *load) checkFiles(ctx context.Context, s *tracked, got *session.Session)
 
 // checkOrphans checks that the cluster holds objects only of live sessions the test knows,
 // and that the stores hold no record it does not know.
-func (l *load) checkOrphans(ctx context.Context, all []*tracked, planes []*loadPlane) {
+func (l *loadRun) checkOrphans(ctx context.Context, all []*loadSession, planes []*loadPlane) {
 	t := l.t
 	known := map[string]bool{}
 	for _, s := range all {
@@ -689,16 +728,16 @@ func (l *load) checkOrphans(ctx context.Context, all []*tracked, planes []*loadP
 }
 
 // checkBackupVolume checks that no backup left its temporary files on the real backup volume.
-func (l *load) checkBackupVolume(ctx context.Context) {
+func (l *loadRun) checkBackupVolume(ctx context.Context) {
 	t := l.t
-	pvc, err := l.k.Client.CoreV1().PersistentVolumeClaims(l.ns).Get(ctx, realBackupPVC, metav1.GetOptions{})
+	pvc, err := l.k.Client.CoreV1().PersistentVolumeClaims(l.ns).Get(ctx, loadRealBackupPVC, metav1.GetOptions{})
 	if err != nil || pvc.Spec.VolumeName == "" {
 		if err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("the backup claim: %v", err)
 		}
 		return // never bound: nothing was ever written to it
 	}
-	root, err := l.k.VolumeHostPath(ctx, l.ns, realBackupPVC)
+	root, err := l.k.VolumeHostPath(ctx, l.ns, loadRealBackupPVC)
 	if err != nil {
 		t.Errorf("the backup volume: %v", err)
 		return
@@ -726,7 +765,7 @@ func (l *load) checkBackupVolume(ctx context.Context) {
 // checkEvents checks that the events queued while Firestore was unreachable were all written
 // once it came back, and reports durable records that disagree with the store (an event that
 // found both Firestore and Redis down is lost to the queue: a reconcile repairs the record).
-func (l *load) checkEvents(ctx context.Context, all []*tracked, final map[*tracked]*session.Session) {
+func (l *loadRun) checkEvents(ctx context.Context, all []*loadSession, final map[*loadSession]*session.Session) {
 	t := l.t
 	// The Firestore client reconnects after its own backoff (gRPC's, up to two minutes after
 	// a long outage): flush until the queue is empty, within the patience.
@@ -744,7 +783,7 @@ func (l *load) checkEvents(ctx context.Context, all []*tracked, final map[*track
 		if time.Since(start) > loadPatience {
 			break
 		}
-		sleepCtx(ctx, retryWait(n, 5*time.Second))
+		loadSleep(ctx, loadRetryWait(n, 5*time.Second))
 	}
 	switch {
 	case info == nil:
