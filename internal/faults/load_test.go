@@ -135,6 +135,9 @@ func TestLoadWithFaults(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 
+	// The namespace goes without waiting when the test ends: its real pods are stopped first,
+	// so the next test on the real node does not share it with them.
+	t.Cleanup(func() { loadStopRealPods(t, k, ns) })
 	if err := k.CreateBackupPVCOn(ctx, ns, loadRealBackupPVC, k.RealNode.StorageClass); err != nil {
 		t.Fatal(err)
 	}
@@ -812,4 +815,33 @@ func (l *loadRun) checkEvents(ctx context.Context, all []*loadSession, final map
 		}
 	}
 	t.Logf("durable records: %d of %d agree with the store", len(final)-behind, len(final))
+}
+
+// loadStopRealPods deletes the namespace's Deployments and Jobs and waits (within the patience)
+// until none of its pods is left on the real node.
+func loadStopRealPods(t *testing.T, k *testenv.Kube, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), loadPatience)
+	defer cancel()
+	bg := metav1.DeletePropagationBackground
+	del := metav1.DeleteOptions{PropagationPolicy: &bg}
+	if err := k.Client.AppsV1().Deployments(ns).DeleteCollection(ctx, del, metav1.ListOptions{}); err != nil {
+		t.Logf("stopping the real pods: %v", err)
+	}
+	if err := k.Client.BatchV1().Jobs(ns).DeleteCollection(ctx, del, metav1.ListOptions{}); err != nil {
+		t.Logf("stopping the real pods: %v", err)
+	}
+	changed := loadChanges(ctx, t, k.Client, ns)
+	for {
+		pods, err := k.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + k.RealNode.NodeName})
+		if err == nil && len(pods.Items) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Logf("real pods still there after %s: %v", loadPatience, err)
+			return
+		case <-changed:
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
