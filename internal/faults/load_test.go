@@ -526,7 +526,14 @@ func (l *loadRun) volumeDir(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return l.k.VolumeHostPath(ctx, l.ns, n.Data)
+	dir, err := l.k.VolumeHostPath(ctx, l.ns, n.Data)
+	if err != nil {
+		return "", err
+	}
+	if rel, err := filepath.Rel(l.k.RealNode.VolumesDir, dir); err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("the volume of %s is at %s, not under the real node's %s", id, dir, l.k.RealNode.VolumesDir)
+	}
+	return dir, nil
 }
 
 // converged reports whether a session is at rest: running, sleeping or deleted with nothing
