@@ -102,7 +102,7 @@ type loadRun struct {
 	t     *testing.T
 	k     *testenv.Kube
 	ns    string
-	proxy *KubeProxy
+	proxy *testenv.KubeProxy
 	fs    *loadGate
 	rec   *events.Recorder
 	all   []*loadSession
@@ -144,7 +144,7 @@ func TestLoadWithFaults(t *testing.T) {
 	if err := k.CreateBackupPVC(ctx, ns, loadKwokBackupPVC); err != nil {
 		t.Fatal(err)
 	}
-	proxy, proxied := StartKubeProxy(t, k.Config)
+	proxy, proxied := testenv.StartKubeProxy(t, k.Config)
 	pcs, err := kubernetes.NewForConfig(proxied)
 	if err != nil {
 		t.Fatal(err)
@@ -198,9 +198,9 @@ func TestLoadWithFaults(t *testing.T) {
 
 	// The faults of the whole load: ~5% of writes fail, and some scale and Job calls stall.
 	removes := []func(){
-		proxy.Add(FaultRule{Name: "write-500", Verbs: []string{"POST", "PUT", "PATCH", "DELETE"}, Status: 500, Probability: 0.05}),
-		proxy.Add(FaultRule{Name: "stall-scale", PathContains: "/scale", Stall: 5 * time.Second, Every: 4, Limit: 6}),
-		proxy.Add(FaultRule{Name: "stall-jobs", PathContains: "/jobs", Stall: 3 * time.Second, Every: 5, Limit: 6}),
+		proxy.Add(testenv.FaultRule{Name: "write-500", Verbs: []string{"POST", "PUT", "PATCH", "DELETE"}, Status: 500, Probability: 0.05}),
+		proxy.Add(testenv.FaultRule{Name: "stall-scale", PathContains: "/scale", Stall: 5 * time.Second, Every: 4, Limit: 6}),
+		proxy.Add(testenv.FaultRule{Name: "stall-jobs", PathContains: "/jobs", Stall: 3 * time.Second, Every: 5, Limit: 6}),
 	}
 
 	// Every data volume that goes must go after its backup succeeded; a real one, with its
@@ -337,7 +337,7 @@ func (l *loadRun) countOp(ctx context.Context) {
 		l.faults.Add(1)
 		l.bg.Go(func() {
 			l.t.Logf("fault: restarting redis (operation 50)")
-			if err := restartRedis(ctx, env.Redis); err != nil {
+			if err := env.Redis.Restart(ctx); err != nil {
 				l.t.Errorf("restarting redis: %v", err)
 			}
 		})
