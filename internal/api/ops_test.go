@@ -67,6 +67,7 @@ func (f *fakeReconciler) Reconcile(_ context.Context, dryRun bool) (*reconcile.R
 	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
 	return &reconcile.Report{StartedAt: now, FinishedAt: now.Add(time.Second), DryRun: dryRun, Observed: 2,
 		Rebuilt:        []reconcile.Item{{ID: "ab12cd34", UserID: "user@example.com", State: session.StateRunning, Kinds: []session.ObjectKind{session.ObjectDeployment}}},
+		Repaired:       []reconcile.Item{},
 		Adopted:        []reconcile.Item{},
 		Removed:        []reconcile.Item{},
 		BackupsStarted: []reconcile.Item{}, BackupsPending: []reconcile.Item{}, Backfilled: []reconcile.Item{},
@@ -88,7 +89,7 @@ func (s *sweepStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"skipped":false,"candidates":1,"probed":1,"probe_errors":0,"slept":1,"kept_active":0,"deferred":0,`+
 		`"expired":0,"deleted":0,"pending":0,"advanced":0,"stuck_count":0,"errors":0,"flushed_events":2,`+
-		`"reconciled":{"observed":1,"flushed_events":0,"pending_events":0,"rebuilt":1,"adopted":0,"removed":0,"backups_started":0,`+
+		`"reconciled":{"observed":1,"flushed_events":0,"pending_events":0,"rebuilt":1,"repaired":0,"adopted":0,"removed":0,"backups_started":0,`+
 		`"backups_pending":0,"backfilled":0,"vanished":0,"skipped":0,"errors":0,"duration_ms":3},`+
 		`"started_at":"2026-11-26T02:00:00Z","duration_ms":12}`+"\n")
 }

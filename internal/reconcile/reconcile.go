@@ -152,6 +152,9 @@ type Report struct {
 	PendingSessions map[string]int `json:"pending_sessions,omitempty"`
 	// Rebuilt: Redis records rebuilt from Firestore and the cluster.
 	Rebuilt []Item `json:"rebuilt"`
+	// Repaired: sessions whose objects had drifted from their record (a sleeping one with
+	// replicas, a running one with none), brought back to it by the Service.
+	Repaired []Item `json:"repaired"`
 	// Adopted: complete sets of objects with no record, made into sessions.
 	Adopted []Item `json:"adopted"`
 	// Removed: incomplete sets with no record, deleted (their volume backed up first).
@@ -172,7 +175,7 @@ type Report struct {
 
 // Changed reports whether the run changed (or would change) anything.
 func (r *Report) Changed() bool {
-	return len(r.Rebuilt)+len(r.Adopted)+len(r.Removed)+len(r.BackupsStarted)+len(r.Backfilled)+len(r.Vanished) > 0
+	return len(r.Rebuilt)+len(r.Repaired)+len(r.Adopted)+len(r.Removed)+len(r.BackupsStarted)+len(r.Backfilled)+len(r.Vanished) > 0
 }
 
 type run struct {
@@ -225,7 +228,7 @@ func Reconcile(ctx context.Context, deps Deps, opts Options) (*Report, error) {
 	svc := session.NewService(deps.Cluster, deps.Store, session.Options{Domain: opts.Domain, IdleTimeout: opts.IdleTimeout,
 		SessionTTL: opts.SessionTTL, LockTTL: opts.LockTTL, Now: deps.Now, Logger: deps.Logger})
 	r := &run{deps: deps, svc: svc, opts: opts, now: deps.Now().UTC(), log: deps.Logger.With("component", "reconcile"),
-		rep: &Report{DryRun: opts.DryRun, Rebuilt: []Item{}, Adopted: []Item{}, Removed: []Item{},
+		rep: &Report{DryRun: opts.DryRun, Rebuilt: []Item{}, Repaired: []Item{}, Adopted: []Item{}, Removed: []Item{},
 			BackupsStarted: []Item{}, BackupsPending: []Item{}, Backfilled: []Item{}, Vanished: []Item{},
 			Skipped: []Item{}, Errors: []Item{}}}
 	r.rep.StartedAt = r.now
@@ -287,14 +290,14 @@ func Reconcile(ctx context.Context, deps Deps, opts Options) (*Report, error) {
 
 	r.sort()
 	r.rep.FinishedAt = deps.Now().UTC()
-	r.log.Info("reconciled", "observed", r.rep.Observed, "rebuilt", len(r.rep.Rebuilt), "adopted", len(r.rep.Adopted),
+	r.log.Info("reconciled", "observed", r.rep.Observed, "rebuilt", len(r.rep.Rebuilt), "repaired", len(r.rep.Repaired), "adopted", len(r.rep.Adopted),
 		"removed", len(r.rep.Removed), "backups_started", len(r.rep.BackupsStarted), "backups_pending", len(r.rep.BackupsPending),
 		"backfilled", len(r.rep.Backfilled), "vanished", len(r.rep.Vanished), "errors", len(r.rep.Errors), "dry_run", opts.DryRun)
 	return r.rep, nil
 }
 
 func (r *run) sort() {
-	for _, l := range []*[]Item{&r.rep.Rebuilt, &r.rep.Adopted, &r.rep.Removed, &r.rep.BackupsStarted, &r.rep.BackupsPending,
+	for _, l := range []*[]Item{&r.rep.Rebuilt, &r.rep.Repaired, &r.rep.Adopted, &r.rep.Removed, &r.rep.BackupsStarted, &r.rep.BackupsPending,
 		&r.rep.Backfilled, &r.rep.Vanished, &r.rep.Skipped, &r.rep.Errors} {
 		slices.SortStableFunc(*l, func(a, b Item) int { return cmp.Compare(a.ID, b.ID) })
 	}
@@ -307,6 +310,7 @@ func (r *run) observed(ctx context.Context, o *session.Observed, durable map[str
 	switch {
 	case err == nil:
 		r.backfill(ctx, rec, durable, durableErr)
+		r.drift(ctx, rec, o, item)
 		return
 	case !errors.Is(err, session.ErrNotFound):
 		r.fail(item, fmt.Errorf("reading the redis record: %w", err))
@@ -323,6 +327,35 @@ func (r *run) observed(ctx context.Context, o *session.Observed, durable map[str
 		return
 	}
 	r.orphan(ctx, o, d, item)
+}
+
+// drift asks the Service to repair a session whose objects disagree with its record with
+// nothing pending: a sleeping session whose Deployment has replicas (a pod runs and costs while
+// the record says asleep), or a running one with none (no pod, and nothing would ever start
+// one). Such drift is left by a call that landed after its instance lost the session's lock,
+// or by a change made by hand. A transition in flight always has a pending step, so it is
+// never taken for drift; a stale observation only makes the Service apply what the record
+// already says.
+func (r *run) drift(ctx context.Context, rec *session.Session, o *session.Observed, item Item) {
+	if rec.Pending != session.PendingNone || !o.Has(session.ObjectDeployment) {
+		return
+	}
+	switch {
+	case rec.State == session.StateSleeping && o.DesiredReplicas > 0:
+		item.Detail = fmt.Sprintf("sleeping with %d replica(s)", o.DesiredReplicas)
+	case rec.State == session.StateRunning && o.DesiredReplicas == 0:
+		item.Detail = "running with no replicas"
+	default:
+		return
+	}
+	item.State = rec.State
+	if !r.opts.DryRun {
+		if _, err := r.svc.Repair(ctx, rec.ID); err != nil {
+			r.fail(item, fmt.Errorf("repairing: %w", err))
+			return
+		}
+	}
+	r.add(func(p *Report) *[]Item { return &p.Repaired }, item)
 }
 
 // backfill writes a durable record for a Redis record Firestore does not know. It does so

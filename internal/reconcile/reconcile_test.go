@@ -379,3 +379,35 @@ func TestLeavesRecentlyDeletedSessionsAlone(t *testing.T) {
 		t.Errorf("recently deleted: %+v", rep)
 	}
 }
+
+// A session whose objects drifted from its record (a late call, a change by hand) is brought
+// back to the record by the Service: sleeping with a replica scales down, running with none
+// scales up. One with a step in flight is never taken for drift.
+func TestRepairsDrift(t *testing.T) {
+	asleep, up, busy, fine := durable("dft00001", "u", session.StateSleeping), durable("dft00002", "u", session.StateRunning),
+		durable("dft00003", "u", session.StateSleeping), durable("dft00004", "u", session.StateRunning)
+	busy.Pending, busy.PendingSince = session.PendingApply, now
+	f := &fixture{
+		cluster: newCluster(observed(asleep.ID, "u", all6, 1, true, old), observed(up.ID, "u", all6, 0, false, old),
+			observed(busy.ID, "u", all6, 1, true, old), observed(fine.ID, "u", all6, 1, true, old)),
+		store: newStore(),
+	}
+	for _, s := range []*session.Session{asleep, up, busy, fine} {
+		if err := f.store.Seed(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep := f.run(t, Options{DryRun: true}); !slices.Equal(ids(rep.Repaired), []string{asleep.ID, up.ID}) || f.cluster.Replicas(asleep.ID) != 1 {
+		t.Fatalf("dry run: repaired %v, replicas %d", ids(rep.Repaired), f.cluster.Replicas(asleep.ID))
+	}
+	rep := f.run(t, Options{})
+	if got := ids(rep.Repaired); !slices.Equal(got, []string{asleep.ID, up.ID}) {
+		t.Fatalf("repaired %v", got)
+	}
+	if f.cluster.Replicas(asleep.ID) != 0 || f.cluster.Replicas(up.ID) != 1 || f.cluster.Replicas(fine.ID) != 1 {
+		t.Fatalf("replicas after: %d %d %d", f.cluster.Replicas(asleep.ID), f.cluster.Replicas(up.ID), f.cluster.Replicas(fine.ID))
+	}
+	if g, _ := f.store.Get(context.Background(), asleep.ID); g.State != session.StateSleeping || g.Pending != session.PendingNone {
+		t.Fatalf("the repaired sleeping session: %+v", g)
+	}
+}

@@ -483,11 +483,14 @@ func (s *Service) workspaceGone(ctx context.Context, sess *Session) (bool, error
 	if err != nil {
 		return false, fmt.Errorf("observing session %s: %w", sess.ID, err)
 	}
-	if obs.Has("Deployment") && obs.DesiredReplicas > 0 {
+	if obs.Has(ObjectDeployment) && obs.DesiredReplicas > 0 {
+		// a ReadWriteOnce volume: the pod lets go of it first
 		if err := s.cluster.Scale(ctx, sess.ID, 0); err != nil {
 			return false, fmt.Errorf("scaling session %s to 0 for its backup: %w", sess.ID, err)
 		}
-		return false, nil
+		if obs, err = s.cluster.Readiness(ctx, sess.ID); err != nil {
+			return false, fmt.Errorf("observing session %s: %w", sess.ID, err)
+		}
 	}
 	return obs.Pods == 0, nil
 }
@@ -571,7 +574,9 @@ func (s *Service) sleep(ctx context.Context, sess *Session) error {
 		return Conflict("session %s is %s: it cannot sleep", sess.ID, sess.State)
 	}
 	from := sess.State
-	sess.State, sess.Reason = StateSleeping, ""
+	if err := s.intend(ctx, sess, StateSleeping); err != nil {
+		return err
+	}
 	if err := s.scale(ctx, sess, 0); err != nil {
 		return err
 	}
@@ -618,13 +623,15 @@ func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 			return Conflict("session %s is %s: it cannot wake", id, sess.State)
 		}
 		from := sess.State
-		sess.State, sess.Reason = StateWaking, ""
 		sess.BackupFailures = 0 // its user may have fixed what made the backup fail
+		now := s.opts.Now().UTC()
+		sess.LastActivity = now
+		if err := s.intend(ctx, sess, StateWaking); err != nil {
+			return err
+		}
 		if err := s.scale(ctx, sess, 1); err != nil {
 			return err
 		}
-		now := s.opts.Now().UTC()
-		sess.LastActivity = now
 		if err := s.put(ctx, sess); err != nil {
 			return err
 		}
@@ -634,6 +641,16 @@ func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 		s.record(ctx, sess, "wake_started", from, "")
 		return s.advance(ctx, sess)
 	})
+}
+
+// intend records where a transition goes before it touches the cluster: sess in state, with
+// the pending step (await-apply) that makes the cluster follow the record. A crash after this
+// write leaves a step the next touch or sweep finishes (it applies the workspace as state
+// wants it); a crash before it leaves the session as it was, in the cluster too.
+func (s *Service) intend(ctx context.Context, sess *Session, state State) error {
+	sess.State, sess.Reason = state, ""
+	s.await(sess, PendingApply)
+	return s.put(ctx, sess)
 }
 
 // scale sets the workspace's replicas and the matching pending step. When the Deployment is
@@ -741,9 +758,9 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 		}
 		from := sess.State
 		sess.State, sess.Reason = StateDeleting, ""
-		if err := s.scale(ctx, sess, 0); err != nil { // a ReadWriteOnce volume: the pod lets go first
-			return err
-		}
+		// The delete is recorded before the cluster is touched (a crash in between must not
+		// leave a session that says it runs with no pod): the backup step scales the workspace
+		// down, and the removal deletes it.
 		if backup {
 			// The backup starts once the pod is gone (stepBackup): now, when the workspace
 			// was asleep; on a later touch or sweep, when its pod still shuts down.
@@ -756,6 +773,25 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 			return err
 		}
 		s.record(ctx, sess, "delete_started", from, "")
+		return s.advance(ctx, sess)
+	})
+}
+
+// Repair makes the cluster follow the record of a session that is running or sleeping with
+// nothing pending, when it has drifted (reconcile finds such sessions: a sleeping one whose
+// Deployment has replicas, a running one with none, left by a call that landed after its
+// instance lost the session's lock, or by a change made by hand). It applies the workspace as
+// the record wants it (replicas, route) through the apply step. Other sessions are driven as
+// Get drives them. It reports the session after it.
+func (s *Service) Repair(ctx context.Context, id string) (*Session, error) {
+	return s.transition(ctx, id, func(ctx context.Context, sess *Session) error {
+		if sess.Pending == PendingNone && (sess.State == StateRunning || sess.State == StateSleeping) {
+			s.log.Warn("repairing a session whose objects drifted from its record", "id", sess.ID, "state", sess.State)
+			s.await(sess, PendingApply)
+			if err := s.put(ctx, sess); err != nil {
+				return err
+			}
+		}
 		return s.advance(ctx, sess)
 	})
 }

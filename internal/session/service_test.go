@@ -475,11 +475,11 @@ func TestBackupWaitsForThePodToGo(t *testing.T) {
 	if d.BackupLocation != "" {
 		t.Fatal("the backup started while a pod still ran")
 	}
-	r.Cluster.SetPods(s.ID, 0)
-	_ = r.Cluster.Scale(r.ctx, s.ID, 1)
+	_ = r.Cluster.Scale(r.ctx, s.ID, 1) // its pod (still terminating) stays when scaled away
 	if g := r.get(s.ID); g.BackupLocation != "" || r.Cluster.Replicas(s.ID) != 0 {
 		t.Fatalf("backup started with a pod up: %+v", g)
 	}
+	r.Cluster.SetPods(s.ID, 0)
 	if g := r.get(s.ID); g.BackupLocation == "" {
 		t.Fatalf("backup not started once the pod went: %+v", g)
 	}

@@ -118,6 +118,7 @@ type ReconcileSummary struct {
 	FlushedEvents  int    `json:"flushed_events"`
 	PendingEvents  int    `json:"pending_events"`
 	Rebuilt        int    `json:"rebuilt"`
+	Repaired       int    `json:"repaired"`
 	Adopted        int    `json:"adopted"`
 	Removed        int    `json:"removed"`
 	BackupsStarted int    `json:"backups_started"`
@@ -136,7 +137,7 @@ func Summarize(rep *reconcile.Report) *ReconcileSummary {
 	}
 	return &ReconcileSummary{
 		Observed: rep.Observed, FlushedEvents: rep.FlushedEvents, PendingEvents: rep.PendingEvents,
-		Rebuilt: len(rep.Rebuilt), Adopted: len(rep.Adopted), Removed: len(rep.Removed),
+		Rebuilt: len(rep.Rebuilt), Repaired: len(rep.Repaired), Adopted: len(rep.Adopted), Removed: len(rep.Removed),
 		BackupsStarted: len(rep.BackupsStarted), BackupsPending: len(rep.BackupsPending),
 		Backfilled: len(rep.Backfilled), Vanished: len(rep.Vanished), Skipped: len(rep.Skipped),
 		Errors: len(rep.Errors), DurationMS: rep.FinishedAt.Sub(rep.StartedAt).Milliseconds(),
