@@ -837,7 +837,8 @@ func (s *stallScale) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // On the real parts: a transition whose Kubernetes call stalls keeps its lock alive in Redis
 // (extended while it waits, far past the lock's TTL); when the lock passes to another holder,
-// the transition gives up its call (which never reaches the API server) and writes nothing.
+// the transition gives up its call (which never reaches the API server) and writes nothing
+// after the intent it recorded first, which the next touch finishes.
 func TestIntegrationLockKeptWhileWorkRunsAndLostLockStopsIt(t *testing.T) {
 	f := newFixture(t, parts{})
 	ctx := context.Background()
@@ -889,11 +890,17 @@ func TestIntegrationLockKeptWhileWorkRunsAndLostLockStopsIt(t *testing.T) {
 	if err := f.rdb.Del(ctx, lockKey).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := f.store.Get(ctx, s.ID); err != nil || got.State != session.StateRunning {
-		t.Fatalf("record after the lost sleep: %+v, %v", got, err)
+	// The sleep's intent was recorded under the lock, before the call; nothing after it was.
+	if got, err := f.store.Get(ctx, s.ID); err != nil || got.State != session.StateSleeping || got.Pending != session.PendingApply {
+		t.Fatalf("record after the lost sleep: %+v, %v; want its intent (sleeping, await-apply)", got, err)
 	}
 	if d := f.deployment(s.ID); d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
 		t.Fatalf("the given-up scale reached the API server: replicas %v", d.Spec.Replicas)
 	}
 	close(stall.released)
+	// The next touch, by a healthy instance, finishes what the intent says.
+	waitState(t, f.svc, s.ID, session.StateSleeping)
+	if d := f.deployment(s.ID); d.Spec.Replicas == nil || *d.Spec.Replicas != 0 {
+		t.Fatalf("after the intent was finished: replicas %v", d.Spec.Replicas)
+	}
 }
