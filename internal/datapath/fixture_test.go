@@ -18,7 +18,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -90,49 +89,13 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 	return f
 }
 
-// events returns a channel that receives a value whenever a pod or a Job changes in the
-// test's namespace: waits wake on it (and on a slow tick, as a safety net) instead of polling.
-func (f *fixture) events(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-	start := func(w watch.Interface, err error) {
-		if err != nil {
-			f.t.Logf("watch: %v (falling back to the tick)", err)
-			return
-		}
-		go func() {
-			defer w.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case _, ok := <-w.ResultChan():
-					if !ok {
-						return
-					}
-					poke()
-				}
-			}
-		}()
-	}
-	start(f.kube.Client.CoreV1().Pods(f.ns).Watch(ctx, metav1.ListOptions{}))
-	start(f.kube.Client.BatchV1().Jobs(f.ns).Watch(ctx, metav1.ListOptions{}))
-	start(f.kube.Client.CoreV1().PersistentVolumeClaims(f.ns).Watch(ctx, metav1.ListOptions{}))
-	return ch
-}
-
 // until calls check whenever the namespace changes (or every second) until it reports done.
 // check drives the session forward itself (Get does); it fails the test after patience.
 func (f *fixture) until(what string, check func() (bool, error)) {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	changed := f.events(ctx)
+	changed := testenv.Changes(ctx, f.t, f.kube.Client, f.ns)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	start := time.Now()

@@ -326,42 +326,6 @@ func loadUnzip(t *testing.T, zipPath string) (string, error) {
 	return out, nil
 }
 
-// changes returns a channel that receives a value whenever a pod, Job or claim changes in
-// ns, so waits wake on what they wait for instead of polling.
-func loadChanges(ctx context.Context, t testing.TB, cs kubernetes.Interface, ns string) <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-	start := func(w watch.Interface, err error) {
-		if err != nil {
-			t.Logf("watch: %v (waits fall back to their tick)", err)
-			return
-		}
-		go func() {
-			defer w.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case _, ok := <-w.ResultChan():
-					if !ok {
-						return
-					}
-					poke()
-				}
-			}
-		}()
-	}
-	start(cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{}))
-	start(cs.BatchV1().Jobs(ns).Watch(ctx, metav1.ListOptions{}))
-	start(cs.CoreV1().PersistentVolumeClaims(ns).Watch(ctx, metav1.ListOptions{}))
-	return ch
-}
-
 // backoff returns the wait before retry n (0-based): 200 ms doubling up to max, with jitter.
 func loadRetryWait(n int, max time.Duration) time.Duration {
 	d := 200 * time.Millisecond << min(n, 6)

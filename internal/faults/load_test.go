@@ -557,7 +557,7 @@ func loadAtRest(s *session.Session) bool {
 func (l *loadRun) converge(ctx context.Context, all []*loadSession, planes []*loadPlane) map[*loadSession]*session.Session {
 	ctx, cancel := context.WithTimeout(ctx, loadPatience)
 	defer cancel()
-	changed := loadChanges(ctx, l.t, l.k.Client, l.ns)
+	changed := testenv.Changes(ctx, l.t, l.k.Client, l.ns)
 	final := map[*loadSession]*session.Session{}
 	start := time.Now()
 	for round := 1; round <= loadMaxSweeps; round++ {
@@ -837,7 +837,7 @@ func loadStopRealPods(t *testing.T, k *testenv.Kube, ns string) {
 	if err := k.Client.BatchV1().Jobs(ns).DeleteCollection(ctx, del, metav1.ListOptions{}); err != nil {
 		t.Logf("stopping the real pods: %v", err)
 	}
-	changed := loadChanges(ctx, t, k.Client, ns)
+	changed := testenv.Changes(ctx, t, k.Client, ns)
 	for {
 		pods, err := k.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + k.RealNode.NodeName})
 		if err == nil && len(pods.Items) == 0 {
