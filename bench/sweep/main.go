@@ -320,3 +320,20 @@ func (c *scaleOnly) BackupStatus(ctx context.Context, id string, attempt int) (*
 }
 
 func (c *scaleOnly) DeleteWorkspace(context.Context, string, bool) error { return nil }
+
+// The sweep's benchmark makes no backups and restores nothing.
+func (c *scaleOnly) StartRestore(context.Context, string, int, string) (*session.Backup, error) {
+	return nil, session.Unimplemented("the sweep benchmark restores nothing")
+}
+
+func (c *scaleOnly) RestoreStatus(context.Context, string, int) (*session.Backup, error) {
+	return &session.Backup{Phase: session.BackupMissing}, nil
+}
+
+func (c *scaleOnly) CheckArchive(context.Context, string) (*session.Archive, error) {
+	return nil, session.Unimplemented("the sweep benchmark restores nothing")
+}
+
+func (c *scaleOnly) RemoveArchives(context.Context, string, []string) (*session.Backup, error) {
+	return &session.Backup{Phase: session.BackupSucceeded}, nil
+}

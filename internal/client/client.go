@@ -162,6 +162,36 @@ func (c *Client) Delete(ctx context.Context, id string, opts session.DeleteOptio
 	return c.onSession(ctx, http.MethodDelete, id, "", q, nil)
 }
 
+// ListBackups returns a page of the backup catalog (GET /backups).
+func (c *Client) ListBackups(ctx context.Context, opts session.BackupListOptions) (*session.BackupList, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"user_id": opts.UserID, "session_id": opts.SessionID, "cursor": opts.Cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if opts.Limit != 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	var out session.BackupList
+	if err := c.call(ctx, call{method: http.MethodGet, path: "/backups", query: q, out: &out, retry: true}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteBackup removes an archive (DELETE /backups/{id}).
+func (c *Client) DeleteBackup(ctx context.Context, id string) (*session.BackupRecord, error) {
+	if err := session.CheckBackupID(id); err != nil {
+		return nil, err
+	}
+	var out session.BackupRecord
+	if err := c.call(ctx, call{method: http.MethodDelete, path: "/backups/" + url.PathEscape(id), out: &out, retry: true}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // List returns a page of sessions.
 func (c *Client) List(ctx context.Context, opts session.ListOptions) (*session.ListResult, error) {
 	q := url.Values{}

@@ -59,6 +59,20 @@ func (s *stubManager) Wake(_ context.Context, id string) (*session.Session, erro
 func (s *stubManager) Update(_ context.Context, _ string, r session.UpdateRequest) (*session.Session, error) {
 	return s.answer(r)
 }
+func (s *stubManager) ListBackups(_ context.Context, o session.BackupListOptions) (*session.BackupList, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = o
+	return &session.BackupList{Backups: []*session.BackupRecord{}}, s.err
+}
+
+func (s *stubManager) DeleteBackup(_ context.Context, id string) (*session.BackupRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = id
+	return &session.BackupRecord{ID: id, State: session.BackupRemoved}, s.err
+}
+
 func (s *stubManager) Delete(_ context.Context, _ string, o session.DeleteOptions) (*session.Session, error) {
 	return s.answer(o)
 }

@@ -565,6 +565,34 @@ func (x *crashCluster) StartBackup(ctx context.Context, id string, attempt int) 
 	return x.inner.StartBackup(ctx, id, attempt)
 }
 
+func (x *crashCluster) StartRestore(ctx context.Context, id string, attempt int, location string) (*session.Backup, error) {
+	if err := x.c.step("StartRestore"); err != nil {
+		return nil, err
+	}
+	return x.inner.StartRestore(ctx, id, attempt, location)
+}
+
+func (x *crashCluster) RestoreStatus(ctx context.Context, id string, attempt int) (*session.Backup, error) {
+	if err := x.c.step("RestoreStatus"); err != nil {
+		return nil, err
+	}
+	return x.inner.RestoreStatus(ctx, id, attempt)
+}
+
+func (x *crashCluster) CheckArchive(ctx context.Context, location string) (*session.Archive, error) {
+	if err := x.c.step("CheckArchive"); err != nil {
+		return nil, err
+	}
+	return x.inner.CheckArchive(ctx, location)
+}
+
+func (x *crashCluster) RemoveArchives(ctx context.Context, name string, locations []string) (*session.Backup, error) {
+	if err := x.c.step("RemoveArchives"); err != nil {
+		return nil, err
+	}
+	return x.inner.RemoveArchives(ctx, name, locations)
+}
+
 func (x *crashCluster) BackupStatus(ctx context.Context, id string, attempt int) (*session.Backup, error) {
 	if err := x.c.step("BackupStatus"); err != nil {
 		return nil, err
@@ -656,6 +684,48 @@ func (x *crashStore) List(ctx context.Context, opts session.ListOptions) (*sessi
 		return nil, err
 	}
 	return x.inner.List(ctx, opts)
+}
+
+func (x *crashStore) PutBackup(ctx context.Context, b *session.BackupRecord) error {
+	if err := x.c.step("PutBackup(" + string(b.State) + ")"); err != nil {
+		return err
+	}
+	return x.inner.PutBackup(ctx, b)
+}
+
+func (x *crashStore) GetBackup(ctx context.Context, id string) (*session.BackupRecord, error) {
+	if err := x.c.step("GetBackup"); err != nil {
+		return nil, err
+	}
+	return x.inner.GetBackup(ctx, id)
+}
+
+func (x *crashStore) ListBackups(ctx context.Context, opts session.BackupListOptions) (*session.BackupList, error) {
+	if err := x.c.step("ListBackups"); err != nil {
+		return nil, err
+	}
+	return x.inner.ListBackups(ctx, opts)
+}
+
+func (x *crashStore) RemoveBackup(ctx context.Context, id string) error {
+	if err := x.c.step("RemoveBackup"); err != nil {
+		return err
+	}
+	return x.inner.RemoveBackup(ctx, id)
+}
+
+func (x *crashStore) ExpiredBackups(ctx context.Context, now time.Time, limit int) ([]*session.BackupRecord, error) {
+	if err := x.c.step("ExpiredBackups"); err != nil {
+		return nil, err
+	}
+	return x.inner.ExpiredBackups(ctx, now, limit)
+}
+
+func (x *crashStore) RemovingBackups(ctx context.Context, limit int) ([]*session.BackupRecord, error) {
+	if err := x.c.step("RemovingBackups"); err != nil {
+		return nil, err
+	}
+	return x.inner.RemovingBackups(ctx, limit)
 }
 
 func (x *crashStore) Touch(ctx context.Context, id string, t time.Time) error {

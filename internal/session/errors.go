@@ -79,6 +79,11 @@ func NotFound(id string) error {
 	return &Error{Kind: KindNotFound, Message: fmt.Sprintf("session %q not found", id)}
 }
 
+// BackupNotFound reports an unknown archive.
+func BackupNotFound(id string) error {
+	return &Error{Kind: KindNotFound, Message: fmt.Sprintf("backup %q not found", id)}
+}
+
 // Conflict reports a transition that the session's state does not allow.
 func Conflict(format string, args ...any) error {
 	return &Error{Kind: KindConflict, Message: fmt.Sprintf(format, args...)}

@@ -102,11 +102,13 @@ const (
 	BackupFailed    BackupPhase = "failed"
 )
 
-// Backup is the outcome of one backup attempt.
+// Backup is the outcome of one backup attempt; restore and archive removal Jobs report theirs
+// in it too (Location and Bytes are a backup's alone).
 type Backup struct {
 	Phase    BackupPhase
 	Location string // where the zip is (or will be), e.g. "pvc://hyperbola-backups/ab12cd34/ab12cd34-20261126T020304Z.zip"
 	Reason   string // why it failed
+	Bytes    int64  // the archive's size, once a backup succeeded
 }
 
 // Cluster is everything the session core needs from Kubernetes (internal/kube implements it).
@@ -133,6 +135,18 @@ type Cluster interface {
 	StartBackup(ctx context.Context, id string, attempt int) (*Backup, error)
 	// BackupStatus reports the backup Job of the given attempt.
 	BackupStatus(ctx context.Context, id string, attempt int) (*Backup, error)
+	// StartRestore starts (or finds) the restore Job of the given attempt, which fills the
+	// session's (new, empty) volume from the archive at location; a KindNotFound error when
+	// the session has no data claim yet.
+	StartRestore(ctx context.Context, id string, attempt int, location string) (*Backup, error)
+	// RestoreStatus reports the restore Job of the given attempt.
+	RestoreStatus(ctx context.Context, id string, attempt int) (*Backup, error)
+	// CheckArchive reads the archive at location through and reports what it holds or what is
+	// wrong with it (Archive.Problem); an error only when it could not be read at all.
+	CheckArchive(ctx context.Context, location string) (*Archive, error)
+	// RemoveArchives starts (or finds) the Job named name that removes the archives at
+	// locations, and returns its state; running it again is harmless.
+	RemoveArchives(ctx context.Context, name string, locations []string) (*Backup, error)
 	// DeleteWorkspace deletes the session's objects; the PVC only when deletePVC is true.
 	// It returns once the deletions are accepted; Observe tells when they are gone.
 	DeleteWorkspace(ctx context.Context, id string, deletePVC bool) error
@@ -167,6 +181,19 @@ type Store interface {
 	ClaimRequest(ctx context.Context, key, id string, ttl time.Duration) (string, error)
 	// Ping checks the connection.
 	Ping(ctx context.Context) error
+
+	// PutBackup writes an archive's catalog record and its indexes (user, session, age).
+	PutBackup(ctx context.Context, b *BackupRecord) error
+	// GetBackup returns an archive's record; a *Error of KindNotFound when there is none.
+	GetBackup(ctx context.Context, id string) (*BackupRecord, error)
+	// ListBackups pages the catalog newest first, filtered by user or session.
+	ListBackups(ctx context.Context, opts BackupListOptions) (*BackupList, error)
+	// RemoveBackup deletes an archive's record and its index entries.
+	RemoveBackup(ctx context.Context, id string) error
+	// ExpiredBackups returns up to limit available archives whose ExpiresAt is at or before
+	// now, oldest first; RemovingBackups up to limit archives being removed.
+	ExpiredBackups(ctx context.Context, now time.Time, limit int) ([]*BackupRecord, error)
+	RemovingBackups(ctx context.Context, limit int) ([]*BackupRecord, error)
 }
 
 // Lock is a held per-session lock (Store.Lock): a token in the store with an expiry. Only its

@@ -36,6 +36,9 @@ type Options struct {
 	// without skip_backup is refused until the session wakes (its user can fix what made the
 	// backup fail: an unreadable file, say).
 	MaxBackupAttempts int
+	// BackupRetention is how long an archive is kept before the sweep removes it
+	// (DefaultBackupRetention, 30 days); a negative value keeps archives forever.
+	BackupRetention time.Duration
 }
 
 func (o *Options) defaults() {
@@ -72,6 +75,7 @@ func (o *Options) defaults() {
 	if o.MaxBackupAttempts == 0 {
 		o.MaxBackupAttempts = 3
 	}
+	defD(&o.BackupRetention, DefaultBackupRetention)
 }
 
 // Service is the session core: it implements Manager on a Cluster and a Store, and drives
@@ -106,6 +110,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 	sess, err := s.newSession(req)
 	if err != nil {
 		return nil, err
+	}
+	if req.RestoreFrom != "" {
+		// The archive is found, checked as the caller's and read through before anything
+		// is written: bad input leaves nothing behind.
+		if err := s.restoreSource(ctx, req, sess); err != nil {
+			return nil, err
+		}
 	}
 	if req.RequestID != "" {
 		existing, err := s.store.ClaimRequest(ctx, req.RequestID, sess.ID, s.opts.RequestTTL)
@@ -245,11 +256,7 @@ func (s *Service) applyNew(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("applying session %s: %w", sess.ID, err)
 	}
 	password := sess.Password
-	if sess.State == StateSleeping {
-		s.await(sess, PendingNone)
-	} else {
-		s.await(sess, PendingReady)
-	}
+	s.await(sess, s.afterApply(sess))
 	if err := s.put(ctx, sess); err != nil {
 		return err
 	}
@@ -264,8 +271,8 @@ func (s *Service) applyNew(ctx context.Context, sess *Session) error {
 // workspace is the desired cluster shape of sess.
 func (s *Service) workspace(sess *Session, password string) Workspace {
 	replicas := int32(1)
-	if sess.State == StateSleeping || sess.State == StateDeleting || sess.State == StateDeleted {
-		replicas = 0
+	if sess.State == StateSleeping || sess.State == StateDeleting || sess.State == StateDeleted || sess.restoring() {
+		replicas = 0 // a workspace whose volume is still being filled does not start
 	}
 	return Workspace{
 		ID: sess.ID, UserID: sess.UserID, Image: sess.Image, Storage: sess.Storage, CPU: sess.CPU,
@@ -335,6 +342,8 @@ func (s *Service) advance(ctx context.Context, sess *Session) error {
 			err = s.stepBackup(ctx, sess)
 		case PendingRemoval:
 			err = s.stepRemoval(ctx, sess)
+		case PendingRestore:
+			err = s.stepRestore(ctx, sess)
 		default:
 			return fmt.Errorf("session %s: unknown pending step %q", sess.ID, sess.Pending)
 		}
@@ -354,12 +363,22 @@ func (s *Service) stepApply(ctx context.Context, sess *Session) error {
 	if err := s.cluster.Apply(ctx, s.workspace(sess, pw)); err != nil {
 		return fmt.Errorf("re-applying session %s: %w", sess.ID, err)
 	}
-	if sess.State == StateSleeping {
-		s.await(sess, PendingNone)
-	} else {
-		s.await(sess, PendingReady)
-	}
+	s.await(sess, s.afterApply(sess))
 	return s.put(ctx, sess)
+}
+
+// afterApply is the step a session waits in once its objects are applied: its restore, while
+// its volume is not filled yet; nothing, asleep; else its pod.
+func (s *Service) afterApply(sess *Session) Pending {
+	switch {
+	case sess.restoring() && sess.State == StateFailed:
+		return PendingNone // a failed restore waits for a wake (which tries again) or a delete
+	case sess.restoring():
+		return PendingRestore
+	case sess.State == StateSleeping:
+		return PendingNone
+	}
+	return PendingReady
 }
 
 // stepReady waits for the pod of a created or woken session.
@@ -469,6 +488,10 @@ func (s *Service) stepBackup(ctx context.Context, sess *Session) error {
 		return nil
 	case BackupSucceeded:
 		sess.BackupLocation = b.Location
+		// in the catalog before the volume goes: an archive nobody can find is lost too
+		if err := s.catalog(ctx, sess, b); err != nil {
+			return err
+		}
 		s.record(ctx, sess, "backup_done", StateDeleting, b.Location)
 		return s.removeObjects(ctx, sess)
 	}
@@ -573,6 +596,9 @@ func (s *Service) sleep(ctx context.Context, sess *Session) error {
 	case StateDeleting, StateDeleted:
 		return Conflict("session %s is %s: it cannot sleep", sess.ID, sess.State)
 	}
+	if sess.restoring() {
+		return restoringConflict(sess, "sleep")
+	}
 	from := sess.State
 	if err := s.intend(ctx, sess, StateSleeping); err != nil {
 		return err
@@ -621,6 +647,9 @@ func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 			return s.advance(ctx, sess)
 		case StateDeleting, StateDeleted:
 			return Conflict("session %s is %s: it cannot wake", id, sess.State)
+		}
+		if sess.restoring() { // its restore failed: try it again
+			return s.retryRestore(ctx, sess)
 		}
 		from := sess.State
 		sess.BackupFailures = 0 // its user may have fixed what made the backup fail
@@ -691,6 +720,9 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 		case StateDeleting, StateDeleted:
 			return Conflict("session %s is %s: it cannot change", id, sess.State)
 		}
+		if sess.restoring() {
+			return restoringConflict(sess, "change")
+		}
 		old := sess.Clone()
 		for _, f := range []struct {
 			in  *string
@@ -751,7 +783,9 @@ func (s *Service) Delete(ctx context.Context, id string, opts DeleteOptions) (*S
 			}
 			return s.advance(ctx, sess)
 		}
-		backup := sess.BackupOnDelete && !opts.SkipBackup
+		// A volume whose restore never finished holds nothing of its user's that its archive
+		// does not: it goes without a backup (the archive stays).
+		backup := sess.BackupOnDelete && !opts.SkipBackup && !sess.restoring()
 		if backup && sess.State == StateFailed && sess.BackupFailures >= s.opts.MaxBackupAttempts {
 			return Conflict("session %s: its backup failed %d times (%s); wake it and fix what the reason names, "+
 				"or delete it with skip_backup to remove it without a backup", id, sess.BackupFailures, sess.Reason)

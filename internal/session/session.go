@@ -71,6 +71,7 @@ const (
 	PendingReady   Pending = "await-ready"   // objects applied (create or wake): waiting for the pod
 	PendingBackup  Pending = "await-backup"  // delete: waiting for the backup Job
 	PendingRemoval Pending = "await-removal" // delete: objects deleted, waiting for them to go
+	PendingRestore Pending = "await-restore" // create with restore_from: the restore Job fills the volume
 )
 
 // Session is one workspace: its record as kept in Redis, and the API's view of it.
@@ -94,11 +95,15 @@ type Session struct {
 	// Zero (absent from the JSON) means it never expires.
 	ExpiresAt      time.Time `json:"expires_at,omitzero"`
 	BackupLocation string    `json:"backup_location,omitempty"`
+	// RestoreFrom is the archive the session's volume was filled from (a location), and
+	// RestoredAt when that finished. Until then the workspace does not start.
+	RestoreFrom string    `json:"restore_from,omitempty"`
+	RestoredAt  time.Time `json:"restored_at,omitzero"`
 	Pending        Pending   `json:"pending,omitempty"`
 	// PendingSince is when the session entered its pending step (zero when it has none): a
 	// step that lasts far longer than it should is an alert (the sweep's report, /metrics).
 	PendingSince time.Time `json:"pending_since,omitzero"`
-	// Attempt counts backup attempts, so a retried delete runs a fresh Job.
+	// Attempt counts the session's Jobs (restores and backups), so a retry runs a fresh Job.
 	Attempt int `json:"attempt,omitempty"`
 	// BackupFailures counts the backups that failed since the session last woke: a delete
 	// stops trying after Options.MaxBackupAttempts (the volume is kept) until a wake.
@@ -147,6 +152,10 @@ type CreateRequest struct {
 	TTL *Duration `json:"ttl,omitempty"`
 	// State "sleeping" creates the workspace asleep; "" or "running" starts it.
 	State State `json:"state,omitempty"`
+	// RestoreFrom fills the new volume from an archive before the workspace starts: a backup
+	// location (BackupRecord.Location), a backup id, or a session id (its latest archive).
+	// The archive must be the same user's.
+	RestoreFrom string `json:"restore_from,omitempty"`
 	// RequestID makes a retried create idempotent: the same id within a day returns (and
 	// completes) the same session instead of making a second one.
 	RequestID string `json:"request_id,omitempty"`
@@ -196,4 +205,9 @@ type Manager interface {
 	Wake(ctx context.Context, id string) (*Session, error)
 	Update(ctx context.Context, id string, req UpdateRequest) (*Session, error)
 	Delete(ctx context.Context, id string, opts DeleteOptions) (*Session, error)
+	// ListBackups pages the backup catalog, newest first.
+	ListBackups(ctx context.Context, opts BackupListOptions) (*BackupList, error)
+	// DeleteBackup removes an archive: the record says removing until its file is gone, then
+	// the answer's state is removed.
+	DeleteBackup(ctx context.Context, id string) (*BackupRecord, error)
 }

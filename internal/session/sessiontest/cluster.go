@@ -38,6 +38,7 @@ type Cluster struct {
 	autoReady  bool
 	autoBackup session.BackupPhase
 	backupFor  map[string]session.BackupPhase // per session, over autoBackup (SetAutoBackupFor)
+	arch       archives
 }
 
 var _ session.Cluster = (*Cluster)(nil)
@@ -147,6 +148,9 @@ func (c *Cluster) FinishBackup(id string, attempt int, phase session.BackupPhase
 	defer c.mu.Unlock()
 	if b := c.backups[backupKey(id, attempt)]; b != nil {
 		b.Phase, b.Reason = phase, reason
+		if phase == session.BackupSucceeded {
+			c.PutArchive(b.Location, session.Archive{Bytes: b.Bytes, Files: 3, Uncompressed: 2 << 20})
+		}
 	}
 }
 
@@ -366,7 +370,9 @@ func (c *Cluster) StartBackup(ctx context.Context, id string, attempt int) (*ses
 		return nil, session.NotFound(id)
 	}
 	c.calls = append(c.calls, fmt.Sprintf("backup %s %d", id, attempt))
-	b := &session.Backup{Phase: session.BackupRunning, Location: fmt.Sprintf("pvc://backups/%s/%s.zip", id, id)}
+	// named as internal/kube names them; a backup that succeeds leaves its archive (PutArchive)
+	b := &session.Backup{Phase: session.BackupRunning, Bytes: 1 << 20,
+		Location: fmt.Sprintf("pvc://backups/%s/%s-%s.zip", id, id, c.now().UTC().Format("20060102T150405Z"))}
 	phase, ok := c.backupFor[id]
 	if !ok {
 		phase = c.autoBackup
@@ -376,6 +382,9 @@ func (c *Cluster) StartBackup(ctx context.Context, id string, attempt int) (*ses
 		if b.Phase == session.BackupFailed {
 			b.Reason = "zip: no space left on device"
 		}
+	}
+	if b.Phase == session.BackupSucceeded {
+		c.PutArchive(b.Location, session.Archive{Bytes: b.Bytes, Files: 3, Uncompressed: 2 << 20})
 	}
 	c.backups[k] = b
 	cp := *b

@@ -37,6 +37,7 @@ type Store struct {
 	leases   map[string]time.Time
 	requests map[string]claim
 	touches  map[string][]time.Time
+	backups  backupRecords
 }
 
 // heldLock is a taken per-session lock: its holder's token (0 for HoldLock's) and its expiry.
