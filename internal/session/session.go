@@ -99,7 +99,7 @@ type Session struct {
 	// RestoredAt when that finished. Until then the workspace does not start.
 	RestoreFrom string    `json:"restore_from,omitempty"`
 	RestoredAt  time.Time `json:"restored_at,omitzero"`
-	Pending        Pending   `json:"pending,omitempty"`
+	Pending     Pending   `json:"pending,omitempty"`
 	// PendingSince is when the session entered its pending step (zero when it has none): a
 	// step that lasts far longer than it should is an alert (the sweep's report, /metrics).
 	PendingSince time.Time `json:"pending_since,omitzero"`
