@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -312,7 +313,7 @@ func (s *Service) removeBackups(ctx context.Context, recs []*BackupRecord) ([]*B
 				r.State, r.Removal = BackupRemoved, ""
 				s.log.Info("backup removed", "backup", r.ID, "location", r.Location, "user_id", r.UserID)
 			case BackupFailed:
-				r.State, r.Removal, r.Reason = BackupAvailable, "", b.Reason
+				r.State, r.Removal, r.Reason = BackupAvailable, "", cmp.Or(b.Reason, "the removal Job failed")
 				if err := s.store.PutBackup(ctx, r); err != nil {
 					return nil, err
 				}

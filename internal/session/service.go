@@ -141,6 +141,16 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 	if err := s.applyNew(ctx, sess); err != nil {
 		return nil, cut(ctx, err)
 	}
+	if sess.Pending == PendingRestore {
+		// The restore Job starts now rather than on the first poll. The session exists
+		// whatever happens here (an error would make a retrying caller create a second
+		// one): a Job that could not start is started by the next touch or sweep.
+		password := sess.Password
+		if err := s.advance(ctx, sess); err != nil {
+			s.log.Warn("starting the restore Job; the next touch starts it", "id", sess.ID, "err", cut(ctx, err))
+		}
+		sess.Password = password
+	}
 	return sess, nil
 }
 

@@ -83,6 +83,9 @@ func (c *Cluster) FinishRemoval(name string, phase session.BackupPhase) {
 	defer c.arch.mu.Unlock()
 	if b := c.arch.removals[name]; b != nil {
 		b.Phase = phase
+		if phase == session.BackupFailed {
+			b.Reason = "rm: permission denied"
+		}
 		if phase == session.BackupSucceeded {
 			for _, l := range strings.Split(b.Location, "\n") {
 				delete(c.arch.files, l)
@@ -193,9 +196,6 @@ func (c *Cluster) RemoveArchives(ctx context.Context, name string, locations []s
 			c.FinishRemoval(name, phase)
 		}
 		c.arch.mu.Lock()
-		if phase == session.BackupFailed {
-			b.Reason = "rm: permission denied"
-		}
 	}
 	cp := *b
 	cp.Location = ""
