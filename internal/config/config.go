@@ -40,6 +40,9 @@ type Config struct {
 	BackupPVC        string        // HYPERBOLA_BACKUP_PVC (default "hyperbola-backups")
 	BackupImage      string        // HYPERBOLA_BACKUP_IMAGE (default DefaultBackupImage)
 	BackupDeadline   time.Duration // HYPERBOLA_BACKUP_DEADLINE: how long one backup may run (default 30m)
+	// BackupRetention is HYPERBOLA_BACKUP_RETENTION: how long an archive is kept before the
+	// sweep removes it, as a duration or in days ("30d", the default); 0 keeps archives forever.
+	BackupRetention time.Duration
 	NodeSelector     string        // HYPERBOLA_NODE_SELECTOR: key=value,... the nodes workspace and backup pods run on ("" = any)
 	Tolerations      string        // HYPERBOLA_TOLERATIONS: key=value:Effect,key:Effect taints those pods tolerate
 	TombstoneTTL     time.Duration // HYPERBOLA_TOMBSTONE_TTL: how long a deleted session stays visible (default 24h)
@@ -125,6 +128,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		BackupPVC:         r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
 		BackupImage:       r.str("HYPERBOLA_BACKUP_IMAGE", DefaultBackupImage),
 		BackupDeadline:    r.dur("HYPERBOLA_BACKUP_DEADLINE", 30*time.Minute),
+		BackupRetention:   r.days("HYPERBOLA_BACKUP_RETENTION", session.DefaultBackupRetention),
 		NodeSelector:      r.str("HYPERBOLA_NODE_SELECTOR", ""),
 		Tolerations:       r.str("HYPERBOLA_TOLERATIONS", ""),
 		TombstoneTTL:      r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
@@ -195,6 +199,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("HYPERBOLA_RECONCILE_GRACE must be a positive duration")
 	case c.ReconcileEvery < 0:
 		return fmt.Errorf("HYPERBOLA_RECONCILE_EVERY must not be negative (0 turns the sweep's reconcile off)")
+	case c.BackupRetention < 0 || (c.BackupRetention > 0 && c.BackupRetention < time.Hour):
+		// an archive is a user's only copy of a deleted workspace: minutes are a typo
+		return fmt.Errorf("HYPERBOLA_BACKUP_RETENTION must be 0 (keep forever) or at least 1h, such as 30d")
 	case c.StuckAfter < time.Minute:
 		// The sweep runs once a minute and a healthy step takes seconds to minutes: a shorter
 		// limit would name sessions that are merely busy.
@@ -238,6 +245,20 @@ func (r *reader) int(name string, def int) int {
 
 func (r *reader) dur(name string, def time.Duration) time.Duration {
 	return parsed(r, name, def, "a duration such as 15m", time.ParseDuration)
+}
+
+// days reads a duration that may also be given in whole days ("30d"); "0" is zero.
+func (r *reader) days(name string, def time.Duration) time.Duration {
+	return parsed(r, name, def, "a duration such as 30d or 720h, or 0", func(v string) (time.Duration, error) {
+		if n, ok := strings.CutSuffix(v, "d"); ok {
+			d, err := strconv.ParseUint(n, 10, 16)
+			return time.Duration(d) * 24 * time.Hour, err
+		}
+		if v == "0" {
+			return 0, nil
+		}
+		return time.ParseDuration(v)
+	})
 }
 
 func (r *reader) float(name string, def float64) float64 {

@@ -75,3 +75,34 @@ func TestStuckAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestBackupRetention(t *testing.T) {
+	const v = "HYPERBOLA_BACKUP_RETENTION"
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want time.Duration
+		bad  bool
+	}{
+		"default: 30 days": {want: 30 * 24 * time.Hour},
+		"in days":          {env: map[string]string{v: "7d"}, want: 7 * 24 * time.Hour},
+		"in hours":         {env: map[string]string{v: "36h"}, want: 36 * time.Hour},
+		"0 keeps forever":  {env: map[string]string{v: "0"}, want: 0},
+		"0d too":           {env: map[string]string{v: "0d"}, want: 0},
+		"minutes: a typo":  {env: map[string]string{v: "30m"}, bad: true},
+		"negative":         {env: map[string]string{v: "-1d"}, bad: true},
+		"no unit":          {env: map[string]string{v: "30"}, bad: true},
+		"nonsense":         {env: map[string]string{v: "a month"}, bad: true},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		switch {
+		case tc.bad && err == nil:
+			t.Errorf("%s: accepted %v as %v", name, tc.env, c.BackupRetention)
+		case tc.bad && !strings.Contains(err.Error(), v):
+			t.Errorf("%s: the error does not name the variable: %v", name, err)
+		case !tc.bad && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case !tc.bad && c.BackupRetention != tc.want:
+			t.Errorf("%s: BackupRetention = %v, want %v", name, c.BackupRetention, tc.want)
+		}
+	}
+}

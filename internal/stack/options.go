@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 
@@ -55,7 +57,17 @@ func serviceOptions(c *config.Config) session.Options {
 	return session.Options{
 		Domain: c.Domain, Image: c.UserPodImage, Storage: c.StorageSize, CPU: c.CPURequest,
 		Memory: c.MemoryRequest, IdleTimeout: c.IdleTimeout, SessionTTL: c.SessionTTL,
+		BackupRetention: retention(c.BackupRetention),
 	}
+}
+
+// retention is HYPERBOLA_BACKUP_RETENTION as the session core takes it: 0 (keep forever) is
+// negative there, where 0 is the default.
+func retention(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // eventsOptions are the durable record's prices; the price is taken as configured (0: free).

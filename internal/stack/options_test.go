@@ -14,6 +14,7 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
 
@@ -170,5 +171,20 @@ func TestNoFirestoreMeansNoRecorder(t *testing.T) {
 	d := newStack(t, nil).durable()
 	if d.records != nil || d.flusher != nil || d.usage != nil {
 		t.Fatalf("durable parts without Firestore: %+v", d)
+	}
+}
+
+// HYPERBOLA_BACKUP_RETENTION=0 keeps archives forever; the session core reads 0 as its
+// default, so the stack hands it a negative retention.
+func TestBackupRetention(t *testing.T) {
+	for env, want := range map[string]time.Duration{"": session.DefaultBackupRetention, "7d": 7 * 24 * time.Hour, "0": -1} {
+		vars := map[string]string{}
+		if env != "" {
+			vars["HYPERBOLA_BACKUP_RETENTION"] = env
+		}
+		got := session.NewService(nil, nil, serviceOptions(read(t, vars))).Options().BackupRetention
+		if got != want {
+			t.Errorf("HYPERBOLA_BACKUP_RETENTION=%q: the core keeps archives %v, want %v", env, got, want)
+		}
 	}
 }

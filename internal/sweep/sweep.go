@@ -46,6 +46,9 @@ type Sessions interface {
 	// SleepIfIdle puts the session to sleep only when, under its lock, it is running and its
 	// last activity plus its idle timeout is at or before now; it reports whether it did.
 	SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error)
+	// PruneBackups removes up to limit archives past the backup retention and finishes the
+	// removals under way.
+	PruneBackups(ctx context.Context, now time.Time, limit int) (*session.BackupPrune, error)
 }
 
 // Store is what the sweep needs from the session store (*store.Store).
@@ -102,6 +105,8 @@ type Options struct {
 	ExpiredLimit int
 	// PendingLimit is the most pending steps one sweep drives (200).
 	PendingLimit int
+	// BackupLimit is the most archives one sweep removes (100).
+	BackupLimit int
 	// ProbeBackoff is how long a workspace whose probe failed is left unprobed (5m).
 	ProbeBackoff time.Duration
 	// RetryFailedAfter is how long an expired session in state failed (its backup failed) is
@@ -143,6 +148,7 @@ func (o *Options) defaults() {
 	defI(&o.IdleLimit, 1000)
 	defI(&o.ExpiredLimit, 100)
 	defI(&o.PendingLimit, 200)
+	defI(&o.BackupLimit, 100)
 	defD(&o.ProbeTimeout, 2*time.Second)
 	defD(&o.LeaseTTL, 3*time.Minute)
 	defD(&o.ProbeBackoff, 5*time.Minute)
@@ -200,6 +206,12 @@ type Report struct {
 	// LimitReached names the batches that were full ("expired", "pending", "idle"): more is
 	// left for the next sweeps.
 	LimitReached []string `json:"limit_reached,omitempty"`
+	// BackupsRemoved names the archives this sweep removed (past HYPERBOLA_BACKUP_RETENTION,
+	// or removals asked for that finished); BackupsRemoving the ones whose removal runs on,
+	// BackupsFailed the removals that failed, with why (tried again next time).
+	BackupsRemoved  []string `json:"backups_removed,omitempty"`
+	BackupsRemoving []string `json:"backups_removing,omitempty"`
+	BackupsFailed   []string `json:"backups_failed,omitempty"`
 	// FlushedEvents counts the queued durable events this sweep wrote to Firestore.
 	FlushedEvents int `json:"flushed_events"`
 	// Reconciled is the reconcile this sweep ran; absent when none was due.
@@ -215,7 +227,8 @@ func (r *Report) LogAttrs() []any {
 		"probe_errors", r.ProbeErrors, "slept", r.Slept, "kept_active", r.KeptActive,
 		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted, "backups_exhausted", r.BackupsExhausted,
 		"pending", r.Pending, "advanced", r.Advanced, "stuck", r.StuckCount, "errors", r.Errors,
-		"limit_reached", r.LimitReached, "flushed_events", r.FlushedEvents,
+		"limit_reached", r.LimitReached, "backups_removed", r.BackupsRemoved,
+		"backups_removing", len(r.BackupsRemoving), "backups_failed", r.BackupsFailed, "flushed_events", r.FlushedEvents,
 		"reconciled", r.Reconciled != nil, "duration_ms", r.DurationMS,
 	}
 }
@@ -238,6 +251,9 @@ func (t *tally) snapshot() *Report {
 	r := t.r
 	r.ProbeErrorsBy = maps.Clone(t.r.ProbeErrorsBy)
 	r.LimitReached = append([]string(nil), t.r.LimitReached...)
+	r.BackupsRemoved = append([]string(nil), t.r.BackupsRemoved...)
+	r.BackupsRemoving = append([]string(nil), t.r.BackupsRemoving...)
+	r.BackupsFailed = append([]string(nil), t.r.BackupsFailed...)
 	r.Stuck = append([]StuckSession(nil), t.r.Stuck...)
 	if t.r.Reconciled != nil {
 		c := *t.r.Reconciled
@@ -351,11 +367,38 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 		// After the pending steps were driven, so a step this sweep finished is not named.
 		s.stuck(ctx, t),
 	)
+	// Archives past their retention, after the sessions' own work.
+	err = errors.Join(err, s.pruneBackups(stop, now, t))
 	// After the sessions' own work, so an unreachable Firestore never delays a sleep.
 	s.flush(stop, t)
 	// The lease was taken after start: ending a twelfth of it before start+LeaseTTL ends in time.
 	s.reconcileIfDue(ctx, stop, start.Add(s.opts.LeaseTTL-s.opts.LeaseTTL/12), t)
 	return finish(err)
+}
+
+// pruneBackups removes the archives past the retention (session.Service.PruneBackups) and
+// reports them.
+func (s *Sweeper) pruneBackups(stop context.Context, now time.Time, t *tally) error {
+	if stop.Err() != nil {
+		return nil
+	}
+	p, err := s.sessions.PruneBackups(stop, now, s.opts.BackupLimit)
+	if p != nil {
+		t.add(func(r *Report) {
+			r.BackupsRemoved, r.BackupsRemoving, r.BackupsFailed = p.Removed, p.Removing, p.Failed
+			if len(p.Removed)+len(p.Removing)+len(p.Failed) >= s.opts.BackupLimit {
+				r.LimitReached = append(r.LimitReached, "backups")
+			}
+		})
+		for _, f := range p.Failed {
+			s.log.ErrorContext(stop, "removing an archive failed; the next sweep tries again", "backup", f)
+		}
+	}
+	if err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		return fmt.Errorf("pruning backups: %w", err)
+	}
+	return nil
 }
 
 // flush writes the queued durable events, within the sweep's time. A failure is counted and

@@ -422,3 +422,41 @@ func TestRunKeepsASessionWhoseTTLChanged(t *testing.T) {
 		t.Fatalf("deleted %v, want only aexpire1", svc.IDs("Delete"))
 	}
 }
+
+// The sweep removes the archives past the backup retention and names them in its report; a
+// removal that fails is named with why, and the archive stays until a later sweep removes it.
+func TestRunRemovesArchivesPastTheRetention(t *testing.T) {
+	w := newWorld()
+	clk := w.Clock
+	put := func(sid string) *session.BackupRecord {
+		id := sid + "-" + clk.Now().UTC().Format("20060102T150405Z")
+		b := &session.BackupRecord{ID: id, SessionID: sid, UserID: "u@example.com", State: session.BackupAvailable,
+			Location: "pvc://backups/" + sid + "/" + id + ".zip", CreatedAt: clk.Now().UTC(),
+			ExpiresAt: clk.Now().UTC().Add(session.DefaultBackupRetention)}
+		if err := w.Store.PutBackup(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		w.Cluster.PutArchive(b.Location, session.Archive{})
+		return b
+	}
+	old := put("aold0001")
+	clk.Add(20 * 24 * time.Hour)
+	young := put("ayoung01")
+	clk.Add(11 * 24 * time.Hour)
+	s := sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store, Prober: &heartbeats{}, Now: clk.Now, Logger: quiet()}, sweep.Options{})
+
+	w.Cluster.SetAutoRemove(session.BackupFailed)
+	rep, err := s.Run(context.Background())
+	if err != nil || len(rep.BackupsRemoved) != 0 || len(rep.BackupsFailed) != 1 {
+		t.Fatalf("a failing removal: %+v, %v", rep, err)
+	}
+	clk.Add(time.Minute)
+	w.Cluster.SetAutoRemove(session.BackupSucceeded)
+	rep, err = s.Run(context.Background())
+	if err != nil || !slices.Equal(rep.BackupsRemoved, []string{old.ID}) {
+		t.Fatalf("report %+v, %v; want %s removed", rep, err, old.ID)
+	}
+	if got := w.Cluster.Archives(); !slices.Equal(got, []string{young.Location}) {
+		t.Fatalf("archives left: %v", got)
+	}
+}
