@@ -43,9 +43,9 @@ type Config struct {
 	// BackupRetention is HYPERBOLA_BACKUP_RETENTION: how long an archive is kept before the
 	// sweep removes it, as a duration or in days ("30d", the default); 0 keeps archives forever.
 	BackupRetention time.Duration
-	NodeSelector     string        // HYPERBOLA_NODE_SELECTOR: key=value,... the nodes workspace and backup pods run on ("" = any)
-	Tolerations      string        // HYPERBOLA_TOLERATIONS: key=value:Effect,key:Effect taints those pods tolerate
-	TombstoneTTL     time.Duration // HYPERBOLA_TOMBSTONE_TTL: how long a deleted session stays visible (default 24h)
+	NodeSelector    string        // HYPERBOLA_NODE_SELECTOR: key=value,... the nodes workspace and backup pods run on ("" = any)
+	Tolerations     string        // HYPERBOLA_TOLERATIONS: key=value:Effect,key:Effect taints those pods tolerate
+	TombstoneTTL    time.Duration // HYPERBOLA_TOMBSTONE_TTL: how long a deleted session stays visible (default 24h)
 
 	// Kubernetes access
 	Kubeconfig   string // KUBECONFIG ("" = in-cluster, or HYPERBOLA_KUBE_ENDPOINT)
