@@ -201,6 +201,7 @@ module "control_plane" {
   backup_pvc                      = module.cluster_addons.backup_pvc_name
   user_pod_image                  = local.workspace_image
   backup_image                    = local.backup_image
+  backup_retention_days           = var.backup_retention_days
   workspace_node_selector         = var.workspace_node_selector
   workspace_tolerations           = var.workspace_tolerations
   session_ttl_seconds             = var.session_ttl_seconds

@@ -450,3 +450,9 @@ variable "backup_volume_size" {
   type        = string
   default     = "50Gi"
 }
+
+variable "backup_retention_days" {
+  description = "Days an archive of a deleted workspace is kept before the sweep removes it (HYPERBOLA_BACKUP_RETENTION); 0 keeps archives forever."
+  type        = number
+  default     = 30
+}

@@ -124,6 +124,7 @@ locals {
     HYPERBOLA_INGRESS_NAMESPACE = var.ingress_namespace
     HYPERBOLA_CLUSTER_ISSUER    = var.cluster_issuer
     HYPERBOLA_BACKUP_PVC        = var.backup_pvc
+    HYPERBOLA_BACKUP_RETENTION  = "${var.backup_retention_days}d"
     HYPERBOLA_KUBE_ENDPOINT     = "https://${var.kube_private_endpoint}"
     HYPERBOLA_KUBE_CA           = var.kube_ca_certificate
   })

@@ -336,3 +336,14 @@ variable "currency" {
     error_message = "The currency is an ISO 4217 code: three capital letters such as USD or EUR."
   }
 }
+
+variable "backup_retention_days" {
+  description = "Days an archive of a deleted workspace is kept before the sweep removes it (HYPERBOLA_BACKUP_RETENTION); 0 keeps archives forever."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.backup_retention_days >= 0 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days must be a whole number of days, 0 or more (0 keeps archives forever)."
+  }
+}
