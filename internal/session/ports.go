@@ -210,7 +210,7 @@ type Lock interface {
 type Event struct {
 	SessionID string    `json:"session_id"`
 	UserID    string    `json:"user_id"`
-	Type      string    `json:"type"` // created, ready, slept, woke, delete_started, backup_started, backup_done, backup_failed, backup_skipped, deleted, failed, updated
+	Type      string    `json:"type"` // created, ready, slept, wake_started, woke, delete_started, backup_started, backup_done, backup_failed, backup_skipped, deleted, failed, updated, restored, restore_failed, restore_retried
 	From      State     `json:"from,omitempty"`
 	To        State     `json:"to"`
 	Actor     string    `json:"actor"` // api, sweep, terraform, reconcile, activator
