@@ -117,8 +117,8 @@ func (s *Service) rebuilt(o *Observed, d *Session, now time.Time) *Session {
 	// A zero ExpiresAt is kept: the session asked for ttl 0 and never expires. (Filling one in
 	// would have the sweep delete a workspace its owner asked to keep.)
 	sess.UpdatedAt = now
-	switch d.State {
-	case StateDeleting:
+	switch {
+	case d.State == StateDeleting:
 		// Go on deleting. A volume is always backed up again first: whether this delete
 		// skipped the backup is not recorded, and a volume is never removed on a guess.
 		sess.State, sess.Reason = StateDeleting, ""
@@ -128,8 +128,21 @@ func (s *Service) rebuilt(o *Observed, d *Session, now time.Time) *Session {
 		} else {
 			sess.Await(PendingRemoval, now)
 		}
-	case StateFailed:
-		sess.Await(PendingNone, now) // a failed backup: the volume stays until a retried delete
+	case d.State == StateFailed:
+		// a failed backup: the volume stays until a retried delete; a failed restore: until
+		// a wake tries it again
+		sess.Await(PendingNone, now)
+	case sess.restoring():
+		// Its volume was being filled: the restore goes on (the same attempt, so a Job that
+		// still runs is waited for, not doubled), and the workspace starts only after it.
+		if d.State != StateSleeping {
+			sess.State = StateCreating
+		}
+		sess.Reason = ""
+		sess.Await(PendingRestore, now)
+		if !o.Complete {
+			sess.Await(PendingApply, now)
+		}
 	default:
 		st, pending := observedState(o, d.State == StateCreating)
 		sess.State = st

@@ -20,6 +20,11 @@ func TestRestore(t *testing.T) {
 		return &session.Session{ID: "x", UserID: "fs@x", State: st, Image: "img:fs", CreatedAt: sessionEpoch.Add(-time.Hour),
 			Attempt: 0, Reason: "old reason"}
 	}
+	restoring := func(st session.State) *session.Session {
+		d := dur(st)
+		d.RestoreFrom, d.Attempt = "pvc://backups/ab000012/ab000012-20260301T000000Z.zip", 2
+		return d
+	}
 	for _, c := range []struct {
 		name    string
 		o       *session.Observed
@@ -39,6 +44,11 @@ func TestRestore(t *testing.T) {
 		{"failed", obs("ab000009", all6, 0, false), dur(session.StateFailed), session.StateFailed, session.PendingNone, "fs@x"},
 		{"adopted", obs("ab000010", all6, 1, true), nil, session.StateRunning, session.PendingNone, "k8s@x"},
 		{"adopted over a tombstone", obs("ab000011", all6, 1, false), dur(session.StateDeleted), session.StateCreating, session.PendingReady, "fs@x"},
+		// a volume being filled from a backup: the restore goes on, the workspace stays down
+		{"restoring", obs("ab000012", all6, 0, false), restoring(session.StateCreating), session.StateCreating, session.PendingRestore, "fs@x"},
+		{"restoring asleep", obs("ab000013", all6, 0, false), restoring(session.StateSleeping), session.StateSleeping, session.PendingRestore, "fs@x"},
+		{"restoring, incomplete", obs("ab000014", []session.ObjectKind{session.ObjectPVC}, 0, false), restoring(session.StateCreating), session.StateCreating, session.PendingApply, "fs@x"},
+		{"restore failed", obs("ab000015", all6, 0, false), restoring(session.StateFailed), session.StateFailed, session.PendingNone, "fs@x"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t)
@@ -57,6 +67,9 @@ func TestRestore(t *testing.T) {
 			stored, _ := r.Store.Get(r.ctx, c.o.ID)
 			if s.State != c.state || s.Pending != c.pending || s.UserID != c.user || stored.State != c.state || dry.State != c.state {
 				t.Fatalf("restored %s/%q by %s (stored %s), want %s/%q by %s", s.State, s.Pending, s.UserID, stored.State, c.state, c.pending, c.user)
+			}
+			if c.d != nil && c.d.RestoreFrom != "" && (s.RestoreFrom != c.d.RestoreFrom || s.Attempt != c.d.Attempt) {
+				t.Fatalf("a restoring session lost its restore: %+v", s)
 			}
 			if c.d == nil && !s.ExpiresAt.Equal(r.Clock.Now().Add(48*time.Hour)) {
 				t.Fatalf("adopted expiring at %v", s.ExpiresAt)
