@@ -313,3 +313,17 @@ func TestListBackupsPages(t *testing.T) {
 		}
 	}
 }
+
+// A retried create (the same request_id) answers the session the first one made, without
+// reading the archive again: it may have changed since, and a read takes a Job.
+func TestRetriedRestoreAnswersTheFirstSession(t *testing.T) {
+	r := newRig(t)
+	_, b := r.backedUp("ann@example.com", "")
+	req := session.CreateRequest{UserID: "ann@example.com", RestoreFrom: b.ID, RequestID: "restore-1"}
+	first := r.create(req)
+	r.Cluster.PutArchive(b.Location, session.Archive{Problem: session.ArchiveCorrupt, Detail: "bad CRC"})
+	again := r.create(req)
+	if again.ID != first.ID || again.RestoreFrom != b.Location {
+		t.Fatalf("the retry made %+v, the first %+v", again, first)
+	}
+}

@@ -111,13 +111,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	if req.RestoreFrom != "" {
-		// The archive is found, checked as the caller's and read through before anything
-		// is written: bad input leaves nothing behind.
-		if err := s.restoreSource(ctx, req, sess); err != nil {
-			return nil, err
-		}
-	}
 	if req.RequestID != "" {
 		existing, err := s.store.ClaimRequest(ctx, req.RequestID, sess.ID, s.opts.RequestTTL)
 		if err != nil {
@@ -130,6 +123,14 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 			}
 			// the first attempt claimed the id but stopped before reserving it: use that id
 			sess.ID, sess.WorkspaceURL = existing, s.URL(existing)
+		}
+	}
+	if req.RestoreFrom != "" {
+		// The archive is found, checked as the caller's and read through before the session
+		// is reserved: bad input leaves no session, object or Job behind. (A retry of a
+		// create that got this far answers from the claim above, without reading it again.)
+		if err := s.restoreSource(ctx, req, sess); err != nil {
+			return nil, err
 		}
 	}
 	ctx, end, err := s.reserve(ctx, sess, req.RequestID != "")
