@@ -1,15 +1,19 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api/apispec"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
@@ -328,4 +332,51 @@ func TestCreateRestore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSpecDescribesBackups checks the backup routes' answers, and a restore's, good and bad,
+// against docs/api/openapi.yaml.
+func TestSpecDescribesBackups(t *testing.T) {
+	spec, err := apispec.Load(context.Background(), specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, Options{})
+	at := sessiontest.Epoch.Add(-time.Hour)
+	a, b, c := backupOf("cd34ef56", "u@example.com", at), backupOf("ef56ab12", "u@example.com", at.Add(time.Minute)),
+		backupOf("gh78ij90", "u@example.com", at.Add(2*time.Minute))
+	c.ExpiresAt = time.Time{} // kept forever
+	ts.seedBackups(t, a, b, c)
+	ts.fakes.Cluster.PutArchive(c.Location, session.Archive{Problem: session.ArchiveCorrupt, Detail: "bad CRC"})
+	check := func(q req, status int) {
+		t.Helper()
+		w := ts.do(t, q)
+		if w.Code != status {
+			t.Errorf("%s %s: %d, want %d: %s", q.method, q.target, w.Code, status, w.Body.String())
+		}
+		var body io.Reader
+		if q.body != "" {
+			body = strings.NewReader(q.body)
+		}
+		r := httptest.NewRequest(q.method, "http://api.test"+q.target, body)
+		if err := spec.CheckResponse(context.Background(), r, w.Code, w.Header(), bytes.Clone(w.Body.Bytes())); err != nil {
+			t.Error(err)
+		}
+	}
+	check(req{method: "GET", target: "/backups?user_id=u%40example.com&limit=2"}, 200)
+	check(req{method: "GET", target: "/backups?session_id=zz99zz99"}, 200)
+	check(req{method: "GET", target: "/backups?limit=0"}, 400)
+	check(req{method: "POST", target: "/session/create", body: `{"user_id":"u@example.com","restore_from":"` + a.ID + `"}`}, 201)
+	check(req{method: "POST", target: "/session/create", body: `{"user_id":"v@example.com","restore_from":"` + b.ID + `"}`}, 400)
+	check(req{method: "POST", target: "/session/create", body: `{"user_id":"u@example.com","restore_from":"` + c.ID + `"}`}, 400)
+	check(req{method: "DELETE", target: "/backups/" + b.ID}, 200)
+	check(req{method: "DELETE", target: "/backups/" + b.ID}, 404)
+	check(req{method: "DELETE", target: "/backups/nope"}, 400)
+	ts.fakes.Cluster.SetAutoRemove("")
+	check(req{method: "DELETE", target: "/backups/" + c.ID}, 202)
+	// a restored session, as its status reports it once the Job succeeded
+	restored := seedSession("kl12mn34")
+	restored.RestoreFrom, restored.RestoredAt = a.Location, sessiontest.Epoch
+	ts.fakes.Seed(restored)
+	check(req{method: "GET", target: "/session/kl12mn34/status"}, 200)
 }
