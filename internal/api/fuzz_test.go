@@ -21,6 +21,8 @@ func FuzzCreateBody(f *testing.F) {
 		`{"user_id":1}`, `{"user_id":"u","idle_timeout":1e400}`, `{"user_id":"u","storage":"9999999999999999999Ei"}`,
 		`{"user_id":"\ud800"}`, `{"user_id":"u"} {}`, `{"user_id":"u","labels":{"":""}}`, "\xff\xfe", `{"state":"x"}`,
 		`{"user_id":"u","idle_timeout":"-1h"}`, `{"user_id":"u","cpu":"0.000000001m"}`,
+		`{"user_id":"u","restore_from":"ab12cd34"}`, `{"user_id":"u","restore_from":"ab12cd34-20260101T000000Z"}`,
+		`{"user_id":"u","restore_from":"pvc://hyperbola-backups/ab12cd34/ab12cd34-20260101T000000Z.zip"}`, `{"user_id":"u","restore_from":["x"]}`,
 	} {
 		f.Add(s, "application/json")
 	}
