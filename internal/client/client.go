@@ -40,7 +40,7 @@ type Client struct {
 	hc         *http.Client
 	maxRetries int
 	// attempt bounds one attempt (request and answer); a create that restores gets at least
-	// restoreAttempt.
+	// RestoreAttemptTimeout.
 	attempt    time.Duration
 	minBackoff time.Duration
 	maxBackoff time.Duration
