@@ -187,6 +187,8 @@ func New(deps Deps, opts Options) *Server {
 		{pattern: "PATCH /session/{uuid}", limit: limitKey, handle: s.update},
 		{pattern: "DELETE /session/{uuid}", limit: limitKey, handle: s.delete},
 		{pattern: "GET /sessions", limit: limitKey, handle: s.list},
+		{pattern: "GET /backups", limit: limitKey, handle: s.listBackups},
+		{pattern: "DELETE /backups/{backup_id}", limit: limitKey, handle: s.deleteBackup},
 		{pattern: "GET /health", public: true, handle: s.healthz},
 		{pattern: "GET /metrics", limit: limitKey, handle: s.metricsJSONOrText},
 		{pattern: "GET /metrics/prometheus", limit: limitKey, handle: s.metricsText},

@@ -205,19 +205,27 @@ func isPrintableASCII(s string) bool {
 // listOptions reads GET /sessions' query; the Service checks the values.
 func listOptions(q map[string]string) (session.ListOptions, error) {
 	opts := session.ListOptions{UserID: q["user_id"], State: session.State(q["status"]), Cursor: q["cursor"]}
-	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return opts, session.Invalid("limit", "limit must be a whole number, not %q", v)
-		}
-		// A limit that is given is a page size (ListOptions' 0 means none was asked for):
-		// the core's rule on it, since "limit=0" cannot reach the core as asked.
-		if err := session.CheckLimit(n); err != nil {
-			return opts, err
-		}
-		opts.Limit = n
+	var err error
+	opts.Limit, err = queryLimit(q)
+	return opts, err
+}
+
+// queryLimit reads a listing's page size (0 when absent).
+func queryLimit(q map[string]string) (int, error) {
+	v, ok := q["limit"]
+	if !ok {
+		return 0, nil
 	}
-	return opts, nil
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, session.Invalid("limit", "limit must be a whole number, not %q", v)
+	}
+	// A limit that is given is a page size (the options' 0 means none was asked for): the
+	// core's rule on it, since "limit=0" cannot reach the core as asked.
+	if err := session.CheckLimit(n); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // usageQuery reads GET /usage's query and runs the report's own check on it (the window as

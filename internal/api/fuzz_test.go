@@ -1,13 +1,16 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 )
 
 // FuzzCreateBody: whatever the body, POST /session/create never answers 5xx, every refusal
@@ -18,6 +21,8 @@ func FuzzCreateBody(f *testing.F) {
 		`{"user_id":1}`, `{"user_id":"u","idle_timeout":1e400}`, `{"user_id":"u","storage":"9999999999999999999Ei"}`,
 		`{"user_id":"\ud800"}`, `{"user_id":"u"} {}`, `{"user_id":"u","labels":{"":""}}`, "\xff\xfe", `{"state":"x"}`,
 		`{"user_id":"u","idle_timeout":"-1h"}`, `{"user_id":"u","cpu":"0.000000001m"}`,
+		`{"user_id":"u","restore_from":"ab12cd34"}`, `{"user_id":"u","restore_from":"ab12cd34-20260101T000000Z"}`,
+		`{"user_id":"u","restore_from":"pvc://hyperbola-backups/ab12cd34/ab12cd34-20260101T000000Z.zip"}`, `{"user_id":"u","restore_from":["x"]}`,
 	} {
 		f.Add(s, "application/json")
 	}
@@ -69,6 +74,43 @@ func FuzzSessionIDPath(f *testing.F) {
 			if len(reached) > 0 && w.Code == http.StatusBadRequest {
 				t.Fatalf("%s %q: reached the Manager and was refused as bad input: %s", rt.method, target, w.Body.String())
 			}
+		}
+	})
+}
+
+// FuzzBackupIDPath: whatever the id segment, DELETE /backups/{backup_id} never answers 5xx,
+// refuses with the JSON error shape (a malformed id as a 400 naming backup_id), and the one
+// archive the catalog holds is removed only by an answer that says so (200).
+func FuzzBackupIDPath(f *testing.F) {
+	for _, s := range []string{"ab12cd34-20260101T000000Z", "ab12cd34", "../x", "..%2Fx", "AB12CD34-20260101T000000Z", "ab12cd34-2026",
+		"%00", "", ".", "a/b", "%zz", "ab12cd34-20260101T000000Z.zip", "pvc:%2F%2Fhyperbola-backups%2Fab12cd34", "cd34ef56-20260227T120000Z"} {
+		f.Add(s)
+	}
+	ts := newTestServer(f, Options{})
+	ts.Server.log = slog.New(slog.DiscardHandler)
+	kept := backupOf("cd34ef56", "user@example.com", sessiontest.Epoch.Add(-48*time.Hour))
+	f.Fuzz(func(t *testing.T, id string) {
+		if err := ts.fakes.Store.PutBackup(context.Background(), kept); err != nil {
+			t.Fatal(err)
+		}
+		ts.fakes.Cluster.PutArchive(kept.Location, session.Archive{Bytes: 1})
+		r, err := http.NewRequest(http.MethodDelete, "http://api.test/backups/"+id, nil)
+		if err != nil {
+			return // not a URL any client could send
+		}
+		r.RemoteAddr = "192.0.2.1:1234"
+		r.Header.Set(HeaderAPIKey, testKey)
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		checkFuzzAnswer(t, w)
+		if w.Code == http.StatusBadRequest {
+			if e := errorOf(t, w); e.Error.Field != "backup_id" {
+				t.Fatalf("%q: a 400 naming %q", id, e.Error.Field)
+			}
+		}
+		_, gone := ts.fakes.Store.GetBackup(context.Background(), kept.ID)
+		if (gone != nil) != (w.Code == http.StatusOK) {
+			t.Fatalf("%q: answered %d, and the kept archive's record is gone: %v", id, w.Code, gone != nil)
 		}
 	})
 }

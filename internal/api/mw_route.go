@@ -10,7 +10,8 @@ import (
 )
 
 // checkPath refuses a path that is not canonical ("..", ".", "//"), which ServeMux would
-// answer with a redirect: under /session/ it is a malformed id, elsewhere no route.
+// answer with a redirect: under /session/ and /backups/ it is a malformed id, elsewhere no
+// route.
 func (s *Server) checkPath(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	p := r.URL.EscapedPath()
 	if p != "" && p == cleanPath(p) && r.Method != http.MethodConnect {
@@ -18,8 +19,11 @@ func (s *Server) checkPath(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	var err error = &wire.Error{Code: wire.CodeRouteNotFound, Message: "no such route"}
-	if strings.HasPrefix(r.URL.Path, "/session/") {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/session/"):
 		err = session.Invalid("uuid", "session id must be %d characters of [a-z0-9] starting with a letter", session.IDLength)
+	case strings.HasPrefix(r.URL.Path, "/backups/"):
+		err = session.Invalid("backup_id", "a backup id is \"<session id>-<UTC time>\", such as \"ab12cd34-20261126T020304Z\"")
 	}
 	wire.WriteError(w, r, s.log, err)
 }

@@ -109,6 +109,8 @@ func TestSpecCheckerCatchesMismatches(t *testing.T) {
 		{"POST", "/session/ab12cd34/activity", 200, `{"uuid":"ab12cd34","last_activity":"2026-01-01T00:00:00Z","status":"running"}`},
 		{"POST", "/sweep", 200, `{"skipped":false,"candidates":0}`},
 		{"GET", "/usage", 200, `{"to":"2026-01-01T00:00:00Z","generated_at":"2026-01-01T00:00:00Z","prices":{},"total":{},"users":[],"sessions":[],"pending_events":0}`},
+		{"GET", "/backups", 200, `{"backups":null}`}, // never null
+		{"DELETE", "/backups/ab12cd34-20261126T020304Z", 200, `{"id":"ab12cd34-20261126T020304Z","session_id":"ab12cd34","user_id":"u","location":"x","size_bytes":1,"created_at":"2026-01-01T00:00:00Z","status":"gone"}`}, // not a backup status
 		{"POST", "/reconcile", 409, `{"error":{"code":"busy","message":"x"},"request_id":"r","report":{}}`},
 	} {
 		r := httptest.NewRequest(c.method, "http://api.test"+c.target, nil)

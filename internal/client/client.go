@@ -39,6 +39,9 @@ type Client struct {
 	key        string
 	hc         *http.Client
 	maxRetries int
+	// attempt bounds one attempt (request and answer); a create that restores gets at least
+	// RestoreAttemptTimeout.
+	attempt    time.Duration
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	userAgent  string
@@ -50,8 +53,23 @@ var _ session.Manager = (*Client)(nil)
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient sets the HTTP client (default: one with a 60 s timeout per attempt).
+// WithHTTPClient sets the HTTP client (default: http.Client's, with the attempt timeout of
+// WithAttemptTimeout). A Timeout set on hc bounds every attempt too, a create that restores
+// included: leave it zero and use WithAttemptTimeout.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithAttemptTimeout bounds one attempt of a call, from sending the request to reading the
+// answer (default DefaultAttemptTimeout). A create with restore_from is given at least
+// RestoreAttemptTimeout.
+func WithAttemptTimeout(d time.Duration) Option { return func(c *Client) { c.attempt = d } }
+
+// DefaultAttemptTimeout bounds one attempt of a call by default.
+const DefaultAttemptTimeout = 60 * time.Second
+
+// RestoreAttemptTimeout bounds one attempt of a create with restore_from: the API answers it
+// only once the archive has been read through and tested (a Kubernetes Job: seconds for a
+// small workspace, a minute or more for a large one).
+const RestoreAttemptTimeout = 3 * time.Minute
 
 // WithRetries sets how many times a retryable call is retried (default 4; 0 disables).
 func WithRetries(n int) Option { return func(c *Client) { c.maxRetries = max(n, 0) } }
@@ -80,7 +98,7 @@ func New(endpoint, apiKey string, opts ...Option) (*Client, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	c := &Client{
-		base: u, key: apiKey, hc: &http.Client{Timeout: 60 * time.Second},
+		base: u, key: apiKey, hc: &http.Client{}, attempt: DefaultAttemptTimeout,
 		maxRetries: 4, minBackoff: 200 * time.Millisecond, maxBackoff: 5 * time.Second,
 		userAgent: "hyperbola-client/1", sleep: sleepCtx,
 	}
@@ -93,6 +111,9 @@ func New(endpoint, apiKey string, opts ...Option) (*Client, error) {
 	if c.maxBackoff < c.minBackoff {
 		c.maxBackoff = c.minBackoff
 	}
+	if c.attempt <= 0 {
+		c.attempt = DefaultAttemptTimeout
+	}
 	return c, nil
 }
 
@@ -100,16 +121,22 @@ func New(endpoint, apiKey string, opts ...Option) (*Client, error) {
 // client returns.
 type APIError = wire.APIError
 
-// Create asks for a new workspace. The answer carries the IDE password, once.
+// Create asks for a new workspace. The answer carries the IDE password, once. With
+// RestoreFrom the API reads the archive through before it answers, so an attempt may take
+// up to RestoreAttemptTimeout.
 func (c *Client) Create(ctx context.Context, req session.CreateRequest) (*session.Session, error) {
 	key := req.RequestID
 	if key == "" {
 		key = newIdempotencyKey()
 	}
 	req.RequestID = "" // sent as the header
+	var timeout time.Duration
+	if req.RestoreFrom != "" {
+		timeout = max(c.attempt, RestoreAttemptTimeout)
+	}
 	var out session.Session
 	err := c.call(ctx, call{method: http.MethodPost, path: "/session/create", body: req, out: &out,
-		retry: true, header: http.Header{wire.HeaderIdempotencyKey: {key}}})
+		retry: true, header: http.Header{wire.HeaderIdempotencyKey: {key}}, timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +203,9 @@ func (c *Client) ListBackups(ctx context.Context, opts session.BackupListOptions
 	var out session.BackupList
 	if err := c.call(ctx, call{method: http.MethodGet, path: "/backups", query: q, out: &out, retry: true}); err != nil {
 		return nil, err
+	}
+	if out.Backups == nil {
+		out.Backups = []*session.BackupRecord{}
 	}
 	return &out, nil
 }
@@ -318,6 +348,8 @@ type call struct {
 	out    any
 	errOut any // also decode an error answer into this (health's checks)
 	retry  bool
+	// timeout bounds each attempt; 0 is the client's attempt timeout.
+	timeout time.Duration
 }
 
 // call runs one API call, retrying when it may.
@@ -377,6 +409,12 @@ func (c *Client) once(ctx context.Context, cl call, target string, payload []byt
 	if payload != nil {
 		rd = bytes.NewReader(payload)
 	}
+	timeout := cl.timeout
+	if timeout <= 0 {
+		timeout = c.attempt
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout) // the answer is read whole before it ends
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, cl.method, target, rd)
 	if err != nil {
 		return 0, nil, nil, err

@@ -139,7 +139,8 @@ func newFixtureWith(t *testing.T, su setup) *fixture {
 		t.Fatal(err)
 	}
 	f.spec = spec
-	f.http = &http.Client{Timeout: time.Minute, Transport: &apispec.Transport{Spec: spec, Fail: func(err error) { t.Error(err) }}}
+	// As long as the client gives a create that restores (the archive is read through first).
+	f.http = &http.Client{Timeout: client.RestoreAttemptTimeout, Transport: &apispec.Transport{Spec: spec, Fail: func(err error) { t.Error(err) }}}
 	return f
 }
 
