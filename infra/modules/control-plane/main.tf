@@ -34,7 +34,9 @@ locals {
       service_account = var.api_service_account_email
       api_key_count   = var.api_key_count
       max_instances   = var.api_max_instances
-      timeout         = "60s"
+      # A create with restore_from reads its archive through (a short Job) before it answers:
+      # seconds for most, a few minutes for a large archive on a cold node.
+      timeout = "300s"
       # /health answers 503 until Redis and the cluster are reachable, so a new instance
       # takes traffic only once Direct VPC egress is up (its first connections can take a
       # while on a fresh instance).
