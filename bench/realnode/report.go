@@ -16,11 +16,14 @@ import (
 
 // The rows of the table, in its order.
 const (
-	phaseCreateFirst  = "create→running, 1st"
-	phaseCreateSecond = "create→running, 2nd"
-	phaseSleep        = "sleep→pod gone"
-	phaseWake         = "wake→running"
-	phaseFill         = "fill (kubectl exec)"
+	phaseCreateFirst   = "create→running, 1st"
+	phaseCreateSecond  = "create→running, 2nd"
+	phaseSleep         = "sleep→pod gone"
+	phaseWake          = "wake→running"
+	phaseFill          = "fill (kubectl exec)"
+	phaseRestoreCreate = "restore: create (archive checked)"
+	phaseRestoreJob    = "restore: Job created→complete"
+	phaseRestoreTotal  = "restore: create→running"
 )
 
 // backupPhases names the three rows of one delete's backup.
@@ -36,14 +39,16 @@ func rows() []string {
 		phaseCreateFirst, phaseCreateSecond, phaseSleep, phaseWake,
 		backupFirst.toJob, backupFirst.job, backupFirst.total,
 		backupSecond.toJob, backupSecond.job, backupSecond.total,
+		phaseRestoreCreate, phaseRestoreJob, phaseRestoreTotal,
 		phaseFill,
 	}
 }
 
 // legend says what each row measures; printed under the table.
 const legend = `Each run is a fresh namespace with its own backup claim (local-path, bound by its first
-backup) and two sessions, one after the other, each on a new local-path volume:
-  1st: create, fill, sleep, wake, delete;  2nd (once the 1st is deleted): create, fill, delete.
+backup) and three sessions, one after the other, each on a new local-path volume:
+  1st: create, fill, sleep, wake, delete;  2nd (once the 1st is deleted): create, fill, delete;
+  3rd: create with restore_from the 2nd, until running, its files checksummed as the 2nd's.
 Every time ends when this process saw it happen (the namespace's watches, a 1 s tick under them).
 
 create→running, 1st     Service.Create until Get reports running (pod Ready, Ingress routed) for
@@ -63,6 +68,13 @@ Job created→complete    the backup Job until it reports success (SuccessCriter
                         unzip -t, sync, rename.
 delete→deleted          Service.Delete until Get reports deleted: the two above, then the
                         removal of the objects, the volume included.
+restore: create         Service.Create with restore_from until it answers: the archive read
+                        through by a check Job (pod start, unzip -t of the whole zip, zipinfo),
+                        then the objects applied at zero replicas and the restore Job created.
+restore: Job            the restore Job until it reports success: its pod started on the new
+                        volume (provisioned now), the archive unzipped onto it, sync.
+restore: create→running the whole restore until Get reports running: the two above, then the
+                        workspace's pod started on the filled volume.
 fill                    not a Hyperbola step: kubectl exec writing the files the backups zip
                         (head -c BIG /dev/urandom > /app/big.bin, the small files, sync).
 `

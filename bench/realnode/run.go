@@ -42,6 +42,7 @@ type runner struct {
 //
 //	first:  create → running, fill, sleep → pod gone, wake → running, delete (1st backup)
 //	second: create → running, fill, delete (2nd backup)
+//	third:  create restoring the second's backup → running (the files checked)
 func oneRun(ctx context.Context, k *testenv.Kube, rdb *redis.Client, o options, res *results) error {
 	ns := testenv.UniqueName("realnode")
 	if err := k.CreateNamespace(ctx, ns); err != nil {
@@ -100,7 +101,14 @@ func oneRun(ctx context.Context, k *testenv.Kube, rdb *redis.Client, o options, 
 	if err := r.fill(ctx, second); err != nil {
 		return err
 	}
-	return r.delete(ctx, second, backupSecond)
+	sum, err := r.sum(ctx, second)
+	if err != nil {
+		return err
+	}
+	if err := r.delete(ctx, second, backupSecond); err != nil {
+		return err
+	}
+	return r.restore(ctx, second, sum)
 }
 
 // removeNamespace deletes a run's namespace and waits (up to a minute, untimed) until it is
@@ -299,6 +307,66 @@ func (r *runner) delete(ctx context.Context, id string, b backupPhases) error {
 	progress("%s: %s %s, %s %s, %s %s (zip %d bytes)", id,
 		b.toJob, jt.created.Sub(start).Round(time.Millisecond), b.job, jt.complete.Sub(jt.created).Round(time.Millisecond),
 		b.total, at.Sub(start).Round(time.Millisecond), size)
+	return nil
+}
+
+// sumScript prints one line per file under /app (sorted): its mode and its bytes' SHA-256.
+const sumScript = `cd /app && find . -path ./lost+found -prune -o -type f -print | LC_ALL=C sort | while IFS= read -r f; do
+  printf '%s %s %s\n' "$(stat -c %a "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"
+done | sha256sum | cut -d' ' -f1`
+
+// sum checksums session id's files (their modes and bytes) in its pod, untimed.
+func (r *runner) sum(ctx context.Context, id string) (string, error) {
+	p, err := r.pod(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.patience)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(r.k.Bin, "kubectl"), "--kubeconfig", r.k.Kubeconfig,
+		"-n", r.ns, "exec", p.Name, "-c", kube.ContainerName, "--", "/bin/sh", "-c", sumScript)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("checksumming %s: %w\n%s", p.Name, err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// restore creates a session from deleted session from's latest backup and waits until it
+// runs: the create (which reads the archive through with a check Job), the restore Job, and
+// the whole until running. The restored files must checksum as want.
+func (r *runner) restore(ctx context.Context, from, want string) error {
+	start := time.Now()
+	s, err := r.svc.Create(ctx, session.CreateRequest{UserID: "bench-realnode@example.com", RestoreFrom: from})
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	created := time.Now()
+	job, err := kube.RestoreJobName(s.ID, s.Attempt)
+	if err != nil {
+		return err
+	}
+	at, err := r.waitRunning(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	jt := r.w.job(job)
+	if jt.created.IsZero() || jt.complete.IsZero() {
+		return fmt.Errorf("the watch did not see restore Job %s created and succeed", job)
+	}
+	got, err := r.sum(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("the restored files of %s differ from %s's (checksums %s, %s)", s.ID, from, got, want)
+	}
+	r.res.add(phaseRestoreCreate, created.Sub(start))
+	r.res.add(phaseRestoreJob, jt.complete.Sub(jt.created))
+	r.res.add(phaseRestoreTotal, at.Sub(start))
+	progress("%s: %s %s, %s %s, %s %s (files identical)", s.ID, phaseRestoreCreate, created.Sub(start).Round(time.Millisecond),
+		phaseRestoreJob, jt.complete.Sub(jt.created).Round(time.Millisecond), phaseRestoreTotal, at.Sub(start).Round(time.Millisecond))
 	return nil
 }
 
