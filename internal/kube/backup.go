@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -9,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -80,8 +80,9 @@ func (c *Cluster) BackupStatus(ctx context.Context, id string, attempt int) (*se
 	return c.backupOf(ctx, job)
 }
 
-// backupOf reads a backup Job's outcome from its conditions; a failure's reason is the Job's
-// condition and the failed container's termination message.
+// backupOf reads the outcome of a backup, restore or prune Job from its conditions; a failure's
+// reason is the Job's condition and the failed container's termination message. A backup's
+// success carries the archive's size, from its termination message.
 func (c *Cluster) backupOf(ctx context.Context, job *batchv1.Job) (*session.Backup, error) {
 	b := &session.Backup{Phase: session.BackupRunning, Location: job.Annotations[AnnotationBackupLocation]}
 	var failed *batchv1.JobCondition
@@ -92,6 +93,15 @@ func (c *Cluster) backupOf(ctx context.Context, job *batchv1.Job) (*session.Back
 		switch cond.Type {
 		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
 			b.Phase = session.BackupSucceeded
+			if job.Labels[LabelComponent] == ComponentBackup {
+				pods, err := c.jobPods(ctx, job.Name)
+				if err != nil {
+					return nil, err
+				}
+				// the archive's size, as the backup measured it (none from a Job before
+				// it said, nor on kwok's fake nodes)
+				b.Bytes, _ = messageValue(successMessage(pods), "bytes")
+			}
 			return b, nil
 		case batchv1.JobFailed, batchv1.JobFailureTarget:
 			if failed == nil || cond.Type == batchv1.JobFailed {
@@ -103,17 +113,15 @@ func (c *Cluster) backupOf(ctx context.Context, job *batchv1.Job) (*session.Back
 		return b, nil
 	}
 	b.Phase = session.BackupFailed
-	pods, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: job.Name}).String(),
-	})
+	pods, err := c.jobPods(ctx, job.Name)
 	if err != nil {
-		return nil, c.listError("Pods of Job", job.Name, err)
+		return nil, err
 	}
 	// What the backup said (it names the files it could not read, the room it lacked) comes
 	// first; the Job's condition (DeadlineExceeded, BackoffLimitExceeded) after it.
-	b.Reason = joinNonEmpty("; ", terminations(pods.Items), joinNonEmpty(": ", failed.Reason, failed.Message))
+	b.Reason = joinNonEmpty("; ", terminations(pods), joinNonEmpty(": ", failed.Reason, failed.Message))
 	if b.Reason == "" {
-		b.Reason = "the backup Job failed"
+		b.Reason = "the " + cmp.Or(job.Labels[LabelComponent], "backup") + " Job failed"
 	}
 	return b, nil
 }
