@@ -40,11 +40,11 @@ func TestPruneJob(t *testing.T) {
 		}
 	}
 	for name, r := range map[string]PruneRequest{
-		"a bad name":           {Name: "rm/../x", Locations: testPrune().Locations},
-		"a name too long":      {Name: "hyperbola-rm-0123456789ab0123456789ab0123456789ab0123456789ab0123456789ab", Locations: testPrune().Locations},
-		"no archive":           {Name: "hyperbola-rm-1"},
-		"a path":               {Name: "hyperbola-rm-1", Locations: []string{"pvc://hyperbola-backups/zx98wv76/zx98wv76-20261127T080910Z.zip\n/etc/passwd"}},
-		"another claim":        {Name: "hyperbola-rm-1", Locations: []string{"pvc://other/zx98wv76/zx98wv76-20261127T080910Z.zip"}},
+		"a bad name":          {Name: "rm/../x", Locations: testPrune().Locations},
+		"a name too long":     {Name: "hyperbola-rm-0123456789ab0123456789ab0123456789ab0123456789ab0123456789ab", Locations: testPrune().Locations},
+		"no archive":          {Name: "hyperbola-rm-1"},
+		"a path":              {Name: "hyperbola-rm-1", Locations: []string{"pvc://hyperbola-backups/zx98wv76/zx98wv76-20261127T080910Z.zip\n/etc/passwd"}},
+		"another claim":       {Name: "hyperbola-rm-1", Locations: []string{"pvc://other/zx98wv76/zx98wv76-20261127T080910Z.zip"}},
 		"a session directory": {Name: "hyperbola-rm-1", Locations: []string{"pvc://hyperbola-backups/zx98wv76"}},
 	} {
 		if _, err := PruneJob(r, testOptions()); err == nil {
