@@ -406,3 +406,37 @@ func TestDeleteWorkspaceStopsRestores(t *testing.T) {
 		t.Errorf("deleted Jobs %v, want %v", d, want)
 	}
 }
+
+// The pods of restore, check and prune Jobs are no workspace's: a session being restored has
+// no workspace pod, and Jobs of no session add no session.
+func TestObserveIgnoresArchiveJobPods(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions()
+	cs := fake.NewClientset()
+	c := NewCluster(cs, o)
+	ws := testWorkspace()
+	ws.Replicas = 0
+	if err := c.Apply(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	restoreLabels, _ := Labels(ws.ID, ComponentRestore, nil)
+	for name, l := range map[string]map[string]string{
+		"restore": restoreLabels, "check": ArchiveLabels(ComponentCheck), "prune": ArchiveLabels(ComponentPrune),
+	} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace, Labels: l}}
+		if _, err := cs.CoreV1().Pods(o.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	obs, err := c.Observe(ctx, ws.ID)
+	if err != nil || obs.Pods != 0 || !obs.Complete {
+		t.Errorf("Observe = %+v, %v", obs, err)
+	}
+	all, err := c.ObserveAll(ctx)
+	if err != nil || len(all) != 1 || all[0].ID != ws.ID || all[0].Pods != 0 {
+		t.Errorf("ObserveAll = %v, %v", all, err)
+	}
+	if r, err := c.Readiness(ctx, ws.ID); err != nil || r.Pods != 0 {
+		t.Errorf("Readiness = %+v, %v", r, err)
+	}
+}
