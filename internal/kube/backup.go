@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	batchv1ac "k8s.io/client-go/applyconfigurations/batch/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -26,39 +27,22 @@ func (c *Cluster) StartBackup(ctx context.Context, id string, attempt int) (*ses
 	if err != nil {
 		return nil, err
 	}
-	jobs := c.cs.BatchV1().Jobs(c.opts.Namespace)
-	job, err := jobs.Get(ctx, name, metav1.GetOptions{})
-	if err == nil {
-		return c.backupOf(ctx, job)
-	}
-	if !apierrors.IsNotFound(err) {
-		return nil, c.kubeError("get", session.ObjectJob, name, err)
-	}
-	pvc, err := c.cs.CoreV1().PersistentVolumeClaims(c.opts.Namespace).Get(ctx, n.Data, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, c.notFound(id, "no PersistentVolumeClaim "+c.opts.Namespace+"/"+n.Data+" to back up", err)
-	}
-	if err != nil {
-		return nil, c.kubeError("get", session.ObjectPVC, n.Data, err)
-	}
-	req := BackupRequest{ID: id, Attempt: attempt, Time: c.now(), UserID: pvc.Annotations[AnnotationUserID]}
-	if user := UserLabels(pvc.Labels); ValidateUserLabels(user) == nil {
-		req.Labels = user
-	}
-	ac, err := BackupJob(req, c.opts)
+	job, err := c.startJob(ctx, name, func(ctx context.Context) (*batchv1ac.JobApplyConfiguration, error) {
+		pvc, err := c.cs.CoreV1().PersistentVolumeClaims(c.opts.Namespace).Get(ctx, n.Data, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, c.notFound(id, "no PersistentVolumeClaim "+c.opts.Namespace+"/"+n.Data+" to back up", err)
+		}
+		if err != nil {
+			return nil, c.kubeError("get", session.ObjectPVC, n.Data, err)
+		}
+		req := BackupRequest{ID: id, Attempt: attempt, Time: c.now(), UserID: pvc.Annotations[AnnotationUserID]}
+		if user := UserLabels(pvc.Labels); ValidateUserLabels(user) == nil {
+			req.Labels = user
+		}
+		return BackupJob(req, c.opts)
+	})
 	if err != nil {
 		return nil, err
-	}
-	obj, err := typed[batchv1.Job](ac)
-	if err != nil {
-		return nil, err
-	}
-	job, err = jobs.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
-	if apierrors.IsAlreadyExists(err) { // another caller created it first: report that one
-		job, err = jobs.Get(ctx, name, metav1.GetOptions{})
-	}
-	if err != nil {
-		return nil, c.kubeError("create", session.ObjectJob, name, err)
 	}
 	return c.backupOf(ctx, job)
 }
@@ -70,14 +54,7 @@ func (c *Cluster) BackupStatus(ctx context.Context, id string, attempt int) (*se
 	if err != nil {
 		return nil, err
 	}
-	job, err := c.cs.BatchV1().Jobs(c.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return &session.Backup{Phase: session.BackupMissing}, nil
-	}
-	if err != nil {
-		return nil, c.kubeError("get", session.ObjectJob, name, err)
-	}
-	return c.backupOf(ctx, job)
+	return c.jobStatus(ctx, name)
 }
 
 // backupOf reads the outcome of a backup, restore or prune Job from its conditions; a failure's
