@@ -327,6 +327,35 @@ func TestCheckArchive(t *testing.T) {
 	}
 }
 
+// A watch the API server ends (or expires) is started again from a fresh read of the Job.
+func TestCheckArchiveWatchesAgain(t *testing.T) {
+	c, cs := checkCluster(t, func(j *batchv1.Job) (*batchv1.Job, *corev1.Pod) {
+		return ended(j, batchv1.JobComplete, "", 0, `{"problem":"","detail":"","bytes":22,"files":0,"uncompressed":0}`)
+	})
+	watches := 0
+	cs.PrependWatchReactor("jobs", func(k8stesting.Action) (bool, watch.Interface, error) {
+		watches++
+		switch watches {
+		case 1: // ends at once
+			w := watch.NewFake()
+			w.Stop()
+			return true, w, nil
+		case 2: // expired
+			w := watch.NewFakeWithChanSize(1, false)
+			w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired})
+			return true, w, nil
+		}
+		return false, nil, nil // then the Job ends (checkCluster's watch)
+	})
+	a, err := c.CheckArchive(context.Background(), archiveA)
+	if err != nil || *a != (session.Archive{Bytes: 22}) || watches != 3 {
+		t.Errorf("got %+v, %v after %d watches", a, err, watches)
+	}
+	if gets := slices.IndexFunc(cs.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "get" }); gets < 0 {
+		t.Error("the Job was not read again after its watch ended")
+	}
+}
+
 // A caller that stops waiting gets an unavailable error, and the Job is deleted all the same.
 func TestCheckArchiveBoundedByContext(t *testing.T) {
 	c, cs := checkCluster(t, nil) // a Job that never ends

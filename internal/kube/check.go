@@ -109,22 +109,27 @@ func (c *Cluster) waitJob(ctx context.Context, job *batchv1.Job) (*batchv1.Job, 
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
 	for !finished(job) {
 		w, err := jobs.Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: job.ResourceVersion})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, c.waitEnded(ctx, name)
-			}
-			return nil, c.kubeError("watch", session.ObjectJob, name, err)
-		}
-		next, err := nextFinished(ctx, w, job)
-		w.Stop()
 		switch {
 		case ctx.Err() != nil:
+			if err == nil {
+				w.Stop()
+			}
 			return nil, c.waitEnded(ctx, name)
+		case apierrors.IsResourceExpired(err) || apierrors.IsGone(err): // read it again below
 		case err != nil:
-			return nil, unavailable(fmt.Sprintf("kube: Job %s/%s", c.opts.Namespace, name), err)
-		case next != nil:
-			job = next
-			continue
+			return nil, c.kubeError("watch", session.ObjectJob, name, err)
+		default:
+			next, err := nextFinished(ctx, w, job)
+			w.Stop()
+			switch {
+			case ctx.Err() != nil:
+				return nil, c.waitEnded(ctx, name)
+			case err != nil:
+				return nil, unavailable(fmt.Sprintf("kube: Job %s/%s", c.opts.Namespace, name), err)
+			case next != nil:
+				job = next
+				continue
+			}
 		}
 		// the watch ended (or expired): read the Job again, and watch on from there
 		if job, err = jobs.Get(ctx, name, metav1.GetOptions{}); err != nil {
