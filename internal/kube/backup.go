@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -9,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	batchv1ac "k8s.io/client-go/applyconfigurations/batch/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -26,39 +27,22 @@ func (c *Cluster) StartBackup(ctx context.Context, id string, attempt int) (*ses
 	if err != nil {
 		return nil, err
 	}
-	jobs := c.cs.BatchV1().Jobs(c.opts.Namespace)
-	job, err := jobs.Get(ctx, name, metav1.GetOptions{})
-	if err == nil {
-		return c.backupOf(ctx, job)
-	}
-	if !apierrors.IsNotFound(err) {
-		return nil, c.kubeError("get", session.ObjectJob, name, err)
-	}
-	pvc, err := c.cs.CoreV1().PersistentVolumeClaims(c.opts.Namespace).Get(ctx, n.Data, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, c.notFound(id, "no PersistentVolumeClaim "+c.opts.Namespace+"/"+n.Data+" to back up", err)
-	}
-	if err != nil {
-		return nil, c.kubeError("get", session.ObjectPVC, n.Data, err)
-	}
-	req := BackupRequest{ID: id, Attempt: attempt, Time: c.now(), UserID: pvc.Annotations[AnnotationUserID]}
-	if user := UserLabels(pvc.Labels); ValidateUserLabels(user) == nil {
-		req.Labels = user
-	}
-	ac, err := BackupJob(req, c.opts)
+	job, err := c.startJob(ctx, name, func(ctx context.Context) (*batchv1ac.JobApplyConfiguration, error) {
+		pvc, err := c.cs.CoreV1().PersistentVolumeClaims(c.opts.Namespace).Get(ctx, n.Data, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, c.notFound(id, "no PersistentVolumeClaim "+c.opts.Namespace+"/"+n.Data+" to back up", err)
+		}
+		if err != nil {
+			return nil, c.kubeError("get", session.ObjectPVC, n.Data, err)
+		}
+		req := BackupRequest{ID: id, Attempt: attempt, Time: c.now(), UserID: pvc.Annotations[AnnotationUserID]}
+		if user := UserLabels(pvc.Labels); ValidateUserLabels(user) == nil {
+			req.Labels = user
+		}
+		return BackupJob(req, c.opts)
+	})
 	if err != nil {
 		return nil, err
-	}
-	obj, err := typed[batchv1.Job](ac)
-	if err != nil {
-		return nil, err
-	}
-	job, err = jobs.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
-	if apierrors.IsAlreadyExists(err) { // another caller created it first: report that one
-		job, err = jobs.Get(ctx, name, metav1.GetOptions{})
-	}
-	if err != nil {
-		return nil, c.kubeError("create", session.ObjectJob, name, err)
 	}
 	return c.backupOf(ctx, job)
 }
@@ -70,18 +54,12 @@ func (c *Cluster) BackupStatus(ctx context.Context, id string, attempt int) (*se
 	if err != nil {
 		return nil, err
 	}
-	job, err := c.cs.BatchV1().Jobs(c.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return &session.Backup{Phase: session.BackupMissing}, nil
-	}
-	if err != nil {
-		return nil, c.kubeError("get", session.ObjectJob, name, err)
-	}
-	return c.backupOf(ctx, job)
+	return c.jobStatus(ctx, name)
 }
 
-// backupOf reads a backup Job's outcome from its conditions; a failure's reason is the Job's
-// condition and the failed container's termination message.
+// backupOf reads the outcome of a backup, restore or prune Job from its conditions; a failure's
+// reason is the Job's condition and the failed container's termination message. A backup's
+// success carries the archive's size, from its termination message.
 func (c *Cluster) backupOf(ctx context.Context, job *batchv1.Job) (*session.Backup, error) {
 	b := &session.Backup{Phase: session.BackupRunning, Location: job.Annotations[AnnotationBackupLocation]}
 	var failed *batchv1.JobCondition
@@ -92,6 +70,15 @@ func (c *Cluster) backupOf(ctx context.Context, job *batchv1.Job) (*session.Back
 		switch cond.Type {
 		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
 			b.Phase = session.BackupSucceeded
+			if job.Labels[LabelComponent] == ComponentBackup {
+				pods, err := c.jobPods(ctx, job.Name)
+				if err != nil {
+					return nil, err
+				}
+				// the archive's size, as the backup measured it (none from a Job before
+				// it said, nor on kwok's fake nodes)
+				b.Bytes, _ = messageValue(successMessage(pods), "bytes")
+			}
 			return b, nil
 		case batchv1.JobFailed, batchv1.JobFailureTarget:
 			if failed == nil || cond.Type == batchv1.JobFailed {
@@ -103,17 +90,15 @@ func (c *Cluster) backupOf(ctx context.Context, job *batchv1.Job) (*session.Back
 		return b, nil
 	}
 	b.Phase = session.BackupFailed
-	pods, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: job.Name}).String(),
-	})
+	pods, err := c.jobPods(ctx, job.Name)
 	if err != nil {
-		return nil, c.listError("Pods of Job", job.Name, err)
+		return nil, err
 	}
 	// What the backup said (it names the files it could not read, the room it lacked) comes
 	// first; the Job's condition (DeadlineExceeded, BackoffLimitExceeded) after it.
-	b.Reason = joinNonEmpty("; ", terminations(pods.Items), joinNonEmpty(": ", failed.Reason, failed.Message))
+	b.Reason = joinNonEmpty("; ", terminations(pods), joinNonEmpty(": ", failed.Reason, failed.Message))
 	if b.Reason == "" {
-		b.Reason = "the backup Job failed"
+		b.Reason = "the " + cmp.Or(job.Labels[LabelComponent], "backup") + " Job failed"
 	}
 	return b, nil
 }

@@ -15,7 +15,8 @@ package kube
 //   - every long step runs in the background and is waited for, so a stop is handled at once
 //     (a shell runs its trap only between commands), well inside the pod's grace period.
 //
-// An empty workspace gives an empty (valid) zip.
+// An empty workspace gives an empty (valid) zip. Its termination message on success is the
+// archive's location, then "bytes=<the archive's size>".
 const backupScript = `set -eu
 dir="` + BackupDir + `/$SESSION_ID"
 work="$dir/.partial-$BACKUP_FILE"
@@ -32,20 +33,7 @@ fail() {
   exit 1
 }
 trap 'fail "the backup was stopped before it finished (it ran out of time); nothing was written"' TERM INT HUP
-# run CMD...: CMD in the background, waited for; run_from FILE CMD...: the same with stdin
-# from FILE (a background command's stdin is /dev/null unless it is redirected itself)
-run() { run_from /dev/null "$@"; }
-run_from() {
-  in=$1
-  shift
-  "$@" < "$in" &
-  child=$!
-  rc=0
-  wait "$child" || rc=$?
-  child=""
-  return "$rc"
-}
-mkdir -p "$dir" "$scratch"
+` + scriptRun + `mkdir -p "$dir" "$scratch"
 # what a killed attempt of this session left behind
 rm -rf "$dir"/.partial-*
 cd ` + WorkspaceDir + `
@@ -83,7 +71,7 @@ if [ -s "$scratch/files" ]; then
     fail "zip exited $st: $(head -c 1500 "$scratch/zip.err" | tr '\n' ' ')"
   fi
   st=0
-  run unzip -tqq "$work/archive.zip" > "$scratch/test.err" 2>&1 || st=$?
+  run ` + unzipPath + ` -tqq "$work/archive.zip" > "$scratch/test.err" 2>&1 || st=$?
   if [ "$st" -ne 0 ]; then
     fail "the archive failed its test: $(head -c 1500 "$scratch/test.err" | tr '\n' ' ')"
   fi
@@ -94,6 +82,7 @@ run sync
 mv -f "$work/archive.zip" "$dir/$BACKUP_FILE"
 rm -rf "$work"
 run sync
-echo "$BACKUP_LOCATION" > /dev/termination-log
+bytes=$(wc -c < "$dir/$BACKUP_FILE" | tr -d ' ')
+printf '%s\nbytes=%s\n' "$BACKUP_LOCATION" "$bytes" > /dev/termination-log
 echo "$BACKUP_LOCATION"
 `

@@ -22,11 +22,13 @@ import (
 // These tests run against the real local control plane (scripts/localkube): the API server's
 // validation and admission, server-side apply, the Deployment, ReplicaSet, Job and PV
 // controllers and the scheduler are real; kwok plays the nodes (pods become Ready, Job pods
-// complete, or fail when they carry hyperbola.dev/test-fail=true). `go test -short` skips them.
+// complete, or fail when they carry hyperbola.dev/test-fail=true), except for the tests of
+// restore_integration_test.go, whose Jobs and volumes are on the real node. `go test -short`
+// skips them.
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true}) }
+func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true, RealNode: true}) }
 
 const backupPVC = "hyperbola-backups"
 

@@ -35,6 +35,8 @@ func TestClusterRefusesBadIDsWithoutCallingTheAPI(t *testing.T) {
 			"StartBackup":     func() error { _, err := c.StartBackup(ctx, id, 1); return err },
 			"BackupStatus":    func() error { _, err := c.BackupStatus(ctx, id, 1); return err },
 			"DeleteWorkspace": func() error { return c.DeleteWorkspace(ctx, id, true) },
+			"StartRestore":    func() error { _, err := c.StartRestore(ctx, id, 1, archiveA); return err },
+			"RestoreStatus":   func() error { _, err := c.RestoreStatus(ctx, id, 1); return err },
 		} {
 			if err := call(); session.FieldOf(err) != "uuid" {
 				t.Errorf("%s(%q): err = %v, want session.CheckID's error", name, id, err)

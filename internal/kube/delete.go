@@ -14,7 +14,8 @@ import (
 
 // DeleteWorkspace deletes the session's Deployment, Service, Ingress, NetworkPolicy, Secret and
 // the TLS Secret cert-manager wrote for its Ingress, at once, in the background (dependents
-// go with them); with deletePVC also the claim and the session's finished backup Jobs.
+// go with them); with deletePVC also the claim, the session's finished backup Jobs and its
+// restore Jobs (a running one too: its volume is going).
 // Objects already gone are not an error. It returns once the deletions are accepted.
 func (c *Cluster) DeleteWorkspace(ctx context.Context, id string, deletePVC bool) error {
 	n, err := NamesFor(id)
@@ -33,7 +34,11 @@ func (c *Cluster) DeleteWorkspace(ctx context.Context, id string, deletePVC bool
 	if deletePVC {
 		steps = append(steps,
 			c.deleteStep(session.ObjectPVC, core.PersistentVolumeClaims(ns), n.Data),
-			func(ctx context.Context) error { return c.deleteFinishedBackups(ctx, id) },
+			func(ctx context.Context) error { return c.deleteJobs(ctx, id, ComponentBackup, finished) },
+			// a restore fills the volume that is going: stop it, running or not
+			func(ctx context.Context) error {
+				return c.deleteJobs(ctx, id, ComponentRestore, func(*batchv1.Job) bool { return true })
+			},
 		)
 	}
 	return parallel(ctx, steps...)
@@ -57,8 +62,9 @@ func (c *Cluster) deleteStep(kind session.ObjectKind, client deleter, name strin
 	}
 }
 
-func (c *Cluster) deleteFinishedBackups(ctx context.Context, id string) error {
-	sel, err := ComponentSelector(id, ComponentBackup)
+// deleteJobs deletes the session's Jobs of component that match.
+func (c *Cluster) deleteJobs(ctx context.Context, id, component string, match func(*batchv1.Job) bool) error {
+	sel, err := ComponentSelector(id, component)
 	if err != nil {
 		return err
 	}
@@ -69,7 +75,7 @@ func (c *Cluster) deleteFinishedBackups(ctx context.Context, id string) error {
 	}
 	var errs []error
 	for _, j := range l.Items {
-		if finished(&j) {
+		if match(&j) {
 			errs = append(errs, c.deleteStep(session.ObjectJob, jobs, j.Name)(ctx))
 		}
 	}

@@ -9,10 +9,13 @@
 //     the input every workspace builder takes; the builders themselves cannot fail.
 //   - a file per object kind, its golden test beside it: pvc.go, deployment.go, service.go,
 //     ingress.go, networkpolicy.go, secret.go, backupjob.go (and backupscript.go, the script
-//     the backup Job runs).
+//     the backup Job runs), and the Jobs that read and remove archives: restorejob.go,
+//     checkjob.go, removaljob.go with their scripts; archives.go holds what they share (the
+//     archive locations they accept, their pod, start-or-find).
 //   - cluster.go: Cluster and its client configuration; then a file per operation: apply.go,
-//     route.go, scale.go, observe.go, readiness.go, password.go, backup.go, delete.go, and
-//     errors.go for how a failed API call becomes a session error.
+//     route.go, scale.go, observe.go, readiness.go, password.go, backup.go, restore.go,
+//     check.go, removal.go, delete.go, and errors.go for how a failed API call becomes a
+//     session error.
 //
 // Builders never call the API; the API calls never build. A session id that is not valid
 // (session.ValidID) never reaches a name, a label or an API call.

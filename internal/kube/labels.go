@@ -23,6 +23,11 @@ const (
 	NameValue          = "vs-code"
 	ComponentWorkspace = "workspace"
 	ComponentBackup    = "backup"
+	// ComponentRestore is a session's restore Job; ComponentCheck and ComponentPrune are the
+	// Jobs that read an archive through and remove archives: they belong to no session.
+	ComponentRestore = "restore"
+	ComponentCheck   = "check"
+	ComponentPrune   = "prune"
 )
 
 // Annotation keys.
@@ -31,6 +36,7 @@ const (
 	AnnotationCreatedAt      = "hyperbola.dev/created-at"      // RFC 3339, UTC
 	AnnotationIdleTimeout    = "hyperbola.dev/idle-timeout"    // a Go duration, e.g. "15m0s"
 	AnnotationBackupLocation = "hyperbola.dev/backup-location" // on backup Jobs: pvc://<pvc>/<id>/<file>.zip
+	AnnotationRestoreFrom    = "hyperbola.dev/restore-from"    // on restore and check Jobs: the archive they read
 )
 
 // MaxUserLabels bounds how many labels a user may put on a workspace.
@@ -68,6 +74,12 @@ func Labels(id, component string, user map[string]string) (map[string]string, er
 	maps.Copy(out, user)
 	maps.Copy(out, ours)
 	return out, nil
+}
+
+// ArchiveLabels are the labels of a Job that works on the backup volume for no session (a
+// check or a prune): Hyperbola's, without a session.
+func ArchiveLabels(component string) map[string]string {
+	return map[string]string{LabelManagedBy: ManagedByValue, LabelName: NameValue, LabelComponent: component}
 }
 
 // SessionSelector selects every object of session id (both components).

@@ -58,3 +58,20 @@ func BackupJobName(id string, attempt int) (string, error) {
 	}
 	return n.BackupJob(attempt)
 }
+
+// RestoreJob names the restore Job of an attempt: vs-code-<id>-restore-<attempt>.
+func (n Names) RestoreJob(attempt int) (string, error) {
+	if attempt < 0 {
+		return "", session.Invalid("attempt", "restore attempt must not be negative")
+	}
+	return n.Workspace + "-restore-" + strconv.Itoa(attempt), nil
+}
+
+// RestoreJobName names the restore Job of an attempt of session id.
+func RestoreJobName(id string, attempt int) (string, error) {
+	n, err := NamesFor(id)
+	if err != nil {
+		return "", err
+	}
+	return n.RestoreJob(attempt)
+}

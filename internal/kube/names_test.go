@@ -18,6 +18,8 @@ func TestBadIDsNeverBecomeNames(t *testing.T) {
 		ws.ID = id
 		b := testBackup()
 		b.ID = id
+		r := testRestore()
+		r.ID = id
 		calls := map[string]func() error{
 			"NamesFor":          func() error { _, err := NamesFor(id); return err },
 			"BackupJobName":     func() error { _, err := BackupJobName(id, 1); return err },
@@ -33,6 +35,8 @@ func TestBadIDsNeverBecomeNames(t *testing.T) {
 			"Secret":            func() error { _, err := Secret(ws, o); return err },
 			"SecretMetadata":    func() error { _, err := SecretMetadata(ws, o); return err },
 			"BackupJob":         func() error { _, err := BackupJob(b, o); return err },
+			"RestoreJobName":    func() error { _, err := RestoreJobName(id, 1); return err },
+			"RestoreJob":        func() error { _, err := RestoreJob(r, o); return err },
 		}
 		for name, call := range calls {
 			err := call()
@@ -60,6 +64,12 @@ func TestNames(t *testing.T) {
 	}
 	if _, err := n.BackupJob(-1); session.FieldOf(err) != "attempt" {
 		t.Errorf("negative attempt: %v", err)
+	}
+	if j, _ := n.RestoreJob(2); j != "vs-code-ab12cd34-restore-2" {
+		t.Errorf("restore job = %s", j)
+	}
+	if _, err := n.RestoreJob(-1); session.FieldOf(err) != "attempt" {
+		t.Errorf("negative restore attempt: %v", err)
 	}
 	if s, _ := SessionSelector("ab12cd34"); s != "app.kubernetes.io/managed-by=hyperbola,hyperbola.dev/session=ab12cd34" {
 		t.Errorf("selector = %s", s)
