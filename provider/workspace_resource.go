@@ -178,7 +178,7 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				MarkdownDescription: "Fill the new workspace's volume from a backup before it starts: a backup's `location` or `id` " +
 					"(as the `hyperbola_backups` data source lists them), or the id of a deleted workspace (its latest backup). " +
 					"The backup must be `user_id`'s. Without `storage`, the volume is at least as large as the backed-up workspace's. " +
-					"A restore that fails leaves the workspace `failed` with the reason (the backup is untouched), and the apply fails. " +
+					"A restore that fails leaves the workspace `failed` with the reason (the backup is untouched) and fails the apply; the next apply replaces it. " +
 					"Changing it to another backup replaces the workspace; removing it, or naming the same backup another way, " +
 					"changes only the state. Null after `terraform import`: `restored_from` reports the backup.",
 				Validators: []validator.String{restoreFromValidator()},
