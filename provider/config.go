@@ -88,6 +88,10 @@ func settings() []setting {
 			desc: "Claim that backups are written to, in `namespace` (direct mode). Default `hyperbola-backups`. Environment: `HYPERBOLA_BACKUP_PVC`."},
 		{attr: "backup_image", env: "HYPERBOLA_BACKUP_IMAGE", mode: modeDirect,
 			desc: "Image of the backup Jobs (direct mode): a POSIX shell with `find`, `du` and `df`, and `zip` and `unzip`, run as uid 1000, as `images/backup` in the repository builds it; push it to a registry the cluster's nodes pull from. Default `localhost/hyperbola-backup:1`, the name the local cluster imports it under, which no other cluster has. Environment: `HYPERBOLA_BACKUP_IMAGE`."},
+		{attr: "node_selector", env: "HYPERBOLA_NODE_SELECTOR", mode: modeDirect,
+			desc: "Nodes that workspace and backup pods run on (direct mode), as `key=value,key=value` node labels, e.g. `cloud.google.com/gke-nodepool=workspaces`. Default: any node. Environment: `HYPERBOLA_NODE_SELECTOR`."},
+		{attr: "tolerations", env: "HYPERBOLA_TOLERATIONS", mode: modeDirect,
+			desc: "Taints that workspace and backup pods tolerate (direct mode), as `key=value:Effect,key:Effect`, e.g. `dedicated=workspaces:NoSchedule`. Environment: `HYPERBOLA_TOLERATIONS`."},
 		{attr: "firestore_project", env: "GOOGLE_CLOUD_PROJECT", mode: modeDirect,
 			desc: "Google Cloud project whose Firestore keeps Hyperbola's durable records (direct mode): every transition the provider makes is recorded there, and the `hyperbola_usage` data source reads its report from them. " +
 				"Set it to the deployed functions' project so that Terraform's changes land in the same records; without it direct mode records nothing and has no usage report. " +

@@ -31,6 +31,7 @@ func workspaceFields() fieldPaths {
 		"backup_on_delete": path.Root("backup_on_delete"),
 		"labels":           path.Root("labels"),
 		"ttl":              path.Root("ttl"),
+		"restore_from":     path.Root("restore_from"),
 	}
 }
 

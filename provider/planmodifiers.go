@@ -2,9 +2,11 @@ package provider
 
 import (
 	"context"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -65,4 +67,54 @@ func (statusPlan) PlanModifyString(ctx context.Context, req planmodifier.StringR
 		return
 	}
 	resp.PlanValue = req.StateValue
+}
+
+// restoreFromReplace decides when a change of restore_from replaces the workspace: when it
+// names another archive. Removing it, or naming the archive the workspace was restored from
+// another way (its location, its backup id or its session's id: what `restored_from` reports),
+// changes nothing but the state, so an imported workspace (restore_from null) can take the
+// configuration that made it without being replaced.
+func restoreFromReplace(ctx context.Context, req planmodifier.StringRequest, resp *stringplanmodifier.RequiresReplaceIfFuncResponse) {
+	if req.PlanValue.IsNull() || req.PlanValue.IsUnknown() {
+		resp.RequiresReplace = !req.PlanValue.IsNull() // unknown: it may name another archive
+		return
+	}
+	var restored types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("restored_from"), &restored)...)
+	resp.RequiresReplace = !refersTo(req.PlanValue.ValueString(), restored.ValueString())
+}
+
+// refersTo reports whether ref (a restore_from value) names the archive at location.
+func refersTo(ref, location string) bool {
+	ref = strings.TrimSpace(ref)
+	id := session.BackupIDOf(location)
+	if ref == "" || id == "" {
+		return false
+	}
+	sid, _, _ := strings.Cut(id, "-")
+	return ref == location || ref == id || ref == sid
+}
+
+// restoredAtPlan keeps restored_at once it is known. A workspace that was not restored never
+// gets one (null stays null); one whose restore is under way gets it at the next apply.
+type restoredAtPlan struct{}
+
+func (restoredAtPlan) Description(context.Context) string {
+	return "restored_at is kept once set; null for a workspace that was not restored"
+}
+func (m restoredAtPlan) MarkdownDescription(ctx context.Context) string { return m.Description(ctx) }
+
+func (restoredAtPlan) PlanModifyString(ctx context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
+	if req.State.Raw.IsNull() || !req.PlanValue.IsUnknown() {
+		return
+	}
+	if !req.StateValue.IsNull() {
+		resp.PlanValue = req.StateValue
+		return
+	}
+	var restored types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("restored_from"), &restored)...)
+	if !resp.Diagnostics.HasError() && restored.IsNull() {
+		resp.PlanValue = types.StringNull()
+	}
 }

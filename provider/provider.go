@@ -1,5 +1,5 @@
 // Package provider is the Hyperbola Terraform provider: the hyperbola_workspace resource and
-// the hyperbola_workspace, hyperbola_workspaces and hyperbola_usage data sources.
+// the hyperbola_workspace, hyperbola_workspaces, hyperbola_usage and hyperbola_backups data sources.
 //
 // The provider holds one session.Manager, built in one of two modes: endpoint mode talks to a
 // deployed API through internal/client; direct mode runs the session core (internal/stack) in
@@ -235,7 +235,7 @@ func (p *hyperbolaProvider) Resources(context.Context) []func() resource.Resourc
 }
 
 func (p *hyperbolaProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{newWorkspaceDataSource, newWorkspacesDataSource, newUsageDataSource}
+	return []func() datasource.DataSource{newWorkspaceDataSource, newWorkspacesDataSource, newUsageDataSource, newBackupsDataSource}
 }
 
 // clientFrom unwraps the provider data handed to a resource or data source.

@@ -265,3 +265,26 @@ func TestDirectConfig_FirestoreProject(t *testing.T) {
 		t.Errorf("firestore_project with endpoint mode: %s", diagText(diags))
 	}
 }
+
+// node_selector and tolerations reach the control plane's configuration as the functions read
+// them (HYPERBOLA_NODE_SELECTOR, HYPERBOLA_TOLERATIONS), in front of the environment.
+func TestDirectConfig_Placement(t *testing.T) {
+	vals := map[string]string{"redis_url": "redis://127.0.0.1:6379/0",
+		"node_selector": "pool=ws", "tolerations": "dedicated=ws:NoSchedule"}
+	lookup := envMap(map[string]string{"HYPERBOLA_NODE_SELECTOR": "pool=other", "HYPERBOLA_TOLERATIONS": "x:NoExecute"})
+	r, diags := resolve(vals, lookup)
+	if diags.HasError() {
+		t.Fatal(diagText(diags))
+	}
+	cfg, err := directConfig(r, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeSelector != "pool=ws" || cfg.Tolerations != "dedicated=ws:NoSchedule" {
+		t.Errorf("node selector %q, tolerations %q; want the provider block's", cfg.NodeSelector, cfg.Tolerations)
+	}
+	r, _ = resolve(map[string]string{"redis_url": "redis://127.0.0.1:6379/0"}, lookup)
+	if cfg, err = directConfig(r, lookup); err != nil || cfg.NodeSelector != "pool=other" || cfg.Tolerations != "x:NoExecute" {
+		t.Errorf("from the environment: %+v %v", cfg, err)
+	}
+}

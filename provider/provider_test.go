@@ -40,8 +40,10 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	// Firestore: the durable records that hyperbola_usage reads (tests that want them ask
-	// accOptions.firestore for a project of their own).
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true})
+	// accOptions.firestore for a project of their own). The real node: only once restores
+	// run there (TestAccWorkspaceResource_RestoreFromBackup), so the package does not hold
+	// the machine's one real node for a test that skips.
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true, RealNode: restoreJobsBuilt()})
 }
 
 // needTerraform skips a unit test that runs terraform when there is none.

@@ -108,3 +108,31 @@ func (labelsValidator) ValidateMap(ctx context.Context, req validator.MapRequest
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid labels", err.Error())
 	}
 }
+
+// restoreFromValidator: what a create's restore_from may name, by its shape: a backup location
+// (pvc://<volume>/<session id>/<backup id>.zip), a backup id ("<session id>-<UTC time>") or a
+// deleted workspace's id. Whether the archive exists, is the user's and reads through is the
+// session core's to say, at apply.
+func restoreFromValidator() validator.String {
+	return stringCheck{
+		desc:  "a backup location (`pvc://<volume>/<session id>/<backup id>.zip`), a backup id such as `ab12cd34-20261126T020304Z`, or a deleted workspace's id",
+		check: checkRestoreFrom,
+	}
+}
+
+func checkRestoreFrom(ref string) error {
+	switch {
+	case ref != strings.TrimSpace(ref):
+		return fmt.Errorf("restore_from %q has surrounding spaces", ref)
+	case strings.HasPrefix(ref, "pvc://"):
+		if session.BackupIDOf(ref) == "" {
+			return fmt.Errorf("restore_from %q is not a backup location: pvc://<volume>/<session id>/<backup id>.zip, "+
+				"as the hyperbola_backups data source lists them", ref)
+		}
+	case session.CheckBackupID(ref) == nil, session.ValidID(ref):
+	default:
+		return fmt.Errorf("restore_from %q is not a backup location, a backup id (such as \"ab12cd34-20261126T020304Z\") "+
+			"or a workspace id (8 characters of [a-z0-9], starting with a letter)", ref)
+	}
+	return nil
+}

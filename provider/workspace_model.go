@@ -30,13 +30,17 @@ type workspaceModel struct {
 	Status         types.String   `tfsdk:"status"`
 	CreatedAt      types.String   `tfsdk:"created_at"`
 	Password       types.String   `tfsdk:"password"`
+	RestoreFrom    types.String   `tfsdk:"restore_from"`
+	RestoredFrom   types.String   `tfsdk:"restored_from"`
+	RestoredAt     types.String   `tfsdk:"restored_at"`
 	Timeouts       timeouts.Value `tfsdk:"timeouts"`
 }
 
 // fill sets the model from a session. prior is the model whose spelling of equivalent values
 // is kept (the plan after create and update, the prior state after read): "5120Mi" stays
 // "5120Mi" when the workspace reports "5Gi", "15m" stays "15m" when it reports "15m0s".
-// The password, wait_for_ready and timeouts are not part of the session: they are kept too.
+// The password, wait_for_ready, timeouts and restore_from (what the configuration named, where
+// the session reports the archive it resolved to: restored_from) are kept too.
 func (m *workspaceModel) fill(ctx context.Context, s *session.Session, prior *workspaceModel) diag.Diagnostics {
 	var diags diag.Diagnostics
 	m.ID = types.StringValue(s.ID)
@@ -69,6 +73,12 @@ func (m *workspaceModel) fill(ctx context.Context, s *session.Session, prior *wo
 	if m.Password.IsUnknown() {
 		m.Password = types.StringNull()
 	}
+	m.RestoreFrom = prior.RestoreFrom
+	if m.RestoreFrom.IsUnknown() {
+		m.RestoreFrom = types.StringNull()
+	}
+	m.RestoredFrom = optString(s.RestoreFrom)
+	m.RestoredAt = optTime(s.RestoredAt)
 	return diags
 }
 
@@ -147,6 +157,22 @@ func labelsOf(ctx context.Context, m types.Map) (map[string]string, diag.Diagnos
 	out := map[string]string{}
 	diags := m.ElementsAs(ctx, &out, false)
 	return out, diags
+}
+
+// optString is v, or null when it is empty.
+func optString(v string) types.String {
+	if v == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(v)
+}
+
+// optTime is t in RFC 3339 (UTC), or null when it is zero.
+func optTime(t time.Time) types.String {
+	if t.IsZero() {
+		return types.StringNull()
+	}
+	return types.StringValue(t.UTC().Format(time.RFC3339))
 }
 
 // known reports a known, non-null string.

@@ -173,6 +173,29 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 					"It is null after `terraform import`: Hyperbola hands the password out only once, at creation.",
 				PlanModifiers: keep(),
 			},
+			"restore_from": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "Fill the new workspace's volume from a backup before it starts: a backup's `location` or `id` " +
+					"(as the `hyperbola_backups` data source lists them), or the id of a deleted workspace (its latest backup). " +
+					"The backup must be `user_id`'s. Without `storage`, the volume is at least as large as the backed-up workspace's. " +
+					"A restore that fails leaves the workspace `failed` with the reason (the backup is untouched) and fails the apply; the next apply replaces it. " +
+					"Changing it to another backup replaces the workspace; removing it, or naming the same backup another way, " +
+					"changes only the state. Null after `terraform import`: `restored_from` reports the backup.",
+				Validators: []validator.String{restoreFromValidator()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplaceIf(restoreFromReplace,
+					"a restore_from naming another backup replaces the workspace",
+					"a `restore_from` naming another backup replaces the workspace")},
+			},
+			"restored_from": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The location of the backup the workspace's volume was filled from (what `restore_from` resolved to); null when it was not restored.",
+				PlanModifiers:       keep(),
+			},
+			"restored_at": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "When the restore from `restored_from` finished (RFC 3339, UTC); null while it runs, and for a workspace that was not restored.",
+				PlanModifiers:       []planmodifier.String{restoredAtPlan{}},
+			},
 		},
 		Blocks: map[string]schema.Block{
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
@@ -233,13 +256,14 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 	defer cancel()
 
 	creq := session.CreateRequest{
-		UserID:    plan.UserID.ValueString(),
-		Image:     plan.Image.ValueString(),
-		Storage:   plan.Storage.ValueString(),
-		CPU:       plan.CPU.ValueString(),
-		Memory:    plan.Memory.ValueString(),
-		State:     session.State(plan.State.ValueString()),
-		RequestID: newRequestID(),
+		UserID:      plan.UserID.ValueString(),
+		Image:       plan.Image.ValueString(),
+		Storage:     plan.Storage.ValueString(),
+		CPU:         plan.CPU.ValueString(),
+		Memory:      plan.Memory.ValueString(),
+		State:       session.State(plan.State.ValueString()),
+		RestoreFrom: plan.RestoreFrom.ValueString(),
+		RequestID:   newRequestID(),
 	}
 	var ok1, ok2 bool
 	creq.IdleTimeout, ok1 = durationOf(plan.IdleTimeout, "idle_timeout", &resp.Diagnostics)
@@ -283,7 +307,17 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 	if !plan.WaitForReady.ValueBool() || sess.State == want {
 		return
 	}
-	sess, err = r.c.waitSettled(ctx, sess.ID, want)
+	got, err := r.c.waitSettled(ctx, sess.ID, want)
+	if got != nil && got.State == session.StateFailed && got.RestoreFrom != "" && got.RestoredAt.IsZero() {
+		// kept in state (tainted): the next apply replaces it
+		pw := state.Password
+		resp.Diagnostics.Append(state.fill(ctx, got, &plan)...)
+		state.Password = pw
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+		resp.Diagnostics.Append(restoreFailed(got))
+		return
+	}
+	sess = got
 	if err != nil {
 		resp.Diagnostics.AddError("Workspace did not become "+string(want),
 			fmt.Sprintf("Workspace %s was created but did not become %s within the create timeout (%s); it is kept in state as tainted: %s",
@@ -294,6 +328,13 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 	resp.Diagnostics.Append(state.fill(ctx, sess, &plan)...)
 	state.Password = pw
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// restoreFailed says why the restore of workspace s failed.
+func restoreFailed(s *session.Session) diag.Diagnostic {
+	return diag.NewAttributeErrorDiagnostic(path.Root("restore_from"), "Restore failed",
+		fmt.Sprintf("Workspace %s could not be filled from %s: %s. The backup is untouched; the workspace is kept in state as tainted, "+
+			"so the next apply replaces it (or restore another backup).", s.ID, s.RestoreFrom, s.Reason))
 }
 
 // newRequestID makes a retried create idempotent: the session core returns the session the

@@ -27,6 +27,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
 )
 
 // Acceptance tests: the machine's terraform against the provider in both modes, on the local
@@ -48,7 +49,9 @@ type acc struct {
 	mode      mode
 	ns        string
 	svc       *session.Service
+	store     *store.Store     // the same session core's store (to seed the backup catalog)
 	events    *events.Recorder // the test's view of the durable records (accOptions.firestore)
+	endpoint  string           // the API's address (endpoint mode)
 	provider  string           // the provider block
 	factories map[string]func() (tfprotov6.ProviderServer, error)
 }
@@ -63,6 +66,9 @@ type accOptions struct {
 	// test's session core, the API (endpoint mode) and the provider (direct mode,
 	// firestore_project) record into it, and the usage report reads it.
 	firestore bool
+	// realNode places the workspaces and the backup volume on the cluster's real node, with
+	// its real workspace and backup images (TestMain starts it only when restoreJobsBuilt).
+	realNode bool
 }
 
 func newAcc(t *testing.T, m mode) *acc { return newAccWith(t, m, accOptions{}) }
@@ -76,12 +82,24 @@ func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 	_, prefix := env.RedisFor(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := kc.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
-		t.Fatal(err)
-	}
+	backupClass, placement := "", ""
 	vars := map[string]string{
 		"KUBECONFIG": kc.Kubeconfig, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": portOf(env.Redis.Addr),
 		"HYPERBOLA_REDIS_PREFIX": prefix, "HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_DOMAIN": "test.hyperbola.local",
+	}
+	if o.realNode {
+		node := kc.RealNode
+		if node == nil {
+			t.Fatal("the local cluster has no real node (TestMain starts one when restoreJobsBuilt)")
+		}
+		backupClass = node.StorageClass
+		for _, set := range realNodePlacement(node) {
+			vars[set.env] = set.value
+			placement += fmt.Sprintf("  %s = %q\n", set.attr, set.value)
+		}
+	}
+	if err := kc.CreateBackupPVCOn(ctx, ns, "hyperbola-backups", backupClass); err != nil {
+		t.Fatal(err)
 	}
 	project := ""
 	if o.firestore {
@@ -104,7 +122,7 @@ func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	a := &acc{mode: m, ns: ns, svc: st.Service, events: st.Events}
+	a := &acc{mode: m, ns: ns, svc: st.Service, store: st.Store, events: st.Events}
 
 	var mu sync.Mutex
 	var opened []io.Closer
@@ -129,8 +147,8 @@ provider "hyperbola" {
   redis_prefix = %q
   namespace    = %q
   domain       = "test.hyperbola.local"
-%s}
-`, kc.Kubeconfig, "redis://"+env.Redis.Addr+"/0", prefix, ns, firestoreAttr(project))
+%s%s}
+`, kc.Kubeconfig, "redis://"+env.Redis.Addr+"/0", prefix, ns, firestoreAttr(project), placement)
 	case modeEndpoint:
 		deps := api.Deps{Manager: st.Service, Health: st, Logger: quiet}
 		if st.Events != nil { // a nil *events.Recorder in the interface would not read as "none"
@@ -138,6 +156,7 @@ provider "hyperbola" {
 		}
 		srv := httptest.NewServer(api.New(deps, api.Options{APIKeys: []string{"acc-key"}}))
 		t.Cleanup(srv.Close)
+		a.endpoint = srv.URL
 		a.provider = fmt.Sprintf(`
 provider "hyperbola" {
   endpoint = %q

@@ -28,6 +28,19 @@ resource "hyperbola_workspace" "students" {
   }
 }
 
+# A workspace brought back from the backup its deletion made: restore_from names the deleted
+# workspace (its latest backup), or a backup's id or location as hyperbola_backups lists them.
+# The volume is filled before the workspace starts, at least as large as the original's.
+# restored_from reports the backup used; restore_from stays as written.
+resource "hyperbola_workspace" "recovered" {
+  user_id      = "ada@example.com" # the backup's owner: another user's backup is refused
+  restore_from = "ab12cd34"        # the id of ada's deleted workspace
+
+  timeouts {
+    create = "30m" # the restore unzips the whole backup first
+  }
+}
+
 output "dev_url" {
   value = hyperbola_workspace.dev.workspace_url
 }
@@ -35,4 +48,8 @@ output "dev_url" {
 output "dev_password" {
   value     = hyperbola_workspace.dev.password
   sensitive = true
+}
+
+output "recovered_from" {
+  value = hyperbola_workspace.recovered.restored_from
 }
