@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -20,7 +19,6 @@ const backupsName = "data.hyperbola_backups.mine"
 // and session_id narrows to one workspace's.
 func TestAccBackupsDataSource_ListsAUsersArchives(t *testing.T) {
 	eachMode(t, func(t *testing.T, a *acc) {
-		a.needBackupsRoute(t)
 		deleted := a.deletedWorkspace(t, "acc@example.com")
 		older := a.seedBackup(t, "acc@example.com", "cd34ef56", time.Date(2026, 2, 1, 10, 0, 0, 0, time.UTC))
 		oldest := a.seedBackup(t, "acc@example.com", "ef56ab12", time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))
@@ -56,28 +54,6 @@ data "hyperbola_backups" "one" {
 			}},
 		})
 	})
-}
-
-// needBackupsRoute skips endpoint mode while the API does not serve GET /backups (the route
-// comes with the API's side of restores): the test turns on by itself once it does.
-func (a *acc) needBackupsRoute(t *testing.T) {
-	t.Helper()
-	if a.mode != modeEndpoint {
-		return
-	}
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, a.endpoint+"/backups?user_id=acc%40example.com", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-API-Key", "acc-key")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-		t.Skipf("the API answers GET /backups with %d: it does not serve the backup catalog yet", resp.StatusCode)
-	}
 }
 
 // deletedWorkspace makes a workspace of userID outside Terraform and deletes it, backed up by

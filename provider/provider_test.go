@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 	// accOptions.firestore for a project of their own). The real node: only once restores
 	// run there (TestAccWorkspaceResource_RestoreFromBackup), so the package does not hold
 	// the machine's one real node for a test that skips.
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true, RealNode: restoreJobsBuilt()})
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true, RealNode: true})
 }
 
 // needTerraform skips a unit test that runs terraform when there is none.

@@ -3,7 +3,6 @@ package provider
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -16,27 +15,11 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
-
-// restoreJobsBuilt reports whether internal/kube runs restores (its CheckArchive is more than
-// the Unimplemented stub). It asks with a cancelled context and a client that reaches
-// nothing, so a real implementation fails at once without touching any cluster.
-func restoreJobsBuilt() bool {
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: "http://127.0.0.1:1"})
-	if err != nil {
-		return false
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err = kube.NewCluster(cs, kube.Options{}).CheckArchive(ctx, "pvc://hyperbola-backups/aaaaaaaa/aaaaaaaa-20260101T000000Z.zip")
-	return !errors.Is(err, session.ErrUnimplemented)
-}
 
 // placementSetting is one provider attribute (direct mode) and the environment variable the
 // test's own session core (and the API in endpoint mode) reads for it.
@@ -97,10 +80,6 @@ func (a *acc) seedBackup(t *testing.T, userID, sid string, at time.Time) *sessio
 // destroyed (its delete backs it up), and a new one applied with restore_from = the old
 // workspace's id holds the same tree (checksums, modes, symlinks).
 func TestAccWorkspaceResource_RestoreFromBackup(t *testing.T) {
-	if !restoreJobsBuilt() {
-		t.Skip("internal/kube does not run restores yet (kube.Cluster.CheckArchive answers Unimplemented); " +
-			"this test, and the real node in TestMain, turn on when it does")
-	}
 	for _, m := range accModes {
 		t.Run(string(m), func(t *testing.T) {
 			a := newAccWith(t, m, accOptions{realNode: true})
