@@ -379,8 +379,10 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 // pruneBackups removes the archives past the retention (session.Service.PruneBackups) and
 // reports them.
 func (s *Sweeper) pruneBackups(stop context.Context, now time.Time, t *tally) error {
-	if stop.Err() != nil {
+	select {
+	case <-stop.Done(): // the sweep's time is up: the next one prunes
 		return nil
+	default:
 	}
 	p, err := s.sessions.PruneBackups(stop, now, s.opts.BackupLimit)
 	if p != nil {
