@@ -84,9 +84,13 @@ func CheckUserPattern(p string) error {
 	return nil
 }
 
-// CheckKeys checks every key and that no two share a name or a secret.
-func CheckKeys(keys []Key) error {
+// CheckKeys checks every named key and that no two keys (plain admin keys included) share a
+// name or a secret.
+func CheckKeys(plain []string, keys []Key) error {
 	names, secrets := map[string]bool{}, map[[sha256.Size]byte]bool{}
+	for _, k := range plain {
+		secrets[sha256.Sum256([]byte(strings.TrimSpace(k)))] = true
+	}
 	for _, k := range keys {
 		if err := k.Check(); err != nil {
 			return err
