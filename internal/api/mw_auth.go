@@ -27,6 +27,7 @@ func (s *Server) authenticate(rt route) middleware {
 	}
 	return mw(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		p := s.keys.match(apiKey(r))
+		exchangeOf(r.Context()).caller = p
 		switch {
 		case p == nil && rt.checksItself:
 			next.ServeHTTP(w, r)

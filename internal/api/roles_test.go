@@ -280,4 +280,10 @@ func TestIdempotencyScopedAndBound(t *testing.T) {
 			t.Fatalf("%s reusing demo-1: %d %v, first %v", key, code, c, a)
 		}
 	}
+	// the access log names the caller by its key's name and role, never by the key (read once
+	// the server has finished every request: it logs after answering)
+	srv.Close()
+	if log := ts.log.String(); !strings.Contains(log, `"key_name":"tenant-a","role":"tenant"`) || strings.Contains(log, tenantAKey) {
+		t.Fatalf("access log: %s", log)
+	}
 }
