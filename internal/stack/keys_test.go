@@ -48,8 +48,8 @@ func TestKeysAndRoles(t *testing.T) {
 		t.Errorf("the sweep takes %q", keys)
 	}
 	for env, want := range map[string]string{
-		`[{"name":"x","key":"k","role":"root"}]`:                   `API_KEYS_JSON: key "x": unknown role "root"`,
-		`[{"name":"x","key":"k","role":"tenant"}]`:                 `API_KEYS_JSON: key "x": a tenant key needs users`,
+		`[{"name":"x","key":"k","role":"root"}]`:                  `API_KEYS_JSON: key "x": unknown role "root"`,
+		`[{"name":"x","key":"k","role":"tenant"}]`:                `API_KEYS_JSON: key "x": a tenant key needs users`,
 		`[{"name":"x","key":"k","role":"tenant","users":["[a"]}]`: `API_KEYS_JSON: key "x": user pattern "[a" is malformed`,
 	} {
 		_, err := newStack(t, map[string]string{"API_KEYS_JSON": env}).Handlers(context.Background())
