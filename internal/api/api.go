@@ -4,8 +4,9 @@
 //
 // A request goes through, in order: request id (X-Request-Id in and out) → client address →
 // access log and latency metrics → panic recovery → path canonical check → route lookup
-// (404/405 answered here, before any key is asked for) → API key (every route but /health,
-// and /sweep, which checks its callers itself) → rate limit (create per client IP, the rest
+// (404/405 answered here, before any key is asked for) → API key and role (every route names
+// the roles it admits in the routing table below; /health takes no key, and /sweep checks its
+// callers itself: principal.go, mw_auth.go) → rate limit (create per client IP, the rest
 // per key; /health and /sweep none) → actor → the handler, which decodes its input
 // (decode.go) and calls the Manager, whose Service checks every value first thing (the
 // session core's request checks), so a bad value is a 400 naming its field either way.
@@ -77,12 +78,22 @@ type Deps struct {
 	// WakeLink serves POST /session/{uuid}/wake-link (activator.WakeLinkRoute); nil when wake
 	// on access is off.
 	WakeLink func(http.ResponseWriter, *http.Request) error
+	// Claims binds a create's idempotency key to its body (*store.Store): a key reused with
+	// another body is a 409. Nil binds nothing (the key is still scoped to the caller).
+	Claims RequestClaimer
 }
 
 // Options tune the Server. Zero values take the defaults noted.
 type Options struct {
-	// APIKeys are the accepted keys. With none, every authenticated route answers 401.
+	// APIKeys are accepted keys of role admin (API_KEYS, API_KEY). With none here and in Keys,
+	// every authenticated route answers 401.
 	APIKeys []string
+	// Keys are the named keys with their roles (API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE),
+	// checked by CheckKeys.
+	Keys []Key
+	// RequestTTL is how long a create's idempotency key stays bound to its body: the session
+	// core's (session.Options.RequestTTL, 24h).
+	RequestTTL time.Duration
 	// CreateLimit is POST /session/create's limit per client IP per minute (100).
 	CreateLimit int
 	// KeyLimit is every other authenticated route's limit per API key per minute (1200).
@@ -120,6 +131,9 @@ func (o *Options) defaults() {
 	if o.StuckAfter <= 0 {
 		o.StuckAfter = DefaultStuckAfter
 	}
+	if o.RequestTTL <= 0 {
+		o.RequestTTL = 24 * time.Hour
+	}
 }
 
 // limitScope says what a route's requests are counted against.
@@ -135,9 +149,21 @@ const (
 type route struct {
 	pattern string // "METHOD /path", a ServeMux pattern
 	public  bool   // no API key
-	limit   limitScope
-	handle  func(w http.ResponseWriter, r *http.Request) error
+	roles   []Role // the keys' roles it admits (a tenant's only for its users)
+	// checksItself: a request without a key of ours goes on to the handler, which checks the
+	// caller itself (POST /sweep and Cloud Scheduler's OIDC token).
+	checksItself bool
+	limit        limitScope
+	handle       func(w http.ResponseWriter, r *http.Request) error
 }
+
+// The roles a route admits.
+var (
+	adminOnly      = []Role{RoleAdmin}
+	adminOrTenant  = []Role{RoleAdmin, RoleTenant}
+	adminOrMetrics = []Role{RoleAdmin, RoleMetrics}
+	adminOrSweep   = []Role{RoleAdmin, RoleSweep}
+)
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
@@ -153,7 +179,8 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	opts       Options
-	keys       keys
+	keys       keyring
+	claims     RequestClaimer
 	mux        *http.ServeMux
 	routes     []route
 	metrics    *metrics
@@ -165,7 +192,8 @@ func New(deps Deps, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
 		m: deps.Manager, health: deps.Health, limiter: deps.Limiter, counter: deps.Counter, stuck: deps.Stuck,
-		usage: deps.Usage, reconciler: deps.Reconciler, sweep: deps.Sweep, wakeLink: deps.WakeLink, log: deps.Logger, now: deps.Now, opts: opts, keys: newKeys(opts.APIKeys), mux: http.NewServeMux(),
+		usage: deps.Usage, reconciler: deps.Reconciler, sweep: deps.Sweep, wakeLink: deps.WakeLink, claims: deps.Claims, log: deps.Logger, now: deps.Now, opts: opts,
+		keys: newKeyring(opts.APIKeys, opts.Keys), mux: http.NewServeMux(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -175,29 +203,32 @@ func New(deps Deps, opts Options) *Server {
 		s.now = time.Now
 	}
 	if len(s.keys.digests) == 0 {
-		s.log.Warn("no API keys configured: every route but /health answers 401 (set API_KEYS or API_KEY)")
+		s.log.Warn("no API keys configured: every route but /health answers 401 (set API_KEYS, API_KEYS_JSON or HYPERBOLA_API_KEYS_FILE)")
 	}
 	s.metrics = newMetrics(s)
 	s.handler = s.requestChain()
+	// The one routing table: every route, the roles it admits and what it is limited by. A
+	// tenant's requests are further scoped to its users by the handlers (scope.go).
 	s.routes = []route{
-		{pattern: "POST /session/create", limit: limitIP, handle: s.create},
-		{pattern: "GET /session/{uuid}/status", limit: limitKey, handle: s.status},
-		{pattern: "POST /session/{uuid}/sleep", limit: limitKey, handle: s.sleep},
-		{pattern: "POST /session/{uuid}/wake", limit: limitKey, handle: s.wake},
-		{pattern: "PATCH /session/{uuid}", limit: limitKey, handle: s.update},
-		{pattern: "DELETE /session/{uuid}", limit: limitKey, handle: s.delete},
-		{pattern: "GET /sessions", limit: limitKey, handle: s.list},
-		{pattern: "GET /backups", limit: limitKey, handle: s.listBackups},
-		{pattern: "DELETE /backups/{backup_id}", limit: limitKey, handle: s.deleteBackup},
+		{pattern: "POST /session/create", roles: adminOrTenant, limit: limitIP, handle: s.create},
+		{pattern: "GET /session/{uuid}/status", roles: adminOrTenant, limit: limitKey, handle: s.status},
+		{pattern: "POST /session/{uuid}/sleep", roles: adminOrTenant, limit: limitKey, handle: s.sleep},
+		{pattern: "POST /session/{uuid}/wake", roles: adminOrTenant, limit: limitKey, handle: s.wake},
+		{pattern: "PATCH /session/{uuid}", roles: adminOrTenant, limit: limitKey, handle: s.update},
+		{pattern: "DELETE /session/{uuid}", roles: adminOrTenant, limit: limitKey, handle: s.delete},
+		{pattern: "GET /sessions", roles: adminOrTenant, limit: limitKey, handle: s.list},
+		{pattern: "GET /backups", roles: adminOrTenant, limit: limitKey, handle: s.listBackups},
+		{pattern: "DELETE /backups/{backup_id}", roles: adminOrTenant, limit: limitKey, handle: s.deleteBackup},
 		{pattern: "GET /health", public: true, handle: s.healthz},
-		{pattern: "GET /metrics", limit: limitKey, handle: s.metricsJSONOrText},
-		{pattern: "GET /metrics/prometheus", limit: limitKey, handle: s.metricsText},
-		{pattern: "POST /session/{uuid}/activity", limit: limitKey, handle: s.activity},
-		{pattern: "POST /session/{uuid}/wake-link", limit: limitKey, handle: s.wakeLinkNow},
-		{pattern: "GET /usage", limit: limitKey, handle: s.usageReport},
-		{pattern: "POST /reconcile", limit: limitKey, handle: s.reconcileNow},
-		// Public: the sweep checks Cloud Scheduler's OIDC token or an API key itself.
-		{pattern: "POST /sweep", public: true, handle: s.sweepNow},
+		{pattern: "GET /metrics", roles: adminOrMetrics, limit: limitKey, handle: s.metricsJSONOrText},
+		{pattern: "GET /metrics/prometheus", roles: adminOrMetrics, limit: limitKey, handle: s.metricsText},
+		{pattern: "POST /session/{uuid}/activity", roles: adminOrTenant, limit: limitKey, handle: s.activity},
+		{pattern: "POST /session/{uuid}/wake-link", roles: adminOrTenant, limit: limitKey, handle: s.wakeLinkNow},
+		// Every user's costs: an admin's report.
+		{pattern: "GET /usage", roles: adminOnly, limit: limitKey, handle: s.usageReport},
+		{pattern: "POST /reconcile", roles: adminOnly, limit: limitKey, handle: s.reconcileNow},
+		// The sweep checks Cloud Scheduler's OIDC token itself; no limit may starve it.
+		{pattern: "POST /sweep", roles: adminOrSweep, checksItself: true, handle: s.sweepNow},
 	}
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.pattern, s.routeChain(rt))
@@ -214,13 +245,13 @@ func (s *Server) Routes() []string {
 	return out
 }
 
-// Handle registers an extra route on the Server (later features, such as the activator)
-// with the same middleware as the built-in ones. public
-// routes need no API key; the others are limited per key. It must be called before the
-// Server serves.
-func (s *Server) Handle(pattern string, public bool, h func(w http.ResponseWriter, r *http.Request) error) {
-	rt := route{pattern: pattern, public: public, handle: h}
-	if !public {
+// Handle registers an extra route on the Server (later features) with the same middleware as
+// the built-in ones, admitting keys of roles: with none it is public (no key), otherwise it is
+// limited per key. A tenant route must scope its work to the caller's users itself
+// (PrincipalOf(ctx).Allows). It must be called before the Server serves.
+func (s *Server) Handle(pattern string, roles []Role, h func(w http.ResponseWriter, r *http.Request) error) {
+	rt := route{pattern: pattern, public: len(roles) == 0, roles: roles, handle: h}
+	if !rt.public {
 		rt.limit = limitKey
 	}
 	s.routes = append(s.routes, rt)

@@ -17,13 +17,19 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.m.ListBackups(r.Context(), opts)
-	if err != nil {
-		return err
-	}
-	out := session.BackupList{Backups: res.Backups, NextCursor: res.NextCursor}
-	if out.Backups == nil {
-		out.Backups = []*session.BackupRecord{}
+	p := PrincipalOf(r.Context())
+	out := session.BackupList{Backups: []*session.BackupRecord{}}
+	if scopeList(p, &opts.UserID) {
+		res, err := s.m.ListBackups(r.Context(), opts)
+		if err != nil {
+			return err
+		}
+		out.NextCursor = res.NextCursor
+		for _, b := range res.Backups {
+			if p.Allows(b.UserID) {
+				out.Backups = append(out.Backups, b)
+			}
+		}
 	}
 	wire.WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -35,6 +41,9 @@ func (s *Server) listBackups(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.backupInput(w, r)
 	if err != nil {
+		return err
+	}
+	if err := s.ownBackup(r.Context(), id); err != nil {
 		return err
 	}
 	rec, err := s.m.DeleteBackup(r.Context(), id)

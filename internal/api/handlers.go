@@ -24,6 +24,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.scopeCreate(r.Context(), &req); err != nil {
+		return err
+	}
 	sess, _, err := s.operate("create_accepted", &s.metrics.created, func(ctx context.Context) (*session.Session, error) {
 		return s.m.Create(ctx, req)
 	}, r)
@@ -45,6 +48,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if p := PrincipalOf(r.Context()); p != nil {
+		if err := owned(p, sess, id); err != nil {
+			return err
+		}
+	}
 	s.observeReady(sess, start)
 	wire.WriteJSON(w, http.StatusOK, sess)
 	return nil
@@ -65,6 +73,9 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, phase string
 	if err != nil {
 		return err
 	}
+	if err := s.ownSession(r.Context(), id); err != nil {
+		return err
+	}
 	sess, start, err := s.operate(phase, counter, func(ctx context.Context) (*session.Session, error) {
 		return fn(ctx, id)
 	}, r)
@@ -81,6 +92,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.ownSession(r.Context(), id); err != nil {
+		return err
+	}
 	sess, _, err := s.operate("update", &s.metrics.updated, func(ctx context.Context) (*session.Session, error) {
 		return s.m.Update(ctx, id, req)
 	}, r)
@@ -95,6 +109,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) error {
 	id, opts, err := s.deleteInput(w, r)
 	if err != nil {
+		return err
+	}
+	if err := s.ownSession(r.Context(), id); err != nil {
 		return err
 	}
 	sess, _, err := s.operate("delete_accepted", &s.metrics.deleted, func(ctx context.Context) (*session.Session, error) {
@@ -116,13 +133,19 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.m.List(r.Context(), opts)
-	if err != nil {
-		return err
-	}
-	out := ListResponse{Sessions: res.Sessions, NextCursor: res.NextCursor}
-	if out.Sessions == nil {
-		out.Sessions = []*session.Session{}
+	p := PrincipalOf(r.Context())
+	out := ListResponse{Sessions: []*session.Session{}}
+	if scopeList(p, &opts.UserID) {
+		res, err := s.m.List(r.Context(), opts)
+		if err != nil {
+			return err
+		}
+		out.NextCursor = res.NextCursor
+		for _, sess := range res.Sessions {
+			if p.Allows(sess.UserID) {
+				out.Sessions = append(out.Sessions, sess)
+			}
+		}
 	}
 	out.Count = len(out.Sessions)
 	wire.WriteJSON(w, http.StatusOK, out)

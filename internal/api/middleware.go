@@ -36,6 +36,7 @@ type exchange struct {
 	status  int
 	bytes   int64
 	errCode string
+	caller  *Principal // the key's principal, once authenticated
 }
 
 type exchangeKey struct{}

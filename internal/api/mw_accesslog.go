@@ -18,6 +18,9 @@ func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, next http.Han
 		slog.Int("status", statusOf(x)), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 		slog.Int64("bytes", x.bytes), slog.String("request_id", wire.RequestID(ctx)), slog.String("client_ip", ClientIP(ctx).String()),
 	}
+	if x.caller != nil { // the key's name and role, never the key
+		attrs = append(attrs, slog.String("key_name", x.caller.Name), slog.String("role", string(x.caller.Role)))
+	}
 	if x.errCode != "" {
 		attrs = append(attrs, slog.String("error_code", x.errCode))
 	}

@@ -2,9 +2,9 @@ package api
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
@@ -13,50 +13,46 @@ import (
 // HeaderAPIKey carries the API key ("Authorization: Bearer <key>" is accepted too).
 const HeaderAPIKey = wire.HeaderAPIKey
 
-// authenticate refuses a request to a route that is not public without one of the keys (401).
+// codeForbidden is a key that is valid but whose role the route does not admit (403).
+const codeForbidden = "forbidden"
+
+// authenticate admits a request to a route only with a key whose role the route names: 401
+// without a valid key, 403 with a key of another role. The key's principal goes into the
+// request's context. A public route takes no key; a route that checks its callers itself
+// (POST /sweep: Cloud Scheduler's token) refuses a key of another role with 403 and passes
+// everything else on.
 func (s *Server) authenticate(rt route) middleware {
 	if rt.public {
 		return pass
 	}
 	return mw(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		if !s.keys.match(apiKey(r)) {
+		p := s.keys.match(apiKey(r))
+		exchangeOf(r.Context()).caller = p
+		switch {
+		case p == nil && rt.checksItself:
+			next.ServeHTTP(w, r)
+		case p == nil:
 			wire.WriteError(w, r, s.log, errUnauthenticated)
-			return
+		case !slices.Contains(rt.roles, p.Role):
+			forbidden(w, r, p.Role)
+		default:
+			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 		}
-		next.ServeHTTP(w, r)
 	})
 }
 
 var errUnauthenticated = &wire.Error{Code: wire.CodeUnauthenticated,
 	Message: "a valid API key is required in the X-API-Key header"}
 
-// keys holds the accepted API keys as SHA-256 digests, so every comparison has the same
-// length and takes the same time whatever the candidate.
-type keys struct {
-	digests [][sha256.Size]byte
-}
-
-func newKeys(list []string) keys {
-	var k keys
-	for _, s := range list {
-		if s = strings.TrimSpace(s); s != "" {
-			k.digests = append(k.digests, sha256.Sum256([]byte(s)))
-		}
+// forbidden answers 403 in the one error shape. (wire's status table has no 403 of its own,
+// so the status is written here.)
+func forbidden(w http.ResponseWriter, r *http.Request, role Role) {
+	body := wire.ErrorBody{RequestID: wire.EnsureRequestID(w, r), Error: wire.ErrorDetail{Code: codeForbidden,
+		Message: "this API key's role (" + string(role) + ") may not call " + r.Method + " " + r.URL.Path}}
+	if cr, ok := w.(wire.CodeRecorder); ok {
+		cr.RecordErrorCode(codeForbidden)
 	}
-	return k
-}
-
-// match compares the candidate with every key (never stopping early) in constant time.
-func (k keys) match(candidate string) bool {
-	if candidate == "" {
-		return false
-	}
-	d := sha256.Sum256([]byte(candidate))
-	ok := 0
-	for i := range k.digests {
-		ok |= subtle.ConstantTimeCompare(d[:], k.digests[i][:])
-	}
-	return ok == 1
+	wire.WriteJSON(w, http.StatusForbidden, body)
 }
 
 // apiKey reads the key from X-API-Key, or from "Authorization: Bearer <key>" (what

@@ -51,6 +51,9 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return session.Unimplemented("this control plane's session manager does not record activity")
 	}
+	if err := s.ownSession(r.Context(), id); err != nil {
+		return err
+	}
 	sess, err := t.Touch(r.Context(), id)
 	if err != nil {
 		return err
@@ -126,11 +129,15 @@ func (s *Server) sweepNow(w http.ResponseWriter, r *http.Request) error {
 // wakeLinkNow serves POST /session/{uuid}/wake-link: a signed link that wakes the session
 // from its address (wake on access). 501 when wake on access is off.
 func (s *Server) wakeLinkNow(w http.ResponseWriter, r *http.Request) error {
-	if _, err := pathID(r); err != nil {
+	id, err := pathID(r)
+	if err != nil {
 		return err
 	}
 	if s.wakeLink == nil {
 		return session.Unimplemented("wake on access is off (set HYPERBOLA_WAKE_SECRET)")
+	}
+	if err := s.ownSession(r.Context(), id); err != nil {
+		return err
 	}
 	return s.wakeLink(w, r)
 }

@@ -4,6 +4,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -54,7 +56,12 @@ type Config struct {
 	KubeCA       string // HYPERBOLA_KUBE_CA: base64 PEM CA of that endpoint
 
 	// API
-	APIKeys         []string // API_KEYS (comma-separated) and API_KEY
+	APIKeys []string // API_KEYS (comma-separated) and API_KEY: keys of role admin
+	// NamedKeys are keys with roles: API_KEYS_JSON (the JSON itself) or HYPERBOLA_API_KEYS_FILE
+	// (a file holding it), [{"name","key","role","users":[...]}]; their rules are the API's
+	// (stack.APIOptions checks them, naming NamedKeysFrom).
+	NamedKeys       []NamedKey
+	NamedKeysFrom   string   // the variable NamedKeys were read from ("" when none)
 	CreateRateLimit int      // HYPERBOLA_CREATE_RATE_LIMIT per IP per minute (default 100)
 	APIRateLimit    int      // HYPERBOLA_API_RATE_LIMIT per key per minute (default 1200)
 	TrustedProxies  []string // HYPERBOLA_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
@@ -167,6 +174,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		c.ListenAddr = "0.0.0.0:" + port
 	}
 	c.APIKeys = append(r.list("API_KEYS"), r.list("API_KEY")...)
+	c.NamedKeys, c.NamedKeysFrom = r.namedKeys()
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -296,6 +304,55 @@ func validCurrency(c string) bool {
 		}
 	}
 	return true
+}
+
+// NamedKey is one entry of API_KEYS_JSON or HYPERBOLA_API_KEYS_FILE.
+type NamedKey struct {
+	Name  string   `json:"name"`
+	Key   string   `json:"key"`
+	Role  string   `json:"role"`
+	Users []string `json:"users,omitempty"`
+}
+
+// namedKeys reads API_KEYS_JSON or the file HYPERBOLA_API_KEYS_FILE names (one of them): a
+// JSON array of NamedKey, no unknown members.
+func (r *reader) namedKeys() ([]NamedKey, string) {
+	inline, path := r.str("API_KEYS_JSON", ""), r.str("HYPERBOLA_API_KEYS_FILE", "")
+	from, data := "API_KEYS_JSON", []byte(inline)
+	switch {
+	case inline != "" && path != "":
+		r.fail(fmt.Errorf("API_KEYS_JSON and HYPERBOLA_API_KEYS_FILE are both set: set one"))
+		return nil, ""
+	case inline == "" && path == "":
+		return nil, ""
+	case path != "":
+		from = "HYPERBOLA_API_KEYS_FILE"
+		b, err := os.ReadFile(path)
+		if err != nil {
+			r.fail(fmt.Errorf("HYPERBOLA_API_KEYS_FILE: %w", err))
+			return nil, from
+		}
+		data = b
+	}
+	var keys []NamedKey
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&keys); err != nil {
+		// the error names a position or a member, never the value (a key is a secret)
+		r.fail(fmt.Errorf("%s: want a JSON array of {\"name\",\"key\",\"role\",\"users\"}: %w", from, err))
+		return nil, from
+	}
+	if len(keys) == 0 {
+		r.fail(fmt.Errorf("%s holds no keys", from))
+	}
+	return keys, from
+}
+
+// fail keeps r's first error.
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
 }
 
 func (r *reader) list(name string) []string {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +105,42 @@ func TestBackupRetention(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		case !tc.bad && c.BackupRetention != tc.want:
 			t.Errorf("%s: BackupRetention = %v, want %v", name, c.BackupRetention, tc.want)
+		}
+	}
+}
+
+func TestNamedKeys(t *testing.T) {
+	const keys = `[{"name":"portal","key":"k1","role":"tenant","users":["*@school.edu"]},{"name":"prom","key":"k2","role":"metrics"}]`
+	c, err := FromLookup(lookup(map[string]string{"API_KEYS_JSON": keys, "API_KEY": "plain"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.NamedKeys) != 2 || c.NamedKeys[0].Users[0] != "*@school.edu" || c.NamedKeys[1].Role != "metrics" ||
+		c.NamedKeysFrom != "API_KEYS_JSON" || len(c.APIKeys) != 1 {
+		t.Fatalf("%+v from %s, plain %q", c.NamedKeys, c.NamedKeysFrom, c.APIKeys)
+	}
+	file := t.TempDir() + "/keys.json"
+	if err := os.WriteFile(file, []byte(keys), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = FromLookup(lookup(map[string]string{"HYPERBOLA_API_KEYS_FILE": file}))
+	if err != nil || len(c.NamedKeys) != 2 || c.NamedKeysFrom != "HYPERBOLA_API_KEYS_FILE" {
+		t.Fatalf("from a file: %v %+v", err, c)
+	}
+	for env, want := range map[string]string{
+		`{"API_KEYS_JSON":"[{\"name\":\"x\",\"key\":\"secret-value\",\"rol\":\"admin\"}]"}`: `API_KEYS_JSON: want a JSON array`,
+		`{"API_KEYS_JSON":"{\"name\":\"x\"}"}`:                                              `API_KEYS_JSON: want a JSON array`,
+		`{"API_KEYS_JSON":"[]"}`:                                                            `API_KEYS_JSON holds no keys`,
+		`{"HYPERBOLA_API_KEYS_FILE":"/nonexistent/keys.json"}`:                              `HYPERBOLA_API_KEYS_FILE: open`,
+		`{"HYPERBOLA_API_KEYS_FILE":"/x","API_KEYS_JSON":"[]"}`:                             `both set`,
+	} {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(env), &m); err != nil {
+			t.Fatal(err)
+		}
+		_, err := FromLookup(lookup(m))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret-value") {
+			t.Errorf("%s: %v, want %q", env, err, want)
 		}
 	}
 }

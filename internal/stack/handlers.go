@@ -30,6 +30,7 @@ func (s *Stack) Handlers(ctx context.Context) (*Handlers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API options: %w", err)
 	}
+	opts.RequestTTL = s.Service.Options().RequestTTL // a create's key is bound to its body as long as the core keeps it
 	act, err := s.activator()
 	if err != nil {
 		return nil, fmt.Errorf("activator: %w", err)
@@ -43,6 +44,9 @@ func (s *Stack) Handlers(ctx context.Context) (*Handlers, error) {
 		Usage:      s.durable().usage, // nil: GET /usage answers 501 without Firestore
 		Reconciler: s.Reconciler,
 		Sweep:      sw, // POST /sweep: the same sweep as IdleSweep
+	}
+	if s.Store != nil {
+		deps.Claims = s.Store // binds a create's idempotency key to its body
 	}
 	if act != nil {
 		deps.WakeLink = activator.WakeLinkRoute(s.Service, []byte(s.Config.WakeSecret), nil)

@@ -76,17 +76,46 @@ func eventsOptions(c *config.Config) events.Options {
 		StoragePricePerGBMonth: c.StoragePricePerGBMonth, Currency: c.Currency}
 }
 
-// APIOptions are the HTTP API's keys, rate limits and trusted proxies, and when /metrics counts
+// APIOptions are the HTTP API's keys (API_KEYS and API_KEY as admins, and the named keys
+// with their roles, checked here), rate limits and trusted proxies, and when /metrics counts
 // a session as stuck (HYPERBOLA_STUCK_AFTER, as the sweep).
 func APIOptions(c *config.Config) (api.Options, error) {
 	trusted, err := clientip.ParseTrusted(c.TrustedProxies)
 	if err != nil {
 		return api.Options{}, fmt.Errorf("HYPERBOLA_TRUSTED_PROXIES: %w", err)
 	}
+	keys, err := apiKeys(c)
+	if err != nil {
+		return api.Options{}, err
+	}
 	return api.Options{
-		APIKeys: c.APIKeys, CreateLimit: c.CreateRateLimit, KeyLimit: c.APIRateLimit,
+		APIKeys: c.APIKeys, Keys: keys, CreateLimit: c.CreateRateLimit, KeyLimit: c.APIRateLimit,
 		TrustedProxies: trusted, StuckAfter: c.StuckAfter,
 	}, nil
+}
+
+// apiKeys are the named keys as the API takes them, checked, errors naming their variable.
+func apiKeys(c *config.Config) ([]api.Key, error) {
+	keys := make([]api.Key, 0, len(c.NamedKeys))
+	for _, k := range c.NamedKeys {
+		keys = append(keys, api.Key{Name: k.Name, Key: k.Key, Role: api.Role(k.Role), Users: k.Users})
+	}
+	if err := api.CheckKeys(c.APIKeys, keys); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.NamedKeysFrom, err)
+	}
+	return keys, nil
+}
+
+// sweepKeys are the API keys that may run the sweep: the plain (admin) keys and the named
+// keys of role admin or sweep.
+func sweepKeys(c *config.Config) []string {
+	out := append([]string(nil), c.APIKeys...)
+	for _, k := range c.NamedKeys {
+		if r := api.Role(k.Role); r == api.RoleAdmin || r == api.RoleSweep {
+			out = append(out, k.Key)
+		}
+	}
+	return out
 }
 
 // ActivatorOptions are the activator's domain, wake secret and trusted proxies.
@@ -115,11 +144,11 @@ func ReconcileOptions(c *config.Config) reconcile.Options {
 	return reconcile.Options{GracePeriod: c.ReconcileGrace, Domain: c.Domain, IdleTimeout: c.IdleTimeout, SessionTTL: c.SessionTTL}
 }
 
-// sweepAuthOptions are who may run the sweep: the API's keys and, when SWEEP_OIDC_AUDIENCE and
+// sweepAuthOptions are who may run the sweep: the API's admin and sweep keys and, when SWEEP_OIDC_AUDIENCE and
 // SWEEP_OIDC_SERVICE_ACCOUNT are set, Cloud Scheduler's OIDC tokens checked against Google's
 // public keys.
 func sweepAuthOptions(ctx context.Context, c *config.Config) (sweep.AuthOptions, error) {
-	o := sweep.AuthOptions{APIKeys: c.APIKeys, Audience: c.SweepOIDCAudience, ServiceAccount: c.SweepOIDCServiceAccount}
+	o := sweep.AuthOptions{APIKeys: sweepKeys(c), Audience: c.SweepOIDCAudience, ServiceAccount: c.SweepOIDCServiceAccount}
 	if o.Audience != "" {
 		v, err := idtoken.NewValidator(ctx)
 		if err != nil {

@@ -206,6 +206,7 @@ module "control_plane" {
   workspace_tolerations           = var.workspace_tolerations
   session_ttl_seconds             = var.session_ttl_seconds
   api_key_count                   = var.api_key_count
+  api_key_roles                   = var.api_key_roles
   api_max_instances               = var.api_max_instances
   wake_on_access                  = var.wake_on_access
   activator_host                  = local.api_host

@@ -117,3 +117,9 @@ output "nat_ips" {
   description = "Reserved Cloud NAT addresses of the nodes (their internet egress); empty with nat_ip_count = 0."
   value       = module.network.nat_ips
 }
+
+output "named_api_keys" {
+  description = "The named keys with roles by name (api_key_roles): terraform output -json named_api_keys."
+  value       = module.control_plane.named_api_keys
+  sensitive   = true
+}

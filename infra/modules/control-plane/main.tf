@@ -5,7 +5,9 @@
 # and a Cloud Scheduler job that calls idle-sweep every minute with an OIDC token.
 #
 # Each service has its own service account and its own Secret Manager secret holding its API
-# keys (comma-separated, exposed as API_KEYS); each account can read only its own secret.
+# keys (comma-separated, exposed as API_KEYS; admin keys); each account can read only its own
+# secret. session-api's named keys with roles (api_key_roles) are one more secret of its own,
+# a JSON array exposed as API_KEYS_JSON.
 # With wake_on_access, one more secret holds HYPERBOLA_WAKE_SECRET, mounted into both services
 # (see "Wake on access" below for why idle-sweep needs it too).
 # Both use Direct VPC egress (private ranges only) to reach Memorystore and the GKE control
@@ -179,6 +181,51 @@ resource "google_secret_manager_secret_iam_member" "api_keys" {
   member    = "serviceAccount:${each.value.service_account}"
 }
 
+# Named keys with roles (admin, tenant bound to users, metrics, sweep): one JSON secret for
+# session-api, read as API_KEYS_JSON; the app checks it at start and refuses to serve a bad one.
+
+resource "random_password" "named_api_key" {
+  for_each = var.api_key_roles
+
+  length  = 48
+  special = false
+}
+
+resource "google_secret_manager_secret" "named_api_keys" {
+  count = length(var.api_key_roles) > 0 ? 1 : 0
+
+  project   = var.project_id
+  secret_id = "${var.prefix}-${local.api_service_name}-named-api-keys"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "named_api_keys" {
+  count = length(var.api_key_roles) > 0 ? 1 : 0
+
+  secret = google_secret_manager_secret.named_api_keys[0].id
+  secret_data = jsonencode([
+    for name, k in var.api_key_roles : {
+      name  = name
+      key   = random_password.named_api_key[name].result
+      role  = k.role
+      users = k.users
+    }
+  ])
+}
+
+resource "google_secret_manager_secret_iam_member" "named_api_keys" {
+  count = length(var.api_key_roles) > 0 ? 1 : 0
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.named_api_keys[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${var.api_service_account_email}"
+}
+
 # ---------------------------------------------------------------------------------------
 # Wake on access: HYPERBOLA_WAKE_SECRET signs wake links and wake cookies (HMAC-SHA256; the app
 # wants at least 32 bytes). 64 letters and digits, generated here, kept in Secret Manager (and
@@ -311,6 +358,20 @@ resource "google_cloud_run_v2_service" "this" {
       }
 
       dynamic "env" {
+        for_each = each.key == "api" && length(var.api_key_roles) > 0 ? ["API_KEYS_JSON"] : []
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret = google_secret_manager_secret.named_api_keys[0].secret_id
+              # Pinned like the API keys: a changed key set rolls out a new revision on apply.
+              version = google_secret_manager_secret_version.named_api_keys[0].version
+            }
+          }
+        }
+      }
+
+      dynamic "env" {
         for_each = var.wake_on_access ? ["HYPERBOLA_WAKE_SECRET"] : []
         content {
           name = env.value
@@ -328,6 +389,7 @@ resource "google_cloud_run_v2_service" "this" {
 
   depends_on = [
     google_secret_manager_secret_iam_member.api_keys,
+    google_secret_manager_secret_iam_member.named_api_keys,
     google_secret_manager_secret_iam_member.wake,
   ]
 }

@@ -34,6 +34,17 @@ output "api_key" {
   sensitive   = true
 }
 
+output "named_api_keys_secret_id" {
+  description = "Secret Manager secret holding session-api's named keys with roles (API_KEYS_JSON); null without api_key_roles."
+  value       = length(var.api_key_roles) > 0 ? google_secret_manager_secret.named_api_keys[0].secret_id : null
+}
+
+output "named_api_keys" {
+  description = "The named keys by name (api_key_roles), to hand to each holder."
+  value       = { for name, p in random_password.named_api_key : name => p.result }
+  sensitive   = true
+}
+
 output "scheduler_job_name" {
   description = "Name of the Cloud Scheduler job (run it by hand with gcloud scheduler jobs run)."
   value       = google_cloud_scheduler_job.idle_sweep.name

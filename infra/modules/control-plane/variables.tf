@@ -192,6 +192,24 @@ variable "api_key_count" {
   }
 }
 
+variable "api_key_roles" {
+  description = "Named API keys of session-api with a role, generated here and passed as API_KEYS_JSON from Secret Manager (docs/operations/operations.md, Keys and roles): name => { role = admin | tenant | metrics | sweep, users = the user ids or patterns (such as \"*@school.edu\") a tenant key acts for }. The api_key_count keys stay admin keys."
+  type = map(object({
+    role  = string
+    users = optional(list(string), [])
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for name, k in var.api_key_roles :
+      can(regex("^[A-Za-z0-9_.-]+$", name)) && contains(["admin", "tenant", "metrics", "sweep"], k.role) &&
+      (k.role == "tenant") == (length(k.users) > 0)
+    ])
+    error_message = "Each key: a name of letters, digits, _ . -; role admin, tenant, metrics or sweep; users for a tenant key (at least one) and for no other."
+  }
+}
+
 variable "api_max_instances" {
   description = "Upper bound on session-api instances."
   type        = number
@@ -212,9 +230,9 @@ variable "extra_env" {
   validation {
     condition = alltrue([
       for k in keys(var.extra_env) :
-      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "HYPERBOLA_WAKE_SECRET", "PORT"], k) && !startswith(k, "K_")
+      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "API_KEY", "API_KEYS_JSON", "HYPERBOLA_API_KEYS_FILE", "HYPERBOLA_WAKE_SECRET", "PORT"], k) && !startswith(k, "K_")
     ])
-    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, HYPERBOLA_WAKE_SECRET, PORT or K_* (set by this module or reserved by Cloud Run)."
+    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, API_KEY, API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE, HYPERBOLA_WAKE_SECRET, PORT or K_* (set by this module or reserved by Cloud Run)."
   }
 }
 

@@ -37,6 +37,7 @@ func (f *fixture) deps() api.Deps {
 		Logger:     quietLogger(),
 		Reconciler: f.reconciler,
 		Sweep:      f.sweep,
+		Claims:     f.store, // a create's idempotency key bound to its body, as the stack wires it
 	}
 	if f.events != nil {
 		d.Usage = f.events
