@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,14 +100,23 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || s.Password != "pw" {
 		t.Fatalf("%+v %v", s, err)
 	}
+	// The API scopes an idempotency key to the calling key (and the body) before the core
+	// sees it: the same key sent again reaches the core as the same scoped key.
 	cr := m.last.(session.CreateRequest)
-	if cr.RequestID != "rid-1" || cr.IdleTimeout.D() != 20*time.Minute || cr.Labels["a"] != "b" {
+	if !strings.HasPrefix(cr.RequestID, "k1:") || cr.IdleTimeout.D() != 20*time.Minute || cr.Labels["a"] != "b" {
 		t.Fatalf("%+v", cr)
+	}
+	if _, err := c.Create(ctx, session.CreateRequest{UserID: "u", IdleTimeout: &idle, Labels: map[string]string{"a": "b"}, RequestID: "rid-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if again := m.last.(session.CreateRequest).RequestID; again != cr.RequestID {
+		t.Fatalf("the same request id reached the core as %q, then %q", cr.RequestID, again)
 	}
 	if _, err := c.Create(ctx, session.CreateRequest{UserID: "u"}); err != nil {
 		t.Fatal(err)
 	}
-	if k := m.last.(session.CreateRequest).RequestID; !strings.HasPrefix(k, "hyperbola-client-") {
+	// a create without RequestID gets a generated key, scoped like any other
+	if k := m.last.(session.CreateRequest).RequestID; !strings.HasPrefix(k, "k1:") || k == cr.RequestID {
 		t.Fatalf("a create without RequestID gets a generated key, got %q", k)
 	}
 	for name, fn := range map[string]func() (*session.Session, error){
@@ -290,4 +300,45 @@ func TestContextStopsRetries(t *testing.T) {
 	if _, err := c2.Get(context.Background(), "ab12cd34"); session.KindOf(err) != session.KindUnavailable {
 		t.Fatalf("a connection error is unavailable: %v", err)
 	}
+}
+
+// A create without a RequestID sends a fresh idempotency key of its own, the same on each of
+// its retries, so a retried create cannot make a second workspace.
+func TestCreateSendsItsOwnIdempotencyKey(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key")+"|"+requestIDOf(r))
+		n := len(keys)
+		mu.Unlock()
+		if n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"try again"}}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"uuid":"ab12cd34","user_id":"u","status":"creating"}`))
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, key, fast())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(context.Background(), session.CreateRequest{UserID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0] != keys[1] || !strings.Contains(keys[0], "hyperbola-client-") {
+		t.Fatalf("keys sent: %q", keys)
+	}
+}
+
+// requestIDOf reads request_id from a create's JSON body.
+func requestIDOf(r *http.Request) string {
+	var body struct {
+		RequestID string `json:"request_id"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	return body.RequestID
 }
