@@ -102,6 +102,9 @@ type Options struct {
 	// SessionTTL: an adopted session expires SessionTTL after its creation (24h), and not
 	// sooner than a grace period from now.
 	SessionTTL time.Duration
+	// BackupRetention is how long the archive of an orphaned volume is kept in the catalog
+	// (session.Options.BackupRetention: 0 is its default, negative keeps it forever).
+	BackupRetention time.Duration
 	// LockTTL is how long reconcile may hold a session's lock (1m).
 	LockTTL time.Duration
 	// Workers bounds the sessions handled at once (8).
@@ -226,7 +229,7 @@ func Reconcile(ctx context.Context, deps Deps, opts Options) (*Report, error) {
 	}
 	ctx = session.WithActor(ctx, Actor)
 	svc := session.NewService(deps.Cluster, deps.Store, session.Options{Domain: opts.Domain, IdleTimeout: opts.IdleTimeout,
-		SessionTTL: opts.SessionTTL, LockTTL: opts.LockTTL, Now: deps.Now, Logger: deps.Logger})
+		SessionTTL: opts.SessionTTL, LockTTL: opts.LockTTL, BackupRetention: opts.BackupRetention, Now: deps.Now, Logger: deps.Logger})
 	r := &run{deps: deps, svc: svc, opts: opts, now: deps.Now().UTC(), log: deps.Logger.With("component", "reconcile"),
 		rep: &Report{DryRun: opts.DryRun, Rebuilt: []Item{}, Repaired: []Item{}, Adopted: []Item{}, Removed: []Item{},
 			BackupsStarted: []Item{}, BackupsPending: []Item{}, Backfilled: []Item{}, Vanished: []Item{},
@@ -588,6 +591,10 @@ func (r *run) remove(ctx context.Context, o *session.Observed, d *session.Sessio
 		case session.BackupSucceeded:
 		default:
 			return fmt.Errorf("unknown backup phase %q", b.Phase)
+		}
+		// in the catalog before the volume goes, as a delete's backup is: its owner can restore it
+		if err := r.svc.Catalog(ctx, o.ID, cmp.Or(item.UserID, "unknown"), o.Storage, b); err != nil {
+			return fmt.Errorf("recording the backup: %w", err)
 		}
 		if err := r.deps.Cluster.DeleteWorkspace(ctx, o.ID, true); err != nil {
 			return fmt.Errorf("removing after the backup: %w", err)

@@ -237,8 +237,13 @@ func TestAdoptsCompleteOrphansAndRemovesIncompleteOnesAfterABackup(t *testing.T)
 		t.Errorf("calls: %v", f.cluster.Calls())
 	}
 	evs := f.records.eventsOf("rmv00002")
-	if len(evs) != 1 || evs[0].Session.BackupLocation != "pvc://backups/rmv00002/rmv00002.zip" || evs[0].Session.UserID != "owner@y" {
+	if len(evs) != 1 || !strings.HasPrefix(evs[0].Session.BackupLocation, "pvc://backups/rmv00002/rmv00002-") || evs[0].Session.UserID != "owner@y" {
 		t.Errorf("removal record: %+v", evs)
+	}
+	// the orphan's archive is in the catalog, its owner's to list and restore
+	if l, err := f.store.ListBackups(context.Background(), session.BackupListOptions{UserID: "owner@y"}); err != nil ||
+		len(l.Backups) != 1 || l.Backups[0].Location != evs[0].Session.BackupLocation || l.Backups[0].SessionID != "rmv00002" {
+		t.Errorf("the orphan's archive in the catalog: %+v, %v", l, err)
 	}
 }
 

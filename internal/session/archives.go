@@ -177,22 +177,30 @@ func restoringConflict(sess *Session, what string) error {
 
 // catalog records the archive a delete's backup wrote.
 func (s *Service) catalog(ctx context.Context, sess *Session, b *Backup) error {
-	id := BackupIDOf(b.Location)
-	created, ok := BackupTime(id)
-	if id == "" || !ok {
+	return s.Catalog(ctx, sess.ID, sess.UserID, sess.Storage, b)
+}
+
+// Catalog records an archive that a backup of session id (userID's, its volume storage in
+// size) wrote, before its volume goes: an archive nobody can find is lost too. Reconcile
+// calls it for the orphaned volumes it backs up. An archive whose location the catalog
+// cannot name is logged and left out.
+func (s *Service) Catalog(ctx context.Context, id, userID, storage string, b *Backup) error {
+	bid := BackupIDOf(b.Location)
+	created, ok := BackupTime(bid)
+	if bid == "" || !ok {
 		s.log.Error("a backup's location is not one the catalog can name; the archive is not listed",
-			"id", sess.ID, "location", b.Location)
+			"id", id, "location", b.Location)
 		return nil
 	}
 	rec := &BackupRecord{
-		ID: id, SessionID: sess.ID, UserID: sess.UserID, Location: b.Location, Bytes: b.Bytes,
-		Storage: sess.Storage, CreatedAt: created, State: BackupAvailable,
+		ID: bid, SessionID: id, UserID: userID, Location: b.Location, Bytes: b.Bytes,
+		Storage: storage, CreatedAt: created, State: BackupAvailable,
 	}
 	if s.opts.BackupRetention > 0 {
 		rec.ExpiresAt = created.Add(s.opts.BackupRetention)
 	}
 	if err := s.store.PutBackup(ctx, rec); err != nil {
-		return fmt.Errorf("recording backup %s of session %s: %w", id, sess.ID, err)
+		return fmt.Errorf("recording backup %s of session %s: %w", bid, id, err)
 	}
 	return nil
 }
