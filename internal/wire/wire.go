@@ -81,11 +81,11 @@ var statuses = map[string]int{
 	// A count quota is a refusal, not a rate: retrying does not help until a session of the
 	// caller's is deleted or sleeps (or, for max_running, any), so 403 and no Retry-After.
 	string(session.KindQuota): http.StatusForbidden,
-	CodeUnauthenticated:               http.StatusUnauthorized,
-	CodeRouteNotFound:                 http.StatusNotFound,
-	CodeMethodNotAllowed:              http.StatusMethodNotAllowed,
-	CodePayloadTooLarge:               http.StatusRequestEntityTooLarge,
-	CodeUnsupportedMediaType:          http.StatusUnsupportedMediaType,
+	CodeUnauthenticated:       http.StatusUnauthorized,
+	CodeRouteNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMediaType:  http.StatusUnsupportedMediaType,
 }
 
 // StatusOf is the HTTP status of an error code (500 for a code this API does not know).
