@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -50,7 +51,7 @@ func errorDiagnostic(summary string, err error, fields fieldPaths) diag.Diagnost
 		detail = fmt.Sprintf("Hyperbola's quota %s is reached, so the workspace cannot be created or woken until "+
 			"a session is deleted or sleeps (or the deployment raises the quota): %s", session.LimitOf(err), detail)
 	case session.KindInvalid:
-		if l := session.LimitOf(err); l != "" {
+		if l := session.LimitOf(err); l != "" && !strings.Contains(detail, l) {
 			detail = fmt.Sprintf("%s (this deployment's limit %s)", detail, l)
 		}
 		if f := session.FieldOf(err); f != "" {

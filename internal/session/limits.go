@@ -246,3 +246,19 @@ func (s *Service) withQuota(ctx context.Context, user string, newSession, awake 
 	}
 	return commit()
 }
+
+// CheckMaximums reports what the maximums and the image allowlist would refuse of a create
+// (old nil) or of an update of old, with the members given ("" takes the default on a create
+// and leaves the member as it is on an update). The provider's direct mode asks it at plan.
+func (s *Service) CheckMaximums(old *Session, image, cpu, memory, storage string) error {
+	want := &Session{Image: s.opts.Image, CPU: s.opts.CPU, Memory: s.opts.Memory, Storage: s.opts.Storage}
+	if old != nil {
+		want = old.Clone()
+	}
+	for _, m := range []struct{ in, out *string }{{&image, &want.Image}, {&cpu, &want.CPU}, {&memory, &want.Memory}, {&storage, &want.Storage}} {
+		if v := strings.TrimSpace(*m.in); v != "" {
+			*m.out = v
+		}
+	}
+	return s.checkMaximums(old, want)
+}
