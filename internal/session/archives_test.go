@@ -106,8 +106,10 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	_, other := r.backedUp("bob@example.com", "")
 	loc := func(id string) string { return "pvc://backups/" + id[:8] + "/" + id + ".zip" }
 	place := func(id string, a session.Archive) string {
-		r.Store.PutBackup(r.ctx, &session.BackupRecord{ID: id, SessionID: id[:8], UserID: "ann@example.com",
-			Location: loc(id), State: session.BackupAvailable, CreatedAt: sessionEpoch})
+		if err := r.Store.PutBackup(r.ctx, &session.BackupRecord{ID: id, SessionID: id[:8], UserID: "ann@example.com",
+			Location: loc(id), State: session.BackupAvailable, CreatedAt: sessionEpoch}); err != nil {
+			t.Fatal(err)
+		}
 		r.Cluster.PutArchive(loc(id), a)
 		return id
 	}
@@ -115,8 +117,10 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	corrupt := place("zz000002-20260301T000000Z", session.Archive{Problem: session.ArchiveCorrupt, Detail: "bad CRC"})
 	missing := place("zz000003-20260301T000000Z", session.Archive{Problem: session.ArchiveMissing})
 	huge := place("zz000004-20260301T000000Z", session.Archive{Uncompressed: 6 << 30})
-	r.Store.PutBackup(r.ctx, &session.BackupRecord{ID: "zz000005-20260301T000000Z", SessionID: "zz000005", UserID: "ann@example.com",
-		Location: loc("zz000005-20260301T000000Z"), State: session.BackupRemoving, CreatedAt: sessionEpoch})
+	if err := r.Store.PutBackup(r.ctx, &session.BackupRecord{ID: "zz000005-20260301T000000Z", SessionID: "zz000005", UserID: "ann@example.com",
+		Location: loc("zz000005-20260301T000000Z"), State: session.BackupRemoving, CreatedAt: sessionEpoch}); err != nil {
+		t.Fatal(err)
+	}
 
 	records, calls := r.Store.Len(), len(r.Cluster.Calls())
 	for _, c := range []struct {
