@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -46,7 +47,13 @@ func errorDiagnostic(summary string, err error, fields fieldPaths) diag.Diagnost
 			"This Hyperbola deployment does not provide this (it was set up without the part it needs): "+detail)
 	}
 	switch session.KindOf(err) {
+	case session.KindQuota:
+		detail = fmt.Sprintf("Hyperbola's quota %s is reached, so the workspace cannot be created or woken until "+
+			"a session is deleted or sleeps (or the deployment raises the quota): %s", session.LimitOf(err), detail)
 	case session.KindInvalid:
+		if l := session.LimitOf(err); l != "" && !strings.Contains(detail, l) {
+			detail = fmt.Sprintf("%s (this deployment's limit %s)", detail, l)
+		}
 		if f := session.FieldOf(err); f != "" {
 			if p, ok := fields[f]; ok {
 				return diag.NewAttributeErrorDiagnostic(p, summary, "Hyperbola rejected the value: "+detail)

@@ -21,10 +21,16 @@ type core struct {
 
 func newCore(t *testing.T) *core {
 	t.Helper()
+	return newCoreWith(t, session.Options{})
+}
+
+// newCoreWith is newCore with the service's options (limits, say).
+func newCoreWith(t *testing.T, opts session.Options) *core {
+	t.Helper()
 	f := sessiontest.New()
 	f.Cluster.SetAutoReady(true)
 	f.Cluster.SetAutoBackup(session.BackupSucceeded)
-	svc := f.Service(session.Options{})
+	svc := f.Service(opts)
 	return &core{Fakes: f, svc: svc, spy: sessiontest.NewSpy(svc)}
 }
 

@@ -56,6 +56,9 @@ KC=$(env "${KENV[@]}" "$ROOT/scripts/localkube/up.sh" "$KDIR" 2>"$RUN/localkube.
   { echo "the local cluster did not start; see $RUN/localkube.log" >&2; tail -n 20 "$RUN/localkube.log" >&2; exit 1; }
 KUBECTL="$CACHE/bin/kubectl --kubeconfig=$KC"
 $KUBECTL create namespace "$NS" >/dev/null
+# The namespace's ResourceQuota and LimitRange, as infra/modules/cluster-addons sets them
+# (internal/kube's integration test runs a workspace and a backup under this very file).
+$KUBECTL -n "$NS" apply -f "$ROOT/scripts/local-quota.yaml" >/dev/null
 
 # Workspaces and backups run on the real node: its code-server and backup images, volumes of
 # its local-path class, and the placement that lets their pods onto it (it is tainted for

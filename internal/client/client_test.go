@@ -166,10 +166,12 @@ func TestErrorKindsRoundTrip(t *testing.T) {
 		{Kind: session.KindBackup, Message: "backup failed"},
 		{Kind: session.KindRateLimited, Message: "slow"},
 		{Kind: session.KindInternal, Message: "bug"},
+		{Kind: session.KindQuota, Limit: session.LimitRunningPerUser, Message: "sleep one first"},
+		{Kind: session.KindInvalid, Field: "memory", Limit: session.LimitMaxMemory, Message: "above the maximum"},
 	} {
 		m.err = want
 		_, err := c.Sleep(context.Background(), "ab12cd34")
-		if session.KindOf(err) != want.Kind || session.FieldOf(err) != want.Field {
+		if session.KindOf(err) != want.Kind || session.FieldOf(err) != want.Field || session.LimitOf(err) != want.Limit {
 			t.Fatalf("sent %v (%s/%s), got %v (%s/%s)", want, want.Kind, want.Field, err, session.KindOf(err), session.FieldOf(err))
 		}
 		var ae *APIError

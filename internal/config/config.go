@@ -95,12 +95,33 @@ type Config struct {
 
 	// Alerts
 	StuckAfter time.Duration // HYPERBOLA_STUCK_AFTER: a session in one pending step for longer is stuck, in the sweep's report and /metrics (default 30m)
+
+	// Limits and quotas (docs/operations/operations.md). A maximum that is set and empty is off.
+	MaxCPU     string // HYPERBOLA_MAX_CPU: one workspace's cpu request at most (default "4")
+	MaxMemory  string // HYPERBOLA_MAX_MEMORY: one workspace's memory request at most (default "16Gi"; its limit is 4 times that)
+	MaxStorage string // HYPERBOLA_MAX_STORAGE: one workspace's volume at most (default "100Gi")
+	// ImageAllowlist is HYPERBOLA_IMAGE_ALLOWLIST, comma-separated: registry paths ending in
+	// "/", exact references (tags or digests), or "*" for any image. Unset: USER_POD_IMAGE and
+	// every image under its registry path (session.DefaultImageAllowlist).
+	ImageAllowlist     []string
+	MaxSessionsPerUser int // HYPERBOLA_MAX_SESSIONS_PER_USER: a user's sessions, deleted ones left out (default 0: no limit)
+	MaxRunningPerUser  int // HYPERBOLA_MAX_RUNNING_PER_USER: a user's running (creating, running, waking) sessions (default 0: no limit)
+	MaxRunning         int // HYPERBOLA_MAX_RUNNING: every running session of the deployment (default 0: no limit)
 }
 
 // DefaultPricePerHour is HYPERBOLA_PRICE_PER_HOUR's default: what one workspace with the
 // default requests (250m CPU, 256Mi memory) costs per running hour on GKE Autopilot at
 // us-central1 list prices (0.25 × $0.0445 per vCPU-hour + 0.25 × $0.0049225 per GiB-hour).
 const DefaultPricePerHour = 0.0123
+
+// The maximums of one workspace when the environment sets none: a generous editor with a
+// language server and a build (4 cpu, 16Gi of memory), and a volume a course or a project fits
+// in (100Gi). A deployment that needs more says so (HYPERBOLA_MAX_*), or sets one empty.
+const (
+	DefaultMaxCPU     = "4"
+	DefaultMaxMemory  = "16Gi"
+	DefaultMaxStorage = "100Gi"
+)
 
 // DefaultBackupImage is the backup image images/backup builds (a shell and zip, uid 1000),
 // under the name the local cluster imports it as; a deployment pushes it to its own registry
@@ -163,6 +184,17 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		PricePerHour:            r.float("HYPERBOLA_PRICE_PER_HOUR", DefaultPricePerHour),
 		StoragePricePerGBMonth:  r.float("HYPERBOLA_STORAGE_PRICE_PER_GB_MONTH", 0),
 		Currency:                r.str("HYPERBOLA_CURRENCY", "USD"),
+
+		MaxCPU:             r.strOrEmpty("HYPERBOLA_MAX_CPU", DefaultMaxCPU),
+		MaxMemory:          r.strOrEmpty("HYPERBOLA_MAX_MEMORY", DefaultMaxMemory),
+		MaxStorage:         r.strOrEmpty("HYPERBOLA_MAX_STORAGE", DefaultMaxStorage),
+		ImageAllowlist:     r.list("HYPERBOLA_IMAGE_ALLOWLIST"),
+		MaxSessionsPerUser: r.int("HYPERBOLA_MAX_SESSIONS_PER_USER", 0),
+		MaxRunningPerUser:  r.int("HYPERBOLA_MAX_RUNNING_PER_USER", 0),
+		MaxRunning:         r.int("HYPERBOLA_MAX_RUNNING", 0),
+	}
+	if len(c.ImageAllowlist) == 0 {
+		c.ImageAllowlist = session.DefaultImageAllowlist(c.UserPodImage)
 	}
 	if c.ActivatorPort == 0 {
 		c.ActivatorPort = 80
@@ -214,6 +246,20 @@ func (c *Config) Validate() error {
 		// The sweep runs once a minute and a healthy step takes seconds to minutes: a shorter
 		// limit would name sessions that are merely busy.
 		return fmt.Errorf("HYPERBOLA_STUCK_AFTER must be at least 1m")
+	}
+	return c.validateLimits()
+}
+
+// validateLimits checks the limits, and that the defaults a request leaves out pass them
+// (else every such create would be refused).
+func (c *Config) validateLimits() error {
+	l := session.Limits{MaxCPU: c.MaxCPU, MaxMemory: c.MaxMemory, MaxStorage: c.MaxStorage, ImageAllowlist: c.ImageAllowlist,
+		MaxSessionsPerUser: c.MaxSessionsPerUser, MaxRunningPerUser: c.MaxRunningPerUser, MaxRunning: c.MaxRunning}
+	if err := l.Check(); err != nil {
+		return fmt.Errorf("HYPERBOLA_MAX_* / HYPERBOLA_IMAGE_ALLOWLIST: %w", err)
+	}
+	if err := l.CheckDefaults(session.Workspace{Image: c.UserPodImage, CPU: c.CPURequest, Memory: c.MemoryRequest, Storage: c.StorageSize}); err != nil {
+		return fmt.Errorf("the defaults (USER_POD_IMAGE, HYPERBOLA_CPU_REQUEST, HYPERBOLA_MEMORY_REQUEST, HYPERBOLA_STORAGE_SIZE) break a limit: %w", err)
 	}
 	return nil
 }

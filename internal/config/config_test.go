@@ -144,3 +144,32 @@ func TestNamedKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	c, err := FromLookup(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxCPU != "4" || c.MaxMemory != "16Gi" || c.MaxStorage != "100Gi" || c.MaxSessionsPerUser != 0 ||
+		c.MaxRunningPerUser != 0 || c.MaxRunning != 0 || strings.Join(c.ImageAllowlist, ",") != "codercom/code-server:4.96.4,codercom/" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = FromLookup(lookup(map[string]string{"HYPERBOLA_MAX_CPU": "", "HYPERBOLA_MAX_MEMORY": "64Gi",
+		"HYPERBOLA_IMAGE_ALLOWLIST": "us-docker.pkg.dev/p/r/, codercom/code-server:4.96.4", "HYPERBOLA_MAX_RUNNING": "50"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxCPU != "" || c.MaxMemory != "64Gi" || len(c.ImageAllowlist) != 2 || c.ImageAllowlist[0] != "us-docker.pkg.dev/p/r/" || c.MaxRunning != 50 {
+		t.Fatalf("set: %+v", c)
+	}
+	for name, env := range map[string]map[string]string{
+		"not a quantity":            {"HYPERBOLA_MAX_STORAGE": "lots"},
+		"negative count":            {"HYPERBOLA_MAX_SESSIONS_PER_USER": "-1"},
+		"default above the maximum": {"HYPERBOLA_STORAGE_SIZE": "200Gi"},
+		"default image not allowed": {"HYPERBOLA_IMAGE_ALLOWLIST": "us-docker.pkg.dev/p/r/"},
+	} {
+		if _, err := FromLookup(lookup(env)); err == nil {
+			t.Errorf("%s: accepted %v", name, env)
+		}
+	}
+}

@@ -42,10 +42,18 @@ const (
 	// the language servers it starts are bursty, the request is what the scheduler reserves,
 	// and the limit keeps one workspace from taking a node's memory. There is no CPU limit:
 	// CFS throttling makes an interactive editor feel broken, and the CPU request already
-	// guarantees each workspace its share under contention.
-	MemoryLimitFactor = 4
+	// guarantees each workspace its share under contention. The session core owns the factor
+	// (session.MemoryLimit), so a request whose limit would overflow is refused when checked.
+	MemoryLimitFactor = session.MemoryLimitFactor
 	// TmpSizeLimit bounds the workspace's /tmp (an emptyDir on the node's disk).
 	TmpSizeLimit = "1Gi"
+	// EphemeralStorageLimit bounds what the workspace writes on the node's disk: the writable
+	// root filesystem (code-server's home, package caches), its logs and /tmp (which counts
+	// towards the pod's total). Past it the kubelet evicts the pod; the user's files on the
+	// volume are untouched. EphemeralStorageRequest is what the scheduler reserves: small,
+	// as most workspaces write little outside /app.
+	EphemeralStorageLimit   = "4Gi"
+	EphemeralStorageRequest = "256Mi"
 )
 
 // Deployment builds the workspace, vs-code-<id>: one code-server pod (or none, asleep) with
@@ -56,7 +64,7 @@ func Deployment(ws session.Workspace, o Options) (*appsv1ac.DeploymentApplyConfi
 }
 
 func deployment(w workspace, o Options) *appsv1ac.DeploymentApplyConfiguration {
-	memLimit := resource.NewQuantity(w.memory.Value()*MemoryLimitFactor, resource.BinarySI)
+	memLimit, _ := session.MemoryLimit(w.memory) // resolve refused a memory whose limit overflows
 	tmpLimit := resource.MustParse(TmpSizeLimit)
 
 	container := corev1ac.Container().
@@ -86,8 +94,10 @@ func deployment(w workspace, o Options) *appsv1ac.DeploymentApplyConfiguration {
 			WithContainerPort(o.Port).
 			WithProtocol(corev1.ProtocolTCP)).
 		WithResources(corev1ac.ResourceRequirements().
-			WithRequests(corev1.ResourceList{corev1.ResourceCPU: w.cpu, corev1.ResourceMemory: w.memory}).
-			WithLimits(corev1.ResourceList{corev1.ResourceMemory: *memLimit})).
+			WithRequests(corev1.ResourceList{corev1.ResourceCPU: w.cpu, corev1.ResourceMemory: w.memory,
+				corev1.ResourceEphemeralStorage: resource.MustParse(EphemeralStorageRequest)}).
+			WithLimits(corev1.ResourceList{corev1.ResourceMemory: memLimit,
+				corev1.ResourceEphemeralStorage: resource.MustParse(EphemeralStorageLimit)})).
 		WithStartupProbe(corev1ac.Probe().
 			WithHTTPGet(corev1ac.HTTPGetAction().WithPath(HealthPath).WithPort(intstr.FromString(PortName))).
 			WithPeriodSeconds(StartupPeriodSeconds).

@@ -33,7 +33,9 @@ func CheckImage(field, image string) error {
 	return nil
 }
 
-// ParseQuantity parses a positive Kubernetes quantity ("5Gi", "250m") for field.
+// ParseQuantity parses a positive Kubernetes quantity ("5Gi", "250m") for field, refusing one
+// whose derived values do not fit (represents: field "cpu", "memory" and "storage" each have
+// their rule).
 func ParseQuantity(field, s string) (resource.Quantity, error) {
 	q, err := resource.ParseQuantity(strings.TrimSpace(s))
 	if err != nil {
@@ -41,6 +43,11 @@ func ParseQuantity(field, s string) (resource.Quantity, error) {
 	}
 	if q.Sign() <= 0 {
 		return q, Invalid(field, "%s must be greater than zero", field)
+	}
+	if !represents(field, q) {
+		// Kubernetes counts cpu in millicores and memory (with its limit) and storage in
+		// bytes, each an int64: beyond that a value wraps (3Ei of memory made a negative limit).
+		return q, Invalid(field, "%s %q is too large to be a workspace's %s", field, s, field)
 	}
 	return q, nil
 }

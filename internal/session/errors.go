@@ -22,12 +22,17 @@ const (
 	// KindUnimplemented: this deployment was built without the part the call needs (the
 	// usage report without Firestore, say); retrying cannot help.
 	KindUnimplemented Kind = "unimplemented"
+	// KindQuota: a count limit of the deployment (Limits) is reached; Limit names it. Waiting
+	// helps only once a session is deleted or sleeps.
+	KindQuota Kind = "quota_exceeded"
 )
 
-// Error is a domain error with a kind, the field at fault (for KindInvalid) and a cause.
+// Error is a domain error with a kind, the field at fault (for KindInvalid), the deployment
+// limit it ran into (KindQuota, or a KindInvalid above a maximum) and a cause.
 type Error struct {
 	Kind    Kind
 	Field   string
+	Limit   string
 	Message string
 	Err     error
 }
@@ -51,7 +56,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrNotFound) and friends match on kind.
 func (e *Error) Is(target error) bool {
 	var t *Error
-	if errors.As(target, &t) && t.Field == "" && t.Message == "" && t.Err == nil {
+	if errors.As(target, &t) && t.Field == "" && t.Limit == "" && t.Message == "" && t.Err == nil {
 		return t.Kind == e.Kind
 	}
 	return false
@@ -67,6 +72,8 @@ var (
 	ErrBackup      = &Error{Kind: KindBackup}
 	// ErrUnimplemented matches any KindUnimplemented error.
 	ErrUnimplemented = &Error{Kind: KindUnimplemented}
+	// ErrQuota matches any KindQuota error.
+	ErrQuota = &Error{Kind: KindQuota}
 )
 
 // Invalid reports bad input in field.
@@ -103,6 +110,20 @@ func Unavailable(what string, err error) error {
 // Unimplemented reports a call this deployment was built without the part for.
 func Unimplemented(format string, args ...any) error {
 	return &Error{Kind: KindUnimplemented, Message: fmt.Sprintf(format, args...)}
+}
+
+// Quota reports a count limit that is reached; limit names it (Limits' names, LimitRunning...).
+func Quota(limit, format string, args ...any) error {
+	return &Error{Kind: KindQuota, Limit: limit, Message: fmt.Sprintf(format, args...)}
+}
+
+// LimitOf returns the deployment limit an error names, or "".
+func LimitOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Limit
+	}
+	return ""
 }
 
 // KindOf returns the kind of err: the kind of the first *Error in its chain, KindInternal for

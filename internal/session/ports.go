@@ -196,6 +196,15 @@ type Store interface {
 	RemovingBackups(ctx context.Context, limit int) ([]*BackupRecord, error)
 }
 
+// Counter is what a Store also implements for the count limits (Limits): internal/store and
+// sessiontest's Store do. It is a port of its own so that a Store without it (a wrapper in a
+// test) still serves a Service whose count limits are off.
+type Counter interface {
+	// Usage counts what the count limits are checked against, in one round trip: user's
+	// sessions (deleted ones left out), the awake ones among them, and every awake session.
+	Usage(ctx context.Context, user string) (Usage, error)
+}
+
 // Lock is a held per-session lock (Store.Lock): a token in the store with an expiry. Only its
 // holder can extend or release it, and writes made with it (Store.Put, Store.Reserve) land
 // only while it is held.

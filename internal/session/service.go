@@ -39,6 +39,8 @@ type Options struct {
 	// BackupRetention is how long an archive is kept before the sweep removes it
 	// (DefaultBackupRetention, 30 days); a negative value keeps archives forever.
 	BackupRetention time.Duration
+	// Limits bound what a caller may ask for (the zero value bounds nothing).
+	Limits Limits
 }
 
 func (o *Options) defaults() {
@@ -111,6 +113,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkMaximums(nil, sess); err != nil {
+		return nil, err
+	}
 	if req.RequestID != "" {
 		existing, err := s.store.ClaimRequest(ctx, req.RequestID, sess.ID, s.opts.RequestTTL)
 		if err != nil {
@@ -132,8 +137,19 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*Session, erro
 		if err := s.restoreSource(ctx, req, sess); err != nil {
 			return nil, err
 		}
+		// the volume may have grown to the archive's size
+		if err := overMax("storage", LimitMaxStorage, sess.Storage, s.opts.Limits.MaxStorage); err != nil {
+			return nil, err
+		}
 	}
-	ctx, end, err := s.reserve(ctx, sess, req.RequestID != "")
+	// The count limits are checked with the reservation under one lock, so two creates cannot
+	// both take the last slot.
+	var end func()
+	err = s.withQuota(ctx, sess.UserID, true, sess.State != StateSleeping, func() error {
+		var err error
+		ctx, end, err = s.reserve(ctx, sess, req.RequestID != "")
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -666,7 +682,8 @@ func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 		sess.BackupFailures = 0 // its user may have fixed what made the backup fail
 		now := s.opts.Now().UTC()
 		sess.LastActivity = now
-		if err := s.intend(ctx, sess, StateWaking); err != nil {
+		// the running counts are checked with the write of waking under one lock
+		if err := s.withQuota(ctx, sess.UserID, false, true, func() error { return s.intend(ctx, sess, StateWaking) }); err != nil {
 			return err
 		}
 		if err := s.scale(ctx, sess, 1); err != nil {
@@ -756,6 +773,9 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 			sess.ExpiresAt = ExpiresAt(sess.CreatedAt, *req.TTL)
 		}
 		if err := checkGrowth(old, sess); err != nil {
+			return err
+		}
+		if err := s.checkMaximums(old, sess); err != nil {
 			return err
 		}
 		if sess.Image != old.Image || sess.Storage != old.Storage || sess.CPU != old.CPU ||

@@ -56,7 +56,7 @@ func DecodeError(status int, h http.Header, body []byte) error {
 	if eb.RequestID != "" {
 		ae.RequestID = eb.RequestID
 	}
-	e := &session.Error{Kind: session.Kind(eb.Error.Code), Field: eb.Error.Field, Message: eb.Error.Message, Err: ae}
+	e := &session.Error{Kind: session.Kind(eb.Error.Code), Field: eb.Error.Field, Limit: eb.Error.Limit, Message: eb.Error.Message, Err: ae}
 	switch eb.Error.Code {
 	case CodeUnauthenticated:
 		e.Kind, e.Field = session.KindInvalid, "api_key"

@@ -5,6 +5,7 @@
 // *session.Error.
 //
 //	{"error":{"code":"invalid_argument","message":"...","field":"user_id"},"request_id":"..."}
+//	{"error":{"code":"quota_exceeded","message":"...","limit":"max_sessions_per_user"},"request_id":"..."}
 package wire
 
 import (
@@ -34,11 +35,13 @@ type ErrorBody struct {
 	Checks    map[string]string `json:"checks,omitempty"`
 }
 
-// ErrorDetail is the "error" member of ErrorBody.
+// ErrorDetail is the "error" member of ErrorBody. Limit names the deployment limit an answer
+// ran into: a quota (code quota_exceeded) or a maximum (invalid_argument, with the field).
 type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	Limit   string `json:"limit,omitempty"`
 }
 
 // Error is an answer the HTTP layer decides itself (bad routes, bodies, keys, limits), or a
@@ -75,11 +78,14 @@ var statuses = map[string]int{
 	string(session.KindBackup):        http.StatusInternalServerError,
 	string(session.KindInternal):      http.StatusInternalServerError,
 	string(session.KindUnimplemented): http.StatusNotImplemented,
-	CodeUnauthenticated:               http.StatusUnauthorized,
-	CodeRouteNotFound:                 http.StatusNotFound,
-	CodeMethodNotAllowed:              http.StatusMethodNotAllowed,
-	CodePayloadTooLarge:               http.StatusRequestEntityTooLarge,
-	CodeUnsupportedMediaType:          http.StatusUnsupportedMediaType,
+	// A count quota is a refusal, not a rate: retrying does not help until a session of the
+	// caller's is deleted or sleeps (or, for max_running, any), so 403 and no Retry-After.
+	string(session.KindQuota): http.StatusForbidden,
+	CodeUnauthenticated:       http.StatusUnauthorized,
+	CodeRouteNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMediaType:  http.StatusUnsupportedMediaType,
 }
 
 // StatusOf is the HTTP status of an error code (500 for a code this API does not know).
@@ -122,6 +128,8 @@ func defaultMessage(code, field string) string {
 		return "the backup failed; the volume was kept"
 	case session.KindUnimplemented:
 		return "this control plane was built without the part this needs"
+	case session.KindQuota:
+		return "a quota of this deployment is reached"
 	}
 	return "internal error"
 }

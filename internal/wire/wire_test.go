@@ -38,6 +38,8 @@ func TestRoundTrip(t *testing.T) {
 		{&Error{Code: CodeUnsupportedMediaType, Field: "Content-Type", Message: "json"}, 415, session.KindInvalid, "Content-Type", "", "json"},
 		{&Error{Code: CodeUnauthenticated, Message: "key"}, 401, session.KindInvalid, "api_key", "", "key"},
 		{&Error{Code: CodeMethodNotAllowed, Message: "no", Allow: "POST"}, 405, session.KindInternal, "", "", "no"},
+		{session.Quota(session.LimitSessionsPerUser, "three"), 403, session.KindQuota, "", "", "three"},
+		{&session.Error{Kind: session.KindInvalid, Field: "memory", Limit: session.LimitMaxMemory, Message: "big"}, 400, session.KindInvalid, "memory", "", "big"},
 	}
 	for _, c := range cases {
 		t.Run(c.err.Error(), func(t *testing.T) {
@@ -54,7 +56,8 @@ func TestRoundTrip(t *testing.T) {
 			if !errors.As(err, &se) || !errors.As(err, &ae) {
 				t.Fatalf("decoded %T %v", err, err)
 			}
-			if se.Kind != c.kind || se.Field != c.field || se.Message != c.message || ae.RequestID != "req-1" || ae.Status != c.status {
+			if se.Kind != c.kind || se.Field != c.field || se.Message != c.message || ae.RequestID != "req-1" || ae.Status != c.status ||
+				se.Limit != session.LimitOf(c.err) {
 				t.Fatalf("decoded %+v / %+v", se, ae)
 			}
 		})

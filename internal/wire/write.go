@@ -44,7 +44,7 @@ func answerOf(err error) answer {
 	case (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && session.KindOf(err) == session.KindInternal:
 		a.detail = ErrorDetail{Code: string(session.KindUnavailable), Message: "the request timed out or was cancelled; it is safe to retry"}
 	case errors.As(err, &se):
-		a.detail = ErrorDetail{Code: string(se.Kind), Message: se.Message, Field: se.Field}
+		a.detail = ErrorDetail{Code: string(se.Kind), Message: se.Message, Field: se.Field, Limit: se.Limit}
 		a.retryAfter = defaultRetryAfter(se.Kind)
 		if _, known := statuses[string(se.Kind)]; !known || se.Kind == session.KindInternal {
 			a.detail = internalError // never echo a bug's detail, nor a kind this API does not know

@@ -151,6 +151,56 @@ resource "kubernetes_namespace_v1" "workspaces" {
   }
 }
 
+# Limits and quotas (docs/operations/operations.md): the control plane refuses what is above
+# its maximums before it writes anything; these bound the namespace whatever asks. There is no
+# limits.cpu and no default CPU limit: workspaces have none on purpose (CFS throttling makes an
+# editor feel broken), and a quota on limits.cpu would make every pod name one.
+resource "kubernetes_resource_quota_v1" "workspaces" {
+  metadata {
+    name      = "hyperbola-workspaces"
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels    = local.managed_labels
+  }
+  spec {
+    hard = var.namespace_quota
+  }
+}
+
+# Defaults for a container that names no request or limit (the backup Jobs name no
+# ephemeral storage), and per-object maximums that match the control plane's: a container's
+# memory limit is 4 times its request (16Gi at most), its ephemeral storage 4Gi, a claim 100Gi.
+resource "kubernetes_limit_range_v1" "workspaces" {
+  metadata {
+    name      = "hyperbola-workspaces"
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels    = local.managed_labels
+  }
+  spec {
+    limit {
+      type = "Container"
+      default = {
+        memory              = "1Gi"
+        "ephemeral-storage" = "1Gi"
+      }
+      default_request = {
+        cpu                 = "100m"
+        memory              = "64Mi"
+        "ephemeral-storage" = "64Mi"
+      }
+      max = {
+        memory              = var.max_container_memory
+        "ephemeral-storage" = var.max_container_ephemeral_storage
+      }
+    }
+    limit {
+      type = "PersistentVolumeClaim"
+      max = {
+        storage = var.max_claim_storage
+      }
+    }
+  }
+}
+
 # Exactly the objects a session is made of (DESIGN.md), plus the backup Jobs, and nothing
 # cluster-wide. Writes go through server-side apply (PATCH), hence patch everywhere.
 resource "kubernetes_role_v1" "control_plane" {

@@ -167,3 +167,41 @@ variable "activator_ca_secret_name" {
     error_message = "The Secret name is a DNS subdomain."
   }
 }
+
+variable "namespace_quota" {
+  description = "ResourceQuota hard limits of the workspace namespace (the sum of every workspace and Job in it). Keep limits.cpu out: workspaces have no CPU limit."
+  type        = map(string)
+  default = {
+    "requests.cpu"               = "64"
+    "requests.memory"            = "256Gi"
+    "limits.memory"              = "1Ti"
+    "requests.storage"           = "5Ti"
+    "persistentvolumeclaims"     = "500"
+    "pods"                       = "300"
+    "requests.ephemeral-storage" = "200Gi"
+    "limits.ephemeral-storage"   = "2Ti"
+  }
+
+  validation {
+    condition     = !contains(keys(var.namespace_quota), "limits.cpu")
+    error_message = "Workspaces have no CPU limit: a limits.cpu quota would refuse every one."
+  }
+}
+
+variable "max_container_memory" {
+  description = "LimitRange: a container's memory limit at most. The control plane sets 4 times the request, so 4 x HYPERBOLA_MAX_MEMORY."
+  type        = string
+  default     = "64Gi"
+}
+
+variable "max_container_ephemeral_storage" {
+  description = "LimitRange: a container's ephemeral-storage limit at most (a workspace's is 4Gi)."
+  type        = string
+  default     = "4Gi"
+}
+
+variable "max_claim_storage" {
+  description = "LimitRange: a PersistentVolumeClaim's size at most; at least HYPERBOLA_MAX_STORAGE."
+  type        = string
+  default     = "100Gi"
+}

@@ -70,6 +70,7 @@ type setup struct {
 	firestore string
 	price     float64 // per running hour (0: the default price)
 	currency  string  // "": USD
+	limits    session.Limits
 }
 
 // domain is the workspaces' domain in these tests.
@@ -119,7 +120,8 @@ func newFixtureWith(t *testing.T, su setup) *fixture {
 			Redis: rdb, Now: su.now, Logger: log})
 		recorder, records, flusher = f.events, f.events, f.events
 	}
-	f.svc = session.NewService(cluster, f.store, session.Options{Domain: domain, Now: su.now, Logger: log, Recorder: recorder})
+	f.svc = session.NewService(cluster, f.store, session.Options{Domain: domain, Now: su.now, Logger: log, Recorder: recorder,
+		Limits: su.limits})
 	f.reconciler = sweep.NewReconcileRunner(reconcile.Deps{Cluster: cluster, Store: f.store, Records: records,
 		Now: f.svc.Options().Now, Logger: log}, f.store, reconcile.Options{GracePeriod: 10 * time.Minute, Domain: domain,
 		IdleTimeout: 15 * time.Minute, SessionTTL: 24 * time.Hour}, 0)

@@ -507,6 +507,36 @@ func (s *Store) ClaimRequest(_ context.Context, key, id string, ttl time.Duratio
 	return id, nil
 }
 
+var _ session.Counter = (*Store)(nil)
+
+// Usage counts user's sessions that are not deleted, the awake ones among them, and every
+// awake session.
+func (s *Store) Usage(_ context.Context, user string) (session.Usage, error) {
+	if err := s.err("Usage"); err != nil {
+		return session.Usage{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireTombstones()
+	var u session.Usage
+	for _, rec := range s.recs {
+		if rec.State == session.StateDeleted {
+			continue
+		}
+		awake := rec.State.Awake()
+		if awake {
+			u.Awake++
+		}
+		if rec.UserID == user {
+			u.UserSessions++
+			if awake {
+				u.UserAwake++
+			}
+		}
+	}
+	return u, nil
+}
+
 // Ping checks nothing, unless a fault is injected.
 func (s *Store) Ping(context.Context) error { return s.err("Ping") }
 
