@@ -13,9 +13,6 @@ import (
 // HeaderAPIKey carries the API key ("Authorization: Bearer <key>" is accepted too).
 const HeaderAPIKey = wire.HeaderAPIKey
 
-// codeForbidden is a key that is valid but whose role the route does not admit (403).
-const codeForbidden = "forbidden"
-
 // authenticate admits a request to a route only with a key whose role the route names: 401
 // without a valid key, 403 with a key of another role. The key's principal goes into the
 // request's context. A public route takes no key; a route that checks its callers itself
@@ -34,7 +31,7 @@ func (s *Server) authenticate(rt route) middleware {
 		case p == nil:
 			wire.WriteError(w, r, s.log, errUnauthenticated)
 		case !slices.Contains(rt.roles, p.Role):
-			forbidden(w, r, p.Role)
+			s.forbidden(w, r, p.Role)
 		default:
 			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 		}
@@ -44,15 +41,10 @@ func (s *Server) authenticate(rt route) middleware {
 var errUnauthenticated = &wire.Error{Code: wire.CodeUnauthenticated,
 	Message: "a valid API key is required in the X-API-Key header"}
 
-// forbidden answers 403 in the one error shape. (wire's status table has no 403 of its own,
-// so the status is written here.)
-func forbidden(w http.ResponseWriter, r *http.Request, role Role) {
-	body := wire.ErrorBody{RequestID: wire.EnsureRequestID(w, r), Error: wire.ErrorDetail{Code: codeForbidden,
-		Message: "this API key's role (" + string(role) + ") may not call " + r.Method + " " + r.URL.Path}}
-	if cr, ok := w.(wire.CodeRecorder); ok {
-		cr.RecordErrorCode(codeForbidden)
-	}
-	wire.WriteJSON(w, http.StatusForbidden, body)
+// forbidden answers 403 (code forbidden) to a key whose role the route does not admit.
+func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, role Role) {
+	wire.WriteError(w, r, s.log, &wire.Error{Code: wire.CodeForbidden,
+		Message: "this API key's role (" + string(role) + ") may not call " + r.Method + " " + r.URL.Path})
 }
 
 // apiKey reads the key from X-API-Key, or from "Authorization: Bearer <key>" (what

@@ -60,6 +60,8 @@ func DecodeError(status int, h http.Header, body []byte) error {
 	switch eb.Error.Code {
 	case CodeUnauthenticated:
 		e.Kind, e.Field = session.KindInvalid, "api_key"
+	case CodeForbidden: // the key is good, its role does not reach this route: use another key
+		e.Kind, e.Field = session.KindInvalid, "api_key"
 	case CodeRouteNotFound:
 		e.Kind, e.Field = session.KindInvalid, "endpoint"
 		e.Message = "the endpoint does not serve this Hyperbola API route: " + e.Message

@@ -20,6 +20,7 @@ import (
 // session.Kind.
 const (
 	CodeUnauthenticated      = "unauthenticated"        // 401: no key, or not one of ours
+	CodeForbidden            = "forbidden"              // 403: a key whose role the route does not admit
 	CodeRouteNotFound        = "route_not_found"        // 404: no such route (never "not_found", which is a missing session)
 	CodeMethodNotAllowed     = "method_not_allowed"     // 405, with Allow
 	CodePayloadTooLarge      = "payload_too_large"      // 413
@@ -82,6 +83,7 @@ var statuses = map[string]int{
 	// caller's is deleted or sleeps (or, for max_running, any), so 403 and no Retry-After.
 	string(session.KindQuota): http.StatusForbidden,
 	CodeUnauthenticated:       http.StatusUnauthorized,
+	CodeForbidden:             http.StatusForbidden,
 	CodeRouteNotFound:         http.StatusNotFound,
 	CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
 	CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,

@@ -37,6 +37,7 @@ func TestRoundTrip(t *testing.T) {
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), 503, session.KindUnavailable, "", "", "the request timed out or was cancelled; it is safe to retry"},
 		{&Error{Code: CodeUnsupportedMediaType, Field: "Content-Type", Message: "json"}, 415, session.KindInvalid, "Content-Type", "", "json"},
 		{&Error{Code: CodeUnauthenticated, Message: "key"}, 401, session.KindInvalid, "api_key", "", "key"},
+		{&Error{Code: CodeForbidden, Message: "role"}, 403, session.KindInvalid, "api_key", "", "role"},
 		{&Error{Code: CodeMethodNotAllowed, Message: "no", Allow: "POST"}, 405, session.KindInternal, "", "", "no"},
 		{session.Quota(session.LimitSessionsPerUser, "three"), 403, session.KindQuota, "", "", "three"},
 		{&session.Error{Kind: session.KindInvalid, Field: "memory", Limit: session.LimitMaxMemory, Message: "big"}, 400, session.KindInvalid, "memory", "", "big"},
