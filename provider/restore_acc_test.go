@@ -1,12 +1,8 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +125,7 @@ func TestAccWorkspaceResource_RestoreFromBackup(t *testing.T) {
 									return err
 								}
 								if got != want {
-									return fmt.Errorf("workspace %s restored from %s differs from %s:\n%s", id, location, old, diffLines(want, got))
+									return fmt.Errorf("workspace %s restored from %s differs from %s:\n%s", id, location, old, testenv.DiffLines(want, got))
 								}
 								return nil
 							},
@@ -143,47 +139,13 @@ func TestAccWorkspaceResource_RestoreFromBackup(t *testing.T) {
 	}
 }
 
-// writeTree is a workspace as users make them (as internal/datapath writes it, with a
-// smaller big file: the bytes at scale are datapath's to prove): text and binary files,
-// hidden files and directories, empty directories, symlinks (to a file, to a directory,
-// dangling), names with spaces and non-ASCII letters, and modes from 600 to 755.
-const writeTree = `set -eu
-rm -rf /app/tree && mkdir -p /app/tree && cd /app/tree
-mkdir -p src/pkg docs empty/nested-empty .hidden-dir
-printf 'hello, world\n' > hello.txt
-printf 'package main\n\nfunc main() {}\n' > src/pkg/main.go
-printf 'TOKEN=abc\n' > .env
-printf 'hidden\n' > .hidden-dir/file
-printf '# notes ✓ é\n' > 'docs/name with spaces ü.md'
-head -c 16777216 /dev/urandom > big.bin
-head -c 4099 /dev/urandom > small.bin
-: > empty-file
-printf '#!/bin/sh\necho hi\n' > run.sh
-chmod 755 run.sh
-chmod 600 .env
-chmod 640 src/pkg/main.go
-chmod 700 .hidden-dir
-chmod 750 docs
-ln -s src/pkg/main.go link-to-main
-ln -s src link-to-dir
-ln -s /nonexistent/target dangling-link
-`
-
-// manifestScript prints one line per entry of /app/tree, sorted: the type, the mode, the
-// SHA-256 of a file's bytes and a link's target.
-const manifestScript = `set -eu
-cd /app/tree
-find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
-  if [ -L "$f" ]; then printf 'l %s -> %s\n' "$f" "$(readlink "$f")"
-  elif [ -d "$f" ]; then printf 'd %s %s\n' "$(stat -c %a "$f")" "$f"
-  else printf 'f %s %s %s\n' "$(stat -c %a "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"
-  fi
-done
-`
+// writeTree is the data-path tests' workspace (testenv.WorkspaceTree) with a smaller big
+// file: the bytes at scale are internal/datapath's to prove.
+var writeTree = testenv.WorkspaceTree(16 << 20)
 
 // manifest checksums workspace id's /app/tree in its pod.
 func (a *acc) manifest(id string) (string, error) {
-	m, err := a.exec(id, manifestScript)
+	m, err := a.exec(id, testenv.TreeManifestScript)
 	if err == nil && !strings.Contains(m, " ./big.bin") {
 		err = fmt.Errorf("the tree of workspace %s has no big.bin:\n%s", id, m)
 	}
@@ -212,36 +174,5 @@ func (a *acc) exec(id, script string) (string, error) {
 	if pod == "" {
 		return "", fmt.Errorf("workspace %s has no running pod", id)
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(env.Kube.Bin, "kubectl"), "--kubeconfig", env.Kube.Kubeconfig,
-		"-n", a.ns, "exec", pod, "-c", kube.ContainerName, "--", "/bin/sh", "-c", script)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("exec in %s: %w\n%s", pod, err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// diffLines describes how two manifests differ.
-func diffLines(want, got string) string {
-	w, g := map[string]bool{}, map[string]bool{}
-	for _, l := range strings.Split(want, "\n") {
-		w[l] = true
-	}
-	for _, l := range strings.Split(got, "\n") {
-		g[l] = true
-	}
-	var out []string
-	for l := range w {
-		if !g[l] {
-			out = append(out, "- "+l)
-		}
-	}
-	for l := range g {
-		if !w[l] {
-			out = append(out, "+ "+l)
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
+	return env.Kube.Exec(ctx, a.ns, pod, kube.ContainerName, script)
 }

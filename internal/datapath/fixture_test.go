@@ -1,7 +1,6 @@
 package datapath_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -188,53 +187,20 @@ func (f *fixture) exec(id, script string) string {
 	p := f.pod(id)
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(f.kube.Bin, "kubectl"), "--kubeconfig", f.kube.Kubeconfig,
-		"-n", f.ns, "exec", p.Name, "-c", kube.ContainerName, "--", "/bin/sh", "-c", script)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		f.t.Fatalf("exec in %s: %v\n%s", p.Name, err, stderr.String())
+	out, err := f.kube.Exec(ctx, f.ns, p.Name, kube.ContainerName, script)
+	if err != nil {
+		f.t.Fatal(err)
 	}
-	return stdout.String()
+	return out
 }
 
-// writeTree is a workspace as users make them: text and binary files (one of 100 MB), hidden
-// files and directories, empty directories, symlinks (to a file, to a directory, dangling),
-// names with spaces and non-ASCII letters, and modes from 600 to 755.
-const writeTree = `set -eu
-rm -rf /app/tree && mkdir -p /app/tree && cd /app/tree
-mkdir -p src/pkg docs empty/nested-empty .hidden-dir
-printf 'hello, world\n' > hello.txt
-printf 'package main\n\nfunc main() {}\n' > src/pkg/main.go
-printf 'TOKEN=abc\n' > .env
-printf 'hidden\n' > .hidden-dir/file
-printf '# notes ✓ é\n' > 'docs/name with spaces ü.md'
-head -c 104857600 /dev/urandom > big.bin
-head -c 4099 /dev/urandom > small.bin
-: > empty-file
-printf '#!/bin/sh\necho hi\n' > run.sh
-chmod 755 run.sh
-chmod 600 .env
-chmod 640 src/pkg/main.go
-chmod 700 .hidden-dir
-chmod 750 docs
-ln -s src/pkg/main.go link-to-main
-ln -s src link-to-dir
-ln -s /nonexistent/target dangling-link
-`
-
-// manifestScript prints one line per entry of /app/tree, sorted: the type, the mode, the
-// SHA-256 of a file's bytes and a link's target. treeManifest computes the same from a
-// directory on this host.
-const manifestScript = `set -eu
-cd /app/tree
-find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r f; do
-  if [ -L "$f" ]; then printf 'l %s -> %s\n' "$f" "$(readlink "$f")"
-  elif [ -d "$f" ]; then printf 'd %s %s\n' "$(stat -c %a "$f")" "$f"
-  else printf 'f %s %s %s\n' "$(stat -c %a "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)" "$f"
-  fi
-done
-`
+// writeTree is the data-path tests' workspace (testenv.WorkspaceTree), with a big file of
+// 100 MB; manifestScript checksums it, and treeManifest computes the same from a directory on
+// this host.
+var (
+	writeTree      = testenv.WorkspaceTree(100 << 20)
+	manifestScript = testenv.TreeManifestScript
+)
 
 // manifest checksums the session's /app/tree in its pod.
 func (f *fixture) manifest(id string) string {
@@ -367,25 +333,4 @@ func (f *fixture) pvcExists(id string) bool {
 }
 
 // diffLines describes how two manifests differ.
-func diffLines(want, got string) string {
-	w, g := map[string]bool{}, map[string]bool{}
-	for _, l := range strings.Split(want, "\n") {
-		w[l] = true
-	}
-	for _, l := range strings.Split(got, "\n") {
-		g[l] = true
-	}
-	var out []string
-	for l := range w {
-		if !g[l] {
-			out = append(out, "- "+l)
-		}
-	}
-	for l := range g {
-		if !w[l] {
-			out = append(out, "+ "+l)
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
-}
+var diffLines = testenv.DiffLines
