@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -226,15 +224,12 @@ func (r *runner) fill(ctx context.Context, id string) error {
 	defer cancel()
 	start := time.Now()
 	script := fmt.Sprintf("BIG=%d FILES=%d\n%s", r.o.big, r.o.files, fillScript)
-	cmd := exec.CommandContext(ctx, filepath.Join(r.k.Bin, "kubectl"), "--kubeconfig", r.k.Kubeconfig,
-		"-n", r.ns, "exec", p.Name, "-c", kube.ContainerName, "--", "/bin/sh", "-c", script)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("filling %s: %w\n%s", p.Name, err, stderr.String())
+	out, err := r.k.Exec(ctx, r.ns, p.Name, kube.ContainerName, script)
+	if err != nil {
+		return fmt.Errorf("filling: %w", err)
 	}
 	r.res.add(phaseFill, time.Since(start))
-	progress("%s: %s %s (/app holds %s KiB)", id, phaseFill, time.Since(start).Round(time.Millisecond), strings.TrimSpace(stdout.String()))
+	progress("%s: %s %s (/app holds %s KiB)", id, phaseFill, time.Since(start).Round(time.Millisecond), strings.TrimSpace(out))
 	return nil
 }
 
@@ -323,14 +318,11 @@ func (r *runner) sum(ctx context.Context, id string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.o.patience)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(r.k.Bin, "kubectl"), "--kubeconfig", r.k.Kubeconfig,
-		"-n", r.ns, "exec", p.Name, "-c", kube.ContainerName, "--", "/bin/sh", "-c", sumScript)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("checksumming %s: %w\n%s", p.Name, err, stderr.String())
+	out, err := r.k.Exec(ctx, r.ns, p.Name, kube.ContainerName, sumScript)
+	if err != nil {
+		return "", fmt.Errorf("checksumming: %w", err)
 	}
-	return strings.TrimSpace(stdout.String()), nil
+	return strings.TrimSpace(out), nil
 }
 
 // restore creates a session from deleted session from's latest backup and waits until it
