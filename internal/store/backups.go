@@ -95,14 +95,9 @@ func (s *Store) GetBackup(ctx context.Context, id string) (*session.BackupRecord
 // session's or the whole index; with both a user and a session, the session's archives of
 // that user. Limit is 100 by default and at most 1000; the cursor is opaque.
 func (s *Store) ListBackups(ctx context.Context, opts session.BackupListOptions) (*session.BackupList, error) {
-	limit := opts.Limit
-	switch {
-	case limit < 0:
-		return nil, session.Invalid("limit", "limit must not be negative")
-	case limit == 0:
-		limit = DefaultListLimit
-	case limit > MaxListLimit:
-		limit = MaxListLimit
+	limit, err := pageLimit(opts.Limit)
+	if err != nil {
+		return nil, err
 	}
 	index := "ball"
 	switch {

@@ -267,14 +267,9 @@ func (s *Store) Touch(ctx context.Context, id string, t time.Time) error {
 // ("<created ms>:<id>", base64) and stays valid under inserts and deletions, including the
 // deletion of the session it points at.
 func (s *Store) List(ctx context.Context, opts session.ListOptions) (*session.ListResult, error) {
-	limit := opts.Limit
-	switch {
-	case limit < 0:
-		return nil, session.Invalid("limit", "limit must not be negative")
-	case limit == 0:
-		limit = DefaultListLimit
-	case limit > MaxListLimit:
-		limit = MaxListLimit
+	limit, err := pageLimit(opts.Limit)
+	if err != nil {
+		return nil, err
 	}
 	if opts.State != "" && !opts.State.Valid() {
 		return nil, session.Invalid("status", "unknown status %q", opts.State)
@@ -334,6 +329,20 @@ func (s *Store) List(ctx context.Context, opts session.ListOptions) (*session.Li
 		res.Sessions = append(res.Sessions, sess)
 	}
 	return res, nil
+}
+
+// pageLimit is the page size a listing asked for: DefaultListLimit for 0, at most
+// MaxListLimit.
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, session.Invalid("limit", "limit must not be negative")
+	case limit == 0:
+		return DefaultListLimit, nil
+	case limit > MaxListLimit:
+		return MaxListLimit, nil
+	}
+	return limit, nil
 }
 
 // encodeCursor returns the opaque cursor for the position after (created ms, id).
