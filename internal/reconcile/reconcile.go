@@ -9,7 +9,7 @@
 //   - a Redis record exists: nothing to do here (the Service drives it); when Firestore has
 //     no record of it, one is written (backfilled).
 //   - no Redis record, a live Firestore record: the session Service rebuilds the Redis record
-//     (session.Service.Restore, which decides the state under the session's lock) — owner, image,
+//     (session.Service.Rebuild, which decides the state under the session's lock) — owner, image,
 //     storage, idle timeout, created time and backup location from Firestore (Kubernetes
 //     annotations as the fallback), the state from the Deployment: 0 replicas → sleeping,
 //     ready → running, otherwise creating or waking (waiting for the pod). A session that was
@@ -461,7 +461,7 @@ func (r *run) locked(ctx context.Context, item Item, fn func() error) {
 // rebuild has the Service write the Redis record of a session Firestore knows, its state
 // from the cluster.
 func (r *run) rebuild(ctx context.Context, o *session.Observed, d *session.Session, item Item) {
-	s, ok := r.restore(ctx, session.Restoring{Observed: o, Durable: d, DryRun: r.opts.DryRun}, item)
+	s, ok := r.rebuildRecord(ctx, session.Rebuilding{Observed: o, Durable: d, DryRun: r.opts.DryRun}, item)
 	if !ok {
 		return
 	}
@@ -478,10 +478,10 @@ func (r *run) rebuild(ctx context.Context, o *session.Observed, d *session.Sessi
 	r.add(func(p *Report) *[]Item { return &p.Rebuilt }, item)
 }
 
-// restore asks the Service to write a lost record; a session another transition holds, or
+// rebuildRecord asks the Service to write a lost record; a session another transition holds, or
 // whose record appeared meanwhile, is reported as skipped.
-func (r *run) restore(ctx context.Context, in session.Restoring, item Item) (*session.Session, bool) {
-	s, err := r.svc.Restore(ctx, in)
+func (r *run) rebuildRecord(ctx context.Context, in session.Rebuilding, item Item) (*session.Session, bool) {
+	s, err := r.svc.Rebuild(ctx, in)
 	switch {
 	case errors.Is(err, session.ErrBusy):
 		item.Detail = "busy: another transition holds the session"
@@ -528,7 +528,7 @@ func (r *run) orphan(ctx context.Context, o *session.Observed, d *session.Sessio
 
 // adopt has the Service make a complete set of objects into a session.
 func (r *run) adopt(ctx context.Context, o *session.Observed, d *session.Session, item Item) {
-	s, ok := r.restore(ctx, session.Restoring{Observed: o, Durable: d, DryRun: r.opts.DryRun,
+	s, ok := r.rebuildRecord(ctx, session.Rebuilding{Observed: o, Durable: d, DryRun: r.opts.DryRun,
 		ExpiresNotBefore: r.now.Add(r.opts.GracePeriod)}, item)
 	if !ok {
 		return

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// Restoring is what Restore rebuilds a lost record from.
-type Restoring struct {
+// Rebuilding is what Rebuild rebuilds a lost record from.
+type Rebuilding struct {
 	// Observed is what the cluster holds for the session.
 	Observed *Observed
 	// Durable is the session's durable record: a live one is rebuilt; a deleted one, or
@@ -20,11 +20,11 @@ type Restoring struct {
 	// ExpiresNotBefore bounds an adopted session's expiry from below, so a session adopted
 	// long after its creation is not deleted the moment it is adopted.
 	ExpiresNotBefore time.Time
-	// DryRun answers the record Restore would write, and writes (and locks) nothing.
+	// DryRun answers the record Rebuild would write, and writes (and locks) nothing.
 	DryRun bool
 }
 
-// Restore writes the record of a session the store lost (internal/reconcile finds them), its
+// Rebuild writes the record of a session the store lost (internal/reconcile finds them), its
 // state derived from what the cluster shows: 0 replicas → sleeping, ready → running,
 // otherwise on its way up (creating or waking). A rebuilt session that was deleting goes on
 // deleting (its volume is backed up again first), a failed one stays failed, and an
@@ -32,7 +32,7 @@ type Restoring struct {
 //
 // It works under the session's lock without waiting (KindBusy when another transition holds
 // it) and never overwrites: a record that exists is a KindConflict.
-func (s *Service) Restore(ctx context.Context, in Restoring) (*Session, error) {
+func (s *Service) Rebuild(ctx context.Context, in Rebuilding) (*Session, error) {
 	o := in.Observed
 	live := in.Durable != nil && in.Durable.State != StateDeleted
 	if !live && !o.Complete {

@@ -10,7 +10,7 @@ import (
 )
 
 // What the cluster shows × what the durable record says → the restored record.
-func TestRestore(t *testing.T) {
+func TestRebuild(t *testing.T) {
 	all6 := session.WorkspaceKinds
 	obs := func(id string, kinds []session.ObjectKind, replicas int32, ready bool) *session.Observed {
 		return &session.Observed{ID: id, UserID: "k8s@x", Kinds: slices.Clone(kinds), Complete: len(kinds) == 6,
@@ -56,11 +56,11 @@ func TestRestore(t *testing.T) {
 				c.d.ID = c.o.ID
 			}
 			r.Cluster.Add(c.o)
-			dry, err := r.svc.Restore(r.ctx, session.Restoring{Observed: c.o, Durable: c.d, DryRun: true})
+			dry, err := r.svc.Rebuild(r.ctx, session.Rebuilding{Observed: c.o, Durable: c.d, DryRun: true})
 			if err != nil || r.Store.Len() != 0 || len(r.Cluster.Calls()) != 0 {
 				t.Fatalf("dry run: %v, %d records, calls %v", err, r.Store.Len(), r.Cluster.Calls())
 			}
-			s, err := r.svc.Restore(r.ctx, session.Restoring{Observed: c.o, Durable: c.d, ExpiresNotBefore: r.Clock.Now().Add(48 * time.Hour)})
+			s, err := r.svc.Rebuild(r.ctx, session.Rebuilding{Observed: c.o, Durable: c.d, ExpiresNotBefore: r.Clock.Now().Add(48 * time.Hour)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,27 +74,27 @@ func TestRestore(t *testing.T) {
 			if c.d == nil && !s.ExpiresAt.Equal(r.Clock.Now().Add(48*time.Hour)) {
 				t.Fatalf("adopted expiring at %v", s.ExpiresAt)
 			}
-			if _, err := r.svc.Restore(r.ctx, session.Restoring{Observed: c.o, Durable: c.d}); !errors.Is(err, session.ErrConflict) {
+			if _, err := r.svc.Rebuild(r.ctx, session.Rebuilding{Observed: c.o, Durable: c.d}); !errors.Is(err, session.ErrConflict) {
 				t.Fatalf("a second restore: %v", err)
 			}
 		})
 	}
 }
 
-func TestRestoreRefusesWhatItCannotDecide(t *testing.T) {
+func TestRebuildRefusesWhatItCannotDecide(t *testing.T) {
 	r := newRig(t)
 	o := &session.Observed{ID: "ab000001", Kinds: []session.ObjectKind{session.ObjectPVC}}
-	if _, err := r.svc.Restore(r.ctx, session.Restoring{Observed: o}); !errors.Is(err, session.ErrConflict) {
+	if _, err := r.svc.Rebuild(r.ctx, session.Rebuilding{Observed: o}); !errors.Is(err, session.ErrConflict) {
 		t.Fatalf("incomplete orphan: %v", err)
 	}
 	o.Kinds, o.Complete = session.WorkspaceKinds, true
 	release := r.Store.HoldLock(o.ID)
-	if _, err := r.svc.Restore(r.ctx, session.Restoring{Observed: o}); !errors.Is(err, session.ErrBusy) {
+	if _, err := r.svc.Rebuild(r.ctx, session.Rebuilding{Observed: o}); !errors.Is(err, session.ErrBusy) {
 		t.Fatalf("locked: %v", err)
 	}
 	release()
 	r.Store.Fail("Reserve", errors.New("redis down"))
-	if _, err := r.svc.Restore(r.ctx, session.Restoring{Observed: o}); err == nil {
+	if _, err := r.svc.Rebuild(r.ctx, session.Rebuilding{Observed: o}); err == nil {
 		t.Fatal("a failed write was not reported")
 	}
 }
