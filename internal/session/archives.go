@@ -154,12 +154,14 @@ func (s *Service) stepRestore(ctx context.Context, sess *Session) error {
 }
 
 // retryRestore runs a failed restore again, with a fresh Job (a wake of the session asks for it).
+// The session will start once restored, so the running counts are checked with the write, as
+// a wake's are.
 func (s *Service) retryRestore(ctx context.Context, sess *Session) error {
 	from := sess.State
 	sess.Attempt++
 	sess.State, sess.Reason = StateCreating, ""
 	s.await(sess, PendingRestore)
-	if err := s.put(ctx, sess); err != nil {
+	if err := s.withQuota(ctx, sess.UserID, false, true, func() error { return s.put(ctx, sess) }); err != nil {
 		return err
 	}
 	s.record(ctx, sess, "restore_retried", from, sess.RestoreFrom)

@@ -184,3 +184,26 @@ func TestConcurrentCreatesTakeTheLastSlotOnce(t *testing.T) {
 		t.Fatalf("%d creates passed, %d records; want 1", ok, f.Store.Len())
 	}
 }
+
+// A wake that runs a failed restore again starts the workspace once restored, so it is held
+// to the running counts as any wake is.
+func TestRetriedRestoreCountsAsAWake(t *testing.T) {
+	r := limitedRig(t, session.Limits{MaxRunningPerUser: 1})
+	_, b := r.backedUp("ann@example.com", "")
+	s := r.create(session.CreateRequest{UserID: "ann@example.com", RestoreFrom: b.ID})
+	r.Cluster.FinishRestore(s.ID, 1, session.BackupFailed, "killed")
+	if g := r.get(s.ID); g.State != session.StateFailed {
+		t.Fatalf("after a failed restore: %+v", g)
+	}
+	other := r.create(session.CreateRequest{UserID: "ann@example.com"}) // the failed one is not running
+	_, err := r.svc.Wake(r.ctx, s.ID)
+	wantLimit(t, err, session.KindQuota, "", session.LimitRunningPerUser)
+	if g := r.get(s.ID); g.State != session.StateFailed || g.Attempt != 1 {
+		t.Fatalf("a refused retry was written: %+v", g)
+	}
+	r.ready(other.ID)
+	must(t)(r.svc.Sleep(r.ctx, other.ID))
+	if w := must(t)(r.svc.Wake(r.ctx, s.ID)); w.Pending != session.PendingRestore || w.Attempt != 2 {
+		t.Fatalf("the retry after a slot freed: %+v", w)
+	}
+}
