@@ -230,9 +230,9 @@ variable "extra_env" {
   validation {
     condition = alltrue([
       for k in keys(var.extra_env) :
-      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "API_KEY", "API_KEYS_JSON", "HYPERBOLA_API_KEYS_FILE", "HYPERBOLA_WAKE_SECRET", "PORT"], k) && !startswith(k, "K_")
+      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "API_KEY", "API_KEYS_JSON", "HYPERBOLA_API_KEYS_FILE", "HYPERBOLA_WAKE_SECRET", "REDIS_PASSWORD", "PORT"], k) && !startswith(k, "K_")
     ])
-    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, API_KEY, API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE, HYPERBOLA_WAKE_SECRET, PORT or K_* (set by this module or reserved by Cloud Run)."
+    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, API_KEY, API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE, HYPERBOLA_WAKE_SECRET, REDIS_PASSWORD, PORT or K_* (set by this module or reserved by Cloud Run)."
   }
 }
 
