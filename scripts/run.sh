@@ -59,6 +59,9 @@ $KUBECTL create namespace "$NS" >/dev/null
 # The namespace's ResourceQuota and LimitRange, as infra/modules/cluster-addons sets them
 # (internal/kube's integration test runs a workspace and a backup under this very file).
 $KUBECTL -n "$NS" apply -f "$ROOT/scripts/local-quota.yaml" >/dev/null
+# and its default-deny NetworkPolicy, as infra sets it (each workspace's own policy opens what
+# it may reach; the real node's bridge CNI does not enforce either)
+$KUBECTL -n "$NS" apply -f "$ROOT/scripts/local-network-policy.yaml" >/dev/null
 
 # Workspaces and backups run on the real node: its code-server and backup images, volumes of
 # its local-path class, and the placement that lets their pods onto it (it is tainted for

@@ -5,9 +5,11 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -21,9 +23,13 @@ type Config struct {
 	// Redis
 	RedisHost     string // REDIS_HOST (default "localhost")
 	RedisPort     int    // REDIS_PORT (default 6379)
-	RedisPassword string // REDIS_PASSWORD
-	RedisDB       int    // REDIS_DB
-	RedisPrefix   string // HYPERBOLA_REDIS_PREFIX (default "hyperbola:")
+	RedisPassword string // REDIS_PASSWORD: the AUTH string ("" = no AUTH)
+	// RedisCA is HYPERBOLA_REDIS_CA: the PEM text (not a path) of the CAs that verify the
+	// server's certificate. Set, the client speaks TLS to REDIS_HOST:REDIS_PORT (Memorystore's
+	// in-transit encryption, its server_ca_certs); "" = plain TCP.
+	RedisCA     string
+	RedisDB     int    // REDIS_DB
+	RedisPrefix string // HYPERBOLA_REDIS_PREFIX (default "hyperbola:")
 
 	// Sessions
 	SessionTTL       time.Duration // SESSION_TTL in seconds (default 86400)
@@ -39,6 +45,13 @@ type Config struct {
 	IngressClass     string        // HYPERBOLA_INGRESS_CLASS (default "nginx")
 	ClusterIssuer    string        // HYPERBOLA_CLUSTER_ISSUER (default "letsencrypt")
 	IngressNamespace string        // HYPERBOLA_INGRESS_NAMESPACE: where the ingress controller runs (default "ingress-nginx")
+	// The workspace NetworkPolicy: DNS (port 53) only to the pods labelled DNSPodLabels in
+	// DNSNamespace and to DNSCIDRs; the workspace port open to ProbeSourceCIDRs as well as to
+	// the ingress controller.
+	DNSNamespace     string        // HYPERBOLA_DNS_NAMESPACE: the cluster DNS's namespace (default "kube-system")
+	DNSPodLabels     string        // HYPERBOLA_DNS_POD_LABELS: key=value,... of the cluster DNS's pods (default "k8s-app=kube-dns")
+	DNSCIDRs         []string      // HYPERBOLA_DNS_CIDRS: more DNS servers, port 53 only, such as NodeLocal DNSCache's 169.254.20.10/32
+	ProbeSourceCIDRs []string      // HYPERBOLA_PROBE_SOURCE_CIDRS: where the sweep's probe comes from (Cloud Run's Direct VPC egress subnet); empty = no such rule
 	BackupPVC        string        // HYPERBOLA_BACKUP_PVC (default "hyperbola-backups")
 	BackupImage      string        // HYPERBOLA_BACKUP_IMAGE (default DefaultBackupImage)
 	BackupDeadline   time.Duration // HYPERBOLA_BACKUP_DEADLINE: how long one backup may run (default 30m)
@@ -138,6 +151,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		RedisHost:         r.str("REDIS_HOST", "localhost"),
 		RedisPort:         r.int("REDIS_PORT", 6379),
 		RedisPassword:     r.str("REDIS_PASSWORD", ""),
+		RedisCA:           r.str("HYPERBOLA_REDIS_CA", ""),
 		RedisDB:           r.int("REDIS_DB", 0),
 		RedisPrefix:       r.str("HYPERBOLA_REDIS_PREFIX", "hyperbola:"),
 		SessionTTL:        time.Duration(r.int("SESSION_TTL", int(session.DefaultSessionTTL/time.Second))) * time.Second,
@@ -153,6 +167,10 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		IngressClass:      r.str("HYPERBOLA_INGRESS_CLASS", "nginx"),
 		ClusterIssuer:     r.str("HYPERBOLA_CLUSTER_ISSUER", "letsencrypt"),
 		IngressNamespace:  r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
+		DNSNamespace:      r.str("HYPERBOLA_DNS_NAMESPACE", "kube-system"),
+		DNSPodLabels:      r.str("HYPERBOLA_DNS_POD_LABELS", "k8s-app=kube-dns"),
+		DNSCIDRs:          r.cidrs("HYPERBOLA_DNS_CIDRS"),
+		ProbeSourceCIDRs:  r.cidrs("HYPERBOLA_PROBE_SOURCE_CIDRS"),
 		BackupPVC:         r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
 		BackupImage:       r.str("HYPERBOLA_BACKUP_IMAGE", DefaultBackupImage),
 		BackupDeadline:    r.dur("HYPERBOLA_BACKUP_DEADLINE", 30*time.Minute),
@@ -247,6 +265,9 @@ func (c *Config) Validate() error {
 		// limit would name sessions that are merely busy.
 		return fmt.Errorf("HYPERBOLA_STUCK_AFTER must be at least 1m")
 	}
+	if c.RedisCA != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.RedisCA)) {
+		return fmt.Errorf("HYPERBOLA_REDIS_CA holds no PEM certificate: want the CA's PEM text itself (-----BEGIN CERTIFICATE-----), not a path")
+	}
 	return c.validateLimits()
 }
 
@@ -313,6 +334,22 @@ func (r *reader) days(name string, def time.Duration) time.Duration {
 		}
 		return time.ParseDuration(v)
 	})
+}
+
+// cidrs reads a comma-separated list of IP ranges in canonical form (10.8.0.0/28, not
+// 10.8.0.1/28: the API server refuses host bits in a NetworkPolicy).
+func (r *reader) cidrs(name string) []string {
+	list := r.list(name)
+	for _, c := range list {
+		p, err := netip.ParsePrefix(c)
+		switch {
+		case err != nil:
+			r.fail(fmt.Errorf("%s: %q is not a CIDR such as 10.8.0.0/28: %w", name, c, err))
+		case p.Masked() != p:
+			r.fail(fmt.Errorf("%s: %q has host bits set: write %s", name, c, p.Masked()))
+		}
+	}
+	return list
 }
 
 func (r *reader) float(name string, def float64) float64 {

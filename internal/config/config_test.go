@@ -173,3 +173,38 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkPolicySettings(t *testing.T) {
+	c, err := FromLookup(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DNSNamespace != "kube-system" || c.DNSPodLabels != "k8s-app=kube-dns" || c.DNSCIDRs != nil || c.ProbeSourceCIDRs != nil {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = FromLookup(lookup(map[string]string{"HYPERBOLA_DNS_CIDRS": "169.254.20.10/32",
+		"HYPERBOLA_PROBE_SOURCE_CIDRS": "10.8.0.0/28, 10.9.0.0/28"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.DNSCIDRs, ",") != "169.254.20.10/32" || strings.Join(c.ProbeSourceCIDRs, ",") != "10.8.0.0/28,10.9.0.0/28" {
+		t.Fatalf("set: %v %v", c.DNSCIDRs, c.ProbeSourceCIDRs)
+	}
+	for _, tc := range []struct{ name, value, want string }{
+		{"HYPERBOLA_DNS_CIDRS", "169.254.20.10", "not a CIDR"},
+		{"HYPERBOLA_PROBE_SOURCE_CIDRS", "10.8.0.0/28,serverless", "not a CIDR"},
+		{"HYPERBOLA_PROBE_SOURCE_CIDRS", "10.8.0.1/28", "write 10.8.0.0/28"},
+	} {
+		_, err := FromLookup(lookup(map[string]string{tc.name: tc.value}))
+		if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%q: %v, want an error naming the variable and %q", tc.name, tc.value, err, tc.want)
+		}
+	}
+}
+
+func TestRedisCA(t *testing.T) {
+	_, err := FromLookup(lookup(map[string]string{"HYPERBOLA_REDIS_CA": "/etc/redis/ca.pem"}))
+	if err == nil || !strings.Contains(err.Error(), "HYPERBOLA_REDIS_CA") {
+		t.Errorf("a path instead of PEM: %v", err)
+	}
+}

@@ -20,7 +20,18 @@ type Options struct {
 	StorageClass     string // "" = the cluster's default StorageClass
 	IngressClass     string // "" = the cluster's default IngressClass
 	ClusterIssuer    string // cert-manager ClusterIssuer; "" = no cert-manager annotation
-	IngressNamespace string // namespace of the ingress controller's pods: the only ones that may reach a workspace
+	IngressNamespace string // namespace of the ingress controller's pods: the only pods that may reach a workspace
+
+	// The workspace NetworkPolicy's DNS: a workspace sends DNS queries (UDP and TCP 53) only to
+	// the pods labelled DNSPodLabels in DNSNamespace (empty: DefaultDNSPodLabels in
+	// DefaultDNSNamespace) and to DNSCIDRs (such as a node-local DNS cache, 169.254.20.10/32).
+	DNSNamespace string
+	DNSPodLabels map[string]string
+	DNSCIDRs     []string
+	// ProbeSourceCIDRs may reach a workspace's port from outside the cluster: the sweep's idle
+	// probe, which asks code-server at the pod's IP (Cloud Run's Direct VPC egress subnet).
+	// Empty, only the ingress controller may.
+	ProbeSourceCIDRs []string
 
 	// NodeSelector and Tolerations place workspace and backup pods (a dedicated node pool,
 	// or the local cluster's real node in tests); empty, they run wherever the scheduler
@@ -74,6 +85,7 @@ func (o Options) Validate() error {
 		dns("backup PVC", o.BackupPVC, validation.IsDNS1123Subdomain),
 		optionalDNS("storage class", o.StorageClass, validation.IsDNS1123Subdomain),
 		optionalDNS("ingress class", o.IngressClass, validation.IsDNS1123Subdomain),
+		optionalDNS("DNS namespace", o.DNSNamespace, validation.IsDNS1123Label),
 		optionalDNS("activator service", o.ActivatorService, validation.IsDNS1035Label),
 		optionalDNS("activator host", o.ActivatorHost, validation.IsDNS1123Subdomain),
 		optionalDNS("activator CA secret", o.ActivatorCASecret, validation.IsDNS1123Subdomain),
@@ -100,6 +112,9 @@ func (o Options) Validate() error {
 	}
 	if err := validateBackupPodLabels(o.BackupPodLabels); err != nil {
 		return fmt.Errorf("kube options: %w", err)
+	}
+	if err := o.validateNetwork(); err != nil {
+		return err
 	}
 	return o.validatePlacement()
 }

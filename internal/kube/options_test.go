@@ -27,6 +27,10 @@ func TestOptions(t *testing.T) {
 		"act. port":   func(o *Options) { o.ActivatorPort = 70000 },
 		"ca no host":  func(o *Options) { o.ActivatorHost = "" },
 		"ca secret":   func(o *Options) { o.ActivatorCASecret = "Bad Secret" },
+		"dns ns":      func(o *Options) { o.DNSNamespace = "Kube_System" },
+		"dns labels":  func(o *Options) { o.DNSPodLabels = map[string]string{"bad key!": "x"} },
+		"dns cidr":    func(o *Options) { o.DNSCIDRs = []string{"169.254.20.10"} },
+		"probe cidr":  func(o *Options) { o.ProbeSourceCIDRs = []string{"10.8.0.1/28"} },
 	} {
 		o := testOptions()
 		mutate(&o)

@@ -14,14 +14,23 @@ import (
 // ParseNodeSelector reads "key=value,key=value" (HYPERBOLA_NODE_SELECTOR): the labels a node
 // must carry to run workspace and backup pods. "" selects every node.
 func ParseNodeSelector(s string) (map[string]string, error) {
+	out, err := ParseLabels(s)
+	if err != nil {
+		return nil, fmt.Errorf("node selector: %w", err)
+	}
+	return out, nil
+}
+
+// ParseLabels reads labels written "key=value,key=value"; "" is none (nil).
+func ParseLabels(s string) (map[string]string, error) {
 	out := map[string]string{}
 	for part := range items(s) {
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
-			return nil, fmt.Errorf("node selector %q: want key=value", part)
+			return nil, fmt.Errorf("%q: want key=value", part)
 		}
 		if err := validateLabel(strings.TrimSpace(k), strings.TrimSpace(v)); err != nil {
-			return nil, fmt.Errorf("node selector: %w", err)
+			return nil, err
 		}
 		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}

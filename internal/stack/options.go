@@ -32,6 +32,9 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		IngressClass:     c.IngressClass,
 		ClusterIssuer:    c.ClusterIssuer,
 		IngressNamespace: c.IngressNamespace,
+		DNSNamespace:     c.DNSNamespace,
+		DNSCIDRs:         c.DNSCIDRs,
+		ProbeSourceCIDRs: c.ProbeSourceCIDRs,
 		BackupPVC:        c.BackupPVC,
 		BackupImage:      c.BackupImage,
 		BackupDeadline:   c.BackupDeadline,
@@ -39,6 +42,9 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 	var err error
 	if o.NodeSelector, err = kube.ParseNodeSelector(c.NodeSelector); err != nil {
 		return o, fmt.Errorf("HYPERBOLA_NODE_SELECTOR: %w", err)
+	}
+	if o.DNSPodLabels, err = kube.ParseLabels(c.DNSPodLabels); err != nil {
+		return o, fmt.Errorf("HYPERBOLA_DNS_POD_LABELS: %w", err)
 	}
 	if o.Tolerations, err = kube.ParseTolerations(c.Tolerations); err != nil {
 		return o, fmt.Errorf("HYPERBOLA_TOLERATIONS: %w", err)

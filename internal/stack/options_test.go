@@ -63,6 +63,17 @@ func TestKubeOptions(t *testing.T) {
 	if _, err := KubeOptions(read(t, map[string]string{"HYPERBOLA_NODE_SELECTOR": "=x"})); err == nil {
 		t.Error("a bad node selector was accepted")
 	}
+	o, err = KubeOptions(read(t, map[string]string{"HYPERBOLA_DNS_POD_LABELS": "app=coredns",
+		"HYPERBOLA_DNS_CIDRS": "169.254.20.10/32", "HYPERBOLA_PROBE_SOURCE_CIDRS": "10.8.0.0/28"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.DNSNamespace != "kube-system" || o.DNSPodLabels["app"] != "coredns" || o.DNSCIDRs[0] != "169.254.20.10/32" || o.ProbeSourceCIDRs[0] != "10.8.0.0/28" {
+		t.Errorf("network policy options = %+v", o)
+	}
+	if _, err := KubeOptions(read(t, map[string]string{"HYPERBOLA_DNS_POD_LABELS": "k8s-app"})); err == nil || !strings.Contains(err.Error(), "HYPERBOLA_DNS_POD_LABELS") {
+		t.Errorf("bad DNS pod labels: %v", err)
+	}
 }
 
 func TestSweepOptions(t *testing.T) {

@@ -72,10 +72,12 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 		s.Logger = slog.Default()
 	}
 	if s.Redis == nil {
-		rdb := redis.NewClient(&redis.Options{
-			Addr: cfg.RedisAddr(), Password: cfg.RedisPassword, DB: cfg.RedisDB,
-			DialTimeout: 3 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
+		rdb, err := store.NewRedisClient(store.RedisOptions{
+			Addr: cfg.RedisAddr(), Password: cfg.RedisPassword, DB: cfg.RedisDB, CA: []byte(cfg.RedisCA),
 		})
+		if err != nil {
+			return nil, fmt.Errorf("redis (REDIS_HOST, REDIS_PORT, HYPERBOLA_REDIS_CA): %w", err)
+		}
 		s.Redis = rdb
 		s.closers = append(s.closers, rdb.Close)
 	}

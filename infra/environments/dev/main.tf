@@ -190,6 +190,12 @@ module "control_plane" {
   serverless_subnet_name          = module.network.serverless_subnet_name
   redis_host                      = module.redis.host
   redis_port                      = module.redis.port
+  redis_auth_enabled              = module.redis.auth_enabled
+  redis_auth_string               = module.redis.auth_string
+  redis_tls                       = module.redis.tls
+  redis_ca                        = module.redis.ca_pem
+  user_pod_port                   = module.network.workspace_port
+  probe_source_cidrs              = [module.network.serverless_cidr]
   kube_private_endpoint           = module.gke.private_endpoint
   kube_ca_certificate             = module.gke.ca_certificate
   namespace                       = module.cluster_addons.namespace

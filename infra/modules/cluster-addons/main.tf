@@ -2,7 +2,8 @@
 #   - ingress-nginx behind a reserved regional IP (the wildcard DNS record points here);
 #     why ingress-nginx and not GKE Gateway: docs/operations/deploy.md, "Ingress choice"
 #   - cert-manager and a Let's Encrypt ClusterIssuer (HTTP-01 through ingress-nginx)
-#   - the workspace namespace and the control plane's namespaced RBAC
+#   - the workspace namespace, its quota, limits and default-deny NetworkPolicy, and the
+#     control plane's namespaced RBAC
 #   - the backup volume (PVC hyperbola-backups)
 #   - hyperbola-activator: an ExternalName Service naming session-api, for wake on access
 #     (and, optionally, the Secret of CAs that lets nginx verify it)
@@ -196,6 +197,57 @@ resource "kubernetes_limit_range_v1" "workspaces" {
       type = "PersistentVolumeClaim"
       max = {
         storage = var.max_claim_storage
+      }
+    }
+  }
+}
+
+# Network: nothing in the namespace sends or receives what a policy of its own does not allow,
+# so a workspace whose vs-code-<id> policy is missing (being created, or deleted by hand)
+# reaches nothing: not the VPC, not Memorystore, not the metadata servers. Each workspace's
+# policy opens its port to ingress-nginx (and the sweep's probe subnet), DNS to kube-dns and
+# the internet; the backup, restore, check and removal Jobs touch only volumes and need no
+# rule. scripts/local-network-policy.yaml is the same for the local cluster.
+resource "kubernetes_network_policy_v1" "default_deny" {
+  metadata {
+    name      = "hyperbola-default-deny"
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels    = local.managed_labels
+  }
+  spec {
+    pod_selector {}
+    policy_types = ["Ingress", "Egress"]
+  }
+}
+
+# cert-manager answers each workspace's HTTP-01 challenge from a solver pod it starts in the
+# workspace's namespace (beside the Ingress), reached through ingress-nginx, both by Let's
+# Encrypt and by cert-manager's own self check: without this the default-deny would keep every
+# certificate pending. Only its port, only from the ingress controller; it needs no egress.
+resource "kubernetes_network_policy_v1" "acme_http01_solver" {
+  metadata {
+    name      = "hyperbola-acme-http01-solver"
+    namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
+    labels    = local.managed_labels
+  }
+  spec {
+    pod_selector {
+      match_labels = {
+        "acme.cert-manager.io/http01-solver" = "true"
+      }
+    }
+    policy_types = ["Ingress"]
+    ingress {
+      from {
+        namespace_selector {
+          match_labels = {
+            "kubernetes.io/metadata.name" = var.ingress_namespace
+          }
+        }
+      }
+      ports {
+        protocol = "TCP"
+        port     = "8089" # cert-manager's acmesolver --listen-port
       }
     }
   }

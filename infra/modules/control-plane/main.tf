@@ -9,7 +9,8 @@
 # secret. session-api's named keys with roles (api_key_roles) are one more secret of its own,
 # a JSON array exposed as API_KEYS_JSON.
 # With wake_on_access, one more secret holds HYPERBOLA_WAKE_SECRET, mounted into both services
-# (see "Wake on access" below for why idle-sweep needs it too).
+# (see "Wake on access" below for why idle-sweep needs it too). With redis_auth_string, one
+# more holds Memorystore's AUTH string, read by both as REDIS_PASSWORD.
 # Both use Direct VPC egress (private ranges only) to reach Memorystore and the GKE control
 # plane's private endpoint; Google APIs and the internet go out directly.
 
@@ -111,8 +112,16 @@ locals {
     },
   )
 
+  # The workspace NetworkPolicy's extra peers and Redis's CA; unset ones keep the app's
+  # defaults (no probe rule, DNS to kube-dns only, plain TCP to Redis).
+  network_env = merge(
+    length(var.probe_source_cidrs) == 0 ? {} : { HYPERBOLA_PROBE_SOURCE_CIDRS = join(",", var.probe_source_cidrs) },
+    length(var.dns_cidrs) == 0 ? {} : { HYPERBOLA_DNS_CIDRS = join(",", var.dns_cidrs) },
+    var.redis_tls ? { HYPERBOLA_REDIS_CA = var.redis_ca } : {},
+  )
+
   # The variables the app reads (internal/config). Values are strings, as env always is.
-  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, {
+  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, local.network_env, {
     GOOGLE_CLOUD_PROJECT    = var.project_id
     REDIS_HOST              = var.redis_host
     REDIS_PORT              = tostring(var.redis_port)
@@ -269,6 +278,43 @@ resource "google_secret_manager_secret_iam_member" "wake" {
 }
 
 # ---------------------------------------------------------------------------------------
+# Memorystore's AUTH string (the redis module's auth_string), read by both services as
+# REDIS_PASSWORD. Memorystore makes it; rotating it there and applying here rolls both
+# services to the new version.
+
+locals {
+  redis_auth = var.redis_auth_enabled
+}
+
+resource "google_secret_manager_secret" "redis_auth" {
+  count = local.redis_auth ? 1 : 0
+
+  project   = var.project_id
+  secret_id = "${var.prefix}-redis-auth"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "redis_auth" {
+  count = local.redis_auth ? 1 : 0
+
+  secret      = google_secret_manager_secret.redis_auth[0].id
+  secret_data = var.redis_auth_string
+}
+
+resource "google_secret_manager_secret_iam_member" "redis_auth" {
+  for_each = { for svc, cfg in local.services : svc => cfg.service_account if local.redis_auth }
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.redis_auth[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${each.value}"
+}
+
+# ---------------------------------------------------------------------------------------
 # Cloud Run services.
 
 resource "google_cloud_run_v2_service" "this" {
@@ -384,6 +430,20 @@ resource "google_cloud_run_v2_service" "this" {
           }
         }
       }
+
+      dynamic "env" {
+        for_each = local.redis_auth ? ["REDIS_PASSWORD"] : []
+        content {
+          name = env.value
+          value_source {
+            secret_key_ref {
+              secret = google_secret_manager_secret.redis_auth[0].secret_id
+              # Pinned: a rotated AUTH string rolls both services on apply.
+              version = google_secret_manager_secret_version.redis_auth[0].version
+            }
+          }
+        }
+      }
     }
   }
 
@@ -391,6 +451,7 @@ resource "google_cloud_run_v2_service" "this" {
     google_secret_manager_secret_iam_member.api_keys,
     google_secret_manager_secret_iam_member.named_api_keys,
     google_secret_manager_secret_iam_member.wake,
+    google_secret_manager_secret_iam_member.redis_auth,
   ]
 }
 

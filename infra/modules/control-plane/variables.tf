@@ -230,9 +230,9 @@ variable "extra_env" {
   validation {
     condition = alltrue([
       for k in keys(var.extra_env) :
-      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "API_KEY", "API_KEYS_JSON", "HYPERBOLA_API_KEYS_FILE", "HYPERBOLA_WAKE_SECRET", "PORT"], k) && !startswith(k, "K_")
+      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "API_KEY", "API_KEYS_JSON", "HYPERBOLA_API_KEYS_FILE", "HYPERBOLA_WAKE_SECRET", "REDIS_PASSWORD", "PORT"], k) && !startswith(k, "K_")
     ])
-    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, API_KEY, API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE, HYPERBOLA_WAKE_SECRET, PORT or K_* (set by this module or reserved by Cloud Run)."
+    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, API_KEY, API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE, HYPERBOLA_WAKE_SECRET, REDIS_PASSWORD, PORT or K_* (set by this module or reserved by Cloud Run)."
   }
 }
 
@@ -363,5 +363,58 @@ variable "backup_retention_days" {
   validation {
     condition     = var.backup_retention_days >= 0 && floor(var.backup_retention_days) == var.backup_retention_days
     error_message = "backup_retention_days must be a whole number of days, 0 or more (0 keeps archives forever)."
+  }
+}
+
+# The switches are booleans of their own, known at plan: the AUTH string and the CA are known
+# only once the instance exists, and cannot decide how many secrets there are.
+variable "redis_auth_enabled" {
+  description = "Memorystore has AUTH on (the redis module's auth_enabled): redis_auth_string is kept in a Secret Manager secret of its own and read by both services as REDIS_PASSWORD."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "redis_auth_string" {
+  description = "Memorystore's AUTH string (the redis module's auth_string), used with redis_auth_enabled."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "redis_tls" {
+  description = "Memorystore has in-transit encryption on (the redis module's tls): both services get redis_ca as HYPERBOLA_REDIS_CA and speak TLS to Redis, verifying it."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "redis_ca" {
+  description = "PEM of the CAs that sign Memorystore's server certificate (the redis module's ca_pem), used with redis_tls."
+  type        = string
+  default     = null
+}
+
+variable "probe_source_cidrs" {
+  description = "Ranges the sweep's idle probe comes from (HYPERBOLA_PROBE_SOURCE_CIDRS): each workspace's NetworkPolicy admits them on the workspace port. The serverless subnet's range; empty: no such rule."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.probe_source_cidrs : can(cidrhost(c, 0)) && cidrhost(c, 0) == split("/", c)[0]])
+    error_message = "Each probe source must be a CIDR without host bits, such as 10.8.0.0/28."
+  }
+}
+
+variable "dns_cidrs" {
+  description = "DNS servers a workspace may query besides the cluster's kube-dns pods (HYPERBOLA_DNS_CIDRS), on port 53 only: NodeLocal DNSCache's 169.254.20.10/32 when the cluster runs it."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.dns_cidrs : can(cidrhost(c, 0)) && cidrhost(c, 0) == split("/", c)[0]])
+    error_message = "Each DNS range must be a CIDR without host bits, such as 169.254.20.10/32."
   }
 }

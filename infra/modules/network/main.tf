@@ -89,3 +89,22 @@ resource "google_compute_router_nat" "this" {
     filter = "ERRORS_ONLY"
   }
 }
+
+# The sweep's idle probe (HYPERBOLA_PROBE_SOURCE_CIDRS) asks code-server's /healthz at the
+# pod's IP from Cloud Run's Direct VPC egress, so it does not depend on the workspace's
+# certificate. This lets the serverless subnet reach the Pods range on the workspace port and
+# nothing else; each workspace's NetworkPolicy admits the same subnet on the same port.
+resource "google_compute_firewall" "probe" {
+  project            = var.project_id
+  name               = "${var.name}-serverless-to-workspaces"
+  network            = google_compute_network.this.id
+  direction          = "INGRESS"
+  source_ranges      = [var.serverless_cidr]
+  destination_ranges = [var.pods_cidr]
+  description        = "The sweep's idle probe: Cloud Run Direct VPC egress to workspace pods, on the workspace port only."
+
+  allow {
+    protocol = "tcp"
+    ports    = [tostring(var.workspace_port)]
+  }
+}

@@ -52,3 +52,8 @@ output "nat_ips" {
   description = "Reserved Cloud NAT addresses (the nodes' internet egress); empty when nat_ip_count is 0 (automatic addresses)."
   value       = google_compute_address.nat[*].address
 }
+
+output "workspace_port" {
+  description = "The workspace port the serverless subnet may reach in the Pods range (the control plane's user_pod_port must be the same)."
+  value       = var.workspace_port
+}

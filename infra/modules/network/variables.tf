@@ -80,3 +80,14 @@ variable "nat_ip_count" {
     error_message = "Between 0 and 16 NAT addresses."
   }
 }
+
+variable "workspace_port" {
+  description = "code-server's port in workspace pods (the control plane's user_pod_port): the one port the serverless subnet may reach in the Pods range."
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.workspace_port >= 1 && var.workspace_port <= 65535 && floor(var.workspace_port) == var.workspace_port
+    error_message = "The workspace port must be a port number."
+  }
+}
