@@ -666,8 +666,8 @@ func (s *Sweeper) idle(ctx, stop context.Context, now time.Time, t *tally, handl
 	}
 	var addrs map[string]string
 	if s.podProber != nil && len(todo) > 0 {
-		// one list for the whole batch, never a read per candidate
-		if addrs, err = s.pods.WorkspacePodIPs(ctx); err != nil {
+		// one list for the whole batch, never a read per candidate, within the sweep's time
+		if addrs, err = s.pods.WorkspacePodIPs(stop); err != nil {
 			t.add(func(r *Report) { r.Errors++; r.Deferred += len(todo) })
 			return fmt.Errorf("listing the workspace pods to probe: %w", err)
 		}
