@@ -102,7 +102,7 @@ type Config struct {
 	SweepOIDCServiceAccount string // SWEEP_OIDC_SERVICE_ACCOUNT
 
 	// The sweep's probe and reconcile
-	SweepProbeURL  string        // HYPERBOLA_SWEEP_PROBE_URL: the probe URL template ("" = the sweep's in-cluster default)
+	SweepProbeURL  string        // HYPERBOLA_SWEEP_PROBE_URL: the probe URL template with {id}, {pod_ip}, {namespace}, {port}, {domain} ("" = the sweep's in-cluster default; Cloud Run: http://{pod_ip}:{port}/healthz)
 	ReconcileEvery time.Duration // HYPERBOLA_RECONCILE_EVERY: how often the sweep runs a reconcile (default 10m; 0 never)
 	ReconcileGrace time.Duration // HYPERBOLA_RECONCILE_GRACE: objects with no record are left alone until this old (default 10m)
 

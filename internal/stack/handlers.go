@@ -64,6 +64,7 @@ func (s *Stack) Sweeper() *sweep.Sweeper {
 		Now:      s.Service.Options().Now,
 		Logger:   s.Logger,
 		Flusher:  s.durable().flusher,
+		PodAddrs: s.Cluster, // listed only when the probe URL names the pod's address ({pod_ip})
 	}
 	if s.Config.ReconcileEvery > 0 {
 		deps.Reconciler = s.Reconciler

@@ -138,7 +138,8 @@ func ActivatorOptions(c *config.Config) (activator.Options, error) {
 
 // SweepOptions are the sweep's probe URL template (HYPERBOLA_SWEEP_PROBE_URL; "" keeps
 // sweep.DefaultProbeURL, the in-cluster Service; a control plane outside the cluster, on Cloud
-// Run, sets sweep.PublicProbeURL), what it is filled with, how often a sweep reconciles, and
+// Run with Direct VPC egress, sets sweep.PodProbeURL, the pod's address, which Stack.Sweeper
+// resolves through the cluster adapter), what it is filled with, how often a sweep reconciles, and
 // when it names a session as stuck in a pending step (HYPERBOLA_STUCK_AFTER).
 // HYPERBOLA_RECONCILE_EVERY=0 turns the sweep's reconcile off by leaving the sweep without a
 // reconciler (Stack.Sweeper), not through this value.

@@ -99,6 +99,10 @@ func TestSweepOptions(t *testing.T) {
 	if u, _ := p.URL("ab12cd34"); u != "https://vs-code-ab12cd34.ws.example.test/healthz" {
 		t.Fatalf("public probe URL %q", u)
 	}
+	// the pod's address: the stack gives the sweep its cluster adapter to list the pods
+	if err := newStack(t, map[string]string{"HYPERBOLA_SWEEP_PROBE_URL": sweep.PodProbeURL}).Sweeper().Err(); err != nil {
+		t.Fatalf("pod IP probe URL: %v", err)
+	}
 	bad := newStack(t, map[string]string{"HYPERBOLA_SWEEP_PROBE_URL": "https://vs-code.example.test/healthz"}).Sweeper()
 	if bad.Err() == nil {
 		t.Fatal("a template without {id} was accepted")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,12 +19,21 @@ import (
 )
 
 // DefaultProbeURL reaches a workspace's code-server through its Service inside the cluster.
-// PublicProbeURL goes through the workspace's Ingress instead (what a control plane outside
-// the cluster, on Cloud Run, can reach).
+// PodProbeURL reaches it at its pod's address, which a control plane outside the cluster
+// reaches when its network routes to the pods (Cloud Run with Direct VPC egress to a
+// VPC-native GKE cluster): it depends neither on cluster DNS nor on the workspace's
+// certificate. PublicProbeURL goes through the workspace's Ingress, with full TLS
+// verification: a workspace whose certificate is still pending does not answer it, so it never
+// sleeps.
 const (
 	DefaultProbeURL = "http://vs-code-{id}.{namespace}.svc.cluster.local:{port}/healthz"
+	PodProbeURL     = "http://{pod_ip}:{port}/healthz"
 	PublicProbeURL  = "https://vs-code-{id}.{domain}/healthz"
 )
+
+// PodIPPlaceholder in a probe URL stands for the address of the workspace's Ready pod,
+// which the sweep resolves for all its candidates at once (Deps.PodAddrs).
+const PodIPPlaceholder = "{pod_ip}"
 
 // The statuses code-server's /healthz reports.
 const (
@@ -48,6 +58,17 @@ type Heartbeat struct {
 // Prober asks a workspace for its last heartbeat. Probe must honour ctx's deadline.
 type Prober interface {
 	Probe(ctx context.Context, id string) (Heartbeat, error)
+}
+
+// PodProber is a Prober whose URL may name the workspace's pod ({pod_ip}). The sweep lists
+// the Ready workspace pods once per sweep (Deps.PodAddrs) and probes each candidate at its
+// own pod's address; a candidate without one is not probed.
+type PodProber interface {
+	Prober
+	// NeedsPodIP reports whether a probe needs the pod's address.
+	NeedsPodIP() bool
+	// ProbePod is Probe of session id whose Ready pod has address podIP.
+	ProbePod(ctx context.Context, id, podIP string) (Heartbeat, error)
 }
 
 // ProberFunc adapts a function to Prober.
@@ -100,9 +121,10 @@ func ReasonOf(err error) string {
 
 // ProbeOptions configure an HTTPProber.
 type ProbeOptions struct {
-	// URLTemplate is the probe URL with placeholders {id}, {namespace}, {port} and {domain}
-	// (DefaultProbeURL when ""). Its path must end in /healthz and it must have no query:
-	// code-server counts every other request, /healthz?x included, as activity.
+	// URLTemplate is the probe URL with placeholders {id}, {pod_ip}, {namespace}, {port} and
+	// {domain} (DefaultProbeURL when ""); it names the workspace by {id} or {pod_ip}. Its
+	// path must end in /healthz and it must have no query: code-server counts every other
+	// request, /healthz?x included, as activity.
 	URLTemplate string
 	Namespace   string
 	Port        int32
@@ -122,7 +144,7 @@ type HTTPProber struct {
 	repl     *strings.Replacer
 }
 
-var _ Prober = (*HTTPProber)(nil)
+var _ PodProber = (*HTTPProber)(nil)
 
 // NewHTTPProber returns a prober for opts. Its client follows no redirects and keeps no
 // connection alive: code-server counts an open connection as activity, so a pooled idle
@@ -165,15 +187,15 @@ func NewHTTPProber(opts ProbeOptions) (*HTTPProber, error) {
 
 // checkTemplate builds the URL of a sample id and checks its shape.
 func (p *HTTPProber) checkTemplate(opts ProbeOptions) error {
-	if !strings.Contains(p.template, "{id}") {
-		return fmt.Errorf("sweep probe URL %q: the template needs an {id} placeholder", p.template)
+	if !strings.Contains(p.template, "{id}") && !p.NeedsPodIP() {
+		return fmt.Errorf("sweep probe URL %q: the template needs an {id} or a %s placeholder", p.template, PodIPPlaceholder)
 	}
 	for ph, empty := range map[string]bool{"{namespace}": opts.Namespace == "", "{port}": opts.Port <= 0, "{domain}": opts.Domain == ""} {
 		if empty && strings.Contains(p.template, ph) {
 			return fmt.Errorf("sweep probe URL %q: %s has no value", p.template, ph)
 		}
 	}
-	raw := p.build("a0000000")
+	raw := p.build("a0000000", "10.0.0.1")
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
@@ -190,21 +212,49 @@ func (p *HTTPProber) checkTemplate(opts ProbeOptions) error {
 	return nil
 }
 
-func (p *HTTPProber) build(id string) string {
-	return strings.ReplaceAll(p.repl.Replace(p.template), "{id}", id)
+// build fills in the template; host is the pod's address as a URL host (IPv6 bracketed).
+func (p *HTTPProber) build(id, host string) string {
+	return strings.NewReplacer("{id}", id, PodIPPlaceholder, host).Replace(p.repl.Replace(p.template))
 }
 
-// URL returns the probe URL of session id.
-func (p *HTTPProber) URL(id string) (string, error) {
+// NeedsPodIP reports whether the template names the pod's address ({pod_ip}).
+func (p *HTTPProber) NeedsPodIP() bool { return strings.Contains(p.template, PodIPPlaceholder) }
+
+// URL returns the probe URL of session id; an error when the template needs the pod's
+// address (PodURL).
+func (p *HTTPProber) URL(id string) (string, error) { return p.PodURL(id, "") }
+
+// PodURL returns the probe URL of session id whose Ready pod has address podIP ("" when the
+// template does not need it).
+func (p *HTTPProber) PodURL(id, podIP string) (string, error) {
 	if err := session.CheckID(id); err != nil {
 		return "", err
 	}
-	return p.build(id), nil
+	if !p.NeedsPodIP() {
+		return p.build(id, ""), nil
+	}
+	addr, err := netip.ParseAddr(podIP)
+	if err != nil || addr.Zone() != "" {
+		return "", fmt.Errorf("session %s: pod address %q is not an IP address", id, podIP)
+	}
+	addr = addr.Unmap()
+	host := addr.String()
+	if addr.Is6() {
+		host = "[" + host + "]"
+	}
+	return p.build(id, host), nil
 }
 
-// Probe asks session id's code-server for its heartbeat.
+// Probe asks session id's code-server for its heartbeat. With a template that needs the pod's
+// address, it fails with ReasonInvalid: use ProbePod.
 func (p *HTTPProber) Probe(ctx context.Context, id string) (Heartbeat, error) {
-	u, err := p.URL(id)
+	return p.ProbePod(ctx, id, "")
+}
+
+// ProbePod asks session id's code-server, whose Ready pod has address podIP, for its heartbeat.
+// podIP is ignored when the template does not need it.
+func (p *HTTPProber) ProbePod(ctx context.Context, id, podIP string) (Heartbeat, error) {
+	u, err := p.PodURL(id, podIP)
 	if err != nil {
 		return Heartbeat{}, &ProbeError{ID: id, Reason: ReasonInvalid, Err: err}
 	}

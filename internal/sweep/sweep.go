@@ -73,12 +73,23 @@ type Store interface {
 	DeferIdle(ctx context.Context, id string, until time.Time) error
 }
 
+// PodAddrs finds the workspaces' pods (*kube.Cluster): the sweep needs it when its probe URL
+// names the pod's address ({pod_ip}).
+type PodAddrs interface {
+	// WorkspacePodIPs returns the address of each session's Ready workspace pod, by session
+	// id, from one list of the workspace pods; a session without a Ready pod is absent.
+	WorkspacePodIPs(ctx context.Context) (map[string]string, error)
+}
+
 // Deps are the sweep's parts. Sessions and Store are required.
 type Deps struct {
 	Sessions Sessions
 	Store    Store
 	// Prober asks code-server for its heartbeat; nil builds an HTTPProber from the Options.
 	Prober Prober
+	// PodAddrs lists the Ready workspace pods' addresses, once per sweep with idle
+	// candidates; required when Prober is a PodProber that needs them (a {pod_ip} URL).
+	PodAddrs PodAddrs
 	// Now is the clock (time.Now when nil). Use the Service's and the store's clock.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -124,9 +135,10 @@ type Options struct {
 	// ReconcileDueName names that lease ("reconcile-due").
 	ReconcileDueName string
 
-	// The probe URL: a template with {id}, {namespace}, {port} and {domain}
-	// (DefaultProbeURL when ""; PublicProbeURL goes through the Ingress). Used only when
-	// Deps.Prober is nil.
+	// The probe URL: a template with {id}, {pod_ip}, {namespace}, {port} and {domain}
+	// (DefaultProbeURL when ""; PodProbeURL reaches the pod's address, resolved through
+	// Deps.PodAddrs; PublicProbeURL goes through the Ingress and its certificate). Used only
+	// when Deps.Prober is nil.
 	ProbeURL  string
 	Namespace string // HYPERBOLA_NAMESPACE
 	Port      int32  // USER_POD_PORT
@@ -182,8 +194,9 @@ type Report struct {
 	Slept      int `json:"slept"`
 	KeptActive int `json:"kept_active"`
 	// Deferred counts the candidates left for a later sweep without a probe: not running yet
-	// (the pending steps move them), busy (another transition held the lock), backing off
-	// after a failed probe, or not reached before the sweep's time ran out.
+	// (the pending steps move them), without a Ready pod to ask (a {pod_ip} probe URL), busy
+	// (another transition held the lock), backing off after a failed probe, or not reached
+	// before the sweep's time ran out (or because the pods could not be listed).
 	Deferred int `json:"deferred"`
 	// Expired counts the sessions past SESSION_TTL found; Deleted the deletes started.
 	Expired int `json:"expired"`
@@ -268,6 +281,8 @@ type Sweeper struct {
 	sessions   Sessions
 	store      Store
 	prober     Prober
+	podProber  PodProber // the prober, when its probes need the pod's address
+	pods       PodAddrs
 	flusher    Flusher
 	reconciler Reconciler
 	now        func() time.Time
@@ -280,8 +295,8 @@ type Sweeper struct {
 // is returned by every Run; check it up front with Err.
 func New(deps Deps, opts Options) *Sweeper {
 	opts.defaults()
-	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, flusher: deps.Flusher,
-		reconciler: deps.Reconciler, now: deps.Now, log: deps.Logger, opts: opts}
+	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, pods: deps.PodAddrs,
+		flusher: deps.Flusher, reconciler: deps.Reconciler, now: deps.Now, log: deps.Logger, opts: opts}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -301,6 +316,12 @@ func New(deps Deps, opts Options) *Sweeper {
 			s.err = errors.Join(s.err, err)
 		} else {
 			s.prober = p
+		}
+	}
+	if pp, ok := s.prober.(PodProber); ok && pp.NeedsPodIP() {
+		s.podProber = pp
+		if s.pods == nil {
+			s.err = errors.Join(s.err, fmt.Errorf("sweep: the probe URL names the pod's address (%s) but nothing lists the pods", PodIPPlaceholder))
 		}
 	}
 	return s
@@ -643,7 +664,15 @@ func (s *Sweeper) idle(ctx, stop context.Context, now time.Time, t *tally, handl
 	if len(ids) >= s.opts.IdleLimit {
 		s.log.WarnContext(ctx, "the idle batch is full: more idle candidates wait for the next sweeps", "limit", s.opts.IdleLimit)
 	}
-	left := forEach(stop, todo, s.opts.Concurrency, func(id string) { s.idleOne(ctx, id, t) })
+	var addrs map[string]string
+	if s.podProber != nil && len(todo) > 0 {
+		// one list for the whole batch, never a read per candidate, within the sweep's time
+		if addrs, err = s.pods.WorkspacePodIPs(stop); err != nil {
+			t.add(func(r *Report) { r.Errors++; r.Deferred += len(todo) })
+			return fmt.Errorf("listing the workspace pods to probe: %w", err)
+		}
+	}
+	left := forEach(stop, todo, s.opts.Concurrency, func(id string) { s.idleOne(ctx, id, addrs, t) })
 	if left > 0 {
 		t.add(func(r *Report) { r.Deferred += left })
 		s.log.WarnContext(ctx, "sweep out of time: candidates left for the next sweep", "left", left)
@@ -657,8 +686,9 @@ func idleAt(sess *session.Session, now time.Time) bool {
 	return !sess.LastActivity.Add(sess.IdleTimeout.D()).After(now)
 }
 
-// idleOne decides one candidate: probe, then record the heartbeat or put it to sleep.
-func (s *Sweeper) idleOne(ctx context.Context, id string, t *tally) {
+// idleOne decides one candidate: probe, then record the heartbeat or put it to sleep. addrs
+// are the Ready pods' addresses when the probes need them.
+func (s *Sweeper) idleOne(ctx context.Context, id string, addrs map[string]string, t *tally) {
 	log := s.log.With("id", id)
 	sess, ok := s.read(ctx, id, "an idle candidate", t)
 	if !ok {
@@ -675,8 +705,16 @@ func (s *Sweeper) idleOne(ctx context.Context, id string, t *tally) {
 		return
 	}
 
+	ip := addrs[id]
+	if s.podProber != nil && ip == "" {
+		// running by its record, but no Ready pod to ask (starting, restarting, going away):
+		// like a workspace that is not running yet, left for a later sweep
+		t.add(func(r *Report) { r.Deferred++ })
+		log.DebugContext(ctx, "no ready pod to probe; left for a later sweep")
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.opts.ProbeTimeout)
-	hb, err := s.prober.Probe(pctx, id)
+	hb, err := s.probe(pctx, id, ip)
 	cancel()
 	t.add(func(r *Report) { r.Probed++ })
 	if err != nil {
@@ -713,6 +751,15 @@ func (s *Sweeper) idleOne(ctx context.Context, id string, t *tally) {
 		return
 	}
 	s.sleep(ctx, sess, hb, now, t, log)
+}
+
+// probe asks session id's code-server for its heartbeat, at its pod's address ip when the
+// prober needs one.
+func (s *Sweeper) probe(ctx context.Context, id, ip string) (Heartbeat, error) {
+	if s.podProber != nil {
+		return s.podProber.ProbePod(ctx, id, ip)
+	}
+	return s.prober.Probe(ctx, id)
 }
 
 // sleep puts an idle workspace to sleep through the Service, which looks at its record again

@@ -25,8 +25,11 @@ import (
 
 var env *testenv.Env
 
+// The cluster has the real node beside kwok's: the pod-IP probe's test runs the real
+// code-server there (podprobe_integration_test.go); every other test's workspaces stay on the
+// fake nodes, probed through stand-ins.
 func TestMain(m *testing.M) {
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true})
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, RealNode: true})
 }
 
 // fixture is one test's control plane: its own namespace and Redis prefix on the package's
@@ -64,26 +67,35 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// plane is one control plane instance: the session core on the cluster and the store.
+// plane is one control plane instance: the session core on the cluster adapter and the store.
 type plane struct {
 	Service *session.Service
 	Store   *store.Store
+	Cluster *kube.Cluster
 }
 
 // instance builds another control plane instance on the same namespace, Redis keys and clock,
 // with the configuration's defaults (internal/stack builds the same parts in production).
-func (f *fixture) instance() *plane {
+func (f *fixture) instance() *plane { return f.instanceWith(nil) }
+
+// instanceWith is instance with other settings of the cluster adapter and the Service (e.g.
+// the real node's placement and image).
+func (f *fixture) instanceWith(settings func(*kube.Options, *session.Options)) *plane {
 	f.t.Helper()
 	ko := kube.Options{Namespace: f.ns, Domain: domain, Port: f.port, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
 		IngressNamespace: "ingress-nginx",
 		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
 		BackupDeadline: 30 * time.Minute}
+	so := session.Options{Domain: domain, Now: f.clk.Now, Logger: f.log}
+	if settings != nil {
+		settings(&ko, &so)
+	}
 	if err := ko.Validate(); err != nil {
 		f.t.Fatal(err)
 	}
 	st := store.New(env.Redis.Client(f.t), f.prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: f.clk.Now, Logger: f.log})
-	svc := session.NewService(kube.NewCluster(f.kube.Client, ko), st, session.Options{Domain: domain, Now: f.clk.Now, Logger: f.log})
-	return &plane{Service: svc, Store: st}
+	cluster := kube.NewCluster(f.kube.Client, ko)
+	return &plane{Service: session.NewService(cluster, st, so), Store: st, Cluster: cluster}
 }
 
 // domain is the workspaces' domain in these tests.

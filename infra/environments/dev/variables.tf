@@ -226,13 +226,13 @@ variable "extra_env" {
 }
 
 variable "sweep_probe_url" {
-  description = "HYPERBOLA_SWEEP_PROBE_URL template ({id}, {domain}, {namespace}, {port}). Null: https://vs-code-{id}.{domain}/healthz, through the workspace's public Ingress."
+  description = "HYPERBOLA_SWEEP_PROBE_URL template ({id}, {pod_ip}, {domain}, {namespace}, {port}). Null: http://{pod_ip}:{port}/healthz, the workspace's Ready pod at its address over Direct VPC egress (independent of its certificate). https://vs-code-{id}.{domain}/healthz goes through the public Ingress, where a workspace whose certificate is pending never answers and never sleeps."
   type        = string
   default     = null
 
   validation {
-    condition     = var.sweep_probe_url == null ? true : can(regex("^https?://", var.sweep_probe_url)) && strcontains(var.sweep_probe_url, "{id}")
-    error_message = "The probe URL is an http(s):// template that contains {id}."
+    condition     = var.sweep_probe_url == null ? true : can(regex("^https?://", var.sweep_probe_url)) && (strcontains(var.sweep_probe_url, "{id}") || strcontains(var.sweep_probe_url, "{pod_ip}"))
+    error_message = "The probe URL is an http(s):// template that contains {id} or {pod_ip}."
   }
 }
 

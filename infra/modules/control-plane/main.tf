@@ -71,7 +71,9 @@ locals {
   # here too (var.trusted_proxies; environments/dev adds them).
   # HYPERBOLA_SWEEP_PROBE_URL: the sweep (idle-sweep, and POST /sweep on session-api) reads
   # code-server's /healthz; the in-cluster Service name it uses by default does not resolve on
-  # Cloud Run, so it goes through the workspace's public Ingress.
+  # Cloud Run, so it reaches the Ready pod at its address over Direct VPC egress (the sweep
+  # lists the workspace pods once per sweep), which does not depend on the workspace's
+  # certificate as the public Ingress would.
   overridable_env = {
     HYPERBOLA_TRUSTED_PROXIES = join(",", var.trusted_proxies)
     HYPERBOLA_SWEEP_PROBE_URL = var.sweep_probe_url

@@ -310,14 +310,14 @@ variable "trusted_proxies" {
 }
 
 variable "sweep_probe_url" {
-  description = "HYPERBOLA_SWEEP_PROBE_URL: where the sweep reads code-server's /healthz; {id}, {domain}, {namespace} and {port} are filled by the app. The default goes through the workspace's public Ingress, since in-cluster names do not resolve on Cloud Run."
+  description = "HYPERBOLA_SWEEP_PROBE_URL: where the sweep reads code-server's /healthz; {id}, {pod_ip}, {domain}, {namespace} and {port} are filled by the app. The default reaches the workspace's Ready pod at its address over Direct VPC egress (pod IPs of a VPC-native cluster are routable from the serverless subnet), so a workspace whose certificate is still pending is probed too; it needs the VPC firewall and the workspaces' NetworkPolicy to admit the serverless subnet on the code-server port. https://vs-code-{id}.{domain}/healthz goes through the public Ingress instead (a pending certificate never answers, so that workspace never sleeps); in-cluster Service names do not resolve on Cloud Run."
   type        = string
-  default     = "https://vs-code-{id}.{domain}/healthz"
+  default     = "http://{pod_ip}:{port}/healthz"
   nullable    = false
 
   validation {
-    condition     = can(regex("^https?://", var.sweep_probe_url)) && strcontains(var.sweep_probe_url, "{id}")
-    error_message = "The probe URL is an http(s):// template that contains {id}."
+    condition     = can(regex("^https?://", var.sweep_probe_url)) && (strcontains(var.sweep_probe_url, "{id}") || strcontains(var.sweep_probe_url, "{pod_ip}"))
+    error_message = "The probe URL is an http(s):// template that contains {id} or {pod_ip}."
   }
 }
 
