@@ -74,7 +74,10 @@ if [ "$REALNODE" = 1 ]; then
   CLASS_LINE="storageClassName: $CLASS"
   NODE_ENV=(USER_POD_IMAGE="$(fact REALNODE_WORKSPACE_IMAGE)" HYPERBOLA_BACKUP_IMAGE="$(fact REALNODE_BACKUP_IMAGE)"
     HYPERBOLA_STORAGE_CLASS="$CLASS"
-    HYPERBOLA_NODE_SELECTOR=hyperbola.dev/node=real HYPERBOLA_TOLERATIONS=hyperbola.dev/node=real:NoSchedule)
+    HYPERBOLA_NODE_SELECTOR=hyperbola.dev/node=real HYPERBOLA_TOLERATIONS=hyperbola.dev/node=real:NoSchedule
+    # this host reaches the real node's pods by address (cni0), not by cluster DNS: the sweep
+    # reads code-server's heartbeat there, as it does on GKE over Direct VPC egress
+    "HYPERBOLA_SWEEP_PROBE_URL=${HYPERBOLA_SWEEP_PROBE_URL:-http://{pod_ip}:{port}/healthz}")
 fi
 $KUBECTL -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: v1
