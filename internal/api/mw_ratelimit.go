@@ -47,6 +47,14 @@ func (s *Server) rateLimit(rt route) middleware {
 		case limitIP:
 			key, perMinute, scope = "create:ip:"+ip, s.opts.CreateLimit, "create_ip"
 		case limitProbe:
+			if s.fromProxy(r) {
+				// The platform's own probes (Cloud Run's come from its link-local front end,
+				// without X-Forwarded-For) share one address across every instance: counted,
+				// enough instances would see their liveness refused and be restarted. A caller
+				// resolves to a trusted proxy's address only if it is one.
+				next.ServeHTTP(w, r)
+				return
+			}
 			key, perMinute, scope = "probe:"+strings.TrimPrefix(path, "/")+":ip:"+ip, s.opts.ProbeLimit, "probe_ip"
 		}
 		err := s.allow(w, r, key, perMinute, scope)
@@ -101,4 +109,15 @@ func setRateHeaders(h http.Header, res RateResult) {
 	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
 	h.Set("RateLimit-Reset", strconv.Itoa(wire.CeilSeconds(res.ResetAfter)))
+}
+
+// fromProxy reports whether the request's client address is a trusted proxy's own.
+func (s *Server) fromProxy(r *http.Request) bool {
+	ip := ClientIP(r.Context())
+	for _, p := range s.opts.TrustedProxies {
+		if ip.IsValid() && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

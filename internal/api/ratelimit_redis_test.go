@@ -61,7 +61,9 @@ func get(t *testing.T, srv *httptest.Server, path, key, from string) answer {
 	if key != "" {
 		r.Header.Set(HeaderAPIKey, key)
 	}
-	r.Header.Set("X-Forwarded-For", from)
+	if from != "" {
+		r.Header.Set("X-Forwarded-For", from)
+	}
 	res, err := srv.Client().Do(r)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +109,8 @@ func TestFailedKeysLimitedPerIP(t *testing.T) {
 }
 
 // TestProbesLimitedPerIP, over real HTTP on a real redis-server: /health and /ready each
-// admit ProbeLimit requests a minute per address; with Redis down /health is still 200 and
+// admit ProbeLimit requests a minute per address, but for a trusted proxy's own (the
+// platform's probes); with Redis down /health is still 200 and
 // /ready answers 503 naming redis, never the limiter's failure.
 func TestProbesLimitedPerIP(t *testing.T) {
 	srv, rs, clock := redisServer(t, Options{ProbeLimit: 2})
@@ -124,6 +127,12 @@ func TestProbesLimitedPerIP(t *testing.T) {
 	}
 	if a := get(t, srv, "/health", "", "203.0.113.10"); a.code != 200 {
 		t.Fatalf("another address: %+v", a)
+	}
+	// the platform's probes come from a trusted proxy's own address: never limited
+	for i := range 4 {
+		if a := get(t, srv, "/health", "", ""); a.code != 200 || a.header.Get("RateLimit-Limit") != "" {
+			t.Fatalf("a probe from the proxy itself, %d: %+v", i, a)
+		}
 	}
 	rs.Kill()
 	clock.Add(DefaultReadyCacheTTL) // the cached answer is stale
