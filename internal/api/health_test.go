@@ -85,7 +85,7 @@ func TestReadinessCached(t *testing.T) {
 		body.Checks["redis"] != "ok" || body.Checks["kubernetes"] != "ok" {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
-	down := error(errors.New("dial 10.0.0.3: refused"))
+	down := errors.New("dial 10.0.0.3: refused")
 	kubeErr.Store(&down)
 	clock.Add(time.Second)
 	if w := ready(); w.Code != 200 || h.calls.Load() != 1 {
