@@ -5,9 +5,10 @@
 // A request goes through, in order: request id (X-Request-Id in and out) → client address →
 // access log and latency metrics → panic recovery → path canonical check → route lookup
 // (404/405 answered here, before any key is asked for) → API key and role (every route names
-// the roles it admits in the routing table below; /health takes no key, and /sweep checks its
-// callers itself: principal.go, mw_auth.go) → rate limit (create per client IP, the rest
-// per key; /health and /sweep none) → actor → the handler, which decodes its input
+// the roles it admits in the routing table below; /health and /ready take no key, and /sweep
+// checks its callers itself: principal.go, mw_auth.go; requests without a valid key are
+// counted per client IP, 429 over Options.AuthFailLimit) → rate limit (create, /health and
+// /ready per client IP, the rest per key; /sweep none) → actor → the handler, which decodes its input
 // (decode.go) and calls the Manager, whose Service checks every value first thing (the
 // session core's request checks), so a bad value is a 400 naming its field either way.
 package api
@@ -102,8 +103,17 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes caps request bodies (1 MiB).
 	MaxBodyBytes int64
-	// HealthTimeout bounds GET /health's checks (3s).
+	// HealthTimeout bounds GET /ready's checks (3s).
 	HealthTimeout time.Duration
+	// ReadyCacheTTL is how long GET /ready's answer is served again before its dependencies
+	// are asked anew (5s).
+	ReadyCacheTTL time.Duration
+	// ProbeLimit is GET /health's and GET /ready's limit per client IP per minute, each its own
+	// (120).
+	ProbeLimit int
+	// AuthFailLimit is how many requests without a valid API key one client IP may make per
+	// minute before the next ones are refused with 429 (30).
+	AuthFailLimit int
 	// StuckAfter is how long a session may stay in one pending step before /metrics counts it
 	// as stuck (30m, as the sweep's).
 	StuckAfter time.Duration
@@ -111,6 +121,15 @@ type Options struct {
 
 // DefaultMaxBodyBytes is the default body cap.
 const DefaultMaxBodyBytes = 1 << 20
+
+// The probes' and the failed keys' defaults. A prober asks every few seconds, so 120 a minute
+// per address leaves room for several behind one address; 30 wrong keys a minute is far more
+// than a misconfigured client retrying needs, and far too few to guess a key.
+const (
+	DefaultReadyCacheTTL = 5 * time.Second
+	DefaultProbeLimit    = 120
+	DefaultAuthFailLimit = 30
+)
 
 // DefaultStuckAfter is Options.StuckAfter's default (the sweep's, sweep.DefaultStuckAfter).
 const DefaultStuckAfter = 30 * time.Minute
@@ -128,6 +147,15 @@ func (o *Options) defaults() {
 	if o.HealthTimeout <= 0 {
 		o.HealthTimeout = 3 * time.Second
 	}
+	if o.ReadyCacheTTL <= 0 {
+		o.ReadyCacheTTL = DefaultReadyCacheTTL
+	}
+	if o.ProbeLimit <= 0 {
+		o.ProbeLimit = DefaultProbeLimit
+	}
+	if o.AuthFailLimit <= 0 {
+		o.AuthFailLimit = DefaultAuthFailLimit
+	}
 	if o.StuckAfter <= 0 {
 		o.StuckAfter = DefaultStuckAfter
 	}
@@ -140,9 +168,10 @@ func (o *Options) defaults() {
 type limitScope int
 
 const (
-	limitNone limitScope = iota
-	limitIP              // per client IP, Options.CreateLimit
-	limitKey             // per API key, Options.KeyLimit
+	limitNone  limitScope = iota
+	limitIP               // per client IP, Options.CreateLimit
+	limitKey              // per API key, Options.KeyLimit
+	limitProbe            // per client IP and route, Options.ProbeLimit; fails open
 )
 
 // route is one entry of the routing table.
@@ -184,6 +213,7 @@ type Server struct {
 	mux        *http.ServeMux
 	routes     []route
 	metrics    *metrics
+	ready      *readiness
 	handler    http.Handler // requestChain()
 }
 
@@ -203,9 +233,13 @@ func New(deps Deps, opts Options) *Server {
 		s.now = time.Now
 	}
 	if len(s.keys.digests) == 0 {
-		s.log.Warn("no API keys configured: every route but /health answers 401 (set API_KEYS, API_KEYS_JSON or HYPERBOLA_API_KEYS_FILE)")
+		s.log.Warn("no API keys configured: every route but /health and /ready answers 401 (set API_KEYS, API_KEYS_JSON or HYPERBOLA_API_KEYS_FILE)")
 	}
 	s.metrics = newMetrics(s)
+	s.ready = &readiness{health: s.health, ttl: opts.ReadyCacheTTL, timeout: opts.HealthTimeout, now: s.now,
+		logf: func(ctx context.Context, name string, err error) {
+			s.log.WarnContext(ctx, "health check failed", "check", name, "err", err, "request_id", wire.RequestID(ctx))
+		}}
 	s.handler = s.requestChain()
 	// The one routing table: every route, the roles it admits and what it is limited by. A
 	// tenant's requests are further scoped to its users by the handlers (scope.go).
@@ -219,7 +253,10 @@ func New(deps Deps, opts Options) *Server {
 		{pattern: "GET /sessions", roles: adminOrTenant, limit: limitKey, handle: s.list},
 		{pattern: "GET /backups", roles: adminOrTenant, limit: limitKey, handle: s.listBackups},
 		{pattern: "DELETE /backups/{backup_id}", roles: adminOrTenant, limit: limitKey, handle: s.deleteBackup},
-		{pattern: "GET /health", public: true, handle: s.healthz},
+		// Liveness (no dependency) and readiness (Redis and the cluster, cached): no key, so a
+		// prober needs no secret, hence a limit per client IP.
+		{pattern: "GET /health", public: true, limit: limitProbe, handle: s.livez},
+		{pattern: "GET /ready", public: true, limit: limitProbe, handle: s.readyz},
 		{pattern: "GET /metrics", roles: adminOrMetrics, limit: limitKey, handle: s.metricsJSONOrText},
 		{pattern: "GET /metrics/prometheus", roles: adminOrMetrics, limit: limitKey, handle: s.metricsText},
 		{pattern: "POST /session/{uuid}/activity", roles: adminOrTenant, limit: limitKey, handle: s.activity},

@@ -65,7 +65,7 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"phase"})
 	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hyperbola_rate_limited_total",
-		Help: "Requests refused with 429, by limit (create_ip, api_key).",
+		Help: "Requests refused with 429, by limit (create_ip, api_key, probe_ip, auth_failed_ip).",
 	}, []string{"limit"})
 	m.sessionsDesc = prometheus.NewDesc("hyperbola_sessions", "Sessions by state (read from the store at scrape time).", []string{"state"}, nil)
 	m.stuckDesc = prometheus.NewDesc("hyperbola_sessions_stuck",

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,13 +30,44 @@ func (s *Server) authenticate(rt route) middleware {
 		case p == nil && rt.checksItself:
 			next.ServeHTTP(w, r)
 		case p == nil:
-			wire.WriteError(w, r, s.log, errUnauthenticated)
+			wire.WriteError(w, r, s.log, s.authFailed(w, r))
 		case !slices.Contains(rt.roles, p.Role):
 			s.forbidden(w, r, p.Role)
 		default:
 			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 		}
 	})
+}
+
+// authFailed counts a request without a valid key against its client IP's budget
+// (Options.AuthFailLimit a minute, in the limiter's own bucket) and answers what it gets: 401,
+// or 429 with Retry-After once the address is over the budget.
+//
+// The rule: the key is compared first (in constant time, keyring.match) and only failures are
+// counted, so a valid key is accepted whatever its address did; over the budget, requests
+// without a valid key are refused before anything else is done for them. Refusing valid keys
+// as well would let anyone who shares an address with a client (a NAT, or every caller when
+// HYPERBOLA_TRUSTED_PROXIES is wrong) lock it out with 30 bad requests a minute. The price is
+// that a right guess still succeeds over the budget: what keeps keys from being guessed is
+// their length (random secrets); the budget bounds the cost, and the noise in the log, of
+// floods of bad keys.
+//
+// A limiter that cannot answer (Redis down) fails open to the 401: the request is refused
+// either way, and the route's own limit fails closed for requests that pass.
+func (s *Server) authFailed(w http.ResponseWriter, r *http.Request) error {
+	if s.limiter == nil {
+		return errUnauthenticated
+	}
+	err := s.allow(w, r, "auth_failed:ip:"+ClientIP(r.Context()).String(), s.opts.AuthFailLimit, "auth_failed_ip")
+	var refused *wire.Error
+	if errors.As(err, &refused) {
+		return err
+	}
+	if err != nil {
+		s.log.WarnContext(r.Context(), "rate limiter unavailable: failed key not counted", "err", err,
+			"request_id", wire.RequestID(r.Context()))
+	}
+	return errUnauthenticated
 }
 
 var errUnauthenticated = &wire.Error{Code: wire.CodeUnauthenticated,

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
@@ -30,18 +32,41 @@ func (f RateLimiterFunc) Allow(ctx context.Context, key string, perMinute int) (
 
 var _ RateLimiter = (*ratelimit.Limiter)(nil)
 
-// rateLimit takes one request from the route's limit: creates per client IP, the rest per
-// API key (after authenticate, so the key is a valid one).
+// rateLimit takes one request from the route's limit: creates per client IP, the probes
+// (/health, /ready) per client IP and route, the rest per API key (after authenticate, so the
+// key is a valid one).
 func (s *Server) rateLimit(rt route) middleware {
 	if rt.limit == limitNone || s.limiter == nil {
 		return pass
 	}
+	_, path, _ := strings.Cut(rt.pattern, " ")
 	return mw(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		ip := ClientIP(r.Context()).String()
 		key, perMinute, scope := "key:"+keyID(apiKey(r)), s.opts.KeyLimit, "api_key"
-		if rt.limit == limitIP {
-			key, perMinute, scope = "create:ip:"+ClientIP(r.Context()).String(), s.opts.CreateLimit, "create_ip"
+		switch rt.limit {
+		case limitIP:
+			key, perMinute, scope = "create:ip:"+ip, s.opts.CreateLimit, "create_ip"
+		case limitProbe:
+			if s.fromProxy(r) {
+				// The platform's own probes (Cloud Run's come from its link-local front end,
+				// without X-Forwarded-For) share one address across every instance: counted,
+				// enough instances would see their liveness refused and be restarted. A caller
+				// resolves to a trusted proxy's address only if it is one.
+				next.ServeHTTP(w, r)
+				return
+			}
+			key, perMinute, scope = "probe:"+strings.TrimPrefix(path, "/")+":ip:"+ip, s.opts.ProbeLimit, "probe_ip"
 		}
-		if err := s.allow(w, r, key, perMinute, scope); err != nil {
+		err := s.allow(w, r, key, perMinute, scope)
+		var refused *wire.Error
+		if err != nil && rt.limit == limitProbe && !errors.As(err, &refused) {
+			// The probes fail open: a limiter that cannot answer (Redis down) must not make
+			// liveness depend on Redis, and /ready reports Redis itself.
+			s.log.WarnContext(r.Context(), "rate limiter unavailable: probe admitted", "err", err,
+				"request_id", wire.RequestID(r.Context()))
+			err = nil
+		}
+		if err != nil {
 			wire.WriteError(w, r, s.log, err)
 			return
 		}
@@ -50,8 +75,9 @@ func (s *Server) rateLimit(rt route) middleware {
 }
 
 // allow takes one request from the limit under key; the answer carries the RateLimit headers.
-// A limiter that cannot answer (Redis down) refuses the request with 503: the limit is what
-// keeps a flood of creates off the cluster, so it fails closed.
+// Over the limit it is a *wire.Error (429). A limiter that cannot answer (Redis down) is a
+// session error (503): the limit is what keeps a flood of creates off the cluster, so callers
+// fail closed unless they say why not.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, key string, perMinute int, scope string) error {
 	res, err := s.limiter.Allow(r.Context(), key, perMinute)
 	if err != nil {
@@ -67,8 +93,13 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, key string, perMi
 		retry = time.Second
 	}
 	what := "requests with this API key"
-	if scope == "create_ip" {
+	switch scope {
+	case "create_ip":
 		what = "session creations from this address"
+	case "probe_ip":
+		what = "probes of " + r.URL.Path + " from this address"
+	case "auth_failed_ip":
+		what = "requests without a valid API key from this address"
 	}
 	return &wire.Error{Code: string(session.KindRateLimited), RetryAfter: retry,
 		Message: "too many " + what + ": the limit is " + strconv.Itoa(res.Limit) + " per minute"}
@@ -78,4 +109,15 @@ func setRateHeaders(h http.Header, res RateResult) {
 	h.Set("RateLimit-Limit", strconv.Itoa(res.Limit))
 	h.Set("RateLimit-Remaining", strconv.Itoa(max(res.Remaining, 0)))
 	h.Set("RateLimit-Reset", strconv.Itoa(wire.CeilSeconds(res.ResetAfter)))
+}
+
+// fromProxy reports whether the request's client address is a trusted proxy's own.
+func (s *Server) fromProxy(r *http.Request) bool {
+	ip := ClientIP(r.Context())
+	for _, p := range s.opts.TrustedProxies {
+		if ip.IsValid() && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -122,6 +122,7 @@ var roleTable = map[string]map[string]int{
 	"GET /backups":                   {"admin": 200, "tenant-a": 200, "tenant-b": 200},
 	"DELETE /backups/{backup_id}":    {"admin": 200, "tenant-a": 200, "tenant-b": 404},
 	"GET /health":                    {"admin": 200, "tenant-a": 200, "tenant-b": 200, "metrics": 200, "sweep": 200, "none": 200},
+	"GET /ready":                     {"admin": 200, "tenant-a": 200, "tenant-b": 200, "metrics": 200, "sweep": 200, "none": 200},
 	"GET /metrics":                   {"admin": 200, "metrics": 200},
 	"GET /metrics/prometheus":        {"admin": 200, "metrics": 200},
 	"POST /session/{uuid}/activity":  {"admin": 200, "tenant-a": 200, "tenant-b": 404},

@@ -7,10 +7,12 @@ import (
 )
 
 // TestEveryRouteKeyedAndLimited walks the routing table: every route but the public ones
-// refuses a request without a key (401, before its handler reads anything), and is counted
-// against its limit (creates per client IP, the rest per key); the public ones are neither.
+// refuses a request without a key (401, before its handler reads anything, counted against
+// the client IP's failed-key budget only), and is counted against its limit (creates per
+// client IP, the rest per key); the probes take no key and are limited per client IP and
+// route; POST /sweep (which checks its callers itself) is neither.
 func TestEveryRouteKeyedAndLimited(t *testing.T) {
-	public := map[string]bool{"GET /health": true, "POST /sweep": true}
+	public := map[string]string{"GET /health": "probe:health:ip:", "GET /ready": "probe:ready:ip:", "POST /sweep": ""}
 	ts := newTestServer(t, Options{})
 	routes := ts.Routes()
 	for _, want := range []string{"GET /backups", "DELETE /backups/{backup_id}"} {
@@ -28,8 +30,13 @@ func TestEveryRouteKeyedAndLimited(t *testing.T) {
 			}
 			asked := len(ts.lim.keys)
 			w := ts.do(t, q)
-			if public[rt] {
-				if w.Code == http.StatusUnauthorized || len(ts.lim.keys) != asked {
+			if prefix, ok := public[rt]; ok {
+				n := 0
+				if prefix != "" {
+					n = 1
+				}
+				if w.Code == http.StatusUnauthorized || len(ts.lim.keys) != asked+n ||
+					(n == 1 && ts.lim.keys[asked] != prefix+"192.0.2.1") {
 					t.Fatalf("a public route: %d, limiter asked %q", w.Code, ts.lim.keys[asked:])
 				}
 				return
@@ -37,9 +44,10 @@ func TestEveryRouteKeyedAndLimited(t *testing.T) {
 			if e := errorOf(t, w); w.Code != http.StatusUnauthorized || e.Error.Code != "unauthenticated" {
 				t.Fatalf("without a key: %d %s", w.Code, w.Body.String())
 			}
-			if len(ts.lim.keys) != asked {
-				t.Fatalf("a request without a key was counted: %q", ts.lim.keys[asked:])
+			if got := ts.lim.keys[asked:]; len(got) != 1 || got[0] != "auth_failed:ip:192.0.2.1" {
+				t.Fatalf("a request without a key was counted as %q, want its address's failed keys only", got)
 			}
+			asked++
 			q.noKey = false
 			ts.do(t, q)
 			if len(ts.lim.keys) != asked+1 {

@@ -46,7 +46,7 @@ func TestSpecDescribesAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := newTestServer(t, Options{CreateLimit: 3})
+	ts := newTestServer(t, Options{CreateLimit: 3, AuthFailLimit: 1, ProbeLimit: 2})
 	reqs := []req{
 		{method: "POST", target: "/session/create", body: `{"user_id":"u","idle_timeout":"20m","labels":{"a":"b"}}`},
 		{method: "POST", target: "/session/create", body: `{"user_id":1}`},
@@ -56,6 +56,7 @@ func TestSpecDescribesAnswers(t *testing.T) {
 		{method: "GET", target: "/session/ab12cd34/status"},
 		{method: "GET", target: "/session/ABCDEFGH/status"},
 		{method: "GET", target: "/session/ab12cd34/status", noKey: true},
+		{method: "GET", target: "/session/ab12cd34/status", header: map[string]string{HeaderAPIKey: "wrong"}}, // 429: failed keys
 		{method: "POST", target: "/session/ab12cd34/sleep"},
 		{method: "POST", target: "/session/ab12cd34/wake", body: `{}`},
 		{method: "PATCH", target: "/session/ab12cd34", body: `{"cpu":"1","labels":null}`},
@@ -63,6 +64,9 @@ func TestSpecDescribesAnswers(t *testing.T) {
 		{method: "GET", target: "/sessions?limit=2"},
 		{method: "GET", target: "/sessions?limit=-2"},
 		{method: "GET", target: "/health", noKey: true},
+		{method: "GET", target: "/health?x=1", noKey: true},
+		{method: "GET", target: "/health", noKey: true}, // 429
+		{method: "GET", target: "/ready", noKey: true},
 		{method: "GET", target: "/metrics"},
 		{method: "GET", target: "/metrics", header: map[string]string{"Accept": "text/plain"}},
 		{method: "GET", target: "/metrics/prometheus"},

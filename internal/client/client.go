@@ -15,10 +15,12 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -83,14 +85,13 @@ func WithBackoff(first, longest time.Duration) Option {
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
 // New returns a client for the API at endpoint (e.g. "https://api.example.com" or
-// "http://127.0.0.1:8080"; a path prefix is kept) with apiKey.
+// "http://127.0.0.1:8080"; a path prefix is kept) with apiKey. The endpoint must pass
+// CheckEndpoint. The client never follows a redirect to another host or scheme: the key would
+// go with it (Go's client drops Authorization on such a redirect, not X-API-Key).
 func New(endpoint, apiKey string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(strings.TrimSpace(endpoint))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, session.Invalid("endpoint", "endpoint must be an http:// or https:// URL, not %q", endpoint)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, session.Invalid("endpoint", "endpoint must not carry a query or a fragment")
+	u, err := parseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
 	}
 	if strings.TrimSpace(apiKey) == "" {
 		return nil, session.Invalid("api_key", "api_key is required")
@@ -114,7 +115,84 @@ func New(endpoint, apiKey string, opts ...Option) (*Client, error) {
 	if c.attempt <= 0 {
 		c.attempt = DefaultAttemptTimeout
 	}
+	// A copy, so the caller's client keeps its own policy; theirs still runs after ours.
+	hc := *c.hc
+	hc.CheckRedirect = sameOrigin(u, c.hc.CheckRedirect)
+	c.hc = &hc
 	return c, nil
+}
+
+// CheckEndpoint reports what is wrong with an API endpoint, as a *session.Error on field
+// "endpoint": it must be an https:// URL without a query or a fragment, or an http:// one
+// whose host is a loopback address (127.0.0.0/8, ::1, localhost): the API key travels in a
+// header, so plain HTTP to any other host hands it to the network.
+func CheckEndpoint(endpoint string) error {
+	_, err := parseEndpoint(endpoint)
+	return err
+}
+
+func parseEndpoint(endpoint string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, session.Invalid("endpoint", "endpoint must be an http:// or https:// URL, not %q", endpoint)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, session.Invalid("endpoint", "endpoint must not carry a query or a fragment")
+	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return nil, session.Invalid("endpoint",
+			"endpoint %q uses plain http:// to %s, which would send the API key unencrypted: use https://, or http:// only to a loopback address (127.0.0.1, ::1, localhost)",
+			u.Redacted(), u.Hostname())
+	}
+	return u, nil
+}
+
+// loopback reports whether host is a loopback address or localhost.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// maxRedirects is how many redirects within the origin are followed (net/http's default).
+const maxRedirects = 10
+
+// RedirectError is a redirect the client refused to follow: to another host or scheme than
+// the endpoint's, since the request carries the API key.
+type RedirectError struct {
+	// Target is the redirect's destination; Host is its host.
+	Target, Host string
+}
+
+func (e *RedirectError) Error() string {
+	return "refusing a redirect to another host or scheme (" + e.Host + "): the request carries the API key; set endpoint to the API's own URL"
+}
+
+// sameOrigin is a CheckRedirect that follows redirects only within base's scheme and host
+// (default ports made explicit), then asks next (the caller's, when it set one).
+func sameOrigin(base *url.URL, next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	origin := func(u *url.URL) string {
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		return strings.ToLower(u.Scheme + "://" + u.Hostname() + ":" + port)
+	}
+	want := origin(base)
+	return func(req *http.Request, via []*http.Request) error {
+		if origin(req.URL) != want {
+			return &RedirectError{Target: req.URL.Redacted(), Host: req.URL.Host}
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
 }
 
 // APIError is the HTTP detail of an error answer; it is the Err of the *session.Error the
@@ -247,13 +325,14 @@ func (c *Client) List(ctx context.Context, opts session.ListOptions) (*session.L
 	return &out, nil
 }
 
-// Health reports the API's dependencies (GET /health, no key needed). A 503 comes back as a
-// *session.Error of KindUnavailable, with the checks still filled in.
+// Health reports the API's dependencies (GET /ready, its readiness: no key needed; the
+// answer may be a few seconds old). A 503 comes back as a *session.Error of
+// KindUnavailable, with the checks still filled in.
 func (c *Client) Health(ctx context.Context) (map[string]string, error) {
 	var out struct {
 		Checks map[string]string `json:"checks"`
 	}
-	err := c.call(ctx, call{method: http.MethodGet, path: "/health", out: &out, retry: false, errOut: &out})
+	err := c.call(ctx, call{method: http.MethodGet, path: "/ready", out: &out, retry: false, errOut: &out})
 	return out.Checks, err
 }
 
@@ -370,6 +449,12 @@ func (c *Client) call(ctx context.Context, cl call) error {
 	for attempt := 0; ; attempt++ {
 		status, header, body, err := c.once(ctx, cl, target, payload)
 		retryable := cl.retry && attempt < c.maxRetries
+		if re := (*RedirectError)(nil); errors.As(err, &re) {
+			// the endpoint is the wrong URL: another attempt would be refused the same way
+			return &session.Error{Kind: session.KindInvalid, Field: "endpoint",
+				Message: fmt.Sprintf("%s %s: the API at %s redirected to %s, another host or scheme; the client does not follow it (the request carries the API key): set endpoint to the API's own URL",
+					cl.method, cl.path, c.base.Redacted(), re.Host), Err: err}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s %s: %w", cl.method, cl.path, ctx.Err())

@@ -199,7 +199,7 @@ func TestErrorKindsRoundTrip(t *testing.T) {
 			t.Fatalf("endpoint %q: %v", ep, err)
 		}
 	}
-	if _, err := New("http://x", " "); session.FieldOf(err) != "api_key" {
+	if _, err := New("https://x", " "); session.FieldOf(err) != "api_key" {
 		t.Fatal(err)
 	}
 }

@@ -74,11 +74,16 @@ type Config struct {
 	// (a file holding it), [{"name","key","role","users":[...]}]; their rules are the API's
 	// (stack.APIOptions checks them, naming NamedKeysFrom).
 	NamedKeys       []NamedKey
-	NamedKeysFrom   string   // the variable NamedKeys were read from ("" when none)
-	CreateRateLimit int      // HYPERBOLA_CREATE_RATE_LIMIT per IP per minute (default 100)
-	APIRateLimit    int      // HYPERBOLA_API_RATE_LIMIT per key per minute (default 1200)
-	TrustedProxies  []string // HYPERBOLA_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
-	ListenAddr      string   // HYPERBOLA_LISTEN (default 127.0.0.1:8080; PORT sets 0.0.0.0:PORT on Cloud Run)
+	NamedKeysFrom   string // the variable NamedKeys were read from ("" when none)
+	CreateRateLimit int    // HYPERBOLA_CREATE_RATE_LIMIT per IP per minute (default 100)
+	APIRateLimit    int    // HYPERBOLA_API_RATE_LIMIT per key per minute (default 1200)
+	ProbeRateLimit  int    // HYPERBOLA_PROBE_RATE_LIMIT: GET /health and GET /ready, each per IP per minute (default 120)
+	AuthFailLimit   int    // HYPERBOLA_AUTH_FAIL_LIMIT: requests without a valid API key per IP per minute before 429 (default 30)
+	// ReadyCacheTTL is HYPERBOLA_READY_CACHE_TTL: how long GET /ready's answer is served again
+	// before Redis and the cluster are asked anew (default 5s).
+	ReadyCacheTTL  time.Duration
+	TrustedProxies []string // HYPERBOLA_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
+	ListenAddr     string   // HYPERBOLA_LISTEN (default 127.0.0.1:8080; PORT sets 0.0.0.0:PORT on Cloud Run)
 
 	// Wake on access (docs/operations/wake-on-access.md): while a workspace is not running its
 	// Ingress sends its host to the activator, served by the control plane. On only when both
@@ -184,6 +189,9 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		KubeCA:            r.str("HYPERBOLA_KUBE_CA", ""),
 		CreateRateLimit:   r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
 		APIRateLimit:      r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
+		ProbeRateLimit:    r.int("HYPERBOLA_PROBE_RATE_LIMIT", 120),
+		AuthFailLimit:     r.int("HYPERBOLA_AUTH_FAIL_LIMIT", 30),
+		ReadyCacheTTL:     r.dur("HYPERBOLA_READY_CACHE_TTL", 5*time.Second),
 		TrustedProxies:    r.list("HYPERBOLA_TRUSTED_PROXIES"),
 		ListenAddr:        r.str("HYPERBOLA_LISTEN", "127.0.0.1:8080"),
 		ActivatorService:  r.strOrEmpty("HYPERBOLA_ACTIVATOR_SERVICE", "hyperbola-activator"),
@@ -245,8 +253,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("HYPERBOLA_NAMESPACE must not be empty")
 	case c.Domain == "":
 		return fmt.Errorf("HYPERBOLA_DOMAIN must not be empty")
-	case c.CreateRateLimit <= 0 || c.APIRateLimit <= 0:
-		return fmt.Errorf("rate limits must be positive")
+	case c.CreateRateLimit <= 0 || c.APIRateLimit <= 0 || c.ProbeRateLimit <= 0 || c.AuthFailLimit <= 0:
+		return fmt.Errorf("rate limits (HYPERBOLA_*_RATE_LIMIT, HYPERBOLA_AUTH_FAIL_LIMIT) must be positive")
+	case c.ReadyCacheTTL <= 0 || c.ReadyCacheTTL > time.Minute:
+		// a cached readiness older than a minute would keep an instance in rotation, or out of
+		// it, long after its dependencies changed
+		return fmt.Errorf("HYPERBOLA_READY_CACHE_TTL must be a duration between 1ns and 1m, such as 5s")
 	case c.ActivatorPort <= 0 || c.ActivatorPort > 65535:
 		return fmt.Errorf("HYPERBOLA_ACTIVATOR_PORT must be a port number")
 	case c.PricePerHour < 0 || c.StoragePricePerGBMonth < 0:

@@ -208,3 +208,37 @@ func TestRedisCA(t *testing.T) {
 		t.Errorf("a path instead of PEM: %v", err)
 	}
 }
+
+func TestProbeAndFailedKeyLimits(t *testing.T) {
+	type want struct {
+		probe, authFail int
+		ttl             time.Duration
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want want
+		bad  string // the variable the error names
+	}{
+		"defaults": {want: want{120, 30, 5 * time.Second}},
+		"set": {env: map[string]string{"HYPERBOLA_PROBE_RATE_LIMIT": "600", "HYPERBOLA_AUTH_FAIL_LIMIT": "10", "HYPERBOLA_READY_CACHE_TTL": "2s"},
+			want: want{600, 10, 2 * time.Second}},
+		"zero probe limit":     {env: map[string]string{"HYPERBOLA_PROBE_RATE_LIMIT": "0"}, bad: "HYPERBOLA_*_RATE_LIMIT"},
+		"negative fail limit":  {env: map[string]string{"HYPERBOLA_AUTH_FAIL_LIMIT": "-1"}, bad: "HYPERBOLA_AUTH_FAIL_LIMIT"},
+		"fail limit not a num": {env: map[string]string{"HYPERBOLA_AUTH_FAIL_LIMIT": "lots"}, bad: "HYPERBOLA_AUTH_FAIL_LIMIT"},
+		"ttl zero":             {env: map[string]string{"HYPERBOLA_READY_CACHE_TTL": "0s"}, bad: "HYPERBOLA_READY_CACHE_TTL"},
+		"ttl over a minute":    {env: map[string]string{"HYPERBOLA_READY_CACHE_TTL": "2m"}, bad: "HYPERBOLA_READY_CACHE_TTL"},
+		"ttl without a unit":   {env: map[string]string{"HYPERBOLA_READY_CACHE_TTL": "5"}, bad: "HYPERBOLA_READY_CACHE_TTL"},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		switch {
+		case tc.bad != "" && err == nil:
+			t.Errorf("%s: accepted %v", name, tc.env)
+		case tc.bad != "" && !strings.Contains(err.Error(), tc.bad):
+			t.Errorf("%s: the error does not name %s: %v", name, tc.bad, err)
+		case tc.bad == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.bad == "" && (want{c.ProbeRateLimit, c.AuthFailLimit, c.ReadyCacheTTL} != tc.want):
+			t.Errorf("%s: %d %d %v, want %+v", name, c.ProbeRateLimit, c.AuthFailLimit, c.ReadyCacheTTL, tc.want)
+		}
+	}
+}

@@ -100,6 +100,7 @@ func APIOptions(c *config.Config) (api.Options, error) {
 	return api.Options{
 		APIKeys: c.APIKeys, Keys: keys, CreateLimit: c.CreateRateLimit, KeyLimit: c.APIRateLimit,
 		TrustedProxies: trusted, StuckAfter: c.StuckAfter,
+		ProbeLimit: c.ProbeRateLimit, AuthFailLimit: c.AuthFailLimit, ReadyCacheTTL: c.ReadyCacheTTL,
 	}, nil
 }
 

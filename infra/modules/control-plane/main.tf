@@ -40,11 +40,14 @@ locals {
       # A create with restore_from reads its archive through (a short Job) before it answers:
       # seconds for most, a few minutes for a large archive on a cold node.
       timeout = "300s"
-      # /health answers 503 until Redis and the cluster are reachable, so a new instance
+      # /ready answers 503 until Redis and the cluster are reachable, so a new instance
       # takes traffic only once Direct VPC egress is up (its first connections can take a
-      # while on a fresh instance).
-      startup_probe_path = "/health"
-      extra_env          = {}
+      # while on a fresh instance). /health asks no dependency: the liveness probe restarts
+      # an instance only when its process stops answering, never for an outage of Redis or
+      # the cluster, which a restart would not mend.
+      startup_probe_path  = "/ready"
+      liveness_probe_path = "/health"
+      extra_env           = {}
     }
     sweep = {
       name            = local.sweep_service_name
@@ -54,7 +57,8 @@ locals {
       max_instances   = 2
       timeout         = "300s"
       # Every path of this service runs the sweep, so it keeps Cloud Run's TCP probe.
-      startup_probe_path = null
+      startup_probe_path  = null
+      liveness_probe_path = null
       extra_env = {
         SWEEP_OIDC_AUDIENCE        = local.sweep_audience
         SWEEP_OIDC_SERVICE_ACCOUNT = var.scheduler_service_account_email
@@ -371,6 +375,22 @@ resource "google_cloud_run_v2_service" "this" {
         }
       }
 
+      # After startup. Probes come from Cloud Run's link-local front end, a trusted proxy,
+      # so the API's per-IP limit on /health does not count them.
+      dynamic "liveness_probe" {
+        for_each = each.value.liveness_probe_path == null ? [] : [each.value.liveness_probe_path]
+        content {
+          initial_delay_seconds = 0
+          period_seconds        = 30
+          timeout_seconds       = 5
+          failure_threshold     = 3
+
+          http_get {
+            path = liveness_probe.value
+          }
+        }
+      }
+
       resources {
         limits = {
           cpu    = "1"
@@ -457,7 +477,7 @@ resource "google_cloud_run_v2_service" "this" {
   ]
 }
 
-# session-api is public at the network level; every route but /health requires X-API-Key.
+# session-api is public at the network level; every route but /health and /ready requires X-API-Key.
 resource "google_cloud_run_v2_service_iam_member" "api_public" {
   project  = var.project_id
   location = google_cloud_run_v2_service.this["api"].location

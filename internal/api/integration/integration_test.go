@@ -146,7 +146,7 @@ func newFixtureWith(t *testing.T, su setup) *fixture {
 	return f
 }
 
-// check is GET /health's: Redis answers PING and the Kubernetes API server /readyz.
+// check is GET /ready's: Redis answers PING and the Kubernetes API server /readyz.
 func (f *fixture) check(ctx context.Context) map[string]error {
 	out := map[string]error{"redis": f.store.Ping(ctx)}
 	_, err := f.kube.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -236,7 +236,7 @@ func TestLifecycleOverHTTP(t *testing.T) {
 	base := f.server(api.Options{}).URL
 
 	var health api.HealthResponse
-	if code, _ := f.call("GET", base+"/health", "", &health); code != 200 || health.Checks["redis"] != "ok" || health.Checks["kubernetes"] != "ok" {
+	if code, _ := f.call("GET", base+"/ready", "", &health); code != 200 || health.Checks["redis"] != "ok" || health.Checks["kubernetes"] != "ok" {
 		t.Fatalf("health %d %+v", code, health)
 	}
 
