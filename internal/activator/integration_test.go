@@ -170,7 +170,7 @@ func bodyOf(r reply) string { return r.body }
 
 func wakeCookie(r reply) *http.Cookie {
 	for _, c := range r.Cookies() {
-		if c.Name == activator.WakeCookie {
+		if c.Name == activator.CookieName("http", activator.WakeCookie) {
 			return c
 		}
 	}
@@ -294,7 +294,7 @@ func TestIntegrationNoProofNoWake(t *testing.T) {
 	}
 	for name, rq := range map[string]request{
 		"no proof":               {path: "/"},
-		"a cookie of nothing":    {path: "/", cookies: []*http.Cookie{{Name: activator.WakeCookie, Value: "1999999999.AAAA"}}},
+		"a cookie of nothing":    {path: "/", cookies: []*http.Cookie{{Name: activator.CookieName("http", activator.WakeCookie), Value: "1999999999.AAAA"}}},
 		"another secret's link":  {path: "/?" + activator.LinkParam + "=" + url.QueryEscape(activator.SignLink([]byte("not-the-secret-not-the-secret-000"), s.ID, now.Add(time.Hour)))},
 		"another session's link": {path: sign(other.ID, now.Add(time.Hour))},
 		"an expired link":        {path: sign(s.ID, now.Add(-time.Minute))},
