@@ -25,13 +25,20 @@ const (
 
 // The ingress-nginx annotations of a route to the activator.
 const (
-	AnnotationBackendProtocol    = "nginx.ingress.kubernetes.io/backend-protocol"
-	AnnotationUpstreamVhost      = "nginx.ingress.kubernetes.io/upstream-vhost"
-	AnnotationProxySSLSecret     = "nginx.ingress.kubernetes.io/proxy-ssl-secret"
-	AnnotationProxySSLVerify     = "nginx.ingress.kubernetes.io/proxy-ssl-verify"
-	AnnotationProxySSLName       = "nginx.ingress.kubernetes.io/proxy-ssl-name"
-	AnnotationProxySSLServerName = "nginx.ingress.kubernetes.io/proxy-ssl-server-name"
+	AnnotationBackendProtocol     = "nginx.ingress.kubernetes.io/backend-protocol"
+	AnnotationUpstreamVhost       = "nginx.ingress.kubernetes.io/upstream-vhost"
+	AnnotationProxySSLSecret      = "nginx.ingress.kubernetes.io/proxy-ssl-secret"
+	AnnotationProxySSLVerify      = "nginx.ingress.kubernetes.io/proxy-ssl-verify"
+	AnnotationProxySSLName        = "nginx.ingress.kubernetes.io/proxy-ssl-name"
+	AnnotationProxySSLServerName  = "nginx.ingress.kubernetes.io/proxy-ssl-server-name"
+	AnnotationProxySSLVerifyDepth = "nginx.ingress.kubernetes.io/proxy-ssl-verify-depth"
 )
+
+// ActivatorVerifyDepth is how many CA certificates above the activator's own nginx may walk
+// to a root of the CA Secret. nginx's default (1) admits one intermediate below the root;
+// Cloud Run serves one today (leaf, WR2, GTS Root R1), and 2 keeps a cross-signed chain
+// (GTS Root R1 under GlobalSign Root CA) verifiable too.
+const ActivatorVerifyDepth = "2"
 
 // activatorPort is the activator Service's port the Ingress names.
 func (o Options) activatorPort() int32 {
@@ -77,9 +84,12 @@ func ingress(w workspace, o Options) *networkingv1ac.IngressApplyConfiguration {
 		if o.ActivatorHost != "" {
 			ann[AnnotationBackendProtocol] = "HTTPS"
 			ann[AnnotationUpstreamVhost] = o.ActivatorHost
-			if o.ActivatorCASecret != "" {
+			// verified by default (Validate requires the CA secret): the password form and
+			// the cookies of a sleeping workspace cross this hop
+			if !o.ActivatorSkipVerify {
 				ann[AnnotationProxySSLSecret] = o.Namespace + "/" + o.ActivatorCASecret
 				ann[AnnotationProxySSLVerify] = "on"
+				ann[AnnotationProxySSLVerifyDepth] = ActivatorVerifyDepth
 				ann[AnnotationProxySSLName] = o.ActivatorHost
 				ann[AnnotationProxySSLServerName] = "on"
 			}
