@@ -73,7 +73,7 @@ type Config struct {
 	ActivatorService  string // HYPERBOLA_ACTIVATOR_SERVICE: Service in the workspace namespace that reaches the activator (default "hyperbola-activator"; set and empty disables)
 	ActivatorHost     string // HYPERBOLA_ACTIVATOR_HOST: the activator's host (session-api's run.app host); set, the Ingress speaks HTTPS to it with this Host
 	ActivatorPort     int32  // HYPERBOLA_ACTIVATOR_PORT: the Service's port (default 443 with ActivatorHost, 80 without)
-	ActivatorCASecret string // HYPERBOLA_ACTIVATOR_CA_SECRET: Secret (key ca.crt) of CAs that verify ActivatorHost, with SNI (default DefaultActivatorCASecret with ActivatorHost)
+	ActivatorCASecret string // HYPERBOLA_ACTIVATOR_CA_SECRET: Secret (key ca.crt) of CAs that verify ActivatorHost, with SNI ("": kube's default, hyperbola-activator-ca)
 	// HYPERBOLA_ACTIVATOR_SKIP_VERIFY=true: nginx does not verify ActivatorHost (nor send SNI).
 	// A local cluster's opt-out only: a sleeping workspace's password crosses this hop.
 	ActivatorSkipVerify bool
@@ -200,9 +200,6 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	if len(c.ImageAllowlist) == 0 {
 		c.ImageAllowlist = session.DefaultImageAllowlist(c.UserPodImage)
 	}
-	if c.ActivatorHost != "" && c.ActivatorCASecret == "" && !c.ActivatorSkipVerify {
-		c.ActivatorCASecret = DefaultActivatorCASecret // verified unless opted out
-	}
 	if c.ActivatorPort == 0 {
 		c.ActivatorPort = 80
 		if c.ActivatorHost != "" {
@@ -222,10 +219,6 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	return c, nil
 }
-
-// DefaultActivatorCASecret is the Secret of public root CAs that verifies the activator's
-// host, as infra/modules/cluster-addons creates it in the workspace namespace.
-const DefaultActivatorCASecret = "hyperbola-activator-ca"
 
 // Validate checks values that no reader can catch one by one.
 func (c *Config) Validate() error {

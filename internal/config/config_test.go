@@ -49,8 +49,8 @@ func TestWakeOnAccessSettings(t *testing.T) {
 	}
 }
 
-// nginx verifies the activator's host by default, with the Secret infra creates; only an
-// explicit opt-out turns it off.
+// nginx verifies the activator's host by default (internal/kube names the Secret infra
+// creates when none is set); only an explicit opt-out turns it off.
 func TestActivatorVerification(t *testing.T) {
 	host := map[string]string{"HYPERBOLA_ACTIVATOR_HOST": "api.run.app"}
 	with := func(k, v string) map[string]string {
@@ -66,10 +66,10 @@ func TestActivatorVerification(t *testing.T) {
 		skip bool
 	}{
 		"no host: nothing to verify": {env: nil, ca: ""},
-		"a host: verified":           {env: host, ca: DefaultActivatorCASecret},
+		"a host: verified":           {env: host, ca: ""},
 		"another secret":             {env: with("HYPERBOLA_ACTIVATOR_CA_SECRET", "my-cas"), ca: "my-cas"},
 		"opted out":                  {env: with("HYPERBOLA_ACTIVATOR_SKIP_VERIFY", "true"), ca: "", skip: true},
-		"not opted out":              {env: with("HYPERBOLA_ACTIVATOR_SKIP_VERIFY", "false"), ca: DefaultActivatorCASecret},
+		"not opted out":              {env: with("HYPERBOLA_ACTIVATOR_SKIP_VERIFY", "false"), ca: ""},
 	} {
 		c, err := FromLookup(lookup(tc.env))
 		if err != nil {

@@ -40,6 +40,19 @@ const (
 // (GTS Root R1 under GlobalSign Root CA) verifiable too.
 const ActivatorVerifyDepth = "2"
 
+// DefaultActivatorCASecret is the Secret (key ca.crt) in the workspace namespace whose CAs
+// verify the activator's host when Options.ActivatorCASecret is "": the one
+// infra/modules/cluster-addons creates beside the activator's Service.
+const DefaultActivatorCASecret = "hyperbola-activator-ca"
+
+// activatorCASecret is the Secret of CAs that verify the activator's host.
+func (o Options) activatorCASecret() string {
+	if o.ActivatorCASecret != "" {
+		return o.ActivatorCASecret
+	}
+	return DefaultActivatorCASecret
+}
+
 // activatorPort is the activator Service's port the Ingress names.
 func (o Options) activatorPort() int32 {
 	switch {
@@ -84,10 +97,10 @@ func ingress(w workspace, o Options) *networkingv1ac.IngressApplyConfiguration {
 		if o.ActivatorHost != "" {
 			ann[AnnotationBackendProtocol] = "HTTPS"
 			ann[AnnotationUpstreamVhost] = o.ActivatorHost
-			// verified by default (Validate requires the CA secret): the password form and
-			// the cookies of a sleeping workspace cross this hop
+			// verified unless explicitly skipped: the password form and the cookies of a
+			// sleeping workspace cross this hop
 			if !o.ActivatorSkipVerify {
-				ann[AnnotationProxySSLSecret] = o.Namespace + "/" + o.ActivatorCASecret
+				ann[AnnotationProxySSLSecret] = o.Namespace + "/" + o.activatorCASecret()
 				ann[AnnotationProxySSLVerify] = "on"
 				ann[AnnotationProxySSLVerifyDepth] = ActivatorVerifyDepth
 				ann[AnnotationProxySSLName] = o.ActivatorHost

@@ -103,16 +103,18 @@ func TestIngressRoute(t *testing.T) {
 	}
 }
 
-// Verification is the default: an activator host without a CA secret is refused unless
-// verification is skipped explicitly.
+// Verification is the default: an activator host without a CA secret named is verified with
+// the Secret infra creates.
 func TestIngressVerifyByDefault(t *testing.T) {
 	o := testOptions()
 	o.ActivatorCASecret = ""
-	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "CA secret") {
-		t.Errorf("an activator host without a CA secret: %v", err)
+	ac, err := Ingress(sleepingWorkspace(), o)
+	if err != nil {
+		t.Fatal(err)
 	}
-	o.ActivatorSkipVerify = true
-	if err := o.Validate(); err != nil {
-		t.Errorf("skip verify: %v", err)
+	var ing networkingv1.Ingress
+	roundTrip(t, ac, &ing)
+	if got := ing.Annotations[AnnotationProxySSLSecret]; got != o.Namespace+"/"+DefaultActivatorCASecret || ing.Annotations[AnnotationProxySSLVerify] != "on" {
+		t.Errorf("no CA secret named: %v", ing.Annotations)
 	}
 }

@@ -50,7 +50,8 @@ type Options struct {
 	// ActivatorCASecret, when set with ActivatorHost, names a Secret in Namespace whose ca.crt
 	// verifies the activator's certificate; with it nginx also sends SNI (ingress-nginx
 	// applies its proxy-ssl-name and proxy-ssl-server-name only beside a proxy-ssl-secret).
-	// Required with ActivatorHost unless ActivatorSkipVerify.
+	// "" is DefaultActivatorCASecret: with ActivatorHost, nginx verifies unless
+	// ActivatorSkipVerify.
 	ActivatorCASecret string
 	// ActivatorSkipVerify opts out of verifying ActivatorHost (and so of SNI): for a local
 	// cluster whose activator has no publicly trusted certificate. Never in production: a
@@ -102,8 +103,6 @@ func (o Options) Validate() error {
 		return fmt.Errorf("kube options: activator port %d is not a port number", o.ActivatorPort)
 	case o.ActivatorCASecret != "" && o.ActivatorHost == "":
 		return fmt.Errorf("kube options: an activator CA secret needs the activator host it verifies")
-	case o.ActivatorHost != "" && o.ActivatorCASecret == "" && !o.ActivatorSkipVerify:
-		return fmt.Errorf("kube options: the activator host %q needs a CA secret to verify it (or, on a local cluster only, skip verify)", o.ActivatorHost)
 	}
 	if err := validateBackupPodLabels(o.BackupPodLabels); err != nil {
 		return fmt.Errorf("kube options: %w", err)
