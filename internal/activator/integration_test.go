@@ -430,3 +430,31 @@ func TestIntegrationRateLimits(t *testing.T) {
 	}
 	g.stillAsleep(t, s.ID, "the per-session limit")
 }
+
+// Over the real limiter in Redis: a stranger who spends its address's password budget spends
+// nothing of the session's, and the owner, from another address, wakes the workspace.
+func TestIntegrationStrangerDoesNotLockOutTheOwner(t *testing.T) {
+	f := newFixture(t, func(o *activator.Options) {
+		o.PasswordsPerIP, o.PasswordsPerSession = 3, 4
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	s := f.asleep(t)
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	guess := url.Values{"password": {"not-the-password"}, "return": {"/"}}
+	for i := range 8 {
+		want := http.StatusUnauthorized
+		if i >= 3 {
+			want = http.StatusTooManyRequests
+		}
+		if r := f.do(t, s.ID, request{method: "POST", path: activator.WakePath, form: guess, header: from("198.51.100.66")}); r.StatusCode != want {
+			t.Fatalf("stranger's guess %d: %d, want %d", i+1, r.StatusCode, want)
+		}
+	}
+	f.stillAsleep(t, s.ID, "a stranger's guesses")
+	r := f.do(t, s.ID, request{method: "POST", path: activator.WakePath, form: url.Values{"password": {s.Password}, "return": {"/"}},
+		header: from("203.0.113.5")})
+	if r.StatusCode != http.StatusSeeOther || wakeCookie(r) == nil {
+		t.Fatalf("the owner from another address: %d", r.StatusCode)
+	}
+	f.pollReady(t, s.ID, wakeCookie(r), 50*time.Millisecond)
+}
