@@ -386,12 +386,12 @@ func TestIntegrationPasswordWakes(t *testing.T) {
 	}
 }
 
-// argonPHC hashes pw the way code-server's login cookie holds it (argon2id, PHC string;
-// cheaper parameters than node-argon2's defaults, to keep the test fast).
+// argonPHC hashes pw the way code-server's login cookie holds it: argon2id with node-argon2's
+// defaults (the only parameters the activator takes), a 16-byte salt, a PHC string.
 func argonPHC(pw string) string {
 	salt := []byte("saltsaltsaltsalt")
-	key := argon2.IDKey([]byte(pw), salt, 2, 4096, 1, 32)
-	return "$argon2id$v=19$m=4096,t=2,p=1$" + base64.RawStdEncoding.EncodeToString(salt) + "$" + base64.RawStdEncoding.EncodeToString(key)
+	key := argon2.IDKey([]byte(pw), salt, 3, 64*1024, 4, 32)
+	return "$argon2id$v=19$m=65536,t=3,p=4$" + base64.RawStdEncoding.EncodeToString(salt) + "$" + base64.RawStdEncoding.EncodeToString(key)
 }
 
 func TestIntegrationRateLimits(t *testing.T) {
