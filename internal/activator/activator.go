@@ -11,11 +11,13 @@
 //   - asleep, without proof: a page that says so and asks for the IDE password.
 //
 // Proof is one of: a signed wake link (?hyperbola_wake=<token>, SignLink, at most 24 h), the
-// hyperbola_wake cookie the activator sets after any proof (HttpOnly, SameSite=Lax, Secure
-// over https), the IDE password posted from the page (compared in constant time with the
+// wake cookie the activator sets after any proof (__Host-hyperbola_wake: HttpOnly,
+// SameSite=Lax, Secure, Path=/, no Domain; hyperbola_wake over plain http), the IDE password posted from the page (compared in constant time with the
 // session's Secret), or code-server's own login cookie (an argon2 hash of that password).
-// Wakes are limited per session and requests per client IP (internal/ratelimit), so a
-// stranger can neither keep a workspace awake nor guess its password.
+// Wakes are limited per session and requests per client IP (internal/ratelimit); password
+// attempts and cookie checks have separate budgets per client IP and per session, so a
+// stranger can neither keep a workspace awake, guess its password, nor spend the owner's
+// tries.
 //
 // No goroutine outlives a request: the waking page's polls drive the session's pending step
 // forward (session.Service.Get), and the sweep does it for pages that were closed.
@@ -53,7 +55,7 @@ const (
 	ownPrefix  = "/.hyperbola/"
 )
 
-// Cookie names.
+// Cookie names, before CookieName's prefix.
 const (
 	// WakeCookie proves that its holder once had a wake link, the password or code-server's
 	// cookie for this host; it lets reloads and the status endpoint work without them.
@@ -63,6 +65,23 @@ const (
 	hopCookie = "hyperbola_hop"
 	maxHops   = 3
 )
+
+// HostCookiePrefix is the prefix of the activator's cookies over https. A browser takes a
+// __Host- cookie only when it is Secure, has Path=/ and no Domain, and set by this very host,
+// so no other host under the workspace domain (another workspace, whose owner controls its
+// pages) can set or shadow it. code-server's own cookie (CodeServerCookie) keeps its name:
+// the activator only reads it.
+const HostCookiePrefix = "__Host-"
+
+// CookieName is the name of the activator's cookie name over scheme: __Host-<name> over
+// https, <name> over plain http (a local cluster), where a browser refuses a Secure cookie
+// and so any __Host- one.
+func CookieName(scheme, name string) string {
+	if scheme == "https" {
+		return HostCookiePrefix + name
+	}
+	return name
+}
 
 // Sessions is what the activator needs from the session core (*session.Service).
 type Sessions interface {
@@ -107,9 +126,26 @@ type Options struct {
 	CookieTTL time.Duration
 	// WakesPerSession limits wakes of one session per minute (10).
 	WakesPerSession int
-	// PasswordsPerSession limits password checks (posted or code-server's cookie) of one
-	// session per minute (10).
+	// Password attempts (the page's form) and checks of code-server's cookie have budgets of
+	// their own, each per client IP and per session (docs/operations/wake-on-access.md,
+	// "Limits"). The per-IP budget is spent first, so a stranger over it spends nothing of
+	// the session's: the owner, from another address, still gets tries. The session's budget
+	// bounds guessing from many addresses (an IDE password has 144 random bits: at this rate
+	// guessing it takes longer than the universe has existed), and when strangers spend it
+	// all the owner still has the wake link and the wake cookie, which spend neither.
+	//
+	// PasswordsPerIP limits password attempts on one session from one client IP per minute
+	// (5): per session too, so a class behind one NAT address does not share one budget.
+	PasswordsPerIP int
+	// PasswordsPerSession limits password attempts on one session per minute (20).
 	PasswordsPerSession int
+	// CookieChecksPerIP limits argon2 checks of code-server's cookie from one client IP per
+	// minute (10), whatever the session: each check costs 64 MiB and about a tenth of a
+	// second of CPU.
+	CookieChecksPerIP int
+	// CookieChecksPerSession limits checks of code-server's cookie for one session per
+	// minute (10). Over it the cookie is not checked and the page asks for the password.
+	CookieChecksPerSession int
 	// RequestsPerIP limits page requests and posts per client IP per minute (60).
 	RequestsPerIP int
 	// StatusPerIP limits status polls per client IP per minute (120).
@@ -133,7 +169,10 @@ func (o *Options) defaults() {
 	for _, d := range []struct {
 		v   *int
 		def int
-	}{{&o.WakesPerSession, 10}, {&o.PasswordsPerSession, 10}, {&o.RequestsPerIP, 60}, {&o.StatusPerIP, 120}, {&o.HashChecks, 2}} {
+	}{
+		{&o.WakesPerSession, 10}, {&o.PasswordsPerIP, 5}, {&o.PasswordsPerSession, 20}, {&o.CookieChecksPerIP, 10},
+		{&o.CookieChecksPerSession, 10}, {&o.RequestsPerIP, 60}, {&o.StatusPerIP, 120}, {&o.HashChecks, 2},
+	} {
 		if *d.v <= 0 {
 			*d.v = d.def
 		}
@@ -323,7 +362,7 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, rq *request) {
 	} else if hasLink {
 		h.log.Info("wake link refused", "id", rq.id, "ip", rq.ip)
 	}
-	if c, err := r.Cookie(WakeCookie); via == "" && err == nil && verifyCookie(h.opts.Secret, rq.id, c.Value, rq.now) {
+	if c, err := r.Cookie(h.cookieName(WakeCookie)); via == "" && err == nil && verifyCookie(h.opts.Secret, rq.id, c.Value, rq.now) {
 		via = "cookie"
 	}
 	if c, err := r.Cookie(CodeServerCookie); via == "" && err == nil && c.Value != "" && h.codeServerCookie(r, rq, c.Value) {
@@ -346,11 +385,13 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, rq *request) {
 		h.write(w, r, askPage(sess.State, pathOf(target)))
 		return
 	}
+	if via != "cookie" {
+		// reloads and polls need no link, and no argon2 check; set before the wake, so a
+		// reload after a refused wake (a quota, a busy minute) needs no proof again
+		h.setCookie(w, rq)
+	}
 	if !h.wake(w, r, rq, sess, via) {
 		return
-	}
-	if via != "cookie" {
-		h.setCookie(w, rq) // reloads and polls need no link, and no argon2 check
 	}
 	if hasLink {
 		http.Redirect(w, r, target, http.StatusSeeOther) // the token leaves the address bar
@@ -397,6 +438,10 @@ func (h *Handler) wake(w http.ResponseWriter, r *http.Request, rq *request, sess
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrConflict):
 		h.write(w, r, notFoundPage())
 		return false
+	case errors.Is(err, session.ErrQuota):
+		h.log.Info("wake refused by a quota", "id", rq.id, "limit", session.LimitOf(err), "ip", rq.ip)
+		h.write(w, r, quotaPage(session.LimitOf(err)))
+		return false
 	default:
 		h.log.Error("waking the session", "id", rq.id, "err", err)
 		h.write(w, r, unavailablePage())
@@ -411,7 +456,7 @@ func (h *Handler) wake(w http.ResponseWriter, r *http.Request, rq *request, sess
 // retries in a moment, instead of a redirect loop.
 func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, target string) {
 	hops := 0
-	if c, err := r.Cookie(hopCookie); err == nil {
+	if c, err := r.Cookie(h.cookieName(hopCookie)); err == nil {
 		hops, _ = strconv.Atoi(c.Value)
 	}
 	if hops < maxHops {
@@ -477,6 +522,28 @@ func unavailablePage() *page {
 		StatusText: "Retrying in a few seconds."}
 }
 
+// quotaPage says that the workspace cannot start now, and which of the deployment's limits
+// stops it (session.Limit*): nothing is wrong with it, and waiting or sleeping another
+// workspace helps, so it is not "unavailable". It does not refresh itself: each reload is a
+// wake attempt.
+func quotaPage(limit string) *page {
+	why := "This deployment's limit on running workspaces (" + limit + ") is reached."
+	what := "Try again later, or ask whoever manages this deployment."
+	switch limit {
+	case session.LimitRunningPerUser:
+		why = "Its owner already has as many workspaces running as this deployment allows (" + limit + ")."
+		what = "Close the tabs of another of your workspaces and let it sleep (or have it put to sleep), then reload this page."
+	case session.LimitRunning:
+		why = "This deployment already runs as many workspaces as it allows (" + limit + ")."
+		what = "Reload this page in a few minutes: a workspace goes to sleep when nobody uses it."
+	case "":
+		why = "A limit of this deployment is reached."
+	}
+	return &page{Status: http.StatusForbidden, Title: "Workspace cannot start now", Heading: "This workspace cannot start now",
+		Lead: why + " Its files are kept as they were.", StatusText: "Not started: a limit is reached.", Note: what,
+		Limit: limit}
+}
+
 func stateGonePage(s session.State) *page {
 	if s == session.StateFailed {
 		return &page{Status: http.StatusConflict, Title: "Workspace unavailable", Heading: "This workspace is unavailable",
@@ -511,7 +578,8 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request, rq *request) 
 		h.write(w, r, stateGonePage(sess.State))
 		return
 	}
-	if !h.limit(w, r, "activator:password:"+rq.id, h.opts.PasswordsPerSession, "password checks per session") {
+	if !h.limit(w, r, passwordIPKey(rq), h.opts.PasswordsPerIP, "password attempts per IP") ||
+		!h.limit(w, r, "activator:password:"+rq.id, h.opts.PasswordsPerSession, "password attempts per session") {
 		return
 	}
 	want, err := h.deps.Passwords.Password(r.Context(), rq.id)
@@ -533,11 +601,16 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request, rq *request) 
 		h.write(w, r, p)
 		return
 	}
+	h.setCookie(w, rq)
 	if !h.wake(w, r, rq, sess, "password") {
 		return
 	}
-	h.setCookie(w, rq)
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// passwordIPKey is the budget of password attempts on one session from one client IP.
+func passwordIPKey(rq *request) string {
+	return "activator:password:" + rq.id + ":ip:" + rq.ip.String()
 }
 
 // samePassword compares in constant time (over digests, so the length is not told either).
@@ -568,15 +641,22 @@ func pathOf(target string) string {
 	return u.RequestURI()
 }
 
-// codeServerCookie checks code-server's login cookie against the session's password. Over
-// the per-session limit, or with every check slot busy, it does not check (the page asks for
-// the password instead).
+// codeServerCookie checks code-server's login cookie against the session's password. A
+// cookie with other argon2 parameters than code-server's is refused before anything is
+// spent; over a cookie-check budget, or with every check slot busy, it does not check (the
+// page asks for the password instead).
 func (h *Handler) codeServerCookie(r *http.Request, rq *request, value string) bool {
 	if _, err := parseArgon2(decodeCookie(value)); err != nil {
 		return false
 	}
-	if res, err := h.deps.Limiter.Allow(r.Context(), "activator:password:"+rq.id, h.opts.PasswordsPerSession); err != nil || !res.Allowed {
-		return false
+	// per IP first: a stranger over its own budget spends nothing of the session's
+	for _, l := range []struct {
+		key       string
+		perMinute int
+	}{{"activator:cookie:ip:" + rq.ip.String(), h.opts.CookieChecksPerIP}, {"activator:cookie:" + rq.id, h.opts.CookieChecksPerSession}} {
+		if res, err := h.deps.Limiter.Allow(r.Context(), l.key, l.perMinute); err != nil || !res.Allowed {
+			return false
+		}
 	}
 	select {
 	case h.hashes <- struct{}{}:
@@ -592,9 +672,13 @@ func (h *Handler) codeServerCookie(r *http.Request, rq *request, value string) b
 	return codeServerCookieMatches(value, want)
 }
 
-// cookie is a host-only cookie of the activator; a negative maxAge deletes it.
+// cookieName is the name of the activator's cookie name on this scheme (CookieName).
+func (h *Handler) cookieName(name string) string { return CookieName(h.opts.Scheme, name) }
+
+// cookie is a host-only cookie of the activator (Path=/, no Domain; Secure and __Host- over
+// https); a negative maxAge deletes it.
 func (h *Handler) cookie(name, value string, maxAge time.Duration) *http.Cookie {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: h.opts.Scheme == "https",
+	c := &http.Cookie{Name: h.cookieName(name), Value: value, Path: "/", HttpOnly: true, Secure: h.opts.Scheme == "https",
 		SameSite: http.SameSiteLaxMode}
 	if maxAge < 0 {
 		c.MaxAge = -1
@@ -631,7 +715,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, rq *request) {
 		h.fail(w, r, &wire.Error{Code: string(session.KindRateLimited), Message: "too many requests", RetryAfter: max(res.RetryAfter, time.Second)})
 		return
 	}
-	c, err := r.Cookie(WakeCookie)
+	c, err := r.Cookie(h.cookieName(WakeCookie))
 	if err != nil || !verifyCookie(h.opts.Secret, rq.id, c.Value, rq.now) {
 		h.fail(w, r, &wire.Error{Code: wire.CodeUnauthenticated, Message: "the wake cookie is missing or not valid for this workspace"})
 		return

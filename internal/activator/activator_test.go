@@ -131,38 +131,58 @@ func TestDispatch(t *testing.T) {
 	}
 }
 
-func phc(variant string, pw string, m, t uint32, p uint8) string {
+// phc hashes pw as code-server does (its argon2 parameters, a 16-byte salt) and formats it
+// with params in the PHC string, so a test can write a cookie with other parameters.
+func phc(pw, params string) string {
 	salt := []byte("0123456789abcdef")
-	var key []byte
-	if variant == "argon2id" {
-		key = argon2.IDKey([]byte(pw), salt, t, m, p, 32)
-	} else {
-		key = argon2.Key([]byte(pw), salt, t, m, p, 32)
-	}
-	return fmt.Sprintf("$%s$v=19$m=%d,t=%d,p=%d$%s$%s", variant, m, t, p,
+	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemoryKiB, argonThreads, argonHashBytes)
+	return fmt.Sprintf("$argon2id$v=19$%s$%s$%s", params,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
+// Only code-server's own parameters are taken, and anything else is refused before hashing.
 func TestCodeServerCookie(t *testing.T) {
-	c := phc("argon2id", testPW, 1024, 1, 1)
+	c := phc(testPW, argonParams)
+	b64 := base64.RawStdEncoding.EncodeToString
 	for name, tc := range map[string]struct {
 		cookie, pw string
 		want       bool
 	}{
-		"matches":           {c, testPW, true},
-		"percent-encoded":   {url.QueryEscape(c), testPW, true},
-		"argon2i":           {phc("argon2i", testPW, 1024, 1, 1), testPW, true},
-		"wrong password":    {c, "nope", false},
-		"empty password":    {c, "", false},
-		"argon2d":           {strings.Replace(c, "argon2id", "argon2d", 1), testPW, false},
-		"too much memory":   {strings.Replace(c, "m=1024", "m=1048576", 1), testPW, false},
-		"too many passes":   {strings.Replace(c, "t=1", "t=99", 1), testPW, false},
-		"old version":       {strings.Replace(c, "v=19", "v=16", 1), testPW, false},
-		"not a hash":        {"s%3Asomething.signed", testPW, false},
-		"missing a section": {c[:strings.LastIndexByte(c, '$')], testPW, false},
+		"matches":         {c, testPW, true},
+		"percent-encoded": {url.QueryEscape(c), testPW, true},
+		"wrong password":  {c, "nope", false},
+		"empty password":  {c, "", false},
 	} {
 		if got := codeServerCookieMatches(tc.cookie, tc.pw); got != tc.want {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)
+		}
+	}
+	salt, sum := b64([]byte("0123456789abcdef")), c[strings.LastIndexByte(c, '$')+1:]
+	for name, cookie := range map[string]string{
+		"argon2i":            strings.Replace(c, "argon2id", "argon2i", 1),
+		"argon2d":            strings.Replace(c, "argon2id", "argon2d", 1),
+		"old version":        strings.Replace(c, "v=19", "v=16", 1),
+		"no version":         strings.Replace(c, "$v=19", "", 1),
+		"4 GiB of memory":    strings.Replace(c, "m=65536", "m=4194304", 1),
+		"less memory":        strings.Replace(c, "m=65536", "m=1024", 1),
+		"99 passes":          strings.Replace(c, "t=3", "t=99", 1),
+		"255 lanes":          strings.Replace(c, "p=4", "p=255", 1),
+		"parameters padded":  strings.Replace(c, "m=65536", "m=065536", 1),
+		"parameters moved":   strings.Replace(c, "m=65536,t=3,p=4", "t=3,m=65536,p=4", 1),
+		"extra parameter":    strings.Replace(c, "p=4", "p=4,data=x", 1),
+		"a long salt":        strings.Replace(c, salt, b64(make([]byte, 4096)), 1),
+		"a short salt":       strings.Replace(c, salt, b64(make([]byte, 8)), 1),
+		"a long hash":        strings.Replace(c, sum, b64(make([]byte, 1024)), 1),
+		"a bad salt":         strings.Replace(c, salt, strings.Repeat("*", len(salt)), 1),
+		"not a hash":         "s%3Asomething.signed",
+		"missing a section":  c[:strings.LastIndexByte(c, '$')],
+		"a section too many": c + "$x",
+	} {
+		if _, err := parseArgon2(cookie); err == nil {
+			t.Errorf("%s: parsed", name)
+		}
+		if codeServerCookieMatches(cookie, testPW) {
+			t.Errorf("%s: matches", name)
 		}
 	}
 }
@@ -198,9 +218,9 @@ func TestHandlerWakesOnlyWithProof(t *testing.T) {
 	if !strings.Contains(w.Body.String(), `value="/?folder=/app"`) {
 		t.Error("the form does not return to the page asked for")
 	}
-	forged := &http.Cookie{Name: WakeCookie, Value: signCookie([]byte("another-secret-another-secret-000"), asleepID, u.now.Add(time.Hour))}
-	other := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, runningID, u.now.Add(time.Hour))}
-	expired := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, asleepID, u.now.Add(-time.Second))}
+	forged := &http.Cookie{Name: hostWake, Value: signCookie([]byte("another-secret-another-secret-000"), asleepID, u.now.Add(time.Hour))}
+	other := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, runningID, u.now.Add(time.Hour))}
+	expired := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, asleepID, u.now.Add(-time.Second))}
 	for name, c := range map[string]*http.Cookie{"forged": forged, "another session's": other, "expired": expired} {
 		if w := u.do("GET", host(asleepID), "/", nil, c); w.Code != http.StatusOK || len(u.sessions.woken()) != 0 {
 			t.Errorf("%s cookie: %d, woke %v", name, w.Code, u.sessions.woken())
@@ -214,7 +234,7 @@ func TestHandlerWakesOnlyWithProof(t *testing.T) {
 		"empty":           "",
 	} {
 		w := u.do("GET", host(asleepID), "/?"+LinkParam+"="+url.QueryEscape(token), nil)
-		if w.Code != http.StatusForbidden || len(u.sessions.woken()) != 0 || cookieOf(t, w, WakeCookie) != nil {
+		if w.Code != http.StatusForbidden || len(u.sessions.woken()) != 0 || cookieOf(t, w, hostWake) != nil {
 			t.Errorf("%s link: %d, woke %v", name, w.Code, u.sessions.woken())
 		}
 	}
@@ -228,7 +248,7 @@ func TestHandlerWakesOnlyWithProof(t *testing.T) {
 	if loc := w.Header().Get("Location"); loc != "https://"+host(asleepID)+"/some/path?folder=/app" {
 		t.Errorf("link redirects to %s", loc)
 	}
-	c := cookieOf(t, w, WakeCookie)
+	c := cookieOf(t, w, hostWake)
 	if c == nil || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.MaxAge != 7*24*3600 {
 		t.Fatalf("wake cookie %+v", c)
 	}
@@ -266,19 +286,19 @@ func TestHandlerStartingNeedsNoProof(t *testing.T) {
 
 func TestHandlerCodeServerCookieWakes(t *testing.T) {
 	u := newUnit(t, nil)
-	bad := &http.Cookie{Name: CodeServerCookie, Value: url.QueryEscape(phc("argon2id", "not-it", 1024, 1, 1))}
+	bad := &http.Cookie{Name: CodeServerCookie, Value: url.QueryEscape(phc("not-it", argonParams))}
 	if w := u.do("GET", host(asleepID), "/", nil, bad); w.Code != http.StatusOK || len(u.sessions.woken()) != 0 {
 		t.Fatalf("wrong code-server cookie: %d, woke %v", w.Code, u.sessions.woken())
 	}
-	good := &http.Cookie{Name: CodeServerCookie, Value: url.QueryEscape(phc("argon2id", testPW, 1024, 1, 1))}
+	good := &http.Cookie{Name: CodeServerCookie, Value: url.QueryEscape(phc(testPW, argonParams))}
 	w := u.do("GET", host(asleepID), "/", nil, good)
-	if w.Code != http.StatusOK || len(u.sessions.woken()) != 1 || cookieOf(t, w, WakeCookie) == nil {
+	if w.Code != http.StatusOK || len(u.sessions.woken()) != 1 || cookieOf(t, w, hostWake) == nil {
 		t.Fatalf("code-server cookie: %d, woke %v", w.Code, u.sessions.woken())
 	}
 
 	// over the per-session limit the cookie is not checked, and the page asks for the
 	// password (a stale cookie never turns the page into a 429)
-	u = newUnit(t, func(o *Options) { o.PasswordsPerSession = 1 })
+	u = newUnit(t, func(o *Options) { o.CookieChecksPerSession = 1 })
 	for i := range 3 {
 		w := u.do("GET", host(asleepID), "/", nil, bad)
 		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `type="password"`) {
@@ -323,7 +343,7 @@ func TestHandlerRunningRedirectsWithoutLooping(t *testing.T) {
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "https://"+host(runningID)+"/a?b=1" {
 			t.Fatalf("hop %d: %d %s", i, w.Code, w.Header().Get("Location"))
 		}
-		hop = cookieOf(t, w, hopCookie)
+		hop = cookieOf(t, w, HostCookiePrefix+hopCookie)
 	}
 	w := u.do("GET", host(runningID), "/a", nil, hop)
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `http-equiv="refresh" content="2"`) {
@@ -339,7 +359,7 @@ func TestHandlerStatus(t *testing.T) {
 	if w := u.do("GET", host(asleepID), StatusPath, nil); w.Code != http.StatusUnauthorized {
 		t.Fatalf("status without the cookie: %d", w.Code)
 	}
-	c := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
+	c := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
 	w := u.do("GET", host(asleepID), StatusPath, nil, c)
 	var st Status
 	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &st) != nil || st.State != session.StateSleeping || st.Ready {
@@ -369,7 +389,7 @@ func TestHandlerNotFoundAndGone(t *testing.T) {
 		t.Errorf("unknown own path: %d", w.Code)
 	}
 	u.sessions.setState(asleepID, session.StateDeleting)
-	c := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
+	c := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
 	if w := u.do("GET", host(asleepID), "/", nil, c); w.Code != http.StatusNotFound || len(u.sessions.woken()) != 0 {
 		t.Errorf("deleting: %d", w.Code)
 	}
@@ -386,7 +406,7 @@ func TestHandlerNotFoundAndGone(t *testing.T) {
 // The IDE's own requests from a tab left open neither see a page nor wake anything.
 func TestHandlerIgnoresTheIDEsRequests(t *testing.T) {
 	u := newUnit(t, nil)
-	c := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
+	c := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
 	for name, set := range map[string]func(*http.Request){
 		"websocket": func(r *http.Request) { r.Header.Set("Upgrade", "websocket"); r.Header.Set("Connection", "Upgrade") },
 		"fetch":     func(r *http.Request) { r.Header.Set("Sec-Fetch-Mode", "cors") },
@@ -421,7 +441,7 @@ func TestHandlerRateLimits(t *testing.T) {
 	}
 
 	u = newUnit(t, func(o *Options) { o.WakesPerSession = 1 })
-	c := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
+	c := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
 	if w := u.do("GET", host(asleepID), "/", nil, c); w.Code != http.StatusOK || len(u.sessions.woken()) != 1 {
 		t.Fatalf("first wake: %d", w.Code)
 	}
@@ -430,7 +450,7 @@ func TestHandlerRateLimits(t *testing.T) {
 		t.Fatalf("second wake in the minute: %d, woke %v", w.Code, u.sessions.woken())
 	}
 
-	u = newUnit(t, func(o *Options) { o.PasswordsPerSession = 2 })
+	u = newUnit(t, func(o *Options) { o.PasswordsPerIP = 2 })
 	for i := range 2 {
 		if w := u.do("POST", host(asleepID), WakePath, url.Values{"password": {"guess"}}); w.Code != http.StatusUnauthorized {
 			t.Fatalf("guess %d: %d", i+1, w.Code)
@@ -441,11 +461,144 @@ func TestHandlerRateLimits(t *testing.T) {
 	}
 }
 
+// Password attempts and cookie checks have budgets per client IP and per session, spent in
+// that order: a stranger over its IP's budget does not lock out the owner from another
+// address, strangers that spend the session's budget leave the owner the wake link, and
+// neither kind of check spends the other's budget.
+func TestHandlerSeparateBudgets(t *testing.T) {
+	const stranger, owner = "198.51.100.66", "203.0.113.5"
+	u := newUnit(t, func(o *Options) { o.PasswordsPerIP, o.PasswordsPerSession = 3, 6 })
+	guess := url.Values{"password": {"guess"}}
+	for i := range 10 { // well over its IP's budget: the rest are refused before the session's
+		want := http.StatusUnauthorized
+		if i >= 3 {
+			want = http.StatusTooManyRequests
+		}
+		if w := u.doFrom(stranger, "POST", host(asleepID), WakePath, guess); w.Code != want {
+			t.Fatalf("stranger's guess %d: %d, want %d", i+1, w.Code, want)
+		}
+	}
+	if got := u.limiter.count("activator:password:" + asleepID); got != 3 {
+		t.Errorf("the stranger spent %d of the session's budget, want 3 (its IP's)", got)
+	}
+	// the stranger's cookies spent nothing of the password budgets either
+	bad := &http.Cookie{Name: CodeServerCookie, Value: url.QueryEscape(phc("not-it", argonParams))}
+	if w := u.doFrom(stranger, "GET", host(asleepID), "/", nil, bad); w.Code != http.StatusOK {
+		t.Fatalf("stranger's cookie: %d", w.Code)
+	}
+	w := u.doFrom(owner, "POST", host(asleepID), WakePath, url.Values{"password": {testPW}})
+	if w.Code != http.StatusSeeOther || len(u.sessions.woken()) != 1 {
+		t.Fatalf("the owner from another address: %d, woke %v", w.Code, u.sessions.woken())
+	}
+
+	// strangers from many addresses spend the session's budget: a password is refused for
+	// the rest of the minute, the wake link still works
+	u = newUnit(t, func(o *Options) { o.PasswordsPerIP, o.PasswordsPerSession = 3, 6 })
+	for i := range 6 {
+		if w := u.doFrom(fmt.Sprintf("198.51.100.%d", i/2+1), "POST", host(asleepID), WakePath, guess); w.Code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i+1, w.Code)
+		}
+	}
+	if w := u.doFrom(owner, "POST", host(asleepID), WakePath, url.Values{"password": {testPW}}); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("over the session's budget: %d", w.Code)
+	}
+	token := SignLink(testSecret, asleepID, u.now.Add(time.Hour))
+	if w := u.doFrom(owner, "GET", host(asleepID), "/?"+LinkParam+"="+url.QueryEscape(token), nil); w.Code != http.StatusSeeOther || len(u.sessions.woken()) != 1 {
+		t.Fatalf("the wake link over the password budget: %d, woke %v", w.Code, u.sessions.woken())
+	}
+
+	// cookie checks: the same shape, and they spend no password attempt
+	u = newUnit(t, func(o *Options) { o.CookieChecksPerIP, o.CookieChecksPerSession = 2, 4 })
+	for range 5 {
+		if w := u.doFrom(stranger, "GET", host(asleepID), "/", nil, bad); w.Code != http.StatusOK {
+			t.Fatalf("stranger's cookie: %d", w.Code)
+		}
+	}
+	if got, pw := u.limiter.count("activator:cookie:"+asleepID), u.limiter.count("activator:password:"+asleepID); got != 2 || pw != 0 {
+		t.Errorf("the stranger's cookies spent %d cookie checks and %d password attempts of the session's, want 2 and 0", got, pw)
+	}
+	good := &http.Cookie{Name: CodeServerCookie, Value: url.QueryEscape(phc(testPW, argonParams))}
+	if w := u.doFrom(owner, "GET", host(asleepID), "/", nil, good); w.Code != http.StatusOK || len(u.sessions.woken()) != 1 {
+		t.Fatalf("the owner's cookie from another address: %d, woke %v", w.Code, u.sessions.woken())
+	}
+	// a cookie with other parameters spends nothing at all: it is refused before the budgets
+	crafted := &http.Cookie{Name: CodeServerCookie, Value: strings.Replace(phc("x", argonParams), "m=65536", "m=4194304", 1)}
+	before := u.limiter.count("activator:cookie:ip:" + stranger)
+	u.doFrom(stranger, "GET", host(asleepID), "/", nil, crafted)
+	if after := u.limiter.count("activator:cookie:ip:" + stranger); after != before {
+		t.Errorf("a crafted cookie spent a check (%d → %d)", before, after)
+	}
+}
+
+// A wake refused by a quota says that the workspace cannot start now and which limit stops
+// it, not that the service is unavailable; the proof is kept (the wake cookie), so a reload
+// tries again without it.
+func TestHandlerQuotaRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		limits session.Limits
+		limit  string
+		says   string
+	}{
+		{session.Limits{MaxRunningPerUser: 1}, session.LimitRunningPerUser, "Its owner already has as many workspaces running as this deployment allows (max_running_per_user)."},
+		{session.Limits{MaxRunning: 1}, session.LimitRunning, "This deployment already runs as many workspaces as it allows (max_running)."},
+	} {
+		u := newUnit(t, nil)
+		u.sessions = newSessionsWith(session.Options{Domain: testDomain, Limits: tc.limits}, u.sessions.seeded...)
+		u.h.deps.Sessions = u.sessions
+		token := SignLink(testSecret, asleepID, u.now.Add(time.Hour))
+		w := u.do("GET", host(asleepID), "/?"+LinkParam+"="+url.QueryEscape(token), nil)
+		b := w.Body.String()
+		if w.Code != http.StatusForbidden || !strings.Contains(b, "This workspace cannot start now") || !strings.Contains(b, tc.says) ||
+			!strings.Contains(b, `data-limit="`+tc.limit+`"`) || strings.Contains(b, "Something went wrong") || strings.Contains(b, "http-equiv") {
+			t.Errorf("%s: %d\n%s", tc.limit, w.Code, b)
+		}
+		if len(u.sessions.woken()) != 1 || cookieOf(t, w, hostWake) == nil {
+			t.Errorf("%s: woke %v, wake cookie %v", tc.limit, u.sessions.woken(), cookieOf(t, w, hostWake))
+		}
+		if st := u.sessions.state(asleepID); st != session.StateSleeping {
+			t.Errorf("%s: the refused session is %s", tc.limit, st)
+		}
+		// the password form says the same
+		w = u.do("POST", host(asleepID), WakePath, url.Values{"password": {testPW}})
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), tc.says) {
+			t.Errorf("%s, password: %d", tc.limit, w.Code)
+		}
+	}
+}
+
+// The activator's cookies are __Host- cookies over https (Secure, Path=/, no Domain), plain
+// over http, where a browser refuses Secure cookies; code-server's cookie keeps its own name.
+func TestCookieNames(t *testing.T) {
+	if got := CookieName("https", WakeCookie); got != "__Host-hyperbola_wake" {
+		t.Errorf("https: %s", got)
+	}
+	if got := CookieName("http", WakeCookie); got != "hyperbola_wake" {
+		t.Errorf("http: %s", got)
+	}
+	if CodeServerCookie != "code-server-session" {
+		t.Errorf("code-server's cookie is %s", CodeServerCookie)
+	}
+	u := newUnit(t, nil)
+	token := SignLink(testSecret, asleepID, u.now.Add(time.Hour))
+	w := u.do("GET", host(asleepID), "/?"+LinkParam+"="+url.QueryEscape(token), nil)
+	for _, c := range w.Result().Cookies() {
+		if !strings.HasPrefix(c.Name, HostCookiePrefix) || !c.Secure || c.Path != "/" || c.Domain != "" {
+			t.Errorf("cookie %+v is not a __Host- cookie", c)
+		}
+	}
+	// an unprefixed wake cookie (which any host under the domain could set) is no proof over https
+	u.sessions.setState(asleepID, session.StateSleeping)
+	plain := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
+	if w := u.do("GET", host(asleepID), "/", nil, plain); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `type="password"`) || len(u.sessions.woken()) != 1 {
+		t.Errorf("an unprefixed cookie over https: %d, woke %v", w.Code, u.sessions.woken())
+	}
+}
+
 // The waking page: accessible, self-contained, works without JavaScript (meta refresh in
 // <noscript>) and with it (a script allowed by the CSP nonce polls the status endpoint).
 func TestWakingPage(t *testing.T) {
 	u := newUnit(t, nil)
-	c := &http.Cookie{Name: WakeCookie, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
+	c := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
 	w := u.do("GET", host(asleepID), "/", nil, c)
 	body := w.Body.String()
 	for _, want := range []string{

@@ -3,6 +3,7 @@ package activator
 import (
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -16,53 +17,51 @@ import (
 // sends it, and its owner wakes the workspace without typing the password again.
 const CodeServerCookie = "code-server-session"
 
-// Bounds on the argon2 parameters a cookie may ask for: a verification costs what the cookie
-// says, and a stranger writes the cookie. code-server's (node-argon2's defaults) are
-// m=65536 (64 MiB), t=3, p=4.
+// code-server's own argon2 parameters, the only ones a cookie may carry. code-server hashes
+// with node-argon2's defaults (src/node/util.ts: argon2.hash(password); node-argon2 0.31 and
+// later: argon2id, version 0x13, m=65536 KiB, t=3, p=4, a 16-byte salt and a 32-byte hash).
+// A verification costs what the cookie says and a stranger writes the cookie, so anything
+// else is refused before hashing: a crafted cookie cannot ask for more memory or passes.
 const (
-	maxArgonMemoryKiB = 64 * 1024
-	maxArgonTime      = 10
-	maxArgonThreads   = 8
-	maxArgonBytes     = 128
+	argonVariant   = "argon2id"
+	argonVersion   = "v=19"
+	argonParams    = "m=65536,t=3,p=4"
+	argonMemoryKiB = 64 * 1024
+	argonTime      = 3
+	argonThreads   = 4
+	argonSaltBytes = 16
+	argonHashBytes = 32
 )
 
-// argonParams is one parsed PHC string.
-type argonParams struct {
-	variant      string // argon2id or argon2i
-	memory, time uint32
-	threads      uint8
-	salt, hash   []byte
+// argonHash is the salt and hash of one PHC string with code-server's parameters.
+type argonHash struct {
+	salt, hash []byte
 }
 
-func parseArgon2(phc string) (*argonParams, error) {
+// parseArgon2 takes "$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>" and nothing else.
+func parseArgon2(phc string) (*argonHash, error) {
 	parts := strings.Split(phc, "$")
 	// "", variant, v=19, m=..,t=..,p=.., salt, hash
 	if len(parts) != 6 || parts[0] != "" {
-		return nil, fmt.Errorf("not a PHC string")
+		return nil, errors.New("not a PHC string")
 	}
-	p := &argonParams{variant: parts[1]}
-	if p.variant != "argon2id" && p.variant != "argon2i" {
-		return nil, fmt.Errorf("argon2 variant %q is not supported", p.variant)
+	if parts[1] != argonVariant || parts[2] != argonVersion || parts[3] != argonParams {
+		return nil, fmt.Errorf("argon2 %q %q %q are not code-server's parameters", parts[1], parts[2], parts[3])
 	}
-	if parts[2] != "v=19" {
-		return nil, fmt.Errorf("argon2 version %q is not supported", parts[2])
+	// the lengths are checked on the text first, so nothing large is decoded either
+	enc := base64.RawStdEncoding
+	if len(parts[4]) != enc.EncodedLen(argonSaltBytes) || len(parts[5]) != enc.EncodedLen(argonHashBytes) {
+		return nil, errors.New("argon2 salt or hash has the wrong length")
 	}
-	var threads uint32
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &threads); err != nil {
-		return nil, fmt.Errorf("argon2 parameters %q: %w", parts[3], err)
-	}
-	if p.memory < 8 || p.memory > maxArgonMemoryKiB || p.time < 1 || p.time > maxArgonTime || threads < 1 || threads > maxArgonThreads {
-		return nil, fmt.Errorf("argon2 parameters %q are out of bounds", parts[3])
-	}
-	p.threads = uint8(threads)
+	h := &argonHash{}
 	var err error
-	if p.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil || len(p.salt) < 8 || len(p.salt) > maxArgonBytes {
-		return nil, fmt.Errorf("argon2 salt is malformed")
+	if h.salt, err = enc.DecodeString(parts[4]); err != nil {
+		return nil, fmt.Errorf("argon2 salt: %w", err)
 	}
-	if p.hash, err = base64.RawStdEncoding.DecodeString(parts[5]); err != nil || len(p.hash) < 16 || len(p.hash) > maxArgonBytes {
-		return nil, fmt.Errorf("argon2 hash is malformed")
+	if h.hash, err = enc.DecodeString(parts[5]); err != nil {
+		return nil, fmt.Errorf("argon2 hash: %w", err)
 	}
-	return p, nil
+	return h, nil
 }
 
 // decodeCookie undoes Express's percent-encoding of cookie values.
@@ -75,17 +74,12 @@ func decodeCookie(v string) string {
 
 // codeServerCookieMatches reports whether cookie is an argon2 hash of password, as code-server
 // writes it (Express percent-encodes cookie values). The comparison is constant time; a
-// malformed or over-expensive cookie is false.
+// malformed cookie, or one with other parameters than code-server's, is false.
 func codeServerCookieMatches(cookie, password string) bool {
 	p, err := parseArgon2(decodeCookie(cookie))
 	if err != nil || password == "" {
 		return false
 	}
-	var got []byte
-	if p.variant == "argon2id" {
-		got = argon2.IDKey([]byte(password), p.salt, p.time, p.memory, p.threads, uint32(len(p.hash)))
-	} else {
-		got = argon2.Key([]byte(password), p.salt, p.time, p.memory, p.threads, uint32(len(p.hash)))
-	}
+	got := argon2.IDKey([]byte(password), p.salt, argonTime, argonMemoryKiB, argonThreads, argonHashBytes)
 	return subtle.ConstantTimeCompare(got, p.hash) == 1
 }

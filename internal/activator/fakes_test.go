@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -21,13 +22,28 @@ import (
 // sessions is the real session Service on the core's fakes, seen through a Spy.
 type sessions struct {
 	*sessiontest.Spy
-	fakes *sessiontest.Fakes
+	fakes  *sessiontest.Fakes
+	seeded []*session.Session
 }
 
 func newSessions(ss ...*session.Session) *sessions {
+	return newSessionsWith(session.Options{Domain: testDomain}, ss...)
+}
+
+// newSessionsWith is newSessions with the Service's options (its Limits, say).
+func newSessionsWith(opts session.Options, ss ...*session.Session) *sessions {
 	f := sessiontest.New()
 	f.Seed(ss...)
-	return &sessions{Spy: sessiontest.NewSpy(f.Service(session.Options{Domain: testDomain})), fakes: f}
+	return &sessions{Spy: sessiontest.NewSpy(f.Service(opts)), fakes: f, seeded: ss}
+}
+
+// state is the session's recorded state.
+func (s *sessions) state(id string) session.State {
+	rec, err := s.fakes.Store.Get(context.Background(), id)
+	if err != nil {
+		panic(err)
+	}
+	return rec.State
 }
 
 // woken returns who asked for each wake of a session that exists, in order.
@@ -83,6 +99,16 @@ func (f *fakeLimiter) Allow(_ context.Context, key string, perMinute int) (ratel
 	return ratelimit.Result{Allowed: true, Limit: perMinute, Remaining: perMinute - f.seen[key]}, nil
 }
 
+// hostWake is the wake cookie's name over https, the units' scheme.
+var hostWake = CookieName("https", WakeCookie)
+
+// count is how many requests key has seen.
+func (f *fakeLimiter) count(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen[key]
+}
+
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
 const (
@@ -123,6 +149,12 @@ func newUnit(t *testing.T, mutate func(*Options)) *unit {
 // do serves one request from 192.0.2.10 (an untrusted peer) for host.
 func (u *unit) do(method, host, target string, body url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	u.t.Helper()
+	return u.doFrom("192.0.2.10", method, host, target, body, cookies...)
+}
+
+// doFrom serves one request from the client ip (an untrusted peer) for host.
+func (u *unit) doFrom(ip, method, host, target string, body url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	u.t.Helper()
 	var r *http.Request
 	if body != nil {
 		r = httptest.NewRequest(method, target, strings.NewReader(body.Encode()))
@@ -131,7 +163,7 @@ func (u *unit) do(method, host, target string, body url.Values, cookies ...*http
 		r = httptest.NewRequest(method, target, nil)
 	}
 	r.Host = host
-	r.RemoteAddr = "192.0.2.10:4321"
+	r.RemoteAddr = net.JoinHostPort(ip, "4321")
 	for _, c := range cookies {
 		r.AddCookie(c)
 	}

@@ -170,7 +170,7 @@ func bodyOf(r reply) string { return r.body }
 
 func wakeCookie(r reply) *http.Cookie {
 	for _, c := range r.Cookies() {
-		if c.Name == activator.WakeCookie {
+		if c.Name == activator.CookieName("http", activator.WakeCookie) {
 			return c
 		}
 	}
@@ -294,7 +294,7 @@ func TestIntegrationNoProofNoWake(t *testing.T) {
 	}
 	for name, rq := range map[string]request{
 		"no proof":               {path: "/"},
-		"a cookie of nothing":    {path: "/", cookies: []*http.Cookie{{Name: activator.WakeCookie, Value: "1999999999.AAAA"}}},
+		"a cookie of nothing":    {path: "/", cookies: []*http.Cookie{{Name: activator.CookieName("http", activator.WakeCookie), Value: "1999999999.AAAA"}}},
 		"another secret's link":  {path: "/?" + activator.LinkParam + "=" + url.QueryEscape(activator.SignLink([]byte("not-the-secret-not-the-secret-000"), s.ID, now.Add(time.Hour)))},
 		"another session's link": {path: sign(other.ID, now.Add(time.Hour))},
 		"an expired link":        {path: sign(s.ID, now.Add(-time.Minute))},
@@ -386,12 +386,12 @@ func TestIntegrationPasswordWakes(t *testing.T) {
 	}
 }
 
-// argonPHC hashes pw the way code-server's login cookie holds it (argon2id, PHC string;
-// cheaper parameters than node-argon2's defaults, to keep the test fast).
+// argonPHC hashes pw the way code-server's login cookie holds it: argon2id with node-argon2's
+// defaults (the only parameters the activator takes), a 16-byte salt, a PHC string.
 func argonPHC(pw string) string {
 	salt := []byte("saltsaltsaltsalt")
-	key := argon2.IDKey([]byte(pw), salt, 2, 4096, 1, 32)
-	return "$argon2id$v=19$m=4096,t=2,p=1$" + base64.RawStdEncoding.EncodeToString(salt) + "$" + base64.RawStdEncoding.EncodeToString(key)
+	key := argon2.IDKey([]byte(pw), salt, 3, 64*1024, 4, 32)
+	return "$argon2id$v=19$m=65536,t=3,p=4$" + base64.RawStdEncoding.EncodeToString(salt) + "$" + base64.RawStdEncoding.EncodeToString(key)
 }
 
 func TestIntegrationRateLimits(t *testing.T) {
@@ -429,4 +429,32 @@ func TestIntegrationRateLimits(t *testing.T) {
 		t.Fatalf("second wake within the minute: %d", r.StatusCode)
 	}
 	g.stillAsleep(t, s.ID, "the per-session limit")
+}
+
+// Over the real limiter in Redis: a stranger who spends its address's password budget spends
+// nothing of the session's, and the owner, from another address, wakes the workspace.
+func TestIntegrationStrangerDoesNotLockOutTheOwner(t *testing.T) {
+	f := newFixture(t, func(o *activator.Options) {
+		o.PasswordsPerIP, o.PasswordsPerSession = 3, 4
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	s := f.asleep(t)
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	guess := url.Values{"password": {"not-the-password"}, "return": {"/"}}
+	for i := range 8 {
+		want := http.StatusUnauthorized
+		if i >= 3 {
+			want = http.StatusTooManyRequests
+		}
+		if r := f.do(t, s.ID, request{method: "POST", path: activator.WakePath, form: guess, header: from("198.51.100.66")}); r.StatusCode != want {
+			t.Fatalf("stranger's guess %d: %d, want %d", i+1, r.StatusCode, want)
+		}
+	}
+	f.stillAsleep(t, s.ID, "a stranger's guesses")
+	r := f.do(t, s.ID, request{method: "POST", path: activator.WakePath, form: url.Values{"password": {s.Password}, "return": {"/"}},
+		header: from("203.0.113.5")})
+	if r.StatusCode != http.StatusSeeOther || wakeCookie(r) == nil {
+		t.Fatalf("the owner from another address: %d", r.StatusCode)
+	}
+	f.pollReady(t, s.ID, wakeCookie(r), 50*time.Millisecond)
 }

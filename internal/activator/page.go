@@ -38,7 +38,10 @@ type page struct {
 	// polls (the script does better), always otherwise.
 	Refresh    int
 	RetryAfter int
-	Nonce      string
+	// Limit names the deployment limit that stopped a wake (session.Limit*), for scripts
+	// and tests (data-limit); the text says it in words.
+	Limit string
+	Nonce string
 }
 
 // The live region's texts (also in the script).
@@ -88,7 +91,7 @@ a{color:var(--accent)}
 </style>
 </head>
 <body>
-<main id="main" data-step="{{.Step}}" data-target="{{.Target}}" data-interval="{{.PollMS}}">
+<main id="main"{{if .Limit}} data-limit="{{.Limit}}"{{end}} data-step="{{.Step}}" data-target="{{.Target}}" data-interval="{{.PollMS}}">
 <h1>{{.Heading}}</h1>
 <p>{{.Lead}}</p>
 {{- if .Step}}

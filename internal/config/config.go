@@ -91,8 +91,11 @@ type Config struct {
 	ActivatorService  string // HYPERBOLA_ACTIVATOR_SERVICE: Service in the workspace namespace that reaches the activator (default "hyperbola-activator"; set and empty disables)
 	ActivatorHost     string // HYPERBOLA_ACTIVATOR_HOST: the activator's host (session-api's run.app host); set, the Ingress speaks HTTPS to it with this Host
 	ActivatorPort     int32  // HYPERBOLA_ACTIVATOR_PORT: the Service's port (default 443 with ActivatorHost, 80 without)
-	ActivatorCASecret string // HYPERBOLA_ACTIVATOR_CA_SECRET: Secret (key ca.crt) of CAs that verify ActivatorHost; set, nginx sends SNI and verifies
-	WakeSecret        string // HYPERBOLA_WAKE_SECRET: signs wake links and wake cookies; at least activator.MinSecret (32) bytes, checked when the activator is built
+	ActivatorCASecret string // HYPERBOLA_ACTIVATOR_CA_SECRET: Secret (key ca.crt) of CAs that verify ActivatorHost, with SNI ("": kube's default, hyperbola-activator-ca)
+	// HYPERBOLA_ACTIVATOR_SKIP_VERIFY=true: nginx does not verify ActivatorHost (nor send SNI).
+	// A local cluster's opt-out only: a sleeping workspace's password crosses this hop.
+	ActivatorSkipVerify bool
+	WakeSecret          string // HYPERBOLA_WAKE_SECRET: signs wake links and wake cookies; at least activator.MinSecret (32) bytes, checked when the activator is built
 
 	// Firestore
 	FirestoreProject string // GOOGLE_CLOUD_PROJECT ("" = no durable records)
@@ -153,53 +156,54 @@ func FromEnv() (*Config, error) { return FromLookup(os.LookupEnv) }
 func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	r := reader{lookup: lookup}
 	c := &Config{
-		RedisHost:         r.str("REDIS_HOST", "localhost"),
-		RedisPort:         r.int("REDIS_PORT", 6379),
-		RedisPassword:     r.str("REDIS_PASSWORD", ""),
-		RedisCA:           r.str("HYPERBOLA_REDIS_CA", ""),
-		RedisDB:           r.int("REDIS_DB", 0),
-		RedisPrefix:       r.str("HYPERBOLA_REDIS_PREFIX", "hyperbola:"),
-		SessionTTL:        time.Duration(r.int("SESSION_TTL", int(session.DefaultSessionTTL/time.Second))) * time.Second,
-		IdleTimeout:       r.dur("HYPERBOLA_IDLE_TIMEOUT", session.DefaultIdleTimeout),
-		UserPodImage:      r.str("USER_POD_IMAGE", session.DefaultImage),
-		UserPodPort:       int32(r.int("USER_POD_PORT", 8080)),
-		Namespace:         r.str("HYPERBOLA_NAMESPACE", "hyperbola"),
-		Domain:            r.str("HYPERBOLA_DOMAIN", session.DefaultDomain),
-		StorageSize:       r.str("HYPERBOLA_STORAGE_SIZE", session.DefaultStorage),
-		StorageClass:      r.str("HYPERBOLA_STORAGE_CLASS", ""),
-		CPURequest:        r.str("HYPERBOLA_CPU_REQUEST", session.DefaultCPU),
-		MemoryRequest:     r.str("HYPERBOLA_MEMORY_REQUEST", session.DefaultMemory),
-		IngressClass:      r.str("HYPERBOLA_INGRESS_CLASS", "nginx"),
-		ClusterIssuer:     r.str("HYPERBOLA_CLUSTER_ISSUER", "letsencrypt"),
-		IngressNamespace:  r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
-		DNSNamespace:      r.str("HYPERBOLA_DNS_NAMESPACE", "kube-system"),
-		DNSPodLabels:      r.str("HYPERBOLA_DNS_POD_LABELS", "k8s-app=kube-dns"),
-		DNSCIDRs:          r.cidrs("HYPERBOLA_DNS_CIDRS"),
-		ProbeSourceCIDRs:  r.cidrs("HYPERBOLA_PROBE_SOURCE_CIDRS"),
-		BackupPVC:         r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
-		BackupImage:       r.str("HYPERBOLA_BACKUP_IMAGE", DefaultBackupImage),
-		BackupDeadline:    r.dur("HYPERBOLA_BACKUP_DEADLINE", 30*time.Minute),
-		BackupRetention:   r.days("HYPERBOLA_BACKUP_RETENTION", session.DefaultBackupRetention),
-		NodeSelector:      r.str("HYPERBOLA_NODE_SELECTOR", ""),
-		Tolerations:       r.str("HYPERBOLA_TOLERATIONS", ""),
-		TombstoneTTL:      r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
-		Kubeconfig:        r.str("KUBECONFIG", ""),
-		KubeContext:       r.str("HYPERBOLA_KUBE_CONTEXT", ""),
-		KubeEndpoint:      r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
-		KubeCA:            r.str("HYPERBOLA_KUBE_CA", ""),
-		CreateRateLimit:   r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
-		APIRateLimit:      r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
-		ProbeRateLimit:    r.int("HYPERBOLA_PROBE_RATE_LIMIT", 120),
-		AuthFailLimit:     r.int("HYPERBOLA_AUTH_FAIL_LIMIT", 30),
-		ReadyCacheTTL:     r.dur("HYPERBOLA_READY_CACHE_TTL", 5*time.Second),
-		TrustedProxies:    r.list("HYPERBOLA_TRUSTED_PROXIES"),
-		ListenAddr:        r.str("HYPERBOLA_LISTEN", "127.0.0.1:8080"),
-		ActivatorService:  r.strOrEmpty("HYPERBOLA_ACTIVATOR_SERVICE", "hyperbola-activator"),
-		ActivatorHost:     r.str("HYPERBOLA_ACTIVATOR_HOST", ""),
-		ActivatorPort:     int32(r.int("HYPERBOLA_ACTIVATOR_PORT", 0)),
-		ActivatorCASecret: r.str("HYPERBOLA_ACTIVATOR_CA_SECRET", ""),
-		WakeSecret:        r.str("HYPERBOLA_WAKE_SECRET", ""),
-		FirestoreProject:  r.str("GOOGLE_CLOUD_PROJECT", ""),
+		RedisHost:           r.str("REDIS_HOST", "localhost"),
+		RedisPort:           r.int("REDIS_PORT", 6379),
+		RedisPassword:       r.str("REDIS_PASSWORD", ""),
+		RedisCA:             r.str("HYPERBOLA_REDIS_CA", ""),
+		RedisDB:             r.int("REDIS_DB", 0),
+		RedisPrefix:         r.str("HYPERBOLA_REDIS_PREFIX", "hyperbola:"),
+		SessionTTL:          time.Duration(r.int("SESSION_TTL", int(session.DefaultSessionTTL/time.Second))) * time.Second,
+		IdleTimeout:         r.dur("HYPERBOLA_IDLE_TIMEOUT", session.DefaultIdleTimeout),
+		UserPodImage:        r.str("USER_POD_IMAGE", session.DefaultImage),
+		UserPodPort:         int32(r.int("USER_POD_PORT", 8080)),
+		Namespace:           r.str("HYPERBOLA_NAMESPACE", "hyperbola"),
+		Domain:              r.str("HYPERBOLA_DOMAIN", session.DefaultDomain),
+		StorageSize:         r.str("HYPERBOLA_STORAGE_SIZE", session.DefaultStorage),
+		StorageClass:        r.str("HYPERBOLA_STORAGE_CLASS", ""),
+		CPURequest:          r.str("HYPERBOLA_CPU_REQUEST", session.DefaultCPU),
+		MemoryRequest:       r.str("HYPERBOLA_MEMORY_REQUEST", session.DefaultMemory),
+		IngressClass:        r.str("HYPERBOLA_INGRESS_CLASS", "nginx"),
+		ClusterIssuer:       r.str("HYPERBOLA_CLUSTER_ISSUER", "letsencrypt"),
+		IngressNamespace:    r.str("HYPERBOLA_INGRESS_NAMESPACE", "ingress-nginx"),
+		DNSNamespace:        r.str("HYPERBOLA_DNS_NAMESPACE", "kube-system"),
+		DNSPodLabels:        r.str("HYPERBOLA_DNS_POD_LABELS", "k8s-app=kube-dns"),
+		DNSCIDRs:            r.cidrs("HYPERBOLA_DNS_CIDRS"),
+		ProbeSourceCIDRs:    r.cidrs("HYPERBOLA_PROBE_SOURCE_CIDRS"),
+		BackupPVC:           r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
+		BackupImage:         r.str("HYPERBOLA_BACKUP_IMAGE", DefaultBackupImage),
+		BackupDeadline:      r.dur("HYPERBOLA_BACKUP_DEADLINE", 30*time.Minute),
+		BackupRetention:     r.days("HYPERBOLA_BACKUP_RETENTION", session.DefaultBackupRetention),
+		NodeSelector:        r.str("HYPERBOLA_NODE_SELECTOR", ""),
+		Tolerations:         r.str("HYPERBOLA_TOLERATIONS", ""),
+		TombstoneTTL:        r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
+		Kubeconfig:          r.str("KUBECONFIG", ""),
+		KubeContext:         r.str("HYPERBOLA_KUBE_CONTEXT", ""),
+		KubeEndpoint:        r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
+		KubeCA:              r.str("HYPERBOLA_KUBE_CA", ""),
+		CreateRateLimit:     r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
+		APIRateLimit:        r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
+		ProbeRateLimit:      r.int("HYPERBOLA_PROBE_RATE_LIMIT", 120),
+		AuthFailLimit:       r.int("HYPERBOLA_AUTH_FAIL_LIMIT", 30),
+		ReadyCacheTTL:       r.dur("HYPERBOLA_READY_CACHE_TTL", 5*time.Second),
+		TrustedProxies:      r.list("HYPERBOLA_TRUSTED_PROXIES"),
+		ListenAddr:          r.str("HYPERBOLA_LISTEN", "127.0.0.1:8080"),
+		ActivatorService:    r.strOrEmpty("HYPERBOLA_ACTIVATOR_SERVICE", "hyperbola-activator"),
+		ActivatorHost:       r.str("HYPERBOLA_ACTIVATOR_HOST", ""),
+		ActivatorPort:       int32(r.int("HYPERBOLA_ACTIVATOR_PORT", 0)),
+		ActivatorCASecret:   r.str("HYPERBOLA_ACTIVATOR_CA_SECRET", ""),
+		ActivatorSkipVerify: r.boolean("HYPERBOLA_ACTIVATOR_SKIP_VERIFY", false),
+		WakeSecret:          r.str("HYPERBOLA_WAKE_SECRET", ""),
+		FirestoreProject:    r.str("GOOGLE_CLOUD_PROJECT", ""),
 
 		SweepOIDCAudience:       r.str("SWEEP_OIDC_AUDIENCE", ""),
 		SweepOIDCServiceAccount: r.str("SWEEP_OIDC_SERVICE_ACCOUNT", ""),
@@ -324,6 +328,10 @@ func (r *reader) strOrEmpty(name, def string) string {
 		return ""
 	}
 	return r.str(name, def)
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	return parsed(r, name, def, "true or false", strconv.ParseBool)
 }
 
 func (r *reader) int(name string, def int) int {

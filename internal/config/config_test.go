@@ -49,6 +49,41 @@ func TestWakeOnAccessSettings(t *testing.T) {
 	}
 }
 
+// nginx verifies the activator's host by default (internal/kube names the Secret infra
+// creates when none is set); only an explicit opt-out turns it off.
+func TestActivatorVerification(t *testing.T) {
+	host := map[string]string{"HYPERBOLA_ACTIVATOR_HOST": "api.run.app"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for a, b := range host {
+			m[a] = b
+		}
+		return m
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		ca   string
+		skip bool
+	}{
+		"no host: nothing to verify": {env: nil, ca: ""},
+		"a host: verified":           {env: host, ca: ""},
+		"another secret":             {env: with("HYPERBOLA_ACTIVATOR_CA_SECRET", "my-cas"), ca: "my-cas"},
+		"opted out":                  {env: with("HYPERBOLA_ACTIVATOR_SKIP_VERIFY", "true"), ca: "", skip: true},
+		"not opted out":              {env: with("HYPERBOLA_ACTIVATOR_SKIP_VERIFY", "false"), ca: ""},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.ActivatorCASecret != tc.ca || c.ActivatorSkipVerify != tc.skip {
+			t.Errorf("%s: CA secret %q skip %v, want %q %v", name, c.ActivatorCASecret, c.ActivatorSkipVerify, tc.ca, tc.skip)
+		}
+	}
+	if _, err := FromLookup(lookup(with("HYPERBOLA_ACTIVATOR_SKIP_VERIFY", "maybe"))); err == nil {
+		t.Error("HYPERBOLA_ACTIVATOR_SKIP_VERIFY=maybe accepted")
+	}
+}
+
 func TestStuckAfter(t *testing.T) {
 	for name, tc := range map[string]struct {
 		env  map[string]string

@@ -25,13 +25,33 @@ const (
 
 // The ingress-nginx annotations of a route to the activator.
 const (
-	AnnotationBackendProtocol    = "nginx.ingress.kubernetes.io/backend-protocol"
-	AnnotationUpstreamVhost      = "nginx.ingress.kubernetes.io/upstream-vhost"
-	AnnotationProxySSLSecret     = "nginx.ingress.kubernetes.io/proxy-ssl-secret"
-	AnnotationProxySSLVerify     = "nginx.ingress.kubernetes.io/proxy-ssl-verify"
-	AnnotationProxySSLName       = "nginx.ingress.kubernetes.io/proxy-ssl-name"
-	AnnotationProxySSLServerName = "nginx.ingress.kubernetes.io/proxy-ssl-server-name"
+	AnnotationBackendProtocol     = "nginx.ingress.kubernetes.io/backend-protocol"
+	AnnotationUpstreamVhost       = "nginx.ingress.kubernetes.io/upstream-vhost"
+	AnnotationProxySSLSecret      = "nginx.ingress.kubernetes.io/proxy-ssl-secret"
+	AnnotationProxySSLVerify      = "nginx.ingress.kubernetes.io/proxy-ssl-verify"
+	AnnotationProxySSLName        = "nginx.ingress.kubernetes.io/proxy-ssl-name"
+	AnnotationProxySSLServerName  = "nginx.ingress.kubernetes.io/proxy-ssl-server-name"
+	AnnotationProxySSLVerifyDepth = "nginx.ingress.kubernetes.io/proxy-ssl-verify-depth"
 )
+
+// ActivatorVerifyDepth is how many CA certificates above the activator's own nginx may walk
+// to a root of the CA Secret. nginx's default (1) admits one intermediate below the root;
+// Cloud Run serves one today (leaf, WR2, GTS Root R1), and 2 keeps a cross-signed chain
+// (GTS Root R1 under GlobalSign Root CA) verifiable too.
+const ActivatorVerifyDepth = "2"
+
+// DefaultActivatorCASecret is the Secret (key ca.crt) in the workspace namespace whose CAs
+// verify the activator's host when Options.ActivatorCASecret is "": the one
+// infra/modules/cluster-addons creates beside the activator's Service.
+const DefaultActivatorCASecret = "hyperbola-activator-ca"
+
+// activatorCASecret is the Secret of CAs that verify the activator's host.
+func (o Options) activatorCASecret() string {
+	if o.ActivatorCASecret != "" {
+		return o.ActivatorCASecret
+	}
+	return DefaultActivatorCASecret
+}
 
 // activatorPort is the activator Service's port the Ingress names.
 func (o Options) activatorPort() int32 {
@@ -77,9 +97,12 @@ func ingress(w workspace, o Options) *networkingv1ac.IngressApplyConfiguration {
 		if o.ActivatorHost != "" {
 			ann[AnnotationBackendProtocol] = "HTTPS"
 			ann[AnnotationUpstreamVhost] = o.ActivatorHost
-			if o.ActivatorCASecret != "" {
-				ann[AnnotationProxySSLSecret] = o.Namespace + "/" + o.ActivatorCASecret
+			// verified unless explicitly skipped: the password form and the cookies of a
+			// sleeping workspace cross this hop
+			if !o.ActivatorSkipVerify {
+				ann[AnnotationProxySSLSecret] = o.Namespace + "/" + o.activatorCASecret()
 				ann[AnnotationProxySSLVerify] = "on"
+				ann[AnnotationProxySSLVerifyDepth] = ActivatorVerifyDepth
 				ann[AnnotationProxySSLName] = o.ActivatorHost
 				ann[AnnotationProxySSLServerName] = "on"
 			}

@@ -61,7 +61,13 @@ type Options struct {
 	// ActivatorCASecret, when set with ActivatorHost, names a Secret in Namespace whose ca.crt
 	// verifies the activator's certificate; with it nginx also sends SNI (ingress-nginx
 	// applies its proxy-ssl-name and proxy-ssl-server-name only beside a proxy-ssl-secret).
+	// "" is DefaultActivatorCASecret: with ActivatorHost, nginx verifies unless
+	// ActivatorSkipVerify.
 	ActivatorCASecret string
+	// ActivatorSkipVerify opts out of verifying ActivatorHost (and so of SNI): for a local
+	// cluster whose activator has no publicly trusted certificate. Never in production: a
+	// sleeping workspace's password and cookies cross this hop.
+	ActivatorSkipVerify bool
 }
 
 // Validate checks the options.

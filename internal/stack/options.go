@@ -54,6 +54,7 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		o.ActivatorPort = c.ActivatorPort
 		o.ActivatorHost = c.ActivatorHost
 		o.ActivatorCASecret = c.ActivatorCASecret
+		o.ActivatorSkipVerify = c.ActivatorSkipVerify
 	}
 	return o, o.Validate()
 }

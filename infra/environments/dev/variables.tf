@@ -246,7 +246,7 @@ variable "wake_on_access" {
 }
 
 variable "activator_ca_file" {
-  description = "Path (on the machine running Terraform) of a PEM bundle of public root CAs, such as /etc/ssl/certs/ca-certificates.crt. Set, it becomes the Secret hyperbola-activator-ca and HYPERBOLA_ACTIVATOR_CA_SECRET, so nginx sends SNI to Cloud Run and verifies it. Set it when a sleeping workspace answers 502 and ingress-nginx logs SSL_do_handshake() failed."
+  description = "Path (on the machine running Terraform) of a PEM bundle of root CAs, such as /etc/ssl/certs/ca-certificates.crt, that verifies session-api's certificate. Null uses the public roots cluster-addons ships (Google Trust Services and GlobalSign). Either way it becomes the Secret hyperbola-activator-ca (HYPERBOLA_ACTIVATOR_CA_SECRET): nginx sends SNI to Cloud Run and verifies it."
   type        = string
   default     = null
 

@@ -378,6 +378,10 @@ resource "kubernetes_persistent_volume_claim_v1" "backups" {
 # Service (port 443, with the ingress-nginx annotations backend-protocol: HTTPS and
 # upstream-vhost: <session-api host>) so the browser reaches the activator in session-api.
 
+locals {
+  activator_ca_bundle = coalesce(var.activator_ca_bundle, file("${path.module}/activator-roots.pem"))
+}
+
 resource "kubernetes_service_v1" "activator" {
   count = var.create_activator_service ? 1 : 0
 
@@ -402,12 +406,13 @@ resource "kubernetes_service_v1" "activator" {
   }
 }
 
-# Optional: CAs that verify session-api's certificate (HYPERBOLA_ACTIVATOR_CA_SECRET). With it
-# the Ingress of a sleeping workspace also gets proxy-ssl-secret/-verify/-name/-server-name, so
-# nginx sends SNI to Cloud Run and checks its certificate; without it nginx sends no SNI (see
-# docs/operations/wake-on-access.md, "SNI"). Public roots only: nothing secret is stored.
+# CAs that verify session-api's certificate (HYPERBOLA_ACTIVATOR_CA_SECRET), created with the
+# activator's Service: the Ingress of a sleeping workspace gets proxy-ssl-secret/-verify/-name/
+# -server-name, so nginx sends SNI to Cloud Run and checks its certificate (a sleeping
+# workspace's password and cookies cross this hop). The bundle is activator_ca_bundle, or the
+# public roots this module ships (activator-roots.pem). Public roots only: nothing secret.
 resource "kubernetes_secret_v1" "activator_ca" {
-  count = var.activator_ca_bundle == null ? 0 : 1
+  count = var.create_activator_service ? 1 : 0
 
   metadata {
     name      = var.activator_ca_secret_name
@@ -418,7 +423,7 @@ resource "kubernetes_secret_v1" "activator_ca" {
   }
 
   data = {
-    "ca.crt" = var.activator_ca_bundle
+    "ca.crt" = local.activator_ca_bundle
   }
 }
 

@@ -49,6 +49,6 @@ output "control_plane_role" {
 }
 
 output "activator_ca_secret" {
-  description = "Name of the Secret with the activator's CAs (HYPERBOLA_ACTIVATOR_CA_SECRET), or null when activator_ca_bundle is null."
-  value       = var.activator_ca_bundle == null ? null : kubernetes_secret_v1.activator_ca[0].metadata[0].name
+  description = "Name of the Secret with the activator's CAs (HYPERBOLA_ACTIVATOR_CA_SECRET), or null when the activator's Service is not created."
+  value       = var.create_activator_service ? kubernetes_secret_v1.activator_ca[0].metadata[0].name : null
 }

@@ -146,7 +146,7 @@ variable "dns_managed_zone" {
 }
 
 variable "activator_ca_bundle" {
-  description = "PEM bundle of the CAs that verify session-api's run.app certificate (Google Trust Services' roots, or a system bundle). Set, the Secret activator_ca_secret_name (key ca.crt) is created for HYPERBOLA_ACTIVATOR_CA_SECRET. Null creates nothing."
+  description = "PEM bundle of the CAs that verify session-api's run.app certificate (a system bundle, say). The Secret activator_ca_secret_name (key ca.crt, HYPERBOLA_ACTIVATOR_CA_SECRET) is created with the activator's Service from it; null uses the public roots this module ships (activator-roots.pem: Google Trust Services and GlobalSign)."
   type        = string
   default     = null
 
@@ -157,7 +157,7 @@ variable "activator_ca_bundle" {
 }
 
 variable "activator_ca_secret_name" {
-  description = "Name of the Secret that holds activator_ca_bundle."
+  description = "Name of the Secret that holds the activator's CA bundle (HYPERBOLA_ACTIVATOR_CA_SECRET; the app's default is hyperbola-activator-ca)."
   type        = string
   default     = "hyperbola-activator-ca"
   nullable    = false

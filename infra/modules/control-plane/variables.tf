@@ -282,7 +282,7 @@ variable "activator_service" {
 }
 
 variable "activator_ca_secret" {
-  description = "HYPERBOLA_ACTIVATOR_CA_SECRET: a Secret in the workspace namespace whose ca.crt verifies the activator host; set, ingress-nginx sends SNI to Cloud Run and verifies its certificate. Null leaves it unset."
+  description = "HYPERBOLA_ACTIVATOR_CA_SECRET: the Secret in the workspace namespace whose ca.crt verifies the activator host (ingress-nginx sends SNI to Cloud Run and verifies its certificate); pass cluster-addons' activator_ca_secret output. Null leaves it unset: the app then uses hyperbola-activator-ca, and verification stays on."
   type        = string
   default     = null
 
