@@ -27,6 +27,7 @@ func TestOptions(t *testing.T) {
 		"act. port":   func(o *Options) { o.ActivatorPort = 70000 },
 		"ca no host":  func(o *Options) { o.ActivatorHost = "" },
 		"ca secret":   func(o *Options) { o.ActivatorCASecret = "Bad Secret" },
+		"page size":   func(o *Options) { o.ListPageSize = -1 },
 	} {
 		o := testOptions()
 		mutate(&o)
