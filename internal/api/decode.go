@@ -228,10 +228,11 @@ func queryLimit(q map[string]string) (int, error) {
 	return n, nil
 }
 
-// usageQuery reads GET /usage's query and runs the report's own check on it at now (from
-// required, to defaulting to now, a window of at most events.MaxUsageWindow): the report reads
-// Firestore, or is absent (501), so a query it would refuse is answered here first. A missing
-// to is left to the report, whose clock is its own.
+// usageQuery reads GET /usage's query and runs the report's own check on it (from required,
+// to defaulting to now, a window of at most events.MaxUsageWindow): the report reads
+// Firestore, or is absent (501), so a query it would refuse is answered here first. A window
+// with a to is checked as given (the report's clock is its own, and clamps a to in its future);
+// one without is checked as ending at now, and its to left to the report.
 func usageQuery(q map[string]string, now time.Time) (events.UsageQuery, error) {
 	uq := events.UsageQuery{UserID: q["user_id"]}
 	var err error
@@ -240,6 +241,9 @@ func usageQuery(q map[string]string, now time.Time) (events.UsageQuery, error) {
 	}
 	if uq.To, err = queryTime(q, "to"); err != nil {
 		return uq, err
+	}
+	if !uq.To.IsZero() {
+		now = time.Time{}
 	}
 	return uq, uq.Check(now)
 }

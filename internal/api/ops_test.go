@@ -201,6 +201,10 @@ func TestUsage(t *testing.T) {
 		*o.usage.last != (events.UsageQuery{From: longest}) {
 		t.Fatalf("%d %+v", w.Code, o.usage.last)
 	}
+	// A window with its to is checked as given: the report's clock, not this one, clamps it.
+	if w := o.do(t, req{method: "GET", target: "/usage?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z"}); w.Code != 200 {
+		t.Fatalf("a window after this clock's now: %d %s", w.Code, w.Body.String())
+	}
 	calls := o.usage.last
 	for _, c := range []struct {
 		target, field string
