@@ -228,10 +228,12 @@ func queryLimit(q map[string]string) (int, error) {
 	return n, nil
 }
 
-// usageQuery reads GET /usage's query and runs the report's own check on it (the window as
-// given: the report's clock is its own): the report reads Firestore, or is absent (501), so
-// a query it would refuse is answered here first.
-func usageQuery(q map[string]string) (events.UsageQuery, error) {
+// usageQuery reads GET /usage's query and runs the report's own check on it (from required,
+// to defaulting to now, a window of at most events.MaxUsageWindow): the report reads
+// Firestore, or is absent (501), so a query it would refuse is answered here first. A window
+// with a to is checked as given (the report's clock is its own, and clamps a to in its future);
+// one without is checked as ending at now, and its to left to the report.
+func usageQuery(q map[string]string, now time.Time) (events.UsageQuery, error) {
 	uq := events.UsageQuery{UserID: q["user_id"]}
 	var err error
 	if uq.From, err = queryTime(q, "from"); err != nil {
@@ -240,7 +242,10 @@ func usageQuery(q map[string]string) (events.UsageQuery, error) {
 	if uq.To, err = queryTime(q, "to"); err != nil {
 		return uq, err
 	}
-	return uq, uq.Check(time.Time{})
+	if !uq.To.IsZero() {
+		now = time.Time{}
+	}
+	return uq, uq.Check(now)
 }
 
 // createRequest reads POST /session/create's body and idempotency key.

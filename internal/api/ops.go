@@ -63,7 +63,8 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// usageReport serves GET /usage?user_id=&from=&to= (RFC 3339 times; from before to). 501
+// usageReport serves GET /usage?user_id=&from=&to= (RFC 3339 times; from required, before to,
+// to defaulting to now, at most events.MaxUsageWindow apart). 501
 // when the control plane has no durable records (Firestore, GOOGLE_CLOUD_PROJECT): retrying
 // cannot help, which a 503 would suggest.
 func (s *Server) usageReport(w http.ResponseWriter, r *http.Request) error {
@@ -71,7 +72,7 @@ func (s *Server) usageReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	uq, err := usageQuery(q)
+	uq, err := usageQuery(q, s.now())
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func (f *fakeUsage) Usage(_ context.Context, q events.UsageQuery) (*events.Usage
 		{At: t0.Add(time.Minute), Seq: 1, State: session.StateRunning, Storage: "5Gi"},
 		{At: t0.Add(61 * time.Minute), Seq: 2, State: session.StateSleeping, Storage: "5Gi"},
 	}}
-	rep := events.BuildReport([]events.Timeline{tl}, time.Time{}, t0.Add(3*time.Hour),
+	rep := events.BuildReport([]events.Timeline{tl}, q.From, t0.Add(3*time.Hour),
 		events.Prices{PerRunningHour: 0.1, PerGBMonth: 0.04, Currency: "USD"})
 	rep.GeneratedAt = t0.Add(3 * time.Hour)
 	return rep, nil
@@ -174,6 +174,9 @@ func TestActivity(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	o := newOpsServer(t)
+	now := time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC)
+	o.Server = o.serve(o.spy, Deps{Usage: o.usage, Reconciler: o.rec, Sweep: o.sweep, Now: func() time.Time { return now }},
+		Options{APIKeys: []string{testKey}})
 	w := o.do(t, req{method: "GET", target: "/usage?user_id=user%40example.com&from=2026-11-01T00:00:00%2B02:00&to=2026-11-02T00:00:00Z"})
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
@@ -192,14 +195,25 @@ func TestUsage(t *testing.T) {
 	if !o.usage.last.From.Equal(time.Date(2026, 10, 31, 22, 0, 0, 0, time.UTC)) || !o.usage.last.To.IsZero() {
 		t.Fatalf("query %+v", o.usage.last)
 	}
-	// No filter at all: everything, up to now.
-	if w := o.do(t, req{method: "GET", target: "/usage"}); w.Code != 200 || *o.usage.last != (events.UsageQuery{}) {
+	// The longest window, up to now (to defaults to now, and is left to the report's clock).
+	longest := now.Add(-events.MaxUsageWindow)
+	if w := o.do(t, req{method: "GET", target: "/usage?from=" + longest.Format(time.RFC3339)}); w.Code != 200 ||
+		*o.usage.last != (events.UsageQuery{From: longest}) {
 		t.Fatalf("%d %+v", w.Code, o.usage.last)
+	}
+	// A window with its to is checked as given: the report's clock, not this one, clamps it.
+	if w := o.do(t, req{method: "GET", target: "/usage?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z"}); w.Code != 200 {
+		t.Fatalf("a window after this clock's now: %d %s", w.Code, w.Body.String())
 	}
 	calls := o.usage.last
 	for _, c := range []struct {
 		target, field string
 	}{
+		{"/usage", "from"},                         // every record ever written: refused
+		{"/usage?user_id=u%40example.com", "from"}, // one user's, as well
+		{"/usage?from=" + longest.Add(-time.Second).Format(time.RFC3339), "from"},
+		{"/usage?from=2026-01-01T00:00:00Z&to=2026-04-04T00:00:01Z", "to"}, // 93 days and a second
+		{"/usage?from=2026-12-01T00:00:00Z", "from"},                       // after now
 		{"/usage?from=yesterday", "from"},
 		{"/usage?from=2026-11-01", "from"},
 		{"/usage?to=1700000000", "to"},
@@ -219,13 +233,13 @@ func TestUsage(t *testing.T) {
 		t.Fatal("bad input reached the recorder")
 	}
 	o.usage.err = session.Unavailable("firestore", errors.New("down"))
-	if w := o.do(t, req{method: "GET", target: "/usage"}); w.Code != 503 || w.Header().Get("Retry-After") == "" {
+	if w := o.do(t, req{method: "GET", target: "/usage?from=2026-11-01T00:00:00Z"}); w.Code != 503 || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("firestore down: %d %s", w.Code, w.Body.String())
 	}
 
 	// Without durable records: 501, with a message saying what to set.
 	ts := newTestServer(t, Options{})
-	w = ts.do(t, req{method: "GET", target: "/usage"})
+	w = ts.do(t, req{method: "GET", target: "/usage?from=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)})
 	if e := errorOf(t, w); w.Code != 501 || e.Error.Code != string(session.KindUnimplemented) || !strings.Contains(e.Error.Message, "GOOGLE_CLOUD_PROJECT") ||
 		w.Header().Get("Retry-After") != "" {
 		t.Fatalf("no records: %d %+v", w.Code, e.Error)

@@ -359,8 +359,8 @@ func (c *Client) Touch(ctx context.Context, id string) (*Activity, error) {
 }
 
 // Usage returns the usage report (GET /usage) for q: one user or everyone, within
-// [q.From, q.To) (zero: since the first record, until now). An API without durable records
-// (no Firestore) answers an error that IsUnimplemented reports.
+// [q.From, q.To) (From required; To zero: until now; at most events.MaxUsageWindow). An API
+// without durable records (no Firestore) answers an error that IsUnimplemented reports.
 func (c *Client) Usage(ctx context.Context, q events.UsageQuery) (*events.UsageReport, error) {
 	v := url.Values{}
 	if q.UserID != "" {

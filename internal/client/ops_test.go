@@ -46,7 +46,7 @@ func (s *stubOps) Usage(_ context.Context, q events.UsageQuery) (*events.UsageRe
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	return events.BuildReport([]events.Timeline{{SessionID: "ab12cd34", UserID: "u", CreatedAt: t0, Points: []events.Point{
 		{At: t0, State: session.StateRunning}, {At: t0.Add(2 * time.Hour), Seq: 1, State: session.StateSleeping},
-	}}}, time.Time{}, t0.Add(4*time.Hour), events.Prices{PerRunningHour: 0.5, Currency: "EUR"}), nil
+	}}}, q.From, t0.Add(4*time.Hour), events.Prices{PerRunningHour: 0.5, Currency: "EUR"}), nil
 }
 
 func (s *stubOps) Reconcile(_ context.Context, dryRun bool) (*reconcile.Report, error) {
@@ -115,21 +115,25 @@ func TestUsage(t *testing.T) {
 		rep.Prices.Currency != "EUR" || rep.Sessions[0].State != session.StateSleeping || len(rep.Users) != 1 {
 		t.Fatalf("%+v", rep)
 	}
-	if _, err := c.Usage(ctx, events.UsageQuery{}); err != nil || ops.query != (events.UsageQuery{}) {
-		t.Fatalf("no filter: %+v %v", ops.query, err)
+	lastHour := events.UsageQuery{From: time.Now().Add(-time.Hour).UTC().Truncate(time.Second)}
+	if _, err := c.Usage(ctx, lastHour); err != nil || ops.query != lastHour {
+		t.Fatalf("no to (now): %+v %v", ops.query, err)
+	}
+	if _, err := c.Usage(ctx, events.UsageQuery{}); session.FieldOf(err) != "from" || !errors.Is(err, session.ErrInvalid) {
+		t.Fatalf("no window: %v", err)
 	}
 	if _, err := c.Usage(ctx, events.UsageQuery{From: to, To: from}); session.FieldOf(err) != "from" || !errors.Is(err, session.ErrInvalid) {
 		t.Fatalf("from after to: %v", err)
 	}
 	ops.err = session.Unavailable("firestore", errors.New("down"))
 	nc, _ := New(srv.URL, key, WithRetries(0))
-	if _, err := nc.Usage(ctx, events.UsageQuery{}); !errors.Is(err, session.ErrUnavailable) {
+	if _, err := nc.Usage(ctx, lastHour); !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("firestore down: %v", err)
 	}
 
 	_, _, plain := newOpsAPI(t, false)
 	pc, _ := New(plain.URL, key, fast())
-	if _, err := pc.Usage(ctx, events.UsageQuery{}); !IsUnimplemented(err) {
+	if _, err := pc.Usage(ctx, lastHour); !IsUnimplemented(err) {
 		t.Fatalf("no records: %v", err)
 	}
 }

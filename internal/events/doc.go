@@ -16,8 +16,9 @@
 //
 // Events live in a subcollection of their session because every read of them is per session:
 // the usage report selects sessions first (user_id == U, active_until >= From: one composite
-// index, user_id + active_until) and then reads each one's timeline (at < To, the automatic
-// single-field index), and reconcile reads one session's record. A top-level events collection
+// index, user_id + active_until) and then reads each one's timeline within its window (the last
+// event before From, then From <= at < To: the automatic single-field index), and reconcile
+// reads one session's record. A top-level events collection
 // would need the state each session was in at From, which is the last event before From — a
 // per-session question either way. The subcollection also lets the record and its event be
 // written in one transaction on neighbouring documents.

@@ -141,12 +141,28 @@ func (r *Recorder) Events(ctx context.Context, id string) ([]EventRecord, error)
 	if err := session.CheckID(id); err != nil {
 		return nil, err
 	}
-	return r.events(ctx, id, time.Time{})
+	return r.events(ctx, id, time.Time{}, time.Time{})
 }
 
-// events reads session id's events, those before until when it is not zero.
-func (r *Recorder) events(ctx context.Context, id string, until time.Time) ([]EventRecord, error) {
+// eventsIn reads the events of session id that shape its timeline within [from, to): those in
+// it and the last one before from (the state at from), by the events' index on at. Events at
+// the same time as that last one are read too: commit order (seq) decides among them.
+func (r *Recorder) eventsIn(ctx context.Context, id string, from, to time.Time) ([]EventRecord, error) {
+	start := from
+	last := r.sessions().Doc(id).Collection(EventsCollection).Where("at", "<", from).OrderBy("at", firestore.Desc).Limit(1)
+	if err := each(ctx, last, "reading the event of "+id+" before the window", func(d *eventDoc) { start = d.At }); err != nil {
+		return nil, err
+	}
+	return r.events(ctx, id, start, to)
+}
+
+// events reads session id's events at or after since and before until (each when not zero),
+// oldest first.
+func (r *Recorder) events(ctx context.Context, id string, since, until time.Time) ([]EventRecord, error) {
 	q := r.sessions().Doc(id).Collection(EventsCollection).Query
+	if !since.IsZero() {
+		q = q.Where("at", ">=", since)
+	}
 	if !until.IsZero() {
 		q = q.Where("at", "<", until)
 	}

@@ -9,17 +9,38 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
+// MaxUsageWindow is the longest window one usage report covers: 93 days, so that any calendar
+// quarter fits. It bounds what one report reads: the sessions alive within the window and
+// their events there.
+const MaxUsageWindow = 93 * 24 * time.Hour
+
 // Check validates a usage query as Usage runs it at now: a well-formed user id when one is
-// given, and from before to (to is now when zero or in the future). A caller without the
-// report's clock passes the zero now: the window is checked as given.
+// given, a from (required), from before to (to is now when zero or in the future) and a window
+// no longer than MaxUsageWindow. A caller without the report's clock passes the zero now: the
+// window is then checked as given, and its length only when to is given.
 func (q UsageQuery) Check(now time.Time) error {
 	if q.UserID != "" {
 		if err := session.CheckUserID(q.UserID); err != nil {
 			return err
 		}
 	}
-	if from, to := q.window(now); !from.IsZero() && !to.IsZero() && !from.Before(to) {
+	if q.From.IsZero() {
+		return session.Invalid("from", "from is required: the report covers a window of at most %d days", MaxUsageWindow/(24*time.Hour))
+	}
+	from, to := q.window(now)
+	if to.IsZero() {
+		return nil
+	}
+	if !from.Before(to) {
 		return session.Invalid("from", "from (%s) must be before to (%s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	if to.Sub(from) > MaxUsageWindow {
+		field := "from"
+		if !q.To.IsZero() {
+			field = "to"
+		}
+		return session.Invalid(field, "the window from %s to %s is longer than %d days", from.Format(time.RFC3339), to.Format(time.RFC3339),
+			MaxUsageWindow/(24*time.Hour))
 	}
 	return nil
 }
@@ -41,6 +62,11 @@ const usageReaders = 8
 // stopped within [q.From, q.To), per session, per user and in total, with the estimated cost
 // and the savings against always-on. A state still open at To counts until To (To is now when
 // zero or in the future). Time before a session's first event is unknown and not counted.
+//
+// It reads, by index, the records of the sessions alive at or after From (those deleted
+// before it are not read), and of each the events within the window and the last one before
+// it (the state at From). The records of sessions created after To are read and left out:
+// selecting on created_at as well would need a composite index on two ranges.
 func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
 	now := r.opts.Now().UTC()
 	if err := q.Check(now); err != nil {
@@ -68,7 +94,7 @@ func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error
 	for i := range recs {
 		d := &recs[i]
 		g.Go(func() error {
-			evs, err := r.events(gctx, d.ID, to)
+			evs, err := r.eventsIn(gctx, d.ID, from, to)
 			if err != nil {
 				return err
 			}

@@ -120,17 +120,29 @@ func TestUsageReportOfAScriptedTimeline(t *testing.T) {
 	if len(rep.Sessions) != 1 || rep.Sessions[0].UserID != "carol" || rep.Total.Running != 10*h || rep.Total.SavingsPercent != 0 {
 		t.Errorf("the day before: %+v", rep)
 	}
-	// No window at all: everything recorded until now (t0+20h), carol included.
-	rep, err = r.Usage(ctx, UsageQuery{})
-	if err != nil {
-		t.Fatal(err)
+	// The events read for a window are those in it and the last one before it: for
+	// al1ce001 in [5h15m, 6h30m), woke (5h00m30s) and slept (6h).
+	evs, err := r.eventsIn(ctx, a1.ID, at(315*m), at(390*m))
+	if err != nil || len(evs) != 2 || evs[0].Type != "woke" || evs[1].Type != "slept" {
+		t.Errorf("events read for [5h15m, 6h30m): %+v, %v; want woke and slept", evs, err)
 	}
-	if len(rep.Sessions) != 4 || rep.Total.Running != 25*h || !rep.From.IsZero() || !rep.To.Equal(at(20*h)) {
-		t.Errorf("everything: %d sessions, running %v; want 4 and 25h", len(rep.Sessions), rep.Total.Running)
+	// A window is required, and bounded; a bad one is refused naming its field.
+	for _, tc := range []struct {
+		q     UsageQuery
+		field string
+	}{
+		{UsageQuery{}, "from"},
+		{UsageQuery{UserID: "alice"}, "from"},
+		{UsageQuery{From: at(2 * h), To: at(h)}, "from"},
+		{UsageQuery{From: at(-MaxUsageWindow - time.Second)}, "from"}, // to is now (t0+20h)
+		{UsageQuery{From: at(-MaxUsageWindow), To: at(time.Second)}, "to"},
+	} {
+		if _, err := r.Usage(ctx, tc.q); session.FieldOf(err) != tc.field {
+			t.Errorf("Usage(%+v): %v, want an error naming %s", tc.q, err, tc.field)
+		}
 	}
-	// A bad window and a bad user are refused.
-	if _, err := r.Usage(ctx, UsageQuery{From: at(2 * h), To: at(h)}); session.FieldOf(err) != "from" {
-		t.Errorf("from after to: %v", err)
+	if _, err := r.Usage(ctx, UsageQuery{From: at(20*h - MaxUsageWindow)}); err != nil {
+		t.Errorf("a window of exactly %v: %v", MaxUsageWindow, err)
 	}
 	if _, err := r.Usage(ctx, UsageQuery{UserID: " "}); session.FieldOf(err) != "user_id" {
 		t.Errorf("blank user: %v", err)

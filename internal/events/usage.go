@@ -230,8 +230,8 @@ type UserUsage struct {
 	Usage
 }
 
-// UsageQuery selects what the report covers: one user or everyone, within [From, To). A zero
-// From means since the first record; a zero To (or one in the future) means now.
+// UsageQuery selects what the report covers: one user or everyone, within [From, To). From is
+// required; a zero To (or one in the future) means now; the window is at most MaxUsageWindow.
 type UsageQuery struct {
 	UserID string    `json:"user_id,omitempty"`
 	From   time.Time `json:"from,omitzero"`

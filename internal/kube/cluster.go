@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -20,16 +21,26 @@ import (
 // idempotent, and a bad session id returns session.CheckID's error before any API call.
 type Cluster struct {
 	cs   kubernetes.Interface
+	md   metadata.Interface // nil: Secrets are listed through cs (see NewCluster)
 	opts Options
 	now  func() time.Time
 }
 
 var _ session.Cluster = (*Cluster)(nil)
 
-// NewCluster returns a Cluster that manages sessions in opts.Namespace through cs. The options
-// are expected to be valid (internal/stack builds them from the configuration; Options.Validate checks them).
+// NewClusterWithMetadata returns a Cluster that manages sessions in opts.Namespace through cs,
+// and lists Secrets through md as metadata only, so no IDE password leaves the API server in a
+// list (only Password reads one, by name). The options are expected to be valid
+// (internal/stack builds them from the configuration; Options.Validate checks them).
+func NewClusterWithMetadata(cs kubernetes.Interface, md metadata.Interface, opts Options) *Cluster {
+	return &Cluster{cs: cs, md: md, opts: opts, now: time.Now}
+}
+
+// NewCluster is NewClusterWithMetadata without a metadata client, for callers that hold only a
+// clientset (a fake one in unit tests): it lists Secrets through cs, so their data crosses the
+// wire before it is dropped. Anything holding a rest.Config should use NewClusterWithMetadata.
 func NewCluster(cs kubernetes.Interface, opts Options) *Cluster {
-	return &Cluster{cs: cs, opts: opts, now: time.Now}
+	return NewClusterWithMetadata(cs, nil, opts)
 }
 
 // Options returns the cluster's options.

@@ -69,12 +69,12 @@ func (c *Cluster) deleteJobs(ctx context.Context, id, component string, match fu
 		return err
 	}
 	jobs := c.cs.BatchV1().Jobs(c.opts.Namespace)
-	var l *batchv1.JobList
-	if err := listStep(c, "Jobs", sel, jobs.List, &l)(ctx); err != nil {
+	var l []batchv1.Job
+	if err := listStep(c, "Jobs", sel, jobs.List, func(l *batchv1.JobList) []batchv1.Job { return l.Items }, &l)(ctx); err != nil {
 		return err
 	}
 	var errs []error
-	for _, j := range l.Items {
+	for _, j := range l {
 		if match(&j) {
 			errs = append(errs, c.deleteStep(session.ObjectJob, jobs, j.Name)(ctx))
 		}

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -21,53 +22,82 @@ type objects struct {
 	services    []corev1.Service
 	ingresses   []networkingv1.Ingress
 	netpols     []networkingv1.NetworkPolicy
-	secrets     []corev1.Secret
-	pods        []corev1.Pod // workspace pods only
+	secrets     []metav1.PartialObjectMetadata // metadata only: a summary never needs a password
+	pods        []corev1.Pod                   // workspace pods only
 }
 
-// list lists every kind (and the pods) matching selector, at once.
+// list lists every kind (and the pods) matching selector, at once, each page by page.
 func (c *Cluster) list(ctx context.Context, selector string) (*objects, error) {
 	ns := c.opts.Namespace
 	core, net := c.cs.CoreV1(), c.cs.NetworkingV1()
-	var (
-		pvcs        *corev1.PersistentVolumeClaimList
-		deployments *appsv1.DeploymentList
-		services    *corev1.ServiceList
-		ingresses   *networkingv1.IngressList
-		netpols     *networkingv1.NetworkPolicyList
-		secrets     *corev1.SecretList
-		pods        *corev1.PodList
-	)
+	var objs objects
 	err := parallel(ctx,
-		listStep(c, "PersistentVolumeClaims", selector, core.PersistentVolumeClaims(ns).List, &pvcs),
-		listStep(c, "Deployments", selector, c.cs.AppsV1().Deployments(ns).List, &deployments),
-		listStep(c, "Services", selector, core.Services(ns).List, &services),
-		listStep(c, "Ingresses", selector, net.Ingresses(ns).List, &ingresses),
-		listStep(c, "NetworkPolicies", selector, net.NetworkPolicies(ns).List, &netpols),
-		listStep(c, "Secrets", selector, core.Secrets(ns).List, &secrets),
-		listStep(c, "Pods", selector, core.Pods(ns).List, &pods),
+		listStep(c, "PersistentVolumeClaims", selector, core.PersistentVolumeClaims(ns).List,
+			func(l *corev1.PersistentVolumeClaimList) []corev1.PersistentVolumeClaim { return l.Items }, &objs.pvcs),
+		listStep(c, "Deployments", selector, c.cs.AppsV1().Deployments(ns).List,
+			func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }, &objs.deployments),
+		listStep(c, "Services", selector, core.Services(ns).List,
+			func(l *corev1.ServiceList) []corev1.Service { return l.Items }, &objs.services),
+		listStep(c, "Ingresses", selector, net.Ingresses(ns).List,
+			func(l *networkingv1.IngressList) []networkingv1.Ingress { return l.Items }, &objs.ingresses),
+		listStep(c, "NetworkPolicies", selector, net.NetworkPolicies(ns).List,
+			func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }, &objs.netpols),
+		c.listSecretsStep(selector, &objs.secrets),
+		listStep(c, "Pods", selector, core.Pods(ns).List, podItems, &objs.pods),
 	)
 	if err != nil {
 		return nil, err
 	}
-	return &objects{
-		pvcs: pvcs.Items, deployments: deployments.Items, services: services.Items, ingresses: ingresses.Items,
-		netpols: netpols.Items, secrets: secrets.Items,
-		pods: slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return p.Labels[LabelComponent] != ComponentWorkspace }),
-	}, nil
+	objs.pods = slices.DeleteFunc(objs.pods, func(p corev1.Pod) bool { return p.Labels[LabelComponent] != ComponentWorkspace })
+	return &objs, nil
 }
 
-// listStep lists the objects of one kind (what, plural) matching selector with a typed
-// client's List, into *into.
-func listStep[L any](c *Cluster, what, selector string,
-	list func(context.Context, metav1.ListOptions) (L, error), into *L) func(context.Context) error {
+// listSecretsStep lists the Secrets matching selector as metadata only: through the metadata
+// client, or, without one (NewCluster), through the typed client, dropping the data on arrival.
+func (c *Cluster) listSecretsStep(selector string, into *[]metav1.PartialObjectMetadata) func(context.Context) error {
+	if c.md != nil {
+		return listStep(c, "Secrets", selector,
+			c.md.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(c.opts.Namespace).List,
+			func(l *metav1.PartialObjectMetadataList) []metav1.PartialObjectMetadata { return l.Items }, into)
+	}
+	return listStep(c, "Secrets", selector, c.cs.CoreV1().Secrets(c.opts.Namespace).List,
+		func(l *corev1.SecretList) []metav1.PartialObjectMetadata {
+			out := make([]metav1.PartialObjectMetadata, len(l.Items))
+			for i := range l.Items {
+				out[i] = metav1.PartialObjectMetadata{ObjectMeta: l.Items[i].ObjectMeta}
+			}
+			return out
+		}, into)
+}
+
+func podItems(l *corev1.PodList) []corev1.Pod { return l.Items }
+
+// listStep lists the objects of one kind (what, plural) matching selector into *into, page by
+// page (Options.ListPageSize at a time) with a client's List; items takes a page's objects.
+// A continue token the API server has expired (410 Expired: the list took longer than etcd
+// keeps the page's revision) restarts the list from its first page, once; a second expiry is
+// an error.
+func listStep[L metav1.ListInterface, T any](c *Cluster, what, selector string,
+	list func(context.Context, metav1.ListOptions) (L, error), items func(L) []T, into *[]T) func(context.Context) error {
 	return func(ctx context.Context) error {
-		l, err := list(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return c.listError(what, selector, err)
+		opts := metav1.ListOptions{LabelSelector: selector, Limit: c.opts.pageSize()}
+		var out []T
+		restarted := false
+		for {
+			l, err := list(ctx, opts)
+			if err != nil && opts.Continue != "" && !restarted && apierrors.IsResourceExpired(err) {
+				restarted, out, opts.Continue = true, nil, ""
+				continue
+			}
+			if err != nil {
+				return c.listError(what, selector, err)
+			}
+			out = append(out, items(l)...)
+			if opts.Continue = l.GetContinue(); opts.Continue == "" {
+				*into = out
+				return nil
+			}
 		}
-		*into = l
-		return nil
 	}
 }
 

@@ -68,6 +68,22 @@ type Options struct {
 	// cluster whose activator has no publicly trusted certificate. Never in production: a
 	// sleeping workspace's password and cookies cross this hop.
 	ActivatorSkipVerify bool
+
+	// ListPageSize is how many objects one list request asks for (Limit); 0 =
+	// DefaultListPageSize. Tests set it small to cross page boundaries.
+	ListPageSize int64
+}
+
+// DefaultListPageSize bounds one list response: a namespace of thousands of sessions is listed
+// in pages the API server and this process each hold one at a time, not in one response.
+const DefaultListPageSize = 500
+
+// pageSize is the Limit of one list request.
+func (o Options) pageSize() int64 {
+	if o.ListPageSize > 0 {
+		return o.ListPageSize
+	}
+	return DefaultListPageSize
 }
 
 // Validate checks the options.
@@ -113,6 +129,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("kube options: backup deadline and TTL must not be negative")
 	case o.ActivatorPort < 0 || o.ActivatorPort > 65535:
 		return fmt.Errorf("kube options: activator port %d is not a port number", o.ActivatorPort)
+	case o.ListPageSize < 0:
+		return fmt.Errorf("kube options: list page size %d is negative", o.ListPageSize)
 	case o.ActivatorCASecret != "" && o.ActivatorHost == "":
 		return fmt.Errorf("kube options: an activator CA secret needs the activator host it verifies")
 	}

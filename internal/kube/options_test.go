@@ -31,6 +31,7 @@ func TestOptions(t *testing.T) {
 		"dns labels":  func(o *Options) { o.DNSPodLabels = map[string]string{"bad key!": "x"} },
 		"dns cidr":    func(o *Options) { o.DNSCIDRs = []string{"169.254.20.10"} },
 		"probe cidr":  func(o *Options) { o.ProbeSourceCIDRs = []string{"10.8.0.1/28"} },
+		"page size":   func(o *Options) { o.ListPageSize = -1 },
 	} {
 		o := testOptions()
 		mutate(&o)

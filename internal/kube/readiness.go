@@ -33,12 +33,12 @@ func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, 
 	if err != nil {
 		return nil, c.kubeError("get", session.ObjectDeployment, n.Workspace, err)
 	}
-	var pods *corev1.PodList
-	if err := listStep(c, "Pods", sel, c.cs.CoreV1().Pods(c.opts.Namespace).List, &pods)(ctx); err != nil {
+	var pods []corev1.Pod
+	if err := listStep(c, "Pods", sel, c.cs.CoreV1().Pods(c.opts.Namespace).List, podItems, &pods)(ctx); err != nil {
 		return nil, err
 	}
 	obs := &session.Observed{ID: id, Kinds: []session.ObjectKind{session.ObjectDeployment}}
-	observeReadiness(obs, dep, pods.Items)
+	observeReadiness(obs, dep, pods)
 	return obs, nil
 }
 

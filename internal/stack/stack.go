@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
@@ -56,8 +57,11 @@ type Stack struct {
 // Parts lets a caller supply parts it already has (tests, the provider); nil ones are built
 // from the configuration.
 type Parts struct {
-	Redis    redis.UniversalClient
-	Kube     kubernetes.Interface
+	Redis redis.UniversalClient
+	Kube  kubernetes.Interface
+	// Metadata lists Secrets as metadata only; it is built with Kube when Kube is nil. With
+	// Kube set and Metadata nil, Secrets are listed through Kube, passwords included.
+	Metadata metadata.Interface
 	Logger   *slog.Logger
 	Recorder session.Recorder
 	Now      func() time.Time
@@ -81,6 +85,7 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 		s.Redis = rdb
 		s.closers = append(s.closers, rdb.Close)
 	}
+	md := parts.Metadata
 	if s.Kube == nil {
 		rc, err := RESTConfig(ctx, cfg)
 		if err != nil {
@@ -88,6 +93,9 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 		}
 		if s.Kube, err = kubernetes.NewForConfig(rc); err != nil {
 			return nil, fmt.Errorf("kubernetes client: %w", err)
+		}
+		if md, err = metadata.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kubernetes metadata client: %w", err)
 		}
 	}
 	kopts, err := KubeOptions(cfg)
@@ -100,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 			return nil, err
 		}
 	}
-	s.Cluster = kube.NewCluster(s.Kube, kopts)
+	s.Cluster = kube.NewClusterWithMetadata(s.Kube, md, kopts)
 	s.Store = store.New(s.Redis, cfg.RedisPrefix, store.Options{TombstoneTTL: cfg.TombstoneTTL, Now: parts.Now, Logger: s.Logger})
 	recorder := parts.Recorder
 	if recorder == nil && cfg.FirestoreProject != "" {

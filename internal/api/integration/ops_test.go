@@ -146,10 +146,11 @@ func TestActivityOverHTTP(t *testing.T) {
 	if _, err := c.Touch(context.Background(), id); !errors.Is(err, session.ErrConflict) {
 		t.Fatalf("client, deleting: %v", err)
 	}
-	if code, _ := f.call("GET", base+"/usage", "", &e); code != 501 || e.Error.Code != "unimplemented" {
+	lastHour := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	if code, _ := f.call("GET", base+"/usage?from="+lastHour.Format(time.RFC3339), "", &e); code != 501 || e.Error.Code != "unimplemented" {
 		t.Fatalf("usage without Firestore: %d %+v", code, e)
 	}
-	if _, err := c.Usage(context.Background(), events.UsageQuery{}); !client.IsUnimplemented(err) {
+	if _, err := c.Usage(context.Background(), events.UsageQuery{From: lastHour}); !client.IsUnimplemented(err) {
 		t.Fatalf("client usage without Firestore: %v", err)
 	}
 }
@@ -265,7 +266,8 @@ func TestUsageOverHTTP(t *testing.T) {
 	clk.Add(30 * time.Minute)
 
 	var rep events.UsageReport
-	code, _ := f.call("GET", base+"/usage?user_id=ada%40example.com", "", &rep)
+	since := "&from=" + url.QueryEscape(t0.Format(time.RFC3339Nano))
+	code, _ := f.call("GET", base+"/usage?user_id=ada%40example.com"+since, "", &rep)
 	if code != 200 || len(rep.Sessions) != 1 || len(rep.Users) != 1 || rep.PendingEvents != 0 {
 		t.Fatalf("usage: %d %+v", code, rep)
 	}
@@ -302,17 +304,20 @@ func TestUsageOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crep, err := c.Usage(context.Background(), events.UsageQuery{UserID: "ada@example.com"})
+	crep, err := c.Usage(context.Background(), events.UsageQuery{UserID: "ada@example.com", From: t0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("client", crep.Total, want)
-	if other, err := c.Usage(context.Background(), events.UsageQuery{UserID: "nobody@example.com"}); err != nil || len(other.Sessions) != 0 || other.Total.LifetimeHours != 0 {
+	if other, err := c.Usage(context.Background(), events.UsageQuery{UserID: "nobody@example.com", From: t0}); err != nil || len(other.Sessions) != 0 || other.Total.LifetimeHours != 0 {
 		t.Fatalf("another user: %+v %v", other, err)
 	}
 	var e wire.ErrorBody
 	for target, field := range map[string]string{
-		"/usage?from=yesterday": "from",
+		"/usage":                           "from", // every record ever written: refused
+		"/usage?user_id=ada%40example.com": "from",
+		"/usage?from=yesterday":            "from",
+		"/usage?from=" + url.QueryEscape(t0.Add(-events.MaxUsageWindow-time.Hour).Format(time.RFC3339)):                               "from",
 		"/usage?from=" + url.QueryEscape(t0.Format(time.RFC3339)) + "&to=" + url.QueryEscape(t0.Add(-time.Hour).Format(time.RFC3339)): "from",
 		"/usage?to=2026-02-30T00:00:00Z": "to",
 	} {
