@@ -5,13 +5,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
-
-// podListPage bounds one page of WorkspacePodIPs' list: a namespace of thousands of
-// workspaces is read in a few requests, none of them holding every pod at once.
-const podListPage = 500
 
 // WorkspacePodSelector selects every session's workspace pods (not its Jobs' pods).
 func WorkspacePodSelector() string {
@@ -27,27 +22,20 @@ func WorkspacePodSelector() string {
 // (a replacement overlapping its predecessor), the newer one's address is returned.
 func (c *Cluster) WorkspacePodIPs(ctx context.Context) (map[string]string, error) {
 	sel := WorkspacePodSelector()
+	var pods []corev1.Pod
+	if err := listStep(c, "Pods", sel, c.cs.CoreV1().Pods(c.opts.Namespace).List, podItems, &pods)(ctx); err != nil {
+		return nil, err
+	}
 	chosen := map[string]*corev1.Pod{}
-	opts := metav1.ListOptions{LabelSelector: sel, Limit: podListPage}
-	for {
-		l, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, opts)
-		if err != nil {
-			return nil, c.listError("Pods", sel, err)
+	for i := range pods {
+		p := &pods[i]
+		id := p.Labels[LabelSession]
+		if id == "" || podIP(p) == "" {
+			continue
 		}
-		for i := range l.Items {
-			p := &l.Items[i]
-			id := p.Labels[LabelSession]
-			if id == "" || podIP(p) == "" {
-				continue
-			}
-			if prev, ok := chosen[id]; !ok || newerPod(p, prev) {
-				chosen[id] = p
-			}
+		if prev, ok := chosen[id]; !ok || newerPod(p, prev) {
+			chosen[id] = p
 		}
-		if l.Continue == "" {
-			break
-		}
-		opts.Continue = l.Continue
 	}
 	out := make(map[string]string, len(chosen))
 	for id, p := range chosen {

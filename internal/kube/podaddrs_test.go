@@ -80,7 +80,7 @@ func TestWorkspacePodIPsPages(t *testing.T) {
 	var tokens []string
 	cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		opts := a.(k8stesting.ListActionImpl).ListOptions
-		if opts.Limit != podListPage {
+		if opts.Limit != DefaultListPageSize {
 			return true, nil, fmt.Errorf("limit %d", opts.Limit)
 		}
 		tokens = append(tokens, opts.Continue)
