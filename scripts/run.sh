@@ -126,8 +126,8 @@ env "${FS_ENV[@]}" "${NODE_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECR
   HYPERBOLA_LISTEN="$LISTEN" HYPERBOLA_LOCAL_INGRESS="$INGRESS" HYPERBOLA_DOMAIN="$DOMAIN" \
   "$RUN/hyperbola-server" >"$RUN/server.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 200); do curl -sf "http://$LISTEN/health" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "http://$LISTEN/health" >/dev/null || { echo "the API did not start; see $RUN/server.log" >&2; tail -20 "$RUN/server.log" >&2; exit 1; }
+for _ in $(seq 200); do curl -sf "http://$LISTEN/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://$LISTEN/ready" >/dev/null || { echo "the API did not start; see $RUN/server.log" >&2; tail -20 "$RUN/server.log" >&2; exit 1; }
 
 cat > "$RUN/env" <<EOF
 export HYPERBOLA_ENDPOINT=http://$LISTEN
@@ -153,7 +153,7 @@ Hyperbola is running (logs in $RUN/):
 
 In another shell:
   source $RUN/env
-  curl -s \$HYPERBOLA_ENDPOINT/health
+  curl -s \$HYPERBOLA_ENDPOINT/ready
   curl -s -X POST \$HYPERBOLA_ENDPOINT/session/create -H "X-API-Key: \$API_KEY" -H 'Content-Type: application/json' \\
     -d '{"user_id": "ada@example.com"}' | tee /tmp/created.json
   ID=\$(sed -n 's/.*"uuid":"\([a-z0-9]*\)".*/\1/p' /tmp/created.json)

@@ -133,6 +133,7 @@ func newSetupWith(t *testing.T, opts Options, objs ...any) *setup {
 		switch r.URL.Path {
 		case "/redirect":
 			w.Header().Add("Set-Cookie", "hyperbola_wake=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax")
+			w.Header().Add("Set-Cookie", "__Host-hyperbola_hop=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax")
 			http.Redirect(w, r, "https://"+host+"/?folder=/app", http.StatusSeeOther)
 		default:
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -424,6 +425,10 @@ func TestActivatorAnswersKeepTheBrowsersOrigin(t *testing.T) {
 	resp, _ := s.get(t, host+":8081", "/redirect")
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "http://"+host+":8081/?folder=/app" {
 		t.Errorf("redirect: %d to %q", resp.StatusCode, loc)
+	}
+	// a __Host- cookie keeps Secure, without which a browser refuses it (and *.localhost may set it)
+	if c := resp.Header.Values("Set-Cookie"); len(c) != 2 || !strings.Contains(c[1], "; Secure") {
+		t.Fatalf("the __Host- cookie: %q", c)
 	}
 	if c := resp.Header.Get("Set-Cookie"); strings.Contains(strings.ToLower(c), "secure") || !strings.Contains(c, "HttpOnly") {
 		t.Errorf("cookie over plain http: %q", c)

@@ -85,7 +85,9 @@ func (b *buffer) Write(p []byte) (int, error) {
 }
 
 // flushTo sends the answer: Location and textual bodies rewritten by o, and, over plain
-// HTTP, cookies without Secure (which a browser refuses over http, outside localhost).
+// HTTP, cookies without Secure (which a browser refuses over http, outside localhost), but
+// for __Host- and __Secure- cookies, which a browser refuses without Secure and which the
+// workspaces' *.localhost hosts may set over http.
 func (b *buffer) flushTo(w http.ResponseWriter, r *http.Request, o origins, plain bool) {
 	h := w.Header()
 	for k, v := range b.header {
@@ -123,6 +125,9 @@ func textual(contentType string) bool {
 }
 
 func withoutSecure(cookie string) string {
+	if name := strings.TrimSpace(cookie); strings.HasPrefix(name, "__Host-") || strings.HasPrefix(name, "__Secure-") {
+		return cookie
+	}
 	parts := strings.Split(cookie, ";")
 	keep := parts[:0]
 	for _, p := range parts {

@@ -27,8 +27,8 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415
 )
 
-// ErrorBody is the one error shape of the API. A failed health check adds "status" and
-// "checks" (GET /health's own members).
+// ErrorBody is the one error shape of the API. A failed readiness check adds "status" and
+// "checks" (GET /ready's own members).
 type ErrorBody struct {
 	Error     ErrorDetail       `json:"error"`
 	RequestID string            `json:"request_id"`

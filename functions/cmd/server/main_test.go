@@ -16,8 +16,9 @@ import (
 
 // TestServesAtRoot builds the server and runs it the two ways it is run: as Cloud Run runs
 // it (FUNCTION_TARGET=SessionAPI, PORT) and locally (no FUNCTION_TARGET). Both serve the
-// API's routes at the root. Redis and the cluster point at closed ports, so /health is a 503
-// naming them, which also shows the process starts without its dependencies. Locally it also
+// API's routes at the root. Redis and the cluster point at closed ports, so /ready is a 503
+// naming them while /health (liveness) answers 200, which also shows the process starts
+// without its dependencies. Locally it also
 // serves the entry point to workspaces (HYPERBOLA_LOCAL_INGRESS).
 func TestServesAtRoot(t *testing.T) {
 	if testing.Short() {
@@ -79,9 +80,12 @@ current-context: c
 			base := "http://" + addr
 			waitUp(t, base+"/health", logs.Name())
 
-			status, body := get(t, "GET", base+"/health", "")
+			status, body := get(t, "GET", base+"/ready", "")
 			if status != 503 || !strings.Contains(body, `"redis":"unavailable"`) || !strings.Contains(body, `"kubernetes":"unavailable"`) {
-				t.Fatalf("/health: %d %s", status, body)
+				t.Fatalf("/ready: %d %s", status, body)
+			}
+			if status, body := get(t, "GET", base+"/health", ""); status != 200 {
+				t.Fatalf("/health (liveness) without its dependencies: %d %s", status, body)
 			}
 			status, body = get(t, "GET", base+"/session/create", "k1")
 			if status != 405 || !strings.Contains(body, `"method_not_allowed"`) {

@@ -228,6 +228,6 @@ module "control_plane" {
   labels                          = local.labels
 
   # Firestore must exist, and the RoleBinding must be in place before the first revision's
-  # /health probe talks to the cluster.
+  # /ready (startup) probe talks to the cluster.
   depends_on = [module.firestore, module.cluster_addons]
 }
