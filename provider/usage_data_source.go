@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
 // usageFigures mirrors events.Usage's JSON: the hours and the estimated cost of one session,
@@ -150,9 +151,11 @@ func (d *usageDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 				Validators:          []validator.String{userIDValidator()},
 			},
 			"from": schema.StringAttribute{
-				Optional:            true,
-				MarkdownDescription: "Start of the window, an RFC 3339 time such as `2026-01-01T00:00:00Z` (default: since the first record). Must be before `to`.",
-				Validators:          []validator.String{timeValidator("from")},
+				Required: true,
+				MarkdownDescription: "Start of the window, an RFC 3339 time such as `2026-01-01T00:00:00Z`, or " +
+					"`timeadd(plantimestamp(), \"-720h\")` for the last 30 days. Must be before `to`, and at most 93 days before it " +
+					"(the API reads a bounded window).",
+				Validators: []validator.String{timeValidator("from")},
 			},
 			"to": schema.StringAttribute{
 				Optional:            true,
@@ -208,24 +211,32 @@ func (d *usageDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, 
 	}
 }
 
-// ValidateConfig checks the window at plan: from before to (the report covers [from, to), and
-// the API and the session core refuse an empty or reversed one).
+// ValidateConfig checks the window at plan as the API checks it (events.UsageQuery.Check):
+// from before to (the report covers [from, to)), at most events.MaxUsageWindow long, with
+// to unset counting from now.
 func (d *usageDataSource) ValidateConfig(ctx context.Context, req datasource.ValidateConfigRequest, resp *datasource.ValidateConfigResponse) {
 	var from, to types.String
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("from"), &from)...)
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("to"), &to)...)
-	if resp.Diagnostics.HasError() || from.IsNull() || from.IsUnknown() || to.IsNull() || to.IsUnknown() {
+	if resp.Diagnostics.HasError() || from.IsNull() || from.IsUnknown() || to.IsUnknown() {
 		return
 	}
-	f, ferr := parseTime("from", from.ValueString())
-	t, terr := parseTime("to", to.ValueString())
+	var q events.UsageQuery
+	var ferr, terr error
+	q.From, ferr = parseTime("from", from.ValueString())
+	if !to.IsNull() {
+		q.To, terr = parseTime("to", to.ValueString())
+	}
 	if ferr != nil || terr != nil {
 		return // the attribute validators report it
 	}
-	if !f.Before(t) {
-		resp.Diagnostics.AddAttributeError(path.Root("from"), "Invalid usage window",
-			fmt.Sprintf("`from` (%s) must be before `to` (%s): the report covers the time from `from` up to, not including, `to`.",
-				from.ValueString(), to.ValueString()))
+	if err := q.Check(time.Now()); err != nil {
+		field := session.FieldOf(err)
+		if field != "to" {
+			field = "from"
+		}
+		resp.Diagnostics.AddAttributeError(path.Root(field), "Invalid usage window",
+			err.Error()+": the report covers the time from `from` up to, not including, `to` (default: now).")
 	}
 }
 

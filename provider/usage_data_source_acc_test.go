@@ -41,9 +41,11 @@ func TestAccUsageDataSource_SleptWorkspace(t *testing.T) {
 		usage := `
 data "hyperbola_usage" "mine" {
   user_id    = "acc@example.com"
+  from       = timeadd(plantimestamp(), "-1h")
   depends_on = [hyperbola_workspace.w]
 }
 data "hyperbola_usage" "all" {
+  from       = timeadd(plantimestamp(), "-1h")
   depends_on = [hyperbola_workspace.w]
 }
 data "hyperbola_usage" "before" {

@@ -86,7 +86,7 @@ data "hyperbola_usage" "u" {
   to   = "2026-03-01T00:00:00Z"
 }`,
 				PlanOnly:    true,
-				ExpectError: attrError("Invalid usage window", "from", "`from` (2026-03-02T00:00:00Z) must be before `to` (2026-03-01T00:00:00Z)"),
+				ExpectError: attrError("Invalid usage window", "from", "from (2026-03-02T00:00:00Z) must be before to (2026-03-01T00:00:00Z)"),
 			},
 			{
 				Config: fakeProviderBlock + `
@@ -95,7 +95,21 @@ data "hyperbola_usage" "u" {
   to   = "2026-03-01T00:00:00Z"
 }`,
 				PlanOnly:    true,
-				ExpectError: attrError("Invalid usage window", "from", "must be before `to`"),
+				ExpectError: attrError("Invalid usage window", "from", "must be before to"),
+			},
+			{
+				Config: fakeProviderBlock + `
+data "hyperbola_usage" "u" {
+  from = "2026-01-01T00:00:00Z"
+  to   = "2026-06-01T00:00:00Z"
+}`,
+				PlanOnly:    true,
+				ExpectError: attrError("Invalid usage window", "to", "is longer than 93 days"),
+			},
+			{
+				Config:      fakeProviderBlock + `data "hyperbola_usage" "u" {}`,
+				PlanOnly:    true,
+				ExpectError: words(`The argument "from" is required`),
 			},
 			{
 				Config: fakeProviderBlock + `
@@ -108,7 +122,8 @@ data "hyperbola_usage" "u" {
 			{
 				Config: fakeProviderBlock + `
 data "hyperbola_usage" "u" {
-  to = "2026-03-01"
+  from = "2026-02-01T00:00:00Z"
+  to   = "2026-03-01"
 }`,
 				PlanOnly:    true,
 				ExpectError: attrError("Invalid to", "to", `to "2026-03-01" is not an RFC 3339 time`),
@@ -117,6 +132,8 @@ data "hyperbola_usage" "u" {
 				Config: fakeProviderBlock + `
 data "hyperbola_usage" "u" {
   user_id = ""
+  from    = "2026-02-01T00:00:00Z"
+  to      = "2026-03-01T00:00:00Z"
 }`,
 				PlanOnly:    true,
 				ExpectError: attrError("Invalid user id", "user_id", "user_id is required"),
@@ -185,8 +202,8 @@ data "hyperbola_usage" "u" {
 	}
 }
 
-// No filters: the zero query (everyone, since the first record, until now); an empty report
-// gives empty lists and a zero total.
+// No user and no end: everyone's usage over the last day, until now; an empty report gives
+// empty lists and a zero total.
 func TestUsageDataSource_EmptyReport(t *testing.T) {
 	needTerraform(t)
 	rep := events.BuildReport(nil, time.Time{}, time.Now(), events.Prices{PerRunningHour: 0.0123, Currency: "USD"})
@@ -195,10 +212,11 @@ func TestUsageDataSource_EmptyReport(t *testing.T) {
 	tfresource.UnitTest(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: fakeFactories(u),
 		Steps: []tfresource.TestStep{{
-			Config: fakeProviderBlock + `data "hyperbola_usage" "all" {}`,
+			Config: fakeProviderBlock + `data "hyperbola_usage" "all" {
+  from = timeadd(plantimestamp(), "-24h")
+}`,
 			Check: tfresource.ComposeAggregateTestCheckFunc(
 				tfresource.TestCheckNoResourceAttr(ds, "user_id"),
-				tfresource.TestCheckNoResourceAttr(ds, "from"),
 				tfresource.TestCheckResourceAttr(ds, "users.#", "0"),
 				tfresource.TestCheckResourceAttr(ds, "sessions.#", "0"),
 				tfresource.TestCheckResourceAttr(ds, "total.running_hours", "0"),
@@ -208,8 +226,8 @@ func TestUsageDataSource_EmptyReport(t *testing.T) {
 		}},
 	})
 	for _, q := range u.asked() {
-		if q != (events.UsageQuery{}) {
-			t.Errorf("query %+v, want the zero query", q)
+		if q.UserID != "" || q.From.IsZero() || !q.To.IsZero() {
+			t.Errorf("query %+v, want everyone's from a day ago until now", q)
 		}
 	}
 }
@@ -237,7 +255,7 @@ func TestUsageDataSource_Errors(t *testing.T) {
 			tfresource.UnitTest(t, tfresource.TestCase{
 				ProtoV6ProviderFactories: fakeFactories(tc.m),
 				Steps: []tfresource.TestStep{{
-					Config:      fakeProviderBlock + "data \"hyperbola_usage\" \"u\" {\n  from = \"2030-01-01T00:00:00Z\"\n}\n",
+					Config:      fakeProviderBlock + "data \"hyperbola_usage\" \"u\" {\n  from = timeadd(plantimestamp(), \"-24h\")\n}\n",
 					ExpectError: tc.want,
 				}},
 			})

@@ -5,10 +5,7 @@ data "hyperbola_usage" "ada_january" {
   to      = "2026-02-01T00:00:00Z"
 }
 
-# Everyone's usage since the first record, until now.
-data "hyperbola_usage" "all" {}
-
-# The last 30 days, as of the plan.
+# Everyone's usage over the last 30 days, as of the plan (a window is at most 93 days).
 data "hyperbola_usage" "last_30_days" {
   from = timeadd(plantimestamp(), "-720h")
 }
@@ -19,12 +16,12 @@ output "ada_january" {
 
 # Estimated cost per user.
 output "cost_by_user" {
-  value = { for u in data.hyperbola_usage.all.users : u.user_id => u.estimated_cost }
+  value = { for u in data.hyperbola_usage.last_30_days.users : u.user_id => u.estimated_cost }
 }
 
 # Workspaces that ran more than 8 hours: candidates for a shorter idle_timeout.
 output "long_running" {
-  value = [for s in data.hyperbola_usage.all.sessions : s.id if s.running_hours > 8]
+  value = [for s in data.hyperbola_usage.last_30_days.sessions : s.id if s.running_hours > 8]
 }
 
 output "savings_last_30_days" {
