@@ -85,7 +85,7 @@ func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options)
 	if err := k.CreateBackupPVCOn(ctx, ns, ko.BackupPVC, ko.StorageClass); err != nil {
 		t.Fatal(err)
 	}
-	cluster := kube.NewCluster(k.Client, ko)
+	cluster := kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko)
 	st := store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Logger: logger})
 	svc := session.NewService(cluster, st, so)
 	opts := activator.Options{Domain: ko.Domain, Secret: []byte(secret),

@@ -83,7 +83,7 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.store = store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: fo.now})
-	f.svc = session.NewService(kube.NewCluster(k.Client, ko), f.store, session.Options{Domain: ko.Domain,
+	f.svc = session.NewService(kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko), f.store, session.Options{Domain: ko.Domain,
 		Image: f.node.WorkspaceImage, Storage: "2Gi", Now: fo.now})
 	return f
 }

@@ -70,7 +70,7 @@ func newWorld(t *testing.T, mutate ...func(*kube.Options)) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = fs.Close() })
-	w := &world{ns: ns, cs: k.Client, cluster: kube.NewCluster(k.Client, o), rdb: rdb,
+	w := &world{ns: ns, cs: k.Client, cluster: kube.NewClusterWithMetadata(k.Client, k.Metadata(t), o), rdb: rdb,
 		store: store.New(rdb, prefix, store.Options{})}
 	// The emulator's first transaction takes ~10 s on a cold JVM: a generous attempt.
 	w.recorder = events.New(fs, events.Options{Redis: rdb, Prefix: prefix, AttemptTimeout: 30 * time.Second})

@@ -94,7 +94,7 @@ func (f *fixture) instanceWith(settings func(*kube.Options, *session.Options)) *
 		f.t.Fatal(err)
 	}
 	st := store.New(env.Redis.Client(f.t), f.prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: f.clk.Now, Logger: f.log})
-	cluster := kube.NewCluster(f.kube.Client, ko)
+	cluster := kube.NewClusterWithMetadata(f.kube.Client, f.kube.Metadata(f.t), ko)
 	return &plane{Service: session.NewService(cluster, st, so), Store: st, Cluster: cluster}
 }
 

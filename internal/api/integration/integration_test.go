@@ -98,7 +98,7 @@ func newFixtureWith(t *testing.T, su setup) *fixture {
 	if err := ko.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	cluster := kube.NewCluster(k.Client, ko)
+	cluster := kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko)
 	f := &fixture{t: t, ns: ns, kube: k, rdb: rdb, limiter: ratelimit.New(rdb, prefix)}
 	f.store = store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: su.now, Logger: log})
 	var recorder session.Recorder
