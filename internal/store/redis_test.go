@@ -174,7 +174,7 @@ func startAuthTLSRedis(t *testing.T, dir, password string) (plain, tlsAddr strin
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = <-exited
+		<-exited
 	})
 	// ready when the TLS port answers the password; a server that exits (a build without
 	// TLS refuses --tls-port) fails at once with its log
