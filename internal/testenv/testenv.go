@@ -25,7 +25,17 @@
 //	func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true, RealNode: true}) }
 //
 // One real node can run per machine: a second package that wants one waits (up to
-// K8SENV_REALNODE_WAIT seconds, default 1800) until the first one's cluster is stopped.
+// K8SENV_REALNODE_WAIT seconds, default 1800) until the first one's cluster is stopped, so a
+// package holds the machine's real node for as long as its cluster runs. A package whose
+// tests mostly run on kwok asks for it on demand instead: Options.RealNodeOnDemand starts no
+// real node with the package, and the first test that calls Env.RealNodeNamespace starts a
+// second cluster with one (waiting for the machine's turn then), shared by the package's later
+// tests. Its other tests, and a run that selects none of those (-run), never wait for it.
+//
+//	func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true, RealNodeOnDemand: true}) }
+//
+//	k, ns := env.RealNodeNamespace(t) // k.RealNode is set
+//
 // The cluster, the real node with its containers included, never outlives the test binary.
 package testenv
 
@@ -40,7 +50,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // Options says which parts a test package needs.
@@ -50,8 +62,13 @@ type Options struct {
 	Firestore bool
 	// Nodes is the number of fake nodes (default 1; a node admits 110 pods).
 	Nodes int
-	// RealNode adds a real node to the cluster (implies Cluster): see Kube.RealNode.
+	// RealNode adds a real node to the cluster (implies Cluster): see Kube.RealNode. The
+	// package holds the machine's one real node for its whole run.
 	RealNode bool
+	// RealNodeOnDemand starts no real node with the package: the first Env.RealNodeNamespace
+	// starts a second cluster (Nodes fake nodes and the real node), which the package's later
+	// tests share and Close stops. Ignored with RealNode.
+	RealNodeOnDemand bool
 }
 
 // Env holds the parts started for one test package.
@@ -59,7 +76,12 @@ type Env struct {
 	Kube      *Kube
 	Redis     *Redis
 	Firestore *Firestore
+	opts      Options
 	stops     []func()
+
+	realMu  sync.Mutex
+	real    *Kube // the on-demand real node's cluster, once started
+	realErr error // why it did not start: the later tests fail at once
 }
 
 // Main starts the parts, runs the tests, stops the parts and exits. *env is set before the
@@ -82,7 +104,7 @@ func Main(m *testing.M, env **Env, opts Options) {
 
 // Start starts the parts that opts asks for.
 func Start(ctx context.Context, opts Options) (_ *Env, err error) {
-	e := &Env{}
+	e := &Env{opts: opts}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -109,6 +131,45 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		e.stops = append(e.stops, k.Stop)
 	}
 	return e, nil
+}
+
+// RealNodeKube returns a cluster with the real node: the package's own with Options.RealNode,
+// else the on-demand one (Options.RealNodeOnDemand), which the first call starts (waiting, if
+// need be, for another package's real node to stop) and the later ones share. It skips t with
+// -short and fails it when the package asked for neither, or when the on-demand cluster did not
+// start (every later caller too, without trying again).
+func (e *Env) RealNodeKube(t testing.TB) *Kube {
+	t.Helper()
+	need(t, e, "real node", e != nil && ((e.Kube != nil && e.Kube.RealNode != nil) || e.opts.RealNodeOnDemand))
+	if e.Kube != nil && e.Kube.RealNode != nil {
+		return e.Kube
+	}
+	e.realMu.Lock()
+	defer e.realMu.Unlock()
+	if e.real == nil && e.realErr == nil {
+		start := time.Now()
+		t.Logf("testenv: starting the real node's cluster on demand (it may wait for the machine's real node)")
+		k, err := StartKubeWith(context.Background(), KubeOptions{Nodes: e.opts.Nodes, RealNode: true})
+		if err != nil {
+			e.realErr = err
+		} else {
+			e.real = k
+			e.stops = append(e.stops, k.Stop)
+			t.Logf("testenv: the real node's cluster is up after %v", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	if e.realErr != nil {
+		t.Fatalf("testenv: the on-demand real node did not start: %v", e.realErr)
+	}
+	return e.real
+}
+
+// RealNodeNamespace returns RealNodeKube's cluster and a fresh namespace on it for t, deleted
+// (without waiting) when t ends.
+func (e *Env) RealNodeNamespace(t testing.TB) (*Kube, string) {
+	t.Helper()
+	k := e.RealNodeKube(t)
+	return k, k.namespace(t)
 }
 
 // Close stops every part, last started first.
