@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	ctx := context.Background()
-	e, err := testenv.Start(ctx, testenv.Options{Cluster: true, Firestore: true, RealNode: true, Nodes: 2})
+	// The real node on demand: only TestCutDeleteOnTheRealNode and TestLoadWithFaults need it,
+	// so the package holds the machine's one real node for them only, not for the cuts on kwok.
+	e, err := testenv.Start(ctx, testenv.Options{Cluster: true, Firestore: true, RealNodeOnDemand: true, Nodes: 2})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)
