@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	// Firestore: the durable records that hyperbola_usage reads (tests that want them ask
 	// accOptions.firestore for a project of their own). The real node: on demand, for the
 	// tests that ask accOptions.realNode (TestAccWorkspaceResource_RestoreFromBackup), so the
-	// package holds the machine's one real node only from then on, and not at all in a run
+	// package holds the machine's one real node only while they run, and not at all in a run
 	// (-run) without them.
 	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true, RealNodeOnDemand: true})
 }

@@ -76,6 +76,8 @@ func (a *acc) seedBackup(t *testing.T, userID, sid string, at time.Time) *sessio
 // destroyed (its delete backs it up), and a new one applied with restore_from = the old
 // workspace's id holds the same tree (checksums, modes, symlinks).
 func TestAccWorkspaceResource_RestoreFromBackup(t *testing.T) {
+	skipUnlessAcc(t)
+	env.RealNodeKube(t) // held for both modes: one real node's cluster, stopped when the test ends
 	for _, m := range accModes {
 		t.Run(string(m), func(t *testing.T) {
 			a := newAccWith(t, m, accOptions{realNode: true})

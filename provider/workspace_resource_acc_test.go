@@ -70,7 +70,7 @@ type accOptions struct {
 	firestore bool
 	// realNode places the workspaces and the backup volume on the real node, with its real
 	// workspace and backup images: the test's namespace is on the package's on-demand
-	// real-node cluster (testenv.Env.RealNodeNamespace), which the first such test starts.
+	// real-node cluster (testenv.Env.RealNodeNamespace), which runs while a test holds it.
 	realNode bool
 }
 
@@ -78,9 +78,7 @@ func newAcc(t *testing.T, m mode) *acc { return newAccWith(t, m, accOptions{}) }
 
 func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 	t.Helper()
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1 (make test does)")
-	}
+	skipUnlessAcc(t)
 	namespace := env.Namespace
 	if o.realNode {
 		namespace = env.RealNodeNamespace
@@ -171,6 +169,14 @@ provider "hyperbola" {
 	p := NewWithOptions("acc", opts)
 	a.factories = map[string]func() (tfprotov6.ProviderServer, error){"hyperbola": providerserver.NewProtocol6WithError(p())}
 	return a
+}
+
+// skipUnlessAcc skips an acceptance test without TF_ACC (TestMain then starts no local parts).
+func skipUnlessAcc(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 (make test does)")
+	}
 }
 
 // firestoreAttr is the direct-mode provider block's firestore_project line, when there is a project.
