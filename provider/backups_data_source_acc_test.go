@@ -70,7 +70,7 @@ func (a *acc) deletedWorkspace(t *testing.T, userID string) *session.Session {
 	if s, err = a.svc.Delete(ctx, s.ID, session.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	changed := testenv.Changes(ctx, t, env.Kube.Client, a.ns)
+	changed := testenv.Changes(ctx, t, a.kube.Client, a.ns)
 	tick := time.NewTicker(time.Second) // a pending step may wait on time, not on an object
 	defer tick.Stop()
 	for s.State != session.StateDeleted {

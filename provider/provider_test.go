@@ -40,10 +40,11 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	// Firestore: the durable records that hyperbola_usage reads (tests that want them ask
-	// accOptions.firestore for a project of their own). The real node: only once restores
-	// run there (TestAccWorkspaceResource_RestoreFromBackup), so the package does not hold
-	// the machine's one real node for a test that skips.
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true, RealNode: true})
+	// accOptions.firestore for a project of their own). The real node: on demand, for the
+	// tests that ask accOptions.realNode (TestAccWorkspaceResource_RestoreFromBackup), so the
+	// package holds the machine's one real node only while they run, and not at all in a run
+	// (-run) without them.
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, Firestore: true, RealNodeOnDemand: true})
 }
 
 // needTerraform skips a unit test that runs terraform when there is none.

@@ -76,6 +76,8 @@ func (a *acc) seedBackup(t *testing.T, userID, sid string, at time.Time) *sessio
 // destroyed (its delete backs it up), and a new one applied with restore_from = the old
 // workspace's id holds the same tree (checksums, modes, symlinks).
 func TestAccWorkspaceResource_RestoreFromBackup(t *testing.T) {
+	skipUnlessAcc(t)
+	env.RealNodeKube(t) // held for both modes: one real node's cluster, stopped when the test ends
 	for _, m := range accModes {
 		t.Run(string(m), func(t *testing.T) {
 			a := newAccWith(t, m, accOptions{realNode: true})
@@ -156,7 +158,7 @@ func (a *acc) manifest(id string) (string, error) {
 func (a *acc) exec(id, script string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	pods, err := env.Kube.Client.CoreV1().Pods(a.ns).List(ctx, metav1.ListOptions{
+	pods, err := a.kube.Client.CoreV1().Pods(a.ns).List(ctx, metav1.ListOptions{
 		LabelSelector: kube.LabelSession + "=" + id + "," + kube.LabelComponent + "=" + kube.ComponentWorkspace,
 	})
 	if err != nil {
@@ -165,7 +167,7 @@ func (a *acc) exec(id, script string) (string, error) {
 	pod := ""
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
-			if node := env.Kube.RealNode; node == nil || p.Spec.NodeName != node.NodeName {
+			if node := a.kube.RealNode; node == nil || p.Spec.NodeName != node.NodeName {
 				return "", fmt.Errorf("pod %s runs on %q, not on the real node", p.Name, p.Spec.NodeName)
 			}
 			pod = p.Name
@@ -174,5 +176,5 @@ func (a *acc) exec(id, script string) (string, error) {
 	if pod == "" {
 		return "", fmt.Errorf("workspace %s has no running pod", id)
 	}
-	return env.Kube.Exec(ctx, a.ns, pod, kube.ContainerName, script)
+	return a.kube.Exec(ctx, a.ns, pod, kube.ContainerName, script)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
 // Acceptance tests: the machine's terraform against the provider in both modes, on the local
@@ -47,6 +48,7 @@ var accModes = []mode{modeDirect, modeEndpoint}
 
 type acc struct {
 	mode      mode
+	kube      *testenv.Kube // the cluster the test's namespace is on
 	ns        string
 	svc       *session.Service
 	store     *store.Store     // the same session core's store (to seed the backup catalog)
@@ -66,8 +68,9 @@ type accOptions struct {
 	// test's session core, the API (endpoint mode) and the provider (direct mode,
 	// firestore_project) record into it, and the usage report reads it.
 	firestore bool
-	// realNode places the workspaces and the backup volume on the cluster's real node, with
-	// its real workspace and backup images (TestMain starts it only when restoreJobsBuilt).
+	// realNode places the workspaces and the backup volume on the real node, with its real
+	// workspace and backup images: the test's namespace is on the package's on-demand
+	// real-node cluster (testenv.Env.RealNodeNamespace), which runs while a test holds it.
 	realNode bool
 }
 
@@ -75,10 +78,12 @@ func newAcc(t *testing.T, m mode) *acc { return newAccWith(t, m, accOptions{}) }
 
 func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 	t.Helper()
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1 (make test does)")
+	skipUnlessAcc(t)
+	namespace := env.Namespace
+	if o.realNode {
+		namespace = env.RealNodeNamespace
 	}
-	kc, ns := env.Namespace(t)
+	kc, ns := namespace(t)
 	_, prefix := env.RedisFor(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -89,9 +94,6 @@ func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 	}
 	if o.realNode {
 		node := kc.RealNode
-		if node == nil {
-			t.Fatal("the local cluster has no real node (TestMain starts one when restoreJobsBuilt)")
-		}
 		backupClass = node.StorageClass
 		for _, set := range realNodePlacement(node) {
 			vars[set.env] = set.value
@@ -122,7 +124,7 @@ func newAccWith(t *testing.T, m mode, o accOptions) *acc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	a := &acc{mode: m, ns: ns, svc: st.Service, store: st.Store, events: st.Events}
+	a := &acc{mode: m, kube: kc, ns: ns, svc: st.Service, store: st.Store, events: st.Events}
 
 	var mu sync.Mutex
 	var opened []io.Closer
@@ -167,6 +169,14 @@ provider "hyperbola" {
 	p := NewWithOptions("acc", opts)
 	a.factories = map[string]func() (tfprotov6.ProviderServer, error){"hyperbola": providerserver.NewProtocol6WithError(p())}
 	return a
+}
+
+// skipUnlessAcc skips an acceptance test without TF_ACC (TestMain then starts no local parts).
+func skipUnlessAcc(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 (make test does)")
+	}
 }
 
 // firestoreAttr is the direct-mode provider block's firestore_project line, when there is a project.
@@ -481,7 +491,7 @@ func TestAccWorkspace_BackupFailure(t *testing.T) {
 
 // kubePVC reports whether the workspace's volume claim exists.
 func (a *acc) kubePVC(id string) (bool, error) {
-	_, err := env.Kube.Client.CoreV1().PersistentVolumeClaims(a.ns).Get(context.Background(), "vs-code-"+id+"-data", metav1.GetOptions{})
+	_, err := a.kube.Client.CoreV1().PersistentVolumeClaims(a.ns).Get(context.Background(), "vs-code-"+id+"-data", metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}

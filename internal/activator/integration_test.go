@@ -28,10 +28,11 @@ import (
 
 var env *testenv.Env
 
-// The cluster has the real node beside kwok's: the real IDE's test runs code-server there
-// (realide_test.go); every other test's workspaces stay on the fake nodes.
+// The tests' workspaces run on kwok's fake nodes, but the real IDE's (realide_test.go), which
+// runs code-server on the real node: started on demand, by that test, so the package holds the
+// machine's one real node only for it.
 func TestMain(m *testing.M) {
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, RealNode: true})
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, RealNodeOnDemand: true})
 }
 
 const (
@@ -62,14 +63,15 @@ func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
 // newFixtureWith is newFixture with other settings of the control plane: settings adjusts
 // the cluster adapter's options (e.g. the real node's placement; the Service's domain is
 // theirs) and the Service's (e.g. the image); the backup claim is made in their storage class.
+// Settings that select the real node put the test's namespace on the package's on-demand
+// real-node cluster.
 func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options), mutate func(*activator.Options)) *fixture {
 	t.Helper()
-	k, ns := env.Namespace(t)
 	rdb, prefix := env.RedisFor(t)
 	ctx := context.Background()
 	// the configuration's defaults, with wake on access on (a wake secret and the activator
 	// Service hyperbola-activator)
-	ko := kube.Options{Namespace: ns, Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
+	ko := kube.Options{Domain: domain, Port: 8080, IngressClass: "nginx", ClusterIssuer: "letsencrypt",
 		IngressNamespace: "ingress-nginx",
 		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
 		BackupDeadline: 30 * time.Minute, ActivatorService: "hyperbola-activator", ActivatorPort: 80}
@@ -79,6 +81,12 @@ func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options)
 		settings(&ko, &so)
 	}
 	so.Domain = ko.Domain
+	namespace := env.Namespace
+	if _, real := ko.NodeSelector[testenv.RealNodeLabel]; real {
+		namespace = env.RealNodeNamespace
+	}
+	k, ns := namespace(t)
+	ko.Namespace = ns
 	if err := ko.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -39,10 +39,7 @@ func TestRealIDEInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped with -short")
 	}
-	rn := env.Kube.RealNode
-	if rn == nil {
-		t.Fatal("the package's cluster has no real node (testenv.Options.RealNode)")
-	}
+	rn := env.RealNodeKube(t).RealNode // newFixtureWith puts the test's namespace on its cluster
 	f := newFixtureWith(t, func(o *kube.Options, so *session.Options) {
 		o.Domain, o.BackupImage, so.Image = localDomain, rn.BackupImage, rn.WorkspaceImage
 		o.StorageClass, o.NodeSelector, o.Tolerations = rn.StorageClass, rn.NodeSelector(), []corev1.Toleration{rn.Toleration()}

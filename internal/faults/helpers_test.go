@@ -42,7 +42,7 @@ var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: 
 
 // plane is one test's control plane: a namespace on the package's cluster (with its backup
 // claim) and the cluster adapter's options. Sessions run on kwok's nodes, or on the real
-// node when a backup must really run.
+// node (a namespace on the package's on-demand real-node cluster) when a backup must really run.
 type plane struct {
 	t    *testing.T
 	ns   string
@@ -60,7 +60,11 @@ type planeOptions struct {
 
 func newPlane(t *testing.T, po planeOptions) *plane {
 	t.Helper()
-	k, ns := env.Namespace(t)
+	namespace := env.Namespace
+	if po.realNode {
+		namespace = env.RealNodeNamespace
+	}
+	k, ns := namespace(t)
 	p := &plane{t: t, ns: ns, kube: k, real: po.realNode}
 	ctx := context.Background()
 	p.opts = kube.Options{Namespace: ns, Domain: "ws.example.test", Port: 8080, IngressClass: "nginx",
@@ -68,9 +72,6 @@ func newPlane(t *testing.T, po planeOptions) *plane {
 		BackupImage: "localhost/hyperbola-backup:1", BackupDeadline: 30 * time.Minute}
 	if po.realNode {
 		node := k.RealNode
-		if node == nil {
-			t.Fatal("the local cluster has no real node")
-		}
 		if err := k.CreateBackupPVCOn(ctx, ns, backupPVC, node.StorageClass); err != nil {
 			t.Fatal(err)
 		}

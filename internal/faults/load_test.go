@@ -124,10 +124,7 @@ type loadRun struct {
 // session to rest, and the test checks that each converged, never vanished, kept its files
 // (by checksum, in its volume or in its backup's zip), and left no orphan behind.
 func TestLoadWithFaults(t *testing.T) {
-	k, ns := env.Namespace(t)
-	if k.RealNode == nil {
-		t.Fatal("the local cluster has no real node")
-	}
+	k, ns := env.RealNodeNamespace(t) // with Nodes kwok nodes beside the real one
 	ctx := context.Background()
 	start := time.Now()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -29,7 +29,10 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	ctx := context.Background()
-	e, err := testenv.Start(ctx, testenv.Options{Cluster: true, Firestore: true, RealNode: true, Nodes: 2})
+	// The real node on demand: only TestCutDeleteOnTheRealNode and TestLoadWithFaults need it,
+	// so the package holds the machine's one real node for them only, not for the cuts on kwok.
+	// They run last, one after the other: one start for both, kept until the package ends.
+	e, err := testenv.Start(ctx, testenv.Options{Cluster: true, Firestore: true, RealNodeOnDemand: true, KeepRealNode: true, Nodes: 2})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)

@@ -23,12 +23,15 @@ import (
 // validation and admission, server-side apply, the Deployment, ReplicaSet, Job and PV
 // controllers and the scheduler are real; kwok plays the nodes (pods become Ready, Job pods
 // complete, or fail when they carry hyperbola.dev/test-fail=true), except for the tests of
-// restore_integration_test.go, whose Jobs and volumes are on the real node. `go test -short`
-// skips them.
+// restore_integration_test.go, whose Jobs and volumes are on the real node: it is started on
+// demand, by the first of those, so the package holds the machine's one real node only from
+// then on. `go test -short` skips them.
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env, testenv.Options{Cluster: true, RealNode: true}) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, &env, testenv.Options{Cluster: true, RealNodeOnDemand: true})
+}
 
 const backupPVC = "hyperbola-backups"
 

@@ -32,14 +32,11 @@ import (
 const realPatience = 5 * time.Minute
 
 // realCluster gives t a Cluster in a fresh namespace whose Jobs and volumes (the backup claim
-// among them) are on the real node.
+// among them) are on the real node (the package's on-demand real-node cluster).
 func realCluster(t *testing.T) (*Cluster, *testenv.Kube) {
 	t.Helper()
-	k, ns := env.Namespace(t)
+	k, ns := env.RealNodeNamespace(t)
 	node := k.RealNode
-	if node == nil {
-		t.Fatal("the local cluster has no real node")
-	}
 	o := testOptions()
 	o.Namespace, o.BackupPVC, o.BackupImage = ns, backupPVC, node.BackupImage
 	o.StorageClass, o.NodeSelector, o.Tolerations = node.StorageClass, node.NodeSelector(), []corev1.Toleration{node.Toleration()}

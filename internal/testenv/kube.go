@@ -268,19 +268,25 @@ func (k *Kube) CreateNamespace(ctx context.Context, name string) error {
 func (e *Env) Namespace(t testing.TB) (*Kube, string) {
 	t.Helper()
 	need(t, e, "local cluster", e != nil && e.Kube != nil)
+	return e.Kube, e.Kube.namespace(t)
+}
+
+// namespace creates a fresh namespace for t on k, deleted (without waiting) when t ends.
+func (k *Kube) namespace(t testing.TB) string {
+	t.Helper()
 	ns := UniqueName(t.Name())
 	if len(ns) > 63 {
 		ns = UniqueName(t.Name()[:40])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := e.Kube.CreateNamespace(ctx, ns); err != nil {
+	if err := k.CreateNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = e.Kube.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+		_ = k.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 	})
-	return e.Kube, ns
+	return ns
 }
 
 // CreateBackupPVC creates the shared backup volume claim in ns (what infra/ provisions in a
