@@ -28,11 +28,9 @@ import (
 // pods, reads code-server's own heartbeat there (recorded as activity, to the millisecond),
 // and once the workspace is idle by that heartbeat puts it to sleep.
 func TestIntegrationSweepProbesByPodIPWithoutCertificate(t *testing.T) {
-	f := newFixture(t) // skips with -short
+	k, ns := env.RealNodeNamespace(t) // skips with -short
+	f := newFixtureIn(t, k, ns)
 	rn := f.kube.RealNode
-	if rn == nil {
-		t.Fatal("the package's cluster has no real node (testenv.Options.RealNode)")
-	}
 	pl := f.instanceWith(func(o *kube.Options, so *session.Options) {
 		o.BackupImage, so.Image = rn.BackupImage, rn.WorkspaceImage
 		o.StorageClass, o.NodeSelector, o.Tolerations = rn.StorageClass, rn.NodeSelector(), []corev1.Toleration{rn.Toleration()}

@@ -29,7 +29,7 @@ var env *testenv.Env
 // code-server there (podprobe_integration_test.go); every other test's workspaces stay on the
 // fake nodes, probed through stand-ins.
 func TestMain(m *testing.M) {
-	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, RealNode: true})
+	testenv.Main(m, &env, testenv.Options{Cluster: true, Redis: true, RealNodeOnDemand: true})
 }
 
 // fixture is one test's control plane: its own namespace and Redis prefix on the package's
@@ -54,6 +54,13 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	k, ns := env.Namespace(t)
+	return newFixtureIn(t, k, ns)
+}
+
+// newFixtureIn is newFixture in namespace ns of cluster k (the real node's, for a test that
+// needs a real code-server).
+func newFixtureIn(t *testing.T, k *testenv.Kube, ns string) *fixture {
+	t.Helper()
 	_, prefix := env.RedisFor(t)
 	ctx := context.Background()
 	if err := k.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
