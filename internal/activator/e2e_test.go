@@ -111,6 +111,13 @@ func browser(t *testing.T, addr string, timeout time.Duration) context.Context {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("end-to-end test skipped: %s is missing (apt-get install chromium)", chromiumPath)
 	}
+	// the profile is not a t.TempDir: Chromium's helper processes may still write to it for a
+	// moment after the browser exits (seconds on a loaded machine), which would fail the
+	// test's cleanup though every check passed
+	profile, err := os.MkdirTemp("", "hyperbola-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -124,16 +131,34 @@ func browser(t *testing.T, addr string, timeout time.Duration) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable"),
 		chromedp.Flag("host-resolver-rules", "MAP vs-code-*."+domain+" "+addr),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1024, 720),
 	)
 	ctx, cancelCtx := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		removeProfile(t, profile)
+	})
 	if err := chromedp.Do(ctx); err != nil { // start the browser now
 		t.Fatalf("starting %s: %v", chromiumPath, err)
 	}
 	return ctx
+}
+
+// removeProfile removes a browser profile once Chromium's last helper has let go of it: a
+// removal that finds the directory refilled is tried again, for at most a minute; after that
+// the directory is left and said so (a leftover profile is not a failed test).
+func removeProfile(t *testing.T, dir string) {
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+	}
+	t.Logf("the browser profile %s is left behind: %v", dir, err)
 }
 
 // screenshot saves the page under the test's artifact directory (go test -artifacts keeps
