@@ -113,16 +113,16 @@ func TestAccUsageDataSource_NoFirestore(t *testing.T) {
 		tfresource.Test(t, tfresource.TestCase{
 			ProtoV6ProviderFactories: a.factories,
 			Steps: []tfresource.TestStep{{
-				Config:      a.provider + `data "hyperbola_usage" "all" {}`,
+				Config:      a.provider + "data \"hyperbola_usage\" \"all\" {\n  from = timeadd(plantimestamp(), \"-24h\")\n}\n",
 				ExpectError: diagError("Cannot read the usage report", want),
 			}},
 		})
 	})
 }
 
-// A bad window fails at plan, naming the attribute: from not before to, a time that is not
-// RFC 3339. A from in the future passes the plan's checks (it depends on the clock) and is
-// refused by the session core, at the same attribute.
+// A bad window fails at plan, naming the attribute: from not before to, a window longer than
+// 93 days, a time that is not RFC 3339, and a from in the future (checked against the clock
+// at plan, plantimestamp() included).
 func TestAccUsageDataSource_BadWindow(t *testing.T) {
 	eachModeWith(t, accOptions{firestore: true}, func(t *testing.T, a *acc) {
 		ds := func(body string) string { return a.provider + "data \"hyperbola_usage\" \"u\" {\n" + body + "}\n" }
@@ -132,7 +132,12 @@ func TestAccUsageDataSource_BadWindow(t *testing.T) {
 				{
 					Config:      ds("  from = \"2026-02-01T00:00:00Z\"\n  to   = \"2026-01-01T00:00:00Z\"\n"),
 					PlanOnly:    true,
-					ExpectError: attrError("Invalid usage window", "from", "`from` (2026-02-01T00:00:00Z) must be before `to` (2026-01-01T00:00:00Z)"),
+					ExpectError: attrError("Invalid usage window", "from", "from (2026-02-01T00:00:00Z) must be before to (2026-01-01T00:00:00Z)"),
+				},
+				{
+					Config:      ds("  from = \"2026-01-01T00:00:00Z\"\n  to   = \"2026-06-01T00:00:00Z\"\n"),
+					PlanOnly:    true,
+					ExpectError: attrError("Invalid usage window", "to", "is longer than 93 days"),
 				},
 				{
 					Config:      ds("  from = \"2026-01-01 00:00\"\n"),
@@ -140,14 +145,14 @@ func TestAccUsageDataSource_BadWindow(t *testing.T) {
 					ExpectError: attrError("Invalid from", "from", `from "2026-01-01 00:00" is not an RFC 3339 time`),
 				},
 				{
-					Config:      ds("  to = \"last tuesday\"\n"),
+					Config:      ds("  from = \"2026-01-01T00:00:00Z\"\n  to   = \"last tuesday\"\n"),
 					PlanOnly:    true,
 					ExpectError: attrError("Invalid to", "to", `to "last tuesday" is not an RFC 3339 time`),
 				},
 				{
-					Config:      ds("  from = \"2999-01-01T00:00:00Z\"\n"),
+					Config:      ds("  from = timeadd(plantimestamp(), \"24h\")\n"),
 					PlanOnly:    true,
-					ExpectError: attrError("Cannot read the usage report", "from", "Hyperbola rejected the value: from (2999-01-01T00:00:00Z) must be before to"),
+					ExpectError: attrError("Invalid usage window", "from", "must be before to"),
 				},
 			},
 		})
