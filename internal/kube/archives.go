@@ -163,7 +163,7 @@ func (c *Cluster) startJob(ctx context.Context, name string,
 // jobStatus reports the Job name as backupOf does: BackupMissing when there is none (never
 // created, or removed after its TTL).
 func (c *Cluster) jobStatus(ctx context.Context, name string) (*session.Backup, error) {
-	job, err := c.cs.BatchV1().Jobs(c.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+	job, err := c.rd.BatchV1().Jobs(c.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return &session.Backup{Phase: session.BackupMissing}, nil
 	}
@@ -176,7 +176,7 @@ func (c *Cluster) jobStatus(ctx context.Context, name string) (*session.Backup, 
 // jobPods lists the pods of the Job name.
 func (c *Cluster) jobPods(ctx context.Context, name string) ([]corev1.Pod, error) {
 	sel := labels.SelectorFromSet(labels.Set{batchv1.JobNameLabel: name}).String()
-	pods, err := c.cs.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	pods, err := c.rd.CoreV1().Pods(c.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, c.listError("Pods of Job", name, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -19,26 +20,44 @@ import (
 // Cluster implements session.Cluster with client-go: server-side apply with field manager
 // "hyperbola", scaling through the scale subresource, observation by label. Every method is
 // idempotent, and a bad session id returns session.CheckID's error before any API call.
+//
+// It holds two clientsets (see Clients): the methods that change the cluster make every
+// request, their reads included, through the write one; the methods that only observe
+// (Observe, ObserveAll, Readiness, Password, WorkspacePodIPs, the status of a Job) through the
+// read one, whose client-side budget is its own.
 type Cluster struct {
-	cs   kubernetes.Interface
-	md   metadata.Interface // nil: Secrets are listed through cs (see NewCluster)
-	opts Options
-	now  func() time.Time
+	cs     kubernetes.Interface // writes, and the reads a write depends on
+	rd     kubernetes.Interface // the reads of the methods that only observe
+	md     metadata.Interface   // nil: Secrets are listed through rd (see NewCluster)
+	opts   Options
+	now    func() time.Time
+	rounds *readinessRounds // nil: Readiness reads per call (Options.ReadinessInterval < 0)
 }
 
 var _ session.Cluster = (*Cluster)(nil)
 
-// NewClusterWithMetadata returns a Cluster that manages sessions in opts.Namespace through cs,
-// and lists Secrets through md as metadata only, so no IDE password leaves the API server in a
-// list (only Password reads one, by name). The options are expected to be valid
-// (internal/stack builds them from the configuration; Options.Validate checks them).
+// NewClusterFromClients returns a Cluster that manages sessions in opts.Namespace through
+// cl: writes through cl.Write, reads through cl.Read, and Secrets listed through cl.Metadata
+// as metadata only, so no IDE password leaves the API server in a list (only Password reads
+// one, by name). The options are expected to be valid (internal/stack builds them from the
+// configuration; Options.Validate checks them).
+func NewClusterFromClients(cl *Clients, opts Options) *Cluster {
+	c := &Cluster{cs: cl.Write, rd: cl.Read, md: cl.Metadata, opts: opts, now: time.Now}
+	if iv := opts.readinessInterval(); iv > 0 {
+		c.rounds = newReadinessRounds(iv, clock.RealClock{}, c.readinessRound)
+	}
+	return c
+}
+
+// NewClusterWithMetadata is NewClusterFromClients with one clientset for writes and reads
+// (so one client-side budget), and Secrets listed through md.
 func NewClusterWithMetadata(cs kubernetes.Interface, md metadata.Interface, opts Options) *Cluster {
-	return &Cluster{cs: cs, md: md, opts: opts, now: time.Now}
+	return NewClusterFromClients(&Clients{Write: cs, Read: cs, Metadata: md}, opts)
 }
 
 // NewCluster is NewClusterWithMetadata without a metadata client, for callers that hold only a
 // clientset (a fake one in unit tests): it lists Secrets through cs, so their data crosses the
-// wire before it is dropped. Anything holding a rest.Config should use NewClusterWithMetadata.
+// wire before it is dropped. Anything holding a rest.Config should use NewClients.
 func NewCluster(cs kubernetes.Interface, opts Options) *Cluster {
 	return NewClusterWithMetadata(cs, nil, opts)
 }
@@ -49,7 +68,7 @@ func (c *Cluster) Options() Options { return c.opts }
 // RESTConfig loads a client configuration: from the kubeconfig file (and kubeContext, "" for
 // its current one) when either is set, from the pod's service account otherwise.
 // Client-side rate limiting is raised from client-go's 5 QPS to 100: one Apply makes six requests
-// at once and one Observe seven.
+// at once and one Observe seven. NewClients gives writes and reads budgets of their own.
 func RESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error

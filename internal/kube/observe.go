@@ -29,12 +29,12 @@ type objects struct {
 // list lists every kind (and the pods) matching selector, at once, each page by page.
 func (c *Cluster) list(ctx context.Context, selector string) (*objects, error) {
 	ns := c.opts.Namespace
-	core, net := c.cs.CoreV1(), c.cs.NetworkingV1()
+	core, net := c.rd.CoreV1(), c.rd.NetworkingV1()
 	var objs objects
 	err := parallel(ctx,
 		listStep(c, "PersistentVolumeClaims", selector, core.PersistentVolumeClaims(ns).List,
 			func(l *corev1.PersistentVolumeClaimList) []corev1.PersistentVolumeClaim { return l.Items }, &objs.pvcs),
-		listStep(c, "Deployments", selector, c.cs.AppsV1().Deployments(ns).List,
+		listStep(c, "Deployments", selector, c.rd.AppsV1().Deployments(ns).List,
 			func(l *appsv1.DeploymentList) []appsv1.Deployment { return l.Items }, &objs.deployments),
 		listStep(c, "Services", selector, core.Services(ns).List,
 			func(l *corev1.ServiceList) []corev1.Service { return l.Items }, &objs.services),
@@ -60,7 +60,7 @@ func (c *Cluster) listSecretsStep(selector string, into *[]metav1.PartialObjectM
 			c.md.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(c.opts.Namespace).List,
 			func(l *metav1.PartialObjectMetadataList) []metav1.PartialObjectMetadata { return l.Items }, into)
 	}
-	return listStep(c, "Secrets", selector, c.cs.CoreV1().Secrets(c.opts.Namespace).List,
+	return listStep(c, "Secrets", selector, c.rd.CoreV1().Secrets(c.opts.Namespace).List,
 		func(l *corev1.SecretList) []metav1.PartialObjectMetadata {
 			out := make([]metav1.PartialObjectMetadata, len(l.Items))
 			for i := range l.Items {
@@ -80,23 +80,32 @@ func podItems(l *corev1.PodList) []corev1.Pod { return l.Items }
 func listStep[L metav1.ListInterface, T any](c *Cluster, what, selector string,
 	list func(context.Context, metav1.ListOptions) (L, error), items func(L) []T, into *[]T) func(context.Context) error {
 	return func(ctx context.Context) error {
-		opts := metav1.ListOptions{LabelSelector: selector, Limit: c.opts.pageSize()}
-		var out []T
-		restarted := false
-		for {
-			l, err := list(ctx, opts)
-			if err != nil && opts.Continue != "" && !restarted && apierrors.IsResourceExpired(err) {
-				restarted, out, opts.Continue = true, nil, ""
-				continue
-			}
-			if err != nil {
-				return c.listError(what, selector, err)
-			}
-			out = append(out, items(l)...)
-			if opts.Continue = l.GetContinue(); opts.Continue == "" {
-				*into = out
-				return nil
-			}
+		if err := listPages(ctx, c, selector, list, items, into); err != nil {
+			return c.listError(what, selector, err)
+		}
+		return nil
+	}
+}
+
+// listPages is listStep's paging, its error as the client returned it.
+func listPages[L metav1.ListInterface, T any](ctx context.Context, c *Cluster, selector string,
+	list func(context.Context, metav1.ListOptions) (L, error), items func(L) []T, into *[]T) error {
+	opts := metav1.ListOptions{LabelSelector: selector, Limit: c.opts.pageSize()}
+	var out []T
+	restarted := false
+	for {
+		l, err := list(ctx, opts)
+		if err != nil && opts.Continue != "" && !restarted && apierrors.IsResourceExpired(err) {
+			restarted, out, opts.Continue = true, nil, ""
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, items(l)...)
+		if opts.Continue = l.GetContinue(); opts.Continue == "" {
+			*into = out
+			return nil
 		}
 	}
 }

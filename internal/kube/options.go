@@ -72,6 +72,24 @@ type Options struct {
 	// ListPageSize is how many objects one list request asks for (Limit); 0 =
 	// DefaultListPageSize. Tests set it small to cross page boundaries.
 	ListPageSize int64
+
+	// ReadinessInterval spaces Readiness's rounds: the callers waiting meanwhile are answered
+	// together by one round of two lists (readinessbatch.go). 0 = DefaultReadinessInterval;
+	// negative: every call reads for itself (a GET and a list).
+	ReadinessInterval time.Duration
+}
+
+// DefaultReadinessInterval is how often Readiness reads the cluster at most, for any number of
+// callers: a status poll waits at most this long for a round to start, and a hundred pollers
+// cost two lists per interval instead of two hundred requests.
+const DefaultReadinessInterval = 100 * time.Millisecond
+
+// readinessInterval is the spacing of Readiness's rounds; ≤ 0: none (read per call).
+func (o Options) readinessInterval() time.Duration {
+	if o.ReadinessInterval == 0 {
+		return DefaultReadinessInterval
+	}
+	return o.ReadinessInterval
 }
 
 // DefaultListPageSize bounds one list response: a namespace of thousands of sessions is listed

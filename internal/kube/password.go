@@ -16,7 +16,7 @@ func (c *Cluster) Password(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := c.cs.CoreV1().Secrets(c.opts.Namespace).Get(ctx, n.Auth, metav1.GetOptions{})
+	s, err := c.rd.CoreV1().Secrets(c.opts.Namespace).Get(ctx, n.Auth, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", c.notFound(id, "no Secret "+c.opts.Namespace+"/"+n.Auth, err)
 	}

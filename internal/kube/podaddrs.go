@@ -23,7 +23,7 @@ func WorkspacePodSelector() string {
 func (c *Cluster) WorkspacePodIPs(ctx context.Context) (map[string]string, error) {
 	sel := WorkspacePodSelector()
 	var pods []corev1.Pod
-	if err := listStep(c, "Pods", sel, c.cs.CoreV1().Pods(c.opts.Namespace).List, podItems, &pods)(ctx); err != nil {
+	if err := listStep(c, "Pods", sel, c.rd.CoreV1().Pods(c.opts.Namespace).List, podItems, &pods)(ctx); err != nil {
 		return nil, err
 	}
 	chosen := map[string]*corev1.Pod{}

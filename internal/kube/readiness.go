@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,10 +15,27 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-// Readiness is Observe for a session waiting for its pod (session.Cluster.Readiness): a GET
-// of the Deployment and a list of the workspace's pods, instead of Observe's seven lists. A
-// missing Deployment gives an Observed with no kinds.
+// Readiness is Observe for a session waiting for its pod (session.Cluster.Readiness): its
+// Deployment and workspace pods, instead of Observe's seven lists. A missing Deployment gives
+// an Observed with no kinds. The calls on one Cluster are answered together, in rounds
+// (readinessbatch.go), unless Options.ReadinessInterval is negative.
 func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, error) {
+	if err := session.CheckID(id); err != nil {
+		return nil, err
+	}
+	if c.rounds == nil {
+		return c.readinessDirect(ctx, id)
+	}
+	obs, err := c.rounds.ask(ctx, id)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil, fmt.Errorf("kube: readiness of session %s in %s: %w", id, c.opts.Namespace, err)
+	}
+	return obs, err
+}
+
+// readinessDirect reads one session's readiness for itself: a GET of the Deployment and a
+// list of the workspace's pods.
+func (c *Cluster) readinessDirect(ctx context.Context, id string) (*session.Observed, error) {
 	n, err := NamesFor(id)
 	if err != nil {
 		return nil, err
@@ -26,7 +44,7 @@ func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, 
 	if err != nil {
 		return nil, err
 	}
-	dep, err := c.cs.AppsV1().Deployments(c.opts.Namespace).Get(ctx, n.Workspace, metav1.GetOptions{})
+	dep, err := c.rd.AppsV1().Deployments(c.opts.Namespace).Get(ctx, n.Workspace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return &session.Observed{ID: id}, nil
 	}
@@ -34,7 +52,7 @@ func (c *Cluster) Readiness(ctx context.Context, id string) (*session.Observed, 
 		return nil, c.kubeError("get", session.ObjectDeployment, n.Workspace, err)
 	}
 	var pods []corev1.Pod
-	if err := listStep(c, "Pods", sel, c.cs.CoreV1().Pods(c.opts.Namespace).List, podItems, &pods)(ctx); err != nil {
+	if err := listStep(c, "Pods", sel, c.rd.CoreV1().Pods(c.opts.Namespace).List, podItems, &pods)(ctx); err != nil {
 		return nil, err
 	}
 	obs := &session.Observed{ID: id, Kinds: []session.ObjectKind{session.ObjectDeployment}}
