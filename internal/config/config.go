@@ -67,6 +67,18 @@ type Config struct {
 	KubeContext  string // HYPERBOLA_KUBE_CONTEXT
 	KubeEndpoint string // HYPERBOLA_KUBE_ENDPOINT: https://host of a GKE control plane, with Google credentials
 	KubeCA       string // HYPERBOLA_KUBE_CA: base64 PEM CA of that endpoint
+	// Client-side budgets of the Kubernetes clients, requests a second and at once: writes
+	// (applies, patches, creates, deletes) and reads have one each, so reads never delay a
+	// write. HYPERBOLA_KUBE_WRITE_QPS/BURST (default 100/200), HYPERBOLA_KUBE_READ_QPS/BURST
+	// (default 50/100).
+	KubeWriteQPS   float64
+	KubeWriteBurst int
+	KubeReadQPS    float64
+	KubeReadBurst  int
+	// ReadinessInterval is HYPERBOLA_READINESS_INTERVAL: how often a waiting session's
+	// readiness is read at most, for all the status calls of an instance at once (default
+	// 100ms; "off" reads per call).
+	ReadinessInterval time.Duration
 
 	// API
 	APIKeys []string // API_KEYS (comma-separated) and API_KEY: keys of role admin
@@ -190,6 +202,11 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		KubeContext:         r.str("HYPERBOLA_KUBE_CONTEXT", ""),
 		KubeEndpoint:        r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
 		KubeCA:              r.str("HYPERBOLA_KUBE_CA", ""),
+		KubeWriteQPS:        r.float("HYPERBOLA_KUBE_WRITE_QPS", 100),
+		KubeWriteBurst:      r.int("HYPERBOLA_KUBE_WRITE_BURST", 200),
+		KubeReadQPS:         r.float("HYPERBOLA_KUBE_READ_QPS", 50),
+		KubeReadBurst:       r.int("HYPERBOLA_KUBE_READ_BURST", 100),
+		ReadinessInterval:   r.durOrOff("HYPERBOLA_READINESS_INTERVAL", 100*time.Millisecond),
 		CreateRateLimit:     r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
 		APIRateLimit:        r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
 		ProbeRateLimit:      r.int("HYPERBOLA_PROBE_RATE_LIMIT", 120),
@@ -263,6 +280,14 @@ func (c *Config) Validate() error {
 		// a cached readiness older than a minute would keep an instance in rotation, or out of
 		// it, long after its dependencies changed
 		return fmt.Errorf("HYPERBOLA_READY_CACHE_TTL must be a duration between 1ns and 1m, such as 5s")
+	case c.KubeWriteQPS <= 0 || c.KubeWriteBurst < 1 || c.KubeReadQPS <= 0 || c.KubeReadBurst < 1:
+		return fmt.Errorf("HYPERBOLA_KUBE_WRITE_QPS, HYPERBOLA_KUBE_WRITE_BURST, HYPERBOLA_KUBE_READ_QPS and HYPERBOLA_KUBE_READ_BURST must be positive")
+	case c.KubeWriteBurst < int(math.Ceil(c.KubeWriteQPS)) || c.KubeReadBurst < int(math.Ceil(c.KubeReadQPS)):
+		// a token bucket smaller than a second's tokens never reaches its QPS
+		return fmt.Errorf("HYPERBOLA_KUBE_*_BURST must be at least its HYPERBOLA_KUBE_*_QPS")
+	case c.ReadinessInterval != ReadinessOff && (c.ReadinessInterval < time.Millisecond || c.ReadinessInterval > 10*time.Second):
+		// every waiting status call waits up to one interval for its answer
+		return fmt.Errorf("HYPERBOLA_READINESS_INTERVAL must be a duration between 1ms and 10s, such as 100ms, or off")
 	case c.ActivatorPort <= 0 || c.ActivatorPort > 65535:
 		return fmt.Errorf("HYPERBOLA_ACTIVATOR_PORT must be a port number")
 	case c.PricePerHour < 0 || c.StoragePricePerGBMonth < 0:
@@ -340,6 +365,19 @@ func (r *reader) int(name string, def int) int {
 
 func (r *reader) dur(name string, def time.Duration) time.Duration {
 	return parsed(r, name, def, "a duration such as 15m", time.ParseDuration)
+}
+
+// ReadinessOff is ReadinessInterval for HYPERBOLA_READINESS_INTERVAL=off.
+const ReadinessOff time.Duration = -1
+
+// durOrOff reads a duration, or "off", which gives ReadinessOff.
+func (r *reader) durOrOff(name string, def time.Duration) time.Duration {
+	return parsed(r, name, def, "a duration such as 100ms, or off", func(v string) (time.Duration, error) {
+		if strings.EqualFold(v, "off") {
+			return ReadinessOff, nil
+		}
+		return time.ParseDuration(v)
+	})
 }
 
 // days reads a duration that may also be given in whole days ("30d"); "0" is zero.

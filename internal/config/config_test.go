@@ -277,3 +277,46 @@ func TestProbeAndFailedKeyLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestKubeBudgetsAndReadinessInterval(t *testing.T) {
+	type want struct {
+		writeQPS   float64
+		writeBurst int
+		readQPS    float64
+		readBurst  int
+		interval   time.Duration
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want want
+		bad  string // the variable the error names
+	}{
+		"defaults": {want: want{100, 200, 50, 100, 100 * time.Millisecond}},
+		"set": {env: map[string]string{"HYPERBOLA_KUBE_WRITE_QPS": "40.5", "HYPERBOLA_KUBE_WRITE_BURST": "80",
+			"HYPERBOLA_KUBE_READ_QPS": "10", "HYPERBOLA_KUBE_READ_BURST": "10", "HYPERBOLA_READINESS_INTERVAL": "250ms"},
+			want: want{40.5, 80, 10, 10, 250 * time.Millisecond}},
+		"off":                   {env: map[string]string{"HYPERBOLA_READINESS_INTERVAL": "off"}, want: want{100, 200, 50, 100, ReadinessOff}},
+		"zero write qps":        {env: map[string]string{"HYPERBOLA_KUBE_WRITE_QPS": "0"}, bad: "HYPERBOLA_KUBE_WRITE_QPS"},
+		"negative read burst":   {env: map[string]string{"HYPERBOLA_KUBE_READ_BURST": "-1"}, bad: "HYPERBOLA_KUBE_READ_BURST"},
+		"qps not a number":      {env: map[string]string{"HYPERBOLA_KUBE_READ_QPS": "fast"}, bad: "HYPERBOLA_KUBE_READ_QPS"},
+		"burst under its qps":   {env: map[string]string{"HYPERBOLA_KUBE_READ_QPS": "200"}, bad: "HYPERBOLA_KUBE_*_BURST"},
+		"interval zero":         {env: map[string]string{"HYPERBOLA_READINESS_INTERVAL": "0s"}, bad: "HYPERBOLA_READINESS_INTERVAL"},
+		"interval negative":     {env: map[string]string{"HYPERBOLA_READINESS_INTERVAL": "-1s"}, bad: "HYPERBOLA_READINESS_INTERVAL"},
+		"interval too long":     {env: map[string]string{"HYPERBOLA_READINESS_INTERVAL": "1m"}, bad: "HYPERBOLA_READINESS_INTERVAL"},
+		"interval without unit": {env: map[string]string{"HYPERBOLA_READINESS_INTERVAL": "100"}, bad: "HYPERBOLA_READINESS_INTERVAL"},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		switch {
+		case tc.bad != "" && err == nil:
+			t.Errorf("%s: accepted %v", name, tc.env)
+		case tc.bad != "" && !strings.Contains(err.Error(), tc.bad):
+			t.Errorf("%s: the error does not name %s: %v", name, tc.bad, err)
+		case tc.bad == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.bad == "":
+			if got := (want{c.KubeWriteQPS, c.KubeWriteBurst, c.KubeReadQPS, c.KubeReadBurst, c.ReadinessInterval}); got != tc.want {
+				t.Errorf("%s: %+v, want %+v", name, got, tc.want)
+			}
+		}
+	}
+}

@@ -38,6 +38,8 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		BackupPVC:        c.BackupPVC,
 		BackupImage:      c.BackupImage,
 		BackupDeadline:   c.BackupDeadline,
+		// negative (ReadinessOff) is off in both
+		ReadinessInterval: c.ReadinessInterval,
 	}
 	var err error
 	if o.NodeSelector, err = kube.ParseNodeSelector(c.NodeSelector); err != nil {
@@ -57,6 +59,14 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		o.ActivatorSkipVerify = c.ActivatorSkipVerify
 	}
 	return o, o.Validate()
+}
+
+// KubeBudgets are the Kubernetes clients' client-side budgets, writes' and reads'.
+func KubeBudgets(c *config.Config) kube.Budgets {
+	return kube.Budgets{
+		Write: kube.Budget{QPS: float32(c.KubeWriteQPS), Burst: c.KubeWriteBurst},
+		Read:  kube.Budget{QPS: float32(c.KubeReadQPS), Burst: c.KubeReadBurst},
+	}
 }
 
 // serviceOptions are the session core's defaults for what a request leaves out.

@@ -37,9 +37,11 @@ import (
 
 // Stack is the control plane's parts, built once per process.
 type Stack struct {
-	Config  *config.Config
-	Logger  *slog.Logger
-	Redis   redis.UniversalClient
+	Config *config.Config
+	Logger *slog.Logger
+	Redis  redis.UniversalClient
+	// Kube is the write clientset (Parts.Kube when given): the cluster adapter's reads have
+	// their own, with a client-side budget of their own (kube.NewClients).
 	Kube    kubernetes.Interface
 	Cluster *kube.Cluster
 	Store   *store.Store
@@ -60,11 +62,15 @@ type Parts struct {
 	Redis redis.UniversalClient
 	Kube  kubernetes.Interface
 	// Metadata lists Secrets as metadata only; it is built with Kube when Kube is nil. With
-	// Kube set and Metadata nil, Secrets are listed through Kube, passwords included.
+	// Kube set and Metadata nil, Secrets are listed through Kube, passwords included. Kube
+	// set, it makes the writes and the reads (one client-side budget).
 	Metadata metadata.Interface
-	Logger   *slog.Logger
-	Recorder session.Recorder
-	Now      func() time.Time
+	// RESTConfig, with Kube nil, is what the clients are built from instead of the
+	// configuration's cluster (a benchmark's local cluster), with the configuration's budgets.
+	RESTConfig *rest.Config
+	Logger     *slog.Logger
+	Recorder   session.Recorder
+	Now        func() time.Time
 	// KubeOptions adjusts the cluster adapter's options after they are read from the config.
 	KubeOptions func(*kube.Options)
 }
@@ -85,18 +91,20 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 		s.Redis = rdb
 		s.closers = append(s.closers, rdb.Close)
 	}
-	md := parts.Metadata
+	clients := &kube.Clients{Write: s.Kube, Read: s.Kube, Metadata: parts.Metadata}
 	if s.Kube == nil {
-		rc, err := RESTConfig(ctx, cfg)
-		if err != nil {
+		rc := parts.RESTConfig
+		if rc == nil {
+			var err error
+			if rc, err = RESTConfig(ctx, cfg); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		if clients, err = kube.NewClients(rc, KubeBudgets(cfg)); err != nil {
 			return nil, err
 		}
-		if s.Kube, err = kubernetes.NewForConfig(rc); err != nil {
-			return nil, fmt.Errorf("kubernetes client: %w", err)
-		}
-		if md, err = metadata.NewForConfig(rc); err != nil {
-			return nil, fmt.Errorf("kubernetes metadata client: %w", err)
-		}
+		s.Kube = clients.Write
 	}
 	kopts, err := KubeOptions(cfg)
 	if err != nil {
@@ -108,7 +116,7 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 			return nil, err
 		}
 	}
-	s.Cluster = kube.NewClusterWithMetadata(s.Kube, md, kopts)
+	s.Cluster = kube.NewClusterFromClients(clients, kopts)
 	s.Store = store.New(s.Redis, cfg.RedisPrefix, store.Options{TombstoneTTL: cfg.TombstoneTTL, Now: parts.Now, Logger: s.Logger})
 	recorder := parts.Recorder
 	if recorder == nil && cfg.FirestoreProject != "" {
