@@ -190,10 +190,11 @@ func TestReadinessRoundsAnswerOnlyCallersThatJoinedBefore(t *testing.T) {
 	seed(t, cs, id, false)
 	listed, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	cs.PrependReactor("list", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		_, obj, err := k8stesting.ObjectReaction(cs.Tracker())(a)
-		once.Do(func() { close(listed); <-release }) // the first round read, then is held
-		return true, obj, err
+	// The first round reads, then is held (the fake clientset holds its lock in a reactor).
+	c.rounds = newReadinessRounds(testInterval, clk, func(ctx context.Context, ids []string) (map[string]*session.Observed, error) {
+		out, err := c.readinessRound(ctx, ids)
+		once.Do(func() { close(listed); <-release })
+		return out, err
 	})
 	first := ask(ctx, c, id)[0]
 	<-listed

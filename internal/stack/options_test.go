@@ -14,6 +14,7 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 )
@@ -73,6 +74,26 @@ func TestKubeOptions(t *testing.T) {
 	}
 	if _, err := KubeOptions(read(t, map[string]string{"HYPERBOLA_DNS_POD_LABELS": "k8s-app"})); err == nil || !strings.Contains(err.Error(), "HYPERBOLA_DNS_POD_LABELS") {
 		t.Errorf("bad DNS pod labels: %v", err)
+	}
+}
+
+// The readiness interval and the budgets reach the cluster adapter and the clients; "off"
+// is a negative interval, which the adapter takes as off.
+func TestReadinessIntervalAndBudgets(t *testing.T) {
+	o, err := KubeOptions(read(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := KubeBudgets(read(t, nil))
+	if o.ReadinessInterval != kube.DefaultReadinessInterval || b != (kube.Budgets{Write: kube.DefaultWriteBudget, Read: kube.DefaultReadBudget}) {
+		t.Errorf("defaults: interval %v, budgets %+v", o.ReadinessInterval, b)
+	}
+	cfg := read(t, map[string]string{"HYPERBOLA_READINESS_INTERVAL": "off", "HYPERBOLA_KUBE_READ_QPS": "7", "HYPERBOLA_KUBE_READ_BURST": "9"})
+	if o, err = KubeOptions(cfg); err != nil || o.ReadinessInterval >= 0 {
+		t.Errorf("off: interval %v, %v", o.ReadinessInterval, err)
+	}
+	if b := KubeBudgets(cfg); b.Read != (kube.Budget{QPS: 7, Burst: 9}) || b.Write != kube.DefaultWriteBudget {
+		t.Errorf("budgets %+v", b)
 	}
 }
 
