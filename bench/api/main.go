@@ -1,5 +1,9 @@
-// Command api is a load generator for the HTTP API: it measures create, status and list at
-// several concurrency levels and prints p50/p99/max latency and throughput.
+// Command api is a load generator for the HTTP API. It prints two tables of p50/p99/max latency
+// and throughput: create, status and list at several concurrency levels, on the sessions it
+// creates; then reads over many seeded sessions (1,000 by default, running, ten per user):
+// GET /session/{id}/status at concurrency 1, 10 and 100 and GET /sessions?user_id= (list by
+// user) at concurrency 10, the measure of the read goals (status p99 ≤ 10 ms and list by
+// user p99 ≤ 15 ms, both at concurrency 10).
 //
 //	go run ./bench/api                       # starts a local cluster + redis-server + the API
 //	go run ./bench/api -endpoint URL -key K   # targets a running API (e.g. make run)
@@ -40,14 +44,28 @@ func main() {
 	key := flag.String("key", os.Getenv("API_KEY"), "API key for -endpoint")
 	levels := flag.String("concurrency", "1,10,100", "concurrency levels")
 	minN := flag.Int("n", 50, "requests per operation and level (at least 2x the concurrency)")
+	seed := flag.Int("seed", -1, "sessions to seed for the read table (-1: 1000 locally, none with -endpoint)")
+	users := flag.Int("users", 100, "users the seeded sessions belong to")
+	reads := flag.Int("reads", 2000, "requests per read level (at least 10x the concurrency)")
+	seedState := flag.String("seed-state", "running", "state of the seeded sessions: running (real pods) or sleeping (no pods)")
 	flag.Parse()
-	if err := run(*endpoint, *key, *levels, *minN); err != nil {
+	if *seed < 0 {
+		*seed = 0
+		if *endpoint == "" {
+			*seed = 1000
+		}
+	}
+	rc := readConfig{sessions: *seed, users: max(*users, 1), requests: *reads, state: *seedState}
+	if err := run(*endpoint, *key, *levels, *minN, rc); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/api:", err)
 		os.Exit(1)
 	}
 }
 
-func run(endpoint, key, levelList string, minN int) error {
+func run(endpoint, key, levelList string, minN int, rc readConfig) error {
+	if rc.state != "running" && rc.state != "sleeping" {
+		return fmt.Errorf("-seed-state %q: want running or sleeping", rc.state)
+	}
 	var conc []int
 	for _, p := range strings.Split(levelList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
@@ -61,11 +79,15 @@ func run(endpoint, key, levelList string, minN int) error {
 	for _, c := range conc {
 		totalCreates += requests(c)
 	}
+	pods := totalCreates
+	if rc.state == "running" {
+		pods += rc.sessions
+	}
 
 	ctx := context.Background()
 	where := endpoint
 	if endpoint == "" {
-		base, k, stop, err := startLocal(ctx, totalCreates)
+		base, k, stop, err := startLocal(ctx, pods)
 		if err != nil {
 			return err
 		}
@@ -86,16 +108,26 @@ func run(endpoint, key, levelList string, minN int) error {
 	for _, c := range conc {
 		n := requests(c)
 		for _, op := range []string{"create", "status", "list"} {
-			res := b.load(ctx, op, c, n)
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.1f\t\n", op, c, n, res.ok, res.errors,
-				ms(res.pct(50)), ms(res.pct(99)), ms(res.max()), float64(n)/res.wall.Seconds())
-			fmt.Fprintf(os.Stderr, "  %s at concurrency %d: %d/%d ok, p50 %s\n", op, c, res.ok, n, ms(res.pct(50)))
-			if res.firstErr != "" {
-				fmt.Fprintf(os.Stderr, "  %s c=%d: first error: %s\n", op, c, res.firstErr)
-			}
+			row(tw, op, c, n, b.load(ctx, c, n, func(ctx context.Context) error { return b.one(ctx, op) }))
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rc.sessions == 0 {
+		return nil
+	}
+	return b.reads(ctx, rc)
+}
+
+// row prints one operation's result and says on stderr how it went.
+func row(tw io.Writer, op string, c, n int, res *result) {
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.1f\t\n", op, c, n, res.ok, res.errors,
+		ms(res.pct(50)), ms(res.pct(99)), ms(res.max()), float64(n)/res.wall.Seconds())
+	fmt.Fprintf(os.Stderr, "  %s at concurrency %d: %d/%d ok, p50 %s\n", op, c, res.ok, n, ms(res.pct(50)))
+	if res.firstErr != "" {
+		fmt.Fprintf(os.Stderr, "  %s c=%d: first error: %s\n", op, c, res.firstErr)
+	}
 }
 
 type bench struct {
@@ -131,8 +163,8 @@ func (r *result) max() time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
 
-// load runs n requests of op with c workers.
-func (b *bench) load(ctx context.Context, op string, c, n int) *result {
+// load runs n requests (calls of fn) with c workers.
+func (b *bench) load(ctx context.Context, c, n int, fn func(context.Context) error) *result {
 	var next atomic.Int64
 	lat := make([]time.Duration, n)
 	okv := make([]bool, n)
@@ -147,7 +179,7 @@ func (b *bench) load(ctx context.Context, op string, c, n int) *result {
 					return
 				}
 				t0 := time.Now()
-				err := b.one(ctx, op)
+				err := fn(ctx)
 				lat[i] = time.Since(t0)
 				okv[i] = err == nil
 				if err != nil {

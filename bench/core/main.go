@@ -1,168 +1,105 @@
-// Command core measures the session core against the real local parts: a local Kubernetes
-// control plane (kwok nodes) and a redis-server. It prints create→accepted, create→running
-// and wake→running latency (p50, p99, max) at concurrency 1, 10 and 100.
+// Command core measures the session core against the raw Kubernetes floor, in one run on one
+// local cluster (a real control plane with kwok's fake nodes) and a redis-server. At each
+// concurrency level it makes the same workspaces twice, in two fresh namespaces:
 //
-//	go run ./bench/core [-n 1,10,100] [-nodes 3]
+//   - raw: the six objects the control plane applies, built by internal/kube's builders and
+//     server-side applied in parallel by hand; wake is a patch of the Deployment's scale
+//     subresource 0→1 once the pod is gone. Ready is the pod's Ready condition.
+//   - hyperbola: Create and Wake through the session core, then Get until it reports running.
+//
+// One pod watch stamps every pod's Ready for both modes. The table prints, per level and
+// phase, both modes' p50 and p99, their ratios (hyperbola/raw; the goal is ≤ 1.2×), and where
+// Hyperbola's time goes: its call returning, its pod Ready, and pod Ready → reported running.
+//
+//	go run ./bench/core [-n 1,10,100] [-nodes 0] [-poll 10ms] [-timeout 30m]
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/hyperbola-in/terraform-provider-hyperbola/bench/internal/stats"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
 func main() {
 	levels := flag.String("n", "1,10,100", "concurrency levels")
-	nodes := flag.Int("nodes", 3, "fake nodes (one admits 110 pods)")
+	nodes := flag.Int("nodes", 0, "fake nodes, each admits 110 pods (0: enough for every level's pods at once)")
+	poll := flag.Duration("poll", 10*time.Millisecond, "how often a waiter asks the core once its pod is Ready")
+	timeout := flag.Duration("timeout", 30*time.Minute, "bound of the whole run")
 	flag.Parse()
-	if err := run(context.Background(), *levels, *nodes); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := run(ctx, os.Stdout, *levels, *nodes, *poll); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/core:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, levels string, nodes int) error {
+func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	var levels []int
+	pods := 0
+	for _, l := range strings.Split(levelList, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(l))
+		if err != nil || c <= 0 {
+			return fmt.Errorf("bad concurrency %q", l)
+		}
+		levels = append(levels, c)
+		pods += 2 * max(c, 20)
+	}
+	if nodes <= 0 {
+		nodes = pods/100 + 1 // a fake node admits 110 pods
+	}
+	fmt.Fprintf(os.Stderr, "starting a local cluster (%d fake nodes) and redis-server...\n", nodes)
 	env, err := testenv.Start(ctx, testenv.Options{Cluster: true, Redis: true, Nodes: nodes})
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "concurrency\tsessions\tphase\tp50\tp99\tmax\t")
-	for _, l := range strings.Split(levels, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(l))
-		if err != nil || c <= 0 {
-			return fmt.Errorf("bad concurrency %q", l)
-		}
-		res, err := level(ctx, env, c)
+	w, err := watchPods(ctx, env.Kube.Client)
+	if err != nil {
+		return err
+	}
+	b := &bench{env: env, pods: w, poll: poll, wait: 5 * time.Minute}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "concurrency\tphase\tsessions\traw p50\traw p99\thyperbola p50\thyperbola p99\t×p50\t×p99\tcall p50\tpod Ready p50\tReady→running p50\t")
+	for _, c := range levels {
+		fmt.Fprintf(os.Stderr, "  concurrency %d...\n", c)
+		s, err := b.level(ctx, c)
 		if err != nil {
-			return err
+			return fmt.Errorf("concurrency %d: %w", c, err)
 		}
-		for _, p := range []string{"create→accepted", "create→running", "wake→running"} {
-			d := res[p]
-			fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t\n", c, len(d), p, pct(d, 50), pct(d, 99), pct(d, 100))
+		for _, phase := range []string{"create", "wake"} {
+			r, h := s.get(phase, rawSample), s.get(phase, hbTotal)
+			fmt.Fprintf(tw, "%d\t%s→Ready\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c, phase, len(h),
+				pct(r, 50), pct(r, 99), pct(h, 50), pct(h, 99), ratio(h, r, 50), ratio(h, r, 99),
+				pct(s.get(phase, hbCall), 50), pct(s.get(phase, hbPod), 50), fine(s.get(phase, hbGap), 50))
 		}
 	}
 	return tw.Flush()
 }
 
-// level runs one concurrency level in a fresh namespace: c workers create max(c, 20)
-// sessions, then put them to sleep and wake them.
-func level(ctx context.Context, env *testenv.Env, c int) (map[string][]time.Duration, error) {
-	ns := testenv.UniqueName("bench")
-	if err := env.Kube.CreateNamespace(ctx, ns); err != nil {
-		return nil, err
-	}
-	if err := env.Kube.CreateBackupPVC(ctx, ns, "hyperbola-backups"); err != nil {
-		return nil, err
-	}
-	cfg, err := config.FromLookup(func(k string) (string, bool) {
-		v, ok := map[string]string{"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": ns + ":"}[k]
-		return v, ok
-	})
-	if err != nil {
-		return nil, err
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: env.Redis.Addr, PoolSize: 200})
-	defer rdb.Close()
-	st, err := stack.New(ctx, cfg, stack.Parts{Redis: rdb, Kube: env.Kube.Client})
-	if err != nil {
-		return nil, err
-	}
-	svc := st.Service
-	n := max(c, 20)
-	out := map[string][]time.Duration{}
-	var mu sync.Mutex
-	add := func(phase string, d time.Duration) { mu.Lock(); out[phase] = append(out[phase], d); mu.Unlock() }
-	ids := make([]string, n)
-	err = parallel(n, c, func(i int) error {
-		start := time.Now()
-		s, err := svc.Create(ctx, session.CreateRequest{UserID: fmt.Sprintf("bench-%d@example.com", i)})
-		if err != nil {
-			return err
-		}
-		add("create→accepted", time.Since(start))
-		ids[i] = s.ID
-		if err := waitRunning(ctx, svc, s.ID); err != nil {
-			return err
-		}
-		add("create→running", time.Since(start))
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := parallel(n, c, func(i int) error { _, err := svc.Sleep(ctx, ids[i]); return err }); err != nil {
-		return nil, err
-	}
-	err = parallel(n, c, func(i int) error {
-		start := time.Now()
-		if _, err := svc.Wake(ctx, ids[i]); err != nil {
-			return err
-		}
-		if err := waitRunning(ctx, svc, ids[i]); err != nil {
-			return err
-		}
-		add("wake→running", time.Since(start))
-		return nil
-	})
-	return out, err
-}
+func pct(d []time.Duration, p int) string  { return stats.Format(d, p, time.Millisecond) }
+func fine(d []time.Duration, p int) string { return stats.Format(d, p, 100*time.Microsecond) }
 
-func waitRunning(ctx context.Context, m session.Manager, id string) error {
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		s, err := m.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		if s.State == session.StateRunning {
-			return nil
-		}
-		time.Sleep(25 * time.Millisecond)
+// ratio is hyperbola's p-th percentile over raw's.
+func ratio(hb, raw []time.Duration, p int) string {
+	h, ok1 := stats.Percentile(hb, p)
+	r, ok2 := stats.Percentile(raw, p)
+	if !ok1 || !ok2 || r <= 0 {
+		return "-"
 	}
-	return fmt.Errorf("session %s not running after 5m", id)
+	return fmt.Sprintf("%.2f×", float64(h)/float64(r))
 }
-
-// parallel runs fn(0..n-1) on c workers and returns the first error.
-func parallel(n, c int, fn func(i int) error) error {
-	next := make(chan int)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := fn(i); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	return <-errs
-}
-
-func pct(d []time.Duration, p int) string { return stats.Format(d, p, time.Millisecond) }

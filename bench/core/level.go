@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/stack"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+)
+
+// The samples of one level, per phase (create, wake): raw is start → pod Ready; hyperbola's
+// total is start → Get reports running, call is start → Create or Wake returned, pod is
+// start → pod Ready and gap is pod Ready → Get reports running.
+const (
+	rawSample = "raw"
+	hbTotal   = "hyperbola"
+	hbCall    = "hyperbola call"
+	hbPod     = "hyperbola pod"
+	hbGap     = "hyperbola gap"
+)
+
+type samples struct {
+	mu sync.Mutex
+	d  map[string][]time.Duration // "<phase> <kind>"
+}
+
+func (s *samples) add(phase, kind string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d[phase+" "+kind] = append(s.d[phase+" "+kind], d)
+}
+
+func (s *samples) get(phase, kind string) []time.Duration { return s.d[phase+" "+kind] }
+
+// bench holds what every level shares.
+type bench struct {
+	env  *testenv.Env
+	pods *podWatch
+	poll time.Duration // how often a waiter asks the core once the pod is Ready
+	wait time.Duration // how long one session may take to become Ready (or its pod to go)
+}
+
+// level runs one concurrency level: n = max(c, 20) workspaces by each mode, each in its own
+// fresh namespace, on c workers. Raw goes first, then Hyperbola; both namespaces are deleted
+// before the next level, so a level starts on a quiet cluster.
+func (b *bench) level(ctx context.Context, c int) (*samples, error) {
+	n := max(c, 20)
+	s := &samples{d: map[string][]time.Duration{}}
+	rawNS, hbNS := testenv.UniqueName("bench-raw"), testenv.UniqueName("bench")
+	defer func() {
+		for _, ns := range []string{rawNS, hbNS} {
+			if err := deleteNamespace(context.WithoutCancel(ctx), b.env.Kube.Client, ns, 3*time.Minute); err != nil {
+				slog.Warn("the next level may share the cluster with this one's leftovers", "err", err)
+			}
+		}
+	}()
+	rawCfg, err := namespaceConfig(rawNS)
+	if err != nil {
+		return nil, err
+	}
+	hbCfg, err := namespaceConfig(hbNS)
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range []string{rawNS, hbNS} {
+		if err := b.env.Kube.CreateNamespace(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.env.Kube.CreateBackupPVC(ctx, hbNS, "hyperbola-backups"); err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: b.env.Redis.Addr, PoolSize: 200})
+	defer rdb.Close()
+	st, err := stack.New(ctx, hbCfg, stack.Parts{Redis: rdb, Kube: b.env.Kube.Client})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	ko, err := stack.KubeOptions(rawCfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &raw{cs: b.env.Kube.Client, opts: ko, defaults: st.Service.Options()}
+	if err := b.rawLevel(ctx, r, c, n, s); err != nil {
+		return nil, err
+	}
+	if err := b.hyperbolaLevel(ctx, st.Service, c, n, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func namespaceConfig(ns string) (*config.Config, error) {
+	return config.FromLookup(func(k string) (string, bool) {
+		v, ok := map[string]string{"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": ns + ":"}[k]
+		return v, ok
+	})
+}
+
+func user(i int) string { return fmt.Sprintf("bench-%d@example.com", i) }
+
+// rawLevel creates n workspaces by hand, scales them to zero and, once their pods are gone,
+// back to one.
+func (b *bench) rawLevel(ctx context.Context, r *raw, c, n int, s *samples) error {
+	ids := make([]string, n)
+	err := parallel(n, c, func(i int) error {
+		ws, err := r.workspace(user(i))
+		if err != nil {
+			return err
+		}
+		ids[i] = ws.ID
+		start := time.Now()
+		if err := r.create(ctx, ws); err != nil {
+			return err
+		}
+		return b.stampReady(ctx, s, "create", ws.ID, start)
+	})
+	if err != nil {
+		return err
+	}
+	err = parallel(n, c, func(i int) error {
+		if err := r.scale(ctx, ids[i], 0); err != nil {
+			return err
+		}
+		return b.podGone(ctx, ids[i])
+	})
+	if err != nil {
+		return err
+	}
+	return parallel(n, c, func(i int) error {
+		start := time.Now()
+		if err := r.scale(ctx, ids[i], 1); err != nil {
+			return err
+		}
+		return b.stampReady(ctx, s, "wake", ids[i], start)
+	})
+}
+
+// stampReady records start → the pod watch saw session id's pod Ready, for raw.
+func (b *bench) stampReady(ctx context.Context, s *samples, phase, id string, start time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, b.wait)
+	defer cancel()
+	at, err := b.pods.readyAfter(ctx, id, start)
+	if err != nil {
+		return fmt.Errorf("raw %s: %w", phase, err)
+	}
+	s.add(phase, rawSample, at.Sub(start))
+	return nil
+}
+
+func (b *bench) podGone(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, b.wait)
+	defer cancel()
+	return b.pods.gone(ctx, id)
+}
+
+// hyperbolaLevel creates n sessions through the core, puts them to sleep and, once their pods
+// are gone, wakes them; a session is Ready when Get reports it running.
+func (b *bench) hyperbolaLevel(ctx context.Context, svc *session.Service, c, n int, s *samples) error {
+	ids := make([]string, n)
+	err := parallel(n, c, func(i int) error {
+		start := time.Now()
+		sess, err := svc.Create(ctx, session.CreateRequest{UserID: user(i)})
+		if err != nil {
+			return err
+		}
+		s.add("create", hbCall, time.Since(start))
+		ids[i] = sess.ID
+		return b.awaitRunning(ctx, svc, s, "create", sess.ID, start)
+	})
+	if err != nil {
+		return err
+	}
+	err = parallel(n, c, func(i int) error {
+		if _, err := svc.Sleep(ctx, ids[i]); err != nil {
+			return err
+		}
+		return b.podGone(ctx, ids[i])
+	})
+	if err != nil {
+		return err
+	}
+	return parallel(n, c, func(i int) error {
+		start := time.Now()
+		if _, err := svc.Wake(ctx, ids[i]); err != nil {
+			return err
+		}
+		s.add("wake", hbCall, time.Since(start))
+		return b.awaitRunning(ctx, svc, s, "wake", ids[i], start)
+	})
+}
+
+// awaitRunning asks the core for session id until it reports running, and records the times.
+// The waiter is a client that knows when to ask: once a second until the pod watch sees the
+// pod Ready, then every b.poll. A client that asked blindly every few milliseconds would load
+// the cluster with its own reads (at c=100, thousands a second) and measure its interval.
+func (b *bench) awaitRunning(ctx context.Context, svc *session.Service, s *samples, phase, id string, start time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, b.wait)
+	defer cancel()
+	for {
+		sess, err := svc.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		switch sess.State {
+		case session.StateRunning:
+			running := time.Now()
+			pod, err := b.pods.readyAfter(ctx, id, start) // the watch may lag the core's own read
+			if err != nil {
+				return err
+			}
+			s.add(phase, hbTotal, running.Sub(start))
+			s.add(phase, hbPod, pod.Sub(start))
+			s.add(phase, hbGap, running.Sub(pod))
+			return nil
+		case session.StateFailed:
+			return fmt.Errorf("session %s failed: %s", id, sess.Reason)
+		}
+		if _, ok := b.pods.readySince(id, start); ok {
+			t := time.NewTimer(b.poll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("session %s not running: %w", id, context.Cause(ctx))
+			case <-t.C:
+			}
+			continue
+		}
+		tctx, tcancel := context.WithTimeout(ctx, time.Second)
+		_, _ = b.pods.readyAfter(tctx, id, start)
+		tcancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("session %s not running: %w", id, context.Cause(ctx))
+		}
+	}
+}
+
+// parallel runs fn(0..n-1) on c workers and returns the first error.
+func parallel(n, c int, fn func(i int) error) error {
+	next := make(chan int)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(i); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// deleteNamespace deletes ns and waits (up to timeout) until it is gone, from a watch.
+func deleteNamespace(ctx context.Context, cs kubernetes.Interface, ns string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nss := cs.CoreV1().Namespaces()
+	if err := nss.Delete(ctx, ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting namespace %s: %w", ns, err)
+	}
+	for {
+		got, err := nss.Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", ns, err)
+		}
+		w, err := nss.Watch(ctx, metav1.ListOptions{
+			FieldSelector:   fields.OneTermEqualSelector("metadata.name", ns).String(),
+			ResourceVersion: got.ResourceVersion,
+		})
+		if err != nil {
+			return fmt.Errorf("watching namespace %s: %w", ns, err)
+		}
+		for ev := range w.ResultChan() {
+			if _, ok := ev.Object.(*corev1.Namespace); ok && ev.Type == watch.Deleted {
+				w.Stop()
+				return nil
+			}
+		}
+		w.Stop()
+		if ctx.Err() != nil {
+			return fmt.Errorf("namespace %s still there after %s: %w", ns, timeout, context.Cause(ctx))
+		}
+	}
+}
