@@ -94,7 +94,7 @@ func BenchmarkReadsServe(b *testing.B) {
 	h := f.srv.Config.Handler
 	serve := func(b *testing.B, path func(i int) string) {
 		b.ReportAllocs()
-		i := 0
+		i, cpu := 0, processCPU()
 		for b.Loop() {
 			req := httptest.NewRequest(http.MethodGet, path(i), nil)
 			req.Header.Set(HeaderAPIKey, benchKey)
@@ -105,6 +105,7 @@ func BenchmarkReadsServe(b *testing.B) {
 			}
 			i++
 		}
+		b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(i), "cpu-µs/op")
 	}
 	b.Run("status", func(b *testing.B) {
 		serve(b, func(i int) string { return "/session/" + f.ids[i%len(f.ids)] + "/status" })

@@ -107,6 +107,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Del("Content-Length")
+	if a, ok := v.(JSONAppender); ok {
+		if b, err := a.AppendJSON(make([]byte, 0, 1024)); err == nil {
+			w.WriteHeader(status)
+			_, _ = w.Write(append(b, '\n'))
+			return
+		}
+	}
 	// The encoder writes the body and its newline in one Write from its own reused buffer
 	// (json.Marshal would copy the body out, and the newline copy it again); it writes nothing
 	// when v cannot be encoded, so the status is sent with the first byte.
@@ -115,6 +122,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = w.Write([]byte(`{"error":{"code":"internal","message":"internal error"},"request_id":""}` + "\n"))
 	}
+}
+
+// JSONAppender is a value that writes its own JSON, as encoding/json would, without
+// reflection (session.Session and the lists of them). On an error WriteJSON uses
+// encoding/json.
+type JSONAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
 }
 
 // statusWriter sends status before the first byte written through it.
