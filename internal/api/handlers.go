@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -14,6 +17,38 @@ type ListResponse struct {
 	Sessions   []*session.Session `json:"sessions"`
 	Count      int                `json:"count"`
 	NextCursor string             `json:"next_cursor,omitempty"`
+}
+
+// AppendJSON is encoding/json's output for the list (wire.JSONAppender), without reflection.
+func (l ListResponse) AppendJSON(b []byte) ([]byte, error) {
+	b = slices.Grow(b, 64+1024*len(l.Sessions)) // a session is under 1 KiB as a rule
+	b = append(b, `{"sessions":`...)
+	if l.Sessions == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, s := range l.Sessions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = s.AppendJSON(b); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"count":`...)
+	b = strconv.AppendInt(b, int64(l.Count), 10)
+	if l.NextCursor != "" {
+		b = append(b, `,"next_cursor":`...)
+		nc, err := json.Marshal(l.NextCursor)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, nc...)
+	}
+	return append(b, '}'), nil
 }
 
 // The session routes. Each reads its input (decode.go), calls the Manager, counts the

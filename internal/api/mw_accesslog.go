@@ -11,6 +11,9 @@ import (
 func (s *Server) accessLog(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	next.ServeHTTP(w, r) // after a panic that passes recoverPanic (ErrAbortHandler) nothing is recorded
 	ctx := r.Context()
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return // the line would be dropped: build none of it
+	}
 	x := exchangeOf(ctx)
 	d := s.now().Sub(x.start)
 	attrs := []slog.Attr{

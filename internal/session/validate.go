@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -95,11 +96,23 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+// MarshalText writes the duration as a Go duration string; JSON quotes it. (Text rather than
+// JSON: encoding/json re-validates and compacts what a json.Marshaler returns, a cost paid per
+// session on every listing.)
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // UnmarshalJSON reads "15m" or 900 (seconds).
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	// A plain quoted string (what MarshalText writes) is read without a second decoder.
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' && !bytes.ContainsAny(b[1:n-1], "\\\"") &&
+		utf8.Valid(b[1:n-1]) {
+		v, err := ParseDuration(string(b[1 : n-1]))
+		if err != nil {
+			return err
+		}
+		*d = v
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		v, err := ParseDuration(s)

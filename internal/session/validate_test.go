@@ -112,9 +112,18 @@ func TestDurationJSON(t *testing.T) {
 			t.Errorf("%s: no error", bad)
 		}
 	}
-	b, _ := json.Marshal(v)
-	if !strings.Contains(string(b), `"`) {
-		t.Fatalf("marshal: %s", b)
+	// Written as the Go duration string, read back the same, escaped or not.
+	for _, d := range []time.Duration{0, 1500 * time.Microsecond, 90 * time.Second, 26*time.Hour + time.Nanosecond} {
+		b, err := json.Marshal(struct{ D Duration }{Duration(d)})
+		if want := `{"D":"` + d.String() + `"}`; err != nil || string(b) != want {
+			t.Fatalf("marshal %v: %s, %v; want %s", d, b, err, want)
+		}
+		if err := json.Unmarshal(b, &v); err != nil || v.D.D() != d {
+			t.Fatalf("read back %s: %v %v", b, v.D, err)
+		}
+	}
+	if err := json.Unmarshal([]byte(`{"D":"1\u006d"}`), &v); err != nil || v.D.D() != time.Minute {
+		t.Fatalf("escaped string: %v %v", v.D, err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +79,21 @@ func TestDecodeForeignAnswer(t *testing.T) {
 		if got := session.KindOf(DecodeError(status, http.Header{}, []byte("<html>"))); got != kind {
 			t.Errorf("%d: %s, want %s", status, got, kind)
 		}
+	}
+}
+
+// WriteJSON sends the status with the body and its newline; what cannot be encoded is a 500
+// in the error shape, never half a body.
+func TestWriteJSON(t *testing.T) {
+	rec := httptest.NewRecorder()
+	WriteJSON(rec, http.StatusCreated, map[string]string{"a": "<b>"})
+	if rec.Code != http.StatusCreated || rec.Body.String() != `{"a":"\u003cb\u003e"}`+"\n" ||
+		rec.Header().Get("Content-Type") != "application/json; charset=utf-8" || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("%d %q %v", rec.Code, rec.Body, rec.Header())
+	}
+	rec = httptest.NewRecorder()
+	WriteJSON(rec, http.StatusOK, map[string]any{"f": func() {}})
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
+		t.Fatalf("%d %q", rec.Code, rec.Body)
 	}
 }

@@ -102,16 +102,46 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 
 // WriteJSON writes v with status. Answers are never cached (one carries the password).
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"internal error"},"request_id":""}`)
-	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Del("Content-Length")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	if a, ok := v.(JSONAppender); ok {
+		if b, err := a.AppendJSON(make([]byte, 0, 1024)); err == nil {
+			w.WriteHeader(status)
+			_, _ = w.Write(append(b, '\n'))
+			return
+		}
+	}
+	// The encoder writes the body and its newline in one Write from its own reused buffer
+	// (json.Marshal would copy the body out, and the newline copy it again); it writes nothing
+	// when v cannot be encoded, so the status is sent with the first byte.
+	sw := &statusWriter{w: w, status: status}
+	if err := json.NewEncoder(sw).Encode(v); err != nil && !sw.wrote {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":{"code":"internal","message":"internal error"},"request_id":""}` + "\n"))
+	}
+}
+
+// JSONAppender is a value that writes its own JSON, as encoding/json would, without
+// reflection (session.Session and the lists of them). On an error WriteJSON uses
+// encoding/json.
+type JSONAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// statusWriter sends status before the first byte written through it.
+type statusWriter struct {
+	w      http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.wrote = true
+		s.w.WriteHeader(s.status)
+	}
+	return s.w.Write(b)
 }
