@@ -62,6 +62,9 @@ $KUBECTL -n "$NS" apply -f "$ROOT/scripts/local-quota.yaml" >/dev/null
 # and its default-deny NetworkPolicy, as infra sets it (each workspace's own policy opens what
 # it may reach; the real node's bridge CNI does not enforce either)
 $KUBECTL -n "$NS" apply -f "$ROOT/scripts/local-network-policy.yaml" >/dev/null
+# and the warm path's placeholders' PriorityClass (cluster-scoped), as infra creates it: the
+# placeholders (HYPERBOLA_WARM_PLACEHOLDERS, 0 by default) name it
+$KUBECTL apply -f "$ROOT/scripts/local-priority-class.yaml" >/dev/null
 
 # Workspaces and backups run on the real node: its code-server and backup images, volumes of
 # its local-path class, and the placement that lets their pods onto it (it is tainted for

@@ -140,6 +140,11 @@ type Config struct {
 	MaxSessionsPerUser int // HYPERBOLA_MAX_SESSIONS_PER_USER: a user's sessions, deleted ones left out (default 0: no limit)
 	MaxRunningPerUser  int // HYPERBOLA_MAX_RUNNING_PER_USER: a user's running (creating, running, waking) sessions (default 0: no limit)
 	MaxRunning         int // HYPERBOLA_MAX_RUNNING: every running session of the deployment (default 0: no limit)
+
+	// The warm path (docs/operations/warm-path.md), kept by every sweep.
+	WarmPlaceholders         int    // HYPERBOLA_WARM_PLACEHOLDERS: placeholder pods holding a default workspace's room each (default 0: none)
+	WarmPrepull              bool   // HYPERBOLA_WARM_PREPULL: keep USER_POD_IMAGE pulled on every workspace node (default false)
+	PlaceholderPriorityClass string // HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS: the placeholders' PriorityClass (default "hyperbola-placeholder")
 }
 
 // DefaultPricePerHour is HYPERBOLA_PRICE_PER_HOUR's default: what one workspace with the
@@ -155,6 +160,11 @@ const (
 	DefaultMaxMemory  = "16Gi"
 	DefaultMaxStorage = "100Gi"
 )
+
+// MaxWarmPlaceholders bounds HYPERBOLA_WARM_PLACEHOLDERS: each holds a workspace's room on a
+// node that is paid for, so a number of four digits is a typo (and 1000 default workspaces
+// already hold 250 CPUs).
+const MaxWarmPlaceholders = 1000
 
 // DefaultBackupImage is the backup image images/backup builds (a shell and zip, uid 1000),
 // under the name the local cluster imports it as; a deployment pushes it to its own registry
@@ -239,6 +249,10 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		MaxSessionsPerUser: r.int("HYPERBOLA_MAX_SESSIONS_PER_USER", 0),
 		MaxRunningPerUser:  r.int("HYPERBOLA_MAX_RUNNING_PER_USER", 0),
 		MaxRunning:         r.int("HYPERBOLA_MAX_RUNNING", 0),
+
+		WarmPlaceholders:         r.int("HYPERBOLA_WARM_PLACEHOLDERS", 0),
+		WarmPrepull:              r.boolean("HYPERBOLA_WARM_PREPULL", false),
+		PlaceholderPriorityClass: r.str("HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS", "hyperbola-placeholder"),
 	}
 	if len(c.ImageAllowlist) == 0 {
 		c.ImageAllowlist = session.DefaultImageAllowlist(c.UserPodImage)
@@ -301,6 +315,8 @@ func (c *Config) Validate() error {
 	case c.BackupRetention < 0 || (c.BackupRetention > 0 && c.BackupRetention < time.Hour):
 		// an archive is a user's only copy of a deleted workspace: minutes are a typo
 		return fmt.Errorf("HYPERBOLA_BACKUP_RETENTION must be 0 (keep forever) or at least 1h, such as 30d")
+	case c.WarmPlaceholders < 0 || c.WarmPlaceholders > MaxWarmPlaceholders:
+		return fmt.Errorf("HYPERBOLA_WARM_PLACEHOLDERS must be between 0 and %d", MaxWarmPlaceholders)
 	case c.StuckAfter < time.Minute:
 		// The sweep runs once a minute and a healthy step takes seconds to minutes: a shorter
 		// limit would name sessions that are merely busy.

@@ -320,3 +320,31 @@ func TestKubeBudgetsAndReadinessInterval(t *testing.T) {
 		}
 	}
 }
+
+func TestWarmPath(t *testing.T) {
+	c, err := FromLookup(lookup(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WarmPlaceholders != 0 || c.WarmPrepull || c.PlaceholderPriorityClass != "hyperbola-placeholder" {
+		t.Errorf("defaults: %d placeholders, prepull %v, class %q: the warm path must be off", c.WarmPlaceholders, c.WarmPrepull, c.PlaceholderPriorityClass)
+	}
+	c, err = FromLookup(lookup(map[string]string{"HYPERBOLA_WARM_PLACEHOLDERS": "4", "HYPERBOLA_WARM_PREPULL": "true",
+		"HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS": "spare"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WarmPlaceholders != 4 || !c.WarmPrepull || c.PlaceholderPriorityClass != "spare" {
+		t.Errorf("set: %+v", c)
+	}
+	for _, bad := range []map[string]string{
+		{"HYPERBOLA_WARM_PLACEHOLDERS": "-1"},
+		{"HYPERBOLA_WARM_PLACEHOLDERS": "1001"},
+		{"HYPERBOLA_WARM_PLACEHOLDERS": "two"},
+		{"HYPERBOLA_WARM_PREPULL": "sometimes"},
+	} {
+		if _, err := FromLookup(lookup(bad)); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

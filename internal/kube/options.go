@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -69,6 +70,25 @@ type Options struct {
 	// sleeping workspace's password and cookies cross this hop.
 	ActivatorSkipVerify bool
 
+	// The warm path (docs/operations/warm-path.md): capacity and the image kept ready, so a
+	// new workspace neither waits for a node to be added nor for its image to be pulled.
+	// WarmPlaceholders is how many placeholder pods (PlaceholderDeployment) hold a
+	// workspace's room on the workspace nodes (0: none, the Deployment is removed).
+	WarmPlaceholders int32
+	// WarmPrepull runs PrepullDaemonSet: every workspace node holds WorkspaceImage.
+	WarmPrepull bool
+	// PlaceholderPriorityClass is the PriorityClass of the placeholder pods ("" =
+	// DefaultPlaceholderPriorityClass): below the workspaces' priority, so a workspace
+	// preempts one. It is cluster-scoped, so infra and the local cluster create it.
+	PlaceholderPriorityClass string
+	// WorkspaceImage, WorkspaceCPU and WorkspaceMemory are a workspace as the session core
+	// makes one by default (USER_POD_IMAGE, HYPERBOLA_CPU_REQUEST, HYPERBOLA_MEMORY_REQUEST):
+	// a placeholder requests what it would, and the pre-pull pulls its image. Needed only
+	// with the warm path on.
+	WorkspaceImage  string
+	WorkspaceCPU    resource.Quantity
+	WorkspaceMemory resource.Quantity
+
 	// ListPageSize is how many objects one list request asks for (Limit); 0 =
 	// DefaultListPageSize. Tests set it small to cross page boundaries.
 	ListPageSize int64
@@ -129,6 +149,7 @@ func (o Options) Validate() error {
 		optionalDNS("activator service", o.ActivatorService, validation.IsDNS1035Label),
 		optionalDNS("activator host", o.ActivatorHost, validation.IsDNS1123Subdomain),
 		optionalDNS("activator CA secret", o.ActivatorCASecret, validation.IsDNS1123Subdomain),
+		optionalDNS("placeholder priority class", o.PlaceholderPriorityClass, validation.IsDNS1123Subdomain),
 	} {
 		if err != nil {
 			return err
@@ -156,6 +177,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("kube options: %w", err)
 	}
 	if err := o.validateNetwork(); err != nil {
+		return err
+	}
+	if err := o.validateWarm(); err != nil {
 		return err
 	}
 	return o.validatePlacement()

@@ -65,6 +65,7 @@ func (s *Stack) Sweeper() *sweep.Sweeper {
 		Logger:   s.Logger,
 		Flusher:  s.durable().flusher,
 		PodAddrs: s.Cluster, // listed only when the probe URL names the pod's address ({pod_ip})
+		Warmer:   s.Cluster, // every sweep: sized zero (the default) it removes the warm path
 	}
 	if s.Config.ReconcileEvery > 0 {
 		deps.Reconciler = s.Reconciler

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"google.golang.org/api/idtoken"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
@@ -40,8 +41,20 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		BackupDeadline:   c.BackupDeadline,
 		// negative (ReadinessOff) is off in both
 		ReadinessInterval: c.ReadinessInterval,
+
+		WarmPlaceholders:         int32(c.WarmPlaceholders), // config bounds it
+		WarmPrepull:              c.WarmPrepull,
+		PlaceholderPriorityClass: c.PlaceholderPriorityClass,
+		WorkspaceImage:           c.UserPodImage,
 	}
 	var err error
+	// A placeholder requests what a workspace created with the defaults does.
+	if o.WorkspaceCPU, err = resource.ParseQuantity(c.CPURequest); err != nil {
+		return o, fmt.Errorf("HYPERBOLA_CPU_REQUEST: %w", err)
+	}
+	if o.WorkspaceMemory, err = resource.ParseQuantity(c.MemoryRequest); err != nil {
+		return o, fmt.Errorf("HYPERBOLA_MEMORY_REQUEST: %w", err)
+	}
 	if o.NodeSelector, err = kube.ParseNodeSelector(c.NodeSelector); err != nil {
 		return o, fmt.Errorf("HYPERBOLA_NODE_SELECTOR: %w", err)
 	}

@@ -224,3 +224,23 @@ func TestBackupRetention(t *testing.T) {
 		}
 	}
 }
+
+// The warm path is off by default; on, a placeholder is a workspace made with the defaults.
+func TestKubeOptionsWarmPath(t *testing.T) {
+	o, err := KubeOptions(read(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.WarmPlaceholders != 0 || o.WarmPrepull {
+		t.Errorf("warm path on by default: %+v", o)
+	}
+	o, err = KubeOptions(read(t, map[string]string{"HYPERBOLA_WARM_PLACEHOLDERS": "3", "HYPERBOLA_WARM_PREPULL": "true",
+		"HYPERBOLA_CPU_REQUEST": "500m", "HYPERBOLA_MEMORY_REQUEST": "1Gi", "USER_POD_IMAGE": "codercom/code-server:4.96.4"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.WarmPlaceholders != 3 || !o.WarmPrepull || o.PlaceholderPriorityClass != "hyperbola-placeholder" ||
+		o.WorkspaceImage != "codercom/code-server:4.96.4" || o.WorkspaceCPU.String() != "500m" || o.WorkspaceMemory.String() != "1Gi" {
+		t.Errorf("warm options = %+v", o)
+	}
+}

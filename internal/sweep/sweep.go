@@ -8,6 +8,8 @@
 //     and puts to sleep only the workspaces that are idle by every signal;
 //   - names the sessions stuck in one pending step for longer than Options.StuckAfter in its
 //     report, and logs each at WARN by id and step;
+//   - keeps the warm path as configured (Deps.Warmer: placeholder pods and the image
+//     pre-pull), a failure of which is counted and logged and never stops the rest;
 //   - writes the durable events queued while Firestore was unreachable (Deps.Flusher), and,
 //     once every Options.ReconcileEvery across all instances, runs a reconcile
 //     (Deps.Reconciler).
@@ -81,6 +83,12 @@ type PodAddrs interface {
 	WorkspacePodIPs(ctx context.Context) (map[string]string, error)
 }
 
+// Warmer keeps the warm path (*kube.Cluster): placeholder capacity and the workspace image on
+// every node, as configured; sized zero, it removes them.
+type Warmer interface {
+	Warm(ctx context.Context) error
+}
+
 // Deps are the sweep's parts. Sessions and Store are required.
 type Deps struct {
 	Sessions Sessions
@@ -97,6 +105,8 @@ type Deps struct {
 	Flusher Flusher
 	// Reconciler, when set, runs a reconcile once every Options.ReconcileEvery; nil, never.
 	Reconciler Reconciler
+	// Warmer, when set, keeps the warm path on every sweep.
+	Warmer Warmer
 }
 
 // Options tune a Sweeper. Zero values take the defaults noted.
@@ -225,6 +235,9 @@ type Report struct {
 	BackupsRemoved  []string `json:"backups_removed,omitempty"`
 	BackupsRemoving []string `json:"backups_removing,omitempty"`
 	BackupsFailed   []string `json:"backups_failed,omitempty"`
+	// WarmError is why keeping the warm path failed (counted in Errors too); the next sweep
+	// tries again.
+	WarmError string `json:"warm_error,omitempty"`
 	// FlushedEvents counts the queued durable events this sweep wrote to Firestore.
 	FlushedEvents int `json:"flushed_events"`
 	// Reconciled is the reconcile this sweep ran; absent when none was due.
@@ -241,7 +254,7 @@ func (r *Report) LogAttrs() []any {
 		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted, "backups_exhausted", r.BackupsExhausted,
 		"pending", r.Pending, "advanced", r.Advanced, "stuck", r.StuckCount, "errors", r.Errors,
 		"limit_reached", r.LimitReached, "backups_removed", r.BackupsRemoved,
-		"backups_removing", len(r.BackupsRemoving), "backups_failed", r.BackupsFailed, "flushed_events", r.FlushedEvents,
+		"backups_removing", len(r.BackupsRemoving), "backups_failed", r.BackupsFailed, "flushed_events", r.FlushedEvents, "warm_error", r.WarmError,
 		"reconciled", r.Reconciled != nil, "duration_ms", r.DurationMS,
 	}
 }
@@ -285,6 +298,7 @@ type Sweeper struct {
 	pods       PodAddrs
 	flusher    Flusher
 	reconciler Reconciler
+	warmer     Warmer
 	now        func() time.Time
 	log        *slog.Logger
 	opts       Options
@@ -296,7 +310,7 @@ type Sweeper struct {
 func New(deps Deps, opts Options) *Sweeper {
 	opts.defaults()
 	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, pods: deps.PodAddrs,
-		flusher: deps.Flusher, reconciler: deps.Reconciler, now: deps.Now, log: deps.Logger, opts: opts}
+		flusher: deps.Flusher, reconciler: deps.Reconciler, warmer: deps.Warmer, now: deps.Now, log: deps.Logger, opts: opts}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -390,6 +404,8 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	)
 	// Archives past their retention, after the sessions' own work.
 	err = errors.Join(err, s.pruneBackups(stop, now, t))
+	// After the sessions' own work: placeholders are capacity for later creates.
+	s.warm(stop, t)
 	// After the sessions' own work, so an unreachable Firestore never delays a sleep.
 	s.flush(stop, t)
 	// The lease was taken after start: ending a twelfth of it before start+LeaseTTL ends in time.
@@ -422,6 +438,18 @@ func (s *Sweeper) pruneBackups(stop context.Context, now time.Time, t *tally) er
 		return fmt.Errorf("pruning backups: %w", err)
 	}
 	return nil
+}
+
+// warm keeps the warm path, within the sweep's time. A failure is counted and logged: the
+// sessions' work is done, and the next sweep tries again.
+func (s *Sweeper) warm(stop context.Context, t *tally) {
+	if s.warmer == nil || stop.Err() != nil {
+		return
+	}
+	if err := s.warmer.Warm(stop); err != nil {
+		t.add(func(r *Report) { r.Errors++; r.WarmError = err.Error() })
+		s.log.ErrorContext(stop, "keeping the warm path; the next sweep tries again", "err", err)
+	}
 }
 
 // flush writes the queued durable events, within the sweep's time. A failure is counted and

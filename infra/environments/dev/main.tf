@@ -220,6 +220,9 @@ module "control_plane" {
   activator_ca_secret             = module.cluster_addons.activator_ca_secret
   trusted_proxies                 = local.trusted_proxies
   sweep_probe_url                 = var.sweep_probe_url
+  warm_placeholders               = var.warm_placeholders
+  warm_prepull                    = var.warm_prepull
+  placeholder_priority_class      = module.cluster_addons.placeholder_priority_class
   price_per_hour                  = var.price_per_hour
   storage_price_per_gb_month      = var.storage_price_per_gb_month
   currency                        = var.currency

@@ -474,3 +474,17 @@ variable "backup_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "warm_placeholders" {
+  description = "Placeholder pods that each hold a default workspace's room on the workspace nodes, so a new workspace preempts one instead of waiting for the autoscaler to add a node (docs/operations/warm-path.md). Each costs a running workspace's share of a node; 0 keeps none."
+  type        = number
+  default     = 0
+  nullable    = false
+}
+
+variable "warm_prepull" {
+  description = "Keep the workspace image pulled on every workspace node (a DaemonSet), so a workspace on a new node does not wait for the pull."
+  type        = bool
+  default     = false
+  nullable    = false
+}

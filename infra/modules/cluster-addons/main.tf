@@ -253,6 +253,28 @@ resource "kubernetes_network_policy_v1" "acme_http01_solver" {
   }
 }
 
+# The warm path's placeholders' PriorityClass (docs/operations/warm-path.md): cluster-scoped,
+# so it is created here and never by the control plane, whose Role stays in the namespace.
+# The sweep keeps HYPERBOLA_WARM_PLACEHOLDERS pods of this class on the workspace nodes
+# (none by default). -10 is below every workspace (which names no class: 0), so a workspace
+# that finds no room preempts a placeholder; and it is not below the cluster autoscaler's
+# expendable-pods cutoff (-10), so the evicted placeholder still makes it add a node.
+# preemptionPolicy Never: a placeholder never evicts anything itself.
+# scripts/local-priority-class.yaml is the same for the local cluster.
+resource "kubernetes_priority_class_v1" "placeholder" {
+  metadata {
+    name = var.placeholder_priority_class_name
+    labels = merge(local.managed_labels, {
+      "app.kubernetes.io/component" = "placeholder"
+    })
+  }
+
+  value             = -10
+  preemption_policy = "Never"
+  global_default    = false
+  description       = "Hyperbola's placeholder pods, which hold room for workspaces; any workspace preempts them."
+}
+
 # Exactly the objects a session is made of (DESIGN.md), plus the backup Jobs, and nothing
 # cluster-wide. Writes go through server-side apply (PATCH), hence patch everywhere.
 resource "kubernetes_role_v1" "control_plane" {
@@ -278,6 +300,13 @@ resource "kubernetes_role_v1" "control_plane" {
   rule {
     api_groups = ["apps"]
     resources  = ["deployments"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  # The warm path's image pre-pull (hyperbola-prepull; the placeholders are a Deployment).
+  rule {
+    api_groups = ["apps"]
+    resources  = ["daemonsets"]
     verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
   }
 

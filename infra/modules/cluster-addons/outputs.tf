@@ -52,3 +52,8 @@ output "activator_ca_secret" {
   description = "Name of the Secret with the activator's CAs (HYPERBOLA_ACTIVATOR_CA_SECRET), or null when the activator's Service is not created."
   value       = var.create_activator_service ? kubernetes_secret_v1.activator_ca[0].metadata[0].name : null
 }
+
+output "placeholder_priority_class" {
+  description = "Name of the warm path's placeholders' PriorityClass (HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS)."
+  value       = kubernetes_priority_class_v1.placeholder.metadata[0].name
+}

@@ -205,3 +205,9 @@ variable "max_claim_storage" {
   type        = string
   default     = "100Gi"
 }
+
+variable "placeholder_priority_class_name" {
+  description = "Name of the warm path's placeholders' PriorityClass (HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS): value -10, preemptionPolicy Never."
+  type        = string
+  default     = "hyperbola-placeholder"
+}

@@ -126,8 +126,17 @@ locals {
     var.redis_tls ? { HYPERBOLA_REDIS_CA = var.redis_ca } : {},
   )
 
+  # The warm path (docs/operations/warm-path.md), kept by every sweep. Both services get it:
+  # POST /sweep on session-api runs the same sweep as idle-sweep, and a sweep that read 0
+  # would remove what the other one keeps.
+  warm_env = {
+    HYPERBOLA_WARM_PLACEHOLDERS          = tostring(var.warm_placeholders)
+    HYPERBOLA_WARM_PREPULL               = tostring(var.warm_prepull)
+    HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS = var.placeholder_priority_class
+  }
+
   # The variables the app reads (internal/config). Values are strings, as env always is.
-  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, local.network_env, {
+  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, local.network_env, local.warm_env, {
     GOOGLE_CLOUD_PROJECT    = var.project_id
     REDIS_HOST              = var.redis_host
     REDIS_PORT              = tostring(var.redis_port)

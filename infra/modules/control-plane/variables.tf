@@ -418,3 +418,29 @@ variable "dns_cidrs" {
     error_message = "Each DNS range must be a CIDR without host bits, such as 169.254.20.10/32."
   }
 }
+
+variable "warm_placeholders" {
+  description = "HYPERBOLA_WARM_PLACEHOLDERS: placeholder pods that each hold a default workspace's requests on the workspace nodes, at a priority any workspace preempts (docs/operations/warm-path.md). Each is a workspace's room paid for while nobody uses it; 0 keeps none."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.warm_placeholders >= 0 && var.warm_placeholders <= 1000 && floor(var.warm_placeholders) == var.warm_placeholders
+    error_message = "warm_placeholders is a whole number from 0 to 1000."
+  }
+}
+
+variable "warm_prepull" {
+  description = "HYPERBOLA_WARM_PREPULL: a DaemonSet keeps the workspace image pulled on every workspace node (a tiny pod per node and the image's disk space)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "placeholder_priority_class" {
+  description = "HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS: the PriorityClass the placeholders name (cluster-addons creates it)."
+  type        = string
+  default     = "hyperbola-placeholder"
+  nullable    = false
+}
