@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -68,6 +69,15 @@ type Options struct {
 	// cluster whose activator has no publicly trusted certificate. Never in production: a
 	// sleeping workspace's password and cookies cross this hop.
 	ActivatorSkipVerify bool
+
+	// WarmVolumes is the size of the warm volume pool (FillVolumePool, pool.go): volumes
+	// provisioned ahead, so a new session's claim binds at once. 0 (the default) is off, and
+	// then nothing reads or writes PersistentVolumes or Nodes (the control plane needs
+	// cluster-scoped rights for them only with the pool on).
+	WarmVolumes int
+	// WarmVolumeSize is the pooled volumes' size, a quantity such as "5Gi": the sessions'
+	// default size, so that a session asking for no more takes one.
+	WarmVolumeSize string
 
 	// ListPageSize is how many objects one list request asks for (Limit); 0 =
 	// DefaultListPageSize. Tests set it small to cross page boundaries.
@@ -134,6 +144,9 @@ func (o Options) Validate() error {
 	case o.ActivatorCASecret != "" && o.ActivatorHost == "":
 		return fmt.Errorf("kube options: an activator CA secret needs the activator host it verifies")
 	}
+	if err := o.validateWarm(); err != nil {
+		return err
+	}
 	if err := validateBackupPodLabels(o.BackupPodLabels); err != nil {
 		return fmt.Errorf("kube options: %w", err)
 	}
@@ -141,4 +154,25 @@ func (o Options) Validate() error {
 		return err
 	}
 	return o.validatePlacement()
+}
+
+// validateWarm checks the warm volume pool's settings.
+func (o Options) validateWarm() error {
+	if o.WarmVolumes < 0 {
+		return fmt.Errorf("kube options: warm volumes %d is negative", o.WarmVolumes)
+	}
+	if o.WarmVolumes == 0 {
+		return nil
+	}
+	_, err := o.warmSize()
+	return err
+}
+
+// warmSize is WarmVolumeSize parsed: a positive quantity.
+func (o Options) warmSize() (resource.Quantity, error) {
+	q, err := resource.ParseQuantity(o.WarmVolumeSize)
+	if err != nil || q.Sign() <= 0 {
+		return q, fmt.Errorf("kube options: warm volume size %q is not a positive quantity such as 5Gi", o.WarmVolumeSize)
+	}
+	return q, nil
 }

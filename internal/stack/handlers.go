@@ -66,6 +66,9 @@ func (s *Stack) Sweeper() *sweep.Sweeper {
 		Flusher:  s.durable().flusher,
 		PodAddrs: s.Cluster, // listed only when the probe URL names the pod's address ({pod_ip})
 	}
+	if s.Config.WarmVolumes > 0 {
+		deps.VolumePool = s.Cluster
+	}
 	if s.Config.ReconcileEvery > 0 {
 		deps.Reconciler = s.Reconciler
 	}

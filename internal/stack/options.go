@@ -38,6 +38,8 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		BackupPVC:        c.BackupPVC,
 		BackupImage:      c.BackupImage,
 		BackupDeadline:   c.BackupDeadline,
+		WarmVolumes:      c.WarmVolumes,
+		WarmVolumeSize:   c.WarmVolumeSize,
 	}
 	var err error
 	if o.NodeSelector, err = kube.ParseNodeSelector(c.NodeSelector); err != nil {
