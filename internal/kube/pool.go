@@ -102,7 +102,7 @@ func (c *Cluster) FillVolumePool(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	// Listed after the claims' step, so a volume a bound pool claim just handed over counts.
-	pvs, err := c.poolVolumes(ctx)
+	pvs, err := c.poolVolumes(ctx, PoolReady, PoolClaimed)
 	if err != nil {
 		return err
 	}
@@ -141,9 +141,9 @@ func (c *Cluster) FillVolumePool(ctx context.Context) error {
 	return joinErrs(errs)
 }
 
-// poolVolumes lists the pool's volumes, ready and claimed.
-func (c *Cluster) poolVolumes(ctx context.Context) ([]corev1.PersistentVolume, error) {
-	sel := poolVolumeSelector(PoolReady, PoolClaimed)
+// poolVolumes lists the pool's volumes in the given states.
+func (c *Cluster) poolVolumes(ctx context.Context, states ...string) ([]corev1.PersistentVolume, error) {
+	sel := poolVolumeSelector(states...)
 	var out []corev1.PersistentVolume
 	err := listStep(c, "PersistentVolumes", sel, c.cs.CoreV1().PersistentVolumes().List,
 		func(l *corev1.PersistentVolumeList) []corev1.PersistentVolume { return l.Items }, &out)(ctx)
@@ -347,7 +347,7 @@ func tolerates(t corev1.Toleration, taint corev1.Taint) bool {
 // another create took first (a conflict on its resourceVersion) is passed over. It reports
 // the volume's name, "" when none was free (the claim is provisioned the cold way).
 func (c *Cluster) claimWarmVolume(ctx context.Context, w workspace) (string, error) {
-	pvs, err := c.poolVolumes(ctx)
+	pvs, err := c.poolVolumes(ctx, PoolReady) // one list per create: the ready ones only
 	if err != nil {
 		return "", err
 	}
