@@ -126,13 +126,10 @@ func TestVolumePoolConcurrentClaims(t *testing.T) {
 		o.StorageClass, o.WarmVolumes, o.WarmVolumeSize = class, 1, "2Gi"
 	})
 	pvName := "pool-" + c.opts.Namespace
-	provision(t, cs, pvName, class, "2Gi", poolClaimRef(c.opts.Namespace, newPoolClaimName()))
-	pv := getVolume(t, cs, pvName)
-	pv.Labels = poolLabels(nil, PoolReady)
-	pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
-	if _, err := cs.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	provision(t, cs, pvName, class, "2Gi", poolClaimRef(c.opts.Namespace, newPoolClaimName()), func(pv *corev1.PersistentVolume) {
+		pv.Labels = poolLabels(nil, PoolReady)
+		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+	})
 	eventually(t, time.Minute, "the hand-made volume Available", func() (bool, error) {
 		return getVolume(t, cs, pvName).Status.Phase == corev1.VolumeAvailable, nil
 	})
@@ -189,7 +186,7 @@ func poolTestClass(t *testing.T) string {
 
 // provision makes a hostPath volume of class and size bound (or reserved) to ref, deleted
 // when the test ends.
-func provision(t *testing.T, cs kubernetes.Interface, name, class, size string, ref *corev1.ObjectReference) {
+func provision(t *testing.T, cs kubernetes.Interface, name, class, size string, ref *corev1.ObjectReference, mutate ...func(*corev1.PersistentVolume)) {
 	t.Helper()
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -201,6 +198,9 @@ func provision(t *testing.T, cs kubernetes.Interface, name, class, size string, 
 			ClaimRef:                      ref,
 			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + name}},
 		},
+	}
+	for _, m := range mutate {
+		m(pv)
 	}
 	if _, err := cs.CoreV1().PersistentVolumes().Create(t.Context(), pv, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
