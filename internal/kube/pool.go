@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -53,6 +54,10 @@ const (
 	PoolReady     = "ready"
 	PoolClaimed   = "claimed"
 	ComponentPool = "pool"
+	// LabelPoolNamespace is the namespace of the deployment a pooled volume belongs to:
+	// volumes are cluster-scoped, and two deployments (or test namespaces) in one cluster
+	// each keep a pool of their own.
+	LabelPoolNamespace = "hyperbola.dev/pool-namespace"
 
 	// AnnotationClaimedAt is when a session claimed a pooled volume (RFC 3339, UTC).
 	AnnotationClaimedAt = "hyperbola.dev/claimed-at"
@@ -143,7 +148,7 @@ func (c *Cluster) FillVolumePool(ctx context.Context) error {
 
 // poolVolumes lists the pool's volumes in the given states.
 func (c *Cluster) poolVolumes(ctx context.Context, states ...string) ([]corev1.PersistentVolume, error) {
-	sel := poolVolumeSelector(states...)
+	sel := poolVolumeSelector(c.opts.Namespace, states...)
 	var out []corev1.PersistentVolume
 	err := listStep(c, "PersistentVolumes", sel, c.cs.CoreV1().PersistentVolumes().List,
 		func(l *corev1.PersistentVolumeList) []corev1.PersistentVolume { return l.Items }, &out)(ctx)
@@ -180,7 +185,7 @@ func (c *Cluster) stepPoolClaim(ctx context.Context, pvc *corev1.PersistentVolum
 	}
 	if pv.Labels[LabelPool] != PoolReady {
 		// Retain first: deleting the claim of a Delete volume would delete the volume.
-		pv.Labels = poolLabels(pv.Labels, PoolReady)
+		pv.Labels = c.poolLabels(pv.Labels, PoolReady)
 		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
 		if _, err := c.cs.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 			return true, c.pvError("update", pv.Name, err)
@@ -225,7 +230,7 @@ func (c *Cluster) reclaimAbandoned(ctx context.Context, pv *corev1.PersistentVol
 	if err == nil && now.Sub(at) <= PoolClaimGrace {
 		return nil
 	}
-	pv.Labels = poolLabels(pv.Labels, PoolReady)
+	pv.Labels = c.poolLabels(pv.Labels, PoolReady)
 	delete(pv.Labels, LabelSession)
 	delete(pv.Annotations, AnnotationClaimedAt)
 	pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
@@ -362,7 +367,7 @@ func (c *Cluster) claimWarmVolume(ctx context.Context, w workspace) (string, err
 		return a.Spec.Capacity.Storage().Cmp(*b.Spec.Capacity.Storage())
 	})
 	for _, pv := range free {
-		pv.Labels = poolLabels(pv.Labels, PoolClaimed)
+		pv.Labels = c.poolLabels(pv.Labels, PoolClaimed)
 		pv.Labels[LabelSession] = w.ID
 		if pv.Annotations == nil {
 			pv.Annotations = map[string]string{}
@@ -410,7 +415,7 @@ func poolClaim(o Options, name string, size resource.Quantity, node string) *cor
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
 			Namespace:   o.Namespace,
-			Labels:      poolLabels(nil, PoolPending),
+			Labels:      poolLabels(nil, PoolPending, o.Namespace),
 			Annotations: map[string]string{AnnotationSelectedNode: node},
 		},
 		Spec: corev1.PersistentVolumeClaimSpec{
@@ -430,21 +435,26 @@ func poolClaimRef(ns, name string) *corev1.ObjectReference {
 	return &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: name}
 }
 
-// poolLabels are l with the pool's labels set to state.
-func poolLabels(l map[string]string, state string) map[string]string {
-	out := make(map[string]string, len(l)+3)
-	for k, v := range l {
-		out[k] = v
-	}
+// poolLabels are l with the pool's labels set to state, for the deployment whose sessions
+// live in ns.
+func poolLabels(l map[string]string, state, ns string) map[string]string {
+	out := make(map[string]string, len(l)+4)
+	maps.Copy(out, l)
 	out[LabelManagedBy] = ManagedByValue
 	out[LabelComponent] = ComponentPool
 	out[LabelPool] = state
+	out[LabelPoolNamespace] = ns
 	return out
 }
 
-// poolVolumeSelector selects the pool's volumes in the given states.
-func poolVolumeSelector(states ...string) string {
-	return fmt.Sprintf("%s=%s,%s in (%s)", LabelManagedBy, ManagedByValue, LabelPool, strings.Join(states, ","))
+// poolLabels are l with the pool's labels set to state, for this deployment.
+func (c *Cluster) poolLabels(l map[string]string, state string) map[string]string {
+	return poolLabels(l, state, c.opts.Namespace)
+}
+
+// poolVolumeSelector selects the pool's volumes of the deployment in ns in the given states.
+func poolVolumeSelector(ns string, states ...string) string {
+	return fmt.Sprintf("%s=%s,%s=%s,%s in (%s)", LabelManagedBy, ManagedByValue, LabelPoolNamespace, ns, LabelPool, strings.Join(states, ","))
 }
 
 // poolClaimSelector selects the pool's claims.

@@ -127,7 +127,7 @@ func TestVolumePoolConcurrentClaims(t *testing.T) {
 	})
 	pvName := "pool-" + c.opts.Namespace
 	provision(t, cs, pvName, class, "2Gi", poolClaimRef(c.opts.Namespace, newPoolClaimName()), func(pv *corev1.PersistentVolume) {
-		pv.Labels = poolLabels(nil, PoolReady)
+		pv.Labels = poolLabels(nil, PoolReady, c.opts.Namespace)
 		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
 	})
 	eventually(t, time.Minute, "the hand-made volume Available", func() (bool, error) {

@@ -40,7 +40,7 @@ func node(name string, labels map[string]string, ready bool, mutate ...func(*cor
 // pooledPV is a volume in the pool's ready state: Available, reserved for a pool claim.
 func pooledPV(name, size, class string) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: poolLabels(nil, PoolReady), ResourceVersion: "1"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: poolLabels(nil, PoolReady, "hyperbola"), ResourceVersion: "1"},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
 			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
@@ -223,7 +223,7 @@ func TestFillVolumePoolTakesBackAbandonedClaims(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	claimed := func(name string, at time.Time, phase corev1.PersistentVolumePhase) *corev1.PersistentVolume {
 		pv := pooledPV(name, "5Gi", "standard-rwo")
-		pv.Labels = poolLabels(map[string]string{LabelSession: "ab12cd34"}, PoolClaimed)
+		pv.Labels = poolLabels(map[string]string{LabelSession: "ab12cd34"}, PoolClaimed, "hyperbola")
 		pv.Annotations = map[string]string{AnnotationClaimedAt: at.Format(time.RFC3339)}
 		pv.Spec.ClaimRef = poolClaimRef("hyperbola", "vs-code-ab12cd34-data")
 		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimDelete
@@ -259,7 +259,7 @@ func TestFillVolumePoolTakesBackAbandonedClaims(t *testing.T) {
 
 // TestApplyClaimsAWarmVolume: a new session's claim reserves the smallest ready volume that
 // fits (class, size) before the claim is applied; a volume another create took first (a
-// conflict) is passed over; a retry or a wake (NewVolume false) claims nothing.
+// conflict) is passed over, and another deployment's pool is not looked at; a retry or a wake (NewVolume false) claims nothing.
 func TestApplyClaimsAWarmVolume(t *testing.T) {
 	ctx := context.Background()
 	other := pooledPV("other-class", "5Gi", "premium-rwo")
@@ -267,7 +267,9 @@ func TestApplyClaimsAWarmVolume(t *testing.T) {
 	big := pooledPV("big", "20Gi", "standard-rwo")
 	taken := pooledPV("taken", "5Gi", "standard-rwo")
 	fit := pooledPV("fit", "5Gi", "standard-rwo")
-	cs := fake.NewClientset(other, small, big, taken, fit)
+	elsewhere := pooledPV("elsewhere", "5Gi", "standard-rwo") // another deployment's pool
+	elsewhere.Labels[LabelPoolNamespace] = "other"
+	cs := fake.NewClientset(other, small, big, taken, fit, elsewhere)
 	var order []string
 	var pvcApplied bool
 	cs.PrependReactor("patch", "persistentvolumeclaims", func(k8stesting.Action) (bool, runtime.Object, error) {
