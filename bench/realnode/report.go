@@ -100,8 +100,12 @@ type results struct {
 func (r *results) add(phase string, d time.Duration) { r.d[phase] = append(r.d[phase], d) }
 
 func (r *results) print(out io.Writer, o options, node *testenv.RealNode, before, after string) error {
-	fmt.Fprintf(out, "runs %d; each workspace holds %s of random bytes and %d small files (1-8 KiB)\n",
-		o.runs, bytesString(o.big), o.files)
+	if o.warmOnly {
+		fmt.Fprintf(out, "runs %d; the warm path's rows only (-warm-only: no files written)\n", o.runs)
+	} else {
+		fmt.Fprintf(out, "runs %d; each workspace holds %s of random bytes and %d small files (1-8 KiB)\n",
+			o.runs, bytesString(o.big), o.files)
+	}
 	fmt.Fprintf(out, "images %s, %s; storage class %s\n", node.WorkspaceImage, node.BackupImage, node.StorageClass)
 	fmt.Fprintf(out, "machine: %s\n", hostInfo())
 	fmt.Fprintf(out, "load average (1, 5, 15 min): %s before, %s after\n\n", before, after)
