@@ -3,7 +3,9 @@
 // Jobs (RealNode.BackupImage) zipping a workspace that holds 1 GiB of random bytes and a few
 // thousand small files. It prints p50, p99 and max over -n runs of create→running (a new
 // volume, first and second in a namespace), sleep→pod gone, wake→running, and a delete's
-// backup split into delete→Job created and Job created→complete, then what each row means.
+// backup split into delete→Job created and Job created→complete, and the warm path side by
+// side (a create on a warm volume, on a cold one, and a raw scale 0→1 of the same pod, with
+// the ratio of warm to raw), then what each row means.
 //
 // It starts its own parts (testenv.StartKubeWith with the real node, testenv.StartRedis) and
 // drives the session core through stack.New with the real node's placement, exactly as a
@@ -13,7 +15,7 @@
 // real node's build (make localkube); one real node runs per machine, so it waits while a test
 // package holds it.
 //
-//	go run ./bench/realnode [-n 5] [-big 1073741824] [-files 3000]
+//	go run ./bench/realnode [-n 5] [-big 1073741824] [-files 3000] [-warm-only]
 package main
 
 import (
@@ -38,6 +40,7 @@ func main() {
 	flag.Int64Var(&o.big, "big", 1<<30, "bytes of /app/big.bin (from /dev/urandom)")
 	flag.IntVar(&o.files, "files", 3000, "small files (1-8 KiB) written beside it")
 	flag.DurationVar(&o.patience, "patience", 15*time.Minute, "bound of each wait")
+	flag.BoolVar(&o.warmOnly, "warm-only", false, "measure only the warm path's rows (no fill, backups or restore)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,6 +55,7 @@ type options struct {
 	big      int64
 	files    int
 	patience time.Duration
+	warmOnly bool
 }
 
 func run(ctx context.Context, o options) error {

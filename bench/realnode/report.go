@@ -41,6 +41,7 @@ func rows() []string {
 		backupSecond.toJob, backupSecond.job, backupSecond.total,
 		phaseRestoreCreate, phaseRestoreJob, phaseRestoreTotal,
 		phaseFill,
+		phaseCreateWarm, phaseCreateCold, phaseRawScale,
 	}
 }
 
@@ -48,7 +49,9 @@ func rows() []string {
 const legend = `Each run is a fresh namespace with its own backup claim (local-path, bound by its first
 backup) and three sessions, one after the other, each on a new local-path volume:
   1st: create, fill, sleep, wake, delete;  2nd (once the 1st is deleted): create, fill, delete;
-  3rd: create with restore_from the 2nd, until running, its files checksummed as the 2nd's.
+  3rd: create with restore_from the 2nd, until running, its files checksummed as the 2nd's;
+  then the warm path: a create on a warm volume, one on a cold volume, a raw scale 0→1
+  (with -warm-only, only these).
 Every time ends when this process saw it happen (the namespace's watches, a 1 s tick under them).
 
 create→running, 1st     Service.Create until Get reports running (pod Ready, Ingress routed) for
@@ -75,6 +78,15 @@ restore: Job            the restore Job until it reports success: its pod starte
                         volume (provisioned now), the archive unzipped onto it, sync.
 restore: create→running the whole restore until Get reports running: the two above, then the
                         workspace's pod started on the filled volume.
+warm volume             Service.Create until running with HYPERBOLA_WARM_VOLUMES=1, the pool
+                        filled beforehand (untimed): the claim binds at once to a volume
+                        local-path provisioned for a pool claim, with no pod.
+cold volume             the same create without a pool: the volume is provisioned once the
+                        pod is scheduled (WaitForFirstConsumer), by a helper pod.
+raw scale 0→1           the warm session asleep (untimed), its Deployment scaled to 1 through
+                        the scale subresource, bypassing the session core, until its pod is
+                        Ready: the floor a create is measured against (the same pod, its volume
+                        bound). The ratio under the table is warm / raw at p50.
 fill                    not a Hyperbola step: kubectl exec writing the files the backups zip
                         (head -c BIG /dev/urandom > /app/big.bin, the small files, sync).
 `
@@ -88,8 +100,12 @@ type results struct {
 func (r *results) add(phase string, d time.Duration) { r.d[phase] = append(r.d[phase], d) }
 
 func (r *results) print(out io.Writer, o options, node *testenv.RealNode, before, after string) error {
-	fmt.Fprintf(out, "runs %d; each workspace holds %s of random bytes and %d small files (1-8 KiB)\n",
-		o.runs, bytesString(o.big), o.files)
+	if o.warmOnly {
+		fmt.Fprintf(out, "runs %d; the warm path's rows only (-warm-only: no files written)\n", o.runs)
+	} else {
+		fmt.Fprintf(out, "runs %d; each workspace holds %s of random bytes and %d small files (1-8 KiB)\n",
+			o.runs, bytesString(o.big), o.files)
+	}
 	fmt.Fprintf(out, "images %s, %s; storage class %s\n", node.WorkspaceImage, node.BackupImage, node.StorageClass)
 	fmt.Fprintf(out, "machine: %s\n", hostInfo())
 	fmt.Fprintf(out, "load average (1, 5, 15 min): %s before, %s after\n\n", before, after)
@@ -97,10 +113,20 @@ func (r *results) print(out io.Writer, o options, node *testenv.RealNode, before
 	fmt.Fprintln(tw, "phase\truns\tp50\tp99\tmax")
 	for _, p := range rows() {
 		d := r.d[p]
+		if len(d) == 0 && o.warmOnly {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", p, len(d), pct(d, 50), pct(d, 99), pct(d, 100))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	warm, okW := stats.Percentile(r.d[phaseCreateWarm], 50)
+	raw, okR := stats.Percentile(r.d[phaseRawScale], 50)
+	cold, okC := stats.Percentile(r.d[phaseCreateCold], 50)
+	if okW && okR && okC && raw > 0 {
+		fmt.Fprintf(out, "\nwarm create→running / raw scale 0→1 (p50): %.2f× (goal ≤ 1.5×); cold / raw: %.2f×\n",
+			float64(warm)/float64(raw), float64(cold)/float64(raw))
 	}
 	if len(r.zips) > 0 {
 		z := slices.Clone(r.zips)

@@ -41,6 +41,7 @@ type runner struct {
 //	first:  create → running, fill, sleep → pod gone, wake → running, delete (1st backup)
 //	second: create → running, fill, delete (2nd backup)
 //	third:  create restoring the second's backup → running (the files checked)
+//	then:   the warm path's rows (warm.go): create on a warm volume, on a cold one, raw scale
 func oneRun(ctx context.Context, k *testenv.Kube, rdb *redis.Client, o options, res *results) error {
 	ns := testenv.UniqueName("realnode")
 	if err := k.CreateNamespace(ctx, ns); err != nil {
@@ -72,9 +73,23 @@ func oneRun(ctx context.Context, k *testenv.Kube, rdb *redis.Client, o options, 
 		return err
 	}
 	defer st.Close()
+	// The same deployment with the warm volume pool on, for the warm path's rows.
+	vars["HYPERBOLA_WARM_VOLUMES"] = "1"
+	wcfg, err := config.FromLookup(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
+	if err != nil {
+		return err
+	}
+	wst, err := stack.New(ctx, wcfg, stack.Parts{Redis: rdb, Kube: k.Client})
+	if err != nil {
+		return err
+	}
+	defer wst.Close()
 	w := watchNamespace(ctx, k.Client, ns)
 	defer w.close()
 	r := &runner{o: o, k: k, ns: ns, svc: st.Service, w: w, res: res}
+	if o.warmOnly {
+		return r.warm(ctx, wst, st.Service)
+	}
 
 	first, err := r.create(ctx, phaseCreateFirst)
 	if err != nil {
@@ -106,7 +121,10 @@ func oneRun(ctx context.Context, k *testenv.Kube, rdb *redis.Client, o options, 
 	if err := r.delete(ctx, second, backupSecond); err != nil {
 		return err
 	}
-	return r.restore(ctx, second, sum)
+	if err := r.restore(ctx, second, sum); err != nil {
+		return err
+	}
+	return r.warm(ctx, wst, st.Service)
 }
 
 // removeNamespace deletes a run's namespace and waits (up to a minute, untimed) until it is

@@ -61,6 +61,10 @@ type Config struct {
 	NodeSelector    string        // HYPERBOLA_NODE_SELECTOR: key=value,... the nodes workspace and backup pods run on ("" = any)
 	Tolerations     string        // HYPERBOLA_TOLERATIONS: key=value:Effect,key:Effect taints those pods tolerate
 	TombstoneTTL    time.Duration // HYPERBOLA_TOMBSTONE_TTL: how long a deleted session stays visible (default 24h)
+	// The warm volume pool (docs/operations/warm-path.md): volumes provisioned ahead, so a new
+	// session's claim binds at once. Needs cluster-scoped rights on PersistentVolumes and Nodes.
+	WarmVolumes    int    // HYPERBOLA_WARM_VOLUMES: how many (default 0: off)
+	WarmVolumeSize string // HYPERBOLA_WARM_VOLUME_SIZE: their size (default HYPERBOLA_STORAGE_SIZE)
 
 	// Kubernetes access
 	Kubeconfig   string // KUBECONFIG ("" = in-cluster, or HYPERBOLA_KUBE_ENDPOINT)
@@ -208,6 +212,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		NodeSelector:        r.str("HYPERBOLA_NODE_SELECTOR", ""),
 		Tolerations:         r.str("HYPERBOLA_TOLERATIONS", ""),
 		TombstoneTTL:        r.dur("HYPERBOLA_TOMBSTONE_TTL", 24*time.Hour),
+		WarmVolumes:         r.int("HYPERBOLA_WARM_VOLUMES", 0),
 		Kubeconfig:          r.str("KUBECONFIG", ""),
 		KubeContext:         r.str("HYPERBOLA_KUBE_CONTEXT", ""),
 		KubeEndpoint:        r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
@@ -254,6 +259,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		WarmPrepull:              r.boolean("HYPERBOLA_WARM_PREPULL", false),
 		PlaceholderPriorityClass: r.str("HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS", "hyperbola-placeholder"),
 	}
+	c.WarmVolumeSize = r.str("HYPERBOLA_WARM_VOLUME_SIZE", c.StorageSize)
 	if len(c.ImageAllowlist) == 0 {
 		c.ImageAllowlist = session.DefaultImageAllowlist(c.UserPodImage)
 	}
@@ -317,6 +323,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("HYPERBOLA_BACKUP_RETENTION must be 0 (keep forever) or at least 1h, such as 30d")
 	case c.WarmPlaceholders < 0 || c.WarmPlaceholders > MaxWarmPlaceholders:
 		return fmt.Errorf("HYPERBOLA_WARM_PLACEHOLDERS must be between 0 and %d", MaxWarmPlaceholders)
+	case c.WarmVolumes < 0:
+		return fmt.Errorf("HYPERBOLA_WARM_VOLUMES must not be negative (0 turns the warm volume pool off)")
 	case c.StuckAfter < time.Minute:
 		// The sweep runs once a minute and a healthy step takes seconds to minutes: a shorter
 		// limit would name sessions that are merely busy.

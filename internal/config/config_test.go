@@ -348,3 +348,27 @@ func TestWarmPath(t *testing.T) {
 		}
 	}
 }
+
+// The warm volume pool is off unless asked for; its volumes are the default size unless told.
+func TestWarmVolumes(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		n    int
+		size string
+	}{
+		"off by default":        {nil, 0, "5Gi"},
+		"on, the default size":  {map[string]string{"HYPERBOLA_WARM_VOLUMES": "3", "HYPERBOLA_STORAGE_SIZE": "8Gi"}, 3, "8Gi"},
+		"on, a size of its own": {map[string]string{"HYPERBOLA_WARM_VOLUMES": "2", "HYPERBOLA_WARM_VOLUME_SIZE": "10Gi"}, 2, "10Gi"},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.WarmVolumes != tc.n || c.WarmVolumeSize != tc.size {
+			t.Errorf("%s: %d of %s, want %d of %s", name, c.WarmVolumes, c.WarmVolumeSize, tc.n, tc.size)
+		}
+	}
+	if _, err := FromLookup(lookup(map[string]string{"HYPERBOLA_WARM_VOLUMES": "-1"})); err == nil || !strings.Contains(err.Error(), "HYPERBOLA_WARM_VOLUMES") {
+		t.Errorf("a negative pool: %v", err)
+	}
+}

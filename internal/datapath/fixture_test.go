@@ -40,12 +40,13 @@ const patience = 5 * time.Minute
 // fixture is one test's control plane on the real node: its own namespace (with its own
 // backup claim) and Redis prefix, and a Service whose workspaces and backups run there.
 type fixture struct {
-	t     *testing.T
-	ns    string
-	kube  *testenv.Kube
-	node  *testenv.RealNode
-	store *store.Store
-	svc   *session.Service
+	t       *testing.T
+	ns      string
+	kube    *testenv.Kube
+	node    *testenv.RealNode
+	store   *store.Store
+	svc     *session.Service
+	cluster *kube.Cluster
 }
 
 // fixtureOptions adjust a fixture before its parts are built.
@@ -83,7 +84,8 @@ func newFixture(t *testing.T, fo fixtureOptions) *fixture {
 		t.Fatal(err)
 	}
 	f.store = store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: fo.now})
-	f.svc = session.NewService(kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko), f.store, session.Options{Domain: ko.Domain,
+	f.cluster = kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko)
+	f.svc = session.NewService(f.cluster, f.store, session.Options{Domain: ko.Domain,
 		Image: f.node.WorkspaceImage, Storage: "2Gi", Now: fo.now})
 	return f
 }

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -31,7 +32,7 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 	}
 	n, core, net := w.names, c.cs.CoreV1(), c.cs.NetworkingV1()
 	return parallel(ctx,
-		c.applyClaim(persistentVolumeClaim(w, o), n.Data),
+		c.warm(w, c.applyClaim(persistentVolumeClaim(w, o), n.Data)),
 		applyStep(c, session.ObjectDeployment, n.Workspace, c.cs.AppsV1().Deployments(o.Namespace).Apply, deployment(w, o)),
 		applyStep(c, session.ObjectService, n.Workspace, core.Services(o.Namespace).Apply, service(w, o)),
 		applyStep(c, session.ObjectIngress, n.Workspace, net.Ingresses(o.Namespace).Apply, ingress(w, o)),
@@ -61,6 +62,27 @@ func (c *Cluster) applyClaim(pvc *corev1ac.PersistentVolumeClaimApplyConfigurati
 				Message: fmt.Sprintf("kube: the claim %s/%s refused the change (storage can grow, never shrink)", c.opts.Namespace, name), Err: err}
 		}
 		return err
+	}
+}
+
+// warm runs apply, the data claim's step, after reserving a warm volume for the claim when
+// the workspace's volume is new and the pool is on (claimWarmVolume). A pool that has none,
+// or cannot be read, leaves the claim to its provisioner: the cold path, as without a pool.
+func (c *Cluster) warm(w workspace, apply func(context.Context) error) func(context.Context) error {
+	if !w.NewVolume || c.opts.WarmVolumes <= 0 {
+		return apply
+	}
+	return func(ctx context.Context) error {
+		pv, err := c.claimWarmVolume(ctx, w)
+		switch {
+		case err != nil:
+			slog.WarnContext(ctx, "claiming a warm volume; the claim is provisioned instead", "id", w.ID, "err", err)
+		case pv == "":
+			slog.DebugContext(ctx, "no warm volume free; the claim is provisioned", "id", w.ID)
+		default:
+			slog.DebugContext(ctx, "claimed a warm volume", "id", w.ID, "volume", pv)
+		}
+		return apply(ctx)
 	}
 }
 

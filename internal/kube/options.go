@@ -88,6 +88,14 @@ type Options struct {
 	WorkspaceImage  string
 	WorkspaceCPU    resource.Quantity
 	WorkspaceMemory resource.Quantity
+	// WarmVolumes is the size of the warm volume pool (FillVolumePool, pool.go): volumes
+	// provisioned ahead, so a new session's claim binds at once. 0 (the default) is off, and
+	// then nothing reads or writes PersistentVolumes or Nodes (the control plane needs
+	// cluster-scoped rights for them only with the pool on).
+	WarmVolumes int
+	// WarmVolumeSize is the pooled volumes' size, a quantity such as "5Gi": the sessions'
+	// default size, so that a session asking for no more takes one.
+	WarmVolumeSize string
 
 	// ListPageSize is how many objects one list request asks for (Limit); 0 =
 	// DefaultListPageSize. Tests set it small to cross page boundaries.
@@ -173,14 +181,38 @@ func (o Options) Validate() error {
 	case o.ActivatorCASecret != "" && o.ActivatorHost == "":
 		return fmt.Errorf("kube options: an activator CA secret needs the activator host it verifies")
 	}
+	if err := o.validateWarm(); err != nil {
+		return err
+	}
 	if err := validateBackupPodLabels(o.BackupPodLabels); err != nil {
 		return fmt.Errorf("kube options: %w", err)
 	}
 	if err := o.validateNetwork(); err != nil {
 		return err
 	}
-	if err := o.validateWarm(); err != nil {
+	if err := o.validateVolumePool(); err != nil {
 		return err
 	}
 	return o.validatePlacement()
+}
+
+// validateVolumePool checks the warm volume pool's settings.
+func (o Options) validateVolumePool() error {
+	if o.WarmVolumes < 0 {
+		return fmt.Errorf("kube options: warm volumes %d is negative", o.WarmVolumes)
+	}
+	if o.WarmVolumes == 0 {
+		return nil
+	}
+	_, err := o.warmSize()
+	return err
+}
+
+// warmSize is WarmVolumeSize parsed: a positive quantity.
+func (o Options) warmSize() (resource.Quantity, error) {
+	q, err := resource.ParseQuantity(o.WarmVolumeSize)
+	if err != nil || q.Sign() <= 0 {
+		return q, fmt.Errorf("kube options: warm volume size %q is not a positive quantity such as 5Gi", o.WarmVolumeSize)
+	}
+	return q, nil
 }

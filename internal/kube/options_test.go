@@ -40,3 +40,17 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestWarmVolumeOptions(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		size string
+		ok   bool
+	}{{0, "", true}, {2, "5Gi", true}, {2, "", false}, {2, "0", false}, {2, "five", false}, {-1, "5Gi", false}} {
+		o := testOptions()
+		o.WarmVolumes, o.WarmVolumeSize = tc.n, tc.size
+		if err := o.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%d of %q: %v", tc.n, tc.size, err)
+		}
+	}
+}

@@ -27,6 +27,11 @@ type Workspace struct {
 	// while the session is not running, so opening its URL shows the waking page (or asks for
 	// the password) instead of an error. internal/kube ignores it when wake on access is off.
 	Activator bool
+	// NewVolume says the session's data claim does not exist yet and will hold nothing to
+	// begin with (a create, not a restore): the cluster may bind it to a volume provisioned
+	// ahead of time (a warm volume) instead of provisioning one. Only the create's first apply
+	// sets it; a retry, a wake or an update never does.
+	NewVolume bool
 }
 
 // Observed is what the cluster holds for one session.

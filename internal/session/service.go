@@ -279,7 +279,10 @@ func (s *Service) resumeCreate(ctx context.Context, id string) (*Session, error)
 // holds the lock. A failure leaves the record in PendingApply: the next touch re-applies.
 func (s *Service) applyNew(ctx context.Context, sess *Session) error {
 	start := s.opts.Now()
-	if err := s.cluster.Apply(ctx, s.workspace(sess, sess.Password)); err != nil {
+	ws := s.workspace(sess, sess.Password)
+	// A fresh id: nothing of it was applied before. A restore's volume is filled by its Job.
+	ws.NewVolume = !sess.restoring()
+	if err := s.cluster.Apply(ctx, ws); err != nil {
 		return fmt.Errorf("applying session %s: %w", sess.ID, err)
 	}
 	password := sess.Password

@@ -877,3 +877,24 @@ func TestSkipBackupOnADeleteThatWaits(t *testing.T) {
 		t.Fatalf("skip_backup stopped a running backup: %+v", g)
 	}
 }
+
+// Only a create's first apply says the volume is new (a warm volume may take its place): not
+// a restore's, whose Job fills the volume, nor a later apply (wake, update, retry).
+func TestOnlyACreateAsksForANewVolume(t *testing.T) {
+	r := newRig(t)
+	s := r.create(session.CreateRequest{UserID: "ann@example.com"})
+	applied := r.Cluster.Applied()
+	if len(applied) != 1 || !applied[0].NewVolume {
+		t.Fatalf("create applied %+v, want one apply with NewVolume", applied)
+	}
+	big := "20Gi"
+	must(t)(r.svc.Update(r.ctx, s.ID, session.UpdateRequest{Storage: &big}))
+	if ws, _ := r.Cluster.Workspace(s.ID); ws.NewVolume {
+		t.Fatal("an update asked for a new volume")
+	}
+	_, b := r.backedUp("ann@example.com", "")
+	restored := r.create(session.CreateRequest{UserID: "ann@example.com", RestoreFrom: b.ID})
+	if ws, _ := r.Cluster.Workspace(restored.ID); ws.NewVolume {
+		t.Fatal("a restore asked for a new (warm) volume")
+	}
+}

@@ -67,6 +67,9 @@ func (s *Stack) Sweeper() *sweep.Sweeper {
 		PodAddrs: s.Cluster, // listed only when the probe URL names the pod's address ({pod_ip})
 		Warmer:   s.Cluster, // every sweep: sized zero (the default) it removes the warm path
 	}
+	if s.Config.WarmVolumes > 0 {
+		deps.VolumePool = s.Cluster
+	}
 	if s.Config.ReconcileEvery > 0 {
 		deps.Reconciler = s.Reconciler
 	}

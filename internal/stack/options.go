@@ -46,6 +46,8 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		WarmPrepull:              c.WarmPrepull,
 		PlaceholderPriorityClass: c.PlaceholderPriorityClass,
 		WorkspaceImage:           c.UserPodImage,
+		WarmVolumes:              c.WarmVolumes,
+		WarmVolumeSize:           c.WarmVolumeSize,
 	}
 	var err error
 	// A placeholder requests what a workspace created with the defaults does.

@@ -89,6 +89,12 @@ type Warmer interface {
 	Warm(ctx context.Context) error
 }
 
+// VolumePool keeps the warm volume pool filled (*kube.Cluster): the sweep runs it on every
+// call, as nothing else may run in the background.
+type VolumePool interface {
+	FillVolumePool(ctx context.Context) error
+}
+
 // Deps are the sweep's parts. Sessions and Store are required.
 type Deps struct {
 	Sessions Sessions
@@ -107,6 +113,8 @@ type Deps struct {
 	Reconciler Reconciler
 	// Warmer, when set, keeps the warm path on every sweep.
 	Warmer Warmer
+	// VolumePool, when set, is filled on every sweep (a no-op with the pool off).
+	VolumePool VolumePool
 }
 
 // Options tune a Sweeper. Zero values take the defaults noted.
@@ -299,6 +307,7 @@ type Sweeper struct {
 	flusher    Flusher
 	reconciler Reconciler
 	warmer     Warmer
+	pool       VolumePool
 	now        func() time.Time
 	log        *slog.Logger
 	opts       Options
@@ -310,7 +319,7 @@ type Sweeper struct {
 func New(deps Deps, opts Options) *Sweeper {
 	opts.defaults()
 	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, pods: deps.PodAddrs,
-		flusher: deps.Flusher, reconciler: deps.Reconciler, warmer: deps.Warmer, now: deps.Now, log: deps.Logger, opts: opts}
+		flusher: deps.Flusher, reconciler: deps.Reconciler, warmer: deps.Warmer, pool: deps.VolumePool, now: deps.Now, log: deps.Logger, opts: opts}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -408,6 +417,7 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	s.warm(stop, t)
 	// After the sessions' own work, so an unreachable Firestore never delays a sleep.
 	s.flush(stop, t)
+	s.fillPool(stop, t)
 	// The lease was taken after start: ending a twelfth of it before start+LeaseTTL ends in time.
 	s.reconcileIfDue(ctx, stop, start.Add(s.opts.LeaseTTL-s.opts.LeaseTTL/12), t)
 	return finish(err)
@@ -465,6 +475,18 @@ func (s *Sweeper) flush(stop context.Context, t *tally) {
 	if err != nil {
 		t.add(func(r *Report) { r.Errors++ })
 		s.log.WarnContext(stop, "flushing queued events; they stay queued for the next sweep", "err", err)
+	}
+}
+
+// fillPool tops the warm volume pool up, within the sweep's time. A failure is counted and
+// logged: creates go the cold way meanwhile, and the next sweep tries again.
+func (s *Sweeper) fillPool(stop context.Context, t *tally) {
+	if s.pool == nil || stop.Err() != nil {
+		return
+	}
+	if err := s.pool.FillVolumePool(stop); err != nil {
+		t.add(func(r *Report) { r.Errors++ })
+		s.log.WarnContext(stop, "filling the warm volume pool; the next sweep tries again", "err", err)
 	}
 }
 

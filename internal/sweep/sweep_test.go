@@ -460,3 +460,24 @@ func TestRunRemovesArchivesPastTheRetention(t *testing.T) {
 		t.Fatalf("archives left: %v", got)
 	}
 }
+
+type pool struct {
+	calls int
+	err   error
+}
+
+func (p *pool) FillVolumePool(context.Context) error { p.calls++; return p.err }
+
+// Every sweep fills the warm volume pool; a failure is counted, not fatal.
+func TestRunFillsTheVolumePool(t *testing.T) {
+	w := newWorld()
+	p := &pool{}
+	s := sweep.New(sweep.Deps{Sessions: w.svc, Store: w.Store, Prober: &heartbeats{}, Now: w.Clock.Now, Logger: quiet(), VolumePool: p}, sweep.Options{})
+	if rep, err := s.Run(context.Background()); err != nil || rep.Errors != 0 || p.calls != 1 {
+		t.Fatalf("report %+v err %v, %d fills", rep, err, p.calls)
+	}
+	p.err = errors.New("no node")
+	if rep, err := s.Run(context.Background()); err != nil || rep.Errors != 1 || p.calls != 2 {
+		t.Fatalf("failing fill: report %+v err %v, %d fills", rep, err, p.calls)
+	}
+}

@@ -170,6 +170,7 @@ module "cluster_addons" {
   activator_host              = local.api_host
   activator_ca_bundle         = var.activator_ca_file == null ? null : file(var.activator_ca_file)
   dns_managed_zone            = var.dns_managed_zone
+  warm_volumes                = var.warm_volumes
 
   # The add-ons need the nodes, not just the control plane.
   depends_on = [module.gke]
@@ -201,6 +202,7 @@ module "control_plane" {
   namespace                       = module.cluster_addons.namespace
   domain                          = var.domain
   storage_class                   = var.workspace_storage_class
+  warm_volumes                    = var.warm_volumes
   ingress_class                   = module.cluster_addons.ingress_class_name
   ingress_namespace               = module.cluster_addons.ingress_namespace
   cluster_issuer                  = module.cluster_addons.cluster_issuer_name

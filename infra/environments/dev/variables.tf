@@ -179,6 +179,12 @@ variable "workspace_storage_class" {
   default     = "standard-rwo"
 }
 
+variable "warm_volumes" {
+  description = "Workspace volumes kept provisioned ahead so a new session starts without waiting for a disk (HYPERBOLA_WARM_VOLUMES; docs/operations/warm-path.md). Each is a billed disk of the default workspace size. 0: off; above 0 the control plane gets cluster-scoped rights on PersistentVolumes."
+  type        = number
+  default     = 0
+}
+
 variable "api_key_count" {
   description = "Number of API keys generated for session-api (two allow rotation without downtime)."
   type        = number

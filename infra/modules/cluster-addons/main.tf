@@ -370,6 +370,58 @@ resource "kubernetes_role_binding_v1" "control_plane" {
   }
 }
 
+# The warm volume pool (HYPERBOLA_WARM_VOLUMES, docs/operations/warm-path.md), only when it
+# is on: PersistentVolumes and Nodes are cluster-scoped, so the namespace's Role cannot grant
+# them. The control plane relabels and re-reserves the volumes its pool claims provisioned,
+# hands one to a new session's claim, and releases the ones that no longer fit; it reads the
+# Nodes to pick where a pool claim is provisioned (a WaitForFirstConsumer class needs one).
+# RBAC cannot narrow a rule to labelled objects: with the pool on, these accounts could also
+# rebind or delete any PersistentVolume in the cluster (docs/operations/trust-model.md).
+resource "kubernetes_cluster_role_v1" "warm_volumes" {
+  count = var.warm_volumes > 0 ? 1 : 0
+
+  metadata {
+    name   = "hyperbola-warm-volumes"
+    labels = local.managed_labels
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["persistentvolumes"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["nodes"]
+    verbs      = ["get", "list"]
+  }
+}
+
+resource "kubernetes_cluster_role_binding_v1" "warm_volumes" {
+  count = var.warm_volumes > 0 ? 1 : 0
+
+  metadata {
+    name   = "hyperbola-warm-volumes"
+    labels = local.managed_labels
+  }
+
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "ClusterRole"
+    name      = kubernetes_cluster_role_v1.warm_volumes[0].metadata[0].name
+  }
+
+  dynamic "subject" {
+    for_each = local.control_plane_users
+    content {
+      api_group = "rbac.authorization.k8s.io"
+      kind      = "User"
+      name      = subject.value
+    }
+  }
+}
+
 # ---------------------------------------------------------------------------------------
 # Backup volume. Default: a regular standard-rwo persistent disk (ReadWriteOnce). RWO means
 # one node at a time: backup Jobs on the same node share it, a Job on another node waits

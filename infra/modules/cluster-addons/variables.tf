@@ -211,3 +211,14 @@ variable "placeholder_priority_class_name" {
   type        = string
   default     = "hyperbola-placeholder"
 }
+
+variable "warm_volumes" {
+  description = "Size of the warm volume pool (HYPERBOLA_WARM_VOLUMES); above 0 the control plane gets cluster-scoped rights on PersistentVolumes and read on Nodes (docs/operations/trust-model.md). 0: off, no such rights."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.warm_volumes >= 0 && floor(var.warm_volumes) == var.warm_volumes
+    error_message = "warm_volumes must be a whole number, 0 or more."
+  }
+}

@@ -147,6 +147,7 @@ locals {
     HYPERBOLA_NAMESPACE     = var.namespace
     HYPERBOLA_DOMAIN        = var.domain
     HYPERBOLA_STORAGE_CLASS = var.storage_class
+    HYPERBOLA_WARM_VOLUMES  = tostring(var.warm_volumes)
     HYPERBOLA_INGRESS_CLASS = var.ingress_class
     # Workspace NetworkPolicies admit traffic from this namespace only.
     HYPERBOLA_INGRESS_NAMESPACE = var.ingress_namespace

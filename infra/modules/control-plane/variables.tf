@@ -444,3 +444,13 @@ variable "placeholder_priority_class" {
   default     = "hyperbola-placeholder"
   nullable    = false
 }
+variable "warm_volumes" {
+  description = "HYPERBOLA_WARM_VOLUMES: how many workspace volumes the sweep keeps provisioned ahead, so a new session's claim binds at once (docs/operations/warm-path.md). 0: off. The cluster-addons module's warm_volumes must match (it grants the rights)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.warm_volumes >= 0 && floor(var.warm_volumes) == var.warm_volumes
+    error_message = "warm_volumes must be a whole number, 0 or more."
+  }
+}
