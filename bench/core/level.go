@@ -85,7 +85,7 @@ func (b *bench) level(ctx context.Context, c int) (*samples, error) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: b.env.Redis.Addr, PoolSize: 200})
 	defer rdb.Close()
-	st, err := stack.New(ctx, hbCfg, stack.Parts{Redis: rdb, Kube: b.env.Kube.Client})
+	st, err := stack.New(ctx, hbCfg, stack.Parts{Redis: rdb, RESTConfig: b.env.Kube.Config}) // the deployed budgets (kube.NewClients), not the test client's
 	if err != nil {
 		return nil, err
 	}

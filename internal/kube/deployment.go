@@ -1,6 +1,9 @@
 package kube
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -137,7 +140,18 @@ func deployment(w workspace, o Options) *appsv1ac.DeploymentApplyConfiguration {
 			WithRevisionHistoryLimit(2).
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(w.selector)).
 			WithStrategy(appsv1ac.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType)).
-			WithTemplate(corev1ac.PodTemplateSpec().
+			WithTemplate(stampTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(w.labels).
-				WithSpec(podSpec)))
+				WithSpec(podSpec))))
+}
+
+// stampTemplate annotates tmpl with AnnotationTemplate: a hash of tmpl as built (its labels
+// and spec), the same for the same workspace every time it is built.
+func stampTemplate(tmpl *corev1ac.PodTemplateSpecApplyConfiguration) *corev1ac.PodTemplateSpecApplyConfiguration {
+	b, err := json.Marshal(tmpl) // struct fields in order, map keys sorted: deterministic
+	if err != nil {
+		panic(fmt.Sprintf("kube: a pod template does not encode: %v", err)) // built here, of plain values
+	}
+	sum := sha256.Sum256(b)
+	return tmpl.WithAnnotations(map[string]string{AnnotationTemplate: hex.EncodeToString(sum[:8])})
 }

@@ -37,6 +37,11 @@ const (
 	AnnotationIdleTimeout    = "hyperbola.dev/idle-timeout"    // a Go duration, e.g. "15m0s"
 	AnnotationBackupLocation = "hyperbola.dev/backup-location" // on backup Jobs: pvc://<pvc>/<id>/<file>.zip
 	AnnotationRestoreFrom    = "hyperbola.dev/restore-from"    // on restore and check Jobs: the archive they read
+	// AnnotationTemplate is on a workspace's pod template: a hash of the rest of the template,
+	// so readiness tells a pod of the current template from an older one by the pod alone,
+	// without waiting for the Deployment's status (which trails its pods by seconds when the
+	// controller manager is busy).
+	AnnotationTemplate = "hyperbola.dev/template"
 )
 
 // MaxUserLabels bounds how many labels a user may put on a workspace.

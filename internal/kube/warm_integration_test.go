@@ -170,18 +170,9 @@ func warmPods(t *testing.T, cs kubernetes.Interface, ns, component, node string)
 		case p.DeletionTimestamp != nil:
 		case p.Spec.NodeName == "":
 			pending++
-		case p.Spec.NodeName == node && podReady(&p):
+		case p.Spec.NodeName == node && podReady(p):
 			ready++
 		}
 	}
 	return ready, pending, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
