@@ -221,7 +221,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		KubeWriteBurst:      r.int("HYPERBOLA_KUBE_WRITE_BURST", 200),
 		KubeReadQPS:         r.float("HYPERBOLA_KUBE_READ_QPS", 50),
 		KubeReadBurst:       r.int("HYPERBOLA_KUBE_READ_BURST", 100),
-		ReadinessInterval:   r.durOrOff("HYPERBOLA_READINESS_INTERVAL", 100*time.Millisecond),
+		ReadinessInterval:   r.durOrOff("HYPERBOLA_READINESS_INTERVAL", 25*time.Millisecond),
 		CreateRateLimit:     r.int("HYPERBOLA_CREATE_RATE_LIMIT", 100),
 		APIRateLimit:        r.int("HYPERBOLA_API_RATE_LIMIT", 1200),
 		ProbeRateLimit:      r.int("HYPERBOLA_PROBE_RATE_LIMIT", 120),
