@@ -21,9 +21,6 @@ const (
 	phaseRawScale   = "raw scale 0→1 →Ready"
 )
 
-// warmRows are the rows compared side by side, and the ratio printed under the table.
-func warmRows() []string { return []string{phaseCreateWarm, phaseCreateCold, phaseRawScale} }
-
 // warm measures, in the run's namespace and with the image already warm:
 //
 //	warm: the pool (HYPERBOLA_WARM_VOLUMES=1) filled first, untimed; Create until running
