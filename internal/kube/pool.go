@@ -61,6 +61,8 @@ const (
 
 	// AnnotationClaimedAt is when a session claimed a pooled volume (RFC 3339, UTC).
 	AnnotationClaimedAt = "hyperbola.dev/claimed-at"
+	// AnnotationRetainedAt is when the fill set a pool claim's volume to Retain (RFC 3339).
+	AnnotationRetainedAt = "hyperbola.dev/retained-at"
 	// AnnotationSelectedNode is the scheduler's choice of node for a WaitForFirstConsumer
 	// claim: the provisioner provisions there. The pool sets it itself, as no pod will.
 	AnnotationSelectedNode = "volume.kubernetes.io/selected-node"
@@ -73,6 +75,13 @@ const (
 	// create that failed after the claim), and how long a pool claim may stay unbound (its
 	// node gone), before the fill takes them back. A create binds in well under a second.
 	PoolClaimGrace = 10 * time.Minute
+
+	// PoolRetainSettle is how long the fill waits between setting a pool claim's volume to
+	// Retain and deleting the claim. The PV controller (and a CSI provisioner) decide a
+	// released volume's fate from their informer's copy: a claim deleted at once after the
+	// update could meet a copy still saying Delete and lose the volume (seen on a loaded
+	// machine: the test's volume was deleted).
+	PoolRetainSettle = 5 * time.Second
 
 	// releasedUID is the claimRef uid of a volume released for deletion: no claim has it, so
 	// the PV controller marks the volume Released and its provisioner deletes it.
@@ -183,13 +192,21 @@ func (c *Cluster) stepPoolClaim(ctx context.Context, pvc *corev1.PersistentVolum
 	if err != nil {
 		return true, c.pvError("get", pvc.Spec.VolumeName, err)
 	}
-	if pv.Labels[LabelPool] != PoolReady {
+	if pv.Labels[LabelPool] != PoolReady || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
 		// Retain first: deleting the claim of a Delete volume would delete the volume.
 		pv.Labels = c.poolLabels(pv.Labels, PoolReady)
 		pv.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+		if pv.Annotations == nil {
+			pv.Annotations = map[string]string{}
+		}
+		pv.Annotations[AnnotationRetainedAt] = now.UTC().Format(time.RFC3339)
 		if _, err := c.cs.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
 			return true, c.pvError("update", pv.Name, err)
 		}
+		return false, nil // listed as ready from now on; the claim goes on a later fill, once every controller has seen Retain
+	}
+	if at, err := time.Parse(time.RFC3339, pv.Annotations[AnnotationRetainedAt]); err == nil && now.Sub(at) < PoolRetainSettle {
+		return false, nil // counted as a ready volume already
 	}
 	// The volume is listed (labelled ready) from now on: the claim no longer counts.
 	return false, del()

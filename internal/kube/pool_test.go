@@ -162,6 +162,8 @@ func TestFillVolumePoolMovesVolumesAlong(t *testing.T) {
 	pvc.Status.Phase = corev1.ClaimBound
 	cs := fake.NewClientset(pv, pvc, node("ok", map[string]string{"pool": "workspaces"}, true))
 	c := NewCluster(cs, poolOptions(1))
+	now := time.Now()
+	c.now = func() time.Time { return now }
 	if err := c.FillVolumePool(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +171,19 @@ func TestFillVolumePoolMovesVolumesAlong(t *testing.T) {
 	if got.Labels[LabelPool] != PoolReady || got.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
 		t.Fatalf("volume after the claim's hand-over: labels %v, policy %s", got.Labels, got.Spec.PersistentVolumeReclaimPolicy)
 	}
+	// The claim stays until the controllers' copies have had time to see Retain (deleted at
+	// once, a copy still saying Delete would delete the volume), and the pool creates no other.
+	if err := c.FillVolumePool(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(poolClaims(t, cs)); n != 1 {
+		t.Fatalf("%d pool claims right after the hand-over, want the bound one alone", n)
+	}
+	now = now.Add(PoolRetainSettle)
+	if err := c.FillVolumePool(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = getPV(t, cs, "pv-1")
 	if n := len(poolClaims(t, cs)); n != 0 {
 		t.Fatalf("%d pool claims left, want 0 (the bound one deleted, none created)", n)
 	}
