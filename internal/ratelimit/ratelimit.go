@@ -1,6 +1,8 @@
-// Package ratelimit limits requests per key with GCRA (github.com/go-redis/redis_rate) in
-// Redis, so several API instances sharing one Redis enforce one limit exactly: each decision
-// is one Lua script run atomically on the server, against the server's clock.
+// Package ratelimit limits requests per key with GCRA in Redis (the script of
+// github.com/go-redis/redis_rate), so several API instances sharing one Redis enforce one limit
+// exactly: each decision is one Lua script run atomically on the server, against the server's
+// clock. A decision can also ride in a pipeline with the request's own first read (Pending),
+// so a read route costs one round trip instead of two.
 //
 // Keys: <prefix>rate:<key> (a string holding the key's theoretical arrival time; it expires
 // by itself once the key is back to a full burst).
@@ -9,9 +11,9 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -36,7 +38,8 @@ type Result struct {
 
 // Limiter limits requests per key.
 type Limiter struct {
-	lim *redis_rate.Limiter
+	rdb    redis.UniversalClient
+	prefix string
 }
 
 // New returns a Limiter keeping its keys under prefix (DefaultPrefix when "").
@@ -44,26 +47,66 @@ func New(rdb redis.UniversalClient, prefix string) *Limiter {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Limiter{lim: redis_rate.NewLimiter(prefixed{rdb: rdb, prefix: prefix})}
+	return &Limiter{rdb: rdb, prefix: prefix}
 }
 
 // Allow decides one request for key under a limit of perMinute requests per minute, with a
 // burst of perMinute: a fresh key admits perMinute requests at once, then one every
 // minute/perMinute. Redis failures are a *session.Error of KindUnavailable.
 func (l *Limiter) Allow(ctx context.Context, key string, perMinute int) (Result, error) {
-	if perMinute <= 0 {
-		return Result{}, fmt.Errorf("rate limit for %q: perMinute must be positive, got %d", key, perMinute)
+	if err := checkLimit(key, perMinute); err != nil {
+		return Result{}, err
 	}
-	res, err := l.lim.Allow(ctx, key, redis_rate.PerMinute(perMinute))
-	if err != nil {
+	return decode(key, perMinute, gcra.Run(ctx, l.rdb, []string{l.key(key)}, args(perMinute)...))
+}
+
+// Reset forgets key's history: its next request sees a full burst.
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	if err := l.rdb.Del(ctx, l.key(key)).Err(); err != nil {
+		return session.Unavailable("redis", fmt.Errorf("reset rate limit %q: %w", key, err))
+	}
+	return nil
+}
+
+func (l *Limiter) key(key string) string { return l.prefix + "rate:" + key }
+
+func checkLimit(key string, perMinute int) error {
+	if perMinute <= 0 {
+		return fmt.Errorf("rate limit for %q: perMinute must be positive, got %d", key, perMinute)
+	}
+	return nil
+}
+
+// args are gcra's ARGV for perMinute, a cost of one.
+func args(perMinute int) []any {
+	return []any{perMinute, perMinute, time.Minute.Seconds(), 1}
+}
+
+// decode reads gcra's answer.
+func decode(key string, perMinute int, cmd *redis.Cmd) (Result, error) {
+	fail := func(err error) (Result, error) {
 		return Result{}, session.Unavailable("redis", fmt.Errorf("rate limit %q: %w", key, err))
 	}
+	v, err := cmd.Slice()
+	if err != nil {
+		return fail(err)
+	}
+	if len(v) != 4 {
+		return fail(fmt.Errorf("gcra answered %d values, want 4", len(v)))
+	}
+	allowed, ok1 := v[0].(int64)
+	remaining, ok2 := v[1].(int64)
+	retry, err1 := seconds(v[2])
+	reset, err2 := seconds(v[3])
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return fail(fmt.Errorf("gcra answered %v", v))
+	}
 	out := Result{
-		Allowed:    res.Allowed > 0,
+		Allowed:    allowed > 0,
 		Limit:      perMinute,
-		Remaining:  res.Remaining,
-		RetryAfter: max(res.RetryAfter, 0),
-		ResetAfter: max(res.ResetAfter, 0),
+		Remaining:  int(remaining),
+		RetryAfter: max(retry, 0),
+		ResetAfter: max(reset, 0),
 	}
 	if out.Allowed {
 		out.RetryAfter = 0
@@ -71,53 +114,18 @@ func (l *Limiter) Allow(ctx context.Context, key string, perMinute int) (Result,
 	return out, nil
 }
 
-// Reset forgets key's history: its next request sees a full burst.
-func (l *Limiter) Reset(ctx context.Context, key string) error {
-	if err := l.lim.Reset(ctx, key); err != nil {
-		return session.Unavailable("redis", fmt.Errorf("reset rate limit %q: %w", key, err))
+// seconds reads one of gcra's string durations (-1 is none: negative).
+func seconds(v any) (time.Duration, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("not a string: %v", v)
 	}
-	return nil
-}
-
-// prefixed is the client redis_rate is given: it puts prefix in front of every key, so the
-// limiter's keys ("rate:<key>") live under the project's prefix like every other key.
-type prefixed struct {
-	rdb    redis.UniversalClient
-	prefix string
-}
-
-func (p prefixed) keys(keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = p.prefix + k
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: %w", s, err)
 	}
-	return out
-}
-
-func (p prefixed) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return p.rdb.Eval(ctx, script, p.keys(keys), args...)
-}
-
-func (p prefixed) EvalSha(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return p.rdb.EvalSha(ctx, sha1, p.keys(keys), args...)
-}
-
-func (p prefixed) EvalRO(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return p.rdb.EvalRO(ctx, script, p.keys(keys), args...)
-}
-
-func (p prefixed) EvalShaRO(ctx context.Context, sha1 string, keys []string, args ...any) *redis.Cmd {
-	return p.rdb.EvalShaRO(ctx, sha1, p.keys(keys), args...)
-}
-
-func (p prefixed) ScriptExists(ctx context.Context, hashes ...string) *redis.BoolSliceCmd {
-	return p.rdb.ScriptExists(ctx, hashes...)
-}
-
-func (p prefixed) ScriptLoad(ctx context.Context, script string) *redis.StringCmd {
-	return p.rdb.ScriptLoad(ctx, script)
-}
-
-func (p prefixed) Del(ctx context.Context, keys ...string) *redis.IntCmd {
-	return p.rdb.Del(ctx, p.keys(keys)...)
+	if f < 0 {
+		return -1, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }
