@@ -65,7 +65,12 @@ type Deps struct {
 	Manager session.Manager
 	Health  HealthChecker
 	Limiter RateLimiter
-	Counter StateCounter
+	// LimitRidesReads: the Manager's reads take the request's rate-limit decision
+	// (ratelimit.Pending) in their own round trip, as session.Service on *store.Store does, so
+	// the read routes (status, list) cost one Redis round trip, not two. Only with a Limiter
+	// that makes such decisions (*ratelimit.Limiter); otherwise every route is decided first.
+	LimitRidesReads bool
+	Counter         StateCounter
 	// Stuck feeds hyperbola_sessions_stuck and hyperbola_session_stuck_seconds.
 	Stuck  StuckReader
 	Logger *slog.Logger
@@ -168,10 +173,13 @@ func (o *Options) defaults() {
 type limitScope int
 
 const (
-	limitNone  limitScope = iota
-	limitIP               // per client IP, Options.CreateLimit
-	limitKey              // per API key, Options.KeyLimit
-	limitProbe            // per client IP and route, Options.ProbeLimit; fails open
+	limitNone limitScope = iota
+	limitIP              // per client IP, Options.CreateLimit
+	limitKey             // per API key, Options.KeyLimit
+	// limitKeyRead is limitKey decided in the round trip of the request's first read (a read
+	// route whose handler does nothing before it reads the store): ratelimit.Pending.
+	limitKeyRead
+	limitProbe // per client IP and route, Options.ProbeLimit; fails open
 )
 
 // route is one entry of the routing table.
@@ -196,32 +204,33 @@ var (
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
-	m          session.Manager
-	health     HealthChecker
-	limiter    RateLimiter
-	counter    StateCounter
-	stuck      StuckReader
-	usage      UsageReporter
-	reconciler Reconciler
-	wakeLink   func(http.ResponseWriter, *http.Request) error
-	sweep      http.Handler
-	log        *slog.Logger
-	now        func() time.Time
-	opts       Options
-	keys       keyring
-	claims     RequestClaimer
-	mux        *http.ServeMux
-	routes     []route
-	metrics    *metrics
-	ready      *readiness
-	handler    http.Handler // requestChain()
+	m               session.Manager
+	health          HealthChecker
+	limiter         RateLimiter
+	limitRidesReads bool
+	counter         StateCounter
+	stuck           StuckReader
+	usage           UsageReporter
+	reconciler      Reconciler
+	wakeLink        func(http.ResponseWriter, *http.Request) error
+	sweep           http.Handler
+	log             *slog.Logger
+	now             func() time.Time
+	opts            Options
+	keys            keyring
+	claims          RequestClaimer
+	mux             *http.ServeMux
+	routes          []route
+	metrics         *metrics
+	ready           *readiness
+	handler         http.Handler // requestChain()
 }
 
 // New returns the API serving deps.Manager.
 func New(deps Deps, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		m: deps.Manager, health: deps.Health, limiter: deps.Limiter, counter: deps.Counter, stuck: deps.Stuck,
+		m: deps.Manager, health: deps.Health, limiter: deps.Limiter, limitRidesReads: deps.LimitRidesReads, counter: deps.Counter, stuck: deps.Stuck,
 		usage: deps.Usage, reconciler: deps.Reconciler, sweep: deps.Sweep, wakeLink: deps.WakeLink, claims: deps.Claims, log: deps.Logger, now: deps.Now, opts: opts,
 		keys: newKeyring(opts.APIKeys, opts.Keys), mux: http.NewServeMux(),
 	}
@@ -245,12 +254,12 @@ func New(deps Deps, opts Options) *Server {
 	// tenant's requests are further scoped to its users by the handlers (scope.go).
 	s.routes = []route{
 		{pattern: "POST /session/create", roles: adminOrTenant, limit: limitIP, handle: s.create},
-		{pattern: "GET /session/{uuid}/status", roles: adminOrTenant, limit: limitKey, handle: s.status},
+		{pattern: "GET /session/{uuid}/status", roles: adminOrTenant, limit: limitKeyRead, handle: s.status},
 		{pattern: "POST /session/{uuid}/sleep", roles: adminOrTenant, limit: limitKey, handle: s.sleep},
 		{pattern: "POST /session/{uuid}/wake", roles: adminOrTenant, limit: limitKey, handle: s.wake},
 		{pattern: "PATCH /session/{uuid}", roles: adminOrTenant, limit: limitKey, handle: s.update},
 		{pattern: "DELETE /session/{uuid}", roles: adminOrTenant, limit: limitKey, handle: s.delete},
-		{pattern: "GET /sessions", roles: adminOrTenant, limit: limitKey, handle: s.list},
+		{pattern: "GET /sessions", roles: adminOrTenant, limit: limitKeyRead, handle: s.list},
 		{pattern: "GET /backups", roles: adminOrTenant, limit: limitKey, handle: s.listBackups},
 		{pattern: "DELETE /backups/{backup_id}", roles: adminOrTenant, limit: limitKey, handle: s.deleteBackup},
 		// Liveness (no dependency) and readiness (Redis and the cluster, cached): no key, so a

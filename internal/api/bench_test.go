@@ -182,7 +182,7 @@ func newReadBench(b *testing.B) *readBench {
 	}
 	// The access log as deployed (JSON at info), written nowhere.
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	f.srv = httptest.NewServer(New(Deps{Manager: svc, Limiter: ratelimit.New(rdb, ""), Logger: log},
+	f.srv = httptest.NewServer(New(Deps{Manager: svc, Limiter: ratelimit.New(rdb, ""), LimitRidesReads: true, Logger: log},
 		Options{APIKeys: []string{benchKey}, KeyLimit: 1 << 30}))
 	b.Cleanup(f.srv.Close)
 	f.srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = 64

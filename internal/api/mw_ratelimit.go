@@ -57,6 +57,12 @@ func (s *Server) rateLimit(rt route) middleware {
 			}
 			key, perMinute, scope = "probe:"+strings.TrimPrefix(path, "/")+":ip:"+ip, s.opts.ProbeLimit, "probe_ip"
 		}
+		if rt.limit == limitKeyRead && s.limitRidesReads {
+			if rl, ok := s.limiter.(riderLimiter); ok {
+				s.rideLimit(w, r, next, rl, key, perMinute, scope)
+				return
+			}
+		}
 		err := s.allow(w, r, key, perMinute, scope)
 		var refused *wire.Error
 		if err != nil && rt.limit == limitProbe && !errors.As(err, &refused) {
@@ -74,12 +80,42 @@ func (s *Server) rateLimit(rt route) middleware {
 	})
 }
 
+// riderLimiter is a RateLimiter whose decision can ride on the request's first read
+// (*ratelimit.Limiter).
+type riderLimiter interface {
+	Pending(key string, perMinute int, decided func(RateResult, error) error) *ratelimit.Pending
+}
+
+var _ riderLimiter = (*ratelimit.Limiter)(nil)
+
+// rideLimit serves a limitKeyRead route: the decision under key is taken by the store's first
+// read of the request, in the same round trip, and a refusal is what that read returns (so
+// the handler answers the 429, having done nothing). A request whose handler read nothing
+// (bad input) is counted after its answer.
+func (s *Server) rideLimit(w http.ResponseWriter, r *http.Request, next http.Handler, rl riderLimiter,
+	key string, perMinute int, scope string) {
+	p := rl.Pending(key, perMinute, func(res RateResult, err error) error {
+		return s.decide(w, r, res, err, scope)
+	})
+	ctx := ratelimit.WithPending(r.Context(), p)
+	next.ServeHTTP(w, r.WithContext(ctx))
+	if err := p.Take(ctx); err != nil {
+		s.log.DebugContext(ctx, "request counted after its answer", "err", err, "request_id", wire.RequestID(ctx))
+	}
+}
+
 // allow takes one request from the limit under key; the answer carries the RateLimit headers.
 // Over the limit it is a *wire.Error (429). A limiter that cannot answer (Redis down) is a
 // session error (503): the limit is what keeps a flood of creates off the cluster, so callers
 // fail closed unless they say why not.
 func (s *Server) allow(w http.ResponseWriter, r *http.Request, key string, perMinute int, scope string) error {
 	res, err := s.limiter.Allow(r.Context(), key, perMinute)
+	return s.decide(w, r, res, err, scope)
+}
+
+// decide is what a decision means for the request: the RateLimit headers, then nil, a 429
+// (*wire.Error) or, for a limiter that could not answer, a 503.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, res RateResult, err error, scope string) error {
 	if err != nil {
 		return session.Unavailable("rate limiter", err)
 	}

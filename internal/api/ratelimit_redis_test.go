@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/store"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
@@ -143,5 +146,75 @@ func TestProbesLimitedPerIP(t *testing.T) {
 	}
 	if a := get(t, srv, "/ready", "", prober); a.code != 503 || a.err != "unavailable" || a.header.Get("Retry-After") != "5" {
 		t.Fatalf("readiness with Redis down: %+v", a)
+	}
+}
+
+// TestReadRoutesDecideInTheirRead, over real HTTP on a real redis-server with the real store
+// and session core: status and list take their key's rate-limit decision in the round trip
+// of their read (one trip a request, not two); over the limit they answer 429 with the
+// headers and read nothing more; a request whose handler reads nothing (a bad id) is counted
+// all the same; with Redis down they fail closed (503).
+func TestReadRoutesDecideInTheirRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	rs, err := testenv.StartRedis(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Stop)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	quiet := slog.New(slog.DiscardHandler)
+	st := store.New(rdb, "t:", store.Options{Logger: quiet})
+	cluster := sessiontest.NewCluster(nil)
+	cluster.SetAutoReady(true)
+	svc := session.NewService(cluster, st, session.Options{Domain: "example.test", Logger: quiet})
+	sess, err := svc.Create(t.Context(), session.CreateRequest{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Get(t.Context(), sess.ID); err != nil { // running: status reads only
+		t.Fatal(err)
+	}
+	if _, err := svc.List(t.Context(), session.ListOptions{UserID: "u1"}); err != nil { // the list script loaded
+		t.Fatal(err)
+	}
+	const limit = 4
+	srv := httptest.NewServer(New(Deps{Manager: svc, Limiter: ratelimit.New(rdb, "t:"), LimitRidesReads: true, Logger: quiet},
+		Options{APIKeys: []string{testKey}, KeyLimit: limit}))
+	t.Cleanup(srv.Close)
+	trips := store.NewRoundTrips()
+	rdb.AddHook(trips)
+
+	status, list := "/session/"+sess.ID+"/status", "/sessions?user_id=u1"
+	for i, path := range []string{status, list, status} {
+		trips.Reset()
+		a := get(t, srv, path, testKey, "")
+		if a.code != 200 || a.header.Get("RateLimit-Limit") != "4" || a.header.Get("RateLimit-Remaining") != strconv.Itoa(limit-1-i) {
+			t.Fatalf("request %d (%s): %+v", i+1, path, a)
+		}
+		if n := trips.Trips(); i > 0 && n != 1 { // the first loads the limit's script
+			t.Fatalf("request %d (%s): %d Redis round trips, want 1", i+1, path, n)
+		}
+	}
+	if a := get(t, srv, "/session/not-an-id/status", testKey, ""); a.code != 400 {
+		t.Fatalf("a bad id: %+v", a)
+	}
+	for _, path := range []string{status, list} {
+		trips.Reset()
+		a := get(t, srv, path, testKey, "")
+		if a.code != 429 || a.err != "rate_limited" || a.header.Get("Retry-After") == "" || a.header.Get("RateLimit-Remaining") != "0" {
+			t.Fatalf("%s over the limit (the bad id counted): %+v", path, a)
+		}
+		if n := trips.Trips(); n != 1 {
+			t.Fatalf("%s refused after %d round trips, want 1", path, n)
+		}
+	}
+	rs.Kill()
+	for _, path := range []string{status, list} {
+		if a := get(t, srv, path, testKey, ""); a.code != 503 {
+			t.Fatalf("%s with Redis down: %+v, want 503 (the limit fails closed)", path, a)
+		}
 	}
 }

@@ -47,6 +47,9 @@ func (s *Stack) Handlers(ctx context.Context) (*Handlers, error) {
 	}
 	if s.Store != nil {
 		deps.Claims = s.Store // binds a create's idempotency key to its body
+		// The Service reads through the Store, on the Limiter's Redis: status and list take
+		// their rate-limit decision in the round trip of their read.
+		deps.LimitRidesReads = true
 	}
 	if act != nil {
 		deps.WakeLink = activator.WakeLinkRoute(s.Service, []byte(s.Config.WakeSecret), nil)

@@ -45,6 +45,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
@@ -186,13 +187,16 @@ func (s *Store) write(ctx context.Context, mode string, l session.Lock, sess *se
 }
 
 // Get returns the record with LastActivity the newest of the record's and the activity
-// index's, in one round trip.
+// index's, in one round trip (which also takes the request's rate-limit decision, if its
+// context carries one: ratelimit.Pending).
 func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 	pipe := s.rdb.Pipeline()
+	settle := ratelimit.PendingFrom(ctx).Ride(ctx, pipe) // the request's limit, in the same trip
 	rec := pipe.Get(ctx, s.recordKey(id))
 	act := pipe.ZScore(ctx, s.key("activity"), id)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable(fmt.Errorf("get session %s: %w", id, err))
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	if err := settle(); err != nil {
+		return nil, err
 	}
 	raw, err := rec.Bytes()
 	switch {
@@ -294,8 +298,11 @@ func (s *Store) List(ctx context.Context, opts session.ListOptions) (*session.Li
 		index = "created"
 	}
 	maxScan := 10*limit + 1000
-	v, err := listScript.Run(ctx, s.rdb, nil,
-		s.prefix, index, include, exclude, cs, cid, limit, maxScan).Slice()
+	cmd, err := s.runRiding(ctx, listScript, nil, s.prefix, index, include, exclude, cs, cid, limit, maxScan)
+	if err != nil {
+		return nil, err
+	}
+	v, err := cmd.Slice()
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("list sessions: %w", err))
 	}
@@ -420,4 +427,26 @@ func (s *Store) Ping(ctx context.Context) error {
 		return unavailable(fmt.Errorf("ping: %w", err))
 	}
 	return nil
+}
+
+// runRiding runs script as Script.Run does, with the request's rate-limit decision
+// (ratelimit.Pending, when ctx carries one) in the same round trip. The error is the
+// decision's verdict (a refusal, or a limiter that could not answer); the script's own
+// outcome is the Cmd's.
+func (s *Store) runRiding(ctx context.Context, script *redis.Script, keys []string, args ...any) (*redis.Cmd, error) {
+	p := ratelimit.PendingFrom(ctx)
+	if p == nil {
+		return script.Run(ctx, s.rdb, keys, args...), nil
+	}
+	pipe := s.rdb.Pipeline()
+	settle := p.Ride(ctx, pipe)
+	cmd := script.EvalSha(ctx, pipe, keys, args...)
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	if err := settle(); err != nil {
+		return nil, err
+	}
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return script.Run(ctx, s.rdb, keys, args...), nil // loads it for the next time
+	}
+	return cmd, nil
 }
