@@ -139,7 +139,9 @@ func Handler(o Options) (http.Handler, error) {
 		// server-sent stream must not sit in a buffer.
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			log.Error("relay: the activator did not answer", "host", r.Host, "path", r.URL.Path, "err", err)
+			// r is the outbound request: the workspace's host is in X-Forwarded-Host by now.
+			log.Error("relay: the activator did not answer", "workspace_host", r.Header.Get("X-Forwarded-Host"),
+				"path", r.URL.Path, "err", err)
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusBadGateway)
 			_, _ = io.WriteString(w, "the activator is not reachable\n")
