@@ -208,8 +208,10 @@ module "cluster_addons" {
   activator_ca_bundle         = var.activator_ca_file == null ? null : file(var.activator_ca_file)
   warm_volumes                = var.warm_volumes
   enable_ingress              = local.enable_ingress
-  enable_relay                = local.gateway
-  relay_image                 = local.gateway ? local.relay_image : null
+
+  # The relay only carries wake on access: without it nothing routes to the activator.
+  enable_relay = local.gateway && var.wake_on_access
+  relay_image  = local.gateway && var.wake_on_access ? local.relay_image : null
 
   # The add-ons need the nodes, not just the control plane.
   depends_on = [module.gke]
