@@ -187,7 +187,7 @@ resource "kubernetes_deployment_v1" "relay" {
 # The namespace denies everything by default (main.tf). The relay takes the Gateway's traffic
 # and the load balancer's health checks, both from Google's front-end ranges
 # (gateway_source_cidrs), on its HTTP port; while ingress-nginx is on, also ingress-nginx's
-# pods on the passthrough port. It sends DNS to kube-dns and HTTPS to the internet only.
+# pods, on both ports. It sends DNS to kube-dns and HTTPS to the internet only.
 resource "kubernetes_network_policy_v1" "relay" {
   count = local.relay ? 1 : 0
 
@@ -228,9 +228,15 @@ resource "kubernetes_network_policy_v1" "relay" {
             }
           }
         }
+        # The passthrough (an Ingress written for the ExternalName Service: port 443, HTTPS
+        # annotations), and the HTTP port (an Ingress that names port 80 without them).
         ports {
           protocol = "TCP"
           port     = tostring(local.relay_passthrough_port)
+        }
+        ports {
+          protocol = "TCP"
+          port     = tostring(local.relay_port)
         }
       }
     }
