@@ -2,13 +2,18 @@
 #
 #   cd infra/environments/dev
 #   terraform init
+#   terraform apply -target=module.registry -target=module.gke                  (routing = gateway)
 #   terraform apply -target=module.registry -target=module.cluster_addons.helm_release.cert_manager
-#   (build and push the functions image and the backup image; see docs/operations/deploy.md)
+#                                                                               (routing = ingress)
+#   (build and push the functions image, the backup image and, for gateway, the relay's; see
+#   docs/operations/deploy.md)
 #   terraform apply
 #
-# The first, targeted apply creates the network, the cluster, the registry and cert-manager:
-# the ClusterIssuer (kubernetes_manifest) can only be planned once its CRD exists, and the
-# Cloud Run services need an image in the registry (and backup Jobs theirs).
+# The first, targeted apply creates the network, the cluster (with its Gateway API and GKE's
+# policy CRDs in gateway routing) and the registry, or cert-manager: a kubernetes_manifest (the
+# relay's HealthCheckPolicy, the ClusterIssuer) can only be planned once its CRD exists, and the
+# Cloud Run services need an image in the registry (and backup Jobs and the relay theirs).
+# Routing and the migration from ingress to gateway: docs/operations/routing.md.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -32,6 +37,16 @@ locals {
   backup_image             = coalesce(var.backup_image, "${module.registry.repository_url}/hyperbola-backup:${var.backup_image_tag}")
   registry_workspace_image = var.workspace_image_tag == null ? null : "${module.registry.repository_url}/hyperbola-workspace:${var.workspace_image_tag}"
   workspace_image          = coalesce(var.user_pod_image, local.registry_workspace_image, "docker.io/codercom/code-server:4.96.4")
+  relay_image              = coalesce(var.relay_image, "${module.registry.repository_url}/hyperbola-relay:${var.relay_image_tag}")
+
+  # Routing (docs/operations/routing.md). ingress-nginx and cert-manager run in ingress
+  # routing, and in gateway routing while both entry points serve (keep_ingress).
+  gateway        = var.routing == "gateway"
+  enable_ingress = !local.gateway || var.keep_ingress
+  # The *.<domain> record stays on ingress-nginx through the migration's first phase until
+  # the operator moves it (wildcard_dns_target = "gateway").
+  wildcard_dns_target = coalesce(var.wildcard_dns_target, local.gateway && !var.keep_ingress ? "gateway" : "ingress")
+  entry_ip            = local.wildcard_dns_target == "gateway" ? one(module.gateway[*].address) : module.cluster_addons.ingress_ip
 
   # HYPERBOLA_TRUSTED_PROXIES. Cloud Run's front end (169.254.0.0/16, the container's peer)
   # appends the address it was reached from to X-Forwarded-For. A wake-on-access visitor comes
@@ -41,13 +56,18 @@ locals {
   # addresses), a NAT address otherwise. Trusting both lets the activator's per-IP limits see
   # the visitor. Only with wake on access: a trusted hop can name any client address, and
   # workspaces leave through the same addresses (docs/operations/operations.md, known limits).
-  cluster_egress  = var.wake_on_access ? concat([module.network.nodes_cidr], module.network.nat_ips) : []
-  trusted_proxies = distinct(concat(["169.254.0.0/16"], local.cluster_egress, var.extra_trusted_proxies))
+  cluster_egress = var.wake_on_access ? concat([module.network.nodes_cidr], module.network.nat_ips) : []
+  # Gateway routing: Google's load balancer appends the client and then its own address (the
+  # Gateway's) to X-Forwarded-For, the relay keeps that header, and Cloud Run appends the
+  # relay's egress; the Gateway's address is one more trusted hop between them.
+  gateway_hops    = var.wake_on_access && local.gateway ? module.gateway[*].address : []
+  trusted_proxies = distinct(concat(["169.254.0.0/16"], local.cluster_egress, local.gateway_hops, var.extra_trusted_proxies))
 
   # Bootstrapped by hand (deploy.md) because Terraform needs them to enable the rest:
   # serviceusage.googleapis.com and cloudresourcemanager.googleapis.com.
   services = [
     "artifactregistry.googleapis.com",
+    "certificatemanager.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudscheduler.googleapis.com",
     "compute.googleapis.com",
@@ -101,6 +121,7 @@ module "gke" {
   min_nodes                  = var.node_min_count
   max_nodes                  = var.node_max_count
   enable_filestore_csi       = endswith(var.backup_storage_class, "-rwx")
+  gateway_api_channel        = local.gateway ? "CHANNEL_STANDARD" : null
   deletion_protection        = var.deletion_protection
   labels                     = local.labels
 
@@ -151,6 +172,22 @@ module "identities" {
   depends_on = [module.project_services]
 }
 
+# Gateway routing's Google Cloud side: the Gateway's reserved address and its wildcard
+# certificate (Certificate Manager, authorized by DNS) in a certificate map.
+module "gateway" {
+  source = "../../modules/gateway"
+  count  = local.gateway ? 1 : 0
+
+  project_id       = var.project_id
+  prefix           = var.name
+  domain           = var.domain
+  gateway_name     = var.gateway_name
+  dns_managed_zone = var.dns_managed_zone
+  labels           = local.labels
+
+  depends_on = [module.project_services]
+}
+
 module "cluster_addons" {
   source = "../../modules/cluster-addons"
 
@@ -169,8 +206,12 @@ module "cluster_addons" {
   backup_volume_size          = var.backup_volume_size
   activator_host              = local.api_host
   activator_ca_bundle         = var.activator_ca_file == null ? null : file(var.activator_ca_file)
-  dns_managed_zone            = var.dns_managed_zone
   warm_volumes                = var.warm_volumes
+  enable_ingress              = local.enable_ingress
+
+  # The relay only carries wake on access: without it nothing routes to the activator.
+  enable_relay = local.gateway && var.wake_on_access
+  relay_image  = local.gateway && var.wake_on_access ? local.relay_image : null
 
   # The add-ons need the nodes, not just the control plane.
   depends_on = [module.gke]
@@ -206,6 +247,11 @@ module "control_plane" {
   ingress_class                   = module.cluster_addons.ingress_class_name
   ingress_namespace               = module.cluster_addons.ingress_namespace
   cluster_issuer                  = module.cluster_addons.cluster_issuer_name
+  routing                         = var.routing
+  keep_ingress                    = local.gateway && var.keep_ingress
+  gateway_name                    = var.gateway_name
+  gateway_certmap                 = one(module.gateway[*].certificate_map)
+  gateway_address                 = one(module.gateway[*].address_name)
   backup_pvc                      = module.cluster_addons.backup_pvc_name
   user_pod_image                  = local.workspace_image
   backup_image                    = local.backup_image
@@ -235,4 +281,33 @@ module "control_plane" {
   # Firestore must exist, and the RoleBinding must be in place before the first revision's
   # /ready (startup) probe talks to the cluster.
   depends_on = [module.firestore, module.cluster_addons]
+}
+
+# ---------------------------------------------------------------------------------------
+# The workspaces' wildcard record, in a Cloud DNS zone of this project (dns_managed_zone);
+# without one, create output wildcard_dns_record where the domain's DNS is hosted. It names
+# the entry point wildcard_dns_target chooses: the Gateway's global address or ingress-nginx's
+# regional one.
+
+moved {
+  from = module.cluster_addons.google_dns_record_set.wildcard
+  to   = google_dns_record_set.wildcard
+}
+
+resource "google_dns_record_set" "wildcard" {
+  count = var.dns_managed_zone == null ? 0 : 1
+
+  project      = var.project_id
+  managed_zone = var.dns_managed_zone
+  name         = "*.${var.domain}."
+  type         = "A"
+  ttl          = 300
+  rrdatas      = [local.entry_ip]
+
+  lifecycle {
+    precondition {
+      condition     = local.wildcard_dns_target == "gateway" ? local.gateway : local.enable_ingress
+      error_message = "wildcard_dns_target names an entry point that is not deployed: gateway needs routing = gateway, ingress needs routing = ingress or keep_ingress = true."
+    }
+  }
 }

@@ -49,14 +49,34 @@ output "image_repository" {
   value       = module.registry.repository_url
 }
 
+output "routing" {
+  description = "How workspace hosts are served (HYPERBOLA_ROUTING): gateway or ingress."
+  value       = var.routing
+}
+
 output "ingress_ip" {
-  description = "External IP of ingress-nginx."
+  description = "External IP of ingress-nginx, or null without it (gateway routing after the migration)."
   value       = module.cluster_addons.ingress_ip
 }
 
+output "gateway_ip" {
+  description = "The Gateway's reserved global address (gateway routing), or null."
+  value       = one(module.gateway[*].address)
+}
+
 output "wildcard_dns_record" {
-  description = "DNS record to create (unless dns_managed_zone did it) so workspace URLs resolve."
-  value       = module.cluster_addons.wildcard_dns_record
+  description = "DNS record to create (unless dns_managed_zone did it) so workspace URLs resolve; it names the entry point wildcard_dns_target chooses."
+  value       = "*.${var.domain}. 300 IN A ${local.entry_ip}"
+}
+
+output "dns_authorization_record" {
+  description = "Gateway routing: the record that lets Google issue the wildcard certificate (created with dns_managed_zone; otherwise create it yourself). Null with ingress routing."
+  value       = one(module.gateway[*].dns_authorization_record)
+}
+
+output "certificate" {
+  description = "Gateway routing: the Certificate Manager certificate (gcloud certificate-manager certificates describe NAME: state ACTIVE once issued), or null."
+  value       = one(module.gateway[*].certificate)
 }
 
 output "cluster_name" {

@@ -12,7 +12,7 @@ variable "project_id" {
 }
 
 variable "domain" {
-  description = "Parent domain of the workspaces: each is served at https://vs-code-<id>.<domain>, so *.<domain> must point at the ingress IP (output ingress_ip)."
+  description = "Parent domain of the workspaces: each is served at https://vs-code-<id>.<domain>, so *.<domain> must point at the entry point (output wildcard_dns_record)."
   type        = string
 
   validation {
@@ -22,12 +22,69 @@ variable "domain" {
 }
 
 variable "acme_email" {
-  description = "Email registered with Let's Encrypt for the workspace certificates."
+  description = "Email registered with Let's Encrypt for the workspace certificates: needed with ingress routing (and while keep_ingress), not with gateway routing."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.acme_email))
+    condition     = var.acme_email == null ? true : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.acme_email))
     error_message = "The ACME email must be an email address."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Routing (docs/operations/routing.md).
+
+variable "routing" {
+  description = "How workspace hosts are served. gateway: GKE's managed Gateway (a global external Application Load Balancer) with one Certificate Manager wildcard certificate, an HTTPRoute per workspace, the activator behind an in-cluster relay; no ingress-nginx, no cert-manager. ingress: ingress-nginx and one Let's Encrypt certificate per workspace (50 new certificates per week at most). A deployment that runs ingress today must set \"ingress\" before applying this version, then migrate (routing.md)."
+  type        = string
+  default     = "gateway"
+  nullable    = false
+
+  validation {
+    condition     = contains(["ingress", "gateway"], var.routing)
+    error_message = "Routing is ingress or gateway."
+  }
+}
+
+variable "keep_ingress" {
+  description = "The migration's first phase, with routing = gateway: keep ingress-nginx, cert-manager and every workspace's Ingress beside the Gateway and its HTTPRoutes (HYPERBOLA_KEEP_INGRESS=true), so both entry points serve every session while the wildcard record moves. Set false once the record has moved and its TTL has passed."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "wildcard_dns_target" {
+  description = "Which entry point the *.<domain> record names (created with dns_managed_zone; printed as output wildcard_dns_record): ingress or gateway. Null follows the routing, except that with keep_ingress it stays on ingress until set to gateway: moving it is a step of its own in the migration."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.wildcard_dns_target == null ? true : contains(["ingress", "gateway"], var.wildcard_dns_target)
+    error_message = "The wildcard record names ingress, gateway, or null (follow the routing)."
+  }
+}
+
+variable "gateway_name" {
+  description = "Name of the shared Gateway the control plane writes in the workspace namespace (HYPERBOLA_GATEWAY_NAME)."
+  type        = string
+  default     = "hyperbola"
+}
+
+variable "relay_image" {
+  description = "Full reference of the activator relay's image (gateway routing with wake_on_access). Null uses <registry>/hyperbola-relay:<relay_image_tag>, built from images/relay and pushed with infra/cloudbuild/images.yaml before the second apply."
+  type        = string
+  default     = null
+}
+
+variable "relay_image_tag" {
+  description = "Tag of images/relay in the project registry (hyperbola-relay), used when relay_image is null."
+  type        = string
+  default     = "1"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.relay_image_tag))
+    error_message = "A Docker tag is letters, digits, _, . and -, at most 128 characters."
   }
 }
 
@@ -453,7 +510,7 @@ variable "acme_server" {
 }
 
 variable "dns_managed_zone" {
-  description = "Name of a Cloud DNS zone in this project that serves var.domain; when set, the *.<domain> record is created. Null: create the record where your DNS lives (output wildcard_dns_record)."
+  description = "Name of a Cloud DNS zone in this project that serves var.domain; when set, the *.<domain> record (and, with gateway routing, the certificate's DNS authorization CNAME) is created. Null: create them where your DNS lives (outputs wildcard_dns_record, dns_authorization_record)."
   type        = string
   default     = null
 }

@@ -1,15 +1,18 @@
 # What lives inside the cluster:
-#   - ingress-nginx behind a reserved regional IP (the wildcard DNS record points here);
-#     why ingress-nginx and not GKE Gateway: docs/operations/deploy.md, "Ingress choice"
-#   - cert-manager and a Let's Encrypt ClusterIssuer (HTTP-01 through ingress-nginx)
+#   - with enable_ingress (ingress routing, or gateway routing while both entry points serve):
+#     ingress-nginx behind a reserved regional IP, cert-manager and a Let's Encrypt
+#     ClusterIssuer (HTTP-01 through ingress-nginx); docs/operations/routing.md has the choice
 #   - the workspace namespace, its quota, limits and default-deny NetworkPolicy, and the
 #     control plane's namespaced RBAC
 #   - the backup volume (PVC hyperbola-backups)
-#   - hyperbola-activator: an ExternalName Service naming session-api, for wake on access
-#     (and, optionally, the Secret of CAs that lets nginx verify it)
+#   - hyperbola-activator, for wake on access: an ExternalName Service naming session-api
+#     (ingress routing), or, with enable_relay (gateway routing), the activator relay's
+#     Deployment behind a ClusterIP Service, its NetworkPolicy and GKE's health check and
+#     backend policies for it; and the Secret of CAs that lets nginx verify session-api
 #
-# NOTE kubernetes_manifest needs the ClusterIssuer CRD to exist when it is planned, so a new
-# project is applied in two steps (cert-manager first); see docs/operations/deploy.md.
+# NOTE kubernetes_manifest needs its CRD to exist when it is planned, so a new project is
+# applied in two steps (cert-manager, or the cluster with its Gateway API, first); see
+# docs/operations/deploy.md.
 
 locals {
   managed_labels = {
@@ -23,12 +26,43 @@ locals {
     api   = var.api_service_account_email
     sweep = var.sweep_service_account_email
   }
+
+  # How many of the ingress resources there are (0 or 1).
+  ingress = var.enable_ingress ? 1 : 0
+}
+
+# Resources that became optional with gateway routing keep their state address.
+moved {
+  from = google_compute_address.ingress
+  to   = google_compute_address.ingress[0]
+}
+
+moved {
+  from = helm_release.ingress_nginx
+  to   = helm_release.ingress_nginx[0]
+}
+
+moved {
+  from = helm_release.cert_manager
+  to   = helm_release.cert_manager[0]
+}
+
+moved {
+  from = kubernetes_manifest.cluster_issuer
+  to   = kubernetes_manifest.cluster_issuer[0]
+}
+
+moved {
+  from = kubernetes_network_policy_v1.acme_http01_solver
+  to   = kubernetes_network_policy_v1.acme_http01_solver[0]
 }
 
 # ---------------------------------------------------------------------------------------
 # Ingress: ingress-nginx on a reserved IP.
 
 resource "google_compute_address" "ingress" {
+  count = local.ingress
+
   project      = var.project_id
   name         = "${var.prefix}-ingress"
   region       = var.region
@@ -38,6 +72,8 @@ resource "google_compute_address" "ingress" {
 }
 
 resource "helm_release" "ingress_nginx" {
+  count = local.ingress
+
   name             = "ingress-nginx"
   repository       = "https://kubernetes.github.io/ingress-nginx"
   chart            = "ingress-nginx"
@@ -72,7 +108,7 @@ resource "helm_release" "ingress_nginx" {
       }
       service = {
         type           = "LoadBalancer"
-        loadBalancerIP = google_compute_address.ingress.address
+        loadBalancerIP = google_compute_address.ingress[0].address
         # Keep client source IPs (logs, and per-IP limits at the edge if added later).
         externalTrafficPolicy = "Local"
       }
@@ -84,6 +120,8 @@ resource "helm_release" "ingress_nginx" {
 # TLS: cert-manager and a Let's Encrypt ClusterIssuer.
 
 resource "helm_release" "cert_manager" {
+  count = local.ingress
+
   name             = "cert-manager"
   repository       = "https://charts.jetstack.io"
   chart            = "cert-manager"
@@ -106,6 +144,8 @@ resource "helm_release" "cert_manager" {
 # allows 50 new certificates per registered domain per week; above that, switch to a DNS-01
 # solver and one wildcard certificate (see docs/operations/deploy.md).
 resource "kubernetes_manifest" "cluster_issuer" {
+  count = local.ingress
+
   manifest = {
     apiVersion = "cert-manager.io/v1"
     kind       = "ClusterIssuer"
@@ -130,6 +170,13 @@ resource "kubernetes_manifest" "cluster_issuer" {
           }
         ]
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.acme_email != null
+      error_message = "acme_email is needed while ingress-nginx and cert-manager are on (ingress routing, or keep_ingress)."
     }
   }
 
@@ -225,6 +272,8 @@ resource "kubernetes_network_policy_v1" "default_deny" {
 # Encrypt and by cert-manager's own self check: without this the default-deny would keep every
 # certificate pending. Only its port, only from the ingress controller; it needs no egress.
 resource "kubernetes_network_policy_v1" "acme_http01_solver" {
+  count = local.ingress
+
   metadata {
     name      = "hyperbola-acme-http01-solver"
     namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
@@ -455,12 +504,32 @@ resource "kubernetes_persistent_volume_claim_v1" "backups" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Wake on access: while a workspace sleeps, the API can point its Ingress backend at this
-# Service (port 443, with the ingress-nginx annotations backend-protocol: HTTPS and
-# upstream-vhost: <session-api host>) so the browser reaches the activator in session-api.
+# Wake on access: while a workspace sleeps, the API points its route at this Service so the
+# browser reaches the activator in session-api.
+#   - Ingress routing: an ExternalName Service for session-api's host, port 443; the Ingress
+#     carries the ingress-nginx annotations backend-protocol: HTTPS and upstream-vhost.
+#   - Gateway routing (enable_relay): a ClusterIP Service in front of the activator relay
+#     (relay.tf), port 80, because a Gateway's backendRef cannot name an ExternalName Service.
+#     While ingress-nginx is still on (enable_ingress), port 443 of the same Service copies TCP
+#     to session-api's 443, so an Ingress written for the ExternalName Service keeps working:
+#     nginx's own TLS, SNI and verification run end to end through it.
+# One resource for both shapes: switching routing changes this Service in place (or replaces
+# it), never creates a second one under the same name.
 
 locals {
   activator_ca_bundle = coalesce(var.activator_ca_bundle, file("${path.module}/activator-roots.pem"))
+
+  relay = var.create_activator_service && var.enable_relay
+
+  activator_labels = merge(local.managed_labels, {
+    "app.kubernetes.io/component" = "activator"
+  })
+
+  # The Service's ports: name => [port, target port].
+  activator_ports = local.relay ? merge(
+    { http = [80, local.relay_port] },
+    var.enable_ingress ? { https = [443, local.relay_passthrough_port] } : {},
+  ) : { https = [443, 443] }
 }
 
 resource "kubernetes_service_v1" "activator" {
@@ -469,20 +538,22 @@ resource "kubernetes_service_v1" "activator" {
   metadata {
     name      = "hyperbola-activator"
     namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
-    labels = merge(local.managed_labels, {
-      "app.kubernetes.io/component" = "activator"
-    })
+    labels    = local.activator_labels
   }
 
   spec {
-    type          = "ExternalName"
-    external_name = var.activator_host
+    type          = local.relay ? "ClusterIP" : "ExternalName"
+    external_name = local.relay ? null : var.activator_host
+    selector      = local.relay ? local.relay_selector : null
 
-    port {
-      name        = "https"
-      port        = 443
-      target_port = 443
-      protocol    = "TCP"
+    dynamic "port" {
+      for_each = local.activator_ports
+      content {
+        name        = port.key
+        port        = port.value[0]
+        target_port = tostring(port.value[1])
+        protocol    = "TCP"
+      }
     }
   }
 }
@@ -492,33 +563,18 @@ resource "kubernetes_service_v1" "activator" {
 # -server-name, so nginx sends SNI to Cloud Run and checks its certificate (a sleeping
 # workspace's password and cookies cross this hop). The bundle is activator_ca_bundle, or the
 # public roots this module ships (activator-roots.pem). Public roots only: nothing secret.
+# The relay verifies with the same bundle when activator_ca_bundle is set, else with the
+# system roots of its image.
 resource "kubernetes_secret_v1" "activator_ca" {
   count = var.create_activator_service ? 1 : 0
 
   metadata {
     name      = var.activator_ca_secret_name
     namespace = kubernetes_namespace_v1.workspaces.metadata[0].name
-    labels = merge(local.managed_labels, {
-      "app.kubernetes.io/component" = "activator"
-    })
+    labels    = local.activator_labels
   }
 
   data = {
     "ca.crt" = local.activator_ca_bundle
   }
-}
-
-# ---------------------------------------------------------------------------------------
-# Optional: the wildcard record in a Cloud DNS zone of this project. Without a zone, create
-# "*.<domain> A <ingress_ip>" wherever the domain's DNS is hosted (output wildcard_dns_record).
-
-resource "google_dns_record_set" "wildcard" {
-  count = var.dns_managed_zone == null ? 0 : 1
-
-  project      = var.project_id
-  managed_zone = var.dns_managed_zone
-  name         = "*.${var.domain}."
-  type         = "A"
-  ttl          = 300
-  rrdatas      = [google_compute_address.ingress.address]
 }

@@ -1,11 +1,6 @@
 output "ingress_ip" {
-  description = "External IP of ingress-nginx; *.<domain> must resolve to it."
-  value       = google_compute_address.ingress.address
-}
-
-output "wildcard_dns_record" {
-  description = "The DNS record that makes workspace URLs resolve."
-  value       = "*.${var.domain}. 300 IN A ${google_compute_address.ingress.address}"
+  description = "External IP of ingress-nginx, or null without it (enable_ingress false)."
+  value       = var.enable_ingress ? google_compute_address.ingress[0].address : null
 }
 
 output "namespace" {
@@ -14,18 +9,18 @@ output "namespace" {
 }
 
 output "ingress_namespace" {
-  description = "Namespace of the ingress controller (source of the traffic workspace NetworkPolicies admit)."
-  value       = helm_release.ingress_nginx.namespace
+  description = "Namespace of the ingress controller (source of the traffic workspace NetworkPolicies admit), or null without it."
+  value       = var.enable_ingress ? helm_release.ingress_nginx[0].namespace : null
 }
 
 output "ingress_class_name" {
-  description = "IngressClass of the workspace Ingresses (HYPERBOLA_INGRESS_CLASS)."
-  value       = var.ingress_class_name
+  description = "IngressClass of the workspace Ingresses (HYPERBOLA_INGRESS_CLASS), or null without ingress-nginx."
+  value       = var.enable_ingress ? var.ingress_class_name : null
 }
 
 output "cluster_issuer_name" {
-  description = "ClusterIssuer named by the workspace Ingresses (HYPERBOLA_CLUSTER_ISSUER)."
-  value       = kubernetes_manifest.cluster_issuer.manifest.metadata.name
+  description = "ClusterIssuer named by the workspace Ingresses (HYPERBOLA_CLUSTER_ISSUER), or null without cert-manager."
+  value       = var.enable_ingress ? kubernetes_manifest.cluster_issuer[0].manifest.metadata.name : null
 }
 
 output "backup_pvc_name" {
@@ -39,7 +34,7 @@ output "backup_access_mode" {
 }
 
 output "activator_service" {
-  description = "Name of the ExternalName Service pointing at session-api, or null."
+  description = "Name of the Service that reaches session-api (ExternalName, or the relay's), or null."
   value       = var.create_activator_service ? kubernetes_service_v1.activator[0].metadata[0].name : null
 }
 
@@ -56,4 +51,9 @@ output "activator_ca_secret" {
 output "placeholder_priority_class" {
   description = "Name of the warm path's placeholders' PriorityClass (HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS)."
   value       = kubernetes_priority_class_v1.placeholder.metadata[0].name
+}
+
+output "relay_deployment" {
+  description = "Name of the activator relay's Deployment (gateway routing), or null."
+  value       = local.relay ? kubernetes_deployment_v1.relay[0].metadata[0].name : null
 }

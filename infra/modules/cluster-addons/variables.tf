@@ -1,5 +1,5 @@
 variable "project_id" {
-  description = "Project of the ingress IP and the optional Cloud DNS record."
+  description = "Project of the ingress IP."
   type        = string
 }
 
@@ -15,8 +15,57 @@ variable "prefix" {
 }
 
 variable "domain" {
-  description = "Parent domain of the workspace hosts; *.<domain> must resolve to the ingress IP."
+  description = "Parent domain of the workspace hosts (named in the ingress IP's description)."
   type        = string
+}
+
+variable "enable_ingress" {
+  description = "Run ingress-nginx (on a reserved regional IP), cert-manager and the Let's Encrypt ClusterIssuer: ingress routing, or gateway routing while both entry points serve (keep_ingress). False removes them."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "enable_relay" {
+  description = "Gateway routing: hyperbola-activator becomes a ClusterIP Service in front of the activator relay's Deployment (relay_image), with its NetworkPolicy, HealthCheckPolicy and GCPBackendPolicy. False keeps the ExternalName Service of ingress routing. A switch of its own, known at plan, because the image's reference may not be."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "relay_image" {
+  description = "Image of the activator relay (images/relay, hyperbola-relay:<tag>), needed with enable_relay."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.relay_image == null ? true : can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^\\s:@]+(:[A-Za-z0-9_.-]+|@sha256:[a-f0-9]{64})$", var.relay_image))
+    error_message = "The relay image must be a full reference with a tag or digest, such as us-central1-docker.pkg.dev/PROJECT/hyperbola/hyperbola-relay:1."
+  }
+}
+
+variable "relay_replicas" {
+  description = "Replicas of the activator relay (spread over nodes when it can)."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.relay_replicas >= 1 && floor(var.relay_replicas) == var.relay_replicas
+    error_message = "At least one relay replica, a whole number."
+  }
+}
+
+variable "gateway_source_cidrs" {
+  description = "Where the Gateway's traffic and its health checks come from: Google's front ends and health checkers. The relay's NetworkPolicy admits them (the workspaces' own take HYPERBOLA_GATEWAY_SOURCE_CIDRS)."
+  type        = list(string)
+  default     = ["35.191.0.0/16", "130.211.0.0/22"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.gateway_source_cidrs) > 0 && alltrue([for c in var.gateway_source_cidrs : can(cidrhost(c, 0))])
+    error_message = "Give at least one CIDR block, such as 35.191.0.0/16."
+  }
 }
 
 variable "namespace" {
@@ -74,11 +123,12 @@ variable "cluster_issuer_name" {
 }
 
 variable "acme_email" {
-  description = "Contact address registered with Let's Encrypt (expiry and policy notices)."
+  description = "Contact address registered with Let's Encrypt (expiry and policy notices); needed with enable_ingress."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.acme_email))
+    condition     = var.acme_email == null ? true : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.acme_email))
     error_message = "The ACME email must be an email address."
   }
 }
@@ -123,13 +173,13 @@ variable "backup_volume_size" {
 }
 
 variable "create_activator_service" {
-  description = "Create the hyperbola-activator ExternalName Service that names session-api (wake on access)."
+  description = "Create the hyperbola-activator Service that reaches session-api (wake on access): ExternalName, or the relay's with relay_image."
   type        = bool
   default     = true
 }
 
 variable "activator_host" {
-  description = "Host name of session-api (from its run.app URL), the target of the hyperbola-activator Service."
+  description = "Host name of session-api (from its run.app URL), the target of the hyperbola-activator Service or of its relay."
   type        = string
   default     = ""
 
@@ -137,12 +187,6 @@ variable "activator_host" {
     condition     = !can(regex("^https?://", var.activator_host))
     error_message = "Give a host name, not a URL."
   }
-}
-
-variable "dns_managed_zone" {
-  description = "Cloud DNS managed zone (in this project) that serves the domain; when set, the *.<domain> A record is created there. Null: create it yourself."
-  type        = string
-  default     = null
 }
 
 variable "activator_ca_bundle" {

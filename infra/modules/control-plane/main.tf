@@ -135,27 +135,46 @@ locals {
     HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS = var.placeholder_priority_class
   }
 
+  # Routing (docs/operations/routing.md). Ingress routing names ingress-nginx's class and
+  # namespace (the only source workspace NetworkPolicies admit) and cert-manager's issuer;
+  # gateway routing names the Gateway the control plane writes, its certificate map and
+  # address, and who may reach a workspace (Google's front ends). While both entry points
+  # serve (keep_ingress) both sets are given.
+  ingress_env = var.ingress_class == null ? {} : merge(
+    { HYPERBOLA_INGRESS_CLASS = var.ingress_class },
+    var.ingress_namespace == null ? {} : { HYPERBOLA_INGRESS_NAMESPACE = var.ingress_namespace },
+    var.cluster_issuer == null ? {} : { HYPERBOLA_CLUSTER_ISSUER = var.cluster_issuer },
+  )
+  gateway_env = var.routing != "gateway" ? {} : merge(
+    {
+      HYPERBOLA_GATEWAY_NAME         = var.gateway_name
+      HYPERBOLA_GATEWAY_CLASS        = var.gateway_class
+      HYPERBOLA_GATEWAY_SOURCE_CIDRS = join(",", var.gateway_source_cidrs)
+      HYPERBOLA_KEEP_INGRESS         = tostring(var.keep_ingress)
+    },
+    var.gateway_namespace == null ? {} : { HYPERBOLA_GATEWAY_NAMESPACE = var.gateway_namespace },
+    var.gateway_certmap == null ? {} : { HYPERBOLA_GATEWAY_CERTMAP = var.gateway_certmap },
+    var.gateway_address == null ? {} : { HYPERBOLA_GATEWAY_ADDRESS = var.gateway_address },
+  )
+  routing_env = merge(local.ingress_env, local.gateway_env, { HYPERBOLA_ROUTING = var.routing })
+
   # The variables the app reads (internal/config). Values are strings, as env always is.
-  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, local.network_env, local.warm_env, {
-    GOOGLE_CLOUD_PROJECT    = var.project_id
-    REDIS_HOST              = var.redis_host
-    REDIS_PORT              = tostring(var.redis_port)
-    SESSION_TTL             = tostring(var.session_ttl_seconds)
-    USER_POD_IMAGE          = var.user_pod_image
-    HYPERBOLA_BACKUP_IMAGE  = var.backup_image
-    USER_POD_PORT           = tostring(var.user_pod_port)
-    HYPERBOLA_NAMESPACE     = var.namespace
-    HYPERBOLA_DOMAIN        = var.domain
-    HYPERBOLA_STORAGE_CLASS = var.storage_class
-    HYPERBOLA_WARM_VOLUMES  = tostring(var.warm_volumes)
-    HYPERBOLA_INGRESS_CLASS = var.ingress_class
-    # Workspace NetworkPolicies admit traffic from this namespace only.
-    HYPERBOLA_INGRESS_NAMESPACE = var.ingress_namespace
-    HYPERBOLA_CLUSTER_ISSUER    = var.cluster_issuer
-    HYPERBOLA_BACKUP_PVC        = var.backup_pvc
-    HYPERBOLA_BACKUP_RETENTION  = "${var.backup_retention_days}d"
-    HYPERBOLA_KUBE_ENDPOINT     = "https://${var.kube_private_endpoint}"
-    HYPERBOLA_KUBE_CA           = var.kube_ca_certificate
+  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, local.network_env, local.warm_env, local.routing_env, {
+    GOOGLE_CLOUD_PROJECT       = var.project_id
+    REDIS_HOST                 = var.redis_host
+    REDIS_PORT                 = tostring(var.redis_port)
+    SESSION_TTL                = tostring(var.session_ttl_seconds)
+    USER_POD_IMAGE             = var.user_pod_image
+    HYPERBOLA_BACKUP_IMAGE     = var.backup_image
+    USER_POD_PORT              = tostring(var.user_pod_port)
+    HYPERBOLA_NAMESPACE        = var.namespace
+    HYPERBOLA_DOMAIN           = var.domain
+    HYPERBOLA_STORAGE_CLASS    = var.storage_class
+    HYPERBOLA_WARM_VOLUMES     = tostring(var.warm_volumes)
+    HYPERBOLA_BACKUP_PVC       = var.backup_pvc
+    HYPERBOLA_BACKUP_RETENTION = "${var.backup_retention_days}d"
+    HYPERBOLA_KUBE_ENDPOINT    = "https://${var.kube_private_endpoint}"
+    HYPERBOLA_KUBE_CA          = var.kube_ca_certificate
   })
 
   api_keys = merge([

@@ -96,18 +96,92 @@ variable "storage_class" {
 }
 
 variable "ingress_class" {
-  description = "IngressClass of the workspace Ingresses (HYPERBOLA_INGRESS_CLASS)."
+  description = "IngressClass of the workspace Ingresses (HYPERBOLA_INGRESS_CLASS); null (no ingress-nginx) sets none of the ingress settings."
   type        = string
+  default     = null
 }
 
 variable "ingress_namespace" {
-  description = "Namespace of the ingress controller, the only source workspace NetworkPolicies admit (HYPERBOLA_INGRESS_NAMESPACE)."
+  description = "Namespace of the ingress controller, whose pods workspace NetworkPolicies admit (HYPERBOLA_INGRESS_NAMESPACE); null leaves it unset."
   type        = string
+  default     = null
 }
 
 variable "cluster_issuer" {
-  description = "cert-manager ClusterIssuer named in each workspace Ingress (HYPERBOLA_CLUSTER_ISSUER)."
+  description = "cert-manager ClusterIssuer named in each workspace Ingress (HYPERBOLA_CLUSTER_ISSUER); null leaves it unset."
   type        = string
+  default     = null
+}
+
+# ---------------------------------------------------------------------------------------
+# Routing (docs/operations/routing.md).
+
+variable "routing" {
+  description = "HYPERBOLA_ROUTING: ingress (an Ingress per workspace, ingress-nginx and cert-manager) or gateway (an HTTPRoute per workspace on one shared Gateway with one wildcard certificate)."
+  type        = string
+  default     = "ingress"
+  nullable    = false
+
+  validation {
+    condition     = contains(["ingress", "gateway"], var.routing)
+    error_message = "Routing is ingress or gateway."
+  }
+}
+
+variable "keep_ingress" {
+  description = "HYPERBOLA_KEEP_INGRESS, with gateway routing: write each workspace's Ingress beside its HTTPRoute, so both entry points serve every session while DNS moves (the migration's first phase). False removes the Ingresses."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "gateway_name" {
+  description = "HYPERBOLA_GATEWAY_NAME: the shared Gateway the control plane writes and every HTTPRoute names."
+  type        = string
+  default     = "hyperbola"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.gateway_name))
+    error_message = "The Gateway name is a DNS label."
+  }
+}
+
+variable "gateway_namespace" {
+  description = "HYPERBOLA_GATEWAY_NAMESPACE: the Gateway's namespace; null is the workspace namespace (the app's default)."
+  type        = string
+  default     = null
+}
+
+variable "gateway_class" {
+  description = "HYPERBOLA_GATEWAY_CLASS: GKE's global external managed Application Load Balancer by default."
+  type        = string
+  default     = "gke-l7-global-external-managed"
+  nullable    = false
+}
+
+variable "gateway_certmap" {
+  description = "HYPERBOLA_GATEWAY_CERTMAP: the Certificate Manager map the Gateway names (annotation networking.gke.io/certmap); the gateway module's certificate_map."
+  type        = string
+  default     = null
+}
+
+variable "gateway_address" {
+  description = "HYPERBOLA_GATEWAY_ADDRESS: the name of the reserved global address the Gateway takes (a NamedAddress); the gateway module's address_name."
+  type        = string
+  default     = null
+}
+
+variable "gateway_source_cidrs" {
+  description = "HYPERBOLA_GATEWAY_SOURCE_CIDRS: who may reach a workspace pod in gateway routing: Google's front ends and health checkers."
+  type        = list(string)
+  default     = ["35.191.0.0/16", "130.211.0.0/22"]
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.gateway_source_cidrs : can(cidrhost(c, 0))])
+    error_message = "Each source is a CIDR block, such as 35.191.0.0/16."
+  }
 }
 
 variable "backup_pvc" {

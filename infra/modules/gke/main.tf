@@ -86,6 +86,17 @@ resource "google_container_cluster" "this" {
     workload_pool = "${var.project_id}.svc.id.goog"
   }
 
+  # GKE's managed Gateway controller and the Gateway API's standard-channel CRDs (Gateway,
+  # HTTPRoute), with GKE's own policies (HealthCheckPolicy, GCPBackendPolicy), for gateway
+  # routing (docs/operations/routing.md). Without it the block is left out: an existing
+  # cluster keeps whatever it has, and enabling it later is an in-place update.
+  dynamic "gateway_api_config" {
+    for_each = var.gateway_api_channel == null ? [] : [var.gateway_api_channel]
+    content {
+      channel = gateway_api_config.value
+    }
+  }
+
   addons_config {
     gce_persistent_disk_csi_driver_config {
       enabled = true

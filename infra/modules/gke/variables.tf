@@ -145,6 +145,17 @@ variable "enable_filestore_csi" {
   default     = false
 }
 
+variable "gateway_api_channel" {
+  description = "Gateway API on the cluster: CHANNEL_STANDARD installs GKE's Gateway controller and the standard-channel CRDs (gateway routing); null leaves the setting alone (ingress routing)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.gateway_api_channel == null ? true : contains(["CHANNEL_STANDARD", "CHANNEL_DISABLED"], var.gateway_api_channel)
+    error_message = "The Gateway API channel is CHANNEL_STANDARD, CHANNEL_DISABLED or null."
+  }
+}
+
 variable "deletion_protection" {
   description = "Refuse to destroy the cluster from Terraform."
   type        = bool
