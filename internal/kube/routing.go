@@ -93,48 +93,63 @@ func (o Options) gatewayActivatorPort() int32 {
 	return ActivatorPortHTTP
 }
 
+// OptionError is an Options field refused by Validate: Field is its name in Options (such as
+// "GatewayName"), so that the caller can name the setting it came from.
+type OptionError struct {
+	Field string
+	Err   error
+}
+
+func (e *OptionError) Error() string { return "kube options: " + e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// optionError is an OptionError about field.
+func optionError(field, format string, args ...any) error {
+	return &OptionError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
 // validateRouting checks the routing mode and, in gateway mode, the Gateway's settings.
 func (o Options) validateRouting() error {
 	switch o.Routing {
 	case "", RoutingIngress, RoutingGateway:
 	default:
-		return fmt.Errorf("kube options: routing %q: want %q or %q", o.Routing, RoutingIngress, RoutingGateway)
+		return optionError("Routing", "routing %q: want %q or %q", o.Routing, RoutingIngress, RoutingGateway)
 	}
 	if o.writesIngress() {
 		if errs := validation.IsDNS1123Label(o.IngressNamespace); len(errs) > 0 {
-			return fmt.Errorf("kube options: ingress namespace %q: %s", o.IngressNamespace, strings.Join(errs, "; "))
+			return optionError("IngressNamespace", "ingress namespace %q: %s", o.IngressNamespace, strings.Join(errs, "; "))
 		}
 	}
 	if !o.gateway() {
 		return nil
 	}
 	for _, c := range []struct {
-		what, v string
-		check   func(string) []string
+		field, what, v string
+		check          func(string) []string
 	}{
-		{"gateway name", o.GatewayName, validation.IsDNS1123Subdomain},
-		{"gateway namespace", o.GatewayNamespace, validation.IsDNS1123Label},
-		{"gateway class", o.GatewayClass, validation.IsDNS1123Subdomain},
+		{"GatewayName", "gateway name", o.GatewayName, validation.IsDNS1123Subdomain},
+		{"GatewayNamespace", "gateway namespace", o.GatewayNamespace, validation.IsDNS1123Label},
+		{"GatewayClass", "gateway class", o.GatewayClass, validation.IsDNS1123Subdomain},
 		// Google Cloud resource names: a letter, then up to 62 lowercase letters, digits and hyphens
-		{"gateway certificate map", o.GatewayCertMap, validation.IsDNS1123Label},
-		{"gateway address", o.GatewayAddress, validation.IsDNS1123Label},
-		{"gateway TLS secret", o.GatewayTLSSecret, validation.IsDNS1123Subdomain},
+		{"GatewayCertMap", "gateway certificate map", o.GatewayCertMap, validation.IsDNS1123Label},
+		{"GatewayAddress", "gateway address", o.GatewayAddress, validation.IsDNS1123Label},
+		{"GatewayTLSSecret", "gateway TLS secret", o.GatewayTLSSecret, validation.IsDNS1123Subdomain},
 	} {
 		if c.v == "" {
 			continue
 		}
 		if errs := c.check(c.v); len(errs) > 0 {
-			return fmt.Errorf("kube options: %s %q: %s", c.what, c.v, strings.Join(errs, "; "))
+			return optionError(c.field, "%s %q: %s", c.what, c.v, strings.Join(errs, "; "))
 		}
 	}
 	switch {
 	case o.GatewayCertMap != "" && o.GatewayTLSSecret != "":
-		return fmt.Errorf("kube options: a gateway certificate map and a gateway TLS secret: set one (the map on GKE, the Secret elsewhere)")
+		return optionError("GatewayCertMap", "a gateway certificate map and a gateway TLS secret: set one (the map on GKE, the Secret elsewhere)")
 	case len(o.GatewaySourceCIDRs) == 0:
-		return fmt.Errorf("kube options: gateway source CIDRs are empty: the Gateway's proxies could reach no workspace")
+		return optionError("GatewaySourceCIDRs", "gateway source CIDRs are empty: the Gateway's proxies could reach no workspace")
 	}
 	if err := ValidateCIDRs(o.GatewaySourceCIDRs); err != nil {
-		return fmt.Errorf("kube options: gateway source CIDRs: %w", err)
+		return optionError("GatewaySourceCIDRs", "gateway source CIDRs: %w", err)
 	}
 	return nil
 }
