@@ -215,12 +215,9 @@ func withoutPods(objs []string) []string {
 	})
 }
 
-func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names) map[session.ObjectKind]string {
-	return routeVersions(t, cs, ns, n, false)
-}
-
-// routeVersions is resourceVersions with the HTTPRoute in place of the Ingress when gateway.
-func routeVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names, gateway bool) map[session.ObjectKind]string {
+// resourceVersions are the resourceVersions of the workspace's six objects, its route the
+// HTTPRoute when gateway, else the Ingress.
+func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names, gateway bool) map[session.ObjectKind]string {
 	t.Helper()
 	ctx, get := t.Context(), metav1.GetOptions{}
 	rv := map[session.ObjectKind]string{}
@@ -307,13 +304,13 @@ func testWorkspaceLifecycle(t *testing.T, mode ...func(*Options)) {
 	}
 
 	// Apply again, with another password: nothing changes, the password is kept.
-	before := routeVersions(t, cs, ns, n, gw)
+	before := resourceVersions(t, cs, ns, n, gw)
 	again := ws
 	again.Password = "another-password"
 	if err := c.Apply(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	if after := routeVersions(t, cs, ns, n, gw); !maps.Equal(before, after) {
+	if after := resourceVersions(t, cs, ns, n, gw); !maps.Equal(before, after) {
 		t.Errorf("a repeated Apply changed objects: resourceVersions %v → %v", before, after)
 	}
 	if pw, _ := c.Password(ctx, ws.ID); pw != ws.Password {
