@@ -6,7 +6,8 @@ import (
 )
 
 // Workspace is the desired shape of one session's Kubernetes objects: what internal/kube
-// builds its PVC, Deployment, Service, Ingress, NetworkPolicy and Secret from.
+// builds its PVC, Deployment, Service, route (Ingress or HTTPRoute), NetworkPolicy and Secret
+// from.
 type Workspace struct {
 	ID       string
 	UserID   string
