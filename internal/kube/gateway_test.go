@@ -253,3 +253,27 @@ func TestSummarizeRoutes(t *testing.T) {
 		}
 	}
 }
+
+// An Ingress kept beside the HTTPRoute sends a sleeping workspace to gateway mode's activator
+// Service (the plain HTTP relay) as the route does, without the HTTPS annotations of ingress
+// mode's activator, whatever ActivatorHost says.
+func TestKeptIngressToTheRelay(t *testing.T) {
+	o := gatewayOptions()
+	o.KeepIngress = true
+	o.ActivatorHost = "session-api-123456789012.us-central1.run.app"
+	ac, err := Ingress(sleepingWorkspace(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ing networkingv1.Ingress
+	roundTrip(t, ac, &ing)
+	b := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
+	if b.Name != "hyperbola-activator" || b.Port.Number != 80 {
+		t.Errorf("backend %+v", b)
+	}
+	for _, k := range []string{AnnotationBackendProtocol, AnnotationUpstreamVhost, AnnotationProxySSLSecret} {
+		if v, ok := ing.Annotations[k]; ok {
+			t.Errorf("annotation %s=%s on a kept Ingress", k, v)
+		}
+	}
+}
