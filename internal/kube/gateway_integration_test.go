@@ -41,6 +41,17 @@ func TestIntegrationEnsureGateway(t *testing.T) {
 			if g.Generation != 1 {
 				t.Errorf("a repeated EnsureGateway changed the Gateway: generation %d", g.Generation)
 			}
+			r, err := gatewayClient(t, cs).GatewayV1().HTTPRoutes(o.Namespace).Get(t.Context(), o.redirectRouteName(), metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := r.Spec.Rules[0].Filters[0]; f.RequestRedirect == nil || *f.RequestRedirect.Scheme != "https" || r.Generation != 1 {
+				t.Errorf("redirect route %+v", r)
+			}
+			// the shared objects belong to no session: observing every session skips them
+			if all, err := c.ObserveAll(t.Context()); err != nil || len(all) != 0 {
+				t.Errorf("ObserveAll = %v, %v", all, err)
+			}
 		})
 	}
 	// ingress mode: nothing, not even a request for a kind the cluster may not have

@@ -60,6 +60,10 @@ func TestGoldenGatewayLocal(t *testing.T) {
 	golden(t, "gateway-local", Gateway(localGatewayOptions()), nil, &gwv1.Gateway{})
 }
 
+func TestGoldenRedirectRoute(t *testing.T) {
+	golden(t, "httproute-redirect", RedirectRoute(gatewayOptions()), nil, &gwv1.HTTPRoute{})
+}
+
 func TestGoldenHealthCheckPolicy(t *testing.T) {
 	got, err := HealthCheckPolicy(testWorkspace(), gatewayOptions())
 	golden(t, "healthcheckpolicy", got.Object, err, &map[string]any{})

@@ -102,7 +102,8 @@ func (d dynamicDeleter) Delete(ctx context.Context, name string, opts metav1.Del
 	return d.c.dyn.Resource(d.r).Namespace(d.c.opts.Namespace).Delete(ctx, name, opts)
 }
 
-// EnsureGateway applies the shared Gateway (Gateway) in gateway mode; in ingress mode it does
+// EnsureGateway applies the shared Gateway (Gateway) and its redirect to HTTPS
+// (RedirectRoute) in gateway mode; in ingress mode it does
 // nothing. The sweep runs it every time, so a Gateway deleted or changed by hand comes back
 // as configured.
 func (c *Cluster) EnsureGateway(ctx context.Context) error {
@@ -110,8 +111,12 @@ func (c *Cluster) EnsureGateway(ctx context.Context) error {
 	if !o.gateway() {
 		return nil
 	}
-	name := o.gatewayName()
-	return c.withGateway(ObjectGateway, name, func(gw gateway.Interface) func(context.Context) error {
-		return applyStep(c, ObjectGateway, name, gw.GatewayV1().Gateways(o.gatewayNamespace()).Apply, Gateway(o))
-	})(ctx)
+	name, ns := o.gatewayName(), o.gatewayNamespace()
+	return parallel(ctx,
+		c.withGateway(ObjectGateway, name, func(gw gateway.Interface) func(context.Context) error {
+			return applyStep(c, ObjectGateway, name, gw.GatewayV1().Gateways(ns).Apply, Gateway(o))
+		}),
+		c.withGateway(session.ObjectHTTPRoute, o.redirectRouteName(), func(gw gateway.Interface) func(context.Context) error {
+			return applyStep(c, session.ObjectHTTPRoute, o.redirectRouteName(), gw.GatewayV1().HTTPRoutes(ns).Apply, RedirectRoute(o))
+		}))
 }

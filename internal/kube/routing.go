@@ -34,6 +34,10 @@ const (
 	GatewayListener = "https"
 	// GatewayHTTPSPort is that listener's port.
 	GatewayHTTPSPort int32 = 443
+	// GatewayHTTPListener and GatewayHTTPPort are the Gateway's plain HTTP listener, which
+	// only redirects to HTTPS (RedirectRoute).
+	GatewayHTTPListener       = "http"
+	GatewayHTTPPort     int32 = 80
 	// AnnotationCertMap names the Certificate Manager map a GKE Gateway serves its
 	// certificates from.
 	AnnotationCertMap = "networking.gke.io/certmap"
