@@ -48,13 +48,25 @@ type Config struct {
 	// The workspace NetworkPolicy: DNS (port 53) only to the pods labelled DNSPodLabels in
 	// DNSNamespace and to DNSCIDRs; the workspace port open to ProbeSourceCIDRs as well as to
 	// the ingress controller.
-	DNSNamespace     string        // HYPERBOLA_DNS_NAMESPACE: the cluster DNS's namespace (default "kube-system")
-	DNSPodLabels     string        // HYPERBOLA_DNS_POD_LABELS: key=value,... of the cluster DNS's pods (default "k8s-app=kube-dns")
-	DNSCIDRs         []string      // HYPERBOLA_DNS_CIDRS: more DNS servers, port 53 only, such as NodeLocal DNSCache's 169.254.20.10/32
-	ProbeSourceCIDRs []string      // HYPERBOLA_PROBE_SOURCE_CIDRS: where the sweep's probe comes from (Cloud Run's Direct VPC egress subnet); empty = no such rule
-	BackupPVC        string        // HYPERBOLA_BACKUP_PVC (default "hyperbola-backups")
-	BackupImage      string        // HYPERBOLA_BACKUP_IMAGE (default DefaultBackupImage)
-	BackupDeadline   time.Duration // HYPERBOLA_BACKUP_DEADLINE: how long one backup may run (default 30m)
+	DNSNamespace     string   // HYPERBOLA_DNS_NAMESPACE: the cluster DNS's namespace (default "kube-system")
+	DNSPodLabels     string   // HYPERBOLA_DNS_POD_LABELS: key=value,... of the cluster DNS's pods (default "k8s-app=kube-dns")
+	DNSCIDRs         []string // HYPERBOLA_DNS_CIDRS: more DNS servers, port 53 only, such as NodeLocal DNSCache's 169.254.20.10/32
+	ProbeSourceCIDRs []string // HYPERBOLA_PROBE_SOURCE_CIDRS: where the sweep's probe comes from (Cloud Run's Direct VPC egress subnet); empty = no such rule
+	// Routing (docs/operations/routing.md): "ingress" (an Ingress and a certificate per
+	// workspace) or "gateway" (an HTTPRoute per workspace on one shared Gateway with one
+	// wildcard certificate).
+	Routing            string        // HYPERBOLA_ROUTING: ingress (default) or gateway
+	GatewayName        string        // HYPERBOLA_GATEWAY_NAME: the shared Gateway (default "hyperbola")
+	GatewayNamespace   string        // HYPERBOLA_GATEWAY_NAMESPACE: its namespace (default: HYPERBOLA_NAMESPACE)
+	GatewayClass       string        // HYPERBOLA_GATEWAY_CLASS (default "gke-l7-global-external-managed"; the local cluster's is "hyperbola-local")
+	GatewayCertMap     string        // HYPERBOLA_GATEWAY_CERTMAP: GKE Certificate Manager map holding the wildcard certificate
+	GatewayAddress     string        // HYPERBOLA_GATEWAY_ADDRESS: the name of a reserved global static IP for the Gateway
+	GatewayTLSSecret   string        // HYPERBOLA_GATEWAY_TLS_SECRET: a wildcard certificate's Secret, for Gateway implementations other than GKE's
+	GatewaySourceCIDRs []string      // HYPERBOLA_GATEWAY_SOURCE_CIDRS: where the Gateway's proxies reach a workspace from (default GKE's 35.191.0.0/16,130.211.0.0/22)
+	KeepIngress        bool          // HYPERBOLA_KEEP_INGRESS: in gateway mode, keep writing each workspace's Ingress too (a migration; default false)
+	BackupPVC          string        // HYPERBOLA_BACKUP_PVC (default "hyperbola-backups")
+	BackupImage        string        // HYPERBOLA_BACKUP_IMAGE (default DefaultBackupImage)
+	BackupDeadline     time.Duration // HYPERBOLA_BACKUP_DEADLINE: how long one backup may run (default 30m)
 	// BackupRetention is HYPERBOLA_BACKUP_RETENTION: how long an archive is kept before the
 	// sweep removes it, as a duration or in days ("30d", the default); 0 keeps archives forever.
 	BackupRetention time.Duration
@@ -151,6 +163,16 @@ type Config struct {
 	PlaceholderPriorityClass string // HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS: the placeholders' PriorityClass (default "hyperbola-placeholder")
 }
 
+// The routing modes (HYPERBOLA_ROUTING).
+const (
+	RoutingIngress = "ingress"
+	RoutingGateway = "gateway"
+)
+
+// DefaultGatewaySourceCIDRs is HYPERBOLA_GATEWAY_SOURCE_CIDRS's default: GKE's Google front
+// ends and health checkers, which reach a workspace pod at its IP.
+func DefaultGatewaySourceCIDRs() []string { return []string{"35.191.0.0/16", "130.211.0.0/22"} }
+
 // DefaultPricePerHour is HYPERBOLA_PRICE_PER_HOUR's default: what one workspace with the
 // default requests (250m CPU, 256Mi memory) costs per running hour on GKE Autopilot at
 // us-central1 list prices (0.25 × $0.0445 per vCPU-hour + 0.25 × $0.0049225 per GiB-hour).
@@ -205,6 +227,15 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		DNSPodLabels:        r.str("HYPERBOLA_DNS_POD_LABELS", "k8s-app=kube-dns"),
 		DNSCIDRs:            r.cidrs("HYPERBOLA_DNS_CIDRS"),
 		ProbeSourceCIDRs:    r.cidrs("HYPERBOLA_PROBE_SOURCE_CIDRS"),
+		Routing:             strings.ToLower(r.str("HYPERBOLA_ROUTING", RoutingIngress)),
+		GatewayName:         r.str("HYPERBOLA_GATEWAY_NAME", "hyperbola"),
+		GatewayNamespace:    r.str("HYPERBOLA_GATEWAY_NAMESPACE", ""),
+		GatewayClass:        r.str("HYPERBOLA_GATEWAY_CLASS", "gke-l7-global-external-managed"),
+		GatewayCertMap:      r.str("HYPERBOLA_GATEWAY_CERTMAP", ""),
+		GatewayAddress:      r.str("HYPERBOLA_GATEWAY_ADDRESS", ""),
+		GatewayTLSSecret:    r.str("HYPERBOLA_GATEWAY_TLS_SECRET", ""),
+		GatewaySourceCIDRs:  r.cidrs("HYPERBOLA_GATEWAY_SOURCE_CIDRS"),
+		KeepIngress:         r.boolean("HYPERBOLA_KEEP_INGRESS", false),
 		BackupPVC:           r.str("HYPERBOLA_BACKUP_PVC", "hyperbola-backups"),
 		BackupImage:         r.str("HYPERBOLA_BACKUP_IMAGE", DefaultBackupImage),
 		BackupDeadline:      r.dur("HYPERBOLA_BACKUP_DEADLINE", 30*time.Minute),
@@ -263,9 +294,16 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	if len(c.ImageAllowlist) == 0 {
 		c.ImageAllowlist = session.DefaultImageAllowlist(c.UserPodImage)
 	}
+	if c.GatewayNamespace == "" {
+		c.GatewayNamespace = c.Namespace
+	}
+	if len(c.GatewaySourceCIDRs) == 0 {
+		c.GatewaySourceCIDRs = DefaultGatewaySourceCIDRs()
+	}
 	if c.ActivatorPort == 0 {
 		c.ActivatorPort = 80
-		if c.ActivatorHost != "" {
+		// in gateway mode the activator's Service is plain HTTP (GKE's relay speaks HTTPS on)
+		if c.ActivatorHost != "" && c.Routing != RoutingGateway {
 			c.ActivatorPort = 443
 		}
 	}
@@ -308,6 +346,10 @@ func (c *Config) Validate() error {
 	case c.ReadinessInterval != ReadinessOff && (c.ReadinessInterval < time.Millisecond || c.ReadinessInterval > 10*time.Second):
 		// every waiting status call waits up to one interval for its answer
 		return fmt.Errorf("HYPERBOLA_READINESS_INTERVAL must be a duration between 1ms and 10s, such as 100ms, or off")
+	case c.Routing != RoutingIngress && c.Routing != RoutingGateway:
+		return fmt.Errorf("HYPERBOLA_ROUTING=%q: want %s or %s", c.Routing, RoutingIngress, RoutingGateway)
+	case c.Routing == RoutingGateway && c.GatewayCertMap != "" && c.GatewayTLSSecret != "":
+		return fmt.Errorf("HYPERBOLA_GATEWAY_CERTMAP and HYPERBOLA_GATEWAY_TLS_SECRET are both set: set one (the map on GKE, the Secret elsewhere)")
 	case c.ActivatorPort <= 0 || c.ActivatorPort > 65535:
 		return fmt.Errorf("HYPERBOLA_ACTIVATOR_PORT must be a port number")
 	case c.PricePerHour < 0 || c.StoragePricePerGBMonth < 0:

@@ -372,3 +372,46 @@ func TestWarmVolumes(t *testing.T) {
 		t.Errorf("a negative pool: %v", err)
 	}
 }
+
+func TestRoutingSettings(t *testing.T) {
+	c, err := FromLookup(lookup(map[string]string{"HYPERBOLA_NAMESPACE": "ws"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Routing != RoutingIngress || c.GatewayName != "hyperbola" || c.GatewayNamespace != "ws" ||
+		c.GatewayClass != "gke-l7-global-external-managed" || c.GatewayCertMap != "" || c.GatewayAddress != "" ||
+		c.GatewayTLSSecret != "" || strings.Join(c.GatewaySourceCIDRs, ",") != "35.191.0.0/16,130.211.0.0/22" || c.KeepIngress {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = FromLookup(lookup(map[string]string{
+		"HYPERBOLA_ROUTING": "Gateway", "HYPERBOLA_GATEWAY_NAME": "gw", "HYPERBOLA_GATEWAY_NAMESPACE": "edge",
+		"HYPERBOLA_GATEWAY_CLASS": "hyperbola-local", "HYPERBOLA_GATEWAY_TLS_SECRET": "wild",
+		"HYPERBOLA_GATEWAY_SOURCE_CIDRS": "10.0.0.0/8", "HYPERBOLA_KEEP_INGRESS": "true",
+		"HYPERBOLA_ACTIVATOR_HOST": "api.run.app",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Routing != RoutingGateway || c.GatewayName != "gw" || c.GatewayNamespace != "edge" || c.GatewayClass != "hyperbola-local" ||
+		c.GatewayTLSSecret != "wild" || strings.Join(c.GatewaySourceCIDRs, ",") != "10.0.0.0/8" || !c.KeepIngress {
+		t.Fatalf("set: %+v", c)
+	}
+	// in gateway mode the activator's Service is plain HTTP even with a host
+	if c.ActivatorPort != 80 {
+		t.Errorf("gateway activator port %d, want 80", c.ActivatorPort)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"HYPERBOLA_ROUTING": "nginx"}, "HYPERBOLA_ROUTING"},
+		{map[string]string{"HYPERBOLA_KEEP_INGRESS": "maybe"}, "HYPERBOLA_KEEP_INGRESS"},
+		{map[string]string{"HYPERBOLA_GATEWAY_SOURCE_CIDRS": "35.191.0.1/16"}, "HYPERBOLA_GATEWAY_SOURCE_CIDRS"},
+		{map[string]string{"HYPERBOLA_ROUTING": "gateway", "HYPERBOLA_GATEWAY_CERTMAP": "m", "HYPERBOLA_GATEWAY_TLS_SECRET": "s"}, "HYPERBOLA_GATEWAY_CERTMAP"},
+	} {
+		_, err := FromLookup(lookup(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.env, err, tc.want)
+		}
+	}
+}

@@ -14,7 +14,9 @@ import (
 )
 
 // Apply creates or updates the workspace's six objects at once. The PVC, Deployment, Service,
-// Ingress and NetworkPolicy are server-side applied (field manager "hyperbola", forced). The
+// route (Route's: the Ingress, or in gateway mode the HTTPRoute, GKE's policies on a GKE
+// Gateway, and an Ingress kept only while Options.KeepIngress) and NetworkPolicy are
+// server-side applied (field manager "hyperbola", forced). The
 // Secret is created only when missing (with ws.Password; an existing password is never
 // replaced), then its labels and annotations are applied. Everything is built before the
 // first API call, so bad input changes nothing.
@@ -31,14 +33,15 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 		}
 	}
 	n, core, net := w.names, c.cs.CoreV1(), c.cs.NetworkingV1()
-	return parallel(ctx,
+	steps := []func(context.Context) error{
 		c.warm(w, c.applyClaim(persistentVolumeClaim(w, o), n.Data)),
 		applyStep(c, session.ObjectDeployment, n.Workspace, c.cs.AppsV1().Deployments(o.Namespace).Apply, deployment(w, o)),
 		applyStep(c, session.ObjectService, n.Workspace, core.Services(o.Namespace).Apply, service(w, o)),
-		applyStep(c, session.ObjectIngress, n.Workspace, net.Ingresses(o.Namespace).Apply, ingress(w, o)),
 		applyStep(c, session.ObjectNetworkPolicy, n.Workspace, net.NetworkPolicies(o.Namespace).Apply, networkPolicy(w, o)),
 		c.applySecret(sec, secretMetadata(w, o), n.Auth),
-	)
+	}
+	steps = append(steps, c.routeSteps(w)...)
+	return parallel(ctx, append(steps, c.gatewaySteps(w)...)...)
 }
 
 // applyStep server-side applies one object, ac named name, with a typed client's Apply (field

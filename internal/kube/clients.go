@@ -3,10 +3,12 @@ package kube
 import (
 	"fmt"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // Budget is a client-side rate limit: QPS requests a second on average, Burst at once.
@@ -31,10 +33,18 @@ var (
 // Clients are the clients of one rest.Config with a client-side limiter each for writes and
 // for reads: Write applies, patches, creates and deletes (and makes the reads a write depends
 // on); Read and Metadata make the reads of the methods that only observe.
+//
+// Gateway and GatewayRead are the Gateway API's clients (HTTPRoutes, the Gateway) on the same
+// budgets, and Dynamic (on the write budget) applies GKE's policies, which have no Go types:
+// they are used in gateway mode alone (Options.Routing), so a cluster without the Gateway API's
+// kinds is never asked about them in ingress mode.
 type Clients struct {
-	Write    kubernetes.Interface
-	Read     kubernetes.Interface
-	Metadata metadata.Interface // on the read budget
+	Write       kubernetes.Interface
+	Read        kubernetes.Interface
+	Metadata    metadata.Interface // on the read budget
+	Gateway     gateway.Interface
+	GatewayRead gateway.Interface
+	Dynamic     dynamic.Interface
 }
 
 // NewClients builds Clients from cfg with budgets b. Both share cfg's HTTP client (one connection pool); cfg's own QPS, Burst and
@@ -68,6 +78,15 @@ func NewClients(cfg *rest.Config, b Budgets) (*Clients, error) {
 	}
 	if out.Metadata, err = metadata.NewForConfigAndClient(rc, hc); err != nil {
 		return nil, fmt.Errorf("kube: metadata client: %w", err)
+	}
+	if out.Gateway, err = gateway.NewForConfigAndClient(wc, hc); err != nil {
+		return nil, fmt.Errorf("kube: gateway client: %w", err)
+	}
+	if out.GatewayRead, err = gateway.NewForConfigAndClient(rc, hc); err != nil {
+		return nil, fmt.Errorf("kube: gateway read client: %w", err)
+	}
+	if out.Dynamic, err = dynamic.NewForConfigAndClient(wc, hc); err != nil {
+		return nil, fmt.Errorf("kube: dynamic client: %w", err)
 	}
 	return &out, nil
 }

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -29,6 +31,9 @@ type Cluster struct {
 	cs     kubernetes.Interface // writes, and the reads a write depends on
 	rd     kubernetes.Interface // the reads of the methods that only observe
 	md     metadata.Interface   // nil: Secrets are listed through rd (see NewCluster)
+	gw     gateway.Interface    // gateway mode: HTTPRoutes and the Gateway (writes)
+	gwrd   gateway.Interface    // gateway mode: HTTPRoutes (reads)
+	dyn    dynamic.Interface    // gateway mode on GKE: GKE's policies
 	opts   Options
 	now    func() time.Time
 	rounds *readinessRounds // nil: Readiness reads per call (Options.ReadinessInterval < 0)
@@ -42,7 +47,10 @@ var _ session.Cluster = (*Cluster)(nil)
 // one, by name). The options are expected to be valid (internal/stack builds them from the
 // configuration; Options.Validate checks them).
 func NewClusterFromClients(cl *Clients, opts Options) *Cluster {
-	c := &Cluster{cs: cl.Write, rd: cl.Read, md: cl.Metadata, opts: opts, now: time.Now}
+	c := &Cluster{cs: cl.Write, rd: cl.Read, md: cl.Metadata, gw: cl.Gateway, gwrd: cl.GatewayRead, dyn: cl.Dynamic, opts: opts, now: time.Now}
+	if c.gwrd == nil {
+		c.gwrd = c.gw
+	}
 	if iv := opts.readinessInterval(); iv > 0 {
 		c.rounds = newReadinessRounds(iv, clock.RealClock{}, c.readinessRound)
 	}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
@@ -52,7 +53,37 @@ func newCluster(t *testing.T, mutate ...func(*Options)) (*Cluster, kubernetes.In
 	if err := k.CreateBackupPVC(t.Context(), ns, backupPVC); err != nil {
 		t.Fatal(err)
 	}
-	return NewCluster(k.Client, o), k.Client
+	if !o.gateway() {
+		return NewCluster(k.Client, o), k.Client
+	}
+	cl, err := NewClients(k.Config, Budgets{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Write, cl.Read = k.Client, k.Client
+	return NewClusterFromClients(cl, o), k.Client
+}
+
+// inGateway puts a test cluster in gateway mode with the local cluster's GatewayClass, as
+// make run does (the Gateway in the workspace namespace).
+func inGateway(o *Options) {
+	o.Routing = RoutingGateway
+	o.GatewayClass = "hyperbola-local"
+	o.GatewaySourceCIDRs = DefaultGatewaySourceCIDRs()
+}
+
+// gatewayClient is the Gateway API's client of the local cluster cs belongs to (nil for
+// another).
+func gatewayClient(t *testing.T, cs kubernetes.Interface) gateway.Interface {
+	t.Helper()
+	if env == nil || env.Kube == nil || cs != env.Kube.Client {
+		return nil
+	}
+	gw, err := gateway.NewForConfig(env.Kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw
 }
 
 func newWorkspace(t *testing.T) session.Workspace {
@@ -156,6 +187,13 @@ func labelled(t *testing.T, cs kubernetes.Interface, ns, id string) []string {
 	} else {
 		add("Pod", ptrs(l.Items), nil)
 	}
+	if gw := gatewayClient(t, cs); gw != nil {
+		if l, err := gw.GatewayV1().HTTPRoutes(ns).List(ctx, lo); err != nil {
+			add("HTTPRoute", nil, err)
+		} else {
+			add("HTTPRoute", ptrs(l.Items), nil)
+		}
+	}
 	slices.Sort(out)
 	return out
 }
@@ -177,7 +215,9 @@ func withoutPods(objs []string) []string {
 	})
 }
 
-func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names) map[session.ObjectKind]string {
+// resourceVersions are the resourceVersions of the workspace's six objects, its route the
+// HTTPRoute when gateway, else the Ingress.
+func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names, gateway bool) map[session.ObjectKind]string {
 	t.Helper()
 	ctx, get := t.Context(), metav1.GetOptions{}
 	rv := map[session.ObjectKind]string{}
@@ -193,8 +233,13 @@ func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names)
 	check(session.ObjectDeployment, dep, err)
 	svc, err := cs.CoreV1().Services(ns).Get(ctx, n.Workspace, get)
 	check(session.ObjectService, svc, err)
-	ing, err := cs.NetworkingV1().Ingresses(ns).Get(ctx, n.Workspace, get)
-	check(session.ObjectIngress, ing, err)
+	if gateway {
+		r, err := gatewayClient(t, cs).GatewayV1().HTTPRoutes(ns).Get(ctx, n.Workspace, get)
+		check(session.ObjectHTTPRoute, r, err)
+	} else {
+		ing, err := cs.NetworkingV1().Ingresses(ns).Get(ctx, n.Workspace, get)
+		check(session.ObjectIngress, ing, err)
+	}
 	np, err := cs.NetworkingV1().NetworkPolicies(ns).Get(ctx, n.Workspace, get)
 	check(session.ObjectNetworkPolicy, np, err)
 	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, n.Auth, get)
@@ -202,13 +247,24 @@ func resourceVersions(t *testing.T, cs kubernetes.Interface, ns string, n Names)
 	return rv
 }
 
-// The whole life of a workspace: apply → Ready, re-apply, sleep, wake, grow, relabel, delete.
+// The whole life of a workspace: apply → Ready, re-apply, sleep, wake, grow, relabel, delete;
+// in each routing mode.
 func TestIntegrationWorkspaceLifecycle(t *testing.T) {
-	c, cs := newCluster(t)
+	t.Run("ingress", func(t *testing.T) { testWorkspaceLifecycle(t) })
+	t.Run("gateway", func(t *testing.T) { testWorkspaceLifecycle(t, inGateway) })
+}
+
+func testWorkspaceLifecycle(t *testing.T, mode ...func(*Options)) {
+	c, cs := newCluster(t, mode...)
 	ns := c.Options().Namespace
 	ctx := t.Context()
 	ws := newWorkspace(t)
 	n, _ := NamesFor(ws.ID)
+	gw := c.Options().gateway()
+	route, kinds := "Ingress/"+n.Workspace, session.WorkspaceKinds
+	if gw {
+		route, kinds = "HTTPRoute/"+n.Workspace, session.GatewayWorkspaceKinds
+	}
 
 	start := time.Now()
 	if err := c.Apply(ctx, ws); err != nil {
@@ -218,9 +274,10 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 
 	// Exactly the six objects, with our labels, accepted by the API server.
 	want := []string{
-		"Deployment/" + n.Workspace, "Ingress/" + n.Workspace, "NetworkPolicy/" + n.Workspace,
+		"Deployment/" + n.Workspace, route, "NetworkPolicy/" + n.Workspace,
 		"PersistentVolumeClaim/" + n.Data, "Secret/" + n.Auth, "Service/" + n.Workspace,
 	}
+	slices.Sort(want)
 	if got := withoutPods(labelled(t, cs, ns, ws.ID)); !slices.Equal(got, want) {
 		t.Fatalf("labelled objects = %v, want %v", got, want)
 	}
@@ -231,8 +288,8 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 	t.Logf("timing: Apply (6 objects in parallel) %v; Apply → Observe.Ready %v", applied.Round(time.Millisecond), (applied + readyIn).Round(time.Millisecond))
 
 	obs := observe(t, c, ws.ID)
-	if !obs.Complete || !slices.Equal(obs.Kinds, session.WorkspaceKinds) {
-		t.Errorf("kinds %v complete %v", obs.Kinds, obs.Complete)
+	if !obs.Complete || obs.Reroute || !slices.Equal(obs.Kinds, kinds) {
+		t.Errorf("kinds %v complete %v reroute %v", obs.Kinds, obs.Complete, obs.Reroute)
 	}
 	if obs.UserID != ws.UserID || !obs.Created.Equal(ws.CreatedAt) || obs.IdleTimeout != ws.IdleTimeout ||
 		!maps.Equal(obs.Labels, ws.Labels) {
@@ -247,13 +304,13 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 	}
 
 	// Apply again, with another password: nothing changes, the password is kept.
-	before := resourceVersions(t, cs, ns, n)
+	before := resourceVersions(t, cs, ns, n, gw)
 	again := ws
 	again.Password = "another-password"
 	if err := c.Apply(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	if after := resourceVersions(t, cs, ns, n); !maps.Equal(before, after) {
+	if after := resourceVersions(t, cs, ns, n, gw); !maps.Equal(before, after) {
 		t.Errorf("a repeated Apply changed objects: resourceVersions %v → %v", before, after)
 	}
 	if pw, _ := c.Password(ctx, ws.ID); pw != ws.Password {
@@ -265,10 +322,18 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 		t.Errorf("Apply without a password: %v", err)
 	}
 
-	// Sleep: no pods, the claim stays bound.
+	// Sleep: no pods, the claim stays bound, the host goes to the activator.
 	start = time.Now()
 	if err := c.Scale(ctx, ws.ID, 0); err != nil {
 		t.Fatal(err)
+	}
+	asleep := ws
+	asleep.Password, asleep.Replicas, asleep.Activator = "", 0, true
+	if err := c.Route(ctx, asleep); err != nil {
+		t.Fatal(err)
+	}
+	if b := routedTo(t, cs, ns, n, gw); b != "hyperbola-activator" {
+		t.Errorf("asleep: routed to %s, want the activator", b)
 	}
 	eventually(t, 30*time.Second, "no pods after Scale(0)", func() (bool, error) {
 		o := observe(t, c, ws.ID)
@@ -289,6 +354,12 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "Ready after Scale(1)", func() (bool, error) { return observe(t, c, ws.ID).Ready, nil })
+	if err := c.Route(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	if b := routedTo(t, cs, ns, n, gw); b != n.Workspace {
+		t.Errorf("awake: routed to %s, want the workspace", b)
+	}
 	t.Logf("timing: Scale(1) → Observe.Ready %v", time.Since(start).Round(time.Millisecond))
 
 	// A grown claim is applied in place; a shrunk one is refused, naming the field.
@@ -355,6 +426,24 @@ func TestIntegrationWorkspaceLifecycle(t *testing.T) {
 	if obs := observe(t, c, ws.ID); obs.Exists() {
 		t.Errorf("after deleting all: %+v", obs)
 	}
+}
+
+// routedTo is the Service the workspace's route (its HTTPRoute when gateway, else its
+// Ingress) sends its host to.
+func routedTo(t *testing.T, cs kubernetes.Interface, ns string, n Names, gateway bool) string {
+	t.Helper()
+	if gateway {
+		r, err := gatewayClient(t, cs).GatewayV1().HTTPRoutes(ns).Get(t.Context(), n.Workspace, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(r.Spec.Rules[0].BackendRefs[0].Name)
+	}
+	ing, err := cs.NetworkingV1().Ingresses(ns).Get(t.Context(), n.Workspace, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name
 }
 
 func TestIntegrationBackup(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
 // DeleteWorkspace deletes the session's Deployment, Service, Ingress, NetworkPolicy, Secret and
-// the TLS Secret cert-manager wrote for its Ingress, at once, in the background (dependents
+// the TLS Secret cert-manager wrote for its Ingress (in gateway mode also its HTTPRoute, and
+// GKE's policies on a GKE Gateway), at once, in the background (dependents
 // go with them); with deletePVC also the claim, the session's finished backup Jobs and its
 // restore Jobs (a running one too: its volume is going).
 // Objects already gone are not an error. It returns once the deletions are accepted.
@@ -30,6 +32,16 @@ func (c *Cluster) DeleteWorkspace(ctx context.Context, id string, deletePVC bool
 		c.deleteStep(session.ObjectNetworkPolicy, net.NetworkPolicies(ns), n.Workspace),
 		c.deleteStep(session.ObjectSecret, core.Secrets(ns), n.Auth),
 		c.deleteStep(session.ObjectSecret, core.Secrets(ns), n.TLS),
+	}
+	if c.opts.gateway() {
+		steps = append(steps, c.withGateway(session.ObjectHTTPRoute, n.Workspace, func(gw gateway.Interface) func(context.Context) error {
+			return c.deleteStep(session.ObjectHTTPRoute, gw.GatewayV1().HTTPRoutes(ns), n.Workspace)
+		}))
+		if c.opts.onGKE() {
+			steps = append(steps,
+				c.deleteStep(ObjectHealthCheckPolicy, dynamicDeleter{c, HealthCheckPolicyResource}, n.Workspace),
+				c.deleteStep(ObjectBackendPolicy, dynamicDeleter{c, BackendPolicyResource}, n.Workspace))
+		}
 	}
 	if deletePVC {
 		steps = append(steps,

@@ -12,8 +12,11 @@
 //     the backup Job runs), and the Jobs that read and remove archives: restorejob.go,
 //     checkjob.go, removaljob.go with their scripts; archives.go holds what they share (the
 //     archive locations they accept, their pod, start-or-find).
+//   - routing.go: the routing modes (an Ingress per workspace, or an HTTPRoute per workspace on
+//     one shared Gateway) and their settings; httproute.go, gateway.go and gkepolicy.go (GKE's
+//     per-Service policies, unstructured) build gateway mode's objects.
 //   - cluster.go: Cluster and its client configuration; then a file per operation: apply.go,
-//     route.go, scale.go, observe.go, readiness.go, password.go, backup.go, restore.go,
+//     route.go (the routes of either mode, and EnsureGateway), scale.go, observe.go, readiness.go, password.go, backup.go, restore.go,
 //     check.go, removal.go, delete.go, and errors.go for how a failed API call becomes a
 //     session error.
 //

@@ -90,7 +90,13 @@ func ingress(w workspace, o Options) *networkingv1ac.IngressApplyConfiguration {
 	backend := networkingv1ac.IngressServiceBackend().
 		WithName(w.names.Workspace).
 		WithPort(networkingv1ac.ServiceBackendPort().WithName(PortName))
-	if o.RoutesToActivator(w.Workspace) {
+	if o.RoutesToActivator(w.Workspace) && o.gateway() {
+		// An Ingress kept beside the HTTPRoute (KeepIngress): the activator's Service is then
+		// gateway mode's plain HTTP relay, which sets the activator's Host itself.
+		backend = networkingv1ac.IngressServiceBackend().
+			WithName(o.ActivatorService).
+			WithPort(networkingv1ac.ServiceBackendPort().WithNumber(o.gatewayActivatorPort()))
+	} else if o.RoutesToActivator(w.Workspace) {
 		backend = networkingv1ac.IngressServiceBackend().
 			WithName(o.ActivatorService).
 			WithPort(networkingv1ac.ServiceBackendPort().WithNumber(o.activatorPort()))

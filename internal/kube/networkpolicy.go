@@ -46,8 +46,9 @@ func DefaultDNSPodLabels() map[string]string { return map[string]string{"k8s-app
 const dnsPort = 53
 
 // NetworkPolicy builds the workspace's NetworkPolicy, vs-code-<id>, for its pods only:
-//   - ingress on the workspace's port only: from pods in the ingress controller's namespace,
-//     and from Options.ProbeSourceCIDRs (the sweep's idle probe) when set;
+//   - ingress on the workspace's port only: from pods in the ingress controller's namespace
+//     (while an Ingress is written), from Options.GatewaySourceCIDRs in gateway mode, and
+//     from Options.ProbeSourceCIDRs (the sweep's idle probe) when set;
 //   - egress to DNS (UDP and TCP 53) only at the cluster's DNS pods and Options.DNSCIDRs, and
 //     to the IPv4 internet except EgressDeniedCIDRs (link-local and every private range).
 func NetworkPolicy(ws session.Workspace, o Options) (*networkingv1ac.NetworkPolicyApplyConfiguration, error) {
@@ -67,12 +68,20 @@ func networkPolicy(w workspace, o Options) *networkingv1ac.NetworkPolicyApplyCon
 
 func ingressRules(o Options) []*networkingv1ac.NetworkPolicyIngressRuleApplyConfiguration {
 	port := networkingv1ac.NetworkPolicyPort().WithProtocol(corev1.ProtocolTCP).WithPort(intstr.FromInt32(o.Port))
-	rules := []*networkingv1ac.NetworkPolicyIngressRuleApplyConfiguration{
-		networkingv1ac.NetworkPolicyIngressRule().
+	var rules []*networkingv1ac.NetworkPolicyIngressRuleApplyConfiguration
+	if o.writesIngress() {
+		rules = append(rules, networkingv1ac.NetworkPolicyIngressRule().
 			WithFrom(networkingv1ac.NetworkPolicyPeer().
 				WithNamespaceSelector(metav1ac.LabelSelector().
 					WithMatchLabels(map[string]string{corev1.LabelMetadataName: o.IngressNamespace}))).
-			WithPorts(port),
+			WithPorts(port))
+	}
+	// A Gateway's proxies are not pods of the cluster (GKE's are Google's front ends, which
+	// send to the pod's IP): they are admitted by address.
+	if o.gateway() {
+		rules = append(rules, networkingv1ac.NetworkPolicyIngressRule().
+			WithFrom(ipBlocks(o.GatewaySourceCIDRs)...).
+			WithPorts(port))
 	}
 	if len(o.ProbeSourceCIDRs) > 0 {
 		rules = append(rules, networkingv1ac.NetworkPolicyIngressRule().

@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -21,6 +22,7 @@ type objects struct {
 	deployments []appsv1.Deployment
 	services    []corev1.Service
 	ingresses   []networkingv1.Ingress
+	routes      []gwv1.HTTPRoute // gateway mode only
 	netpols     []networkingv1.NetworkPolicy
 	secrets     []metav1.PartialObjectMetadata // metadata only: a summary never needs a password
 	pods        []corev1.Pod                   // workspace pods only
@@ -44,6 +46,7 @@ func (c *Cluster) list(ctx context.Context, selector string) (*objects, error) {
 			func(l *networkingv1.NetworkPolicyList) []networkingv1.NetworkPolicy { return l.Items }, &objs.netpols),
 		c.listSecretsStep(selector, &objs.secrets),
 		listStep(c, "Pods", selector, core.Pods(ns).List, podItems, &objs.pods),
+		c.listRoutesStep(selector, &objs.routes),
 	)
 	if err != nil {
 		return nil, err
@@ -68,6 +71,19 @@ func (c *Cluster) listSecretsStep(selector string, into *[]metav1.PartialObjectM
 			}
 			return out
 		}, into)
+}
+
+// listRoutesStep lists the HTTPRoutes matching selector in gateway mode; in ingress mode it
+// lists nothing (a cluster may not have the kind at all).
+func (c *Cluster) listRoutesStep(selector string, into *[]gwv1.HTTPRoute) func(context.Context) error {
+	if !c.opts.gateway() {
+		return func(context.Context) error { return nil }
+	}
+	if c.gwrd == nil {
+		return func(context.Context) error { return c.listError("HTTPRoutes", selector, errNoGatewayClient) }
+	}
+	return listStep(c, "HTTPRoutes", selector, c.gwrd.GatewayV1().HTTPRoutes(c.opts.Namespace).List,
+		func(l *gwv1.HTTPRouteList) []gwv1.HTTPRoute { return l.Items }, into)
 }
 
 func podItems(l *corev1.PodList) []corev1.Pod { return l.Items }
@@ -121,7 +137,7 @@ func (c *Cluster) Observe(ctx context.Context, id string) (*session.Observed, er
 	if err != nil {
 		return nil, err
 	}
-	return summarize(id, objs), nil
+	return summarize(id, objs, c.opts), nil
 }
 
 // ObserveAll reports every session that has labelled objects in the namespace, by id.
@@ -135,13 +151,13 @@ func (c *Cluster) ObserveAll(ctx context.Context) ([]*session.Observed, error) {
 	pvcs, deployments := bySession(objs.pvcs, ids), bySession(objs.deployments, ids)
 	services, ingresses := bySession(objs.services, ids), bySession(objs.ingresses, ids)
 	netpols, secrets := bySession(objs.netpols, ids), bySession(objs.secrets, ids)
-	pods := bySession(objs.pods, ids)
+	pods, routes := bySession(objs.pods, ids), bySession(objs.routes, ids)
 	out := make([]*session.Observed, 0, len(ids))
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		obs := summarize(id, &objects{
 			pvcs: pvcs[id], deployments: deployments[id], services: services[id], ingresses: ingresses[id],
-			netpols: netpols[id], secrets: secrets[id], pods: pods[id],
-		})
+			netpols: netpols[id], secrets: secrets[id], pods: pods[id], routes: routes[id],
+		}, c.opts)
 		if obs.Exists() {
 			out = append(out, obs)
 		}
@@ -179,8 +195,9 @@ func find[T any, PT interface {
 	return nil
 }
 
-// summarize turns the listed objects of session id into an Observed. It is pure.
-func summarize(id string, objs *objects) *session.Observed {
+// summarize turns the listed objects of session id into an Observed, o's routing telling
+// whether its routes are the ones wanted (Observed.Reroute). It is pure.
+func summarize(id string, objs *objects, o Options) *session.Observed {
 	obs := &session.Observed{ID: id}
 	n, err := NamesFor(id)
 	if err != nil {
@@ -190,6 +207,7 @@ func summarize(id string, objs *objects) *session.Observed {
 	dep := find(objs.deployments, n.Workspace)
 	svc := find(objs.services, n.Workspace)
 	ing := find(objs.ingresses, n.Workspace)
+	route := find(objs.routes, n.Workspace)
 	np := find(objs.netpols, n.Workspace)
 	sec := find(objs.secrets, n.Auth)
 
@@ -205,12 +223,16 @@ func summarize(id string, objs *objects) *session.Observed {
 	add(session.ObjectPVC, pvc != nil, pvc)
 	add(session.ObjectService, svc != nil, svc)
 	add(session.ObjectIngress, ing != nil, ing)
+	add(session.ObjectHTTPRoute, route != nil, route)
 	add(session.ObjectNetworkPolicy, np != nil, np)
 	add(session.ObjectSecret, sec != nil, sec)
 	slices.SortFunc(obs.Kinds, func(a, b session.ObjectKind) int {
-		return slices.Index(session.WorkspaceKinds, a) - slices.Index(session.WorkspaceKinds, b)
+		return slices.Index(session.KindOrder, a) - slices.Index(session.KindOrder, b)
 	})
-	obs.Complete = len(obs.Kinds) == len(session.WorkspaceKinds)
+	// Whole with either route: a session moving between routings is never taken for a
+	// broken one (Reroute says its routes want applying).
+	obs.Complete = pvc != nil && dep != nil && svc != nil && np != nil && sec != nil && (ing != nil || route != nil)
+	obs.Reroute = o.gateway() && dep != nil && (route == nil || (ing != nil) != o.KeepIngress)
 	if len(metas) == 0 {
 		return obs
 	}

@@ -21,7 +21,29 @@ type Options struct {
 	StorageClass     string // "" = the cluster's default StorageClass
 	IngressClass     string // "" = the cluster's default IngressClass
 	ClusterIssuer    string // cert-manager ClusterIssuer; "" = no cert-manager annotation
-	IngressNamespace string // namespace of the ingress controller's pods: the only pods that may reach a workspace
+	IngressNamespace string // namespace of the ingress controller's pods: the only pods that may reach a workspace (while an Ingress is written)
+
+	// Routing is RoutingIngress ("" too) or RoutingGateway (routing.go,
+	// docs/operations/routing.md). In gateway mode each workspace gets an HTTPRoute on the
+	// shared Gateway GatewayName in GatewayNamespace ("": DefaultGatewayName, Namespace),
+	// which the sweep keeps (EnsureGateway) with class GatewayClass ("": DefaultGatewayClass),
+	// its wildcard certificate from the Certificate Manager map GatewayCertMap (GKE) or the
+	// Secret GatewayTLSSecret (other implementations), and, with GatewayAddress, the reserved
+	// global static IP of that name.
+	Routing          string
+	GatewayName      string
+	GatewayNamespace string
+	GatewayClass     string
+	GatewayCertMap   string
+	GatewayAddress   string
+	GatewayTLSSecret string
+	// GatewaySourceCIDRs may reach a workspace's port in gateway mode: the Gateway's proxies
+	// and health checkers (DefaultGatewaySourceCIDRs on GKE).
+	GatewaySourceCIDRs []string
+	// KeepIngress, in gateway mode, writes each workspace's Ingress beside its HTTPRoute (a
+	// migration: both entry points serve every workspace while DNS moves); off, Apply removes
+	// a workspace's Ingress.
+	KeepIngress bool
 
 	// The workspace NetworkPolicy's DNS: a workspace sends DNS queries (UDP and TCP 53) only to
 	// the pods labelled DNSPodLabels in DNSNamespace (empty: DefaultDNSPodLabels in
@@ -151,7 +173,6 @@ func (o Options) Validate() error {
 	for _, err := range []error{
 		dns("namespace", o.Namespace, validation.IsDNS1123Label),
 		dns("domain", o.Domain, validation.IsDNS1123Subdomain),
-		dns("ingress namespace", o.IngressNamespace, validation.IsDNS1123Label),
 		dns("backup PVC", o.BackupPVC, validation.IsDNS1123Subdomain),
 		optionalDNS("storage class", o.StorageClass, validation.IsDNS1123Subdomain),
 		optionalDNS("ingress class", o.IngressClass, validation.IsDNS1123Subdomain),
@@ -182,6 +203,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("kube options: list page size %d is negative", o.ListPageSize)
 	case o.ActivatorCASecret != "" && o.ActivatorHost == "":
 		return fmt.Errorf("kube options: an activator CA secret needs the activator host it verifies")
+	}
+	if err := o.validateRouting(); err != nil {
+		return err
 	}
 	if err := o.validateWarm(); err != nil {
 		return err

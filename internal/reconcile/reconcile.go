@@ -334,8 +334,9 @@ func (r *run) observed(ctx context.Context, o *session.Observed, durable map[str
 
 // drift asks the Service to repair a session whose objects disagree with its record with
 // nothing pending: a sleeping session whose Deployment has replicas (a pod runs and costs while
-// the record says asleep), or a running one with none (no pod, and nothing would ever start
-// one). Such drift is left by a call that landed after its instance lost the session's lock,
+// the record says asleep), a running one with none (no pod, and nothing would ever start
+// one), or one whose routes are not the ones the cluster's routing wants (Observed.Reroute:
+// an Ingress left after the move to a Gateway, or an HTTPRoute missing). Such drift is left by a call that landed after its instance lost the session's lock,
 // or by a change made by hand. A transition in flight always has a pending step, so it is
 // never taken for drift; a stale observation only makes the Service apply what the record
 // already says.
@@ -348,6 +349,11 @@ func (r *run) drift(ctx context.Context, rec *session.Session, o *session.Observ
 		item.Detail = fmt.Sprintf("sleeping with %d replica(s)", o.DesiredReplicas)
 	case rec.State == session.StateRunning && o.DesiredReplicas == 0:
 		item.Detail = "running with no replicas"
+	case o.Reroute && (rec.State == session.StateRunning || rec.State == session.StateSleeping):
+		// a move between routings: the workspace is applied again, which writes the routes
+		// the routing wants and removes the one it no longer does (same host; the Deployment
+		// and the volume are applied unchanged, so nothing restarts)
+		item.Detail = fmt.Sprintf("routes %v are not the routing's", o.Kinds)
 	default:
 		return
 	}

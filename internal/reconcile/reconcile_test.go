@@ -416,3 +416,43 @@ func TestRepairsDrift(t *testing.T) {
 		t.Fatalf("the repaired sleeping session: %+v", g)
 	}
 }
+
+// A session whose routes are not the routing's (a move from ingress to gateway routing) is
+// applied again by the Service, whatever its state, once; one with a step in flight is left
+// to that step.
+func TestRepairsRoutes(t *testing.T) {
+	up, asleep, busy := durable("rte00001", "u", session.StateRunning), durable("rte00002", "u", session.StateSleeping),
+		durable("rte00003", "u", session.StateRunning)
+	busy.Pending, busy.PendingSince = session.PendingReady, now
+	moved := func(o *session.Observed) *session.Observed { o.Reroute = true; return o }
+	f := &fixture{
+		cluster: newCluster(moved(observed(up.ID, "u", all6, 1, true, old)), moved(observed(asleep.ID, "u", all6, 0, false, old)),
+			moved(observed(busy.ID, "u", all6, 1, false, old))),
+		store: newStore(),
+	}
+	for _, s := range []*session.Session{up, asleep, busy} {
+		if err := f.store.Seed(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.cluster.SetAutoReady(true)
+	rep := f.run(t, Options{})
+	if got := ids(rep.Repaired); !slices.Equal(got, []string{up.ID, asleep.ID}) {
+		t.Fatalf("repaired %v", got)
+	}
+	for _, s := range []*session.Session{up, asleep} {
+		ws, ok := f.cluster.Workspace(s.ID)
+		if !ok || ws.Activator != (s.State != session.StateRunning) {
+			t.Errorf("%s applied as %+v", s.ID, ws)
+		}
+		if g, _ := f.store.Get(context.Background(), s.ID); g.State != s.State || g.Pending != session.PendingNone {
+			t.Errorf("%s after its repair: %s/%s", s.ID, g.State, g.Pending)
+		}
+	}
+	if f.cluster.Replicas(up.ID) != 1 || f.cluster.Replicas(asleep.ID) != 0 {
+		t.Errorf("replicas after: %d %d", f.cluster.Replicas(up.ID), f.cluster.Replicas(asleep.ID))
+	}
+	if rep := f.run(t, Options{}); len(rep.Repaired) != 0 {
+		t.Errorf("second run repaired %v", ids(rep.Repaired))
+	}
+}

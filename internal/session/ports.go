@@ -6,7 +6,8 @@ import (
 )
 
 // Workspace is the desired shape of one session's Kubernetes objects: what internal/kube
-// builds its PVC, Deployment, Service, Ingress, NetworkPolicy and Secret from.
+// builds its PVC, Deployment, Service, route (Ingress or HTTPRoute), NetworkPolicy and Secret
+// from.
 type Workspace struct {
 	ID       string
 	UserID   string
@@ -43,10 +44,15 @@ type Observed struct {
 	Created time.Time
 	// IdleTimeout is read back from the Deployment's annotation (0 when absent).
 	IdleTimeout time.Duration
-	// Kinds present among the session's objects, in WorkspaceKinds' order.
+	// Kinds present among the session's objects, in KindOrder.
 	Kinds []ObjectKind
-	// Complete is true when all six kinds are present.
+	// Complete is true when all six kinds are present, the route an Ingress or an HTTPRoute
+	// (WorkspaceKinds or GatewayWorkspaceKinds): a session is whole whichever way it is routed.
 	Complete bool
+	// Reroute is true when the session's route objects are not the ones the cluster's routing
+	// wants (an Ingress left over after a move to a Gateway, or a route missing beside a
+	// workspace): applying the workspace again puts them right without touching the rest.
+	Reroute bool
 	// Deployment, as observed.
 	DesiredReplicas int32
 	ReadyReplicas   int32
@@ -70,18 +76,29 @@ type ObjectKind string
 
 // The kinds of a session's objects.
 const (
-	ObjectPVC           ObjectKind = "PersistentVolumeClaim"
-	ObjectDeployment    ObjectKind = "Deployment"
-	ObjectService       ObjectKind = "Service"
-	ObjectIngress       ObjectKind = "Ingress"
+	ObjectPVC        ObjectKind = "PersistentVolumeClaim"
+	ObjectDeployment ObjectKind = "Deployment"
+	ObjectService    ObjectKind = "Service"
+	ObjectIngress    ObjectKind = "Ingress"
+	// ObjectHTTPRoute is a session's Gateway API route, in place of its Ingress when the
+	// deployment routes through a Gateway (internal/kube's routing mode "gateway").
+	ObjectHTTPRoute     ObjectKind = "HTTPRoute"
 	ObjectNetworkPolicy ObjectKind = "NetworkPolicy"
 	ObjectSecret        ObjectKind = "Secret"
 	// ObjectJob is a backup Job: labelled as the session's, but not part of its workspace.
 	ObjectJob ObjectKind = "Job"
 )
 
-// WorkspaceKinds are the six kinds of a complete session, in the order Observed.Kinds lists them.
+// WorkspaceKinds are the six kinds of a complete session routed by an Ingress, in the order
+// Observed.Kinds lists them.
 var WorkspaceKinds = []ObjectKind{ObjectPVC, ObjectDeployment, ObjectService, ObjectIngress, ObjectNetworkPolicy, ObjectSecret}
+
+// GatewayWorkspaceKinds are the six kinds of a complete session routed by an HTTPRoute.
+var GatewayWorkspaceKinds = []ObjectKind{ObjectPVC, ObjectDeployment, ObjectService, ObjectHTTPRoute, ObjectNetworkPolicy, ObjectSecret}
+
+// KindOrder is the order Observed.Kinds lists kinds in: a session moving from one routing to
+// the other may hold both route kinds for a while.
+var KindOrder = []ObjectKind{ObjectPVC, ObjectDeployment, ObjectService, ObjectIngress, ObjectHTTPRoute, ObjectNetworkPolicy, ObjectSecret}
 
 // Has reports whether the observed objects include kind.
 func (o *Observed) Has(kind ObjectKind) bool {
@@ -121,8 +138,8 @@ type Backup struct {
 type Cluster interface {
 	// Apply creates or updates every object of the workspace with server-side apply.
 	Apply(ctx context.Context, ws Workspace) error
-	// Route applies the workspace's Ingress alone, whose backend follows ws.Activator (one
-	// request, where Apply makes six).
+	// Route applies the workspace's route alone (its Ingress or HTTPRoute, as the cluster
+	// routes), whose backend follows ws.Activator (one request, where Apply makes six).
 	Route(ctx context.Context, ws Workspace) error
 	// Scale sets the Deployment's replicas through the scale subresource.
 	Scale(ctx context.Context, id string, replicas int32) error

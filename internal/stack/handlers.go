@@ -69,6 +69,7 @@ func (s *Stack) Sweeper() *sweep.Sweeper {
 		Flusher:  s.durable().flusher,
 		PodAddrs: s.Cluster, // listed only when the probe URL names the pod's address ({pod_ip})
 		Warmer:   s.Cluster, // every sweep: sized zero (the default) it removes the warm path
+		Gateway:  s.Cluster, // every sweep: a no-op in ingress routing
 	}
 	if s.Config.WarmVolumes > 0 {
 		deps.VolumePool = s.Cluster

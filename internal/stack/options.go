@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/api/idtoken"
@@ -38,7 +39,17 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		ProbeSourceCIDRs: c.ProbeSourceCIDRs,
 		BackupPVC:        c.BackupPVC,
 		BackupImage:      c.BackupImage,
-		BackupDeadline:   c.BackupDeadline,
+
+		Routing:            c.Routing,
+		GatewayName:        c.GatewayName,
+		GatewayNamespace:   c.GatewayNamespace,
+		GatewayClass:       c.GatewayClass,
+		GatewayCertMap:     c.GatewayCertMap,
+		GatewayAddress:     c.GatewayAddress,
+		GatewayTLSSecret:   c.GatewayTLSSecret,
+		GatewaySourceCIDRs: c.GatewaySourceCIDRs,
+		KeepIngress:        c.KeepIngress,
+		BackupDeadline:     c.BackupDeadline,
 		// negative (ReadinessOff) is off in both
 		ReadinessInterval: c.ReadinessInterval,
 
@@ -73,7 +84,31 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 		o.ActivatorCASecret = c.ActivatorCASecret
 		o.ActivatorSkipVerify = c.ActivatorSkipVerify
 	}
-	return o, o.Validate()
+	return o, optionEnv(o.Validate())
+}
+
+// kubeOptionEnv names the variable each kube.Options field the routing reads comes from.
+var kubeOptionEnv = map[string]string{
+	"Routing":            "HYPERBOLA_ROUTING",
+	"IngressNamespace":   "HYPERBOLA_INGRESS_NAMESPACE",
+	"GatewayName":        "HYPERBOLA_GATEWAY_NAME",
+	"GatewayNamespace":   "HYPERBOLA_GATEWAY_NAMESPACE",
+	"GatewayClass":       "HYPERBOLA_GATEWAY_CLASS",
+	"GatewayCertMap":     "HYPERBOLA_GATEWAY_CERTMAP",
+	"GatewayAddress":     "HYPERBOLA_GATEWAY_ADDRESS",
+	"GatewayTLSSecret":   "HYPERBOLA_GATEWAY_TLS_SECRET",
+	"GatewaySourceCIDRs": "HYPERBOLA_GATEWAY_SOURCE_CIDRS",
+}
+
+// optionEnv prefixes a refused kube option with the variable it came from, when known.
+func optionEnv(err error) error {
+	var oe *kube.OptionError
+	if errors.As(err, &oe) {
+		if env, ok := kubeOptionEnv[oe.Field]; ok {
+			return fmt.Errorf("%s: %w", env, err)
+		}
+	}
+	return err
 }
 
 // KubeBudgets are the Kubernetes clients' client-side budgets, writes' and reads'.

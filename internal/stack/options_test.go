@@ -244,3 +244,34 @@ func TestKubeOptionsWarmPath(t *testing.T) {
 		t.Errorf("warm options = %+v", o)
 	}
 }
+
+func TestKubeOptionsRouting(t *testing.T) {
+	o, err := KubeOptions(read(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Routing != kube.RoutingIngress || o.KeepIngress {
+		t.Errorf("default routing: %+v", o)
+	}
+	o, err = KubeOptions(read(t, map[string]string{"HYPERBOLA_ROUTING": "gateway", "HYPERBOLA_GATEWAY_CERTMAP": "wild",
+		"HYPERBOLA_GATEWAY_ADDRESS": "gw-ip", "HYPERBOLA_KEEP_INGRESS": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Routing != kube.RoutingGateway || o.GatewayName != "hyperbola" || o.GatewayNamespace != "hyperbola" ||
+		o.GatewayClass != kube.DefaultGatewayClass || o.GatewayCertMap != "wild" || o.GatewayAddress != "gw-ip" ||
+		!o.KeepIngress || len(o.GatewaySourceCIDRs) != 2 {
+		t.Errorf("gateway options: %+v", o)
+	}
+	for env, v := range map[string]string{
+		"HYPERBOLA_GATEWAY_NAME":      "Bad_Name",
+		"HYPERBOLA_GATEWAY_NAMESPACE": "bad.ns",
+		"HYPERBOLA_GATEWAY_CLASS":     "Bad Class",
+		"HYPERBOLA_GATEWAY_ADDRESS":   "1.2.3.4",
+	} {
+		_, err := KubeOptions(read(t, map[string]string{"HYPERBOLA_ROUTING": "gateway", env: v}))
+		if err == nil || !strings.HasPrefix(err.Error(), env+": ") {
+			t.Errorf("%s=%q: %v, want an error naming the variable", env, v, err)
+		}
+	}
+}

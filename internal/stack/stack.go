@@ -20,9 +20,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
@@ -65,6 +67,11 @@ type Parts struct {
 	// Kube set and Metadata nil, Secrets are listed through Kube, passwords included. Kube
 	// set, it makes the writes and the reads (one client-side budget).
 	Metadata metadata.Interface
+	// Gateway and Dynamic, with Kube set, are the Gateway API's client and the dynamic one
+	// (GKE's policies) that gateway routing (HYPERBOLA_ROUTING=gateway) needs; built with
+	// Kube when Kube is nil.
+	Gateway gateway.Interface
+	Dynamic dynamic.Interface
 	// RESTConfig, with Kube nil, is what the clients are built from instead of the
 	// configuration's cluster (a benchmark's local cluster), with the configuration's budgets.
 	RESTConfig *rest.Config
@@ -91,7 +98,7 @@ func New(ctx context.Context, cfg *config.Config, parts Parts) (*Stack, error) {
 		s.Redis = rdb
 		s.closers = append(s.closers, rdb.Close)
 	}
-	clients := &kube.Clients{Write: s.Kube, Read: s.Kube, Metadata: parts.Metadata}
+	clients := &kube.Clients{Write: s.Kube, Read: s.Kube, Metadata: parts.Metadata, Gateway: parts.Gateway, Dynamic: parts.Dynamic}
 	if s.Kube == nil {
 		rc := parts.RESTConfig
 		if rc == nil {

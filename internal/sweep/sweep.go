@@ -10,6 +10,7 @@
 //     report, and logs each at WARN by id and step;
 //   - keeps the warm path as configured (Deps.Warmer: placeholder pods and the image
 //     pre-pull), a failure of which is counted and logged and never stops the rest;
+//   - in gateway routing, keeps the shared Gateway as configured (Deps.Gateway), likewise;
 //   - writes the durable events queued while Firestore was unreachable (Deps.Flusher), and,
 //     once every Options.ReconcileEvery across all instances, runs a reconcile
 //     (Deps.Reconciler).
@@ -89,6 +90,12 @@ type Warmer interface {
 	Warm(ctx context.Context) error
 }
 
+// Gateway keeps the shared Gateway of gateway routing (*kube.Cluster): it applies it in
+// gateway mode and does nothing in ingress mode.
+type Gateway interface {
+	EnsureGateway(ctx context.Context) error
+}
+
 // VolumePool keeps the warm volume pool filled (*kube.Cluster): the sweep runs it on every
 // call, as nothing else may run in the background.
 type VolumePool interface {
@@ -113,6 +120,8 @@ type Deps struct {
 	Reconciler Reconciler
 	// Warmer, when set, keeps the warm path on every sweep.
 	Warmer Warmer
+	// Gateway, when set, keeps the shared Gateway on every sweep.
+	Gateway Gateway
 	// VolumePool, when set, is filled on every sweep (a no-op with the pool off).
 	VolumePool VolumePool
 }
@@ -246,6 +255,9 @@ type Report struct {
 	// WarmError is why keeping the warm path failed (counted in Errors too); the next sweep
 	// tries again.
 	WarmError string `json:"warm_error,omitempty"`
+	// GatewayError is why keeping the shared Gateway failed (counted in Errors too); the
+	// next sweep tries again.
+	GatewayError string `json:"gateway_error,omitempty"`
 	// FlushedEvents counts the queued durable events this sweep wrote to Firestore.
 	FlushedEvents int `json:"flushed_events"`
 	// Reconciled is the reconcile this sweep ran; absent when none was due.
@@ -263,6 +275,7 @@ func (r *Report) LogAttrs() []any {
 		"pending", r.Pending, "advanced", r.Advanced, "stuck", r.StuckCount, "errors", r.Errors,
 		"limit_reached", r.LimitReached, "backups_removed", r.BackupsRemoved,
 		"backups_removing", len(r.BackupsRemoving), "backups_failed", r.BackupsFailed, "flushed_events", r.FlushedEvents, "warm_error", r.WarmError,
+		"gateway_error", r.GatewayError,
 		"reconciled", r.Reconciled != nil, "duration_ms", r.DurationMS,
 	}
 }
@@ -307,6 +320,7 @@ type Sweeper struct {
 	flusher    Flusher
 	reconciler Reconciler
 	warmer     Warmer
+	gateway    Gateway
 	pool       VolumePool
 	now        func() time.Time
 	log        *slog.Logger
@@ -319,7 +333,7 @@ type Sweeper struct {
 func New(deps Deps, opts Options) *Sweeper {
 	opts.defaults()
 	s := &Sweeper{sessions: deps.Sessions, store: deps.Store, prober: deps.Prober, pods: deps.PodAddrs,
-		flusher: deps.Flusher, reconciler: deps.Reconciler, warmer: deps.Warmer, pool: deps.VolumePool, now: deps.Now, log: deps.Logger, opts: opts}
+		flusher: deps.Flusher, reconciler: deps.Reconciler, warmer: deps.Warmer, gateway: deps.Gateway, pool: deps.VolumePool, now: deps.Now, log: deps.Logger, opts: opts}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -415,6 +429,7 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	err = errors.Join(err, s.pruneBackups(stop, now, t))
 	// After the sessions' own work: placeholders are capacity for later creates.
 	s.warm(stop, t)
+	s.ensureGateway(stop, t)
 	// After the sessions' own work, so an unreachable Firestore never delays a sleep.
 	s.flush(stop, t)
 	s.fillPool(stop, t)
@@ -459,6 +474,18 @@ func (s *Sweeper) warm(stop context.Context, t *tally) {
 	if err := s.warmer.Warm(stop); err != nil {
 		t.add(func(r *Report) { r.Errors++; r.WarmError = err.Error() })
 		s.log.ErrorContext(stop, "keeping the warm path; the next sweep tries again", "err", err)
+	}
+}
+
+// ensureGateway keeps the shared Gateway, within the sweep's time. A failure is counted and
+// logged: the routes already attached keep serving, and the next sweep tries again.
+func (s *Sweeper) ensureGateway(stop context.Context, t *tally) {
+	if s.gateway == nil || stop.Err() != nil {
+		return
+	}
+	if err := s.gateway.EnsureGateway(stop); err != nil {
+		t.add(func(r *Report) { r.Errors++; r.GatewayError = err.Error() })
+		s.log.ErrorContext(stop, "keeping the gateway; the next sweep tries again", "err", err)
 	}
 }
 

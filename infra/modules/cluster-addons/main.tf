@@ -372,6 +372,21 @@ resource "kubernetes_role_v1" "control_plane" {
     verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
   }
 
+  # Gateway routing (HYPERBOLA_ROUTING=gateway): an HTTPRoute per workspace and the shared
+  # Gateway (kept by every sweep, in the workspace namespace by default), and on GKE each
+  # workspace Service's health check and backend timeout policies.
+  rule {
+    api_groups = ["gateway.networking.k8s.io"]
+    resources  = ["httproutes", "gateways"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
+  rule {
+    api_groups = ["networking.gke.io"]
+    resources  = ["healthcheckpolicies", "gcpbackendpolicies"]
+    verbs      = ["get", "list", "watch", "create", "update", "patch", "delete"]
+  }
+
   # Backup Jobs (zip a workspace disk into the backup volume before it is deleted).
   rule {
     api_groups = ["batch"]

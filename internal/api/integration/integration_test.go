@@ -21,7 +21,9 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"github.com/redis/go-redis/v9"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/api/apispec"
@@ -71,6 +73,10 @@ type setup struct {
 	price     float64 // per running hour (0: the default price)
 	currency  string  // "": USD
 	limits    session.Limits
+	// gateway routes the workspaces through the Gateway API (kube.RoutingGateway, the local
+	// cluster's GatewayClass) with wake on access's activator Service named, instead of
+	// Ingresses.
+	gateway bool
 }
 
 // domain is the workspaces' domain in these tests.
@@ -95,10 +101,20 @@ func newFixtureWith(t *testing.T, su setup) *fixture {
 		IngressNamespace: "ingress-nginx",
 		BackupPVC:        "hyperbola-backups", BackupImage: "localhost/hyperbola-backup:1",
 		BackupDeadline: 30 * time.Minute}
+	clients := &kube.Clients{Write: k.Client, Read: k.Client, Metadata: k.Metadata(t)}
+	if su.gateway {
+		ko.Routing, ko.GatewayClass, ko.GatewaySourceCIDRs = kube.RoutingGateway, "hyperbola-local", kube.DefaultGatewaySourceCIDRs()
+		ko.ActivatorService = "hyperbola-activator"
+		gw, err := kube.NewClients(k.Config, kube.Budgets{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients.Gateway, clients.GatewayRead, clients.Dynamic = gw.Gateway, gw.GatewayRead, gw.Dynamic
+	}
 	if err := ko.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	cluster := kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko)
+	cluster := kube.NewClusterFromClients(clients, ko)
 	f := &fixture{t: t, ns: ns, kube: k, rdb: rdb, limiter: ratelimit.New(rdb, prefix)}
 	f.store = store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Now: su.now, Logger: log})
 	var recorder session.Recorder
@@ -229,18 +245,49 @@ func (f *fixture) pvcExists(id string) bool {
 	return err == nil
 }
 
+// routedTo is the Service session id's HTTPRoute sends its host to ("" without a route).
+func (f *fixture) routedTo(id string) string {
+	f.t.Helper()
+	gw, err := gateway.NewForConfig(f.kube.Config)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r, err := gw.GatewayV1().HTTPRoutes(f.ns).Get(context.Background(), "vs-code-"+id, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return ""
+	} else if err != nil {
+		f.t.Fatal(err)
+	}
+	return string(r.Spec.Rules[0].BackendRefs[0].Name)
+}
+
 // TestLifecycleOverHTTP: create → running → sleep → wake → running → delete with a backup →
-// deleted, with raw HTTP requests, every answer checked against the OpenAPI document.
+// deleted, with raw HTTP requests, every answer checked against the OpenAPI document; in each
+// routing mode (in gateway mode the HTTPRoute follows the session to the activator and back).
 func TestLifecycleOverHTTP(t *testing.T) {
-	f := newFixture(t)
+	t.Run("ingress", func(t *testing.T) { testLifecycleOverHTTP(t, setup{}) })
+	t.Run("gateway", func(t *testing.T) { testLifecycleOverHTTP(t, setup{gateway: true}) })
+}
+
+func testLifecycleOverHTTP(t *testing.T, su setup) {
+	f := newFixtureWith(t, su)
 	base := f.server(api.Options{}).URL
+	var created session.Session
+	// the route's backend, in gateway mode (ingress mode's Ingress is the kube package's test)
+	routed := func(stage, want string) {
+		t.Helper()
+		if su.gateway {
+			if got := f.routedTo(created.ID); got != want {
+				t.Errorf("%s: routed to %q, want %q", stage, got, want)
+			}
+		}
+	}
 
 	var health api.HealthResponse
 	if code, _ := f.call("GET", base+"/ready", "", &health); code != 200 || health.Checks["redis"] != "ok" || health.Checks["kubernetes"] != "ok" {
 		t.Fatalf("health %d %+v", code, health)
 	}
 
-	var created session.Session
 	code, h := f.call("POST", base+"/session/create", `{"user_id":"ada@example.com","labels":{"course":"cs101"}}`, &created)
 	if code != 201 || created.Password == "" || created.State != session.StateCreating || !session.ValidID(created.ID) ||
 		created.WorkspaceURL != "https://vs-code-"+created.ID+".ws.example.test" || h.Get("RateLimit-Limit") != "100" {
@@ -251,6 +298,7 @@ func TestLifecycleOverHTTP(t *testing.T) {
 	if s.Password != "" {
 		t.Fatal("the status carries the password")
 	}
+	routed("running", "vs-code-"+id)
 
 	code, _ = f.call("POST", base+"/session/"+id+"/sleep", "", s)
 	if code != 200 || s.State != session.StateSleeping {
@@ -260,11 +308,13 @@ func TestLifecycleOverHTTP(t *testing.T) {
 	if code != 200 || s.State != session.StateSleeping {
 		t.Fatalf("sleep again: %d %+v", code, s)
 	}
+	routed("asleep", "hyperbola-activator")
 	code, _ = f.call("POST", base+"/session/"+id+"/wake", "", s)
 	if code != 200 || (s.State != session.StateWaking && s.State != session.StateRunning) {
 		t.Fatalf("wake: %d %+v", code, s)
 	}
 	f.waitHTTP(base, id, session.StateRunning)
+	routed("woken", "vs-code-"+id)
 
 	var list api.ListResponse
 	if code, _ := f.call("GET", base+"/sessions?user_id=ada%40example.com", "", &list); code != 200 || list.Count != 1 || list.Sessions[0].ID != id {
@@ -282,6 +332,7 @@ func TestLifecycleOverHTTP(t *testing.T) {
 	if f.pvcExists(id) {
 		t.Fatal("the volume outlived a completed delete")
 	}
+	routed("deleted", "")
 	code, _ = f.call("DELETE", base+"/session/"+id, "", s)
 	if code != 200 || s.State != session.StateDeleted {
 		t.Fatalf("delete again: %d %+v", code, s)

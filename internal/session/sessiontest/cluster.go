@@ -22,6 +22,7 @@ type workspace struct {
 	problem  string
 	password string
 	created  time.Time
+	reroute  bool // its routes are not the routing's until the next Apply (Add's Observed.Reroute)
 }
 
 // Cluster is a session.Cluster in memory. A workspace scaled up is not ready until SetReady
@@ -106,7 +107,7 @@ func (c *Cluster) Add(o *session.Observed) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := &workspace{kinds: map[session.ObjectKind]bool{}, replicas: o.DesiredReplicas, ready: o.Ready,
-		created: o.Created, password: "pw-" + o.ID, problem: o.PodProblem}
+		created: o.Created, password: "pw-" + o.ID, problem: o.PodProblem, reroute: o.Reroute}
 	w.applied = session.Workspace{ID: o.ID, UserID: o.UserID, Labels: o.Labels, Image: o.Image, Storage: o.Storage,
 		CPU: o.CPU, Memory: o.Memory, IdleTimeout: o.IdleTimeout, CreatedAt: o.Created, Replicas: o.DesiredReplicas}
 	for _, k := range o.Kinds {
@@ -228,6 +229,7 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 	for _, k := range session.WorkspaceKinds {
 		w.kinds[k] = true
 	}
+	w.reroute = false
 	if w.password == "" {
 		w.password = ws.Password
 	}
@@ -304,7 +306,7 @@ func (c *Cluster) observe(id string) *session.Observed {
 		return &session.Observed{ID: id}
 	}
 	o := &session.Observed{ID: id, UserID: w.applied.UserID, Labels: w.applied.Labels, Created: w.created,
-		IdleTimeout: w.applied.IdleTimeout, PodProblem: w.problem}
+		IdleTimeout: w.applied.IdleTimeout, PodProblem: w.problem, Reroute: w.reroute}
 	for _, k := range session.WorkspaceKinds {
 		if w.kinds[k] {
 			o.Kinds = append(o.Kinds, k)
