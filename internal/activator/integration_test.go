@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/devingress"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -53,6 +54,9 @@ type fixture struct {
 	svc     *session.Service
 	act     *activator.Handler
 	srv     *httptest.Server
+	// routing is what routes a workspace's host (devingress.RoutingIngress when empty), as
+	// the test configured the control plane: the local entry point follows the same objects.
+	routing string
 }
 
 func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
@@ -197,9 +201,12 @@ func (f *fixture) replicas(t testing.TB, id string) int32 {
 	return *d.Spec.Replicas
 }
 
-// backend is the service the workspace's Ingress sends its host to.
+// backend is the service the workspace's Ingress (or HTTPRoute) sends its host to.
 func (f *fixture) backend(t testing.TB, id string) string {
 	t.Helper()
+	if f.routing == devingress.RoutingGateway {
+		return f.routeBackend(t, id)
+	}
 	ing, err := f.kube.Client.NetworkingV1().Ingresses(f.ns).Get(context.Background(), "vs-code-"+id, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
