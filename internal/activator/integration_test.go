@@ -97,7 +97,13 @@ func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options)
 	if err := k.CreateBackupPVCOn(ctx, ns, ko.BackupPVC, ko.StorageClass); err != nil {
 		t.Fatal(err)
 	}
-	cluster := kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko)
+	// the clients a deployment's control plane builds from its REST config (the Gateway API's
+	// among them, for gateway mode), with the test cluster's generous budgets
+	clients, err := kube.NewClients(k.Config, kube.Budgets{Write: kube.Budget{QPS: 500, Burst: 1000}, Read: kube.Budget{QPS: 500, Burst: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := kube.NewClusterFromClients(clients, ko)
 	st := store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Logger: logger})
 	svc := session.NewService(cluster, st, so)
 	opts := activator.Options{Domain: ko.Domain, Secret: []byte(secret),

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -36,7 +37,7 @@ const (
 // the configuration's defaults (ingress; the Gateway hyperbola in the workspaces' namespace).
 // At the merge with internal/config's routing settings this reads cfg's fields instead.
 func routingOf(cfg *config.Config, getenv func(string) string) (string, devingress.GatewayRef, error) {
-	routing := getenv(routingEnv)
+	routing := strings.ToLower(strings.TrimSpace(getenv(routingEnv)))
 	switch routing {
 	case "":
 		routing = devingress.RoutingIngress

@@ -16,7 +16,7 @@ func TestRoutingOf(t *testing.T) {
 		gateway devingress.GatewayRef
 	}{
 		"defaults": {nil, "ingress", devingress.GatewayRef{Namespace: "workspaces", Name: "hyperbola"}},
-		"gateway":  {map[string]string{routingEnv: "gateway"}, "gateway", devingress.GatewayRef{Namespace: "workspaces", Name: "hyperbola"}},
+		"gateway":  {map[string]string{routingEnv: "Gateway"}, "gateway", devingress.GatewayRef{Namespace: "workspaces", Name: "hyperbola"}},
 		"its Gateway": {map[string]string{routingEnv: "gateway", gatewayNameEnv: "shared", gatewayNamespaceEnv: "gateways"},
 			"gateway", devingress.GatewayRef{Namespace: "gateways", Name: "shared"}},
 	} {
@@ -25,7 +25,7 @@ func TestRoutingOf(t *testing.T) {
 			t.Errorf("%s: %q %+v %v, want %q %+v", name, routing, gw, err, tc.routing, tc.gateway)
 		}
 	}
-	_, _, err := routingOf(cfg, func(k string) string { return map[string]string{routingEnv: "Gateway"}[k] })
+	_, _, err := routingOf(cfg, func(k string) string { return map[string]string{routingEnv: "mesh"}[k] })
 	if err == nil || !strings.Contains(err.Error(), routingEnv) {
 		t.Fatalf("a bad mode: %v, want an error naming %s", err, routingEnv)
 	}
