@@ -247,7 +247,7 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 	}
 	for _, routing := range routings {
 		t.Run(routing, func(t *testing.T) {
-			f := newFixtureWith(t, configured(t, deployment(routing, nil)),
+			f := newFixtureWith(t, routingSettings(t, routing),
 				func(o *activator.Options) { o.PollInterval = 500 * time.Millisecond })
 			f.routing = routing
 			front := httptest.NewServer(f.ingress(t, standIn{}))

@@ -111,7 +111,7 @@ func workspaceIn(t *testing.T, routing string, o kube.Options, asleep bool) (any
 // activator's at port 80 while it is not running.
 func httpRoute(o kube.Options, asleep bool) *gatewayv1.HTTPRoute {
 	name := "vs-code-" + id
-	backend, port := name, gatewayv1.PortNumber(o.Port)
+	backend, port := name, o.Port
 	if asleep {
 		backend, port = o.ActivatorService, 80
 	}

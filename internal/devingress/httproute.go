@@ -49,7 +49,7 @@ func (h *Handler) httpRoute(ctx context.Context, host string, r *http.Request) (
 	if !ok {
 		return route{}, errNoBackend
 	}
-	return route{service: string(ref.Name), port: networkingv1.ServiceBackendPort{Number: int32(*ref.Port)}}, nil
+	return route{service: string(ref.Name), port: networkingv1.ServiceBackendPort{Number: *ref.Port}}, nil
 }
 
 // attached reports whether the route names the configured Gateway among its parents (any

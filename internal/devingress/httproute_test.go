@@ -172,7 +172,7 @@ func TestMatchRule(t *testing.T) {
 			t.Errorf("%s %s (x-canary %q): %q, want %q", tc.method, tc.target, tc.header, got, tc.want)
 		}
 	}
-	if m := matchRule(rules[2:3], httptest.NewRequest("GET", "/other", nil)); m != nil {
+	if m := matchRule(rules[2:3], httptest.NewRequest(http.MethodGet, "/other", nil)); m != nil {
 		t.Errorf("no match: %q", *m.Name)
 	}
 }
