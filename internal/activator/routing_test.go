@@ -24,35 +24,35 @@ var gateway = devingress.GatewayRef{Namespace: "hyperbola-gateway", Name: "hyper
 // routingSettings are the fixture settings of the end-to-end test in routing mode routing:
 // wake on access through the activator's own host, and in gateway mode the options
 // HYPERBOLA_ROUTING=gateway and the Gateway's settings give the builders (the local
-// cluster's GatewayClass: no GKE policies, whose CRDs it lacks; the activator's Service at
-// port 80, the relay's plain HTTP). A routing mode the builders do not know yet skips the
+// cluster's GatewayClass: no GKE policies, whose CRDs it lacks; the default sources of the
+// Gateway's proxies; the activator's Service at port 80, the relay's plain HTTP). A routing mode the builders do not know yet skips the
 // test.
 func routingSettings(t testing.TB, routing string) func(*kube.Options, *session.Options) {
 	t.Helper()
 	if routing != devingress.RoutingGateway {
 		return func(o *kube.Options, _ *session.Options) { o.ActivatorHost, o.ActivatorPort = activatorHost, 443 }
 	}
-	gw := map[string]string{"Routing": routing, "GatewayName": gateway.Name, "GatewayNamespace": gateway.Namespace,
-		"GatewayClass": "hyperbola-local"}
-	if !hasStringFields(kube.Options{}, gw) {
+	gw := map[string]any{"Routing": routing, "GatewayName": gateway.Name, "GatewayNamespace": gateway.Namespace,
+		"GatewayClass": "hyperbola-local", "GatewaySourceCIDRs": []string{"35.191.0.0/16", "130.211.0.0/22"}}
+	if !hasFields(kube.Options{}, gw) {
 		t.Skip("kube.Options has no gateway routing yet: gateway mode needs issue 17's builders")
 	}
 	return func(o *kube.Options, _ *session.Options) {
 		o.ActivatorHost, o.ActivatorPort = activatorHost, 80
 		v := reflect.ValueOf(o).Elem()
 		for name, value := range gw {
-			v.FieldByName(name).SetString(value)
+			v.FieldByName(name).Set(reflect.ValueOf(value))
 		}
 	}
 }
 
-// hasStringFields reports whether o has a string field of each name in fields. (The gateway
-// routing options are set by name so that this test builds before and after they exist;
-// once they do, plain assignments replace this.)
-func hasStringFields(o kube.Options, fields map[string]string) bool {
+// hasFields reports whether o has a field of each name in fields, of its value's type. (The
+// gateway routing options are set by name so that this test builds before and after they
+// exist; once they do, plain assignments replace this.)
+func hasFields(o kube.Options, fields map[string]any) bool {
 	v := reflect.ValueOf(o)
-	for name := range fields {
-		if f := v.FieldByName(name); !f.IsValid() || f.Kind() != reflect.String {
+	for name, value := range fields {
+		if f := v.FieldByName(name); !f.IsValid() || f.Type() != reflect.TypeOf(value) {
 			return false
 		}
 	}
