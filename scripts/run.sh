@@ -23,7 +23,7 @@ NS=${HYPERBOLA_NAMESPACE:-hyperbola}
 # *.localhost is loopback for Chromium, Firefox and curl without any DNS
 DOMAIN=${HYPERBOLA_DOMAIN:-localhost}
 REALNODE=${K8SENV_REALNODE:-1}
-ROUTING=${HYPERBOLA_ROUTING:-ingress}
+ROUTING=$(printf %s "${HYPERBOLA_ROUTING:-ingress}" | tr "[:upper:]" "[:lower:]")
 case "$ROUTING" in
   ingress | gateway) ;;
   *) echo "HYPERBOLA_ROUTING=$ROUTING: want ingress or gateway" >&2; exit 1 ;;
