@@ -8,7 +8,10 @@
 # Prints an API key and commands that work, and stops everything on Ctrl-C.
 # Env: HYPERBOLA_LISTEN (127.0.0.1:8080), HYPERBOLA_LOCAL_INGRESS (127.0.0.1:8081),
 #      HYPERBOLA_NAMESPACE (hyperbola), HYPERBOLA_DOMAIN (localhost), API_KEY (generated),
-#      K8SENV_REALNODE (1; 0 = kwok's fake nodes only: the API works but no IDE runs, no root needed).
+#      K8SENV_REALNODE (1; 0 = kwok's fake nodes only: the API works but no IDE runs, no root needed),
+#      HYPERBOLA_ROUTING (ingress; gateway = each workspace gets an HTTPRoute on the Gateway
+#      HYPERBOLA_GATEWAY_NAME (hyperbola) of class HYPERBOLA_GATEWAY_CLASS (hyperbola-local here),
+#      and the local entry point follows those instead of Ingresses).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -20,6 +23,14 @@ NS=${HYPERBOLA_NAMESPACE:-hyperbola}
 # *.localhost is loopback for Chromium, Firefox and curl without any DNS
 DOMAIN=${HYPERBOLA_DOMAIN:-localhost}
 REALNODE=${K8SENV_REALNODE:-1}
+ROUTING=$(printf %s "${HYPERBOLA_ROUTING:-ingress}" | tr "[:upper:]" "[:lower:]")
+case "$ROUTING" in
+  ingress | gateway) ;;
+  *) echo "HYPERBOLA_ROUTING=$ROUTING: want ingress or gateway" >&2; exit 1 ;;
+esac
+# the local cluster's GatewayClass: no GKE policies (their CRDs are not installed here), and the
+# local entry point stands in for its controller
+GATEWAY_CLASS=${HYPERBOLA_GATEWAY_CLASS:-hyperbola-local}
 pids=()
 KDIR=""
 cleanup() {
@@ -65,6 +76,23 @@ $KUBECTL -n "$NS" apply -f "$ROOT/scripts/local-network-policy.yaml" >/dev/null
 # and the warm path's placeholders' PriorityClass (cluster-scoped), as infra creates it: the
 # placeholders (HYPERBOLA_WARM_PLACEHOLDERS, 0 by default) name it
 $KUBECTL apply -f "$ROOT/scripts/local-priority-class.yaml" >/dev/null
+ROUTING_ENV=(HYPERBOLA_ROUTING="$ROUTING")
+if [ "$ROUTING" = gateway ]; then
+  # the class the control plane's Gateway names (cluster-scoped; its controller is the local
+  # entry point, which writes no status)
+  $KUBECTL apply -f - >/dev/null <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: $GATEWAY_CLASS
+spec:
+  controllerName: hyperbola.dev/devingress
+EOF
+  ROUTING_ENV+=(HYPERBOLA_GATEWAY_CLASS="$GATEWAY_CLASS")
+  echo "routing: gateway (an HTTPRoute per workspace on the Gateway ${HYPERBOLA_GATEWAY_NAME:-hyperbola}, class $GATEWAY_CLASS)"
+else
+  echo "routing: ingress (an Ingress per workspace)"
+fi
 
 # Workspaces and backups run on the real node: its code-server and backup images, volumes of
 # its local-path class, and the placement that lets their pods onto it (it is tainted for
@@ -124,7 +152,7 @@ echo "building the API server..."
 go build -o "$RUN/hyperbola-server" "$ROOT/functions/cmd/server"
 # Wake on access is on (a wake secret): a sleeping workspace's address reaches the activator
 # through the local entry point, which asks for the workspace's password and wakes it.
-env "${FS_ENV[@]}" "${NODE_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECRET:-$(openssl rand -hex 32)}" \
+env "${FS_ENV[@]}" "${NODE_ENV[@]}" "${ROUTING_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECRET:-$(openssl rand -hex 32)}" \
   KUBECONFIG="$KC" REDIS_HOST=127.0.0.1 REDIS_PORT="$RPORT" API_KEY="$KEY" HYPERBOLA_NAMESPACE="$NS" \
   HYPERBOLA_LISTEN="$LISTEN" HYPERBOLA_LOCAL_INGRESS="$INGRESS" HYPERBOLA_DOMAIN="$DOMAIN" \
   "$RUN/hyperbola-server" >"$RUN/server.log" 2>&1 &
@@ -150,6 +178,7 @@ Hyperbola is running (logs in $RUN/):
   API          http://$LISTEN
   API key      $KEY
   workspaces   http://vs-code-<id>.$DOMAIN:${INGRESS##*:}/   ($WHERE)
+  routing      $ROUTING   (HYPERBOLA_ROUTING; the entry point follows each workspace's $([ "$ROUTING" = gateway ] && echo HTTPRoute || echo Ingress))
   kubeconfig   $KC   (kubectl: $CACHE/bin/kubectl)
   redis        127.0.0.1:$RPORT
   firestore    ${FS_ENV[1]:-off}

@@ -18,11 +18,10 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/devingress"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
-	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
 // chromiumPath is Debian's chromium (CI installs it: .ci/run).
@@ -38,17 +37,25 @@ const activatorHost = "session-api.control-plane.test"
 
 // ingress is the local cluster's entry point (internal/devingress) in front of this
 // fixture's control plane, which serves the activator beside an API (a teapot here): a
-// workspace's host reaches its pod, or the activator in process while it is not running.
-// transport stands in for kwok's pods, which serve nothing (nil: pods on the real node, by
-// their IP).
+// workspace's host reaches its pod, or the activator in process while it is not running, by
+// its Ingress or, in gateway mode, its HTTPRoute. transport stands in for kwok's pods, which
+// serve nothing (nil: pods on the real node, by their IP).
 func (f *fixture) ingress(t testing.TB, transport http.RoundTripper) http.Handler {
 	t.Helper()
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "the API", http.StatusTeapot) })
-	h, err := devingress.New(f.kube.Client, devingress.Options{
-		Namespace: f.ns, Domain: f.domain, ActivatorService: "hyperbola-activator",
+	opts := devingress.Options{
+		Namespace: f.ns, Domain: f.domain, ActivatorService: "hyperbola-activator", Routing: f.routing,
 		Activator: activator.Dispatch(api, f.act), Transport: transport, FakeNodes: transport != nil,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	if f.routing == devingress.RoutingGateway {
+		gw, err := gatewayclient.NewForConfig(f.kube.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.GatewayClient, opts.Gateway = gw, gateway
+	}
+	h, err := devingress.New(f.kube.Client, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,18 +238,29 @@ func waitTitle(ctx context.Context, want string, timeout time.Duration) error {
 // The whole way, in a real browser. With JavaScript: the workspace's address asks for the
 // password, the password opens the waking page (asleep → starting), the page shows the
 // workspace starting while its pod waits, and once the session runs the page's script opens
-// the IDE, through the Ingress that the session switched back. Without JavaScript: a wake
-// link opens the waking page, and its meta refresh ends in the IDE.
+// the IDE, through the route that the session switched back. Without JavaScript: a wake
+// link opens the waking page, and its meta refresh ends in the IDE. Both in each routing
+// mode: by Ingresses, and by HTTPRoutes (HYPERBOLA_ROUTING=gateway).
 func TestE2EWakingPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped with -short")
 	}
-	f := newFixtureWith(t, func(o *kube.Options, _ *session.Options) { o.ActivatorHost, o.ActivatorPort = activatorHost, 443 },
-		func(o *activator.Options) { o.PollInterval = 500 * time.Millisecond })
-	front := httptest.NewServer(f.ingress(t, standIn{}))
-	t.Cleanup(front.Close)
-	addr := strings.TrimPrefix(front.URL, "http://")
+	for _, routing := range routings {
+		t.Run(routing, func(t *testing.T) {
+			f := newFixtureWith(t, routingSettings(t, routing),
+				func(o *activator.Options) { o.PollInterval = 500 * time.Millisecond })
+			f.routing = routing
+			front := httptest.NewServer(f.ingress(t, standIn{}))
+			t.Cleanup(front.Close)
+			addr := strings.TrimPrefix(front.URL, "http://")
+			testWakingPage(t, f, addr)
+		})
+	}
+}
 
+// testWakingPage is the end-to-end test against f's control plane behind the entry point at
+// addr.
+func testWakingPage(t *testing.T, f *fixture, addr string) {
 	for _, js := range []bool{true, false} {
 		name := map[bool]string{true: "javascript", false: "no-javascript"}[js]
 		t.Run(name, func(t *testing.T) {
@@ -270,7 +288,7 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 				if n := f.replicas(t, s.ID); n != 0 {
 					t.Fatalf("opening the address without proof woke the workspace (replicas %d)", n)
 				}
-				screenshot(t, ctx, "asleep-page.png")
+				screenshot(t, ctx, f.routingName()+"-asleep-page.png")
 				if err := chromedp.Do(ctx,
 					chromedp.SendKeys("#password", s.Password),
 					chromedp.Submit("#password"),
@@ -294,14 +312,14 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 			if n := f.replicas(t, s.ID); n != 1 {
 				t.Fatalf("replicas while waking: %d", n)
 			}
-			screenshot(t, ctx, "waking-page-"+name+".png")
+			screenshot(t, ctx, f.routingName()+"-waking-page-"+name+".png")
 			t.Logf("waking page after %s; the pod waits for a schedulable node", time.Since(start).Round(time.Millisecond))
 
 			f.cordon(t, false)
 			released := time.Now()
 			if err := waitTitle(ctx, ideTitle, 90*time.Second); err != nil {
 				body, _ := chromedp.Run(ctx, chromedp.OuterHTML("html"))
-				t.Fatalf("never reached the IDE: %v\nstate %s, Ingress to %s\n%s", err, f.state(t, s.ID), f.backend(t, s.ID), body)
+				t.Fatalf("never reached the IDE: %v\nstate %s, route to %s\n%s", err, f.state(t, s.ID), f.backend(t, s.ID), body)
 			}
 			href = must(chromedp.Run(ctx, chromedp.Location()))(t)
 			if href != workspaceURL {
@@ -312,7 +330,7 @@ func TestE2EWakingPageInChromium(t *testing.T) {
 			}
 			t.Logf("in the IDE %s after the node was schedulable again (%s after the first request)",
 				time.Since(released).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-			screenshot(t, ctx, "ide-"+name+".png")
+			screenshot(t, ctx, f.routingName()+"-ide-"+name+".png")
 		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/devingress"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/ratelimit"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -53,6 +54,9 @@ type fixture struct {
 	svc     *session.Service
 	act     *activator.Handler
 	srv     *httptest.Server
+	// routing is what routes a workspace's host (devingress.RoutingIngress when empty), as
+	// the test configured the control plane: the local entry point follows the same objects.
+	routing string
 }
 
 func newFixture(t testing.TB, mutate func(*activator.Options)) *fixture {
@@ -93,7 +97,13 @@ func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options)
 	if err := k.CreateBackupPVCOn(ctx, ns, ko.BackupPVC, ko.StorageClass); err != nil {
 		t.Fatal(err)
 	}
-	cluster := kube.NewClusterWithMetadata(k.Client, k.Metadata(t), ko)
+	// the clients a deployment's control plane builds from its REST config (the Gateway API's
+	// among them, for gateway mode), with the test cluster's generous budgets
+	clients, err := kube.NewClients(k.Config, kube.Budgets{Write: kube.Budget{QPS: 500, Burst: 1000}, Read: kube.Budget{QPS: 500, Burst: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := kube.NewClusterFromClients(clients, ko)
 	st := store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Logger: logger})
 	svc := session.NewService(cluster, st, so)
 	opts := activator.Options{Domain: ko.Domain, Secret: []byte(secret),
@@ -197,9 +207,12 @@ func (f *fixture) replicas(t testing.TB, id string) int32 {
 	return *d.Spec.Replicas
 }
 
-// backend is the service the workspace's Ingress sends its host to.
+// backend is the service the workspace's Ingress (or HTTPRoute) sends its host to.
 func (f *fixture) backend(t testing.TB, id string) string {
 	t.Helper()
+	if f.routing == devingress.RoutingGateway {
+		return f.routeBackend(t, id)
+	}
 	ing, err := f.kube.Client.NetworkingV1().Ingresses(f.ns).Get(context.Background(), "vs-code-"+id, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

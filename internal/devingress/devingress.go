@@ -1,25 +1,35 @@
-// Package devingress is the local cluster's ingress controller: for local use only (make run,
-// tests). In production ingress-nginx (or a Gateway) does this job; the local cluster has no
-// ingress controller, no kube-proxy and no DNS, so this package reads what Hyperbola wrote
-// and serves it the way ingress-nginx would.
+// Package devingress is the local cluster's ingress controller and Gateway: for local use only
+// (make run, tests). In production ingress-nginx or a Gateway implementation (GKE's) does this
+// job; the local cluster has neither, nor kube-proxy nor DNS, so this package reads what
+// Hyperbola wrote and serves it the way those would.
 //
-// For each request, Host vs-code-<id>.<domain> (any port ignored) names the Ingress of that
-// name in the namespace. Its rule for the host and the longest matching path give the
-// backend Service:
+// For each request, Host vs-code-<id>.<domain> (any port ignored) names the object of that
+// name in the namespace that routes it, by Options.Routing:
+//
+//   - ingress: the Ingress. Its rule for the host and the longest matching path give the
+//     backend Service.
+//   - gateway: the HTTPRoute, when it names Options.Gateway as a parent and the host among its
+//     hostnames. The match the Gateway API gives precedence (Exact path, the longest
+//     PathPrefix, ...) picks the rule, and the rule's first backendRef with a weight other
+//     than 0 the Service. No status is written: nothing reads it.
+//
+// The backend Service is then
 //
 //   - the activator Service (a workspace that is not running): the control plane's handler,
-//     in process, with Host set to the Ingress's upstream-vhost annotation when it has one and
-//     the workspace host in X-Forwarded-Host, as nginx sends it;
+//     in process, with the workspace host in X-Forwarded-Host, and Host set to the Ingress's
+//     upstream-vhost annotation when it has one, as nginx sends it (an HTTPRoute has none: a
+//     Gateway keeps the client's Host);
 //   - any other Service (the workspace's own): a ready endpoint of its EndpointSlices, reached
 //     at podIP:port by httputil.ReverseProxy (WebSockets included, the client's Host kept).
 //
-// Errors are nginx's: 404 for a host no Ingress serves, 503 when the Service has no ready
+// Errors are nginx's: 404 for a host no Ingress or HTTPRoute serves, 500 for an HTTPRoute rule
+// without a usable backend (the Gateway API's answer), 503 when the Service has no ready
 // endpoint (after a short wait: the EndpointSlice may trail the pod's readiness, which is
-// when Hyperbola switches the Ingress back), 502 when the pod fails to answer. A pod on one
+// when Hyperbola switches the route back), 502 when the pod fails to answer. A pod on one
 // of kwok's fake nodes runs nothing and its address is made up: it is never dialled (502),
 // unless Options.FakeNodes says a Transport stands in for such pods.
 //
-// Objects are read at request time, so a switch of the Ingress applies to the very next
+// Objects are read at request time, so a switch of the route applies to the very next
 // request. The control plane's answers name https://<host>/ (no port), as production serves
 // workspaces; for a browser on http://<host>:<port>/ those origins are rewritten to the one it
 // uses (nginx's proxy_redirect and sub_filter) and cookies lose Secure, so local redirects stay
@@ -40,6 +50,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // Defaults of Options.
@@ -55,16 +66,34 @@ const (
 // AnnotationUpstreamVhost is ingress-nginx's annotation for the Host sent upstream.
 const AnnotationUpstreamVhost = "nginx.ingress.kubernetes.io/upstream-vhost"
 
+// Routing modes (Options.Routing): the objects that route a workspace's host, as the control
+// plane's HYPERBOLA_ROUTING says.
+const (
+	RoutingIngress = "ingress"
+	RoutingGateway = "gateway"
+)
+
+// GatewayRef names a Gateway.
+type GatewayRef struct{ Namespace, Name string }
+
 // Options configure the entry point.
 type Options struct {
-	// Namespace holds the workspaces' Ingresses, Services and EndpointSlices. Required.
+	// Namespace holds the workspaces' Ingresses or HTTPRoutes, Services and EndpointSlices.
+	// Required.
 	Namespace string
+	// Routing is RoutingIngress (the default) or RoutingGateway.
+	Routing string
+	// Gateway is the Gateway a workspace's HTTPRoute must name as a parent to be served
+	// (gateway mode; its Namespace defaults to Namespace). Its name is required there.
+	Gateway GatewayRef
+	// GatewayClient reads HTTPRoutes. Required in gateway mode.
+	GatewayClient gatewayclient.Interface
 	// Domain is the workspaces' parent domain: hosts are vs-code-<id>.<Domain>. Required.
 	Domain string
-	// ActivatorService is the Service a workspace's Ingress names while it is not running
+	// ActivatorService is the Service a workspace's route names while it is not running
 	// (HYPERBOLA_ACTIVATOR_SERVICE); requests routed to it go to Activator. "" routes none.
 	ActivatorService string
-	// Activator serves what the Ingress sends to the activator: the control plane's handler
+	// Activator serves what the route sends to the activator: the control plane's handler
 	// (activator.Dispatch's), called in process. Required with ActivatorService.
 	Activator http.Handler
 	// Transport carries requests to pods (default: plain HTTP with nginx's connect timeout).
@@ -97,6 +126,20 @@ func New(client kubernetes.Interface, opts Options) (*Handler, error) {
 		return nil, errors.New("devingress: the namespace and the domain are required")
 	case opts.ActivatorService != "" && opts.Activator == nil:
 		return nil, errors.New("devingress: an activator Service needs the activator's handler")
+	}
+	switch opts.Routing {
+	case "":
+		opts.Routing = RoutingIngress
+	case RoutingIngress:
+	case RoutingGateway:
+		if opts.GatewayClient == nil || opts.Gateway.Name == "" {
+			return nil, errors.New("devingress: gateway routing needs a Gateway API client and the Gateway's name")
+		}
+		if opts.Gateway.Namespace == "" {
+			opts.Gateway.Namespace = opts.Namespace
+		}
+	default:
+		return nil, fmt.Errorf("devingress: routing %q: want %q or %q", opts.Routing, RoutingIngress, RoutingGateway)
 	}
 	opts.Domain = strings.ToLower(strings.TrimSuffix(opts.Domain, "."))
 	if opts.EndpointWait <= 0 {
@@ -159,10 +202,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		errorPage(w, http.StatusNotFound)
 		return
 	}
-	b, err := h.backend(r.Context(), host, r.URL.Path)
+	b, err := h.backend(r.Context(), host, r)
 	switch {
 	case errors.Is(err, errNoRoute):
 		errorPage(w, http.StatusNotFound)
+		return
+	case errors.Is(err, errNoBackend):
+		h.log.Info("no usable backend", "host", host, "path", r.URL.Path, "err", err)
+		errorPage(w, http.StatusInternalServerError)
 		return
 	case err != nil:
 		h.log.Warn("reading the route", "host", host, "err", err)

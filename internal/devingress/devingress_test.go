@@ -20,6 +20,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -79,6 +81,60 @@ func workspace(t *testing.T, o kube.Options, asleep bool) (*networkingv1.Ingress
 	return i, typed[corev1.Service](t, svc, err)
 }
 
+// gatewayName is the Gateway the tests' HTTPRoutes attach to, in ns (the configuration's
+// defaults).
+const gatewayName = "hyperbola"
+
+// routings are the modes every routing test runs in.
+var routings = []string{RoutingIngress, RoutingGateway}
+
+// eachRouting runs test as a subtest per routing mode.
+func eachRouting(t *testing.T, test func(t *testing.T, routing string)) {
+	t.Helper()
+	for _, r := range routings {
+		t.Run(r, func(t *testing.T) { test(t, r) })
+	}
+}
+
+// workspaceIn is workspace in a routing mode: the Ingress or the HTTPRoute, and the Service.
+func workspaceIn(t *testing.T, routing string, o kube.Options, asleep bool) (any, *corev1.Service) {
+	t.Helper()
+	ing, svc := workspace(t, o, asleep)
+	if routing == RoutingGateway {
+		return httpRoute(o, asleep), svc
+	}
+	return ing, svc
+}
+
+// httpRoute is the HTTPRoute of the session as issue 17's contract describes it (the builder
+// lives in internal/kube): one rule for every path to the workspace's Service, or to the
+// activator's at port 80 while it is not running.
+func httpRoute(o kube.Options, asleep bool) *gatewayv1.HTTPRoute {
+	name := "vs-code-" + id
+	backend, port := name, o.Port
+	if asleep {
+		backend, port = o.ActivatorService, 80
+	}
+	gwNS, section := gatewayv1.Namespace(ns), gatewayv1.SectionName("https")
+	prefix, root, never := gatewayv1.PathMatchPathPrefix, "/", gatewayv1.Duration("0s")
+	return &gatewayv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: gatewayv1.HTTPRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{
+				{Name: gatewayName, Namespace: &gwNS, SectionName: &section},
+			}},
+			Hostnames: []gatewayv1.Hostname{gatewayv1.Hostname(name + "." + domain)},
+			Rules: []gatewayv1.HTTPRouteRule{{
+				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: &prefix, Value: &root}}},
+				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{
+					BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(backend), Port: &port},
+				}}},
+				Timeouts: &gatewayv1.HTTPRouteTimeouts{Request: &never},
+			}},
+		},
+	}
+}
+
 // slice is the EndpointSlice the controller would write for the workspace's Service, with
 // one endpoint at addr (host:port) that is ready or not.
 func slice(t *testing.T, addr string, ready bool) *discoveryv1.EndpointSlice {
@@ -112,6 +168,7 @@ func nodeName(n string) *string {
 
 type setup struct {
 	kube      *fake.Clientset
+	gateway   *gatewayfake.Clientset
 	front     *httptest.Server
 	activator chan *http.Request // what the in-process activator received
 }
@@ -121,11 +178,16 @@ func newSetup(t *testing.T, objs ...any) *setup {
 	return newSetupWith(t, Options{}, objs...)
 }
 
-// newSetupWith is newSetup with opts' FakeNodes and Transport.
+// newSetupWith is newSetup with opts' FakeNodes and Transport. The entry point routes by
+// HTTPRoutes (Gateway gatewayName in ns) when objs hold one, else by Ingresses.
 func newSetupWith(t *testing.T, opts Options, objs ...any) *setup {
 	t.Helper()
-	s := &setup{kube: fake.NewClientset(), activator: make(chan *http.Request, 10)}
+	s := &setup{kube: fake.NewClientset(), gateway: gatewayfake.NewClientset(), activator: make(chan *http.Request, 10)}
+	routing := RoutingIngress
 	for _, o := range objs {
+		if _, ok := o.(*gatewayv1.HTTPRoute); ok {
+			routing = RoutingGateway
+		}
 		s.add(t, o)
 	}
 	act := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +206,7 @@ func newSetupWith(t *testing.T, opts Options, objs ...any) *setup {
 		}
 	})
 	h, err := New(s.kube, Options{Namespace: ns, Domain: domain, ActivatorService: "hyperbola-activator", Activator: act,
+		Routing: routing, GatewayClient: s.gateway, Gateway: GatewayRef{Name: gatewayName},
 		EndpointWait: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 		FakeNodes: opts.FakeNodes, Transport: opts.Transport})
 	if err != nil {
@@ -161,6 +224,8 @@ func (s *setup) add(t *testing.T, obj any) {
 	switch o := obj.(type) {
 	case *networkingv1.Ingress:
 		_, err = s.kube.NetworkingV1().Ingresses(ns).Create(ctx, o, metav1.CreateOptions{})
+	case *gatewayv1.HTTPRoute:
+		_, err = s.gateway.GatewayV1().HTTPRoutes(ns).Create(ctx, o, metav1.CreateOptions{})
 	case *corev1.Service:
 		_, err = s.kube.CoreV1().Services(ns).Create(ctx, o, metav1.CreateOptions{})
 	case *discoveryv1.EndpointSlice:
@@ -206,112 +271,129 @@ func pod(t *testing.T) *httptest.Server {
 }
 
 func TestUnknownHostsAre404(t *testing.T) {
-	o := kubeOptions(t, "")
-	ing, svc := workspace(t, o, false)
-	s := newSetup(t, ing, svc)
-	for _, h := range []string{
-		"example.com",
-		"vs-code-zz99zz99." + domain,     // no such Ingress
-		domain,                           // the domain itself
-		"vs-code-" + id + ".other.test",  // another domain
-		"Not_A_Label." + domain,          // not a name
-		"vs-code-" + id + ".x." + domain, // deeper
-	} {
-		if resp, _ := s.get(t, h, "/"); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("%s: %d, want 404", h, resp.StatusCode)
+	eachRouting(t, func(t *testing.T, routing string) {
+		o := kubeOptions(t, "")
+		route, svc := workspaceIn(t, routing, o, false)
+		s := newSetup(t, route, svc)
+		for _, h := range []string{
+			"example.com",
+			"vs-code-zz99zz99." + domain,     // no such Ingress or HTTPRoute
+			domain,                           // the domain itself
+			"vs-code-" + id + ".other.test",  // another domain
+			"Not_A_Label." + domain,          // not a name
+			"vs-code-" + id + ".x." + domain, // deeper
+		} {
+			if resp, _ := s.get(t, h, "/"); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s: %d, want 404", h, resp.StatusCode)
+			}
 		}
-	}
-	// an Ingress of that name whose rules serve another host
-	other := ing.DeepCopy()
-	other.Name, other.Spec.Rules[0].Host = "vs-code-cd34ab12", "vs-code-ab12cd34."+domain
-	s.add(t, other)
-	if resp, _ := s.get(t, "vs-code-cd34ab12."+domain, "/"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("a rule for another host: %d, want 404", resp.StatusCode)
-	}
+		// a route of that name that serves another host
+		switch r := route.(type) {
+		case *networkingv1.Ingress:
+			other := r.DeepCopy()
+			other.Name, other.Spec.Rules[0].Host = "vs-code-cd34ab12", host
+			s.add(t, other)
+		case *gatewayv1.HTTPRoute:
+			other := r.DeepCopy()
+			other.Name = "vs-code-cd34ab12"
+			s.add(t, other)
+		}
+		if resp, _ := s.get(t, "vs-code-cd34ab12."+domain, "/"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a route for another host: %d, want 404", resp.StatusCode)
+		}
+	})
 }
 
 func TestRunningWorkspaceIsProxiedToItsPod(t *testing.T) {
-	up := pod(t)
-	o := kubeOptions(t, "")
-	ing, svc := workspace(t, o, false)
-	s := newSetup(t, ing, svc, slice(t, up.Listener.Addr().String(), true))
-	resp, body := s.get(t, host+":8081", "/static/x.js?v=1")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-	want := "pod: GET /static/x.js?v=1 host=" + host + ":8081 xfh=" + host + ":8081 xfp=http xff=127.0.0.1"
-	if body != want {
-		t.Fatalf("the pod got\n%s\nwant\n%s", body, want)
-	}
-	if len(s.activator) != 0 {
-		t.Fatal("a running workspace's request reached the activator")
-	}
+	eachRouting(t, func(t *testing.T, routing string) {
+		up := pod(t)
+		o := kubeOptions(t, "")
+		ing, svc := workspaceIn(t, routing, o, false)
+		s := newSetup(t, ing, svc, slice(t, up.Listener.Addr().String(), true))
+		resp, body := s.get(t, host+":8081", "/static/x.js?v=1")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		want := "pod: GET /static/x.js?v=1 host=" + host + ":8081 xfh=" + host + ":8081 xfp=http xff=127.0.0.1"
+		if body != want {
+			t.Fatalf("the pod got\n%s\nwant\n%s", body, want)
+		}
+		if len(s.activator) != 0 {
+			t.Fatal("a running workspace's request reached the activator")
+		}
+	})
 }
 
 func TestNoReadyEndpointIs503(t *testing.T) {
-	up := pod(t)
-	o := kubeOptions(t, "")
-	ing, svc := workspace(t, o, false)
+	eachRouting(t, func(t *testing.T, routing string) {
+		up := pod(t)
+		o := kubeOptions(t, "")
+		ing, svc := workspaceIn(t, routing, o, false)
 
-	s := newSetup(t, ing, svc, slice(t, up.Listener.Addr().String(), false))
-	start := time.Now()
-	resp, _ := s.get(t, host, "/")
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("not ready: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
-	if waited := time.Since(start); waited < 300*time.Millisecond {
-		t.Errorf("answered after %s, before the endpoint wait", waited)
-	}
-	// no EndpointSlice at all, and no Service at all
-	if resp, _ := newSetup(t, ing, svc).get(t, host, "/"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("no slice: %d", resp.StatusCode)
-	}
-	if resp, _ := newSetup(t, ing).get(t, host, "/"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("no Service: %d", resp.StatusCode)
-	}
+		s := newSetup(t, ing, svc, slice(t, up.Listener.Addr().String(), false))
+		start := time.Now()
+		resp, _ := s.get(t, host, "/")
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("not ready: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if waited := time.Since(start); waited < 300*time.Millisecond {
+			t.Errorf("answered after %s, before the endpoint wait", waited)
+		}
+		// no EndpointSlice at all, and no Service at all
+		if resp, _ := newSetup(t, ing, svc).get(t, host, "/"); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("no slice: %d", resp.StatusCode)
+		}
+		if resp, _ := newSetup(t, ing).get(t, host, "/"); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("no Service: %d", resp.StatusCode)
+		}
+	})
 }
 
 // The Ingress goes back to the workspace when its pod is ready; the EndpointSlice can trail
 // by a moment. A request in that moment waits for it instead of failing.
 func TestAnEndpointThatBecomesReadyIsWaitedFor(t *testing.T) {
-	up := pod(t)
-	o := kubeOptions(t, "")
-	ing, svc := workspace(t, o, false)
-	s := newSetup(t, ing, svc)
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		_, _ = s.kube.DiscoveryV1().EndpointSlices(ns).Create(context.Background(), slice(t, up.Listener.Addr().String(), true), metav1.CreateOptions{})
-	}()
-	if resp, body := s.get(t, host, "/"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
+	eachRouting(t, func(t *testing.T, routing string) {
+		up := pod(t)
+		o := kubeOptions(t, "")
+		ing, svc := workspaceIn(t, routing, o, false)
+		s := newSetup(t, ing, svc)
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			_, _ = s.kube.DiscoveryV1().EndpointSlices(ns).Create(context.Background(), slice(t, up.Listener.Addr().String(), true), metav1.CreateOptions{})
+		}()
+		if resp, body := s.get(t, host, "/"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
 }
 
 // kwok's pods run nothing and their addresses are made up (they may be real addresses off
 // this machine): they are never dialled, unless a Transport stands in for them.
 func TestPodsOnFakeNodesAreNotDialled(t *testing.T) {
-	hits := 0
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
-	t.Cleanup(up.Close)
-	fake := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kwok-node-0", Annotations: map[string]string{FakeNodeAnnotation: "fake"}}}
-	real := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "localhost"}}
-	o := kubeOptions(t, "")
-	ing, svc := workspace(t, o, false)
-	onFake := sliceOn(t, up.Listener.Addr().String(), true, fake.Name)
+	eachRouting(t, func(t *testing.T, routing string) {
+		hits := 0
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+		t.Cleanup(up.Close)
+		fake := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kwok-node-0", Annotations: map[string]string{FakeNodeAnnotation: "fake"}}}
+		real := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "localhost"}}
+		o := kubeOptions(t, "")
+		ing, svc := workspaceIn(t, routing, o, false)
+		onFake := sliceOn(t, up.Listener.Addr().String(), true, fake.Name)
 
-	if resp, _ := newSetup(t, ing, svc, fake, real, onFake).get(t, host, "/"); resp.StatusCode != http.StatusBadGateway || hits != 0 {
-		t.Fatalf("a pod on a fake node: %d after %d requests to its address, want 502 and none", resp.StatusCode, hits)
-	}
-	if resp, _ := newSetup(t, ing, svc, fake, real, sliceOn(t, up.Listener.Addr().String(), true, real.Name)).get(t, host, "/"); resp.StatusCode != http.StatusOK || hits != 1 {
-		t.Fatalf("a pod on a real node: %d after %d requests, want 200 and 1", resp.StatusCode, hits)
-	}
-	standIn := roundTrip(func(r *http.Request) (*http.Response, error) {
-		return &http.Response{StatusCode: http.StatusTeapot, Body: http.NoBody, Request: r}, nil
+		if resp, _ := newSetup(t, ing, svc, fake, real, onFake).get(t, host, "/"); resp.StatusCode != http.StatusBadGateway || hits != 0 {
+			t.Fatalf("a pod on a fake node: %d after %d requests to its address, want 502 and none", resp.StatusCode, hits)
+		}
+		if resp, _ := newSetup(t, ing, svc, fake, real, sliceOn(t, up.Listener.Addr().String(), true, real.Name)).get(t, host, "/"); resp.StatusCode != http.StatusOK || hits != 1 {
+			t.Fatalf("a pod on a real node: %d after %d requests, want 200 and 1", resp.StatusCode, hits)
+		}
+		standIn := roundTrip(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusTeapot, Body: http.NoBody, Request: r}, nil
+		})
+		s := newSetupWith(t, Options{FakeNodes: true, Transport: standIn}, ing, svc, fake, onFake)
+		if resp, _ := s.get(t, host, "/"); resp.StatusCode != http.StatusTeapot || hits != 1 {
+			t.Fatalf("with a stand-in for fake pods: %d, %d requests to the address", resp.StatusCode, hits)
+		}
 	})
-	s := newSetupWith(t, Options{FakeNodes: true, Transport: standIn}, ing, svc, fake, onFake)
-	if resp, _ := s.get(t, host, "/"); resp.StatusCode != http.StatusTeapot || hits != 1 {
-		t.Fatalf("with a stand-in for fake pods: %d, %d requests to the address", resp.StatusCode, hits)
-	}
 }
 
 type roundTrip func(*http.Request) (*http.Response, error)
@@ -319,100 +401,107 @@ type roundTrip func(*http.Request) (*http.Response, error)
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestUpstreamFailureIs502(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
-	o := kubeOptions(t, "")
-	ing, svc := workspace(t, o, false)
-	s := newSetup(t, ing, svc, slice(t, closed, true))
-	if resp, _ := s.get(t, host, "/"); resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("a pod that refuses: %d, want 502", resp.StatusCode)
-	}
+	eachRouting(t, func(t *testing.T, routing string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ln.Addr().String()
+		ln.Close()
+		o := kubeOptions(t, "")
+		ing, svc := workspaceIn(t, routing, o, false)
+		s := newSetup(t, ing, svc, slice(t, closed, true))
+		if resp, _ := s.get(t, host, "/"); resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("a pod that refuses: %d, want 502", resp.StatusCode)
+		}
+	})
 }
 
 // code-server's workbench talks over a WebSocket: the upgrade and the bytes after it go
 // through both ways.
 func TestWebSocketUpgradeIsProxied(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "websocket" || r.Host != host {
-			http.Error(w, "want an upgrade for "+host, http.StatusBadRequest)
-			return
-		}
-		conn, rw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		rw.Flush()
-		for {
-			line, err := rw.ReadString('\n')
+	eachRouting(t, func(t *testing.T, routing string) {
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Upgrade") != "websocket" || r.Host != host {
+				http.Error(w, "want an upgrade for "+host, http.StatusBadRequest)
+				return
+			}
+			conn, rw, err := http.NewResponseController(w).Hijack()
 			if err != nil {
 				return
 			}
-			_, _ = rw.WriteString("echo " + line)
+			defer conn.Close()
+			_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 			rw.Flush()
-		}
-	}))
-	t.Cleanup(up.Close)
-	o := kubeOptions(t, "")
-	ing, svc := workspace(t, o, false)
-	s := newSetup(t, ing, svc, slice(t, up.Listener.Addr().String(), true))
+			for {
+				line, err := rw.ReadString('\n')
+				if err != nil {
+					return
+				}
+				_, _ = rw.WriteString("echo " + line)
+				rw.Flush()
+			}
+		}))
+		t.Cleanup(up.Close)
+		o := kubeOptions(t, "")
+		ing, svc := workspaceIn(t, routing, o, false)
+		s := newSetup(t, ing, svc, slice(t, up.Listener.Addr().String(), true))
 
-	conn, err := net.Dial("tcp", s.front.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "GET /stable-x?reconnectionToken=t HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", host)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close() // a 101 has no body: the connection carries what follows
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %d", resp.StatusCode)
-	}
-	for _, msg := range []string{"hello", "again"} {
-		fmt.Fprintf(conn, "%s\n", msg)
-		got, err := br.ReadString('\n')
-		if err != nil || got != "echo "+msg+"\n" {
-			t.Fatalf("after the upgrade: %q %v", got, err)
+		conn, err := net.Dial("tcp", s.front.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		defer conn.Close()
+		if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /stable-x?reconnectionToken=t HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", host)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() // a 101 has no body: the connection carries what follows
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade: %d", resp.StatusCode)
+		}
+		for _, msg := range []string{"hello", "again"} {
+			fmt.Fprintf(conn, "%s\n", msg)
+			got, err := br.ReadString('\n')
+			if err != nil || got != "echo "+msg+"\n" {
+				t.Fatalf("after the upgrade: %q %v", got, err)
+			}
+		}
+	})
 }
 
-// A sleeping workspace's Ingress names the activator: the request goes to the control plane
-// in process, as nginx sends it there.
+// A sleeping workspace's Ingress or HTTPRoute names the activator: the request goes to the
+// control plane in process, as nginx or a Gateway sends it there (a Gateway keeps the
+// client's Host: in gateway mode the activator's host is the relay's business).
 func TestSleepingWorkspaceGoesToTheActivator(t *testing.T) {
-	for _, vhost := range []string{"", "session-api-123.a.run.app"} {
-		t.Run("vhost="+vhost, func(t *testing.T) {
-			o := kubeOptions(t, vhost)
-			ing, svc := workspace(t, o, true)
-			s := newSetup(t, ing, svc)
-			resp, body := s.get(t, host+":8081", "/page")
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%d %s", resp.StatusCode, body)
-			}
-			r := <-s.activator
-			wantHost := host + ":8081"
-			if vhost != "" {
-				wantHost = vhost
-			}
-			if r.Host != wantHost || r.Header.Get("X-Forwarded-Host") != host+":8081" ||
-				r.Header.Get("X-Forwarded-For") != "127.0.0.1" || r.Header.Get("X-Forwarded-Proto") != "http" {
-				t.Fatalf("the activator got Host %q, X-Forwarded-Host %q, -For %q, -Proto %q", r.Host,
-					r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"))
-			}
-		})
-	}
+	eachRouting(t, func(t *testing.T, routing string) {
+		for _, vhost := range []string{"", "session-api-123.a.run.app"} {
+			t.Run("vhost="+vhost, func(t *testing.T) {
+				o := kubeOptions(t, vhost)
+				route, svc := workspaceIn(t, routing, o, true)
+				s := newSetup(t, route, svc)
+				resp, body := s.get(t, host+":8081", "/page")
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
+				r := <-s.activator
+				wantHost := host + ":8081"
+				if vhost != "" && routing == RoutingIngress {
+					wantHost = vhost
+				}
+				if r.Host != wantHost || r.Header.Get("X-Forwarded-Host") != host+":8081" ||
+					r.Header.Get("X-Forwarded-For") != "127.0.0.1" || r.Header.Get("X-Forwarded-Proto") != "http" {
+					t.Fatalf("the activator got Host %q, X-Forwarded-Host %q, -For %q, -Proto %q", r.Host,
+						r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"))
+				}
+			})
+		}
+	})
 }
 
 // The control plane names its workspace URLs as production serves them (https, no port); a

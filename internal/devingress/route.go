@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,21 +19,35 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// errNoRoute: no Ingress serves the host and path (404).
-var errNoRoute = errors.New("no Ingress serves this host and path")
+// errNoRoute: no Ingress or HTTPRoute serves the host and path (404).
+var errNoRoute = errors.New("no route serves this host and path")
 
-// route is where an Ingress sends a request.
+// route is where an Ingress or an HTTPRoute sends a request.
 type route struct {
 	service string
 	port    networkingv1.ServiceBackendPort
-	vhost   string // the upstream-vhost annotation
+	vhost   string // the upstream-vhost annotation (Ingresses only)
 }
 
-// backend finds the Ingress named after host's first label and returns its backend for host
-// and path: the longest matching path of the host's rules, else the default backend.
-func (h *Handler) backend(ctx context.Context, host, path string) (route, error) {
+// backend returns where the object that routes host (by Options.Routing) sends r.
+func (h *Handler) backend(ctx context.Context, host string, r *http.Request) (route, error) {
+	if h.opts.Routing == RoutingGateway {
+		return h.httpRoute(ctx, host, r)
+	}
+	return h.ingress(ctx, host, r.URL.Path)
+}
+
+// routeName is the name of the object that routes host: its first label, vs-code-<id>.
+func routeName(host string) (string, bool) {
 	name, _, _ := strings.Cut(host, ".")
-	if len(validation.IsDNS1123Label(name)) > 0 {
+	return name, len(validation.IsDNS1123Label(name)) == 0
+}
+
+// ingress finds the Ingress named after host's first label and returns its backend for host
+// and path: the longest matching path of the host's rules, else the default backend.
+func (h *Handler) ingress(ctx context.Context, host, path string) (route, error) {
+	name, ok := routeName(host)
+	if !ok {
 		return route{}, errNoRoute
 	}
 	ing, err := h.kube.NetworkingV1().Ingresses(h.opts.Namespace).Get(ctx, name, metav1.GetOptions{})

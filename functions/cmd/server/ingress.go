@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/functions"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
@@ -21,12 +24,48 @@ import (
 // controller.
 const localIngressEnv = "HYPERBOLA_LOCAL_INGRESS"
 
+// The routing settings the local entry point follows (issue 17), as the control plane reads
+// them: which objects route a workspace (its Ingress, or its HTTPRoute on the shared Gateway).
+const (
+	routingEnv          = "HYPERBOLA_ROUTING"
+	gatewayNameEnv      = "HYPERBOLA_GATEWAY_NAME"
+	gatewayNamespaceEnv = "HYPERBOLA_GATEWAY_NAMESPACE"
+	defaultGatewayName  = "hyperbola"
+)
+
+// routingOf is the routing mode and, in gateway mode, the Gateway, from the environment with
+// the configuration's defaults (ingress; the Gateway hyperbola in the workspaces' namespace).
+// At the merge with internal/config's routing settings this reads cfg's fields instead.
+func routingOf(cfg *config.Config, getenv func(string) string) (string, devingress.GatewayRef, error) {
+	routing := strings.ToLower(strings.TrimSpace(getenv(routingEnv)))
+	switch routing {
+	case "":
+		routing = devingress.RoutingIngress
+	case devingress.RoutingIngress, devingress.RoutingGateway:
+	default:
+		return "", devingress.GatewayRef{}, fmt.Errorf("%s=%q: want %q or %q", routingEnv, routing, devingress.RoutingIngress, devingress.RoutingGateway)
+	}
+	gw := devingress.GatewayRef{Name: getenv(gatewayNameEnv), Namespace: getenv(gatewayNamespaceEnv)}
+	if gw.Name == "" {
+		gw.Name = defaultGatewayName
+	}
+	if gw.Namespace == "" {
+		gw.Namespace = cfg.Namespace
+	}
+	return routing, gw, nil
+}
+
 // localIngress builds the server of the local entry point at addr: workspace hosts to their
-// pods, or to this process's activator while they are not running.
+// pods, or to this process's activator while they are not running, by the workspaces'
+// Ingresses or, in gateway mode, their HTTPRoutes.
 func localIngress(ctx context.Context, cfg *config.Config, addr string, log *slog.Logger) (*http.Server, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s=%q: want host:port: %w", localIngressEnv, addr, err)
+	}
+	routing, gateway, err := routingOf(cfg, os.Getenv)
+	if err != nil {
+		return nil, err
 	}
 	rc, err := stack.RESTConfig(ctx, cfg)
 	if err != nil {
@@ -38,7 +77,13 @@ func localIngress(ctx context.Context, cfg *config.Config, addr string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	opts := devingress.Options{Namespace: cfg.Namespace, Domain: cfg.Domain, Logger: log}
+	opts := devingress.Options{Namespace: cfg.Namespace, Domain: cfg.Domain, Routing: routing, Logger: log}
+	if routing == devingress.RoutingGateway {
+		opts.Gateway = gateway
+		if opts.GatewayClient, err = gatewayclient.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("gateway API client: %w", err)
+		}
+	}
 	if cfg.WakeOnAccess() {
 		opts.ActivatorService, opts.Activator = cfg.ActivatorService, functions.Handler()
 	}
@@ -47,7 +92,16 @@ func localIngress(ctx context.Context, cfg *config.Config, addr string, log *slo
 		return nil, err
 	}
 	log.Info("local ingress: open a workspace at http://vs-code-<id>."+cfg.Domain+":"+port+"/",
-		"addr", addr, "namespace", cfg.Namespace, "wake_on_access", cfg.WakeOnAccess())
+		"addr", addr, "namespace", cfg.Namespace, "wake_on_access", cfg.WakeOnAccess(), "routing", routing,
+		"gateway", gatewayLabel(routing, gateway))
 	// No read or write timeout: code-server's WebSockets stay open for hours.
 	return &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, nil
+}
+
+// gatewayLabel names the Gateway HTTPRoutes must attach to, for the log ("" in ingress mode).
+func gatewayLabel(routing string, gw devingress.GatewayRef) string {
+	if routing != devingress.RoutingGateway {
+		return ""
+	}
+	return gw.Namespace + "/" + gw.Name
 }

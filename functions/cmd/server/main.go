@@ -10,7 +10,9 @@
 // The address is HYPERBOLA_LISTEN (default 127.0.0.1:8080); Cloud Run's PORT makes it
 // 0.0.0.0:PORT. Locally, HYPERBOLA_LOCAL_INGRESS (e.g. 127.0.0.1:8081) also serves the local
 // cluster's entry point to workspaces there (internal/devingress): the local cluster has no
-// ingress controller. It stops with the server.
+// ingress controller nor Gateway. It follows the workspaces' Ingresses or, with
+// HYPERBOLA_ROUTING=gateway, their HTTPRoutes on the Gateway HYPERBOLA_GATEWAY_NAME. It stops
+// with the server.
 package main
 
 import (

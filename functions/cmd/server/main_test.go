@@ -19,7 +19,7 @@ import (
 // API's routes at the root. Redis and the cluster point at closed ports, so /ready is a 503
 // naming them while /health (liveness) answers 200, which also shows the process starts
 // without its dependencies. Locally it also
-// serves the entry point to workspaces (HYPERBOLA_LOCAL_INGRESS).
+// serves the entry point to workspaces (HYPERBOLA_LOCAL_INGRESS), by Ingresses or HTTPRoutes.
 func TestServesAtRoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the server binary")
@@ -42,22 +42,26 @@ current-context: c
 `, closed)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{"FUNCTION_TARGET=SessionAPI", "local"} {
+	for _, mode := range []string{"FUNCTION_TARGET=SessionAPI", "local", "local HYPERBOLA_ROUTING=gateway"} {
 		t.Run(mode, func(t *testing.T) {
 			port := freePort(t)
 			env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "REDIS_HOST=127.0.0.1",
 				fmt.Sprintf("REDIS_PORT=%d", closed), "API_KEY=k1", "FUNCTION_TARGET=", "PORT=")
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
 			ingress := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-			if mode == "local" {
+			local, setting, _ := strings.Cut(mode, " ")
+			if local == "local" {
 				env = append(env, "HYPERBOLA_LISTEN="+addr, "HYPERBOLA_LOCAL_INGRESS="+ingress)
+				if setting != "" {
+					env = append(env, setting)
+				}
 			} else {
 				env = append(env, mode, fmt.Sprintf("PORT=%d", port))
 				addr = fmt.Sprintf("127.0.0.1:%d", port) // PORT listens on 0.0.0.0
 			}
 			cmd := exec.Command(bin)
 			cmd.Env = env
-			logs, err := os.Create(filepath.Join(dir, "server-"+strings.ReplaceAll(mode, "=", "-")+".log"))
+			logs, err := os.Create(filepath.Join(dir, "server-"+strings.NewReplacer("=", "-", " ", "-").Replace(mode)+".log"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +104,7 @@ current-context: c
 			if status != 503 || !strings.Contains(body, `"unavailable"`) {
 				t.Fatalf("status without Redis: %d %s", status, body)
 			}
-			if mode == "local" {
+			if local == "local" {
 				status, body = get(t, "POST", base+"/IdleSweep", "")
 				if status != 401 {
 					t.Fatalf("POST /IdleSweep without credentials: %d %s", status, body)
