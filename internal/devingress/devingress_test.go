@@ -101,38 +101,20 @@ func workspaceIn(t *testing.T, routing string, o kube.Options, asleep bool) (any
 	t.Helper()
 	ing, svc := workspace(t, o, asleep)
 	if routing == RoutingGateway {
-		return httpRoute(o, asleep), svc
+		return httpRoute(t, o, asleep), svc
 	}
 	return ing, svc
 }
 
-// httpRoute is the HTTPRoute of the session as issue 17's contract describes it (the builder
-// lives in internal/kube): one rule for every path to the workspace's Service, or to the
-// activator's at port 80 while it is not running.
-func httpRoute(o kube.Options, asleep bool) *gatewayv1.HTTPRoute {
-	name := "vs-code-" + id
-	backend, port := name, o.Port
-	if asleep {
-		backend, port = o.ActivatorService, 80
-	}
-	gwNS, section := gatewayv1.Namespace(ns), gatewayv1.SectionName("https")
-	prefix, root, never := gatewayv1.PathMatchPathPrefix, "/", gatewayv1.Duration("0s")
-	return &gatewayv1.HTTPRoute{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: gatewayv1.HTTPRouteSpec{
-			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{
-				{Name: gatewayName, Namespace: &gwNS, SectionName: &section},
-			}},
-			Hostnames: []gatewayv1.Hostname{gatewayv1.Hostname(name + "." + domain)},
-			Rules: []gatewayv1.HTTPRouteRule{{
-				Matches: []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: &prefix, Value: &root}}},
-				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{
-					BackendObjectReference: gatewayv1.BackendObjectReference{Name: gatewayv1.ObjectName(backend), Port: &port},
-				}}},
-				Timeouts: &gatewayv1.HTTPRouteTimeouts{Request: &never},
-			}},
-		},
-	}
+// httpRoute is the HTTPRoute Hyperbola writes for the session in gateway mode (on the
+// Gateway gatewayName in o.Namespace), routed to the activator or to its own Service.
+func httpRoute(t *testing.T, o kube.Options, asleep bool) *gatewayv1.HTTPRoute {
+	t.Helper()
+	o.Routing, o.GatewayName, o.GatewayClass = kube.RoutingGateway, gatewayName, "hyperbola-local"
+	ws := session.Workspace{ID: id, UserID: "ada@example.com", Activator: asleep, CreatedAt: time.Unix(1_800_000_000, 0),
+		Image: session.DefaultImage, Storage: session.DefaultStorage, CPU: session.DefaultCPU, Memory: session.DefaultMemory}
+	r, err := kube.HTTPRoute(ws, o)
+	return typed[gatewayv1.HTTPRoute](t, r, err)
 }
 
 // slice is the EndpointSlice the controller would write for the workspace's Service, with

@@ -160,7 +160,7 @@ func TestIntegrationAnUnattachedRouteIsNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := kubeOptions(t, "")
-	r := httpRoute(o, true)
+	r := httpRoute(t, o, true)
 	r.Namespace, r.Spec.ParentRefs = namespace, nil
 	if _, err := gw.GatewayV1().HTTPRoutes(namespace).Create(ctx, r, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestIntegrationAnUnattachedRouteIsNotServed(t *testing.T) {
 		t.Fatalf("an unattached route: %d, want 404", w.Code)
 	}
 	// and one the CRD's rules refuse: a backendRef to a Service without a port
-	bad := httpRoute(o, false)
+	bad := httpRoute(t, o, false)
 	bad.Name, bad.Namespace = "vs-code-cd34ab12", namespace
 	bad.Spec.Rules[0].BackendRefs[0].Port = nil
 	if _, err := gw.GatewayV1().HTTPRoutes(namespace).Create(ctx, bad, metav1.CreateOptions{}); err == nil {

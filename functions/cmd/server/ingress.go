@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -24,37 +22,6 @@ import (
 // controller.
 const localIngressEnv = "HYPERBOLA_LOCAL_INGRESS"
 
-// The routing settings the local entry point follows (issue 17), as the control plane reads
-// them: which objects route a workspace (its Ingress, or its HTTPRoute on the shared Gateway).
-const (
-	routingEnv          = "HYPERBOLA_ROUTING"
-	gatewayNameEnv      = "HYPERBOLA_GATEWAY_NAME"
-	gatewayNamespaceEnv = "HYPERBOLA_GATEWAY_NAMESPACE"
-	defaultGatewayName  = "hyperbola"
-)
-
-// routingOf is the routing mode and, in gateway mode, the Gateway, from the environment with
-// the configuration's defaults (ingress; the Gateway hyperbola in the workspaces' namespace).
-// At the merge with internal/config's routing settings this reads cfg's fields instead.
-func routingOf(cfg *config.Config, getenv func(string) string) (string, devingress.GatewayRef, error) {
-	routing := strings.ToLower(strings.TrimSpace(getenv(routingEnv)))
-	switch routing {
-	case "":
-		routing = devingress.RoutingIngress
-	case devingress.RoutingIngress, devingress.RoutingGateway:
-	default:
-		return "", devingress.GatewayRef{}, fmt.Errorf("%s=%q: want %q or %q", routingEnv, routing, devingress.RoutingIngress, devingress.RoutingGateway)
-	}
-	gw := devingress.GatewayRef{Name: getenv(gatewayNameEnv), Namespace: getenv(gatewayNamespaceEnv)}
-	if gw.Name == "" {
-		gw.Name = defaultGatewayName
-	}
-	if gw.Namespace == "" {
-		gw.Namespace = cfg.Namespace
-	}
-	return routing, gw, nil
-}
-
 // localIngress builds the server of the local entry point at addr: workspace hosts to their
 // pods, or to this process's activator while they are not running, by the workspaces'
 // Ingresses or, in gateway mode, their HTTPRoutes.
@@ -63,10 +30,8 @@ func localIngress(ctx context.Context, cfg *config.Config, addr string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("%s=%q: want host:port: %w", localIngressEnv, addr, err)
 	}
-	routing, gateway, err := routingOf(cfg, os.Getenv)
-	if err != nil {
-		return nil, err
-	}
+	routing := cfg.Routing
+	gateway := devingress.GatewayRef{Namespace: cfg.GatewayNamespace, Name: cfg.GatewayName} // "" namespace: the workspaces'
 	rc, err := stack.RESTConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
