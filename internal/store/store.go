@@ -216,8 +216,8 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 
 // decode reads a stored record and merges the activity score (unix ms, "" when absent).
 func decode(id string, raw []byte, activity string) (*session.Session, error) {
-	var sess session.Session
-	if err := json.Unmarshal(raw, &sess); err != nil {
+	sess, err := session.DecodeJSON(raw)
+	if err != nil {
 		return nil, fmt.Errorf("decoding session %s: %w", id, err)
 	}
 	if activity != "" {
@@ -229,7 +229,7 @@ func decode(id string, raw []byte, activity string) (*session.Session, error) {
 			sess.LastActivity = t
 		}
 	}
-	return &sess, nil
+	return sess, nil
 }
 
 // Remove deletes the record and every index entry of id. Removing an unknown id is not an
