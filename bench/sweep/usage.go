@@ -92,6 +92,7 @@ func measureUsage(ctx context.Context, e *env, a *apiServer, u *usageBench, o op
 			return s, err
 		}
 		s.lat = append(s.lat, time.Since(t))
+		fmt.Fprintf(os.Stderr, "  GET /usage over %d sessions: %s\n", u.n, time.Since(t).Round(time.Millisecond))
 		if len(rep.Sessions) != u.n || rep.PendingEvents != 0 {
 			return s, fmt.Errorf("the usage report holds %d sessions (%d events pending), want %d (0)", len(rep.Sessions), rep.PendingEvents, u.n)
 		}
