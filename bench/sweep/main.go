@@ -68,7 +68,7 @@
 //	                        CPU 1.22 ms                     CPU 0.76 ms
 //	usage, 1,000 sessions   p50 6.5 s, p99 7.1 s, CPU 0.67 s  p50 4.8 s, p99 6.7 s, CPU 0.67 s  2
 //	usage, 2,000 sessions   p50 13.9 s, p99 14.6 s, CPU 1.17 s  p50 13.8 s, p99 18.8 s, CPU 1.21 s  2
-//	usage, 10,000 sessions  > 13 min, stopped                > 23 min, not finished          -
+//	usage, 10,000 sessions  > 12 min, stopped                > 23 min, not finished          -
 //	  (both at once, each on its own emulator, load average 13–29; the first request of
 //	  each: before was stopped to give now the CPU, now reached -usage-timeout)
 //
