@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,14 @@ func main() {
 	reads := flag.Int("reads", 2000, "requests per read level (at least 10x the concurrency)")
 	seedState := flag.String("seed-state", "running", "state of the seeded sessions: running (real pods) or sleeping (no pods)")
 	flag.Parse()
+	// The API runs in this process: give its collector what infra gives session-api
+	// (infra/modules/control-plane: GOGC=400, GOMEMLIMIT=384MiB), unless the environment says.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(384 << 20)
+	}
 	if *seed < 0 {
 		*seed = 0
 		if *endpoint == "" {
@@ -102,7 +111,9 @@ func run(endpoint, key, levelList string, minN int, rc readConfig) error {
 	}}
 	b := &bench{base: strings.TrimRight(endpoint, "/"), key: key, hc: hc, run: strconv.FormatInt(time.Now().Unix(), 36)}
 
-	fmt.Printf("Hyperbola API load: %s\n", where)
+	gogc := debug.SetGCPercent(100) // read it (SetGCPercent answers the old value), then put it back
+	debug.SetGCPercent(gogc)
+	fmt.Printf("Hyperbola API load: %s; GOGC %d, GOMEMLIMIT %d MiB\n", where, gogc, debug.SetMemoryLimit(-1)>>20)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tconcurrency\trequests\tok\terrors\tp50\tp99\tmax\treq/s\t")
 	for _, c := range conc {
