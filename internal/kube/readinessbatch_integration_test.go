@@ -48,11 +48,13 @@ func TestIntegrationReadinessRoundsOnTheAPIServer(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Minute, "every running workspace Ready", func() (bool, error) {
+	// Settled, not only Ready: the Deployment's readyReplicas follows its pod's Ready condition
+	// by a moment, and the comparison below reads the cluster twice.
+	eventually(t, 2*time.Minute, "every running workspace Ready and its Deployment caught up", func() (bool, error) {
 		all, err := c.ObserveAll(ctx)
 		n := 0
 		for _, obs := range all {
-			if obs.Ready {
+			if obs.Ready && obs.ReadyReplicas == obs.DesiredReplicas {
 				n++
 			}
 		}
