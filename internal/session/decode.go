@@ -125,6 +125,18 @@ func (r *recordScanner) session(s *Session) bool {
 	}
 }
 
+// duration reads a Duration: a quoted Go duration or a number of seconds.
+func (r *recordScanner) duration(d *Duration) bool {
+	start := r.i
+	var ok bool
+	if r.i < len(r.b) && r.b[r.i] == '"' {
+		_, ok = r.quoted()
+	} else {
+		_, ok = r.integer()
+	}
+	return ok && d.UnmarshalJSON(r.b[start:r.i]) == nil
+}
+
 // field reads the value of name into s and returns the field's bit.
 func (r *recordScanner) field(s *Session, name string) (uint32, bool) {
 	var str *string
@@ -153,14 +165,9 @@ func (r *recordScanner) field(s *Session, name string) (uint32, bool) {
 	case "memory":
 		str, bit = &s.Memory, 1<<8
 	case "idle_timeout":
-		start := r.i
-		var ok bool
-		if r.i < len(r.b) && r.b[r.i] == '"' {
-			_, ok = r.quoted()
-		} else {
-			_, ok = r.integer()
-		}
-		return 1 << 9, ok && s.IdleTimeout.UnmarshalJSON(r.b[start:r.i]) == nil
+		return 1 << 9, r.duration(&s.IdleTimeout)
+	case "idle_connected_max":
+		return 1 << 24, r.duration(&s.IdleConnectedMax)
 	case "backup_on_delete":
 		switch {
 		case r.literal("true"):

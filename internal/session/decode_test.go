@@ -14,7 +14,7 @@ func decodeCases(t testing.TB) [][]byte {
 	at := time.Date(2026, 12, 3, 5, 14, 2, 123456789, time.UTC)
 	full := &Session{ID: "abcd1234", UserID: "u-1", State: StateRunning, Reason: "a \"quoted\" reason\n",
 		WorkspaceURL: "https://vs-code-abcd1234.example.test", Image: "img:1", Storage: "10Gi", CPU: "1",
-		Memory: "2Gi", IdleTimeout: Duration(15 * time.Minute), BackupOnDelete: true,
+		Memory: "2Gi", IdleTimeout: Duration(15 * time.Minute), IdleConnectedMax: Duration(2 * time.Hour), BackupOnDelete: true,
 		Labels:    map[string]string{"team": "a", "ünï": "cödé", "empty": ""},
 		CreatedAt: at, UpdatedAt: at.Add(time.Second), LastActivity: at.Add(time.Minute),
 		ExpiresAt: at.Add(24 * time.Hour), BackupLocation: "gs://b/x.zip", RestoreFrom: "gs://b/y.zip",

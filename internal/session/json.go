@@ -41,6 +41,10 @@ func (s *Session) AppendJSON(b []byte) ([]byte, error) {
 	b = appendString(b, s.Memory)
 	b = append(b, `,"idle_timeout":`...)
 	b = appendString(b, s.IdleTimeout.String())
+	if s.IdleConnectedMax != 0 {
+		b = append(b, `,"idle_connected_max":`...)
+		b = appendString(b, s.IdleConnectedMax.String())
+	}
 	b = append(b, `,"backup_on_delete":`...)
 	b = strconv.AppendBool(b, s.BackupOnDelete)
 	if len(s.Labels) > 0 {

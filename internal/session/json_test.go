@@ -14,7 +14,7 @@ func TestAppendJSON(t *testing.T) {
 	at := time.Date(2026, 12, 2, 20, 35, 6, 123456789, time.UTC)
 	full := &Session{ID: "ab12cd34", UserID: "ann@example.com", State: StateRunning, Reason: "pod <crash> & \"loop\"",
 		WorkspaceURL: "https://vs-code-ab12cd34.ws.example", Image: "codercom/code-server:4", Storage: "5Gi", CPU: "250m",
-		Memory: "256Mi", IdleTimeout: Duration(1500 * time.Microsecond), BackupOnDelete: true,
+		Memory: "256Mi", IdleTimeout: Duration(1500 * time.Microsecond), IdleConnectedMax: Duration(2 * time.Hour), BackupOnDelete: true,
 		Labels:    map[string]string{"team": "a\u2028b", "env": "prod\x01", "bad": "\xff\xfe", "": "\t\n\r\b\f\\"},
 		CreatedAt: at, UpdatedAt: at.Add(time.Second), LastActivity: at.In(time.FixedZone("x", 5*3600+30*60)),
 		ExpiresAt: at.Add(24 * time.Hour), BackupLocation: "gs://b/ab12cd34.tar.zst", RestoreFrom: "gs://b/x.tar.zst",

@@ -76,21 +76,26 @@ const (
 
 // Session is one workspace: its record as kept in Redis, and the API's view of it.
 type Session struct {
-	ID             string            `json:"uuid"`
-	UserID         string            `json:"user_id"`
-	State          State             `json:"status"`
-	Reason         string            `json:"reason,omitempty"`
-	WorkspaceURL   string            `json:"workspace_url"`
-	Image          string            `json:"image"`
-	Storage        string            `json:"storage"`
-	CPU            string            `json:"cpu"`
-	Memory         string            `json:"memory"`
-	IdleTimeout    Duration          `json:"idle_timeout"`
-	BackupOnDelete bool              `json:"backup_on_delete"`
-	Labels         map[string]string `json:"labels,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
-	LastActivity   time.Time         `json:"last_activity"`
+	ID           string   `json:"uuid"`
+	UserID       string   `json:"user_id"`
+	State        State    `json:"status"`
+	Reason       string   `json:"reason,omitempty"`
+	WorkspaceURL string   `json:"workspace_url"`
+	Image        string   `json:"image"`
+	Storage      string   `json:"storage"`
+	CPU          string   `json:"cpu"`
+	Memory       string   `json:"memory"`
+	IdleTimeout  Duration `json:"idle_timeout"`
+	// IdleConnectedMax caps the time a workspace stays awake on an open tab's heartbeat alone,
+	// counted from its last real use (LastActivity): past it, the sweep puts the workspace to
+	// sleep even though a browser is still connected. 0 leaves no cap (the heartbeat keeps it
+	// awake as long as a tab is open). Records written before the cap existed read as 0.
+	IdleConnectedMax Duration          `json:"idle_connected_max,omitzero"`
+	BackupOnDelete   bool              `json:"backup_on_delete"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+	LastActivity     time.Time         `json:"last_activity"`
 	// ExpiresAt is when the sweep deletes the session (with a backup): CreatedAt + its ttl.
 	// Zero (absent from the JSON) means it never expires.
 	ExpiresAt      time.Time `json:"expires_at,omitzero"`
