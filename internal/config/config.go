@@ -161,6 +161,20 @@ type Config struct {
 	WarmPlaceholders         int    // HYPERBOLA_WARM_PLACEHOLDERS: placeholder pods holding a default workspace's room each (default 0: none)
 	WarmPrepull              bool   // HYPERBOLA_WARM_PREPULL: keep USER_POD_IMAGE pulled on every workspace node (default false)
 	PlaceholderPriorityClass string // HYPERBOLA_PLACEHOLDER_PRIORITY_CLASS: the placeholders' PriorityClass (default "hyperbola-placeholder")
+
+	// The activity credential and the IDE extension (activity.go, docs/operations/trust-model.md).
+	// ActivityKey is HYPERBOLA_ACTIVITY_KEY, or the file HYPERBOLA_ACTIVITY_KEY_FILE names: the
+	// key each session's credential is derived from (at least activity.MinKeyBytes); "" = no
+	// credentials are made or accepted.
+	ActivityKey string
+	// ActivityKeyFrom is the variable ActivityKey was read from ("" when none).
+	ActivityKeyFrom string
+	// ActivityURL is HYPERBOLA_ACTIVITY_URL: the control plane's base URL as a workspace reaches
+	// it (https://session-api-....run.app); "" = workspaces get no activity settings, so the
+	// extension stays silent and the heartbeat rule with its cap applies.
+	ActivityURL          string
+	ActivityCPUThreshold float64 // HYPERBOLA_ACTIVITY_CPU_THRESHOLD: cores over a minute that count as use (default 0.5)
+	ActivitySyncSeconds  int     // HYPERBOLA_ACTIVITY_SYNC_SECONDS: the extension's longest wait between two reads of its state (default 300)
 }
 
 // The routing modes (HYPERBOLA_ROUTING).
@@ -312,6 +326,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 	}
 	c.APIKeys = append(r.list("API_KEYS"), r.list("API_KEY")...)
 	c.NamedKeys, c.NamedKeysFrom = r.namedKeys()
+	r.activity(c)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -374,6 +389,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RedisCA != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.RedisCA)) {
 		return fmt.Errorf("HYPERBOLA_REDIS_CA holds no PEM certificate: want the CA's PEM text itself (-----BEGIN CERTIFICATE-----), not a path")
+	}
+	if err := c.validateActivity(); err != nil {
+		return err
 	}
 	return c.validateLimits()
 }
