@@ -92,6 +92,7 @@ func deployment(w workspace, o Options) *appsv1ac.DeploymentApplyConfiguration {
 			WithName(PasswordKey).
 			WithValueFrom(corev1ac.EnvVarSource().
 				WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(w.names.Auth).WithKey(PasswordKey)))).
+		WithEnv(activityEnv(w, o)...).
 		WithPorts(corev1ac.ContainerPort().
 			WithName(PortName).
 			WithContainerPort(o.Port).

@@ -123,6 +123,20 @@ type Options struct {
 	// DefaultListPageSize. Tests set it small to cross page boundaries.
 	ListPageSize int64
 
+	// The activity credential and the IDE extension (internal/activity,
+	// docs/operations/trust-model.md). ActivityKey, when set, puts each new session's
+	// credential, activity.Token(ActivityKey, id), in its Secret under activity.SecretKey: a
+	// Secret is created once and is immutable, so sessions made before the key was set, or
+	// under another key, keep what they have. ActivityURL, when set, gives the workspace
+	// container the extension's environment (activityEnv): the session's id, this URL, the
+	// credential from the Secret (optional: old Secrets lack it), ActivityCPUThreshold (cores,
+	// positive) and ActivitySyncSeconds (positive). "" gives none, and then Deployments are
+	// built as before the extension existed.
+	ActivityKey          []byte
+	ActivityURL          string
+	ActivityCPUThreshold float64
+	ActivitySyncSeconds  int
+
 	// ReadinessInterval spaces Readiness's rounds: the callers waiting meanwhile are answered
 	// together by one round of two lists (readinessbatch.go). 0 = DefaultReadinessInterval;
 	// negative: every call reads for itself (a GET and a list).
@@ -217,6 +231,9 @@ func (o Options) Validate() error {
 		return err
 	}
 	if err := o.validateVolumePool(); err != nil {
+		return err
+	}
+	if err := o.validateActivity(); err != nil {
 		return err
 	}
 	return o.validatePlacement()

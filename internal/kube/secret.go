@@ -8,7 +8,8 @@ import (
 )
 
 // Secret builds the session's Secret, vs-code-<id>-auth, as it is CREATED (never applied, so
-// that an existing password is never replaced): immutable, type Opaque, key PASSWORD, and
+// that an existing password is never replaced): immutable, type Opaque, key PASSWORD (and,
+// with an activity key, the session's activity credential under activity.SecretKey), and
 // Hyperbola's own labels. Its user labels and annotations are then kept in step by applying
 // SecretMetadata, which owns them alone (so a removed user label is removed).
 func Secret(ws session.Workspace, o Options) (*corev1ac.SecretApplyConfiguration, error) {
@@ -34,7 +35,8 @@ func secret(w workspace, o Options) *corev1ac.SecretApplyConfiguration {
 		WithLabels(w.selector).
 		WithType(corev1.SecretTypeOpaque).
 		WithImmutable(true).
-		WithData(map[string][]byte{PasswordKey: []byte(w.Password)})
+		WithData(map[string][]byte{PasswordKey: []byte(w.Password)}).
+		WithData(activityData(w, o))
 }
 
 // SecretMetadata is the part of the session's Secret that is applied at every Apply: its
