@@ -6,9 +6,11 @@
 // access log and latency metrics → panic recovery → path canonical check → route lookup
 // (404/405 answered here, before any key is asked for) → API key and role (every route names
 // the roles it admits in the routing table below; /health and /ready take no key, and /sweep
-// checks its callers itself: principal.go, mw_auth.go; requests without a valid key are
-// counted per client IP, 429 over Options.AuthFailLimit) → rate limit (create, /health and
-// /ready per client IP, the rest per key; /sweep none) → actor → the handler, which decodes its input
+// checks its callers itself; a session's activity credential, role activity, is admitted on
+// that session's activity routes only: principal.go, mw_auth.go, activity.go; requests without
+// a valid key are counted per client IP, 429 over Options.AuthFailLimit) → rate limit (create,
+// /health and /ready per client IP, an activity credential per session, the rest per key;
+// /sweep none) → actor → the handler, which decodes its input
 // (decode.go) and calls the Manager, whose Service checks every value first thing (the
 // session core's request checks), so a bad value is a 400 naming its field either way.
 package api
@@ -122,6 +124,13 @@ type Options struct {
 	// StuckAfter is how long a session may stay in one pending step before /metrics counts it
 	// as stuck (30m, as the sweep's).
 	StuckAfter time.Duration
+	// ActivityKey checks the activity credentials (HYPERBOLA_ACTIVITY_KEY): a workspace's IDE
+	// extension sends its session's, activity.Token(ActivityKey, id). Empty, every credential
+	// is refused as an invalid key (401).
+	ActivityKey []byte
+	// ActivityLimit is the activity routes' limit per minute for one session's activity
+	// credential (DefaultActivityLimit); API keys keep KeyLimit there.
+	ActivityLimit int
 }
 
 // DefaultMaxBodyBytes is the default body cap.
@@ -135,6 +144,12 @@ const (
 	DefaultProbeLimit    = 120
 	DefaultAuthFailLimit = 30
 )
+
+// DefaultActivityLimit is Options.ActivityLimit's default. The IDE extension of each browser
+// window reports at most twice a minute (use, a busy CPU) and reads its state every few
+// minutes (more often only in the minute before a sleep): 30 a minute leaves room for several
+// windows on one workspace and their retries, and bounds what a leaked credential can cost.
+const DefaultActivityLimit = 30
 
 // DefaultStuckAfter is Options.StuckAfter's default (the sweep's, sweep.DefaultStuckAfter).
 const DefaultStuckAfter = 30 * time.Minute
@@ -166,6 +181,9 @@ func (o *Options) defaults() {
 	}
 	if o.RequestTTL <= 0 {
 		o.RequestTTL = 24 * time.Hour
+	}
+	if o.ActivityLimit <= 0 {
+		o.ActivityLimit = DefaultActivityLimit
 	}
 }
 
@@ -200,6 +218,8 @@ var (
 	adminOrTenant  = []Role{RoleAdmin, RoleTenant}
 	adminOrMetrics = []Role{RoleAdmin, RoleMetrics}
 	adminOrSweep   = []Role{RoleAdmin, RoleSweep}
+	// a session's activity credential is admitted here only, for its own session (scope.go)
+	adminTenantOrActivity = []Role{RoleAdmin, RoleTenant, RoleActivity}
 )
 
 // Server is the HTTP API. It is an http.Handler.
@@ -268,7 +288,10 @@ func New(deps Deps, opts Options) *Server {
 		{pattern: "GET /ready", public: true, limit: limitProbe, handle: s.readyz},
 		{pattern: "GET /metrics", roles: adminOrMetrics, limit: limitKey, handle: s.metricsJSONOrText},
 		{pattern: "GET /metrics/prometheus", roles: adminOrMetrics, limit: limitKey, handle: s.metricsText},
-		{pattern: "POST /session/{uuid}/activity", roles: adminOrTenant, limit: limitKey, handle: s.activity},
+		// Real use of a workspace, reported by its IDE extension with the session's activity
+		// credential (or by a client with a key), and the state the extension times its notice by.
+		{pattern: "POST /session/{uuid}/activity", roles: adminTenantOrActivity, limit: limitKey, handle: s.activity},
+		{pattern: "GET /session/{uuid}/activity", roles: adminTenantOrActivity, limit: limitKey, handle: s.activityState},
 		{pattern: "POST /session/{uuid}/wake-link", roles: adminOrTenant, limit: limitKey, handle: s.wakeLinkNow},
 		// Every user's costs: an admin's report.
 		{pattern: "GET /usage", roles: adminOnly, limit: limitKey, handle: s.usageReport},

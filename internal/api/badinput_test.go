@@ -100,6 +100,16 @@ func TestBadInput(t *testing.T) {
 		{"patch empty image", req{method: "PATCH", target: "/session/ab12cd34", body: `{"image":""}`}, 400, "invalid_argument", "image"},
 		{"patch without body", req{method: "PATCH", target: "/session/ab12cd34", ct: "-"}, 400, "invalid_argument", "body"},
 		{"patch wrong content type", req{method: "PATCH", target: "/session/ab12cd34", body: `{}`, ct: "application/xml"}, 415, "unsupported_media_type", "Content-Type"},
+		// activity
+		{"activity kind unknown", req{method: "POST", target: "/session/ab12cd34/activity", body: `{"kind":"typing"}`}, 400, "invalid_argument", "kind"},
+		{"activity kind a number", req{method: "POST", target: "/session/ab12cd34/activity", body: `{"kind":1}`}, 400, "invalid_argument", "kind"},
+		{"activity kind upper case", req{method: "POST", target: "/session/ab12cd34/activity", body: `{"kind":"INPUT"}`}, 400, "invalid_argument", "kind"},
+		{"activity unknown member", req{method: "POST", target: "/session/ab12cd34/activity", body: `{"kind":"input","at":"now"}`}, 400, "invalid_argument", "at"},
+		{"activity query", req{method: "POST", target: "/session/ab12cd34/activity?kind=input"}, 400, "invalid_argument", "kind"},
+		{"activity read query", req{method: "GET", target: "/session/ab12cd34/activity?since=1"}, 400, "invalid_argument", "since"},
+		{"activity read bad id", req{method: "GET", target: "/session/ABCDEFGH/activity"}, 400, "invalid_argument", "uuid"},
+		{"activity wrong method", req{method: "DELETE", target: "/session/ab12cd34/activity"}, 405, "method_not_allowed", ""},
+		{"activity credential forged", req{method: "GET", target: "/session/ab12cd34/activity", noKey: true, header: map[string]string{"Authorization": "Bearer hbact_ab12cd34_AAAA"}}, 401, "unauthenticated", ""},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("the table must hold at least 30 bad requests, it holds %d", len(cases))

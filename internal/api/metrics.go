@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activity"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
@@ -29,6 +30,7 @@ type metrics struct {
 	reqDur  *prometheus.HistogramVec
 	phases  *prometheus.HistogramVec
 	limited *prometheus.CounterVec
+	reports *prometheus.CounterVec
 	started time.Time
 
 	requests, clientErrors, serverErrors, rateLimitedN int64Counter
@@ -65,8 +67,15 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"phase"})
 	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hyperbola_rate_limited_total",
-		Help: "Requests refused with 429, by limit (create_ip, api_key, probe_ip, auth_failed_ip).",
+		Help: "Requests refused with 429, by limit (create_ip, api_key, probe_ip, auth_failed_ip, activity_session).",
 	}, []string{"limit"})
+	m.reports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hyperbola_activity_reports_total",
+		Help: "Activity reports recorded (POST /session/{uuid}/activity), by kind: input, cpu and stay from the IDE extension, api from other clients.",
+	}, []string{"kind"})
+	for _, k := range activity.Kinds { // every kind shows up, even before its first report
+		m.reports.WithLabelValues(k)
+	}
 	m.sessionsDesc = prometheus.NewDesc("hyperbola_sessions", "Sessions by state (read from the store at scrape time).", []string{"state"}, nil)
 	m.stuckDesc = prometheus.NewDesc("hyperbola_sessions_stuck",
 		"Sessions in one pending step for longer than HYPERBOLA_STUCK_AFTER, by step (read from the store at scrape time; step \"unknown\": past the first "+strconv.Itoa(stuckReadLimit)+" read).",
@@ -87,7 +96,7 @@ func newMetrics(s *Server) *metrics {
 	for _, p := range phaseNames { // every phase shows up, even before its first observation
 		m.phases.WithLabelValues(p)
 	}
-	m.reg.MustRegister(m.reqDur, m.phases, m.limited, sessionsCollector{m}, stuckCollector{m},
+	m.reg.MustRegister(m.reqDur, m.phases, m.limited, m.reports, sessionsCollector{m}, stuckCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.countSessions = m.count0
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
@@ -113,6 +122,9 @@ func (m *metrics) phase(name string, d time.Duration) {
 }
 
 func (m *metrics) count(c *int64Counter) { c.Add(1) }
+
+// activityReport counts one recorded activity report of kind (one of activity.Kinds).
+func (m *metrics) activityReport(kind string) { m.reports.WithLabelValues(kind).Inc() }
 
 func (m *metrics) rateLimited(scope string) {
 	m.rateLimitedN.Add(1)

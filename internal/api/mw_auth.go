@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activity"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
 
@@ -24,7 +26,7 @@ func (s *Server) authenticate(rt route) middleware {
 		return pass
 	}
 	return mw(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		p := s.keys.match(apiKey(r))
+		p := s.principal(r)
 		exchangeOf(r.Context()).caller = p
 		switch {
 		case p == nil && rt.checksItself:
@@ -37,6 +39,23 @@ func (s *Server) authenticate(rt route) middleware {
 			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 		}
 	})
+}
+
+// principal is the caller r's credential names, or nil: an activity credential (its prefix
+// says so) is checked against Options.ActivityKey (an HMAC of its session id, no read), any
+// other value against the keyring. An activity credential that does not verify (another
+// key's, forged, or sent to a control plane without a key) is nil, so it takes the path of
+// every invalid key: 401, counted by the failed-key budget.
+func (s *Server) principal(r *http.Request) *Principal {
+	k := apiKey(r)
+	if activity.IsToken(k) {
+		id, ok := activity.Parse(s.opts.ActivityKey, k)
+		if !ok || session.CheckID(id) != nil {
+			return nil
+		}
+		return activityPrincipal(id)
+	}
+	return s.keys.match(k)
 }
 
 // authFailed counts a request without a valid key against its client IP's budget
@@ -75,8 +94,11 @@ var errUnauthenticated = &wire.Error{Code: wire.CodeUnauthenticated,
 
 // forbidden answers 403 (code forbidden) to a key whose role the route does not admit.
 func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, role Role) {
-	wire.WriteError(w, r, s.log, &wire.Error{Code: wire.CodeForbidden,
-		Message: "this API key's role (" + string(role) + ") may not call " + r.Method + " " + r.URL.Path})
+	msg := "this API key's role (" + string(role) + ") may not call " + r.Method + " " + r.URL.Path
+	if role == RoleActivity {
+		msg = "an activity credential may only call POST and GET /session/{uuid}/activity for its own session, not " + r.Method + " " + r.URL.Path
+	}
+	wire.WriteError(w, r, s.log, &wire.Error{Code: wire.CodeForbidden, Message: msg})
 }
 
 // apiKey reads the key from X-API-Key, or from "Authorization: Bearer <key>" (what

@@ -33,8 +33,8 @@ func (f RateLimiterFunc) Allow(ctx context.Context, key string, perMinute int) (
 var _ RateLimiter = (*ratelimit.Limiter)(nil)
 
 // rateLimit takes one request from the route's limit: creates per client IP, the probes
-// (/health, /ready) per client IP and route, the rest per API key (after authenticate, so the
-// key is a valid one).
+// (/health, /ready) per client IP and route, an activity credential per session
+// (Options.ActivityLimit), the rest per API key (after authenticate, so the key is a valid one).
 func (s *Server) rateLimit(rt route) middleware {
 	if rt.limit == limitNone || s.limiter == nil {
 		return pass
@@ -43,6 +43,10 @@ func (s *Server) rateLimit(rt route) middleware {
 	return mw(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		ip := ClientIP(r.Context()).String()
 		key, perMinute, scope := "key:"+keyID(apiKey(r)), s.opts.KeyLimit, "api_key"
+		if p := PrincipalOf(r.Context()); p != nil && p.Role == RoleActivity {
+			// one session's credential, whatever key derived it
+			key, perMinute, scope = "activity:"+p.Session, s.opts.ActivityLimit, "activity_session"
+		}
 		switch rt.limit {
 		case limitIP:
 			key, perMinute, scope = "create:ip:"+ip, s.opts.CreateLimit, "create_ip"
@@ -136,6 +140,8 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, res RateResult, 
 		what = "probes of " + r.URL.Path + " from this address"
 	case "auth_failed_ip":
 		what = "requests without a valid API key from this address"
+	case "activity_session":
+		what = "requests with this session's activity credential"
 	}
 	return &wire.Error{Code: string(session.KindRateLimited), RetryAfter: retry,
 		Message: "too many " + what + ": the limit is " + strconv.Itoa(res.Limit) + " per minute"}

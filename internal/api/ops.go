@@ -30,38 +30,9 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, dryRun bool) (*reconcile.Report, error)
 }
 
-// ActivityResponse is POST /session/{uuid}/activity's answer.
-type ActivityResponse struct {
-	ID           string    `json:"uuid"`
-	LastActivity time.Time `json:"last_activity"`
-}
-
 // reconcileRetryAfter is what a 409 busy from POST /reconcile asks the caller to wait: a
 // reconcile takes seconds to minutes, not the second a session's lock does.
 const reconcileRetryAfter = 10 * time.Second
-
-// activity serves POST /session/{uuid}/activity: the client saw its user active. 200 with the
-// session's id and newest activity; 404 unknown; 409 deleting or deleted.
-func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.bareInput(w, r)
-	if err != nil {
-		return err
-	}
-	t, ok := s.m.(Toucher)
-	if !ok {
-		return session.Unimplemented("this control plane's session manager does not record activity")
-	}
-	if err := s.ownSession(r.Context(), id); err != nil {
-		return err
-	}
-	sess, err := t.Touch(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	s.metrics.count(&s.metrics.touched)
-	wire.WriteJSON(w, http.StatusOK, ActivityResponse{ID: sess.ID, LastActivity: sess.LastActivity.UTC()})
-	return nil
-}
 
 // usageReport serves GET /usage?user_id=&from=&to= (RFC 3339 times; from required, before to,
 // to defaulting to now, at most events.MaxUsageWindow apart). 501

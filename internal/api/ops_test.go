@@ -115,8 +115,9 @@ func TestActivity(t *testing.T) {
 	o.fakes.Clock.Add(90 * time.Second)
 	w := o.do(t, req{method: "POST", target: "/session/ab12cd34/activity"})
 	var got map[string]any
-	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || len(got) != 2 ||
-		got["uuid"] != "ab12cd34" || got["last_activity"] != "2026-03-01T12:01:30Z" {
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 || len(got) != 6 ||
+		got["uuid"] != "ab12cd34" || got["last_activity"] != "2026-03-01T12:01:30Z" || got["idle_timeout"] != "15m0s" ||
+		got["idle_connected_max"] != "0s" || got["idle_at"] != "2026-03-01T12:16:30Z" || got["now"] == nil {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
 	}
 	if c := o.spy.Calls(""); len(c) != 1 || c[0].Op != "Touch" || c[0].ID != seedID {
@@ -140,7 +141,8 @@ func TestActivity(t *testing.T) {
 		{req{method: "POST", target: "/session/ab12cd34/activity?at=now"}, 400, "invalid_argument", "at"},
 		{req{method: "POST", target: "/session/ab12cd34/activity", body: `{"at":1}`}, 400, "invalid_argument", "at"},
 		{req{method: "POST", target: "/session/ab12cd34/activity", noKey: true}, 401, "unauthenticated", ""},
-		{req{method: "GET", target: "/session/ab12cd34/activity"}, 405, "method_not_allowed", ""},
+		{req{method: "POST", target: "/session/ab12cd34/activity", body: `{"kind":"typing"}`}, 400, "invalid_argument", "kind"},
+		{req{method: "PUT", target: "/session/ab12cd34/activity"}, 405, "method_not_allowed", ""},
 	} {
 		w := o.do(t, c.q)
 		e := errorOf(t, w)
@@ -344,6 +346,11 @@ func TestSpecDescribesOperations(t *testing.T) {
 	for _, q := range []req{
 		{method: "POST", target: "/session/ab12cd34/activity"},
 		{method: "POST", target: "/session/ab12cd34/activity", body: `{"x":1}`},
+		{method: "POST", target: "/session/ab12cd34/activity", body: `{"kind":"stay"}`},
+		{method: "POST", target: "/session/ab12cd34/activity", body: `{"kind":"nope"}`},
+		{method: "GET", target: "/session/ab12cd34/activity"},
+		{method: "GET", target: "/session/zz99zz99/activity"},
+		{method: "GET", target: "/session/ab12cd34/activity?x=1"},
 		{method: "GET", target: "/usage?user_id=user%40example.com&from=2026-11-01T00:00:00Z"},
 		{method: "GET", target: "/usage?from=nope"},
 		{method: "POST", target: "/reconcile?dry_run=true"},
@@ -364,4 +371,9 @@ func TestSpecDescribesOperations(t *testing.T) {
 	check(o.testServer, req{method: "POST", target: "/reconcile"})
 	o.spy.Fail("Touch", session.Conflict("session ab12cd34 is deleting"))
 	check(o.testServer, req{method: "POST", target: "/session/ab12cd34/activity"})
+	// with a cap: sleep_at is in the answer
+	sess := seedSession("ef56gh78")
+	sess.IdleConnectedMax = session.Duration(2 * time.Hour)
+	o.fakes.Seed(sess)
+	check(o.testServer, req{method: "GET", target: "/session/ef56gh78/activity"})
 }

@@ -8,6 +8,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activity"
 )
 
 // Role is what an API key may do. Every route names the roles it admits (the routing table in
@@ -25,9 +27,15 @@ const (
 	RoleMetrics Role = "metrics"
 	// RoleSweep may run POST /sweep, nothing else (beside Cloud Scheduler's OIDC token).
 	RoleSweep Role = "sweep"
+	// RoleActivity is no key's: it is the role of a session's activity credential
+	// (internal/activity), which the workspace's IDE extension sends. It may call
+	// POST and GET /session/{uuid}/activity for that one session (another session is a 404,
+	// as if it did not exist) and nothing else (403).
+	RoleActivity Role = "activity"
 )
 
-// Roles are every role, in the order the documentation lists them.
+// Roles are every role a key may have, in the order the documentation lists them
+// (RoleActivity is a credential's, never a key's).
 var Roles = []Role{RoleAdmin, RoleTenant, RoleMetrics, RoleSweep}
 
 // Key is one accepted API key: its name (logs, idempotency scope), the secret, its role and,
@@ -48,6 +56,12 @@ func (k Key) Check() error {
 	}
 	if strings.TrimSpace(k.Key) == "" {
 		return fmt.Errorf("key %q: key is empty", name)
+	}
+	if activity.IsToken(strings.TrimSpace(k.Key)) {
+		return fmt.Errorf("key %q: a key must not start with %q, the activity credentials' prefix", name, activity.TokenPrefix)
+	}
+	if k.Role == RoleActivity {
+		return fmt.Errorf("key %q: role activity is a workspace's activity credential's, derived from HYPERBOLA_ACTIVITY_KEY, never a key's", name)
 	}
 	if !slices.Contains(Roles, k.Role) {
 		return fmt.Errorf("key %q: unknown role %q (want admin, tenant, metrics or sweep)", name, k.Role)
@@ -89,6 +103,9 @@ func CheckUserPattern(p string) error {
 func CheckKeys(plain []string, keys []Key) error {
 	names, secrets := map[string]bool{}, map[[sha256.Size]byte]bool{}
 	for _, k := range plain {
+		if activity.IsToken(strings.TrimSpace(k)) {
+			return fmt.Errorf("an admin key (API_KEYS, API_KEY) starts with %q, the activity credentials' prefix", activity.TokenPrefix)
+		}
 		secrets[sha256.Sum256([]byte(strings.TrimSpace(k)))] = true
 	}
 	for _, k := range keys {
@@ -104,18 +121,28 @@ func CheckKeys(plain []string, keys []Key) error {
 	return nil
 }
 
-// Principal is the caller a key names: its name, its role and, for a tenant, its users. The
+// Principal is the caller a key names: its name, its role and, for a tenant, its users; or
+// the caller an activity credential names (role activity, Session its session). The
 // authenticate middleware puts it in the request's context (PrincipalOf).
 type Principal struct {
-	Name  string
-	Role  Role
-	Users []string
+	Name    string
+	Role    Role
+	Users   []string
+	Session string // role activity: the one session it may touch
+}
+
+// activityPrincipal is the caller of session id's activity credential.
+func activityPrincipal(id string) *Principal {
+	return &Principal{Name: "activity:" + id, Role: RoleActivity, Session: id}
 }
 
 // Allows reports whether the principal may see and act on userID's sessions and archives:
-// a tenant only for its users, every other role (which the routing table admits or not)
-// always.
+// a tenant only for its users, an activity credential never (it holds one session, not a
+// user: ownCredential), every other role (which the routing table admits or not) always.
 func (p *Principal) Allows(userID string) bool {
+	if p != nil && p.Role == RoleActivity {
+		return false
+	}
 	if p == nil || p.Role != RoleTenant {
 		return true
 	}

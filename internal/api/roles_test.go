@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activity"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/wire"
 )
@@ -36,6 +37,10 @@ var roleKeys = []Key{
 	{Name: "sweep", Key: sweepKey, Role: RoleSweep},
 }
 
+// roleActivityKey is the role server's activity key: the activity credentials of seedID
+// (the session every route is called on) and of bobID (another session) are callers too.
+var roleActivityKey = []byte("role-test-activity-key-0123456789abcdef")
+
 // caller is one column of the table: the key sent, and how the routes answer it.
 type caller struct {
 	name string
@@ -43,7 +48,8 @@ type caller struct {
 }
 
 var callers = []caller{{"admin", adminKey}, {"tenant-a", tenantAKey}, {"tenant-b", tenantBKey},
-	{"metrics", metricsKey}, {"sweep", sweepKey}, {"none", ""}}
+	{"metrics", metricsKey}, {"sweep", sweepKey}, {"none", ""},
+	{"activity-own", activity.Token(roleActivityKey, seedID)}, {"activity-other", activity.Token(roleActivityKey, bobID)}}
 
 // sweepAuthStandIn stands in for the sweep's handler behind its own authentication: it
 // admits the keys the stack gives it (admin and sweep) and answers 401 to anything else.
@@ -73,7 +79,7 @@ func newRoleServer(t *testing.T) (*httptest.Server, *testServer) {
 		return nil
 	}
 	ts.Server = ts.serve(ts.spy, Deps{Usage: &fakeUsage{}, Reconciler: &fakeReconciler{}, Sweep: sweepAuthStandIn{},
-		WakeLink: wakeLink, Claims: ts.fakes.Store}, Options{APIKeys: []string{}, Keys: roleKeys})
+		WakeLink: wakeLink, Claims: ts.fakes.Store}, Options{APIKeys: []string{}, Keys: roleKeys, ActivityKey: roleActivityKey})
 	srv := httptest.NewServer(ts.Server)
 	t.Cleanup(srv.Close)
 	return srv, ts
@@ -110,7 +116,8 @@ func call(t *testing.T, srv *httptest.Server, method, target, key, body string, 
 
 // roleTable is what each route answers each caller, on tenant A's session and archive (and a
 // create for tenant A's user). A tenant's list of another's users is a 200 that holds none of
-// them (checked below).
+// them (checked below). An activity credential is admitted on its own session's activity
+// only: another session's is a 404 there, every other route a 403.
 var roleTable = map[string]map[string]int{
 	"POST /session/create":           {"admin": 201, "tenant-a": 201, "tenant-b": 404},
 	"GET /session/{uuid}/status":     {"admin": 200, "tenant-a": 200, "tenant-b": 404},
@@ -121,11 +128,12 @@ var roleTable = map[string]map[string]int{
 	"GET /sessions":                  {"admin": 200, "tenant-a": 200, "tenant-b": 200},
 	"GET /backups":                   {"admin": 200, "tenant-a": 200, "tenant-b": 200},
 	"DELETE /backups/{backup_id}":    {"admin": 200, "tenant-a": 200, "tenant-b": 404},
-	"GET /health":                    {"admin": 200, "tenant-a": 200, "tenant-b": 200, "metrics": 200, "sweep": 200, "none": 200},
-	"GET /ready":                     {"admin": 200, "tenant-a": 200, "tenant-b": 200, "metrics": 200, "sweep": 200, "none": 200},
+	"GET /health":                    {"admin": 200, "tenant-a": 200, "tenant-b": 200, "metrics": 200, "sweep": 200, "none": 200, "activity-own": 200, "activity-other": 200},
+	"GET /ready":                     {"admin": 200, "tenant-a": 200, "tenant-b": 200, "metrics": 200, "sweep": 200, "none": 200, "activity-own": 200, "activity-other": 200},
 	"GET /metrics":                   {"admin": 200, "metrics": 200},
 	"GET /metrics/prometheus":        {"admin": 200, "metrics": 200},
-	"POST /session/{uuid}/activity":  {"admin": 200, "tenant-a": 200, "tenant-b": 404},
+	"POST /session/{uuid}/activity":  {"admin": 200, "tenant-a": 200, "tenant-b": 404, "activity-own": 200, "activity-other": 404},
+	"GET /session/{uuid}/activity":   {"admin": 200, "tenant-a": 200, "tenant-b": 404, "activity-own": 200, "activity-other": 404},
 	"POST /session/{uuid}/wake-link": {"admin": 200, "tenant-a": 200, "tenant-b": 404},
 	"GET /usage":                     {"admin": 200},
 	"POST /reconcile":                {"admin": 200},

@@ -28,11 +28,12 @@ type RequestClaimer interface {
 // errNotFound answers a tenant's create or restore for a user it does not hold, naming nothing.
 var errNotFound = &session.Error{Kind: session.KindNotFound, Message: "not found"}
 
-// ownSession refuses a tenant a session of another user with the same 404 as a missing one.
+// ownSession refuses a tenant a session of another user, and an activity credential every
+// session but its own, with the same 404 as a missing one.
 func (s *Server) ownSession(ctx context.Context, id string) error {
 	p := PrincipalOf(ctx)
-	if p == nil || p.Role != RoleTenant {
-		return nil
+	if err := ownCredential(p, id); err != nil || p == nil || p.Role != RoleTenant {
+		return err
 	}
 	sess, err := s.m.Get(ctx, id)
 	if err != nil {
@@ -41,8 +42,20 @@ func (s *Server) ownSession(ctx context.Context, id string) error {
 	return owned(p, sess, id)
 }
 
+// ownCredential refuses an activity credential every session but its own, with the same 404
+// as a missing one, before anything is read; any other caller passes.
+func ownCredential(p *Principal, id string) error {
+	if p != nil && p.Role == RoleActivity && p.Session != id {
+		return session.NotFound(id)
+	}
+	return nil
+}
+
 // owned is ownSession on a session already read.
 func owned(p *Principal, sess *session.Session, id string) error {
+	if p != nil && p.Role == RoleActivity {
+		return ownCredential(p, id)
+	}
 	if !p.Allows(sess.UserID) {
 		return session.NotFound(id)
 	}

@@ -70,6 +70,8 @@ func TestSpecDescribesAnswers(t *testing.T) {
 		{method: "GET", target: "/metrics"},
 		{method: "GET", target: "/metrics", header: map[string]string{"Accept": "text/plain"}},
 		{method: "GET", target: "/metrics/prometheus"},
+		{method: "GET", target: "/session/ab12cd34/activity"},
+		{method: "GET", target: "/session/ab12cd34/activity", noKey: true, header: map[string]string{"Authorization": "Bearer hbact_ab12cd34_x"}}, // 429: failed keys
 	}
 	for _, q := range reqs {
 		w := ts.do(t, q)
@@ -111,6 +113,7 @@ func TestSpecCheckerCatchesMismatches(t *testing.T) {
 		{"GET", "/session/ab12cd34/status", 404, `{"error":{"code":"nope","message":"x"},"request_id":"r"}`}, // unknown code
 		{"GET", "/nowhere", 404, `{}`},                                                                       // not a route
 		{"POST", "/session/ab12cd34/activity", 200, `{"uuid":"ab12cd34","last_activity":"2026-01-01T00:00:00Z","status":"running"}`},
+		{"GET", "/session/ab12cd34/activity", 200, `{"uuid":"ab12cd34","last_activity":"2026-01-01T00:00:00Z","idle_timeout":"15m0s","idle_connected_max":"0s"}`}, // now missing
 		{"POST", "/sweep", 200, `{"skipped":false,"candidates":0}`},
 		{"GET", "/usage", 200, `{"to":"2026-01-01T00:00:00Z","generated_at":"2026-01-01T00:00:00Z","prices":{},"total":{},"users":[],"sessions":[],"pending_events":0}`},
 		{"GET", "/backups", 200, `{"backups":null}`}, // never null
