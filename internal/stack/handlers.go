@@ -44,6 +44,9 @@ func (s *Stack) Handlers(ctx context.Context) (*Handlers, error) {
 		Usage:      s.durable().usage, // nil: GET /usage answers 501 without Firestore
 		Reconciler: s.Reconciler,
 		Sweep:      sw, // POST /sweep: the same sweep as IdleSweep
+		// the Service's clock: the activity routes' "now" is the one their deadlines and the
+		// sweep are on (the IDE times its notice by sleep_at - now)
+		Now: s.Service.Options().Now,
 	}
 	if s.Store != nil {
 		deps.Claims = s.Store // binds a create's idempotency key to its body

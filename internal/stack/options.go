@@ -77,6 +77,12 @@ func KubeOptions(c *config.Config) (kube.Options, error) {
 	if o.Tolerations, err = kube.ParseTolerations(c.Tolerations); err != nil {
 		return o, fmt.Errorf("HYPERBOLA_TOLERATIONS: %w", err)
 	}
+	if c.ActivityKey != "" {
+		o.ActivityKey = []byte(c.ActivityKey)
+	}
+	if c.ActivityURL != "" {
+		o.ActivityURL, o.ActivityCPUThreshold, o.ActivitySyncSeconds = c.ActivityURL, c.ActivityCPUThreshold, c.ActivitySyncSeconds
+	}
 	if c.WakeOnAccess() {
 		o.ActivatorService = c.ActivatorService
 		o.ActivatorPort = c.ActivatorPort
@@ -147,8 +153,9 @@ func eventsOptions(c *config.Config) events.Options {
 }
 
 // APIOptions are the HTTP API's keys (API_KEYS and API_KEY as admins, and the named keys
-// with their roles, checked here), rate limits and trusted proxies, and when /metrics counts
-// a session as stuck (HYPERBOLA_STUCK_AFTER, as the sweep).
+// with their roles, checked here), rate limits and trusted proxies, when /metrics counts
+// a session as stuck (HYPERBOLA_STUCK_AFTER, as the sweep), and the key activity credentials
+// are checked with (HYPERBOLA_ACTIVITY_KEY).
 func APIOptions(c *config.Config) (api.Options, error) {
 	trusted, err := clientip.ParseTrusted(c.TrustedProxies)
 	if err != nil {
@@ -158,11 +165,15 @@ func APIOptions(c *config.Config) (api.Options, error) {
 	if err != nil {
 		return api.Options{}, err
 	}
-	return api.Options{
+	o := api.Options{
 		APIKeys: c.APIKeys, Keys: keys, CreateLimit: c.CreateRateLimit, KeyLimit: c.APIRateLimit,
 		TrustedProxies: trusted, StuckAfter: c.StuckAfter,
 		ProbeLimit: c.ProbeRateLimit, AuthFailLimit: c.AuthFailLimit, ReadyCacheTTL: c.ReadyCacheTTL,
-	}, nil
+	}
+	if c.ActivityKey != "" {
+		o.ActivityKey = []byte(c.ActivityKey)
+	}
+	return o, nil
 }
 
 // apiKeys are the named keys as the API takes them, checked, errors naming their variable.
@@ -172,6 +183,9 @@ func apiKeys(c *config.Config) ([]api.Key, error) {
 		keys = append(keys, api.Key{Name: k.Name, Key: k.Key, Role: api.Role(k.Role), Users: k.Users})
 	}
 	if err := api.CheckKeys(c.APIKeys, keys); err != nil {
+		if c.NamedKeysFrom == "" { // a plain key's fault: the error names API_KEYS itself
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", c.NamedKeysFrom, err)
 	}
 	return keys, nil
