@@ -266,6 +266,7 @@ module "control_plane" {
   activator_host                  = local.api_host
   activator_service               = module.cluster_addons.activator_service
   activator_ca_secret             = module.cluster_addons.activator_ca_secret
+  activity_url                    = var.activity_url
   trusted_proxies                 = local.trusted_proxies
   sweep_probe_url                 = var.sweep_probe_url
   warm_placeholders               = var.warm_placeholders

@@ -128,6 +128,16 @@ output "wake_secret" {
   value       = module.control_plane.wake_secret_id
 }
 
+output "activity_url" {
+  description = "HYPERBOLA_ACTIVITY_URL: where workspaces report real use, or null when they get none."
+  value       = module.control_plane.activity_url
+}
+
+output "activity_key_secret" {
+  description = "Secret Manager secret holding HYPERBOLA_ACTIVITY_KEY (the key of the workspaces' activity credentials)."
+  value       = module.control_plane.activity_key_secret_id
+}
+
 output "trusted_proxies" {
   description = "HYPERBOLA_TRUSTED_PROXIES of both services: Cloud Run's front end, the cluster's egress (with wake_on_access) and extra_trusted_proxies."
   value       = module.control_plane.trusted_proxies

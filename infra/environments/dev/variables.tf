@@ -300,6 +300,15 @@ variable "sweep_probe_url" {
 }
 
 # ---------------------------------------------------------------------------------------
+# The IDE extension's reports of real use (docs/operations/trust-model.md).
+
+variable "activity_url" {
+  description = "HYPERBOLA_ACTIVITY_URL: where workspaces report real use (the IDE extension, with each session's activity credential). Null is session-api's public run.app URL; \"\" turns the reports off (workspaces sleep by the heartbeat rule with its cap)."
+  type        = string
+  default     = null
+}
+
+# ---------------------------------------------------------------------------------------
 # Wake on access and client addresses (docs/operations/wake-on-access.md).
 
 variable "wake_on_access" {

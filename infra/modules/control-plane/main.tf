@@ -9,7 +9,9 @@
 # secret. session-api's named keys with roles (api_key_roles) are one more secret of its own,
 # a JSON array exposed as API_KEYS_JSON.
 # With wake_on_access, one more secret holds HYPERBOLA_WAKE_SECRET, mounted into both services
-# (see "Wake on access" below for why idle-sweep needs it too). With redis_auth_string, one
+# (see "Wake on access" below for why idle-sweep needs it too). One more holds
+# HYPERBOLA_ACTIVITY_KEY, the key of the workspaces' activity credentials, also in both (see
+# "The activity credential" below). With redis_auth_string, one
 # more holds Memorystore's AUTH string, read by both as REDIS_PASSWORD.
 # Both use Direct VPC egress (private ranges only) to reach Memorystore and the GKE control
 # plane's private endpoint; Google APIs and the internet go out directly.
@@ -28,7 +30,14 @@ locals {
   # sends to Cloud Run for a sleeping workspace, and the target of the hyperbola-activator
   # ExternalName Service, so the caller passes the one value it gave cluster-addons.
   api_service_name = "session-api"
-  activator_host   = coalesce(var.activator_host, "${local.api_service_name}-${var.project_number}.${var.region}.run.app")
+  api_host         = "${local.api_service_name}-${var.project_number}.${var.region}.run.app"
+  activator_host   = coalesce(var.activator_host, local.api_host)
+
+  # HYPERBOLA_ACTIVITY_URL: session-api as a workspace reaches it (its public run.app URL; the
+  # workspace NetworkPolicy lets workspaces out to the internet), where the IDE extension
+  # reports use. "" gives workspaces no URL: the extension stays silent and the heartbeat rule
+  # with its cap applies.
+  activity_url = var.activity_url == null ? "https://${local.api_host}" : var.activity_url
 
   services = {
     api = {
@@ -104,6 +113,12 @@ locals {
     HYPERBOLA_ACTIVATOR_CA_SECRET = var.activator_ca_secret
   }) : {}
 
+  # The IDE extension's settings, given to both services: each builds workspace Deployments
+  # (idle-sweep re-applies a create that did not finish, and repairs drift), and a Deployment
+  # applied without them would lose the extension's environment, and roll when the other
+  # service applies it again.
+  activity_env = local.activity_url == "" ? {} : { HYPERBOLA_ACTIVITY_URL = local.activity_url }
+
   # Usage report prices (GET /usage); unset ones keep the app's defaults.
   price_env = merge(
     var.price_per_hour == null ? {} : { HYPERBOLA_PRICE_PER_HOUR = tostring(var.price_per_hour) },
@@ -166,7 +181,7 @@ locals {
   routing_env = merge(local.ingress_env, local.gateway_env, { HYPERBOLA_ROUTING = var.routing })
 
   # The variables the app reads (internal/config). Values are strings, as env always is.
-  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.price_env, local.placement_env, local.network_env, local.warm_env, local.routing_env, {
+  common_env = merge(local.overridable_env, var.extra_env, local.wake_env, local.activity_env, local.price_env, local.placement_env, local.network_env, local.warm_env, local.routing_env, {
     GOOGLE_CLOUD_PROJECT       = var.project_id
     REDIS_HOST                 = var.redis_host
     REDIS_PORT                 = tostring(var.redis_port)
@@ -315,6 +330,46 @@ resource "google_secret_manager_secret_iam_member" "wake" {
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.wake[0].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${each.value}"
+}
+
+# ---------------------------------------------------------------------------------------
+# The activity credential (docs/operations/trust-model.md): HYPERBOLA_ACTIVITY_KEY is the key
+# every session's credential is derived from (HMAC-SHA256 of its id; the app wants at least 32
+# bytes). 64 letters and digits, generated here, kept in Secret Manager (and the state). Both
+# services read it: each may create a session's Secret, which holds the credential from then
+# on (idle-sweep when it re-applies a create that did not finish), and session-api checks the
+# credentials. Rotating it (-replace the random_password) invalidates every workspace's
+# credential: a Secret is created once and never rewritten, so a workspace reports again only
+# once its Secret is made anew (a new session, or a restore into one); until then it falls back
+# to the heartbeat rule with its cap.
+
+resource "random_password" "activity_key" {
+  length  = 64
+  special = false
+}
+
+resource "google_secret_manager_secret" "activity" {
+  project   = var.project_id
+  secret_id = "${var.prefix}-activity-key"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "activity" {
+  secret      = google_secret_manager_secret.activity.id
+  secret_data = random_password.activity_key.result
+}
+
+resource "google_secret_manager_secret_iam_member" "activity" {
+  for_each = { for svc, cfg in local.services : svc => cfg.service_account }
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.activity.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${each.value}"
 }
@@ -489,6 +544,17 @@ resource "google_cloud_run_v2_service" "this" {
         }
       }
 
+      env {
+        name = "HYPERBOLA_ACTIVITY_KEY"
+        value_source {
+          secret_key_ref {
+            secret = google_secret_manager_secret.activity.secret_id
+            # Pinned like the API keys: a new key rolls both services on apply.
+            version = google_secret_manager_secret_version.activity.version
+          }
+        }
+      }
+
       dynamic "env" {
         for_each = local.redis_auth ? ["REDIS_PASSWORD"] : []
         content {
@@ -509,6 +575,7 @@ resource "google_cloud_run_v2_service" "this" {
     google_secret_manager_secret_iam_member.api_keys,
     google_secret_manager_secret_iam_member.named_api_keys,
     google_secret_manager_secret_iam_member.wake,
+    google_secret_manager_secret_iam_member.activity,
     google_secret_manager_secret_iam_member.redis_auth,
   ]
 }

@@ -64,3 +64,13 @@ output "trusted_proxies" {
   description = "The trusted proxies passed as HYPERBOLA_TRUSTED_PROXIES (unless extra_env overrides it)."
   value       = var.trusted_proxies
 }
+
+output "activity_url" {
+  description = "HYPERBOLA_ACTIVITY_URL given to both services (where workspaces report use), or null when workspaces get none."
+  value       = local.activity_url == "" ? null : local.activity_url
+}
+
+output "activity_key_secret_id" {
+  description = "Secret Manager secret holding HYPERBOLA_ACTIVITY_KEY, the key of the workspaces' activity credentials."
+  value       = google_secret_manager_secret.activity.secret_id
+}

@@ -304,9 +304,9 @@ variable "extra_env" {
   validation {
     condition = alltrue([
       for k in keys(var.extra_env) :
-      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "API_KEY", "API_KEYS_JSON", "HYPERBOLA_API_KEYS_FILE", "HYPERBOLA_WAKE_SECRET", "REDIS_PASSWORD", "PORT"], k) && !startswith(k, "K_")
+      can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k)) && !contains(["FUNCTION_TARGET", "API_KEYS", "API_KEY", "API_KEYS_JSON", "HYPERBOLA_API_KEYS_FILE", "HYPERBOLA_WAKE_SECRET", "HYPERBOLA_ACTIVITY_KEY", "HYPERBOLA_ACTIVITY_KEY_FILE", "HYPERBOLA_ACTIVITY_URL", "REDIS_PASSWORD", "PORT"], k) && !startswith(k, "K_")
     ])
-    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, API_KEY, API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE, HYPERBOLA_WAKE_SECRET, REDIS_PASSWORD, PORT or K_* (set by this module or reserved by Cloud Run)."
+    error_message = "Env names must be identifiers and must not be FUNCTION_TARGET, API_KEYS, API_KEY, API_KEYS_JSON, HYPERBOLA_API_KEYS_FILE, HYPERBOLA_WAKE_SECRET, HYPERBOLA_ACTIVITY_KEY, HYPERBOLA_ACTIVITY_KEY_FILE, HYPERBOLA_ACTIVITY_URL (activity_url), REDIS_PASSWORD, PORT or K_* (set by this module or reserved by Cloud Run)."
   }
 }
 
@@ -320,6 +320,20 @@ variable "labels" {
   description = "Labels put on the services, revisions and secrets."
   type        = map(string)
   default     = {}
+}
+
+# ---------------------------------------------------------------------------------------
+# The activity credential and the IDE extension (docs/operations/trust-model.md).
+
+variable "activity_url" {
+  description = "HYPERBOLA_ACTIVITY_URL: the control plane's base URL as a workspace reaches it, where the IDE extension reports real use. Null derives session-api's public URL, https://session-api-<project_number>.<region>.run.app; \"\" gives workspaces no URL (the extension stays silent, the heartbeat rule with its cap applies). The key (HYPERBOLA_ACTIVITY_KEY) is generated either way."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.activity_url == null ? true : (var.activity_url == "" || can(regex("^https?://[^/?#@]+(/[^?#]*)?$", var.activity_url)))
+    error_message = "The activity URL is an http(s) URL such as https://session-api-123456789012.us-central1.run.app (no query, fragment or credentials), or \"\" to turn the extension's reports off."
+  }
 }
 
 # ---------------------------------------------------------------------------------------
