@@ -104,6 +104,7 @@ NODE_ENV=()
 CLASS_LINE=""
 if [ "$REALNODE" = 1 ]; then
   fact() { sed -n "s/^$1=//p" "$KDIR/env"; }
+  PROBE_URL='http://{pod_ip}:{port}/healthz'
   CLASS=$(fact REALNODE_STORAGE_CLASS)
   CLASS_LINE="storageClassName: $CLASS"
   NODE_ENV=(USER_POD_IMAGE="$(fact REALNODE_WORKSPACE_IMAGE)" HYPERBOLA_BACKUP_IMAGE="$(fact REALNODE_BACKUP_IMAGE)"
@@ -111,7 +112,8 @@ if [ "$REALNODE" = 1 ]; then
     HYPERBOLA_NODE_SELECTOR=hyperbola.dev/node=real HYPERBOLA_TOLERATIONS=hyperbola.dev/node=real:NoSchedule
     # this host reaches the real node's pods by address (cni0), not by cluster DNS: the sweep
     # reads code-server's heartbeat there, as it does on GKE over Direct VPC egress
-    "HYPERBOLA_SWEEP_PROBE_URL=${HYPERBOLA_SWEEP_PROBE_URL:-http://{pod_ip}:{port}/healthz}")
+    # (the default in a variable: inside ${VAR:-...} the first } would end the expansion)
+    "HYPERBOLA_SWEEP_PROBE_URL=${HYPERBOLA_SWEEP_PROBE_URL:-$PROBE_URL}")
 fi
 $KUBECTL -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: v1
