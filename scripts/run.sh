@@ -186,8 +186,10 @@ EOF
 IDE="http://vs-code-\$ID.$DOMAIN:${INGRESS##*:}/"
 if [ "$REALNODE" = 1 ]; then
   WHERE="the real code-server, on the local cluster's real node"
+  ACTIVITY="http://$POD_LINK inside each workspace, relayed to the API (HYPERBOLA_LOCAL_POD_LINK)"
 else
   WHERE="fake nodes: no IDE runs (K8SENV_REALNODE=0)"
+  ACTIVITY="off: no workspace runs to report"
 fi
 cat <<EOF
 
@@ -195,7 +197,7 @@ Hyperbola is running (logs in $RUN/):
   API          http://$LISTEN
   API key      $KEY
   workspaces   http://vs-code-<id>.$DOMAIN:${INGRESS##*:}/   ($WHERE)
-  activity     ${POD_LINK:+http://$POD_LINK in each workspace (relayed to the API)}${POD_LINK:-off (no real node)}
+  activity     $ACTIVITY
   routing      $ROUTING   (HYPERBOLA_ROUTING; the entry point follows each workspace's $([ "$ROUTING" = gateway ] && echo HTTPRoute || echo Ingress))
   kubeconfig   $KC   (kubectl: $CACHE/bin/kubectl)
   redis        127.0.0.1:$RPORT
