@@ -3,6 +3,7 @@ package podlink
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,7 +107,7 @@ func TestFindNetnsByAddress(t *testing.T) {
 		if ns.id != want || !h.current(ns) {
 			t.Errorf("%s: found %+v, want the namespace %+v", name, ns, want)
 		}
-		if _, err := h.find(netip.MustParseAddr("10.250.0.8")); err != errNoNetns {
+		if _, err := h.find(netip.MustParseAddr("10.250.0.8")); !errors.Is(err, errNoNetns) {
 			t.Errorf("%s: an address nobody has: %v", name, err)
 		}
 	}
@@ -136,7 +137,12 @@ func TestLinkInNetns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
 	p := waitPods(t, l, "a=10.250.0.9")[0]
 	if id, _ := statNetns(p.Netns); id != mustStat(t, nsPath) {
 		t.Fatalf("linked in %s, not the pod's namespace", p.Netns)

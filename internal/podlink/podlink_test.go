@@ -111,7 +111,10 @@ func startLink(t *testing.T, client kubernetes.Interface, ns namespaces, target 
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Error("Run did not return after its context ended")
 		}

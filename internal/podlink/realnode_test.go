@@ -64,7 +64,12 @@ func TestRealNodePodReachesHost(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- link.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
 
 	// the pod asks until the link is there (busybox: `timeout N wget`, its -T crashes)
 	script := fmt.Sprintf(`for i in $(seq 120); do
