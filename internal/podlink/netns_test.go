@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,12 @@ import (
 // ip on an interface), for as long as the test runs, and returns its pid. Needs root, unshare
 // and ip: the test is skipped without them.
 func podNetns(t *testing.T, ip string) int {
+	pid, _ := podNetnsStop(t, ip)
+	return pid
+}
+
+// podNetnsStop is podNetns that also returns what ends the namespace (its only process) early.
+func podNetnsStop(t *testing.T, ip string) (int, func()) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("joining network namespaces needs root")
@@ -46,12 +53,14 @@ func podNetns(t *testing.T, ip string) int {
 	if err := cmd.Start(); err != nil {
 		t.Skipf("unshare: %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var once sync.Once
+	stop := func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(stop)
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("the namespace's process did not get ready: %q %v", line, err)
 	}
-	return cmd.Process.Pid
+	return cmd.Process.Pid, stop
 }
 
 // dialIn GETs http://addr/path from inside the network namespace at path (what a process in
@@ -185,4 +194,46 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A pod whose namespace is replaced at the same address (its sandbox made again) gets a
+// listener in the new one: the old one's file no longer refers to it.
+func TestLinkFollowsNewNetns(t *testing.T) {
+	_, stopOld := podNetnsStop(t, "10.250.0.11")
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello from the host")
+	}))
+	defer target.Close()
+	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	l, err := New(fake.NewClientset(runningPod("a", "10.250.0.11")), Options{Namespace: "ws", Listen: listen,
+		Target: strings.TrimPrefix(target.URL, "http://"), Resync: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	old := waitPods(t, l, "a=10.250.0.11")[0]
+	stopOld()
+	pid := podNetns(t, "10.250.0.11")
+	nsPath := "/proc/" + strconv.Itoa(pid) + "/ns/net"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if pods := l.Pods(); len(pods) == 1 && pods[0].Netns != old.Netns {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still linked in the old namespace: %+v", l.Pods())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if body, err := dialIn(t, nsPath, listen, "/"); err != nil || body != "hello from the host" {
+		t.Fatalf("from the new namespace: %q %v", body, err)
+	}
 }
