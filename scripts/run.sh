@@ -11,7 +11,10 @@
 #      K8SENV_REALNODE (1; 0 = kwok's fake nodes only: the API works but no IDE runs, no root needed),
 #      HYPERBOLA_ROUTING (ingress; gateway = each workspace gets an HTTPRoute on the Gateway
 #      HYPERBOLA_GATEWAY_NAME (hyperbola) of class HYPERBOLA_GATEWAY_CLASS (hyperbola-local here),
-#      and the local entry point follows those instead of Ingresses).
+#      and the local entry point follows those instead of Ingresses),
+#      HYPERBOLA_LOCAL_POD_LINK (127.0.0.1:8099: the API's address inside each workspace pod, the
+#      IDE extension's HYPERBOLA_ACTIVITY_URL; real node only), HYPERBOLA_ACTIVITY_KEY (generated
+#      once, kept in the run dir's activity.key).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -101,6 +104,7 @@ NODE_ENV=()
 CLASS_LINE=""
 if [ "$REALNODE" = 1 ]; then
   fact() { sed -n "s/^$1=//p" "$KDIR/env"; }
+  PROBE_URL='http://{pod_ip}:{port}/healthz'
   CLASS=$(fact REALNODE_STORAGE_CLASS)
   CLASS_LINE="storageClassName: $CLASS"
   NODE_ENV=(USER_POD_IMAGE="$(fact REALNODE_WORKSPACE_IMAGE)" HYPERBOLA_BACKUP_IMAGE="$(fact REALNODE_BACKUP_IMAGE)"
@@ -108,7 +112,8 @@ if [ "$REALNODE" = 1 ]; then
     HYPERBOLA_NODE_SELECTOR=hyperbola.dev/node=real HYPERBOLA_TOLERATIONS=hyperbola.dev/node=real:NoSchedule
     # this host reaches the real node's pods by address (cni0), not by cluster DNS: the sweep
     # reads code-server's heartbeat there, as it does on GKE over Direct VPC egress
-    "HYPERBOLA_SWEEP_PROBE_URL=${HYPERBOLA_SWEEP_PROBE_URL:-http://{pod_ip}:{port}/healthz}")
+    # (the default in a variable: inside ${VAR:-...} the first } would end the expansion)
+    "HYPERBOLA_SWEEP_PROBE_URL=${HYPERBOLA_SWEEP_PROBE_URL:-$PROBE_URL}")
 fi
 $KUBECTL -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -148,11 +153,23 @@ else
 fi
 
 KEY=${API_KEY:-$(openssl rand -hex 24)}
+# The activity key signs each workspace's activity credential (in its Secret, made once): kept
+# in the run dir so workspaces made before a restart still report. With the real node, the
+# IDE extension in each workspace reports to http://127.0.0.1:8099, an address on the pod's own
+# loopback that the server relays to the API here (internal/podlink): the API listens on this
+# host's loopback only and pods may not send traffic out of their range.
+[ -s "$RUN/activity.key" ] || (umask 077 && openssl rand -hex 32 >"$RUN/activity.key")
+ACTIVITY_ENV=(HYPERBOLA_ACTIVITY_KEY="${HYPERBOLA_ACTIVITY_KEY:-$(cat "$RUN/activity.key")}")
+if [ "$REALNODE" = 1 ]; then
+  POD_LINK=${HYPERBOLA_LOCAL_POD_LINK:-127.0.0.1:8099}
+  ACTIVITY_ENV+=(HYPERBOLA_LOCAL_POD_LINK="$POD_LINK" HYPERBOLA_LOCAL_POD_LINK_NETNS="$(fact REALNODE_NETNS_DIR)"
+    HYPERBOLA_ACTIVITY_URL="http://$POD_LINK")
+fi
 echo "building the API server..."
 go build -o "$RUN/hyperbola-server" "$ROOT/functions/cmd/server"
 # Wake on access is on (a wake secret): a sleeping workspace's address reaches the activator
 # through the local entry point, which asks for the workspace's password and wakes it.
-env "${FS_ENV[@]}" "${NODE_ENV[@]}" "${ROUTING_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECRET:-$(openssl rand -hex 32)}" \
+env "${FS_ENV[@]}" "${NODE_ENV[@]}" "${ROUTING_ENV[@]}" "${ACTIVITY_ENV[@]}" HYPERBOLA_WAKE_SECRET="${HYPERBOLA_WAKE_SECRET:-$(openssl rand -hex 32)}" \
   KUBECONFIG="$KC" REDIS_HOST=127.0.0.1 REDIS_PORT="$RPORT" API_KEY="$KEY" HYPERBOLA_NAMESPACE="$NS" \
   HYPERBOLA_LISTEN="$LISTEN" HYPERBOLA_LOCAL_INGRESS="$INGRESS" HYPERBOLA_DOMAIN="$DOMAIN" \
   "$RUN/hyperbola-server" >"$RUN/server.log" 2>&1 &
@@ -169,8 +186,10 @@ EOF
 IDE="http://vs-code-\$ID.$DOMAIN:${INGRESS##*:}/"
 if [ "$REALNODE" = 1 ]; then
   WHERE="the real code-server, on the local cluster's real node"
+  ACTIVITY="http://$POD_LINK inside each workspace, relayed to the API (HYPERBOLA_LOCAL_POD_LINK)"
 else
   WHERE="fake nodes: no IDE runs (K8SENV_REALNODE=0)"
+  ACTIVITY="off: no workspace runs to report"
 fi
 cat <<EOF
 
@@ -178,6 +197,7 @@ Hyperbola is running (logs in $RUN/):
   API          http://$LISTEN
   API key      $KEY
   workspaces   http://vs-code-<id>.$DOMAIN:${INGRESS##*:}/   ($WHERE)
+  activity     $ACTIVITY
   routing      $ROUTING   (HYPERBOLA_ROUTING; the entry point follows each workspace's $([ "$ROUTING" = gateway ] && echo HTTPRoute || echo Ingress))
   kubeconfig   $KC   (kubectl: $CACHE/bin/kubectl)
   redis        127.0.0.1:$RPORT

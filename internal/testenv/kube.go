@@ -72,6 +72,10 @@ type RealNode struct {
 	PodCIDR string
 	// ContainerdSock is the node's containerd socket (ctr -a SOCK -n k8s.io ...).
 	ContainerdSock string
+	// NetnsDir holds the network namespace of each of the node's pods, a file each (containerd's
+	// netns_mounts_under_state_dir): what joins a pod's network from this host
+	// (internal/podlink). Needs root.
+	NetnsDir string
 }
 
 // RealNodeLabel is the label and taint key (value "real") of the real node.
@@ -233,6 +237,7 @@ func readRealNode(envFile string) (*RealNode, error) {
 		VolumesDir:     env["REALNODE_VOLUMES"],
 		PodCIDR:        env["REALNODE_POD_CIDR"],
 		ContainerdSock: env["REALNODE_CONTAINERD_SOCK"],
+		NetnsDir:       env["REALNODE_NETNS_DIR"],
 	}
 	if r.NodeName == "" || r.WorkspaceImage == "" || r.BackupImage == "" || r.StorageClass == "" || r.VolumesDir == "" {
 		return nil, fmt.Errorf("%s: the real node's facts are incomplete: %+v", envFile, *r)

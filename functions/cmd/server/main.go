@@ -12,7 +12,10 @@
 // cluster's entry point to workspaces there (internal/devingress): the local cluster has no
 // ingress controller nor Gateway. It follows the workspaces' Ingresses or, with
 // HYPERBOLA_ROUTING=gateway, their HTTPRoutes on the Gateway HYPERBOLA_GATEWAY_NAME. It stops
-// with the server.
+// with the server. HYPERBOLA_LOCAL_POD_LINK (e.g. 127.0.0.1:8099) gives each of the local
+// cluster's workspace pods that address on its own loopback, relayed to the API here
+// (internal/podlink), so the IDE extension reaches this process at
+// HYPERBOLA_ACTIVITY_URL=http://127.0.0.1:8099.
 package main
 
 import (
@@ -82,6 +85,12 @@ func run() error {
 		}
 		servers = append(servers, ing)
 	}
+	var linkDone <-chan struct{}
+	if addr := os.Getenv(localPodLinkEnv); addr != "" {
+		if linkDone, err = startPodLink(ctx, cfg, addr, log); err != nil {
+			return err
+		}
+	}
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		go func() {
@@ -97,6 +106,10 @@ func run() error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	stop() // ends the pod link too
+	if linkDone != nil {
+		<-linkDone
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, s := range servers {

@@ -51,7 +51,8 @@ current-context: c
 			ingress := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			local, setting, _ := strings.Cut(mode, " ")
 			if local == "local" {
-				env = append(env, "HYPERBOLA_LISTEN="+addr, "HYPERBOLA_LOCAL_INGRESS="+ingress)
+				env = append(env, "HYPERBOLA_LISTEN="+addr, "HYPERBOLA_LOCAL_INGRESS="+ingress,
+					"HYPERBOLA_LOCAL_POD_LINK=127.0.0.1:8099") // links nothing: no cluster
 				if setting != "" {
 					env = append(env, setting)
 				}
