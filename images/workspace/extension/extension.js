@@ -105,13 +105,10 @@ class Activity {
     this.sampleCPU(now);
     const ws = vscode.window.state;
     const active = ws.active;
-    if (!this.strong && logic.windowInUse(ws, now, this.startedAt, this.becameActive)) {
-      this.strong = 'window';
-    }
-    if (!this.strong && vscode.debug.activeDebugSession) {
-      this.strong = 'debugging';
-    }
-    const why = this.strong || (active ? this.weak : '');
+    // the most telling reason first (they are all "input"; the reason is only logged)
+    const why = this.strong || (active ? this.weak : '') ||
+      (logic.windowInUse(ws, now, this.startedAt, this.becameActive) ? 'window' : '') ||
+      (vscode.debug.activeDebugSession ? 'debugging' : '');
     if (!active) {
       this.weak = ''; // an edit nobody was there to make
     }
@@ -141,7 +138,7 @@ class Activity {
     if (secs === null) {
       return;
     }
-    this.shownFor = this.state.sleepAt;
+    this.shownFor = this.state.sleepID;
     log('notice: going to sleep in ' + secs + ' s');
     vscode.window.showWarningMessage(logic.noticeText(secs), 'Stay').then((choice) => {
       if (choice === 'Stay') {

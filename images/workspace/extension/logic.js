@@ -77,14 +77,16 @@ function reportKind(s) {
 
 // stateFrom keeps what the extension needs of an answer of GET/POST /session/{id}/activity,
 // received at local time `at`: sleep_at relative to the server's own now (never this
-// machine's clock). sleepAt is local time, or null when the session has no cap.
+// machine's clock). sleepAt is local time, or null when the session has no cap; sleepID is
+// the server's sleep_at itself, which names the sleep the notice is about (sleepAt moves a
+// little with each answer's latency).
 function stateFrom(answer, at) {
   const now = Date.parse(answer && answer.now);
   const sleep = Date.parse(answer && answer.sleep_at);
   if (!Number.isFinite(now) || !Number.isFinite(sleep)) {
-    return { sleepAt: null, at };
+    return { sleepAt: null, sleepID: null, at };
   }
-  return { sleepAt: at + (sleep - now), at };
+  return { sleepAt: at + (sleep - now), sleepID: sleep, at };
 }
 
 // syncDue says whether to read the state now: never before; then every syncMs; and once more
@@ -109,14 +111,14 @@ function syncDue(s) {
 }
 
 // notice returns the seconds to show in the going-to-sleep notice, or null: when 0 < sleep_at
-// - now <= NOTICE_LEAD_MS by the server's clock, once per sleep_at (shownFor is the sleepAt it
+// - now <= NOTICE_LEAD_MS by the server's clock, once per sleep_at (shownFor is the sleepID it
 // was last shown for).
 function notice(state, now, shownFor) {
   if (!state || state.sleepAt === null) {
     return null;
   }
   const left = state.sleepAt - now;
-  if (left <= 0 || left > NOTICE_LEAD_MS || shownFor === state.sleepAt) {
+  if (left <= 0 || left > NOTICE_LEAD_MS || shownFor === state.sleepID) {
     return null;
   }
   return Math.max(1, Math.round(left / 1000));

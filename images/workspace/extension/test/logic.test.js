@@ -61,9 +61,9 @@ test('reportKind: input before cpu, at most one report a minute, a pause after a
 test('stateFrom: sleep_at by the server clock, not this one', () => {
   // the server's clock is an hour ahead of this machine's: only sleep_at - now matters
   const s = L.stateFrom({ now: '2026-12-03T10:00:00Z', sleep_at: '2026-12-03T10:00:50Z', idle_at: '2026-12-03T09:00:00Z' }, 5_000);
-  assert.deepEqual(s, { sleepAt: 55_000, at: 5_000 });
-  assert.deepEqual(L.stateFrom({ now: '2026-12-03T10:00:00Z' }, 5_000), { sleepAt: null, at: 5_000 }, 'no cap: no sleep_at');
-  assert.deepEqual(L.stateFrom(null, 1), { sleepAt: null, at: 1 });
+  assert.deepEqual(s, { sleepAt: 55_000, sleepID: Date.parse('2026-12-03T10:00:50Z'), at: 5_000 });
+  assert.deepEqual(L.stateFrom({ now: '2026-12-03T10:00:00Z' }, 5_000), { sleepAt: null, sleepID: null, at: 5_000 }, 'no cap: no sleep_at');
+  assert.deepEqual(L.stateFrom(null, 1), { sleepAt: null, sleepID: null, at: 1 });
 });
 
 test('syncDue: at once, then every sync period, and once again before sleep_at', () => {
@@ -80,15 +80,19 @@ test('syncDue: at once, then every sync period, and once again before sleep_at',
 });
 
 test('notice: within the last minute before sleep_at, once per sleep_at', () => {
-  const state = { sleepAt: 100_000, at: 0 };
+  const id = Date.parse('2026-12-03T10:00:50Z');
+  const state = { sleepAt: 100_000, sleepID: id, at: 0 };
   assert.equal(L.notice(state, 39_000, null), null, '61 s left');
   assert.equal(L.notice(state, 40_000, null), 60);
   assert.equal(L.notice(state, 50_000, null), 50);
   assert.equal(L.notice(state, 99_600, null), 1, 'never "0 s"');
   assert.equal(L.notice(state, 100_000, null), null, 'already past');
-  assert.equal(L.notice(state, 50_000, 100_000), null, 'shown for this sleep_at');
-  assert.equal(L.notice(state, 50_000, 90_000), 50, 'shown for an older one');
-  assert.equal(L.notice({ sleepAt: null, at: 0 }, 50_000, null), null, 'no cap');
+  assert.equal(L.notice(state, 50_000, id), null, 'shown for this sleep_at');
+  // a later answer about the same sleep arrives with another latency: still shown once
+  const again = L.stateFrom({ now: '2026-12-03T10:00:10Z', sleep_at: '2026-12-03T10:00:50Z' }, 61_000);
+  assert.equal(L.notice(again, 62_000, id), null, 'the same sleep_at read again');
+  assert.equal(L.notice(state, 50_000, id - 60_000), 50, 'shown for an older one');
+  assert.equal(L.notice({ sleepAt: null, sleepID: null, at: 0 }, 50_000, null), null, 'no cap');
   assert.equal(L.notice(null, 0, null), null);
   assert.match(L.noticeText(50), /^This workspace is going to sleep in 50 s because nobody is using it\.$/);
 });
