@@ -1,11 +1,6 @@
 package activity_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,13 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -50,7 +42,7 @@ func TestIDEExtensionReportsUse(t *testing.T) {
 		t.Skipf("%s is missing (apt-get install chromium)", chromiumPath)
 	}
 	key := []byte(strings.Repeat("k", activity.MinKeyBytes))
-	api := newFakeAPI(t, ideSession, activity.Token(key, ideSession))
+	api := newFakeAPI(ideSession, activity.Token(key, ideSession))
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 
@@ -326,269 +318,4 @@ func dumpLogs(t *testing.T, dir string) {
 		}
 		return nil
 	})
-}
-
-// ---- the control plane's activity routes, recording ----
-
-type record struct {
-	At     time.Time
-	Method string
-	Kind   string
-}
-
-func (r record) String() string {
-	return fmt.Sprintf("%s %s %s", r.At.Format("15:04:05.000"), r.Method, r.Kind)
-}
-
-func isGet(r record) bool { return r.Method == http.MethodGet }
-
-func reportAfter(kind string, t time.Time) func([]record) bool {
-	return func(rs []record) bool {
-		return slices.ContainsFunc(rs, func(r record) bool { return r.Method == http.MethodPost && r.Kind == kind && r.At.After(t) })
-	}
-}
-
-// fakeAPI answers GET and POST /session/{id}/activity for one session and one credential as
-// the contract says, and records each call.
-type fakeAPI struct {
-	t     *testing.T
-	id    string
-	token string
-
-	mu      sync.Mutex
-	records []record
-	badAuth int
-	last    time.Time
-	sleepAt time.Time // zero: sleep_at is the last activity + the cap, as the API computes it (setSleepIn)
-	changed chan struct{}
-}
-
-func newFakeAPI(t *testing.T, id, token string) *fakeAPI {
-	return &fakeAPI{t: t, id: id, token: token, last: time.Now(), changed: make(chan struct{})}
-}
-
-const (
-	fakeIdle = 15 * time.Minute
-	fakeCap  = 2 * time.Hour
-)
-
-func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/session/"+f.id+"/activity" {
-		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
-		return
-	}
-	if r.Header.Get("Authorization") != "Bearer "+f.token {
-		f.mu.Lock()
-		f.badAuth++
-		f.mu.Unlock()
-		http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
-		return
-	}
-	rec := record{At: time.Now(), Method: r.Method}
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodPost:
-		var rep activity.Report
-		body, _ := io.ReadAll(r.Body)
-		if len(body) > 0 {
-			if err := json.Unmarshal(body, &rep); err != nil || !slices.Contains(activity.Kinds, rep.Kind) {
-				http.Error(w, `{"error":"bad kind","field":"kind"}`, http.StatusBadRequest)
-				return
-			}
-		}
-		rec.Kind = rep.Kind
-	default:
-		http.Error(w, `{"error":"method"}`, http.StatusMethodNotAllowed)
-		return
-	}
-	f.mu.Lock()
-	now := time.Now()
-	if r.Method == http.MethodPost {
-		f.last = now
-		if rec.Kind == activity.KindStay {
-			f.sleepAt = time.Time{}
-		}
-	}
-	sleepAt := f.last.Add(fakeCap)
-	if !f.sleepAt.IsZero() {
-		sleepAt = f.sleepAt
-	}
-	ans := map[string]string{
-		"uuid": f.id, "last_activity": f.last.UTC().Format(time.RFC3339),
-		"idle_timeout": fakeIdle.String(), "idle_connected_max": fakeCap.String(),
-		"idle_at":  f.last.Add(fakeIdle).UTC().Format(time.RFC3339),
-		"sleep_at": sleepAt.UTC().Format(time.RFC3339), "now": now.UTC().Format(time.RFC3339),
-	}
-	f.records = append(f.records, rec)
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(ans)
-}
-
-// setSleepIn makes the answers' sleep_at d from now until a stay report, whatever else is
-// reported meanwhile: the test's typing keeps the window active, so the extension goes on
-// reporting input, which the real API would count against the cap.
-func (f *fakeAPI) setSleepIn(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sleepAt = time.Now().Add(d)
-}
-
-func (f *fakeAPI) all() []record {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.records)
-}
-
-func (f *fakeAPI) unauthorized() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.badAuth
-}
-
-func (f *fakeAPI) count(kind string) int {
-	n := 0
-	for _, r := range f.all() {
-		if r.Method == http.MethodPost && r.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
-// waitFor waits until ok holds for the records, failing after timeout.
-func (f *fakeAPI) waitFor(t *testing.T, what string, timeout time.Duration, ok func([]record) bool) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		f.mu.Lock()
-		done, ch := ok(f.records), f.changed
-		f.mu.Unlock()
-		if done {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("%s: none after %s; requests: %v", what, timeout, f.all())
-		}
-	}
-}
-
-// ---- the browser ----
-
-// browser starts a headless Chromium in a fresh profile, stopped after timeout.
-func browser(t *testing.T, timeout time.Duration) context.Context {
-	t.Helper()
-	// not a t.TempDir: Chromium's helpers may still write to it for a moment after it exits
-	profile, err := os.MkdirTemp("", "hyperbola-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 800),
-	)
-	ctx, cancelCtx := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-		}
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	return ctx
-}
-
-// keys types each of ks (text or a kb key) into the focused element, as a user's keyboard
-// would: each key one keyDown carrying its text, then a keyUp (as Puppeteer does). chromedp's
-// KeyEvent sends a separate char event too, which the terminal (xterm.js) types twice.
-func keys(t *testing.T, ctx context.Context, ks ...string) {
-	t.Helper()
-	for _, k := range ks {
-		for _, r := range k {
-			var down, up *input.DispatchKeyEventParams
-			for _, e := range kb.Encode(r) {
-				switch e.Type {
-				case kb.KeyDown:
-					down = e
-				case kb.KeyChar:
-					down.Text, down.UnmodifiedText = e.Text, e.UnmodifiedText
-				case kb.KeyUp:
-					up = e
-				}
-			}
-			err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				if _, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, *down); err != nil {
-					return err
-				}
-				_, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, *up)
-				return err
-			}))
-			if err != nil {
-				t.Fatalf("typing %q: %v", k, err)
-			}
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
-
-// waitJS evaluates expr until it is true; each try is short and its errors are ignored.
-func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		step, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ok, err := chromedp.Run(step, chromedp.Evaluate[bool](expr))
-		cancel()
-		if err == nil && ok {
-			return nil
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s still false after %s (last error %v)", expr, timeout, last)
-}
-
-// screenshot saves the page under the test's artifact directory (go test -artifacts keeps it)
-// and, when HYPERBOLA_ARTIFACTS is set, there too.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	step, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(step, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	dirs := []string{t.ArtifactDir()}
-	if d := os.Getenv("HYPERBOLA_ARTIFACTS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	for _, dir := range dirs {
-		p := filepath.Join(dir, name)
-		if err := errors.Join(os.MkdirAll(dir, 0o755), os.WriteFile(p, png, 0o644)); err != nil {
-			t.Logf("screenshot: %v", err)
-			continue
-		}
-		t.Logf("screenshot: %s", p)
-	}
 }
