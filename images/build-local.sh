@@ -5,6 +5,7 @@
 #   OUT_DIR/pause.tar      localhost/pause:3.10.2        the pod sandbox (Kubernetes' pause.c, gcc -static)
 #   OUT_DIR/backup.tar     localhost/hyperbola-backup:1  busybox + zip/unzip, uid 1000 (backup/rootfs.sh)
 #   OUT_DIR/workspace.tar  localhost/hyperbola-workspace:4.100.3  real code-server on node 20 (workspace/rootfs.sh)
+#                          with the built-in activity extension (workspace/extension) as its own layer
 #   OUT_DIR/images.env     the names above as PAUSE_IMAGE=, BACKUP_IMAGE=, WORKSPACE_IMAGE= (written last)
 # Never a :latest tag: the node has no registry, and a non-latest tag defaults to IfNotPresent.
 # build-local.sh --key prints a hash of everything the images are built from (these files,
@@ -100,10 +101,20 @@ build_workspace() {
   # code-server as its own layer, root-owned, at /opt/code-server/node_modules (as workspace/rootfs.sh lays it out)
   tar -C "$CS" --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 \
     --transform 's,^\./node_modules,./opt/code-server/node_modules,' -cf "$W/ws-cs.tar" ./node_modules
+  # the activity extension as a third, tiny layer, so changing it never re-packs code-server.
+  # Its directories' time is a hash of the extension, not 0: VS Code caches its scan of the
+  # built-in extensions in the user's data (on the workspace's volume) keyed by, among others,
+  # the mtime of lib/vscode/extensions, and would keep the old list after an image update.
+  mkdir -p "$W/ws-ext/opt/code-server"
+  bash "$HERE/workspace/install-extension.sh" "$W/ws-ext/opt/code-server"
+  local ext_mtime
+  ext_mtime=$((16#$( (cd "$HERE/workspace/extension" && cat package.json extension.js logic.js) | sha256sum | cut -c1-7) + 1000000000))
+  tar -C "$W/ws-ext" --sort=name --numeric-owner --owner=0 --group=0 --mtime=@"$ext_mtime" \
+    -cf "$W/ws-ext.tar" ./opt
   "$MK" -t "$WORKSPACE_IMAGE" -o "$OUT/workspace.tar" \
     -entrypoint /usr/bin/node -entrypoint /opt/code-server/node_modules/code-server/out/node/entry.js \
     -user 1000:1000 -workdir /home/coder -env HOME=/home/coder -env SHELL=/bin/sh \
-    "$W/ws-base.tar" "$W/ws-cs.tar"
+    "$W/ws-base.tar" "$W/ws-cs.tar" "$W/ws-ext.tar"
 }
 T "workspace image" build_workspace
 

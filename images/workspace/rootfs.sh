@@ -4,8 +4,11 @@
 # link, and the code-server install CS_DIR (install-code-server.sh) as /opt/code-server/node_modules.
 # /home/coder is owned by 1000:1000 (code-server writes ~/.config and ~/.local/share).
 # Used by images/build-local.sh and images/workspace/Dockerfile alike.
+# The activity extension (workspace/extension) is installed into that copy as a built-in
+# extension (workspace/install-extension.sh).
 # Env: WORKSPACE_SKIP_CODE_SERVER=1 leaves /opt/code-server out (build-local.sh adds CS_DIR as its
-# own layer instead of copying ~500 MB); the libraries are still taken from CS_DIR.
+# own layer instead of copying ~500 MB, and the extension as another); the libraries are still
+# taken from CS_DIR.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../base/lib.sh"
@@ -22,6 +25,7 @@ install_libs "$D" "$NODE" "${natives[@]}"
 if [ "${WORKSPACE_SKIP_CODE_SERVER:-0}" != 1 ]; then
   mkdir -p "$D/opt/code-server"
   cp -a "$CS/node_modules" "$D/opt/code-server/node_modules"
+  bash "$HERE/install-extension.sh" "$D/opt/code-server" # Hyperbola's activity extension, built in
   chown -R 0:0 "$D/opt/code-server"
 fi
 base_rootfs "$D"
