@@ -123,8 +123,8 @@ func KubeBudgets(c *config.Config) kube.Budgets {
 func serviceOptions(c *config.Config) session.Options {
 	return session.Options{
 		Domain: c.Domain, Image: c.UserPodImage, Storage: c.StorageSize, CPU: c.CPURequest,
-		Memory: c.MemoryRequest, IdleTimeout: c.IdleTimeout, SessionTTL: c.SessionTTL,
-		BackupRetention: retention(c.BackupRetention),
+		Memory: c.MemoryRequest, IdleTimeout: c.IdleTimeout, IdleConnectedMax: c.IdleConnectedMax,
+		SessionTTL: c.SessionTTL, BackupRetention: retention(c.BackupRetention),
 		Limits: session.Limits{MaxCPU: c.MaxCPU, MaxMemory: c.MaxMemory, MaxStorage: c.MaxStorage,
 			ImageAllowlist: c.ImageAllowlist, MaxSessionsPerUser: c.MaxSessionsPerUser,
 			MaxRunningPerUser: c.MaxRunningPerUser, MaxRunning: c.MaxRunning},

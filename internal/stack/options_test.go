@@ -225,6 +225,19 @@ func TestBackupRetention(t *testing.T) {
 	}
 }
 
+// HYPERBOLA_IDLE_CONNECTED_MAX reaches the session core: 2h by default, 0 no cap.
+func TestIdleConnectedMaxOption(t *testing.T) {
+	for env, want := range map[string]time.Duration{"": session.DefaultIdleConnectedMax, "4h": 4 * time.Hour, "0": 0} {
+		vars := map[string]string{}
+		if env != "" {
+			vars["HYPERBOLA_IDLE_CONNECTED_MAX"] = env
+		}
+		if got := session.NewService(nil, nil, serviceOptions(read(t, vars))).Options().IdleConnectedMax; got != want {
+			t.Errorf("HYPERBOLA_IDLE_CONNECTED_MAX=%q: the core caps at %v, want %v", env, got, want)
+		}
+	}
+}
+
 // The warm path is off by default; on, a placeholder is a workspace made with the defaults.
 func TestKubeOptionsWarmPath(t *testing.T) {
 	o, err := KubeOptions(read(t, nil))
