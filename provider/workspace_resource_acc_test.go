@@ -241,7 +241,7 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 		base := `
   storage            = "1Gi"
   idle_timeout       = "30m"
-  idle_connected_max = "90m"
+  idle_connected_max = "4h"
   labels             = { team = "platform" }
 `
 		start := time.Now()
@@ -256,7 +256,7 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 						tfresource.TestCheckResourceAttr(wsName, "state", "running"),
 						tfresource.TestCheckResourceAttr(wsName, "storage", "1Gi"),
 						tfresource.TestCheckResourceAttr(wsName, "idle_timeout", "30m"),
-						tfresource.TestCheckResourceAttr(wsName, "idle_connected_max", "90m"),
+						tfresource.TestCheckResourceAttr(wsName, "idle_connected_max", "4h"),
 						tfresource.TestCheckResourceAttr(wsName, "backup_on_delete", "true"),
 						tfresource.TestCheckResourceAttr(wsName, "labels.team", "platform"),
 						tfresource.TestMatchResourceAttr(wsName, "password", regexp.MustCompile(`^[A-Za-z0-9_-]{24}$`)),
@@ -290,7 +290,7 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 				},
 				{
 					// ttl 0: the workspace never expires, and a longer idle_connected_max, changed in place.
-					Config: a.config(strings.Replace(base, `"90m"`, `"3h"`, 1) + `  state = "running"
+					Config: a.config(strings.Replace(base, `"4h"`, `"3h"`, 1) + `  state = "running"
   ttl   = "0"`),
 					ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(wsName, plancheck.ResourceActionUpdate),
@@ -347,7 +347,7 @@ data "hyperbola_workspaces" "mine" {
 						tfresource.TestCheckResourceAttrPair("data.hyperbola_workspace.one", "workspace_url", wsName, "workspace_url"),
 						tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "status", "running"),
 						tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "storage", "2Gi"),
-						tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "idle_connected_max", "1h30m"),
+						tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "idle_connected_max", "4h"),
 						tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.mine", "ids.#", "1"),
 						tfresource.TestCheckResourceAttrPair("data.hyperbola_workspaces.mine", "ids.0", wsName, "id"),
 					),
