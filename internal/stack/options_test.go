@@ -129,7 +129,8 @@ func TestSweepOptions(t *testing.T) {
 		t.Fatal("a template without {id} was accepted")
 	}
 	ro := ReconcileOptions(read(t, map[string]string{"HYPERBOLA_RECONCILE_GRACE": "30m", "SESSION_TTL": "3600"}))
-	if ro.GracePeriod != 30*time.Minute || ro.SessionTTL != time.Hour || ro.IdleTimeout != 15*time.Minute || ro.Domain != "preview.hyperbola.in" {
+	if ro.GracePeriod != 30*time.Minute || ro.SessionTTL != time.Hour || ro.IdleTimeout != 15*time.Minute || ro.IdleConnectedMax != 2*time.Hour ||
+		ro.Domain != "preview.hyperbola.in" {
 		t.Fatalf("reconcile options %+v", ro)
 	}
 	for _, env := range []map[string]string{
