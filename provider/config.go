@@ -74,6 +74,8 @@ func settings() []setting {
 			desc: "Memory request of workspaces that set none (direct mode). Default `256Mi`. Environment: `HYPERBOLA_MEMORY_REQUEST`."},
 		{attr: "default_idle_timeout", env: "HYPERBOLA_IDLE_TIMEOUT", mode: modeDirect,
 			desc: "Idle timeout of workspaces that set none (direct mode), a duration such as `15m`. Environment: `HYPERBOLA_IDLE_TIMEOUT`."},
+		{attr: "default_idle_connected_max", env: "HYPERBOLA_IDLE_CONNECTED_MAX", mode: modeDirect,
+			desc: "`idle_connected_max` of workspaces that set none (direct mode): how long an open browser tab without use keeps a workspace awake, a duration such as `2h`, or `0` for no cap. Default `2h`. Environment: `HYPERBOLA_IDLE_CONNECTED_MAX`."},
 		{attr: "session_ttl", env: "HYPERBOLA_SESSION_TTL", mode: modeDirect, configEnv: "SESSION_TTL", toConfig: durationToSeconds,
 			desc: "Lifetime of a new workspace (direct mode), a duration such as `24h`; the idle sweep deletes expired workspaces. Default `24h`. Environment: `HYPERBOLA_SESSION_TTL` (a duration), or `SESSION_TTL` (seconds, as the functions read it)."},
 		{attr: "storage_class", env: "HYPERBOLA_STORAGE_CLASS", mode: modeDirect,

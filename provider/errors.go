@@ -21,18 +21,19 @@ type fieldPaths map[string]path.Path
 // workspaceFields are the fields a hyperbola_workspace attribute stands for.
 func workspaceFields() fieldPaths {
 	return fieldPaths{
-		"uuid":             path.Root("id"),
-		"user_id":          path.Root("user_id"),
-		"state":            path.Root("state"),
-		"image":            path.Root("image"),
-		"storage":          path.Root("storage"),
-		"cpu":              path.Root("cpu"),
-		"memory":           path.Root("memory"),
-		"idle_timeout":     path.Root("idle_timeout"),
-		"backup_on_delete": path.Root("backup_on_delete"),
-		"labels":           path.Root("labels"),
-		"ttl":              path.Root("ttl"),
-		"restore_from":     path.Root("restore_from"),
+		"uuid":               path.Root("id"),
+		"user_id":            path.Root("user_id"),
+		"state":              path.Root("state"),
+		"image":              path.Root("image"),
+		"storage":            path.Root("storage"),
+		"cpu":                path.Root("cpu"),
+		"memory":             path.Root("memory"),
+		"idle_timeout":       path.Root("idle_timeout"),
+		"idle_connected_max": path.Root("idle_connected_max"),
+		"backup_on_delete":   path.Root("backup_on_delete"),
+		"labels":             path.Root("labels"),
+		"ttl":                path.Root("ttl"),
+		"restore_from":       path.Root("restore_from"),
 	}
 }
 

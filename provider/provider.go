@@ -159,7 +159,7 @@ func (p *hyperbolaProvider) ValidateConfig(ctx context.Context, req provider.Val
 		_, diags := resolve(vals, func(string) (string, bool) { return "", false })
 		resp.Diagnostics.Append(diags...)
 	}
-	for _, a := range []string{"session_ttl", "default_idle_timeout"} {
+	for _, a := range []string{"session_ttl", "default_idle_timeout", "default_idle_connected_max"} {
 		if v := vals[a]; v != "" {
 			if d, err := time.ParseDuration(v); err != nil || d < 0 {
 				resp.Diagnostics.AddAttributeError(path.Root(a), "Invalid duration",

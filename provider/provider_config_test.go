@@ -82,7 +82,7 @@ func TestResolveModes(t *testing.T) {
 func TestDirectConfig(t *testing.T) {
 	r, diags := resolve(map[string]string{
 		"redis_url": "redis://:s3cret@10.1.2.3:6390/4", "redis_prefix": "t1:", "namespace": "ws", "domain": "dev.example.com",
-		"session_ttl": "36h", "default_idle_timeout": "5m", "kube_context": "kind",
+		"session_ttl": "36h", "default_idle_timeout": "5m", "default_idle_connected_max": "3h", "kube_context": "kind",
 	}, envMap(map[string]string{"KUBECONFIG": "/home/k", "REDIS_HOST": "ignored", "USER_POD_IMAGE": "img:1"}))
 	if diags.HasError() {
 		t.Fatal(diagText(diags))
@@ -102,6 +102,9 @@ func TestDirectConfig(t *testing.T) {
 		got.Domain != want.Domain || got.SessionTTL != want.SessionTTL || got.IdleTimeout != want.IdleTimeout ||
 		got.Kubeconfig != want.Kubeconfig || got.KubeContext != want.KubeContext || got.UserPodImage != want.UserPodImage {
 		t.Errorf("config\n got %+v\nwant %+v", got, want)
+	}
+	if cfg.IdleConnectedMax != 3*time.Hour {
+		t.Errorf("default_idle_connected_max: %v, want 3h", cfg.IdleConnectedMax)
 	}
 	if _, err := directConfig(resolved{mode: modeDirect, values: map[string]string{"redis_url": "rediss://r:6379"}}, envMap(nil)); err == nil {
 		t.Error("rediss:// accepted; the control plane has no TLS setting")
@@ -204,6 +207,8 @@ data "hyperbola_workspaces" "a_sleeping" {
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "labels.team", "t"),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "storage", "5Gi"),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "idle_timeout", "15m"),
+				tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "idle_connected_max", "0s"), // this core sets no cap
+				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.all", "workspaces.0.idle_connected_max", "0s"),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.all", "ids.#", "4"),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.all", "workspaces.#", "4"),
 				tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.a", "ids.#", "3"),

@@ -28,6 +28,8 @@ type usageFigures struct {
 	EstimatedCost   types.Float64 `tfsdk:"estimated_cost"`
 	AlwaysOnCost    types.Float64 `tfsdk:"always_on_cost"`
 	SavingsPercent  types.Float64 `tfsdk:"savings_percent"`
+	SleptByCap      types.Int64   `tfsdk:"slept_by_cap"`
+	SavedHours      types.Float64 `tfsdk:"saved_hours"`
 }
 
 func figuresOf(u events.Usage) usageFigures {
@@ -42,6 +44,8 @@ func figuresOf(u events.Usage) usageFigures {
 		EstimatedCost:   types.Float64Value(u.Cost),
 		AlwaysOnCost:    types.Float64Value(u.AlwaysOnCost),
 		SavingsPercent:  types.Float64Value(u.SavingsPercent),
+		SleptByCap:      types.Int64Value(int64(u.SleptByCap)),
+		SavedHours:      types.Float64Value(u.SavedHours),
 	}
 }
 
@@ -92,6 +96,10 @@ func figureAttributes() map[string]schema.Attribute {
 		"estimated_cost":    f("The estimate: `compute_cost` + `storage_cost`, in `currency`."),
 		"always_on_cost":    f("What the same workspaces would have cost running their whole lifetime (plus the same storage)."),
 		"savings_percent":   f("100 × (`always_on_cost` − `estimated_cost`) / `always_on_cost`; with no prices, the share of the lifetime not spent running."),
+		"slept_by_cap": schema.Int64Attribute{Computed: true, MarkdownDescription: "Sleeps by the idle sweep's connected cap within the window: " +
+			"a browser tab open, nobody using the workspace for its `idle_connected_max`."},
+		"saved_hours": f("Hours asleep after those sleeps, each until the next wake or delete or the window's end (part of `sleeping_hours`): " +
+			"what the heartbeat rule alone (an open tab keeps a workspace awake) would have kept running. An upper bound: the user might have closed the tab sooner."),
 	}
 }
 

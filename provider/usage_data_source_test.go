@@ -52,7 +52,7 @@ func sampleReport() *events.UsageReport {
 		{SessionID: "ab12cd34", UserID: "ada@example.com", CreatedAt: created, Points: []events.Point{
 			{At: created, State: session.StateCreating, Storage: "1Gi"},
 			{At: created.Add(time.Minute), Seq: 1, State: session.StateRunning, Storage: "1Gi"},
-			{At: created.Add(3 * time.Hour), Seq: 2, State: session.StateSleeping, Storage: "1Gi"},
+			{At: created.Add(3 * time.Hour), Seq: 2, State: session.StateSleeping, Storage: "1Gi", SleptBy: session.SleepConnectedCap},
 		}},
 		{SessionID: "ef56gh78", UserID: "ada@example.com", CreatedAt: created.Add(time.Hour), DeletedAt: created.Add(5 * time.Hour), Points: []events.Point{
 			{At: created.Add(time.Hour), State: session.StateRunning, Storage: "2Gi"},
@@ -164,6 +164,12 @@ data "hyperbola_usage" "u" {
 					tfresource.TestCheckResourceAttr(ds, "total.estimated_cost", floatString(rep.Total.Cost)),
 					tfresource.TestCheckResourceAttr(ds, "total.always_on_cost", floatString(rep.Total.AlwaysOnCost)),
 					tfresource.TestCheckResourceAttr(ds, "total.savings_percent", floatString(rep.Total.SavingsPercent)),
+					// ada's first session slept for the connected cap at 3h: 7h asleep since
+					tfresource.TestCheckResourceAttr(ds, "total.slept_by_cap", "1"),
+					tfresource.TestCheckResourceAttr(ds, "total.saved_hours", "7"),
+					tfresource.TestCheckResourceAttr(ds, "users.0.saved_hours", "7"),
+					tfresource.TestCheckResourceAttr(ds, "users.1.saved_hours", "0"),
+					tfresource.TestCheckResourceAttr(ds, "sessions.0.slept_by_cap", "1"),
 					tfresource.TestCheckResourceAttr(ds, "users.#", "2"),
 					tfresource.TestCheckResourceAttr(ds, "users.0.user_id", "ada@example.com"),
 					tfresource.TestCheckResourceAttr(ds, "users.0.sessions", "2"),

@@ -64,6 +64,12 @@ func idleTimeoutValidator() validator.String {
 	return durationValidator("idle_timeout", "a duration such as \"15m\" or \"1h30m\": 0 (never sleep) or at least 1m", session.CheckIdleTimeout)
 }
 
+// idleConnectedMaxValidator: a non-negative Go duration, 0 (no cap) or at least a minute; the
+// comparison with idle_timeout is the resource's ValidateConfig (and the core's).
+func idleConnectedMaxValidator() validator.String {
+	return durationValidator("idle_connected_max", "a duration such as \"2h\": 0 (no cap) or at least 1m and at least idle_timeout", session.CheckIdleConnectedMax)
+}
+
 // ttlValidator: a non-negative Go duration, 0 (never expires) or at least an hour: the rule
 // the session core applies.
 func ttlValidator() validator.String {

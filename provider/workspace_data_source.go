@@ -17,23 +17,24 @@ import (
 // workspaceInfo is one workspace as the data sources report it (no password: Hyperbola hands
 // it out only at creation).
 type workspaceInfo struct {
-	ID             types.String `tfsdk:"id"`
-	UserID         types.String `tfsdk:"user_id"`
-	Status         types.String `tfsdk:"status"`
-	Reason         types.String `tfsdk:"reason"`
-	Image          types.String `tfsdk:"image"`
-	Storage        types.String `tfsdk:"storage"`
-	CPU            types.String `tfsdk:"cpu"`
-	Memory         types.String `tfsdk:"memory"`
-	IdleTimeout    types.String `tfsdk:"idle_timeout"`
-	BackupOnDelete types.Bool   `tfsdk:"backup_on_delete"`
-	Labels         types.Map    `tfsdk:"labels"`
-	WorkspaceURL   types.String `tfsdk:"workspace_url"`
-	CreatedAt      types.String `tfsdk:"created_at"`
-	UpdatedAt      types.String `tfsdk:"updated_at"`
-	LastActivity   types.String `tfsdk:"last_activity"`
-	ExpiresAt      types.String `tfsdk:"expires_at"`
-	BackupLocation types.String `tfsdk:"backup_location"`
+	ID               types.String `tfsdk:"id"`
+	UserID           types.String `tfsdk:"user_id"`
+	Status           types.String `tfsdk:"status"`
+	Reason           types.String `tfsdk:"reason"`
+	Image            types.String `tfsdk:"image"`
+	Storage          types.String `tfsdk:"storage"`
+	CPU              types.String `tfsdk:"cpu"`
+	Memory           types.String `tfsdk:"memory"`
+	IdleTimeout      types.String `tfsdk:"idle_timeout"`
+	IdleConnectedMax types.String `tfsdk:"idle_connected_max"`
+	BackupOnDelete   types.Bool   `tfsdk:"backup_on_delete"`
+	Labels           types.Map    `tfsdk:"labels"`
+	WorkspaceURL     types.String `tfsdk:"workspace_url"`
+	CreatedAt        types.String `tfsdk:"created_at"`
+	UpdatedAt        types.String `tfsdk:"updated_at"`
+	LastActivity     types.String `tfsdk:"last_activity"`
+	ExpiresAt        types.String `tfsdk:"expires_at"`
+	BackupLocation   types.String `tfsdk:"backup_location"`
 }
 
 func infoOf(ctx context.Context, s *session.Session) (workspaceInfo, diag.Diagnostics) {
@@ -54,23 +55,24 @@ func infoOf(ctx context.Context, s *session.Session) (workspaceInfo, diag.Diagno
 		labels = types.MapValueMust(types.StringType, nil)
 	}
 	return workspaceInfo{
-		ID:             types.StringValue(s.ID),
-		UserID:         types.StringValue(s.UserID),
-		Status:         types.StringValue(string(s.State)),
-		Reason:         opt(s.Reason),
-		Image:          types.StringValue(s.Image),
-		Storage:        types.StringValue(s.Storage),
-		CPU:            types.StringValue(s.CPU),
-		Memory:         types.StringValue(s.Memory),
-		IdleTimeout:    types.StringValue(shortDuration(s.IdleTimeout.D())),
-		BackupOnDelete: types.BoolValue(s.BackupOnDelete),
-		Labels:         labels,
-		WorkspaceURL:   types.StringValue(s.WorkspaceURL),
-		CreatedAt:      ts(s.CreatedAt),
-		UpdatedAt:      ts(s.UpdatedAt),
-		LastActivity:   ts(s.LastActivity),
-		ExpiresAt:      ts(s.ExpiresAt),
-		BackupLocation: opt(s.BackupLocation),
+		ID:               types.StringValue(s.ID),
+		UserID:           types.StringValue(s.UserID),
+		Status:           types.StringValue(string(s.State)),
+		Reason:           opt(s.Reason),
+		Image:            types.StringValue(s.Image),
+		Storage:          types.StringValue(s.Storage),
+		CPU:              types.StringValue(s.CPU),
+		Memory:           types.StringValue(s.Memory),
+		IdleTimeout:      types.StringValue(shortDuration(s.IdleTimeout.D())),
+		IdleConnectedMax: types.StringValue(shortDuration(s.IdleConnectedMax.D())),
+		BackupOnDelete:   types.BoolValue(s.BackupOnDelete),
+		Labels:           labels,
+		WorkspaceURL:     types.StringValue(s.WorkspaceURL),
+		CreatedAt:        ts(s.CreatedAt),
+		UpdatedAt:        ts(s.UpdatedAt),
+		LastActivity:     ts(s.LastActivity),
+		ExpiresAt:        ts(s.ExpiresAt),
+		BackupLocation:   opt(s.BackupLocation),
 	}, diags
 }
 
@@ -89,23 +91,24 @@ func infoAttributes(idRequired bool) map[string]schema.Attribute {
 		}
 	}
 	return map[string]schema.Attribute{
-		"id":               id,
-		"user_id":          computed("Who the workspace belongs to."),
-		"status":           computed("Lifecycle status: `creating`, `running`, `sleeping`, `waking`, `deleting`, `deleted` or `failed`."),
-		"reason":           computed("Why the workspace failed or cannot become ready, when it did."),
-		"image":            computed("Container image."),
-		"storage":          computed("Volume size."),
-		"cpu":              computed("CPU request."),
-		"memory":           computed("Memory request."),
-		"idle_timeout":     computed("Idle timeout (`0s`: never sleeps)."),
-		"backup_on_delete": schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the volume is backed up before deletion."},
-		"labels":           schema.MapAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "User labels."},
-		"workspace_url":    computed("Where the workspace is served."),
-		"created_at":       computed("Creation time (RFC 3339, UTC)."),
-		"updated_at":       computed("Time of the last change (RFC 3339, UTC)."),
-		"last_activity":    computed("Time of the last activity seen (RFC 3339, UTC)."),
-		"expires_at":       computed("When the workspace's lifetime ends and the idle sweep deletes it (RFC 3339, UTC); null when it never expires (`ttl = \"0\"`)."),
-		"backup_location":  computed("Where the volume was backed up, once a delete has backed it up."),
+		"id":                 id,
+		"user_id":            computed("Who the workspace belongs to."),
+		"status":             computed("Lifecycle status: `creating`, `running`, `sleeping`, `waking`, `deleting`, `deleted` or `failed`."),
+		"reason":             computed("Why the workspace failed or cannot become ready, when it did."),
+		"image":              computed("Container image."),
+		"storage":            computed("Volume size."),
+		"cpu":                computed("CPU request."),
+		"memory":             computed("Memory request."),
+		"idle_timeout":       computed("Idle timeout (`0s`: never sleeps)."),
+		"idle_connected_max": computed("How long a browser tab left open keeps the workspace awake without real use, from its last use (`0s`: no cap)."),
+		"backup_on_delete":   schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the volume is backed up before deletion."},
+		"labels":             schema.MapAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "User labels."},
+		"workspace_url":      computed("Where the workspace is served."),
+		"created_at":         computed("Creation time (RFC 3339, UTC)."),
+		"updated_at":         computed("Time of the last change (RFC 3339, UTC)."),
+		"last_activity":      computed("Time of the last activity seen (RFC 3339, UTC)."),
+		"expires_at":         computed("When the workspace's lifetime ends and the idle sweep deletes it (RFC 3339, UTC); null when it never expires (`ttl = \"0\"`)."),
+		"backup_location":    computed("Where the volume was backed up, once a delete has backed it up."),
 	}
 }
 

@@ -14,26 +14,27 @@ import (
 
 // workspaceModel is hyperbola_workspace's state.
 type workspaceModel struct {
-	ID             types.String   `tfsdk:"id"`
-	UserID         types.String   `tfsdk:"user_id"`
-	State          types.String   `tfsdk:"state"`
-	Image          types.String   `tfsdk:"image"`
-	Storage        types.String   `tfsdk:"storage"`
-	CPU            types.String   `tfsdk:"cpu"`
-	Memory         types.String   `tfsdk:"memory"`
-	IdleTimeout    types.String   `tfsdk:"idle_timeout"`
-	TTL            types.String   `tfsdk:"ttl"`
-	BackupOnDelete types.Bool     `tfsdk:"backup_on_delete"`
-	Labels         types.Map      `tfsdk:"labels"`
-	WaitForReady   types.Bool     `tfsdk:"wait_for_ready"`
-	WorkspaceURL   types.String   `tfsdk:"workspace_url"`
-	Status         types.String   `tfsdk:"status"`
-	CreatedAt      types.String   `tfsdk:"created_at"`
-	Password       types.String   `tfsdk:"password"`
-	RestoreFrom    types.String   `tfsdk:"restore_from"`
-	RestoredFrom   types.String   `tfsdk:"restored_from"`
-	RestoredAt     types.String   `tfsdk:"restored_at"`
-	Timeouts       timeouts.Value `tfsdk:"timeouts"`
+	ID               types.String   `tfsdk:"id"`
+	UserID           types.String   `tfsdk:"user_id"`
+	State            types.String   `tfsdk:"state"`
+	Image            types.String   `tfsdk:"image"`
+	Storage          types.String   `tfsdk:"storage"`
+	CPU              types.String   `tfsdk:"cpu"`
+	Memory           types.String   `tfsdk:"memory"`
+	IdleTimeout      types.String   `tfsdk:"idle_timeout"`
+	IdleConnectedMax types.String   `tfsdk:"idle_connected_max"`
+	TTL              types.String   `tfsdk:"ttl"`
+	BackupOnDelete   types.Bool     `tfsdk:"backup_on_delete"`
+	Labels           types.Map      `tfsdk:"labels"`
+	WaitForReady     types.Bool     `tfsdk:"wait_for_ready"`
+	WorkspaceURL     types.String   `tfsdk:"workspace_url"`
+	Status           types.String   `tfsdk:"status"`
+	CreatedAt        types.String   `tfsdk:"created_at"`
+	Password         types.String   `tfsdk:"password"`
+	RestoreFrom      types.String   `tfsdk:"restore_from"`
+	RestoredFrom     types.String   `tfsdk:"restored_from"`
+	RestoredAt       types.String   `tfsdk:"restored_at"`
+	Timeouts         timeouts.Value `tfsdk:"timeouts"`
 }
 
 // fill sets the model from a session. prior is the model whose spelling of equivalent values
@@ -52,6 +53,7 @@ func (m *workspaceModel) fill(ctx context.Context, s *session.Session, prior *wo
 	m.CPU = sameQuantity(prior.CPU, s.CPU)
 	m.Memory = sameQuantity(prior.Memory, s.Memory)
 	m.IdleTimeout = sameDuration(prior.IdleTimeout, s.IdleTimeout.D())
+	m.IdleConnectedMax = sameDuration(prior.IdleConnectedMax, s.IdleConnectedMax.D())
 	m.TTL = sessionTTL(prior.TTL, s)
 	m.BackupOnDelete = types.BoolValue(s.BackupOnDelete)
 	switch {

@@ -36,10 +36,11 @@ const (
 type workspaceResource struct{ configuredResource }
 
 var (
-	_ resource.Resource                = (*workspaceResource)(nil)
-	_ resource.ResourceWithConfigure   = (*workspaceResource)(nil)
-	_ resource.ResourceWithImportState = (*workspaceResource)(nil)
-	_ resource.ResourceWithModifyPlan  = (*workspaceResource)(nil)
+	_ resource.Resource                   = (*workspaceResource)(nil)
+	_ resource.ResourceWithConfigure      = (*workspaceResource)(nil)
+	_ resource.ResourceWithImportState    = (*workspaceResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*workspaceResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*workspaceResource)(nil)
 )
 
 func newWorkspaceResource() resource.Resource { return &workspaceResource{} }
@@ -56,7 +57,7 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 		MarkdownDescription: "A browser VS Code workspace: a code-server Deployment with its own volume, Service, Ingress, " +
 			"NetworkPolicy and password Secret, served at `workspace_url`.\n\n" +
 			"A running workspace that stays idle longer than `idle_timeout` is put to sleep by Hyperbola's idle sweep " +
-			"(scaled to zero; its files stay). That shows up as a change only when the configuration pins `state = \"running\"`; " +
+			"(scaled to zero; its files stay), and so is one whose browser tab is left open without use for `idle_connected_max`. That shows up as a change only when the configuration pins `state = \"running\"`; " +
 			"the next apply then wakes it. Destroying a workspace backs its volume up first (unless `backup_on_delete = false`) " +
 			"and reports where the backup went.",
 		Attributes: map[string]schema.Attribute{
@@ -116,8 +117,20 @@ func (r *workspaceResource) Schema(ctx context.Context, _ resource.SchemaRequest
 				Optional: true,
 				Computed: true,
 				MarkdownDescription: "How long the workspace may stay idle before the idle sweep puts it to sleep: a duration such as `15m` or `1h30m`, " +
-					"at least `1m`, or `0` to never sleep. An open browser tab counts as activity.",
+					"at least `1m`, or `0` to never sleep. Activity is real use (typing, the terminal, a running build, the activity API); " +
+					"an open browser tab without use keeps the workspace awake only up to `idle_connected_max`.",
 				Validators:    []validator.String{idleTimeoutValidator()},
+				PlanModifiers: keep(),
+			},
+			"idle_connected_max": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				MarkdownDescription: "How long a browser tab left open keeps the workspace awake without real use, counted from the last use: " +
+					"past it the idle sweep puts the workspace to sleep with the tab still open (the IDE warns a minute before). " +
+					"A duration such as `2h`, `0` for no cap (an open tab keeps it awake), otherwise at least `1m` and at least `idle_timeout`. " +
+					"Unset, the deployment's `HYPERBOLA_IDLE_CONNECTED_MAX` applies (2h by default), raised to `idle_timeout` when that is longer. " +
+					"Raising `idle_timeout` past it needs it raised too.",
+				Validators:    []validator.String{idleConnectedMaxValidator()},
 				PlanModifiers: keep(),
 			},
 			"ttl": schema.StringAttribute{
@@ -266,10 +279,11 @@ func (r *workspaceResource) Create(ctx context.Context, req resource.CreateReque
 		RestoreFrom: plan.RestoreFrom.ValueString(),
 		RequestID:   newRequestID(),
 	}
-	var ok1, ok2 bool
+	var ok1, ok2, ok3 bool
 	creq.IdleTimeout, ok1 = durationOf(plan.IdleTimeout, "idle_timeout", &resp.Diagnostics)
+	creq.IdleConnectedMax, ok3 = durationOf(plan.IdleConnectedMax, "idle_connected_max", &resp.Diagnostics)
 	creq.TTL, ok2 = durationOf(plan.TTL, "ttl", &resp.Diagnostics)
-	if !ok1 || !ok2 {
+	if !ok1 || !ok2 || !ok3 {
 		return
 	}
 	if !plan.BackupOnDelete.IsNull() && !plan.BackupOnDelete.IsUnknown() {
@@ -465,13 +479,14 @@ func updateRequest(ctx context.Context, plan, prior *workspaceModel) (session.Up
 	u.Storage = str(plan.Storage, prior.Storage)
 	u.CPU = str(plan.CPU, prior.CPU)
 	u.Memory = str(plan.Memory, prior.Memory)
-	var ok1, ok2 bool
+	var ok1, ok2, ok3 bool
 	u.IdleTimeout, ok1 = durationChange(plan.IdleTimeout, prior.IdleTimeout, "idle_timeout", &diags)
+	u.IdleConnectedMax, ok3 = durationChange(plan.IdleConnectedMax, prior.IdleConnectedMax, "idle_connected_max", &diags)
 	u.TTL, ok2 = durationChange(plan.TTL, prior.TTL, "ttl", &diags)
-	if !ok1 || !ok2 {
+	if !ok1 || !ok2 || !ok3 {
 		return u, false, diags
 	}
-	changed = changed || u.IdleTimeout != nil || u.TTL != nil
+	changed = changed || u.IdleTimeout != nil || u.IdleConnectedMax != nil || u.TTL != nil
 	if !plan.BackupOnDelete.IsUnknown() && !plan.BackupOnDelete.IsNull() && !plan.BackupOnDelete.Equal(prior.BackupOnDelete) {
 		b := plan.BackupOnDelete.ValueBool()
 		u.BackupOnDelete = &b
@@ -572,6 +587,25 @@ func durationChange(plan, prior types.String, attr string, diags *diag.Diagnosti
 		}
 	}
 	return d, ok
+}
+
+// ValidateConfig checks, when both are known, that idle_connected_max is 0 or at least
+// idle_timeout (session.CheckIdlePair, the rule the session core applies).
+func (r *workspaceResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var idle, connectedMax types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("idle_timeout"), &idle)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("idle_connected_max"), &connectedMax)...)
+	if resp.Diagnostics.HasError() || !known(idle) || !known(connectedMax) {
+		return
+	}
+	i, err1 := session.ParseDuration(idle.ValueString())
+	c, err2 := session.ParseDuration(connectedMax.ValueString())
+	if err1 != nil || err2 != nil {
+		return // the attributes' own validators say so
+	}
+	if err := session.CheckIdlePair(i, c); err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("idle_connected_max"), "Invalid idle_connected_max", err.Error())
+	}
 }
 
 func reasonOf(s *session.Session, err error) string {

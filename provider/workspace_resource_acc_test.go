@@ -239,9 +239,10 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 	eachMode(t, func(t *testing.T, a *acc) {
 		var id string
 		base := `
-  storage      = "1Gi"
-  idle_timeout = "30m"
-  labels       = { team = "platform" }
+  storage            = "1Gi"
+  idle_timeout       = "30m"
+  idle_connected_max = "4h"
+  labels             = { team = "platform" }
 `
 		start := time.Now()
 		tfresource.Test(t, tfresource.TestCase{
@@ -255,6 +256,7 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 						tfresource.TestCheckResourceAttr(wsName, "state", "running"),
 						tfresource.TestCheckResourceAttr(wsName, "storage", "1Gi"),
 						tfresource.TestCheckResourceAttr(wsName, "idle_timeout", "30m"),
+						tfresource.TestCheckResourceAttr(wsName, "idle_connected_max", "4h"),
 						tfresource.TestCheckResourceAttr(wsName, "backup_on_delete", "true"),
 						tfresource.TestCheckResourceAttr(wsName, "labels.team", "platform"),
 						tfresource.TestMatchResourceAttr(wsName, "password", regexp.MustCompile(`^[A-Za-z0-9_-]{24}$`)),
@@ -287,8 +289,8 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 					),
 				},
 				{
-					// ttl 0: the workspace never expires, changed in place.
-					Config: a.config(base + `  state = "running"
+					// ttl 0: the workspace never expires, and a longer idle_connected_max, changed in place.
+					Config: a.config(strings.Replace(base, `"4h"`, `"3h"`, 1) + `  state = "running"
   ttl   = "0"`),
 					ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(wsName, plancheck.ResourceActionUpdate),
@@ -300,8 +302,8 @@ func TestAccWorkspace_Lifecycle(t *testing.T) {
 							if err != nil {
 								return fmt.Errorf("workspace %s after ttl = 0: %w", id, err)
 							}
-							if !s.ExpiresAt.IsZero() {
-								return fmt.Errorf("workspace %s after ttl = 0: %+v: want no expiry", id, s)
+							if !s.ExpiresAt.IsZero() || s.IdleConnectedMax.D() != 3*time.Hour {
+								return fmt.Errorf("workspace %s after ttl = 0 and idle_connected_max = 3h: %+v: want no expiry, a 3h cap", id, s)
 							}
 							return nil
 						},
@@ -345,6 +347,7 @@ data "hyperbola_workspaces" "mine" {
 						tfresource.TestCheckResourceAttrPair("data.hyperbola_workspace.one", "workspace_url", wsName, "workspace_url"),
 						tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "status", "running"),
 						tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "storage", "2Gi"),
+						tfresource.TestCheckResourceAttr("data.hyperbola_workspace.one", "idle_connected_max", "4h"),
 						tfresource.TestCheckResourceAttr("data.hyperbola_workspaces.mine", "ids.#", "1"),
 						tfresource.TestCheckResourceAttrPair("data.hyperbola_workspaces.mine", "ids.0", wsName, "id"),
 					),
@@ -435,6 +438,7 @@ func TestAccWorkspace_PlanTimeErrors(t *testing.T) {
 			{`storage = "5 gigs"`, `storage "5 gigs" is not a quantity`},
 			{`idle_timeout = "-1m"`, `idle_timeout: duration "-1m" must not be negative`},
 			{`idle_timeout = "a while"`, `idle_timeout: duration "a while": use a form such as`},
+			{"idle_timeout = \"1h\"\n  idle_connected_max = \"30m\"", `idle_connected_max (30m0s) must be 0 (no cap) or at least idle_timeout (1h0m0s)`},
 		} {
 			steps = append(steps, tfresource.TestStep{Config: a.config("  " + b.attrs), PlanOnly: true, ExpectError: words(b.want)})
 		}

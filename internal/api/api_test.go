@@ -34,13 +34,13 @@ func TestRoutesHappyPath(t *testing.T) {
 		status int
 		call   string
 	}{
-		{req{method: "POST", target: "/session/create", body: `{"user_id":"user@example.com","image":"nginx:1","storage":"6Gi","cpu":"500m","memory":"1Gi","idle_timeout":"30m","backup_on_delete":false,"labels":{"team":"a"},"state":"sleeping","ttl":"0"}`,
+		{req{method: "POST", target: "/session/create", body: `{"user_id":"user@example.com","image":"nginx:1","storage":"6Gi","cpu":"500m","memory":"1Gi","idle_timeout":"30m","idle_connected_max":"4h","backup_on_delete":false,"labels":{"team":"a"},"state":"sleeping","ttl":"0"}`,
 			header: map[string]string{"Idempotency-Key": "req-1"}}, 201, "Create"},
 		{req{method: "GET", target: "/session/ab12cd34/status"}, 200, "Get"},
 		{req{method: "POST", target: "/session/ab12cd34/sleep"}, 200, "Sleep"},
 		{req{method: "POST", target: "/session/ab12cd34/sleep", body: `{}`}, 200, "Sleep"},
 		{req{method: "POST", target: "/session/ab12cd34/wake"}, 200, "Wake"},
-		{req{method: "PATCH", target: "/session/ab12cd34", body: `{"storage":"10Gi","idle_timeout":600,"labels":{},"ttl":"72h"}`, ct: "application/merge-patch+json"}, 200, "Update"},
+		{req{method: "PATCH", target: "/session/ab12cd34", body: `{"storage":"10Gi","idle_timeout":600,"idle_connected_max":0,"labels":{},"ttl":"72h"}`, ct: "application/merge-patch+json"}, 200, "Update"},
 		{req{method: "DELETE", target: "/session/cd34ef56?skip_backup=true"}, 200, "Delete"},
 		{req{method: "GET", target: "/sessions?user_id=user%40example.com&status=running&limit=10&cursor=MTIzOmFiMTJjZDM0"}, 200, "List"},
 		{req{method: "GET", target: "/health", noKey: true}, 200, ""},

@@ -35,16 +35,18 @@ const HeaderIdempotencyKey = wire.HeaderIdempotencyKey
 // with the durations kept raw so that a malformed one is refused naming its member.
 type CreateBody struct {
 	session.CreateRequest
-	IdleTimeout json.RawMessage `json:"idle_timeout,omitempty"`
-	TTL         json.RawMessage `json:"ttl,omitempty"`
+	IdleTimeout      json.RawMessage `json:"idle_timeout,omitempty"`
+	IdleConnectedMax json.RawMessage `json:"idle_connected_max,omitempty"`
+	TTL              json.RawMessage `json:"ttl,omitempty"`
 }
 
 // UpdateBody is PATCH /session/{uuid}'s body, session.UpdateRequest likewise: absent (or
 // null) members are left as they are; "labels" replaces every user label ({} removes them all).
 type UpdateBody struct {
 	session.UpdateRequest
-	IdleTimeout json.RawMessage `json:"idle_timeout,omitempty"`
-	TTL         json.RawMessage `json:"ttl,omitempty"`
+	IdleTimeout      json.RawMessage `json:"idle_timeout,omitempty"`
+	IdleConnectedMax json.RawMessage `json:"idle_connected_max,omitempty"`
+	TTL              json.RawMessage `json:"ttl,omitempty"`
 }
 
 // Each route's whole input, read in one call: the handlers see only session types.
@@ -255,6 +257,9 @@ func createRequest(b CreateBody, h http.Header) (session.CreateRequest, error) {
 	if req.IdleTimeout, err = duration(b.IdleTimeout, "idle_timeout"); err != nil {
 		return req, err
 	}
+	if req.IdleConnectedMax, err = duration(b.IdleConnectedMax, "idle_connected_max"); err != nil {
+		return req, err
+	}
 	if req.TTL, err = duration(b.TTL, "ttl"); err != nil {
 		return req, err
 	}
@@ -288,6 +293,9 @@ func updateRequest(b UpdateBody) (session.UpdateRequest, error) {
 	req := b.UpdateRequest
 	var err error
 	if req.IdleTimeout, err = duration(b.IdleTimeout, "idle_timeout"); err != nil {
+		return req, err
+	}
+	if req.IdleConnectedMax, err = duration(b.IdleConnectedMax, "idle_connected_max"); err != nil {
 		return req, err
 	}
 	req.TTL, err = duration(b.TTL, "ttl")

@@ -87,7 +87,7 @@ func (s *sweepStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.keys = append(s.keys, r.Header.Get(HeaderAPIKey)+"|"+r.Header.Get("Authorization"))
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"skipped":false,"candidates":1,"probed":1,"probe_errors":0,"slept":1,"kept_active":0,"deferred":0,`+
+	_, _ = io.WriteString(w, `{"skipped":false,"candidates":1,"probed":1,"probe_errors":0,"slept":1,"slept_connected":0,"kept_active":0,"deferred":0,`+
 		`"expired":0,"deleted":0,"pending":0,"advanced":0,"stuck_count":0,"errors":0,"flushed_events":2,`+
 		`"reconciled":{"observed":1,"flushed_events":0,"pending_events":0,"rebuilt":1,"repaired":0,"adopted":0,"removed":0,"backups_started":0,`+
 		`"backups_pending":0,"backfilled":0,"vanished":0,"skipped":0,"errors":0,"duration_ms":3},`+

@@ -250,6 +250,7 @@ func (c *Client) Update(ctx context.Context, id string, req session.UpdateReques
 	set("cpu", req.CPU, req.CPU != nil)
 	set("memory", req.Memory, req.Memory != nil)
 	set("idle_timeout", req.IdleTimeout, req.IdleTimeout != nil)
+	set("idle_connected_max", req.IdleConnectedMax, req.IdleConnectedMax != nil)
 	set("backup_on_delete", req.BackupOnDelete, req.BackupOnDelete != nil)
 	set("labels", req.Labels, req.Labels != nil)
 	set("ttl", req.TTL, req.TTL != nil)

@@ -34,6 +34,7 @@ type Config struct {
 	// Sessions
 	SessionTTL       time.Duration // SESSION_TTL in seconds (default 86400)
 	IdleTimeout      time.Duration // HYPERBOLA_IDLE_TIMEOUT (default 15m)
+	IdleConnectedMax time.Duration // HYPERBOLA_IDLE_CONNECTED_MAX: an open tab's time without use before it sleeps anyway (default 2h; 0 = no cap)
 	UserPodImage     string        // USER_POD_IMAGE (default codercom/code-server:4.96.4)
 	UserPodPort      int32         // USER_POD_PORT (default 8080)
 	Namespace        string        // HYPERBOLA_NAMESPACE (default "hyperbola")
@@ -226,6 +227,7 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		RedisPrefix:         r.str("HYPERBOLA_REDIS_PREFIX", "hyperbola:"),
 		SessionTTL:          time.Duration(r.int("SESSION_TTL", int(session.DefaultSessionTTL/time.Second))) * time.Second,
 		IdleTimeout:         r.dur("HYPERBOLA_IDLE_TIMEOUT", session.DefaultIdleTimeout),
+		IdleConnectedMax:    r.dur("HYPERBOLA_IDLE_CONNECTED_MAX", session.DefaultIdleConnectedMax),
 		UserPodImage:        r.str("USER_POD_IMAGE", session.DefaultImage),
 		UserPodPort:         int32(r.int("USER_POD_PORT", 8080)),
 		Namespace:           r.str("HYPERBOLA_NAMESPACE", "hyperbola"),
@@ -382,6 +384,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("HYPERBOLA_WARM_PLACEHOLDERS must be between 0 and %d", MaxWarmPlaceholders)
 	case c.WarmVolumes < 0:
 		return fmt.Errorf("HYPERBOLA_WARM_VOLUMES must not be negative (0 turns the warm volume pool off)")
+	case c.IdleConnectedMax < 0 || (c.IdleConnectedMax > 0 && c.IdleConnectedMax < time.Minute):
+		// the sweep runs once a minute; a session with a longer idle timeout gets that as its cap
+		return fmt.Errorf("HYPERBOLA_IDLE_CONNECTED_MAX must be 0 (no cap) or at least 1m, such as 2h")
 	case c.StuckAfter < time.Minute:
 		// The sweep runs once a minute and a healthy step takes seconds to minutes: a shorter
 		// limit would name sessions that are merely busy.

@@ -113,6 +113,34 @@ func TestStuckAfter(t *testing.T) {
 	}
 }
 
+func TestIdleConnectedMax(t *testing.T) {
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want time.Duration
+		bad  bool
+	}{
+		"default":        {want: 2 * time.Hour},
+		"four hours":     {env: map[string]string{"HYPERBOLA_IDLE_CONNECTED_MAX": "4h"}, want: 4 * time.Hour},
+		"no cap":         {env: map[string]string{"HYPERBOLA_IDLE_CONNECTED_MAX": "0"}, want: 0},
+		"the minimum":    {env: map[string]string{"HYPERBOLA_IDLE_CONNECTED_MAX": "1m"}, want: time.Minute},
+		"under a minute": {env: map[string]string{"HYPERBOLA_IDLE_CONNECTED_MAX": "30s"}, bad: true},
+		"negative":       {env: map[string]string{"HYPERBOLA_IDLE_CONNECTED_MAX": "-1h"}, bad: true},
+		"no unit":        {env: map[string]string{"HYPERBOLA_IDLE_CONNECTED_MAX": "7200"}, bad: true},
+	} {
+		c, err := FromLookup(lookup(tc.env))
+		switch {
+		case tc.bad && err == nil:
+			t.Errorf("%s: accepted %v as %v", name, tc.env, c.IdleConnectedMax)
+		case tc.bad && !strings.Contains(err.Error(), "HYPERBOLA_IDLE_CONNECTED_MAX"):
+			t.Errorf("%s: the error does not name the variable: %v", name, err)
+		case !tc.bad && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case !tc.bad && c.IdleConnectedMax != tc.want:
+			t.Errorf("%s: IdleConnectedMax = %v, want %v", name, c.IdleConnectedMax, tc.want)
+		}
+	}
+}
+
 func TestBackupRetention(t *testing.T) {
 	const v = "HYPERBOLA_BACKUP_RETENTION"
 	for name, tc := range map[string]struct {

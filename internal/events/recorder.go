@@ -133,25 +133,27 @@ var farFuture = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // recordDoc is the durable record: sessions/{id}.
 type recordDoc struct {
-	ID             string            `firestore:"id"`
-	UserID         string            `firestore:"user_id"`
-	State          string            `firestore:"state"`
-	Reason         string            `firestore:"reason"`
-	Pending        string            `firestore:"pending"`
-	WorkspaceURL   string            `firestore:"workspace_url"`
-	Image          string            `firestore:"image"`
-	Storage        string            `firestore:"storage"`
-	CPU            string            `firestore:"cpu"`
-	Memory         string            `firestore:"memory"`
-	IdleTimeout    string            `firestore:"idle_timeout"` // a Go duration, "15m0s"
-	BackupOnDelete bool              `firestore:"backup_on_delete"`
-	Labels         map[string]string `firestore:"labels"`
-	CreatedAt      time.Time         `firestore:"created_at"`
-	UpdatedAt      time.Time         `firestore:"updated_at"`
-	LastActivity   time.Time         `firestore:"last_activity"`
-	ExpiresAt      time.Time         `firestore:"expires_at"`
-	BackupLocation string            `firestore:"backup_location"`
-	Attempt        int               `firestore:"attempt"`
+	ID           string `firestore:"id"`
+	UserID       string `firestore:"user_id"`
+	State        string `firestore:"state"`
+	Reason       string `firestore:"reason"`
+	Pending      string `firestore:"pending"`
+	WorkspaceURL string `firestore:"workspace_url"`
+	Image        string `firestore:"image"`
+	Storage      string `firestore:"storage"`
+	CPU          string `firestore:"cpu"`
+	Memory       string `firestore:"memory"`
+	IdleTimeout  string `firestore:"idle_timeout"` // a Go duration, "15m0s"
+	// IdleConnectedMax likewise; "" (records written before it) reads as 0, no cap.
+	IdleConnectedMax string            `firestore:"idle_connected_max"`
+	BackupOnDelete   bool              `firestore:"backup_on_delete"`
+	Labels           map[string]string `firestore:"labels"`
+	CreatedAt        time.Time         `firestore:"created_at"`
+	UpdatedAt        time.Time         `firestore:"updated_at"`
+	LastActivity     time.Time         `firestore:"last_activity"`
+	ExpiresAt        time.Time         `firestore:"expires_at"`
+	BackupLocation   string            `firestore:"backup_location"`
+	Attempt          int               `firestore:"attempt"`
 	// ActiveUntil is when the session was deleted, farFuture while it lives: the usage report
 	// selects the sessions with active_until >= From.
 	ActiveUntil time.Time `firestore:"active_until"`
@@ -370,7 +372,7 @@ func applyEvent(rec recordDoc, exists bool, ev *session.Event) recordDoc {
 			ID: ev.SessionID, UserID: s.UserID, State: string(s.State), Reason: s.Reason,
 			Pending: string(s.Pending), WorkspaceURL: s.WorkspaceURL, Image: s.Image,
 			Storage: s.Storage, CPU: s.CPU, Memory: s.Memory, IdleTimeout: s.IdleTimeout.D().String(),
-			BackupOnDelete: s.BackupOnDelete, Labels: maps.Clone(s.Labels),
+			IdleConnectedMax: s.IdleConnectedMax.D().String(), BackupOnDelete: s.BackupOnDelete, Labels: maps.Clone(s.Labels),
 			CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(), LastActivity: s.LastActivity.UTC(),
 			ExpiresAt: s.ExpiresAt.UTC(), BackupLocation: s.BackupLocation, Attempt: s.Attempt,
 		}
@@ -417,6 +419,11 @@ func (d *recordDoc) toSession() *session.Session {
 	if d.IdleTimeout != "" {
 		if t, err := time.ParseDuration(d.IdleTimeout); err == nil {
 			s.IdleTimeout = session.Duration(t)
+		}
+	}
+	if d.IdleConnectedMax != "" {
+		if t, err := time.ParseDuration(d.IdleConnectedMax); err == nil {
+			s.IdleConnectedMax = session.Duration(t)
 		}
 	}
 	return s

@@ -58,9 +58,23 @@ func (q UsageQuery) window(now time.Time) (from, to time.Time) {
 // usageReaders bounds the timelines read at once.
 const usageReaders = 8
 
+// sleptBy is why the idle sweep put the session to sleep, for its "slept" events (their
+// detail); "" for any other event, and for a sleep asked for.
+func sleptBy(e EventRecord) session.SleepReason {
+	if e.Type != "slept" {
+		return ""
+	}
+	switch r := session.SleepReason(e.Detail); r {
+	case session.SleepIdle, session.SleepConnectedCap:
+		return r
+	}
+	return ""
+}
+
 // Usage reports, from the event timelines, the hours each session spent running, sleeping and
 // stopped within [q.From, q.To), per session, per user and in total, with the estimated cost
-// and the savings against always-on. A state still open at To counts until To (To is now when
+// and the savings against always-on, and the hours the connected cap saved (Usage.SavedHours).
+// A state still open at To counts until To (To is now when
 // zero or in the future). Time before a session's first event is unknown and not counted.
 //
 // It reads, by index, the records of the sessions alive at or after From (those deleted
@@ -103,7 +117,7 @@ func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error
 				tl.DeletedAt = d.ActiveUntil.UTC()
 			}
 			for _, e := range evs {
-				tl.Points = append(tl.Points, Point{At: e.At, Seq: e.Seq, State: e.To, Storage: e.Storage})
+				tl.Points = append(tl.Points, Point{At: e.At, Seq: e.Seq, State: e.To, Storage: e.Storage, SleptBy: sleptBy(e)})
 			}
 			timelines[i] = tl
 			return nil

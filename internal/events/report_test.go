@@ -156,3 +156,71 @@ func TestUsageReportOfAScriptedTimeline(t *testing.T) {
 		t.Errorf("live sessions: %+v", live)
 	}
 }
+
+// The hours the connected cap saved, through Firestore: from each connected_cap sleep (the
+// reason the Service records as the slept event's detail) to the next change of state or the
+// window's end, per user and in total; an idle sleep and a sleep asked for save nothing. The
+// durable record keeps the session's idle_connected_max.
+func TestUsageReportSavedByTheConnectedCap(t *testing.T) {
+	ctx := context.Background()
+	h, m := time.Hour, time.Minute
+	c := testenv.NewClock(t0)
+	rdb, prefix := env.RedisFor(t)
+	r := New(firestoreClient(t), Options{Redis: rdb, Prefix: prefix, Now: c.Now})
+	sweep := session.WithActor(ctx, "sweep")
+
+	// dana: a tab left open; slept for the cap at 2h, woken at 5h, slept as idle at 6h
+	// (the tab closed), woken at 8h, slept for the cap at 10h and still asleep at 12h.
+	d1 := testSession("dana0001", "dana", session.StateCreating, t0)
+	d1.IdleConnectedMax = session.Duration(2 * h)
+	step(t, ctx, r, d1, "created", session.StateCreating, t0, "")
+	step(t, ctx, r, d1, "ready", session.StateRunning, at(m), "")
+	step(t, sweep, r, d1, "slept", session.StateSleeping, at(2*h), string(session.SleepConnectedCap))
+	step(t, ctx, r, d1, "wake_started", session.StateWaking, at(5*h), "")
+	step(t, ctx, r, d1, "woke", session.StateRunning, at(5*h+m), "")
+	step(t, sweep, r, d1, "slept", session.StateSleeping, at(6*h), string(session.SleepIdle))
+	step(t, ctx, r, d1, "wake_started", session.StateWaking, at(8*h), "")
+	step(t, ctx, r, d1, "woke", session.StateRunning, at(8*h+m), "")
+	step(t, sweep, r, d1, "slept", session.StateSleeping, at(10*h), string(session.SleepConnectedCap))
+	step(t, ctx, r, d1, "updated", session.StateSleeping, at(11*h), "") // still asleep for the cap
+
+	// eli: put to sleep by hand at 1h (no reason): nothing saved by the cap.
+	e1 := testSession("eli00001", "eli", session.StateRunning, t0)
+	step(t, ctx, r, e1, "created", session.StateRunning, t0, "")
+	step(t, ctx, r, e1, "slept", session.StateSleeping, at(h), "")
+
+	c.Set(at(12 * h))
+	rep, err := r.Usage(ctx, UsageQuery{From: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// dana: 2h→5h and 10h→12h = 5h, in 2 cap sleeps
+	users := map[string]UserUsage{}
+	for _, u := range rep.Users {
+		users[u.UserID] = u
+	}
+	if u := users["dana"]; !near(u.SavedHours, 5) || u.SleptByCap != 2 || !near(u.SleepingHours, 7) {
+		t.Errorf("dana: saved %vh in %d cap sleeps (asleep %vh), want 5h in 2 (asleep 7h)", u.SavedHours, u.SleptByCap, u.SleepingHours)
+	}
+	if u := users["eli"]; u.SavedHours != 0 || u.SleptByCap != 0 {
+		t.Errorf("eli: saved %vh in %d", u.SavedHours, u.SleptByCap)
+	}
+	if !near(rep.Total.SavedHours, 5) || rep.Total.SleptByCap != 2 {
+		t.Errorf("total: saved %vh in %d", rep.Total.SavedHours, rep.Total.SleptByCap)
+	}
+	// a window from 3h: the first cap sleep's time there counts, its sleep does not
+	rep, err = r.Usage(ctx, UsageQuery{From: at(3 * h), To: at(12 * h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !near(rep.Total.SavedHours, 4) || rep.Total.SleptByCap != 1 {
+		t.Errorf("from 3h: saved %vh in %d, want 4h in 1", rep.Total.SavedHours, rep.Total.SleptByCap)
+	}
+	rec, err := r.Get(ctx, "dana0001")
+	if err != nil || rec.Session.IdleConnectedMax.D() != 2*h {
+		t.Fatalf("the durable record's idle_connected_max: %v, %+v", err, rec)
+	}
+	if rec, err := r.Get(ctx, "eli00001"); err != nil || rec.Session.IdleConnectedMax != 0 {
+		t.Fatalf("no cap: %v, %+v", err, rec)
+	}
+}

@@ -44,20 +44,24 @@ func CategoryOf(s session.State) Category {
 }
 
 // Point is one step of a session's timeline: from At on, the session is in State with a
-// volume of Storage. Seq orders points with the same time (commit order).
+// volume of Storage. Seq orders points with the same time (commit order). SleptBy is why the
+// idle sweep put it to sleep, on the point of a "slept" event it made ("" otherwise).
 type Point struct {
 	At      time.Time
 	Seq     int64
 	State   session.State
 	Storage string
+	SleptBy session.SleepReason
 }
 
-// Span is a stretch of time a session spent in one state.
+// Span is a stretch of time a session spent in one state; SleptBy is why it fell asleep, for
+// a sleeping span (kept across events that leave it asleep, an update say).
 type Span struct {
 	State   session.State
 	Start   time.Time
 	End     time.Time
 	Storage string
+	SleptBy session.SleepReason
 }
 
 // Spans turns a timeline into consecutive spans, none past end: each point's state lasts
@@ -73,7 +77,14 @@ func Spans(points []Point, end time.Time) []Span {
 		return cmp.Compare(a.Seq, b.Seq)
 	})
 	var out []Span
+	var cause session.SleepReason
 	for i, p := range pts {
+		switch {
+		case p.State != session.StateSleeping:
+			cause = ""
+		case p.SleptBy != "" || i == 0 || pts[i-1].State != session.StateSleeping:
+			cause = p.SleptBy
+		}
 		stop := end
 		if i+1 < len(pts) && pts[i+1].At.Before(end) {
 			stop = pts[i+1].At
@@ -81,7 +92,7 @@ func Spans(points []Point, end time.Time) []Span {
 		if p.State == session.StateDeleted || !stop.After(p.At) {
 			continue
 		}
-		out = append(out, Span{State: p.State, Start: p.At, End: stop, Storage: p.Storage})
+		out = append(out, Span{State: p.State, Start: p.At, End: stop, Storage: p.Storage, SleptBy: cause})
 	}
 	return out
 }
@@ -116,6 +127,12 @@ type Usage struct {
 	Stopped  time.Duration `json:"-"`
 	// GiBHours is the volume kept, in GiB × hours (any state but deleted).
 	GiBHours float64 `json:"-"`
+	// SavedByCap is the time asleep after the idle sweep's connected_cap sleeps (a tab still
+	// connected, nobody using it for idle_connected_max), from each such sleep to the next
+	// change of state or the window's end: what the heartbeat rule alone would have kept
+	// running. It is an upper bound: the user might have closed the tab (and the heartbeat
+	// rule slept it) sooner.
+	SavedByCap time.Duration `json:"-"`
 
 	RunningHours  float64 `json:"running_hours"`
 	SleepingHours float64 `json:"sleeping_hours"`
@@ -133,6 +150,10 @@ type Usage struct {
 	// SavingsPercent is 100 × (always-on − actual) / always-on; with no prices, the share of
 	// the lifetime not spent running.
 	SavingsPercent float64 `json:"savings_percent"`
+	// SleptByCap counts the connected_cap sleeps within the window; SavedHours is SavedByCap
+	// in hours (part of SleepingHours).
+	SleptByCap int     `json:"slept_by_cap"`
+	SavedHours float64 `json:"saved_hours"`
 }
 
 // Lifetime is the time the session existed within the window (every billed state).
@@ -144,6 +165,8 @@ func (u *Usage) Add(o Usage) {
 	u.Sleeping += o.Sleeping
 	u.Stopped += o.Stopped
 	u.GiBHours += o.GiBHours
+	u.SavedByCap += o.SavedByCap
+	u.SleptByCap += o.SleptByCap
 }
 
 // Finish computes the hours, costs and savings from the durations.
@@ -151,6 +174,7 @@ func (u *Usage) Finish(p Prices) {
 	u.RunningHours = u.Running.Hours()
 	u.SleepingHours = u.Sleeping.Hours()
 	u.StoppedHours = u.Stopped.Hours()
+	u.SavedHours = u.SavedByCap.Hours()
 	life := u.Lifetime()
 	u.LifetimeHours = life.Hours()
 	u.StorageGBMonths = u.GiBHours / HoursPerMonth
@@ -203,6 +227,9 @@ func UsageOf(spans []Span, from, to time.Time) Usage {
 			u.Running += d
 		case Sleeping:
 			u.Sleeping += d
+			if s.SleptBy == session.SleepConnectedCap {
+				u.SavedByCap += d
+			}
 		case Stopped:
 			u.Stopped += d
 		default:
@@ -274,6 +301,7 @@ func BuildReport(timelines []Timeline, from, to time.Time, prices Prices) *Usage
 		if u.Lifetime() == 0 {
 			continue
 		}
+		u.SleptByCap = sleptByCap(tl.Points, from, to)
 		su := SessionUsage{SessionID: tl.SessionID, UserID: tl.UserID, CreatedAt: tl.CreatedAt, DeletedAt: tl.DeletedAt, Usage: u}
 		su.State = stateAt(tl.Points, to)
 		su.Finish(prices)
@@ -297,6 +325,17 @@ func BuildReport(timelines []Timeline, from, to time.Time, prices Prices) *Usage
 	slices.SortFunc(rep.Users, func(a, b UserUsage) int { return cmp.Compare(a.UserID, b.UserID) })
 	rep.Total.Finish(prices)
 	return rep
+}
+
+// sleptByCap counts the connected_cap sleeps within [from, to).
+func sleptByCap(points []Point, from, to time.Time) int {
+	n := 0
+	for _, p := range points {
+		if p.SleptBy == session.SleepConnectedCap && !p.At.Before(from) && p.At.Before(to) {
+			n++
+		}
+	}
+	return n
 }
 
 // stateAt is the state of the last point before t.

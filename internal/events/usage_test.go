@@ -82,11 +82,11 @@ func TestSpans(t *testing.T) {
 	}
 	got := Spans(pts, at(24*h))
 	want := []Span{
-		{creating, at(0), at(time.Minute), "5Gi"},
-		{running, at(time.Minute), at(2 * h), "5Gi"},
-		{sleeping, at(2 * h), at(5 * h), "5Gi"},
+		{creating, at(0), at(time.Minute), "5Gi", ""},
+		{running, at(time.Minute), at(2 * h), "5Gi", ""},
+		{sleeping, at(2 * h), at(5 * h), "5Gi", ""},
 		// waking at 5h (seq 4) lasts zero time: running (seq 5) follows at once
-		{running, at(5 * h), at(7 * h), "10Gi"},
+		{running, at(5 * h), at(7 * h), "10Gi", ""},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("Spans = %+v, want %+v", got, want)

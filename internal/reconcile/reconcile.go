@@ -99,6 +99,8 @@ type Options struct {
 	Domain string
 	// IdleTimeout of adopted sessions whose objects do not say (15m).
 	IdleTimeout time.Duration
+	// IdleConnectedMax of adopted sessions (the cluster does not record it): 0 is no cap.
+	IdleConnectedMax time.Duration
 	// SessionTTL: an adopted session expires SessionTTL after its creation (24h), and not
 	// sooner than a grace period from now.
 	SessionTTL time.Duration
@@ -229,7 +231,7 @@ func Reconcile(ctx context.Context, deps Deps, opts Options) (*Report, error) {
 	}
 	ctx = session.WithActor(ctx, Actor)
 	svc := session.NewService(deps.Cluster, deps.Store, session.Options{Domain: opts.Domain, IdleTimeout: opts.IdleTimeout,
-		SessionTTL: opts.SessionTTL, LockTTL: opts.LockTTL, BackupRetention: opts.BackupRetention, Now: deps.Now, Logger: deps.Logger})
+		IdleConnectedMax: opts.IdleConnectedMax, SessionTTL: opts.SessionTTL, LockTTL: opts.LockTTL, BackupRetention: opts.BackupRetention, Now: deps.Now, Logger: deps.Logger})
 	r := &run{deps: deps, svc: svc, opts: opts, now: deps.Now().UTC(), log: deps.Logger.With("component", "reconcile"),
 		rep: &Report{DryRun: opts.DryRun, Rebuilt: []Item{}, Repaired: []Item{}, Adopted: []Item{}, Removed: []Item{},
 			BackupsStarted: []Item{}, BackupsPending: []Item{}, Backfilled: []Item{}, Vanished: []Item{},

@@ -101,6 +101,27 @@ func CheckIdleTimeout(d Duration) error {
 	return nil
 }
 
+// CheckIdleConnectedMax bounds a per-session cap on an open tab's time without use: 0 (no cap)
+// or at least a minute. CheckIdlePair compares it with the idle timeout.
+func CheckIdleConnectedMax(d Duration) error {
+	if d.D() < 0 {
+		return Invalid("idle_connected_max", "idle_connected_max must not be negative")
+	}
+	if d.D() > 0 && d.D().Seconds() < 60 {
+		return Invalid("idle_connected_max", "idle_connected_max must be at least 1m (the idle sweep runs every minute), or 0 for no cap")
+	}
+	return nil
+}
+
+// CheckIdlePair checks a session's cap against its idle timeout: the cap counts from the same
+// last use, so one shorter than the idle timeout would sleep workspaces in use.
+func CheckIdlePair(idle, connectedMax Duration) error {
+	if connectedMax > 0 && idle > 0 && connectedMax < idle {
+		return Invalid("idle_connected_max", "idle_connected_max (%s) must be 0 (no cap) or at least idle_timeout (%s)", connectedMax, idle)
+	}
+	return nil
+}
+
 // MinTTL is the shortest lifetime a session may ask for.
 const MinTTL = time.Hour
 
@@ -147,6 +168,9 @@ func (r CreateRequest) Check() error {
 	if err := checkTTL(r.TTL); err != nil {
 		return err
 	}
+	if err := checkConnectedMax(r.IdleTimeout, r.IdleConnectedMax); err != nil {
+		return err
+	}
 	return checkSpec(given(r.Image), given(r.Storage), given(r.CPU), given(r.Memory), r.IdleTimeout, r.Labels)
 }
 
@@ -157,7 +181,28 @@ func (r UpdateRequest) Check() error {
 	if err := checkTTL(r.TTL); err != nil {
 		return err
 	}
+	if err := checkConnectedMax(r.IdleTimeout, r.IdleConnectedMax); err != nil {
+		return err
+	}
 	return checkSpec(trimmed(r.Image), trimmed(r.Storage), trimmed(r.CPU), trimmed(r.Memory), r.IdleTimeout, r.Labels)
+}
+
+// checkConnectedMax checks a cap that is given, and against an idle timeout given with it (the
+// Service checks the pair again with the session's values).
+func checkConnectedMax(idle, connectedMax *Duration) error {
+	if connectedMax == nil {
+		return nil
+	}
+	if err := CheckIdleConnectedMax(*connectedMax); err != nil {
+		return err
+	}
+	if idle != nil {
+		if err := CheckIdleTimeout(*idle); err != nil {
+			return err
+		}
+		return CheckIdlePair(*idle, *connectedMax)
+	}
+	return nil
 }
 
 // checkTTL checks a ttl that is given.

@@ -186,6 +186,8 @@ func (s *Service) adopted(o *Observed, d *Session, now, expiresNotBefore time.Ti
 	if o.IdleTimeout > 0 {
 		sess.IdleTimeout = Duration(o.IdleTimeout)
 	}
+	// The cluster does not record the cap: an adopted session gets the deployment's.
+	sess.IdleConnectedMax = defaultConnectedMax(s.opts.IdleConnectedMax, sess.IdleTimeout)
 	if d != nil { // a deleted record of the same id: its owner and its last backup
 		sess.UserID = cmp.Or(d.UserID, sess.UserID)
 		sess.BackupLocation = d.BackupLocation

@@ -20,8 +20,13 @@ type Options struct {
 	CPU         string        // default CPU request ("250m")
 	Memory      string        // default memory request ("256Mi")
 	IdleTimeout time.Duration // default idle timeout (15m)
-	SessionTTL  time.Duration // a session's lifetime (24h); the sweep deletes expired ones
-	LockTTL     time.Duration // a session lock's TTL, extended while a transition runs (60s)
+	// IdleConnectedMax is the default cap on the time an open tab without use keeps a
+	// workspace awake, counted from its last real use: 0 is no cap (the zero value; the
+	// deployment's default, DefaultIdleConnectedMax, comes from internal/config). A session
+	// whose idle timeout is longer gets its idle timeout as its cap.
+	IdleConnectedMax time.Duration
+	SessionTTL       time.Duration // a session's lifetime (24h); the sweep deletes expired ones
+	LockTTL          time.Duration // a session lock's TTL, extended while a transition runs (60s)
 	// TransitionTimeout bounds the work of one transition (three quarters of LockTTL). It
 	// may be longer than LockTTL: the lock is extended while the work runs, and the work
 	// stops whenever the lock cannot be confirmed for three quarters of its TTL.
@@ -194,6 +199,13 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 	if req.IdleTimeout != nil {
 		sess.IdleTimeout = *req.IdleTimeout
 	}
+	sess.IdleConnectedMax = defaultConnectedMax(s.opts.IdleConnectedMax, sess.IdleTimeout)
+	if req.IdleConnectedMax != nil {
+		sess.IdleConnectedMax = *req.IdleConnectedMax
+		if err := CheckIdlePair(sess.IdleTimeout, sess.IdleConnectedMax); err != nil {
+			return nil, err
+		}
+	}
 	if req.TTL != nil {
 		sess.ExpiresAt = ExpiresAt(now, *req.TTL)
 	}
@@ -213,6 +225,15 @@ func (s *Service) newSession(req CreateRequest) (*Session, error) {
 		return nil, err
 	}
 	return sess, nil
+}
+
+// defaultConnectedMax is the cap of a session that asks for none: the deployment's, raised to
+// the session's idle timeout when that is longer (a cap below it is refused when asked for).
+func defaultConnectedMax(def time.Duration, idle Duration) Duration {
+	if def > 0 && idle.D() > def {
+		return idle
+	}
+	return Duration(def)
 }
 
 // checkGrowth refuses an update that shrinks the volume: a volume only grows (files would be
@@ -600,25 +621,58 @@ func (s *Service) Sleep(ctx context.Context, id string) (*Session, error) {
 	return s.transition(ctx, id, func(ctx context.Context, sess *Session) error { return s.sleep(ctx, sess) })
 }
 
-// SleepIfIdle puts the session to sleep only if, under its lock, it is running and its last
-// activity plus its idle timeout is at or before now: activity that lands between the idle
-// sweep's probe and this call keeps the workspace awake. It reports whether it slept.
-func (s *Service) SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error) {
+// SleepReason is why the idle sweep put a workspace to sleep: the Detail of its "slept" event,
+// so that usage can tell the two tiers apart.
+type SleepReason string
+
+// The reasons.
+const (
+	// SleepIdle: no use and no tab connected for the idle timeout (the heartbeat rule).
+	SleepIdle SleepReason = "idle"
+	// SleepConnectedCap: a tab still connected, but no real use for idle_connected_max.
+	SleepConnectedCap SleepReason = "connected_cap"
+)
+
+// SleepIfIdle puts the session to sleep only if, under its lock, it is running and idle at
+// now for reason: its last activity plus its idle timeout at or before now, and for
+// SleepConnectedCap its last activity plus its idle_connected_max (not 0) too. Activity that
+// lands between the idle sweep's probe and this call keeps the workspace awake. The reason is
+// recorded on the "slept" event. It reports whether it slept.
+func (s *Service) SleepIfIdle(ctx context.Context, id string, now time.Time, reason SleepReason) (bool, error) {
+	switch reason {
+	case SleepIdle, SleepConnectedCap:
+	default:
+		return false, &Error{Kind: KindInternal, Message: fmt.Sprintf("session %s: unknown sleep reason %q", id, reason)}
+	}
 	slept := false
 	_, err := s.transition(ctx, id, func(ctx context.Context, sess *Session) error {
-		if sess.State != StateRunning || sess.IdleTimeout <= 0 ||
-			sess.LastActivity.Add(sess.IdleTimeout.D()).After(now) {
+		if sess.State != StateRunning || !IdleFor(sess, now, reason) {
 			return nil
 		}
 		slept = true
-		return s.sleep(ctx, sess)
+		return s.sleepFor(ctx, sess, string(reason))
 	})
 	return slept && err == nil, err
 }
 
+// IdleFor reports whether sess, by its recorded activity, may sleep at now for reason (the
+// rule SleepIfIdle applies under the lock; the sweep's probe decides which reason).
+func IdleFor(sess *Session, now time.Time, reason SleepReason) bool {
+	if sess.IdleTimeout <= 0 || sess.LastActivity.Add(sess.IdleTimeout.D()).After(now) {
+		return false
+	}
+	if reason == SleepConnectedCap {
+		return sess.IdleConnectedMax > 0 && !sess.LastActivity.Add(sess.IdleConnectedMax.D()).After(now)
+	}
+	return true
+}
+
 // sleep scales the workspace of sess to zero and routes its host to the activator. The
 // caller holds the lock.
-func (s *Service) sleep(ctx context.Context, sess *Session) error {
+func (s *Service) sleep(ctx context.Context, sess *Session) error { return s.sleepFor(ctx, sess, "") }
+
+// sleepFor is sleep with the detail its "slept" event records (why, when the sweep slept it).
+func (s *Service) sleepFor(ctx context.Context, sess *Session, detail string) error {
 	switch sess.State {
 	case StateSleeping:
 		s.routeAsleep(ctx, sess) // a repeated sleep repairs the route
@@ -640,7 +694,7 @@ func (s *Service) sleep(ctx context.Context, sess *Session) error {
 	if err := s.put(ctx, sess); err != nil {
 		return err
 	}
-	s.record(ctx, sess, "slept", from, "")
+	s.record(ctx, sess, "slept", from, detail)
 	return nil
 }
 
@@ -740,8 +794,8 @@ func (s *Service) scale(ctx context.Context, sess *Session, replicas int32) erro
 	return nil
 }
 
-// Update changes a workspace in place: image, resources, a larger volume, idle timeout,
-// lifetime (ttl, from its creation), backup choice and labels. Shrinking the volume is refused.
+// Update changes a workspace in place: image, resources, a larger volume, idle timeout and
+// idle_connected_max, lifetime (ttl, from its creation), backup choice and labels. Shrinking the volume is refused.
 func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Session, error) {
 	if err := req.Check(); err != nil {
 		return nil, err
@@ -765,6 +819,14 @@ func (s *Service) Update(ctx context.Context, id string, req UpdateRequest) (*Se
 		}
 		if req.IdleTimeout != nil {
 			sess.IdleTimeout = *req.IdleTimeout
+		}
+		if req.IdleConnectedMax != nil {
+			sess.IdleConnectedMax = *req.IdleConnectedMax
+		}
+		if sess.IdleTimeout != old.IdleTimeout || sess.IdleConnectedMax != old.IdleConnectedMax {
+			if err := CheckIdlePair(sess.IdleTimeout, sess.IdleConnectedMax); err != nil {
+				return err
+			}
 		}
 		if req.BackupOnDelete != nil {
 			sess.BackupOnDelete = *req.BackupOnDelete

@@ -121,7 +121,7 @@ func TestStateMachine(t *testing.T) {
 			return r.svc.Update(r.ctx, id, session.UpdateRequest{CPU: &cpu})
 		}},
 		"sleep if idle": {"sleep if idle", func(r *rig, id string) (*session.Session, error) {
-			if _, err := r.svc.SleepIfIdle(r.ctx, id, r.Clock.Now().Add(time.Hour)); err != nil {
+			if _, err := r.svc.SleepIfIdle(r.ctx, id, r.Clock.Now().Add(time.Hour), session.SleepIdle); err != nil {
 				return nil, err
 			}
 			return r.Store.Get(r.ctx, id)
@@ -357,7 +357,7 @@ func TestSleepIfIdle(t *testing.T) {
 		at   time.Time
 		want bool
 	}{{now.Add(14 * time.Minute), false}, {now.Add(15 * time.Minute), true}} {
-		slept, err := r.svc.SleepIfIdle(r.ctx, s.ID, c.at)
+		slept, err := r.svc.SleepIfIdle(r.ctx, s.ID, c.at, session.SleepIdle)
 		if err != nil || slept != c.want {
 			t.Fatalf("at +%s: slept %v %v, want %v", c.at.Sub(now), slept, err, c.want)
 		}
@@ -365,12 +365,12 @@ func TestSleepIfIdle(t *testing.T) {
 	// activity recorded meanwhile keeps it awake; no idle timeout never sleeps
 	s2 := r.in(session.StateRunning)
 	_ = r.Store.Touch(r.ctx, s2.ID, now.Add(10*time.Minute))
-	if slept, _ := r.svc.SleepIfIdle(r.ctx, s2.ID, now.Add(20*time.Minute)); slept {
+	if slept, _ := r.svc.SleepIfIdle(r.ctx, s2.ID, now.Add(20*time.Minute), session.SleepIdle); slept {
 		t.Fatal("slept despite recent activity")
 	}
 	off := session.Duration(0)
 	must(t)(r.svc.Update(r.ctx, s2.ID, session.UpdateRequest{IdleTimeout: &off}))
-	if slept, _ := r.svc.SleepIfIdle(r.ctx, s2.ID, now.Add(48*time.Hour)); slept {
+	if slept, _ := r.svc.SleepIfIdle(r.ctx, s2.ID, now.Add(48*time.Hour), session.SleepIdle); slept {
 		t.Fatal("slept with idle_timeout 0")
 	}
 }

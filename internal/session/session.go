@@ -44,6 +44,9 @@ const (
 	DefaultMemory      = "256Mi"
 	DefaultIdleTimeout = 15 * time.Minute
 	DefaultSessionTTL  = 24 * time.Hour
+	// DefaultIdleConnectedMax is how long an open tab alone keeps a workspace awake after its
+	// last real use (internal/config's default; Options.IdleConnectedMax 0 is no cap).
+	DefaultIdleConnectedMax = 2 * time.Hour
 )
 
 // WorkspaceURL is the address of session id's IDE under domain.
@@ -155,6 +158,10 @@ type CreateRequest struct {
 	// TTL is the session's lifetime: it expires (and the sweep deletes it) TTL after its
 	// creation. 0 never expires; nil takes the service's SessionTTL.
 	TTL *Duration `json:"ttl,omitempty"`
+	// IdleConnectedMax caps the time an open tab without use keeps the workspace awake (see
+	// Session.IdleConnectedMax): 0 is no cap; nil takes the service's IdleConnectedMax (raised
+	// to the idle timeout when that is longer).
+	IdleConnectedMax *Duration `json:"idle_connected_max,omitempty"`
 	// State "sleeping" creates the workspace asleep; "" or "running" starts it.
 	State State `json:"state,omitempty"`
 	// RestoreFrom fills the new volume from an archive before the workspace starts: a backup
@@ -178,6 +185,9 @@ type UpdateRequest struct {
 	// TTL sets the lifetime anew, counted from the session's creation (ExpiresAt = CreatedAt
 	// + TTL); 0 makes it never expire.
 	TTL *Duration `json:"ttl,omitempty"`
+	// IdleConnectedMax sets the cap on an open tab's time without use; 0 removes it. The
+	// session's cap must stay 0 or at least its idle timeout.
+	IdleConnectedMax *Duration `json:"idle_connected_max,omitempty"`
 }
 
 // DeleteOptions tunes a delete.

@@ -129,8 +129,8 @@ func KubeBudgets(c *config.Config) kube.Budgets {
 func serviceOptions(c *config.Config) session.Options {
 	return session.Options{
 		Domain: c.Domain, Image: c.UserPodImage, Storage: c.StorageSize, CPU: c.CPURequest,
-		Memory: c.MemoryRequest, IdleTimeout: c.IdleTimeout, SessionTTL: c.SessionTTL,
-		BackupRetention: retention(c.BackupRetention),
+		Memory: c.MemoryRequest, IdleTimeout: c.IdleTimeout, IdleConnectedMax: c.IdleConnectedMax,
+		SessionTTL: c.SessionTTL, BackupRetention: retention(c.BackupRetention),
 		Limits: session.Limits{MaxCPU: c.MaxCPU, MaxMemory: c.MaxMemory, MaxStorage: c.MaxStorage,
 			ImageAllowlist: c.ImageAllowlist, MaxSessionsPerUser: c.MaxSessionsPerUser,
 			MaxRunningPerUser: c.MaxRunningPerUser, MaxRunning: c.MaxRunning},
@@ -225,10 +225,10 @@ func SweepOptions(c *config.Config) sweep.Options {
 }
 
 // ReconcileOptions are reconcile's grace period and what adopted sessions get (domain, idle
-// timeout, SESSION_TTL).
+// timeout and connected cap, SESSION_TTL).
 func ReconcileOptions(c *config.Config) reconcile.Options {
-	return reconcile.Options{GracePeriod: c.ReconcileGrace, Domain: c.Domain, IdleTimeout: c.IdleTimeout, SessionTTL: c.SessionTTL,
-		BackupRetention: retention(c.BackupRetention)}
+	return reconcile.Options{GracePeriod: c.ReconcileGrace, Domain: c.Domain, IdleTimeout: c.IdleTimeout,
+		IdleConnectedMax: c.IdleConnectedMax, SessionTTL: c.SessionTTL, BackupRetention: retention(c.BackupRetention)}
 }
 
 // sweepAuthOptions are who may run the sweep: the API's admin and sweep keys and, when SWEEP_OIDC_AUDIENCE and

@@ -129,7 +129,8 @@ func TestSweepOptions(t *testing.T) {
 		t.Fatal("a template without {id} was accepted")
 	}
 	ro := ReconcileOptions(read(t, map[string]string{"HYPERBOLA_RECONCILE_GRACE": "30m", "SESSION_TTL": "3600"}))
-	if ro.GracePeriod != 30*time.Minute || ro.SessionTTL != time.Hour || ro.IdleTimeout != 15*time.Minute || ro.Domain != "preview.hyperbola.in" {
+	if ro.GracePeriod != 30*time.Minute || ro.SessionTTL != time.Hour || ro.IdleTimeout != 15*time.Minute || ro.IdleConnectedMax != 2*time.Hour ||
+		ro.Domain != "preview.hyperbola.in" {
 		t.Fatalf("reconcile options %+v", ro)
 	}
 	for _, env := range []map[string]string{
@@ -221,6 +222,19 @@ func TestBackupRetention(t *testing.T) {
 		got := session.NewService(nil, nil, serviceOptions(read(t, vars))).Options().BackupRetention
 		if got != want {
 			t.Errorf("HYPERBOLA_BACKUP_RETENTION=%q: the core keeps archives %v, want %v", env, got, want)
+		}
+	}
+}
+
+// HYPERBOLA_IDLE_CONNECTED_MAX reaches the session core: 2h by default, 0 no cap.
+func TestIdleConnectedMaxOption(t *testing.T) {
+	for env, want := range map[string]time.Duration{"": session.DefaultIdleConnectedMax, "4h": 4 * time.Hour, "0": 0} {
+		vars := map[string]string{}
+		if env != "" {
+			vars["HYPERBOLA_IDLE_CONNECTED_MAX"] = env
+		}
+		if got := session.NewService(nil, nil, serviceOptions(read(t, vars))).Options().IdleConnectedMax; got != want {
+			t.Errorf("HYPERBOLA_IDLE_CONNECTED_MAX=%q: the core caps at %v, want %v", env, got, want)
 		}
 	}
 }

@@ -4,8 +4,7 @@
 //   - deletes the sessions whose SESSION_TTL has passed (with their backup),
 //   - drives forward the pending steps it finds (creating, waking, deleting sessions),
 //   - probes code-server's /healthz on every running workspace whose recorded idle deadline
-//     (last activity + its idle_timeout) has passed, records a newer heartbeat as activity,
-//     and puts to sleep only the workspaces that are idle by every signal;
+//     (last real use + its idle_timeout) has passed, and applies the two-tier idle rule below;
 //   - names the sessions stuck in one pending step for longer than Options.StuckAfter in its
 //     report, and logs each at WARN by id and step;
 //   - keeps the warm path as configured (Deps.Warmer: placeholder pods and the image
@@ -20,6 +19,22 @@
 // across instances (a Redis lease). The sweep keeps no state but the lease: every transition
 // goes through the session Service, atomically under the session's lock, so a sweep that
 // dies midway leaves no session half-moved, and the next sweep simply carries on.
+//
+// The idle rule has two tiers. Last activity is real use only: a create, a wake, or a report on
+// POST /session/{id}/activity (the IDE extension's, or a client's). code-server's heartbeat
+// beats every minute while any tab is connected, so it says a tab is open, not that anyone
+// uses it, and it never moves the last activity. For a candidate (last activity + idle_timeout
+// at or before now) the probe's heartbeat decides:
+//
+//   - no tab connected (heartbeat + idle_timeout at or before now): it sleeps, reason "idle";
+//   - a tab connected, but no use for the session's idle_connected_max (not 0): it sleeps
+//     anyway, reason "connected_cap" (Report.SleptConnected counts these);
+//   - else it is kept, and its idle deadline deferred to when one of the two can first apply
+//     (heartbeat + idle_timeout, or last activity + idle_connected_max when earlier), so a
+//     tab left open is probed again then rather than every minute.
+//
+// idle_connected_max 0 (the sessions made before it existed) keeps the heartbeat rule alone.
+// The reason is recorded on the durable "slept" event, which the usage report reads.
 //
 // A probe that fails (timeout, connection refused, an answer other than 200, a body that is
 // not code-server's heartbeat) never puts a workspace to sleep: it is counted, logged, and the
@@ -46,9 +61,9 @@ const Actor = "sweep"
 type Sessions interface {
 	Delete(ctx context.Context, id string, opts session.DeleteOptions) (*session.Session, error)
 	Advance(ctx context.Context, id string) error
-	// SleepIfIdle puts the session to sleep only when, under its lock, it is running and its
-	// last activity plus its idle timeout is at or before now; it reports whether it did.
-	SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error)
+	// SleepIfIdle puts the session to sleep only when, under its lock, it is running and idle
+	// at now for reason (session.IdleFor), recording the reason; it reports whether it did.
+	SleepIfIdle(ctx context.Context, id string, now time.Time, reason session.SleepReason) (bool, error)
 	// PruneBackups removes up to limit archives past the backup retention and finishes the
 	// removals under way.
 	PruneBackups(ctx context.Context, now time.Time, limit int) (*session.BackupPrune, error)
@@ -64,15 +79,14 @@ type Store interface {
 	Expired(ctx context.Context, now time.Time, limit int) ([]string, error)
 	// Lease takes a global lease without waiting; ok is false when another holder has it.
 	Lease(ctx context.Context, name string, ttl time.Duration) (release func(context.Context) error, ok bool, err error)
-	// Touch records activity at t (never backwards) and moves the idle deadline.
-	Touch(ctx context.Context, id string, t time.Time) error
 	// Pending returns up to limit sessions with a pending step, the least recently updated first.
 	Pending(ctx context.Context, limit int) ([]string, error)
 	// Stuck returns up to limit sessions whose pending step began before before, the oldest
 	// first, and how many there are in all.
 	Stuck(ctx context.Context, before time.Time, limit int) ([]*session.Session, int, error)
 	// DeferIdle moves a session's idle deadline (not its activity) to until, when later: a
-	// workspace whose probe failed is not probed again before Options.ProbeBackoff.
+	// workspace whose probe failed is not probed again before Options.ProbeBackoff, and one
+	// kept awake by an open tab not before either tier of the idle rule can apply.
 	DeferIdle(ctx context.Context, id string, until time.Time) error
 }
 
@@ -216,10 +230,13 @@ type Report struct {
 	Probed        int            `json:"probed"`
 	ProbeErrors   int            `json:"probe_errors"`
 	ProbeErrorsBy map[string]int `json:"probe_errors_by,omitempty"`
-	// Slept counts the workspaces put to sleep; KeptActive the candidates found active (a
-	// heartbeat newer than the recorded activity, or activity recorded meanwhile).
-	Slept      int `json:"slept"`
-	KeptActive int `json:"kept_active"`
+	// Slept counts the workspaces put to sleep, for either reason; SleptConnected those of them
+	// put to sleep with a tab still connected, past their idle_connected_max ("connected_cap").
+	// KeptActive counts the candidates kept awake (a tab connected within the idle timeout and
+	// the cap not reached, or activity recorded meanwhile).
+	Slept          int `json:"slept"`
+	SleptConnected int `json:"slept_connected"`
+	KeptActive     int `json:"kept_active"`
 	// Deferred counts the candidates left for a later sweep without a probe: not running yet
 	// (the pending steps move them), without a Ready pod to ask (a {pod_ip} probe URL), busy
 	// (another transition held the lock), backing off after a failed probe, or not reached
@@ -270,7 +287,7 @@ type Report struct {
 func (r *Report) LogAttrs() []any {
 	return []any{
 		"skipped", r.Skipped, "candidates", r.Candidates, "probed", r.Probed,
-		"probe_errors", r.ProbeErrors, "slept", r.Slept, "kept_active", r.KeptActive,
+		"probe_errors", r.ProbeErrors, "slept", r.Slept, "slept_connected", r.SleptConnected, "kept_active", r.KeptActive,
 		"deferred", r.Deferred, "expired", r.Expired, "deleted", r.Deleted, "backups_exhausted", r.BackupsExhausted,
 		"pending", r.Pending, "advanced", r.Advanced, "stuck", r.StuckCount, "errors", r.Errors,
 		"limit_reached", r.LimitReached, "backups_removed", r.BackupsRemoved,
@@ -810,24 +827,40 @@ func (s *Sweeper) idleOne(ctx context.Context, id string, addrs map[string]strin
 	}
 
 	now := s.now()
-	last := hb.Last
-	if last.After(now) { // a pod clock ahead of ours must not keep a workspace awake for ever
-		last = now
-	}
-	if last.After(sess.LastActivity) {
-		if err := s.store.Touch(ctx, id, last); err != nil {
-			t.add(func(r *Report) { r.Errors++ })
-			log.ErrorContext(ctx, "recording the heartbeat", "err", err)
-			return // never sleep a workspace whose newer heartbeat could not be recorded
-		}
-		sess.LastActivity = last
-	}
-	if !idleAt(sess, now) {
+	reason, until := decide(sess, hb.Last, now)
+	if reason == "" {
 		t.add(func(r *Report) { r.KeptActive++ })
-		log.DebugContext(ctx, "workspace active", "heartbeat", hb.Last, "status", hb.Status)
+		// Not probed again before either tier can apply. The index takes deadlines strictly
+		// before a sweep's time, and the rule applies at until itself: a millisecond earlier.
+		if err := s.store.DeferIdle(ctx, id, until.Add(-time.Millisecond)); err != nil {
+			log.WarnContext(ctx, "deferring the idle deadline of a connected workspace; it is probed again next sweep", "err", err)
+		}
+		log.DebugContext(ctx, "workspace connected", "heartbeat", hb.Last, "status", hb.Status, "until", until)
 		return
 	}
-	s.sleep(ctx, sess, hb, now, t, log)
+	s.sleep(ctx, sess, hb, now, reason, t, log)
+}
+
+// decide applies the idle rule to a candidate whose heartbeat is last: the reason to put it to
+// sleep, or "" and when to look at it again. A heartbeat from the future (a pod clock ahead of
+// ours) counts as now: it must not keep a workspace awake for ever.
+func decide(sess *session.Session, last, now time.Time) (session.SleepReason, time.Time) {
+	if last.After(now) {
+		last = now
+	}
+	connectedUntil := last.Add(sess.IdleTimeout.D())
+	if !connectedUntil.After(now) {
+		return session.SleepIdle, time.Time{}
+	}
+	if capAt := sess.LastActivity.Add(sess.IdleConnectedMax.D()); sess.IdleConnectedMax > 0 {
+		if !capAt.After(now) {
+			return session.SleepConnectedCap, time.Time{}
+		}
+		if capAt.Before(connectedUntil) {
+			return "", capAt
+		}
+	}
+	return "", connectedUntil
 }
 
 // probe asks session id's code-server for its heartbeat, at its pod's address ip when the
@@ -839,11 +872,11 @@ func (s *Sweeper) probe(ctx context.Context, id, ip string) (Heartbeat, error) {
 	return s.prober.Probe(ctx, id)
 }
 
-// sleep puts an idle workspace to sleep through the Service, which looks at its record again
-// under its lock.
-func (s *Sweeper) sleep(ctx context.Context, sess *session.Session, hb Heartbeat, now time.Time, t *tally, log *slog.Logger) {
+// sleep puts an idle workspace to sleep for reason through the Service, which looks at its
+// record again under its lock.
+func (s *Sweeper) sleep(ctx context.Context, sess *session.Session, hb Heartbeat, now time.Time, reason session.SleepReason, t *tally, log *slog.Logger) {
 	id := sess.ID
-	slept, err := s.sessions.SleepIfIdle(ctx, id, now)
+	slept, err := s.sessions.SleepIfIdle(ctx, id, now, reason)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		return
@@ -859,9 +892,15 @@ func (s *Sweeper) sleep(ctx context.Context, sess *session.Session, hb Heartbeat
 		t.add(func(r *Report) { r.KeptActive++ })
 		return
 	}
-	t.add(func(r *Report) { r.Slept++ })
-	log.InfoContext(ctx, "idle workspace put to sleep", "user_id", sess.UserID,
-		"last_activity", sess.LastActivity, "heartbeat", hb.Last, "idle_timeout", sess.IdleTimeout.D())
+	t.add(func(r *Report) {
+		r.Slept++
+		if reason == session.SleepConnectedCap {
+			r.SleptConnected++
+		}
+	})
+	log.InfoContext(ctx, "idle workspace put to sleep", "user_id", sess.UserID, "reason", reason,
+		"last_activity", sess.LastActivity, "heartbeat", hb.Last, "idle_timeout", sess.IdleTimeout.D(),
+		"idle_connected_max", sess.IdleConnectedMax.D())
 }
 
 // backOff leaves a workspace whose probe failed unprobed for ProbeBackoff.

@@ -289,14 +289,14 @@ func TestIntegrationSweepSleepsTheIdleAndKeepsTheActive(t *testing.T) {
 	if a.State != session.StateRunning || f.replicas(active) != 1 {
 		t.Fatalf("active workspace: %s with %d replicas", a.State, f.replicas(active))
 	}
-	if !a.LastActivity.Equal(now.Add(-30 * time.Second)) {
-		t.Fatalf("the heartbeat was not recorded as activity: %s (created %s)", a.LastActivity, created)
+	if !a.LastActivity.Before(now.Add(-time.Minute)) {
+		t.Fatalf("the heartbeat was recorded as activity: %s (created %s): an open tab is not use", a.LastActivity, created)
 	}
 	if s := f.record(pinged); s.State != session.StateRunning {
 		t.Fatalf("pinged workspace: %s", s.State)
 	}
 
-	// the next minute: the heartbeat moved the active one's deadline, nothing is due
+	// the next minute: the open tab deferred the active one's deadline, nothing is due
 	f.clk.Add(time.Minute)
 	if rep := run(t, f.sweeper(f.stack, sweep.Options{})); rep.Candidates != 0 || rep.Slept != 0 {
 		t.Fatalf("second sweep %+v", rep)
@@ -310,6 +310,48 @@ func TestIntegrationSweepSleepsTheIdleAndKeepsTheActive(t *testing.T) {
 	}
 	if f.record(active).State != session.StateRunning || f.record(pinged).State != session.StateSleeping {
 		t.Fatalf("after the third sweep: active %s, pinged %s", f.record(active).State, f.record(pinged).State)
+	}
+}
+
+// A tab left open without use (code-server beating every minute) keeps a workspace awake for
+// its idle_connected_max from its last real use, and not a minute longer; use reported in the
+// meantime starts the cap again. On the real store: the deferred deadline is the index's.
+func TestIntegrationSweepConnectedCap(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	hour := session.Duration(time.Hour)
+	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "ada@example.com", IdleConnectedMax: &hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitState(s.ID, session.StateRunning)
+	tab := f.standIn(s.ID, heartbeat)
+	used := f.record(s.ID).LastActivity
+	sw := f.sweeper(f.stack, sweep.Options{})
+	probes := func() int64 { return tab.calls.Load() }
+	for _, step := range []struct {
+		at     time.Duration // since the last use
+		kept   bool
+		probed bool
+	}{
+		{16 * time.Minute, true, true},  // past the idle timeout, the tab open: kept, deferred
+		{17 * time.Minute, true, false}, // not due again yet
+		{59 * time.Minute, true, true},  // due again (heartbeat + 15m), still under the cap
+		{60 * time.Minute, false, true}, // the cap: asleep with the tab open
+	} {
+		f.clk.Set(used.Add(step.at))
+		tab.beat.Store(f.clk.Now().Add(-30 * time.Second).UnixMilli())
+		before := probes()
+		rep := run(t, sw)
+		if got := f.record(s.ID).State; (got == session.StateRunning) != step.kept || (probes() > before) != step.probed {
+			t.Fatalf("at +%s: %s, probed %v; report %+v", step.at, got, probes() > before, rep)
+		}
+		if !step.kept && (rep.Slept != 1 || rep.SleptConnected != 1) {
+			t.Fatalf("at the cap: report %+v", rep)
+		}
+	}
+	if got := f.record(s.ID).LastActivity; !got.Equal(used) {
+		t.Fatalf("the open tab moved the last activity to %s (last use %s)", got, used)
 	}
 }
 

@@ -63,10 +63,10 @@ func TestRunSleepsOnlyWhatIsIdleBySignal(t *testing.T) {
 	clk := w.Clock
 	t0 := clk.Now()
 	w.Seed(
-		running("aactive1", t0), // API activity old, heartbeat fresh: kept
+		running("aactive1", t0), // API activity old, heartbeat fresh: kept (no cap)
 		running("aidle001", t0), // heartbeat as old as its activity: sleeps
-		running("anewer01", t0), // heartbeat newer than activity but still idle: recorded, sleeps
-		running("afuture1", t0), // heartbeat in the future (pod clock ahead): recorded as now
+		running("anewer01", t0), // heartbeat newer than activity but still idle: sleeps
+		running("afuture1", t0), // heartbeat in the future (pod clock ahead): counts as now
 		running("afresh01", t0), // recent API activity: not even a candidate
 		&session.Session{ID: "acreate1", UserID: "u", State: session.StateCreating, Pending: session.PendingReady,
 			IdleTimeout: session.Duration(15 * time.Minute), LastActivity: t0, CreatedAt: t0},
@@ -102,17 +102,16 @@ func TestRunSleepsOnlyWhatIsIdleBySignal(t *testing.T) {
 	if rep.Pending != 1 || rep.Advanced != 1 || hb.called("acreate1") != 0 {
 		t.Fatalf("creating session: report %+v, probes %d", rep, hb.called("acreate1"))
 	}
-	if got := st.Touches("aactive1"); len(got) != 1 || !got[0].Equal(now.Add(-40*time.Second)) {
-		t.Fatalf("the fresh heartbeat was not recorded: %v", got)
+	// a heartbeat is not use: it never moves the activity, it defers the next probe
+	for _, id := range []string{"aactive1", "anewer01", "afuture1", "aidle001"} {
+		if got := st.Touches(id); len(got) > 0 {
+			t.Fatalf("the heartbeat of %s was recorded as activity: %v", id, got)
+		}
 	}
-	if got := st.Touches("anewer01"); len(got) != 1 || !got[0].Equal(t0.Add(2*time.Minute)) {
-		t.Fatalf("the newer heartbeat was not recorded: %v", got)
-	}
-	if got := st.Touches("afuture1"); len(got) != 1 || !got[0].Equal(now) {
-		t.Fatalf("a heartbeat from the future must be recorded as now: %v", got)
-	}
-	if got := st.Touches("aidle001"); len(got) > 0 {
-		t.Fatal("a heartbeat no newer than the recorded activity must not be recorded")
+	for id, want := range map[string]time.Time{"aactive1": now.Add(-40 * time.Second).Add(15 * time.Minute), "afuture1": now.Add(15 * time.Minute)} {
+		if d, _ := st.IdleDeadline(id); !d.Equal(want.Add(-time.Millisecond)) {
+			t.Fatalf("%s: idle deadline %v, want %v", id, d, want)
+		}
 	}
 }
 

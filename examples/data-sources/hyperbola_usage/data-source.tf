@@ -27,3 +27,9 @@ output "long_running" {
 output "savings_last_30_days" {
   value = "${data.hyperbola_usage.last_30_days.total.savings_percent}% saved by sleeping (${data.hyperbola_usage.last_30_days.pending_events} events not yet counted)"
 }
+
+# What the cap on an open tab without use (idle_connected_max) saved: hours asleep after those
+# sleeps, an upper bound of what the heartbeat rule alone would have kept running.
+output "saved_by_the_cap_last_30_days" {
+  value = "${data.hyperbola_usage.last_30_days.total.saved_hours} h saved in ${data.hyperbola_usage.last_30_days.total.slept_by_cap} sleeps of open, unused tabs"
+}

@@ -6,6 +6,9 @@ resource "hyperbola_workspace" "dev" {
   memory       = "1Gi"
   idle_timeout = "30m" # the idle sweep puts it to sleep after 30 minutes without activity
   ttl          = "0"   # long-lived: never expires (unset, SESSION_TTL applies and the sweep deletes it)
+
+  # a browser tab left open without use keeps it awake at most 4 hours ("0": no cap)
+  idle_connected_max = "4h"
   labels = {
     team = "platform"
   }

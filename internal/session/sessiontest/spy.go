@@ -105,9 +105,9 @@ func (s *Spy) Sleep(ctx context.Context, id string) (*session.Session, error) {
 }
 
 // SleepIfIdle calls the Service's SleepIfIdle.
-func (s *Spy) SleepIfIdle(ctx context.Context, id string, now time.Time) (bool, error) {
+func (s *Spy) SleepIfIdle(ctx context.Context, id string, now time.Time, reason session.SleepReason) (bool, error) {
 	var slept bool
-	err := s.run(ctx, "SleepIfIdle", id, func() (err error) { slept, err = s.Service.SleepIfIdle(ctx, id, now); return err })
+	err := s.run(ctx, "SleepIfIdle", id, func() (err error) { slept, err = s.Service.SleepIfIdle(ctx, id, now, reason); return err })
 	return slept && err == nil, err
 }
 

@@ -137,6 +137,15 @@ func (s *Store) Touches(id string) []time.Time {
 	return slices.Clone(s.touches[id])
 }
 
+// IdleDeadline returns the idle deadline of id (last activity + idle timeout, or later when
+// deferred), and whether it has one.
+func (s *Store) IdleDeadline(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.idle[id]
+	return d, ok
+}
+
 // HoldLock takes the lock of id as another holder would, until the returned func frees it.
 func (s *Store) HoldLock(id string) (release func()) {
 	s.mu.Lock()
