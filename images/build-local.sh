@@ -112,7 +112,7 @@ build_workspace() {
   tar -C "$W/ws-ext" --sort=name --numeric-owner --owner=0 --group=0 --mtime=@"$ext_mtime" \
     -cf "$W/ws-ext.tar" ./opt
   "$MK" -t "$WORKSPACE_IMAGE" -o "$OUT/workspace.tar" \
-    -entrypoint /usr/bin/node -entrypoint /opt/code-server/node_modules/code-server/out/node/entry.js \
+    -entrypoint /usr/local/bin/hyperbola-code-server \
     -user 1000:1000 -workdir /home/coder -env HOME=/home/coder -env SHELL=/bin/sh \
     "$W/ws-base.tar" "$W/ws-cs.tar" "$W/ws-ext.tar"
 }

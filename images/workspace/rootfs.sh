@@ -29,3 +29,5 @@ if [ "${WORKSPACE_SKIP_CODE_SERVER:-0}" != 1 ]; then
   chown -R 0:0 "$D/opt/code-server"
 fi
 base_rootfs "$D"
+# the entrypoint (entrypoint.sh: it makes code-server's extensions directory first)
+install -D -m 0755 "$HERE/entrypoint.sh" "$D/usr/local/bin/hyperbola-code-server"
