@@ -214,7 +214,7 @@ class Activity {
     let usec = null;
     try {
       const text = fs.readFileSync(this.cpuFile.path, 'utf8');
-      usec = this.cpuFile.cgroup ? logic.parseCgroupCPU(text) : logic.parseProcStat(text);
+      usec = this.cpuFile.v1 ? logic.parseCgroupV1CPU(text) : logic.parseCgroupCPU(text);
     } catch (err) {
       log('reading ' + this.cpuFile.path + ': ' + err.message);
       this.cpuFile = null;
@@ -226,21 +226,27 @@ class Activity {
   }
 }
 
-// cpuSource is the file the container's CPU time is read from: its cgroup v2 cpu.stat, else
-// /proc/stat (the whole machine's), else none.
+// cpuSource is the file the container's own CPU time is read from: its cgroup v2 cpu.stat,
+// else cgroup v1's cpuacct.usage (runc mounts the container's own cgroup there), else none.
+// Never /proc/stat: that is the whole node's, and a neighbour's build must not keep this
+// workspace awake.
 function cpuSource() {
+  let dir = null;
   try {
-    const dir = logic.cgroupPath(fs.readFileSync('/proc/self/cgroup', 'utf8'));
-    for (const p of dir ? [dir + '/cpu.stat', '/sys/fs/cgroup/cpu.stat'] : ['/sys/fs/cgroup/cpu.stat']) {
-      if (logic.parseCgroupCPU(readOr(p)) !== null) {
-        return { path: p, cgroup: true };
-      }
-    }
+    dir = logic.cgroupPath(fs.readFileSync('/proc/self/cgroup', 'utf8'));
   } catch (err) {
-    // no cgroup v2: fall through
+    // no /proc/self/cgroup: try the usual places
   }
-  if (logic.parseProcStat(readOr('/proc/stat')) !== null) {
-    return { path: '/proc/stat', cgroup: false };
+  const v2 = dir ? [dir + '/cpu.stat', '/sys/fs/cgroup/cpu.stat'] : ['/sys/fs/cgroup/cpu.stat'];
+  for (const p of v2) {
+    if (logic.parseCgroupCPU(readOr(p)) !== null) {
+      return { path: p, v1: false };
+    }
+  }
+  for (const p of ['/sys/fs/cgroup/cpuacct/cpuacct.usage', '/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage']) {
+    if (logic.parseCgroupV1CPU(readOr(p)) !== null) {
+      return { path: p, v1: true };
+    }
   }
   return null;
 }

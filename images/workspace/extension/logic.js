@@ -143,20 +143,10 @@ function parseCgroupCPU(text) {
   return m ? Number(m[1]) : null;
 }
 
-// parseProcStat returns the busy CPU time of /proc/stat's "cpu" line in microseconds (every
-// field but idle and iowait; USER_HZ is 100 on Linux), or null.
-function parseProcStat(text) {
-  const m = /^cpu\s+(.*)$/m.exec(text || '');
-  if (!m) {
-    return null;
-  }
-  const f = m[1].trim().split(/\s+/).map(Number);
-  if (f.length < 4 || f.some((n) => !Number.isFinite(n))) {
-    return null;
-  }
-  // user nice system idle iowait irq softirq steal (guest and guest_nice are in user and nice)
-  const busy = f.slice(0, 8).reduce((a, n, i) => (i === 3 || i === 4 ? a : a + n), 0);
-  return busy * 10_000;
+// parseCgroupV1CPU returns cgroup v1's cpuacct.usage (nanoseconds) in microseconds, or null.
+function parseCgroupV1CPU(text) {
+  const m = /^\s*(\d+)\s*$/.exec(text || '');
+  return m ? Math.floor(Number(m[1]) / 1000) : null;
 }
 
 // cgroupPath returns the cgroup v2 directory of /proc/self/cgroup's "0::" line (in a
@@ -197,5 +187,5 @@ module.exports = {
   ENV_URL, ENV_TOKEN, ENV_SESSION, ENV_CPU_THRESHOLD, ENV_SYNC_SECONDS, ENV_REPORT_SECONDS,
   REPORT_MS, RETRY_MS, NOTICE_LEAD_MS, PRESYNC_MS, CPU_WINDOW_MS, WINDOW_GRACE_MS,
   config, reportKind, stateFrom, syncDue, notice, noticeText, windowInUse,
-  parseCgroupCPU, parseProcStat, cgroupPath, addSample, cpuCores,
+  parseCgroupCPU, parseCgroupV1CPU, cgroupPath, addSample, cpuCores,
 };

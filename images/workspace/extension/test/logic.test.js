@@ -106,15 +106,14 @@ test('windowInUse: focused and active, past the start-up grace or after becoming
   assert.equal(L.windowInUse({ focused: true, active: false }, 1e9, 0, true), false);
 });
 
-test('CPU: cgroup v2 cpu.stat, /proc/stat, and the average over a minute', () => {
+test('CPU: cgroup v2 cpu.stat, cgroup v1 cpuacct.usage, and the average over a minute', () => {
   const stat = 'usage_usec 123456789\nuser_usec 100\nsystem_usec 23\nnr_periods 0\n';
   assert.equal(L.parseCgroupCPU(stat), 123456789);
   assert.equal(L.parseCgroupCPU('user_usec 1\n'), null);
   assert.equal(L.parseCgroupCPU(''), null);
-  // user nice system idle iowait irq softirq steal guest guest_nice, in 1/100 s
-  const proc = 'cpu  100 20 30 5000 40 5 5 0 0 0\ncpu0 50 10 15 2500 20 2 3 0 0 0\nintr 1\n';
-  assert.equal(L.parseProcStat(proc), (100 + 20 + 30 + 5 + 5) * 10_000);
-  assert.equal(L.parseProcStat('nothing'), null);
+  assert.equal(L.parseCgroupV1CPU('123456789012\n'), 123456789);
+  assert.equal(L.parseCgroupV1CPU('nothing'), null);
+  assert.equal(L.parseCgroupV1CPU(''), null);
   assert.equal(L.cgroupPath('0::/\n'), '/sys/fs/cgroup');
   assert.equal(L.cgroupPath('0::/user.slice/a.scope\n'), '/sys/fs/cgroup/user.slice/a.scope');
   assert.equal(L.cgroupPath('1:name=systemd:/x\n'), null);
