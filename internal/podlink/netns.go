@@ -190,12 +190,12 @@ func readAddrs(path string) ([]netip.Addr, error) {
 // once made, it is used from any goroutine, and a dial from any other goroutine stays in this
 // host's namespace).
 //
-// The thread is locked to a goroutine of its own and never unlocked: when a goroutine ends
-// with its thread locked, the Go runtime ends the thread instead of reusing it. So no other
-// goroutine ever runs in the pod's namespace, whatever fails, and nothing has to switch back
-// (a failed switch back is what makes setns-then-restore unsafe: the thread would return to
-// the pool in the pod's namespace). A thread per call is cheap next to the calls' rate: one
-// per pod linked, one per new namespace read.
+// The thread goes back to the host's namespace before it is unlocked, and is reused as any
+// other. It must not end instead: a child process started with Pdeathsig (the test
+// harness's redis-server and cluster) is killed when the THREAD that started it ends, and
+// the runtime may have started one from this very thread. Only when the switch back fails
+// is the thread left locked, so that the runtime ends it rather than let another goroutine
+// run in the pod's namespace.
 func inNetns(path string, fn func() error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -204,12 +204,27 @@ func inNetns(path string, fn func() error) error {
 	defer f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
+		runtime.LockOSThread()
+		home, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("opening this thread's network namespace: %w", err)
+			return
+		}
+		defer home.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("joining network namespace %s: %w", path, err)
 			return
 		}
-		errc <- fn()
+		ferr := fn()
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			// left locked: the runtime ends this thread with the goroutine
+			errc <- errors.Join(ferr, fmt.Errorf("returning to the host's network namespace: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
 	}()
 	return <-errc
 }
