@@ -45,6 +45,10 @@ const (
 	// EnvSyncSeconds is the most seconds between two reads of the session's activity state
 	// (GET /session/{uuid}/activity) while nothing is reported.
 	EnvSyncSeconds = "HYPERBOLA_ACTIVITY_SYNC_SECONDS"
+	// EnvReportSeconds is the fewest seconds between two reports of use (60 when absent: at
+	// most one a minute). Not a deployment setting: the browser tests shorten it, so that
+	// they need not wait a minute for each report.
+	EnvReportSeconds = "HYPERBOLA_ACTIVITY_REPORT_SECONDS"
 )
 
 // The kinds of use a report names (Report.Kind).

@@ -31,7 +31,7 @@ func activityEnv(w workspace, o Options) []*corev1ac.EnvVarApplyConfiguration {
 	value := func(name, v string) *corev1ac.EnvVarApplyConfiguration {
 		return corev1ac.EnvVar().WithName(name).WithValue(v)
 	}
-	return []*corev1ac.EnvVarApplyConfiguration{
+	env := []*corev1ac.EnvVarApplyConfiguration{
 		value(activity.EnvSession, w.ID),
 		value(activity.EnvURL, o.ActivityURL),
 		corev1ac.EnvVar().WithName(activity.EnvToken).
@@ -40,6 +40,10 @@ func activityEnv(w workspace, o Options) []*corev1ac.EnvVarApplyConfiguration {
 		value(activity.EnvCPUThreshold, strconv.FormatFloat(o.ActivityCPUThreshold, 'f', -1, 64)),
 		value(activity.EnvSyncSeconds, strconv.Itoa(o.ActivitySyncSeconds)),
 	}
+	if o.ActivityReportSeconds > 0 {
+		env = append(env, value(activity.EnvReportSeconds, strconv.Itoa(o.ActivityReportSeconds)))
+	}
+	return env
 }
 
 // validateActivity checks the extension's settings when workspaces get them.

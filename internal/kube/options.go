@@ -136,6 +136,9 @@ type Options struct {
 	ActivityURL          string
 	ActivityCPUThreshold float64
 	ActivitySyncSeconds  int
+	// ActivityReportSeconds, when positive, shortens the extension's one report a minute
+	// (activity.EnvReportSeconds): for tests only, never a deployment setting.
+	ActivityReportSeconds int
 
 	// ReadinessInterval spaces Readiness's rounds: the callers waiting meanwhile are answered
 	// together by one round of two lists (readinessbatch.go). 0 = DefaultReadinessInterval;
