@@ -104,7 +104,7 @@ func newFixtureWith(t testing.TB, settings func(*kube.Options, *session.Options)
 		t.Fatal(err)
 	}
 	cluster := kube.NewClusterFromClients(clients, ko)
-	st := store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Logger: logger})
+	st := store.New(rdb, prefix, store.Options{TombstoneTTL: 24 * time.Hour, Logger: logger, Now: so.Now})
 	svc := session.NewService(cluster, st, so)
 	opts := activator.Options{Domain: ko.Domain, Secret: []byte(secret),
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
