@@ -139,7 +139,12 @@ func TestOpenTabInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { linkDone <- link.Run(linkCtx) }()
-	t.Cleanup(func() { stopLink(); <-linkDone })
+	t.Cleanup(func() {
+		stopLink()
+		if err := <-linkDone; err != nil {
+			t.Errorf("the pod link: %v", err)
+		}
+	})
 
 	idle, connectedMax := session.Duration(15*time.Minute), session.Duration(2*time.Hour)
 	s, err := f.svc.Create(ctx, session.CreateRequest{UserID: "owner@example.com", IdleTimeout: &idle, IdleConnectedMax: &connectedMax})
@@ -178,7 +183,7 @@ func TestOpenTabInChromium(t *testing.T) {
 		}
 		hb, err := sweep.ParseHeartbeat(b)
 		if err == nil && !hb.Last.IsZero() { // code-server beats on the real clock
-			hb.Last = hb.Last.Add(clock.Now().Sub(time.Now()))
+			hb.Last = hb.Last.Add(time.Until(clock.Now()))
 		}
 		return hb, err
 	})

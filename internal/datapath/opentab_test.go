@@ -19,7 +19,7 @@ func onTestClock(clock *testenv.Clock, probe sweep.ProberFunc) sweep.ProberFunc 
 	return func(ctx context.Context, id string) (sweep.Heartbeat, error) {
 		hb, err := probe(ctx, id)
 		if err == nil && !hb.Last.IsZero() {
-			hb.Last = hb.Last.Add(clock.Now().Sub(time.Now()))
+			hb.Last = hb.Last.Add(time.Until(clock.Now()))
 		}
 		return hb, err
 	}
