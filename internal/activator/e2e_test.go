@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +21,8 @@ import (
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/devingress"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv/browsertest"
 )
-
-// chromiumPath is Debian's chromium (CI installs it: .ci/run).
-const chromiumPath = "/usr/bin/chromium"
 
 // ideTitle is the title of the stand-in for code-server.
 const ideTitle = "code-server stand-in"
@@ -111,128 +108,21 @@ func (f *fixture) cordon(t testing.TB, on bool) {
 }
 
 // browser starts a headless Chromium that resolves every workspace host of the test domain to
-// addr (so it really sends Host: vs-code-<id>.ws.test), in a fresh profile; it is stopped
-// after timeout.
+// addr (so it really sends Host: vs-code-<id>.ws.test); it is stopped after timeout.
 func browser(t *testing.T, addr string, timeout time.Duration) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("end-to-end test skipped: %s is missing (apt-get install chromium)", chromiumPath)
-	}
-	// the profile is not a t.TempDir: Chromium's helper processes may still write to it for a
-	// moment after the browser exits (seconds on a loaded machine), which would fail the
-	// test's cleanup though every check passed
-	profile, err := os.MkdirTemp("", "hyperbola-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable"),
-		chromedp.Flag("host-resolver-rules", "MAP vs-code-*."+domain+" "+addr),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1024, 720),
-	)
-	ctx, cancelCtx := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelCtx()
-		cancelAlloc()
-		removeProfile(t, profile)
-	})
-	if err := chromedp.Do(ctx); err != nil { // start the browser now
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	return ctx
-}
-
-// removeProfile removes a browser profile once Chromium's last helper has let go of it: a
-// removal that finds the directory refilled is tried again, for at most a minute; after that
-// the directory is left and said so (a leftover profile is not a failed test).
-func removeProfile(t *testing.T, dir string) {
-	var err error
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if err = os.RemoveAll(dir); err == nil {
-			return
-		}
-	}
-	t.Logf("the browser profile %s is left behind: %v", dir, err)
-}
-
-// screenshot saves the page under the test's artifact directory (go test -artifacts keeps
-// it) and, when HYPERBOLA_ARTIFACTS is set, there too.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	// a page that has just navigated may have no layout yet ("0 width"): wait for it to load,
-	// and try again for a while
-	_ = waitJS(ctx, `document.readyState === "complete"`, 30*time.Second)
-	var png []byte
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		step, cancel := context.WithTimeout(ctx, 20*time.Second)
-		png, err = chromedp.Run(step, chromedp.FullScreenshot(100))
-		cancel()
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	dirs := []string{t.ArtifactDir()}
-	if d := os.Getenv("HYPERBOLA_ARTIFACTS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	for _, dir := range dirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
+	return browsertest.Start(t, browsertest.Options{Timeout: timeout, Width: 1024, Height: 720,
+		HostResolverRules: "MAP vs-code-*." + domain + " " + addr})
 }
 
 // waitText waits until the element's text contains want, across navigations.
 func waitText(ctx context.Context, sel, want string) error {
-	return waitJS(ctx, fmt.Sprintf(`(function(){var e=document.querySelector(%q);return !!e && e.textContent.indexOf(%q)>=0})()`, sel, want), 90*time.Second)
-}
-
-// waitJS evaluates expr until it is true. Each try is short and its errors are ignored: a
-// navigation on the way ends any evaluation (or poll) inside the page.
-func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
-		step, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ok, err := chromedp.Run(step, chromedp.Evaluate[bool](expr))
-		cancel()
-		if err == nil && ok {
-			return nil
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	if last == nil {
-		return fmt.Errorf("%s still false after %s", expr, timeout)
-	}
-	return fmt.Errorf("%s still false after %s (last error %w)", expr, timeout, last)
+	return browsertest.WaitJS(ctx, fmt.Sprintf(`(function(){var e=document.querySelector(%q);return !!e && e.textContent.indexOf(%q)>=0})()`, sel, want), 90*time.Second)
 }
 
 // waitTitle waits until the page's title is want.
 func waitTitle(ctx context.Context, want string, timeout time.Duration) error {
-	return waitJS(ctx, fmt.Sprintf(`document.title === %q`, want), timeout)
+	return browsertest.WaitJS(ctx, fmt.Sprintf(`document.title === %q`, want), timeout)
 }
 
 // The whole way, in a real browser. With JavaScript: the workspace's address asks for the
@@ -288,7 +178,7 @@ func testWakingPage(t *testing.T, f *fixture, addr string) {
 				if n := f.replicas(t, s.ID); n != 0 {
 					t.Fatalf("opening the address without proof woke the workspace (replicas %d)", n)
 				}
-				screenshot(t, ctx, f.routingName()+"-asleep-page.png")
+				browsertest.Screenshot(t, ctx, f.routingName()+"-asleep-page.png")
 				if err := chromedp.Do(ctx,
 					chromedp.SendKeys("#password", s.Password),
 					chromedp.Submit("#password"),
@@ -312,7 +202,7 @@ func testWakingPage(t *testing.T, f *fixture, addr string) {
 			if n := f.replicas(t, s.ID); n != 1 {
 				t.Fatalf("replicas while waking: %d", n)
 			}
-			screenshot(t, ctx, f.routingName()+"-waking-page-"+name+".png")
+			browsertest.Screenshot(t, ctx, f.routingName()+"-waking-page-"+name+".png")
 			t.Logf("waking page after %s; the pod waits for a schedulable node", time.Since(start).Round(time.Millisecond))
 
 			f.cordon(t, false)
@@ -330,7 +220,7 @@ func testWakingPage(t *testing.T, f *fixture, addr string) {
 			}
 			t.Logf("in the IDE %s after the node was schedulable again (%s after the first request)",
 				time.Since(released).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-			screenshot(t, ctx, f.routingName()+"-ide-"+name+".png")
+			browsertest.Screenshot(t, ctx, f.routingName()+"-ide-"+name+".png")
 		})
 	}
 }

@@ -15,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -30,6 +27,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/sweep"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv/browsertest"
 )
 
 // activityReports records what reaches the API's activity routes, by whom.
@@ -237,7 +235,7 @@ func TestOpenTabInChromium(t *testing.T) {
 	if err := chromedp.Do(b, chromedp.Navigate(workspaceURL)); err != nil {
 		t.Fatalf("opening the workspace: %v", err)
 	}
-	if err := waitJS(b, `!!document.querySelector("form.login-form input.password")`, 5*time.Minute); err != nil {
+	if err := browsertest.WaitJS(b, `!!document.querySelector("form.login-form input.password")`, 5*time.Minute); err != nil {
 		t.Fatalf("code-server's login page never came: %v\n%s", err, outerHTML(b))
 	}
 	if err := chromedp.Do(b, chromedp.SendKeys("input.password", s.Password), chromedp.Submit("input.password")); err != nil {
@@ -282,7 +280,7 @@ func TestOpenTabInChromium(t *testing.T) {
 	clock.Set(used.Add(idle.D() - time.Minute))
 	press(t, b, "terminal", `!!document.querySelector(".terminal-wrapper.active .xterm-helper-textarea") && document.activeElement === document.querySelector(".terminal-wrapper.active .xterm-helper-textarea")`,
 		"`", chromedp.ModifierCtrl)
-	terminalKeys(t, b, "echo typed in the terminal\r")
+	browsertest.Keys(t, b, "echo typed in the terminal\r")
 	reportedAfter("typing in the terminal", used)
 	if r := sweepAt(used.Add(idle.D() + time.Second)); r.Slept != 0 {
 		t.Fatalf("slept past its idle timeout although typed in: %+v", r)
@@ -290,7 +288,7 @@ func TestOpenTabInChromium(t *testing.T) {
 	steps.done("typing in the terminal → use; awake past the idle timeout")
 
 	// a build in the terminal, nobody typing while it runs: its CPU is use
-	terminalKeys(t, b, "timeout 60 sh -c 'while :; do :; done'\r")
+	browsertest.Keys(t, b, "timeout 60 sh -c 'while :; do :; done'\r")
 	if !within(3*time.Minute, func() bool { return calls.reportsOf(activity.KindCPU) > 0 }) {
 		inPod()
 		t.Fatal("a busy loop in the terminal was never reported as CPU use")
@@ -316,11 +314,11 @@ func TestOpenTabInChromium(t *testing.T) {
 	}
 	clock.Set(used.Add(connectedMax.D() - 50*time.Second))
 	const notice = `Array.from(document.querySelectorAll(".notifications-toasts .notification-toast")).some(function(n){return /going to sleep/.test(n.textContent)})`
-	if err := waitJS(b, notice, 2*time.Minute); err != nil {
-		screenshot(t, b, "open-tab-no-notice.png")
+	if err := browsertest.WaitJS(b, notice, 2*time.Minute); err != nil {
+		browsertest.Screenshot(t, b, "open-tab-no-notice.png")
 		t.Fatalf("the IDE showed no notice 50 s before the cap: %v", err)
 	}
-	screenshot(t, b, "open-tab-notice.png")
+	browsertest.Screenshot(t, b, "open-tab-notice.png")
 	steps.done("no input → the IDE's going-to-sleep notice")
 	if n := calls.count(http.MethodPost); n != posts {
 		t.Fatalf("the extension reported use %d times while nobody touched the tab", n-posts)
@@ -349,14 +347,14 @@ func TestOpenTabInChromium(t *testing.T) {
 	// waking page leads on; without it, the asleep page asks for the password first
 	const asleep = `(function(){var e=document.querySelector("h1");return !!e && e.textContent.indexOf("This workspace is asleep")>=0})()`
 	const ideOrLogin = `!!document.querySelector(".monaco-workbench") || !!document.querySelector("form.login-form input.password")`
-	if err := waitJS(b, asleep+" || "+ideOrLogin, 5*time.Minute); err != nil {
+	if err := browsertest.WaitJS(b, asleep+" || "+ideOrLogin, 5*time.Minute); err != nil {
 		t.Fatalf("neither the asleep page nor the IDE at %s: %v\n%s", href, err, outerHTML(b))
 	}
 	if page, err := chromedp.Run(b, chromedp.Evaluate[bool](asleep)); err == nil && page {
 		if err := chromedp.Do(b, chromedp.SendKeys("#password", s.Password), chromedp.Submit("#password")); err != nil {
 			t.Fatalf("typing the password: %v", err)
 		}
-		if err := waitJS(b, ideOrLogin, 5*time.Minute); err != nil {
+		if err := browsertest.WaitJS(b, ideOrLogin, 5*time.Minute); err != nil {
 			t.Fatalf("neither the IDE nor its login after the waking page: %v\n%s", err, outerHTML(b))
 		}
 	}
@@ -390,34 +388,4 @@ func within(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return true
-}
-
-// terminalKeys types text into the focused terminal, one key-down (carrying its character)
-// and one key-up a key: chromedp's KeyEvent also sends a separate character event, which
-// xterm.js types a second time.
-func terminalKeys(t *testing.T, b context.Context, text string) {
-	t.Helper()
-	for _, r := range text {
-		var down, up *input.DispatchKeyEventParams
-		for _, e := range kb.Encode(r) {
-			switch e.Type {
-			case kb.KeyDown:
-				down = e
-			case kb.KeyChar:
-				down.Text, down.UnmodifiedText = e.Text, e.UnmodifiedText
-			case kb.KeyUp:
-				up = e
-			}
-		}
-		err := chromedp.Do(b, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if _, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, *down); err != nil {
-				return err
-			}
-			_, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, *up)
-			return err
-		}))
-		if err != nil {
-			t.Fatalf("typing %q in the terminal: %v", text, err)
-		}
-	}
 }

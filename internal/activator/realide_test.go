@@ -20,6 +20,7 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activator"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv/browsertest"
 )
 
 // ideFile is the file the test writes from the IDE.
@@ -76,29 +77,29 @@ func TestRealIDEInChromium(t *testing.T) {
 	if err := waitText(b, "h1", "This workspace is asleep"); err != nil {
 		t.Fatalf("no asleep page: %v\n%s", err, outerHTML(b))
 	}
-	screenshot(t, b, "real-ide-1-asleep.png")
+	browsertest.Screenshot(t, b, "real-ide-1-asleep.png")
 	steps.done("open the address → asleep page")
 	if err := chromedp.Do(b, chromedp.SendKeys("#password", s.Password), chromedp.Submit("#password")); err != nil {
 		t.Fatalf("typing the password: %v", err)
 	}
 	const wakingOrLogin = `document.title === "Waking your workspace · Hyperbola" || !!document.querySelector("form.login-form input.password")`
-	if err := waitJS(b, wakingOrLogin, 2*time.Minute); err != nil {
+	if err := browsertest.WaitJS(b, wakingOrLogin, 2*time.Minute); err != nil {
 		t.Fatalf("neither the waking page nor the IDE after the password: %v\n%s", err, outerHTML(b))
 	}
 	if title, _ := chromedp.Run(b, chromedp.Title()); title == "Waking your workspace · Hyperbola" {
-		screenshot(t, b, "real-ide-2-waking.png")
+		browsertest.Screenshot(t, b, "real-ide-2-waking.png")
 	}
 	// code-server asks for its password itself: the activator's proof is not its login
-	if err := waitJS(b, `!!document.querySelector("form.login-form input.password")`, 5*time.Minute); err != nil {
+	if err := browsertest.WaitJS(b, `!!document.querySelector("form.login-form input.password")`, 5*time.Minute); err != nil {
 		t.Fatalf("code-server's login page never came: %v\nstate %s, Ingress to %s\n%s", err, f.state(t, s.ID), f.backend(t, s.ID), outerHTML(b))
 	}
-	screenshot(t, b, "real-ide-3-code-server-login.png")
+	browsertest.Screenshot(t, b, "real-ide-3-code-server-login.png")
 	steps.done("password → waking page → code-server's login")
 	if err := chromedp.Do(b, chromedp.SendKeys("input.password", s.Password), chromedp.Submit("input.password")); err != nil {
 		t.Fatalf("logging in to code-server: %v", err)
 	}
 	waitWorkbench(t, b)
-	screenshot(t, b, "real-ide-4-workbench.png")
+	browsertest.Screenshot(t, b, "real-ide-4-workbench.png")
 	steps.done("login → workbench rendered")
 
 	// a file, from the editor
@@ -139,10 +140,10 @@ func TestRealIDEInChromium(t *testing.T) {
 	waitWorkbench(t, tab)
 	openFile(t, tab, "from-the-ide.txt")
 	if err := waitIDE(tab, editorShows(text), 2*time.Minute); err != nil {
-		screenshot(t, tab, "real-ide-reopen-failed.png")
+		browsertest.Screenshot(t, tab, "real-ide-reopen-failed.png")
 		t.Fatalf("the reopened file does not show its text: %v", err)
 	}
-	screenshot(t, tab, "real-ide-8-reopened-after-wake.png")
+	browsertest.Screenshot(t, tab, "real-ide-8-reopened-after-wake.png")
 	steps.done("reopen in the IDE → the text is there")
 }
 
@@ -266,7 +267,7 @@ const trustDialog = `(function(){
 
 // waitIDE waits until cond is true in the workbench, answering the trust question on the way.
 func waitIDE(b context.Context, cond string, timeout time.Duration) error {
-	return waitJS(b, `(`+trustDialog+`, `+cond+`) && !document.querySelector(".monaco-dialog-box")`, timeout)
+	return browsertest.WaitJS(b, `(`+trustDialog+`, `+cond+`) && !document.querySelector(".monaco-dialog-box")`, timeout)
 }
 
 // editorShows is true when the active editor shows text (Monaco renders spaces as U+00A0).
@@ -284,7 +285,7 @@ func quickInput(prefix string) string {
 func waitWorkbench(t *testing.T, b context.Context) {
 	t.Helper()
 	if err := waitIDE(b, workbenchReady, 3*time.Minute); err != nil {
-		screenshot(t, b, "real-ide-workbench-failed.png")
+		browsertest.Screenshot(t, b, "real-ide-workbench-failed.png")
 		t.Fatalf("code-server's workbench did not render: %v\n%s", err, outerHTML(b))
 	}
 }
@@ -303,7 +304,7 @@ func press(t *testing.T, b context.Context, what, cond, k string, mods ...chrome
 			return
 		}
 	}
-	screenshot(t, b, "real-ide-failed-"+strings.ReplaceAll(what, " ", "-")+".png")
+	browsertest.Screenshot(t, b, "real-ide-failed-"+strings.ReplaceAll(what, " ", "-")+".png")
 	t.Fatalf("%s: %v", what, err)
 }
 
@@ -318,10 +319,10 @@ func writeFromEditor(t *testing.T, b context.Context, text string) {
 		t.Fatal(err)
 	}
 	if err := waitIDE(b, editorShows(text), time.Minute); err != nil {
-		screenshot(t, b, "real-ide-typing-failed.png")
+		browsertest.Screenshot(t, b, "real-ide-typing-failed.png")
 		t.Fatalf("the typed text is not in the editor: %v", err)
 	}
-	screenshot(t, b, "real-ide-5-typed.png")
+	browsertest.Screenshot(t, b, "real-ide-5-typed.png")
 	press(t, b, "save dialog", quickInput("/"), "s", chromedp.ModifierCtrl)
 	if err := chromedp.Do(b, chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierCtrl))); err != nil {
 		t.Fatal(err)
@@ -333,16 +334,16 @@ func writeFromEditor(t *testing.T, b context.Context, text string) {
 	if err := waitIDE(b, quickInput(ideFile), 30*time.Second); err != nil {
 		t.Fatalf("the save dialog does not hold the path: %v", err)
 	}
-	screenshot(t, b, "real-ide-6-save-dialog.png")
+	browsertest.Screenshot(t, b, "real-ide-6-save-dialog.png")
 	if err := chromedp.Do(b, chromedp.KeyEvent(kb.Enter)); err != nil {
 		t.Fatal(err)
 	}
 	saved := `(function(){var a=document.querySelector(".tabs-container .tab.active");return !!a && a.textContent.indexOf("from-the-ide.txt")>=0 && !a.classList.contains("dirty")})()`
 	if err := waitIDE(b, saved, time.Minute); err != nil {
-		screenshot(t, b, "real-ide-save-failed.png")
+		browsertest.Screenshot(t, b, "real-ide-save-failed.png")
 		t.Fatalf("the file was not saved: %v", err)
 	}
-	screenshot(t, b, "real-ide-7-saved.png")
+	browsertest.Screenshot(t, b, "real-ide-7-saved.png")
 }
 
 // openFile opens a file of the workspace with Quick Open (Ctrl+P).

@@ -17,10 +17,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/activity"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv/browsertest"
 )
-
-// chromiumPath is Debian's chromium (CI installs it: .ci/run).
-const chromiumPath = "/usr/bin/chromium"
 
 const ideSession = "ab12cd34"
 
@@ -38,9 +36,7 @@ func TestIDEExtensionReportsUse(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is missing")
 	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("%s is missing (apt-get install chromium)", chromiumPath)
-	}
+	browsertest.SkipIfMissing(t) // before code-server starts
 	key := []byte(strings.Repeat("k", activity.MinKeyBytes))
 	api := newFakeAPI(ideSession, activity.Token(key, ideSession))
 	srv := httptest.NewServer(api)
@@ -59,17 +55,17 @@ func TestIDEExtensionReportsUse(t *testing.T) {
 		activity.EnvCPUThreshold + "=1000",    // this host's CPU is not the test's
 		"HYPERBOLA_ACTIVITY_REPORT_SECONDS=5", // not a minute apart, to keep the test short
 	})
-	ctx := browser(t, 8*time.Minute)
+	ctx := browsertest.Start(t, browsertest.Options{Timeout: 8 * time.Minute})
 	t.Cleanup(func() {
 		if t.Failed() {
-			screenshot(t, ctx, "ide-failed.png")
+			browsertest.Screenshot(t, ctx, "ide-failed.png")
 			dumpLogs(t, logs)
 		}
 	})
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+addr+"/?folder="+folder)); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitJS(ctx, `!!document.querySelector('.monaco-workbench .part.editor')`, 3*time.Minute); err != nil {
+	if err := browsertest.WaitJS(ctx, `!!document.querySelector('.monaco-workbench .part.editor')`, 3*time.Minute); err != nil {
 		t.Fatalf("the workbench did not load: %v", err)
 	}
 	// the extension is loaded and activated: it reads its session's state
@@ -84,41 +80,41 @@ func TestIDEExtensionReportsUse(t *testing.T) {
 
 	// open notes.txt (Quick Open) and type: an input report
 	mark := time.Now()
-	keys(t, ctx, kb.F1) // the command palette, then Quick Open by deleting its ">"
-	if err := waitJS(ctx, `!!document.querySelector('.quick-input-widget input') && document.activeElement === document.querySelector('.quick-input-widget input')`, time.Minute); err != nil {
+	browsertest.Keys(t, ctx, kb.F1) // the command palette, then Quick Open by deleting its ">"
+	if err := browsertest.WaitJS(ctx, `!!document.querySelector('.quick-input-widget input') && document.activeElement === document.querySelector('.quick-input-widget input')`, time.Minute); err != nil {
 		t.Fatalf("no command palette: %v", err)
 	}
-	keys(t, ctx, kb.Backspace, "notes.txt")
-	if err := waitJS(ctx, `[...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('notes.txt'))`, time.Minute); err != nil {
+	browsertest.Keys(t, ctx, kb.Backspace, "notes.txt")
+	if err := browsertest.WaitJS(ctx, `[...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('notes.txt'))`, time.Minute); err != nil {
 		t.Fatalf("Quick Open does not find notes.txt: %v", err)
 	}
-	keys(t, ctx, kb.Enter)
-	if err := waitJS(ctx, `!!document.querySelector('.editor-instance .monaco-editor textarea') && document.activeElement === document.querySelector('.editor-instance .monaco-editor textarea')`, time.Minute); err != nil {
+	browsertest.Keys(t, ctx, kb.Enter)
+	if err := browsertest.WaitJS(ctx, `!!document.querySelector('.editor-instance .monaco-editor textarea') && document.activeElement === document.querySelector('.editor-instance .monaco-editor textarea')`, time.Minute); err != nil {
 		t.Fatalf("notes.txt is not open in a focused editor: %v", err)
 	}
-	keys(t, ctx, "typed by the test ")
+	browsertest.Keys(t, ctx, "typed by the test ")
 	api.waitFor(t, "an input report after typing in an editor", 2*time.Minute, reportAfter("input", mark))
 	waitReason(t, logs, mark, "selection", "edit")
 
 	// a terminal, and typing in it: an input report
 	time.Sleep(6 * time.Second) // past the report spacing
-	keys(t, ctx, kb.F1)
-	if err := waitJS(ctx, `!!document.querySelector('.quick-input-widget input') && document.activeElement === document.querySelector('.quick-input-widget input')`, time.Minute); err != nil {
+	browsertest.Keys(t, ctx, kb.F1)
+	if err := browsertest.WaitJS(ctx, `!!document.querySelector('.quick-input-widget input') && document.activeElement === document.querySelector('.quick-input-widget input')`, time.Minute); err != nil {
 		t.Fatalf("no command palette: %v", err)
 	}
-	keys(t, ctx, "Terminal: Create New Terminal")
-	if err := waitJS(ctx, `[...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('Create New Terminal'))`, time.Minute); err != nil {
+	browsertest.Keys(t, ctx, "Terminal: Create New Terminal")
+	if err := browsertest.WaitJS(ctx, `[...document.querySelectorAll('.quick-input-list .monaco-list-row')].some(r => r.textContent.includes('Create New Terminal'))`, time.Minute); err != nil {
 		t.Fatalf("the palette does not offer a new terminal: %v", err)
 	}
-	keys(t, ctx, kb.Enter)
-	if err := waitJS(ctx, `!!document.activeElement && !!document.activeElement.closest('.terminal-wrapper, .xterm')`, time.Minute); err != nil {
+	browsertest.Keys(t, ctx, kb.Enter)
+	if err := browsertest.WaitJS(ctx, `!!document.activeElement && !!document.activeElement.closest('.terminal-wrapper, .xterm')`, time.Minute); err != nil {
 		t.Fatalf("no focused terminal: %v", err)
 	}
 	// opening the terminal was use too: let that report go first
 	time.Sleep(12 * time.Second)
 	mark = time.Now()
 	typed := filepath.Join(folder, "typed-in-the-terminal")
-	keys(t, ctx, "touch "+typed, kb.Enter)
+	browsertest.Keys(t, ctx, "touch "+typed, kb.Enter)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		if _, err := os.Stat(typed); err == nil {
 			break
@@ -131,7 +127,7 @@ func TestIDEExtensionReportsUse(t *testing.T) {
 
 	// the cap is 50 s away by the server's clock: the notice, and Stay reports stay
 	api.setSleepIn(50 * time.Second)
-	if err := waitJS(ctx, `[...document.querySelectorAll('.notifications-toasts .notification-list-item')].some(n => n.textContent.includes('going to sleep'))`, 2*time.Minute); err != nil {
+	if err := browsertest.WaitJS(ctx, `[...document.querySelectorAll('.notifications-toasts .notification-list-item')].some(n => n.textContent.includes('going to sleep'))`, 2*time.Minute); err != nil {
 		t.Fatalf("no going-to-sleep notice: %v", err)
 	}
 	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('.notifications-toasts .notification-list-item')].find(n => n.textContent.includes('going to sleep')).textContent`))
