@@ -1,8 +1,14 @@
 package events
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"time"
+
+	"google.golang.org/api/iterator"
 
 	"golang.org/x/sync/errgroup"
 
@@ -78,10 +84,21 @@ func sleptBy(e EventRecord) session.SleepReason {
 // zero or in the future). Time before a session's first event is unknown and not counted.
 //
 // It reads, by index, the records of the sessions alive at or after From (those deleted
-// before it are not read), and of each the events within the window and the last one before
-// it (the state at From). The records of sessions created after To are read and left out:
-// selecting on created_at as well would need a composite index on two ranges.
+// before it are not read), then every event within the window in one collection-group query
+// (see windowEvents), and takes the state at From from what the write path kept (see
+// timelines): a handful of queries whatever the number of sessions. Only a session whose
+// records do not tell its state at From (written before those fields were kept, events out of
+// order near From, no event within the window but some after it) is read as before, its events
+// within the window and the last one before it, on its own. The records of sessions created
+// after To are read and left out: selecting on created_at as well would need a composite index
+// on two ranges.
 func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
+	return r.usage(ctx, q, false)
+}
+
+// usage is Usage; bySession reads every session's events on its own, as Usage did before the
+// collection-group query (the tests compare the two).
+func (r *Recorder) usage(ctx context.Context, q UsageQuery, bySession bool) (*UsageReport, error) {
 	now := r.opts.Now().UTC()
 	if err := q.Check(now); err != nil {
 		return nil, err
@@ -102,28 +119,20 @@ func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error
 		return nil, err
 	}
 
-	timelines := make([]Timeline, len(recs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(usageReaders)
-	for i := range recs {
-		d := &recs[i]
-		g.Go(func() error {
-			evs, err := r.eventsIn(gctx, d.ID, from, to)
-			if err != nil {
-				return err
-			}
-			tl := Timeline{SessionID: d.ID, UserID: d.UserID, CreatedAt: d.CreatedAt.UTC()}
-			if d.ActiveUntil.Before(farFuture) {
-				tl.DeletedAt = d.ActiveUntil.UTC()
-			}
-			for _, e := range evs {
-				tl.Points = append(tl.Points, Point{At: e.At, Seq: e.Seq, State: e.To, Storage: e.Storage, SleptBy: sleptBy(e)})
-			}
-			timelines[i] = tl
-			return nil
-		})
+	var timelines []Timeline
+	if bySession {
+		all := make([]int, len(recs))
+		for i := range all {
+			all[i] = i
+		}
+		timelines = make([]Timeline, len(recs))
+		err = r.readTimelines(ctx, recs, all, timelines, from, to)
+	} else {
+		var alone int
+		timelines, alone, err = r.timelines(ctx, recs, q.UserID, from, to)
+		r.log.DebugContext(ctx, "usage report read", "sessions", len(recs), "read_alone", alone)
 	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 
@@ -138,4 +147,169 @@ func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error
 		rep.PendingEvents = -1
 	}
 	return rep, nil
+}
+
+// timelineOf is session d's timeline without its points.
+func timelineOf(d *recordDoc) Timeline {
+	tl := Timeline{SessionID: d.ID, UserID: d.UserID, CreatedAt: d.CreatedAt.UTC()}
+	if d.ActiveUntil.Before(farFuture) {
+		tl.DeletedAt = d.ActiveUntil.UTC()
+	}
+	return tl
+}
+
+// pointOf is event e's point.
+func pointOf(e EventRecord) Point {
+	return Point{At: e.At, Seq: e.Seq, State: e.To, Storage: e.Storage, SleptBy: sleptBy(e)}
+}
+
+// readTimelines reads the timelines of recs[i] for each i of which, each session on its own
+// (its events within the window and the last one before it, two queries), usageReaders at once,
+// into timelines[i].
+func (r *Recorder) readTimelines(ctx context.Context, recs []recordDoc, which []int, timelines []Timeline, from, to time.Time) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(usageReaders)
+	for _, i := range which {
+		d := &recs[i]
+		g.Go(func() error {
+			evs, err := r.eventsIn(gctx, d.ID, from, to)
+			if err != nil {
+				return err
+			}
+			tl := timelineOf(d)
+			for _, e := range evs {
+				tl.Points = append(tl.Points, pointOf(e))
+			}
+			timelines[i] = tl
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// timelines returns the timelines of recs within [from, to) (recs selected by userID when it is
+// not ""), and how many sessions were read on their own. It reads the window's events in one
+// query and takes each session's state at from from its records (startPoint); a session whose
+// records do not tell it is read on its own (readTimelines).
+func (r *Recorder) timelines(ctx context.Context, recs []recordDoc, userID string, from, to time.Time) ([]Timeline, int, error) {
+	inWindow, err := r.windowEvents(ctx, userID, from, to)
+	if err != nil {
+		return nil, 0, err
+	}
+	timelines := make([]Timeline, len(recs))
+	var alone []int
+	for i := range recs {
+		d := &recs[i]
+		evs := inWindow[d.ID]
+		start, ok := startPoint(d, evs, userID != "", from)
+		if !ok {
+			alone = append(alone, i)
+			continue
+		}
+		tl := timelineOf(d)
+		if start != nil {
+			tl.Points = append(tl.Points, *start)
+		}
+		for j := range evs {
+			tl.Points = append(tl.Points, pointOf(evs[j].toEvent()))
+		}
+		timelines[i] = tl
+	}
+	if err := r.readTimelines(ctx, recs, alone, timelines, from, to); err != nil {
+		return nil, 0, err
+	}
+	return timelines, len(alone), nil
+}
+
+// startPoint returns the point that stands, in session d's timeline, for its events before
+// from: what the last of them left (nil when there is none), as reading them would give it (see
+// eventsIn); evs are its events within the window, oldest first, and byUser says they were
+// selected by the record's user id. ok is false when d's records do not tell it:
+//   - no event within the window: the record tells the state it is in since LastEventAt, if
+//     that is before from and the record knows its sleep cause (an event after the window
+//     would be the one to read);
+//   - otherwise the first event within the window tells the record before it (eventDoc.Prev)
+//     if it was written in order when the record knew its sleep cause, unless an event written
+//     out of order later may lie between the two (recordDoc.LateAt), or the event in order
+//     before it is within the window yet was not read;
+//   - by user, only when every event of the session carries the record's user id.
+//
+// An event written out of order before the first event within the window lies before the
+// record's LastEventAt then, so before the event it was written after: never the last one
+// before from.
+func startPoint(d *recordDoc, evs []eventDoc, byUser bool, from time.Time) (start *Point, ok bool) {
+	if byUser && !d.OneUser {
+		return nil, false
+	}
+	if len(evs) == 0 {
+		if !d.SleepKnown || !d.LastEventAt.Before(from) {
+			return nil, false
+		}
+		return &Point{At: d.LastEventAt.UTC(), State: session.State(d.State), Storage: d.Storage,
+			SleptBy: causeAt(d.SleptBy, d.SleptSince, d.LastEventAt)}, true
+	}
+	p := evs[0].Prev
+	switch {
+	case p == nil:
+		return nil, false
+	case !d.LateAt.IsZero() && (p.First || !d.LateAt.Before(p.At)):
+		return nil, false
+	case p.First:
+		return nil, true
+	case !p.At.Before(from):
+		return nil, false
+	}
+	return &Point{At: p.At.UTC(), State: session.State(p.State), Storage: p.Storage, SleptBy: causeAt(p.SleptBy, p.SleptSince, p.At)}, true
+}
+
+// causeAt is the sleep cause the events at time at alone give (Spans starts a timeline's
+// cause at its first point): the one the record kept when an event at that time set it, none
+// when it was kept from earlier. Reading only the events at and after the last time before
+// the window, the report has always counted a sleeping span that an event left asleep (an
+// update) before the window as without a cause; this keeps that result.
+func causeAt(by string, since, at time.Time) session.SleepReason {
+	if !since.Equal(at) {
+		return ""
+	}
+	return session.SleepReason(by)
+}
+
+// windowEvents reads every event within [from, to) of this recorder's sessions (those of
+// userID only, when not ""), by session id, oldest first: one collection-group query on the
+// events' "at" (and "user_id"), served by the collection-group indexes the Firestore module
+// declares (infra/modules/firestore). The query spans every collection named "events" in the
+// database: events under another root collection (another deployment, or a test, sharing the
+// database with its own Options.Collection) are read, billed and dropped, so a database shared
+// by several deployments makes each one's report read all their events in the window.
+func (r *Recorder) windowEvents(ctx context.Context, userID string, from, to time.Time) (map[string][]eventDoc, error) {
+	q := r.fs.CollectionGroup(EventsCollection).Where("at", ">=", from).Where("at", "<", to)
+	if userID != "" {
+		q = q.Where("user_id", "==", userID)
+	}
+	root := r.sessions().Path
+	out := map[string][]eventDoc{}
+	it := q.Documents(ctx)
+	defer it.Stop()
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, session.Unavailable("firestore", fmt.Errorf("reading the events within the usage window: %w", err))
+		}
+		rec := snap.Ref.Parent.Parent
+		if rec == nil || rec.Parent == nil || rec.Parent.Path != root {
+			continue
+		}
+		var d eventDoc
+		if err := snap.DataTo(&d); err != nil {
+			return nil, fmt.Errorf("reading the events within the usage window: decoding %s: %w", snap.Ref.Path, err)
+		}
+		out[rec.ID] = append(out[rec.ID], d)
+	}
+	for _, evs := range out {
+		slices.SortFunc(evs, func(a, b eventDoc) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Seq, b.Seq)) })
+	}
+	return out, nil
 }
