@@ -93,15 +93,17 @@ func sleptBy(e EventRecord) session.SleepReason {
 // after To are read and left out: selecting on created_at as well would need a composite index
 // on two ranges.
 func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
-	return r.usage(ctx, q, false)
+	rep, _, err := r.usage(ctx, q, false)
+	return rep, err
 }
 
-// usage is Usage; bySession reads every session's events on its own, as Usage did before the
-// collection-group query (the tests compare the two).
-func (r *Recorder) usage(ctx context.Context, q UsageQuery, bySession bool) (*UsageReport, error) {
+// usage is Usage, and how many sessions it read on their own; bySession reads every session's
+// events on its own, as Usage did before the collection-group query (the tests compare the
+// two).
+func (r *Recorder) usage(ctx context.Context, q UsageQuery, bySession bool) (*UsageReport, int, error) {
 	now := r.opts.Now().UTC()
 	if err := q.Check(now); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	from, to := q.window(now)
 
@@ -116,11 +118,13 @@ func (r *Recorder) usage(ctx context.Context, q UsageQuery, bySession bool) (*Us
 		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 
 	var timelines []Timeline
+	var alone int
 	if bySession {
+		alone = len(recs)
 		all := make([]int, len(recs))
 		for i := range all {
 			all[i] = i
@@ -128,12 +132,11 @@ func (r *Recorder) usage(ctx context.Context, q UsageQuery, bySession bool) (*Us
 		timelines = make([]Timeline, len(recs))
 		err = r.readTimelines(ctx, recs, all, timelines, from, to)
 	} else {
-		var alone int
 		timelines, alone, err = r.timelines(ctx, recs, q.UserID, from, to)
 		r.log.DebugContext(ctx, "usage report read", "sessions", len(recs), "read_alone", alone)
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 
 	prices := Prices{PerRunningHour: r.opts.PricePerRunningHour, PerGBMonth: r.opts.StoragePricePerGBMonth, Currency: r.opts.Currency}
@@ -146,7 +149,7 @@ func (r *Recorder) usage(ctx context.Context, q UsageQuery, bySession bool) (*Us
 		r.log.WarnContext(ctx, "usage report: reading the event queue", "err", err)
 		rep.PendingEvents = -1
 	}
-	return rep, nil
+	return rep, alone, nil
 }
 
 // timelineOf is session d's timeline without its points.
