@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"golang.org/x/sync/errgroup"
 
@@ -89,7 +91,8 @@ func sleptBy(e EventRecord) session.SleepReason {
 // timelines): a handful of queries whatever the number of sessions. Only a session whose
 // records do not tell its state at From (written before those fields were kept, events out of
 // order near From, no event within the window but some after it) is read as before, its events
-// within the window and the last one before it, on its own. The records of sessions created
+// within the window and the last one before it, on its own; every session is, while Firestore
+// lacks the collection-group index (still building). The records of sessions created
 // after To are read and left out: selecting on created_at as well would need a composite index
 // on two ranges.
 func (r *Recorder) Usage(ctx context.Context, q UsageQuery) (*UsageReport, error) {
@@ -195,16 +198,26 @@ func (r *Recorder) readTimelines(ctx context.Context, recs []recordDoc, which []
 // query and takes each session's state at from from its records (startPoint); a session whose
 // records do not tell it is read on its own (readTimelines).
 func (r *Recorder) timelines(ctx context.Context, recs []recordDoc, userID string, from, to time.Time) ([]Timeline, int, error) {
+	timelines := make([]Timeline, len(recs))
+	var alone []int
 	inWindow, err := r.windowEvents(ctx, userID, from, to)
+	noIndex := errors.Is(err, errNoIndex)
+	if noIndex {
+		// A deployment whose indexes are still building: the report is slower, not wrong.
+		r.log.WarnContext(ctx, "usage report: reading every session on its own", "err", err)
+		err = nil
+	}
 	if err != nil {
 		return nil, 0, err
 	}
-	timelines := make([]Timeline, len(recs))
-	var alone []int
 	for i := range recs {
 		d := &recs[i]
 		evs := inWindow[d.ID]
-		start, ok := startPoint(d, evs, userID != "", from)
+		var start *Point
+		ok := false
+		if !noIndex {
+			start, ok = startPoint(d, evs, userID != "", from)
+		}
 		if !ok {
 			alone = append(alone, i)
 			continue
@@ -277,6 +290,10 @@ func causeAt(by string, since, at time.Time) session.SleepReason {
 	return session.SleepReason(by)
 }
 
+// errNoIndex says Firestore cannot serve windowEvents' query yet: it lacks (or is still
+// building) the collection-group index.
+var errNoIndex = errors.New("the collection-group index on events is missing or still building")
+
 // windowEvents reads every event within [from, to) of this recorder's sessions (those of
 // userID only, when not ""), by session id, oldest first: one collection-group query on the
 // events' "at" (and "user_id"), served by the collection-group indexes the Firestore module
@@ -297,6 +314,9 @@ func (r *Recorder) windowEvents(ctx context.Context, userID string, from, to tim
 		snap, err := it.Next()
 		if errors.Is(err, iterator.Done) {
 			break
+		}
+		if status.Code(err) == codes.FailedPrecondition {
+			return nil, fmt.Errorf("%w: %w", errNoIndex, err)
 		}
 		if err != nil {
 			return nil, session.Unavailable("firestore", fmt.Errorf("reading the events within the usage window: %w", err))
