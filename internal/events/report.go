@@ -114,6 +114,9 @@ func (r *Recorder) usage(ctx context.Context, q UsageQuery, bySession bool) (*Us
 	if q.UserID != "" {
 		query = query.Where("user_id", "==", q.UserID)
 	}
+	// Only the fields the report reads (timelineOf, startPoint): less to send and decode.
+	query = query.Select("id", "user_id", "created_at", "active_until", "state", "storage", "last_event_at",
+		"slept_by", "slept_since", "sleep_known", "late_at", "one_user")
 	var recs []recordDoc
 	err := each(ctx, query, "selecting sessions for the usage report", func(d *recordDoc) {
 		if d.CreatedAt.IsZero() || d.CreatedAt.Before(to) { // not created after the window
@@ -306,6 +309,7 @@ func (r *Recorder) windowEvents(ctx context.Context, userID string, from, to tim
 	if userID != "" {
 		q = q.Where("user_id", "==", userID)
 	}
+	q = q.Select("at", "seq", "type", "to", "detail", "storage", "prev") // what pointOf and startPoint read
 	root := r.sessions().Path
 	out := map[string][]eventDoc{}
 	it := q.Documents(ctx)
