@@ -295,11 +295,13 @@ func measure(ctx context.Context, e *env, u *usageBench, prefix string, n int, o
 		out = append(out, lists...)
 	}
 	if u != nil {
-		s, err := measureUsage(ctx, e, api, u, o)
-		if err != nil {
-			return nil, err
+		for _, w := range u.windows() {
+			s, err := measureUsage(ctx, e, api, u, w, o)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
 		}
-		out = append(out, s)
 	}
 	return out, nil
 }
