@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"google.golang.org/api/iterator"
@@ -215,11 +214,11 @@ func (r *Recorder) timelines(ctx context.Context, recs []recordDoc, userID strin
 	}
 	for i := range recs {
 		d := &recs[i]
-		evs := inWindow[d.ID]
+		w := inWindow[d.ID] // nil: no event within the window
 		var start *Point
 		ok := false
 		if !noIndex {
-			start, ok = startPoint(d, evs, userID != "", from)
+			start, ok = startPoint(d, w, userID != "", from)
 		}
 		if !ok {
 			alone = append(alone, i)
@@ -229,8 +228,8 @@ func (r *Recorder) timelines(ctx context.Context, recs []recordDoc, userID strin
 		if start != nil {
 			tl.Points = append(tl.Points, *start)
 		}
-		for j := range evs {
-			tl.Points = append(tl.Points, pointOf(evs[j].toEvent()))
+		if w != nil {
+			tl.Points = append(tl.Points, w.points...)
 		}
 		timelines[i] = tl
 	}
@@ -242,7 +241,7 @@ func (r *Recorder) timelines(ctx context.Context, recs []recordDoc, userID strin
 
 // startPoint returns the point that stands, in session d's timeline, for its events before
 // from: what the last of them left (nil when there is none), as reading them would give it (see
-// eventsIn); evs are its events within the window, oldest first, and byUser says they were
+// eventsIn); w holds its events within the window (nil when none), and byUser says they were
 // selected by the record's user id. ok is false when d's records do not tell it:
 //   - no event within the window: the record tells the state it is in since LastEventAt, if
 //     that is before from and the record knows its sleep cause (an event after the window
@@ -256,18 +255,18 @@ func (r *Recorder) timelines(ctx context.Context, recs []recordDoc, userID strin
 // An event written out of order before the first event within the window lies before the
 // record's LastEventAt then, so before the event it was written after: never the last one
 // before from.
-func startPoint(d *recordDoc, evs []eventDoc, byUser bool, from time.Time) (start *Point, ok bool) {
+func startPoint(d *recordDoc, w *windowTimeline, byUser bool, from time.Time) (start *Point, ok bool) {
 	if byUser && !d.OneUser {
 		return nil, false
 	}
-	if len(evs) == 0 {
+	if w == nil {
 		if !d.SleepKnown || !d.LastEventAt.Before(from) {
 			return nil, false
 		}
 		return &Point{At: d.LastEventAt.UTC(), State: session.State(d.State), Storage: d.Storage,
 			SleptBy: causeAt(d.SleptBy, d.SleptSince, d.LastEventAt)}, true
 	}
-	p := evs[0].Prev
+	p := w.firstPrev
 	switch {
 	case p == nil:
 		return nil, false
@@ -297,21 +296,30 @@ func causeAt(by string, since, at time.Time) session.SleepReason {
 // building) the collection-group index.
 var errNoIndex = errors.New("the collection-group index on events is missing or still building")
 
+// windowTimeline is one session's events within the report's window: their points (in the
+// order read; Spans sorts them), and the first one's time, seq and Prev.
+type windowTimeline struct {
+	points    []Point
+	firstAt   time.Time
+	firstSeq  int64
+	firstPrev *prevDoc
+}
+
 // windowEvents reads every event within [from, to) of this recorder's sessions (those of
-// userID only, when not ""), by session id, oldest first: one collection-group query on the
+// userID only, when not ""), by session id, as points (what the report keeps of them): one collection-group query on the
 // events' "at" (and "user_id"), served by the collection-group indexes the Firestore module
 // declares (infra/modules/firestore). The query spans every collection named "events" in the
 // database: events under another root collection (another deployment, or a test, sharing the
 // database with its own Options.Collection) are read, billed and dropped, so a database shared
 // by several deployments makes each one's report read all their events in the window.
-func (r *Recorder) windowEvents(ctx context.Context, userID string, from, to time.Time) (map[string][]eventDoc, error) {
+func (r *Recorder) windowEvents(ctx context.Context, userID string, from, to time.Time) (map[string]*windowTimeline, error) {
 	q := r.fs.CollectionGroup(EventsCollection).Where("at", ">=", from).Where("at", "<", to)
 	if userID != "" {
 		q = q.Where("user_id", "==", userID)
 	}
 	q = q.Select("at", "seq", "type", "to", "detail", "storage", "prev") // what pointOf and startPoint read
 	root := r.sessions().Path
-	out := map[string][]eventDoc{}
+	out := map[string]*windowTimeline{}
 	it := q.Documents(ctx)
 	defer it.Stop()
 	for {
@@ -333,10 +341,16 @@ func (r *Recorder) windowEvents(ctx context.Context, userID string, from, to tim
 		if err := snap.DataTo(&d); err != nil {
 			return nil, fmt.Errorf("reading the events within the usage window: decoding %s: %w", snap.Ref.Path, err)
 		}
-		out[rec.ID] = append(out[rec.ID], d)
-	}
-	for _, evs := range out {
-		slices.SortFunc(evs, func(a, b eventDoc) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Seq, b.Seq)) })
+		w := out[rec.ID]
+		if w == nil {
+			w = &windowTimeline{}
+			out[rec.ID] = w
+		}
+		e := d.toEvent()
+		if len(w.points) == 0 || cmp.Or(e.At.Compare(w.firstAt), cmp.Compare(e.Seq, w.firstSeq)) < 0 {
+			w.firstAt, w.firstSeq, w.firstPrev = e.At, e.Seq, d.Prev
+		}
+		w.points = append(w.points, pointOf(e))
 	}
 	return out, nil
 }
