@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
@@ -87,7 +86,7 @@ func sleptBy(e EventRecord) session.SleepReason {
 // It reads, by index, the records of the sessions alive at or after From (those deleted
 // before it are not read), then every event within the window in one collection-group query
 // (see windowEvents), and takes the state at From from what the write path kept (see
-// timelines): a handful of queries whatever the number of sessions. Only a session whose
+// timelines): two queries whatever the number of sessions. Only a session whose
 // records do not tell its state at From (written before those fields were kept, events out of
 // order near From, no event within the window but some after it) is read as before, its events
 // within the window and the last one before it, on its own; every session is, while Firestore
@@ -306,9 +305,9 @@ type windowTimeline struct {
 }
 
 // windowEvents reads every event within [from, to) of this recorder's sessions (those of
-// userID only, when not ""), by session id, as points (what the report keeps of them): one collection-group query on the
-// events' "at" (and "user_id"), served by the collection-group indexes the Firestore module
-// declares (infra/modules/firestore). The query spans every collection named "events" in the
+// userID only, when not ""), by session id, as points (what the report keeps of them): one
+// collection-group query on the events' "at" (and "user_id"), served by the collection-group
+// indexes the Firestore module declares (infra/modules/firestore). The query spans every collection named "events" in the
 // database: events under another root collection (another deployment, or a test, sharing the
 // database with its own Options.Collection) are read, billed and dropped, so a database shared
 // by several deployments makes each one's report read all their events in the window.
