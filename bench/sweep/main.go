@@ -80,22 +80,24 @@
 //
 // The usage report, measured 2026-12-03 (issue 16's usage work): before = b3cd235, now = the
 // branch (with the from-36h row, which before lacks); `-ops usage -sizes 1000 -runs 2
-// -usage-reads 2`, before and now run alternately twice at 1,000, the range of the two bests
-// after each figure; now at 10,000 in one invocation (`-sizes 1000,10000`). 2 shared CPUs under
-// a load average of 13–17 (other jobs): the spread is wide, the first request on a fresh
-// emulator the slowest. Firestore queries per report: before 1 + 2 per session, now 2.
+// -usage-reads 2`, before and now run alternately twice at 1,000 (the range of the two bests
+// after each figure), then now at 10,000 (`-sizes 10000`). 2 shared CPUs under a load average
+// of 3–8 (other jobs). Firestore queries per report: before 1 + 2 per session, now 2.
 //
 //	                              before (b3cd235)                 now
-//	usage, 1,000 sessions         p50 5.2 s (5.2–6.0), p99 7.4 s   p50 0.63 s (0.63–0.63), p99 1.2 s
-//	  (3-day window)              CPU 0.68–0.72 s                  CPU 0.13–0.14 s
-//	usage, 1,000 (from 36h ago)   -                                p50 106 ms, p99 168 ms, CPU 47 ms
-//	usage, 10,000 sessions        > 23 min, not done (above)       p50 4.8 s, p99 5.0 s, CPU 0.98 s
+//	usage, 1,000 sessions         p50 3.2 s (3.2–4.1)              p50 262 ms (262–306)
+//	  (3-day window)              p99 3.5 s (3.5–4.9)              p99 275 ms (275–338)
+//	                              CPU 0.60–0.74 s                  CPU 119–131 ms
+//	usage, 1,000 (from 36h ago)   -                                p50 147 ms, p99 157 ms, CPU 62 ms
+//	usage, 10,000 sessions        > 23 min, not done (above)       p50 2.0 s, p99 2.2 s, CPU 1.24 s
 //	  (3-day window)
-//	usage, 10,000 (from 36h ago)  -                                p50 3.0 s, p99 5.0 s, CPU 0.54 s
+//	usage, 10,000 (from 36h ago)  -                                p50 1.04 s, p99 1.30 s, CPU 0.63 s
 //
-// Most of the wall time now is the emulator's (a collection-group query over 25,000 events
-// and the records' query over 10,000); the CPU is the Firestore client's decoding, about
-// 30 µs a document since the queries select only the fields the report reads.
+// Under a load average of 13–17 the same runs gave, at 1,000, before p50 5.2 s and now 0.63 s,
+// and at 10,000 now p50 4.8 s (3-day) and 3.0 s (from 36h). Most of the wall time now is the
+// emulator's (a collection-group query over 25,000 events, the records' query over 10,000); the
+// CPU is this process's: the Firestore client decoding (the queries select only the fields the
+// report reads), the report, and its JSON written and read.
 //
 // The lists got cheaper: session JSON is written without reflection since 23bff0d, which
 // halves a page's CPU. The sweep does the same work with the same round trips; its new steps
