@@ -28,8 +28,11 @@
 // The usage report: a Firestore emulator (testenv.StartFirestore) holding every session's
 // durable record and events, written through events.Recorder.Record (the real write path, one
 // transaction per event, -fs-writers at once): created and ready two days ago, and every other
-// session slept a day ago. GET /usage?from= covers those three days, so its report holds
-// every session; it is asked -usage-reads times, one at a time.
+// session slept a day ago. Two rows, each report holding every session, asked -usage-reads
+// times, one at a time: GET /usage?from= three days ago covers every session from its
+// creation; from 36 hours ago starts between "ready" and "slept", so each session's state at
+// from is what its records tell (the "slept" event's, for the half that slept within the
+// window; the record's, for the half with no event since).
 //
 // Columns: wall is the best of -runs runs (the whole measurement: one sweep, the whole walk,
 // all the requests of a row), spread how much the worst run took longer; p50/p99 are per
@@ -42,10 +45,13 @@
 //
 //	go run ./bench/sweep [-sizes 10000] [-runs 2] [-idle 100] [-active 10] [-ops sweep,list,usage]
 //
-// The emulator answers the usage report's per-session queries more slowly the more documents
-// it holds (a query costs more than its own results: 1,000 sessions 4.8 s, 2,000 13.8 s), so
-// at 10,000 one report takes many minutes there, and its figure is the emulator's; Firestore
-// serves those queries by index. -ops sweep,list leaves it out; -usage-timeout bounds it.
+// Until issue 16's usage work the report made two queries per session (its last event before
+// the window, its events within it), which the emulator answers more slowly the more documents
+// it holds (1,000 sessions 4.8 s, 2,000 13.8 s, 10,000 not done in 23 minutes); now it makes
+// two whatever the sessions (the sessions alive in the window, then every event within it in
+// one collection-group query), and reads a session on its own only when its records do not
+// tell its state at from (see internal/events). -ops sweep,list leaves it out;
+// -usage-timeout bounds one request.
 //
 // Measured 2026-12-03 (issue 16: "sweep, list and usage at 10,000 sessions stay within their
 // present figures or better"), before = 23bff0d (where issue 16's work started) with this
@@ -72,11 +78,33 @@
 //	  (both at once, each on its own emulator, load average 13–29; the first request of
 //	  each: before was stopped to give now the CPU, now reached -usage-timeout)
 //
+// The usage report, measured 2026-12-03 (issue 16's usage work): before = b3cd235, now = the
+// branch (with the from-36h row, which before lacks); `-ops usage -sizes 1000 -runs 2
+// -usage-reads 2`, before and now run alternately twice at 1,000 (the range of the two bests
+// after each figure), then now at 10,000 (`-sizes 10000`). 2 shared CPUs under a load average
+// of 3–8 (other jobs). Firestore queries per report: before 1 + 2 per session, now 2.
+//
+//	                              before (b3cd235)                 now
+//	usage, 1,000 sessions         p50 3.2 s (3.2–4.1)              p50 262 ms (262–306)
+//	  (3-day window)              p99 3.5 s (3.5–4.9)              p99 275 ms (275–338)
+//	                              CPU 0.60–0.74 s                  CPU 119–131 ms
+//	usage, 1,000 (from 36h ago)   -                                p50 147 ms, p99 157 ms, CPU 62 ms
+//	usage, 10,000 sessions        > 23 min, not done (above)       p50 2.0 s, p99 2.2 s, CPU 1.24 s
+//	  (3-day window)
+//	usage, 10,000 (from 36h ago)  -                                p50 1.04 s, p99 1.30 s, CPU 0.63 s
+//
+// Under a load average of 13–17 the same runs gave, at 1,000, before p50 5.2 s and now 0.63 s,
+// and at 10,000 now p50 4.8 s (3-day) and 3.0 s (from 36h). Most of the wall time now is the
+// emulator's (a collection-group query over 25,000 events, the records' query over 10,000); the
+// CPU is this process's: the Firestore client decoding (the queries select only the fields the
+// report reads), the report, and its JSON written and read.
+//
 // The lists got cheaper: session JSON is written without reflection since 23bff0d, which
 // halves a page's CPU. The sweep does the same work with the same round trips; its new steps
 // (the warm path, the volume pool) run only when configured, and the sweep above has neither,
 // so its faster figures now are the load's noise, not a change. The usage report's code is
-// unchanged (its CPU is the Firestore client's, about 0.6 ms per session for its two queries).
+// unchanged there (its CPU is the Firestore client's, about 0.6 ms per session for its two
+// queries); see the usage table above for what changed since.
 package main
 
 import (
@@ -295,11 +323,13 @@ func measure(ctx context.Context, e *env, u *usageBench, prefix string, n int, o
 		out = append(out, lists...)
 	}
 	if u != nil {
-		s, err := measureUsage(ctx, e, api, u, o)
-		if err != nil {
-			return nil, err
+		for _, w := range u.windows() {
+			s, err := measureUsage(ctx, e, api, u, w, o)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
 		}
-		out = append(out, s)
 	}
 	return out, nil
 }

@@ -19,8 +19,25 @@ import (
 type usageBench struct {
 	rec      *events.Recorder
 	n        int
-	from     time.Time
+	now      time.Time
 	recorded int64
+}
+
+// usageWindow is one GET /usage row: its window starts at from.
+type usageWindow struct {
+	name string
+	from time.Time
+}
+
+// windows are the rows: one window that covers every session from its creation, and one that
+// starts after it (between "ready" and "slept"), where each session's state at from is what
+// its records tell: the first event within the window for the half that slept, the record for
+// the half with no event since.
+func (u *usageBench) windows() []usageWindow {
+	return []usageWindow{
+		{"usage (3-day window)", u.now.Add(-72 * time.Hour).Truncate(time.Hour)},
+		{"usage (from 36h ago)", u.now.Add(-36 * time.Hour).Truncate(time.Hour)},
+	}
 }
 
 // seedUsage writes n sessions' events through events.Recorder.Record into a project of their
@@ -33,7 +50,7 @@ func seedUsage(ctx context.Context, e *env, n int, o options) (*usageBench, erro
 	// The client lives as long as the process: the emulator is stopped with it.
 	rec := events.New(fs, events.Options{Redis: e.rdb, Logger: slog.New(slog.DiscardHandler)})
 	now := time.Now().UTC()
-	u := &usageBench{rec: rec, n: n, from: now.Add(-72 * time.Hour).Truncate(time.Hour)}
+	u := &usageBench{rec: rec, n: n, now: now}
 	var recorded atomic.Int64
 	start := time.Now()
 	err = parallel(n, o.fsWriters, func(i int) error {
@@ -78,11 +95,11 @@ type usageAnswer struct {
 	PendingEvents int `json:"pending_events"`
 }
 
-// measureUsage asks GET /usage over the window that covers every session, o.usageReads times,
+// measureUsage asks GET /usage over window w (which holds every session), o.usageReads times,
 // one at a time.
-func measureUsage(ctx context.Context, e *env, a *apiServer, u *usageBench, o options) (sample, error) {
-	path := "/usage?from=" + url.QueryEscape(u.from.Format(time.RFC3339))
-	s := sample{op: "usage (3-day window)", requests: o.usageReads}
+func measureUsage(ctx context.Context, e *env, a *apiServer, u *usageBench, w usageWindow, o options) (sample, error) {
+	path := "/usage?from=" + url.QueryEscape(w.from.Format(time.RFC3339))
+	s := sample{op: w.name, requests: o.usageReads}
 	e.trips.Reset()
 	cpu, t0 := processCPU(), time.Now()
 	for range o.usageReads {
@@ -92,7 +109,7 @@ func measureUsage(ctx context.Context, e *env, a *apiServer, u *usageBench, o op
 			return s, err
 		}
 		s.lat = append(s.lat, time.Since(t))
-		fmt.Fprintf(os.Stderr, "  GET /usage over %d sessions: %s\n", u.n, time.Since(t).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "  GET %s over %d sessions: %s\n", path, u.n, time.Since(t).Round(time.Millisecond))
 		if len(rep.Sessions) != u.n || rep.PendingEvents != 0 {
 			return s, fmt.Errorf("the usage report holds %d sessions (%d events pending), want %d (0)", len(rep.Sessions), rep.PendingEvents, u.n)
 		}

@@ -8,20 +8,32 @@
 //	                              state, image, storage, cpu, memory, idle timeout, labels,
 //	                              created/updated/last-activity/expiry times, backup location,
 //	                              backup attempt), the last event (type, time, actor), seq (the
-//	                              number of events recorded) and active_until (the time of the
-//	                              deletion, or 9999-12-31 while the session lives)
+//	                              number of events recorded), active_until (the time of the
+//	                              deletion, or 9999-12-31 while the session lives), and for the
+//	                              usage report slept_by/slept_since/sleep_known (the idle
+//	                              sweep's cause of the sleeping span it is in), late_at (the
+//	                              latest event written out of order) and one_user (every event
+//	                              carries the record's user id)
 //	sessions/{id}/events/{eid}    one transition: at, type, from, to, actor, detail, storage,
 //	                              seq (its commit order within the session), queued (true when
-//	                              it was replayed from the Redis queue), recorded_at (server time)
+//	                              it was replayed from the Redis queue), recorded_at (server
+//	                              time), and prev (written in order: the record's state,
+//	                              storage, sleep cause and last event time just before it)
 //
-// Events live in a subcollection of their session because every read of them is per session:
-// the usage report selects sessions first (user_id == U, active_until >= From: one composite
-// index, user_id + active_until) and then reads each one's timeline within its window (the last
-// event before From, then From <= at < To: the automatic single-field index), and reconcile
-// reads one session's record. A top-level events collection
-// would need the state each session was in at From, which is the last event before From — a
-// per-session question either way. The subcollection also lets the record and its event be
-// written in one transaction on neighbouring documents.
+// Events live in a subcollection of their session: the record and its event are written in
+// one transaction on neighbouring documents, and a session's timeline is one query. The usage
+// report selects sessions first (user_id == U, active_until >= From: one composite index,
+// user_id + active_until), then reads every event within its window at once (From <= at < To,
+// and user_id == U: a collection-group query over the "events" subcollections, on the
+// collection-group indexes infra/modules/firestore declares). The state each session was in
+// at From, which was the last event before From (a per-session question), it takes from the
+// prev of the session's first event within the window, or from the record when there is
+// none; only a session those do not tell (records and events written before they were kept,
+// an event out of order near From, no event within the window but some after it) is read on
+// its own as before: its last event before From, then its events within the window. So a
+// report costs two Firestore queries (and two per such session) whatever the number of
+// sessions. Until the collection-group indexes are built (Firestore answers
+// FAILED_PRECONDITION), every session is read on its own.
 //
 // The record and its event are always written together in one transaction, which also makes a
 // write idempotent: an event's id is chosen before the first attempt, and a replay of an event

@@ -163,6 +163,38 @@ type recordDoc struct {
 	// Seq counts the events recorded for the session; each event carries its number.
 	Seq        int64     `firestore:"seq"`
 	RecordedAt time.Time `firestore:"recorded_at,serverTimestamp"`
+
+	// What the usage report reads instead of the session's events before its window (see
+	// prevDoc and Usage). SleptBy is the sweep's cause of the sleeping span the session is
+	// in, SleptSince the time of the event that set it (every event that leaves the session
+	// asleep keeps it; any other sets it, "" unless a "slept" event of the sweep). SleepKnown
+	// says both are known: a record last written before they were kept, or asleep since then,
+	// has it false.
+	SleptBy    string    `firestore:"slept_by"`
+	SleptSince time.Time `firestore:"slept_since"`
+	SleepKnown bool      `firestore:"sleep_known"`
+	// LateAt is the latest time of an event written out of order (before LastEventAt, as a
+	// queued event flushed late): zero when there has been none since the field was kept.
+	LateAt time.Time `firestore:"late_at"`
+	// OneUser says every event of the session carries the record's user id: set when the
+	// record is created, cleared for good by an event with another (or none). The per-user
+	// report reads events by user id only for such sessions.
+	OneUser bool `firestore:"one_user"`
+}
+
+// prevDoc is what an event written in order (not before its record's LastEventAt) stores of
+// the record just before it: the state the session was in, from prevDoc.At, up to the event.
+// The usage report takes it for the state at the start of its window from the first event
+// within the window, instead of reading the last event before the window.
+type prevDoc struct {
+	// First: the event created the record; there was no state before it.
+	First bool `firestore:"first"`
+	// At is the record's LastEventAt: the time of the event in order before this one.
+	At         time.Time `firestore:"at"`
+	State      string    `firestore:"state"`
+	Storage    string    `firestore:"storage"`
+	SleptBy    string    `firestore:"slept_by"`
+	SleptSince time.Time `firestore:"slept_since"`
 }
 
 // eventDoc is one transition: sessions/{id}/events/{eid}.
@@ -181,6 +213,9 @@ type eventDoc struct {
 	Queued    bool      `firestore:"queued"`
 	// RecordedAt is when Firestore took it (later than At for a queued event).
 	RecordedAt time.Time `firestore:"recorded_at,serverTimestamp"`
+	// Prev is the record before the event, for an event written in order whose record knew
+	// it (see prevDoc); absent on an event written out of order or before it was kept.
+	Prev *prevDoc `firestore:"prev,omitempty"`
 }
 
 // pendingEvent is an event on its way to Firestore, with the id chosen for it before the
@@ -339,7 +374,8 @@ func (r *Recorder) write(ctx context.Context, p *pendingEvent) error {
 			}
 		}
 		next := rec
-		if !exists || !ev.At.Before(rec.LastEventAt) {
+		inOrder := !exists || !ev.At.Before(rec.LastEventAt)
+		if inOrder {
 			next = applyEvent(rec, exists, &ev)
 		}
 		next.Seq = rec.Seq + 1
@@ -352,6 +388,7 @@ func (r *Recorder) write(ctx context.Context, p *pendingEvent) error {
 			From: string(ev.From), To: string(ev.To), Actor: ev.Actor, At: ev.At,
 			Detail: ev.Detail, Storage: storage, Seq: next.Seq, Queued: !p.QueuedAt.IsZero(),
 		}
+		keepForReport(rec, exists, inOrder, &next, &doc)
 		if err := tx.Set(evRef, doc); err != nil {
 			return err
 		}
@@ -361,6 +398,36 @@ func (r *Recorder) write(ctx context.Context, p *pendingEvent) error {
 		return fmt.Errorf("firestore: writing %s event of session %s: %w", ev.Type, ev.SessionID, err)
 	}
 	return nil
+}
+
+// keepForReport fills in what the usage report reads instead of the events before its window:
+// the record's sleep cause, late events and users (next, the record after the event; rec,
+// the one before), and the record before an event written in order (doc.Prev).
+func keepForReport(rec recordDoc, exists, inOrder bool, next *recordDoc, doc *eventDoc) {
+	// applyEvent builds the record afresh from a snapshot: carry the fields over.
+	next.SleptBy, next.SleptSince, next.SleepKnown, next.LateAt = rec.SleptBy, rec.SleptSince, rec.SleepKnown, rec.LateAt
+	next.OneUser = (!exists || rec.OneUser) && doc.UserID == next.UserID && (!exists || rec.UserID == next.UserID)
+	if !inOrder {
+		if doc.At.After(next.LateAt) {
+			next.LateAt = doc.At
+		}
+		return
+	}
+	switch {
+	case !exists:
+		doc.Prev = &prevDoc{First: true}
+	case rec.SleepKnown || session.State(rec.State) != session.StateSleeping:
+		// Not asleep, the cause does not count; asleep, it is known.
+		doc.Prev = &prevDoc{At: rec.LastEventAt, State: rec.State, Storage: rec.Storage, SleptBy: rec.SleptBy, SleptSince: rec.SleptSince}
+	}
+	e := EventRecord{Type: doc.Type, Detail: doc.Detail}
+	switch {
+	case session.State(doc.To) != session.StateSleeping:
+		next.SleptBy, next.SleptSince, next.SleepKnown = "", doc.At, true
+	case sleptBy(e) != "" || !exists || session.State(rec.State) != session.StateSleeping:
+		next.SleptBy, next.SleptSince, next.SleepKnown = string(sleptBy(e)), doc.At, true
+	}
+	// Otherwise the session stays asleep: the cause is kept (known or not).
 }
 
 // applyEvent returns the record after ev: the session's snapshot when the event carries one,
