@@ -22,11 +22,13 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
-// The samples of one level, per phase (create, wake): raw is start → pod Ready; hyperbola's
+// The samples of one level, per phase (create, wake): raw is start → pod Ready and raw call
+// start → its applies (or scale patch) returned; hyperbola's
 // total is start → Get reports running, call is start → Create or Wake returned, pod is
 // start → pod Ready and gap is pod Ready → Get reports running.
 const (
 	rawSample = "raw"
+	rawCall   = "raw call"
 	hbTotal   = "hyperbola"
 	hbCall    = "hyperbola call"
 	hbPod     = "hyperbola pod"
@@ -132,6 +134,7 @@ func (b *bench) rawLevel(ctx context.Context, r *raw, c, n int, s *samples) erro
 		if err := r.create(ctx, ws); err != nil {
 			return err
 		}
+		s.add("create", rawCall, time.Since(start))
 		return b.stampReady(ctx, s, "create", ws.ID, start)
 	})
 	if err != nil {
@@ -151,6 +154,7 @@ func (b *bench) rawLevel(ctx context.Context, r *raw, c, n int, s *samples) erro
 		if err := r.scale(ctx, ids[i], 1); err != nil {
 			return err
 		}
+		s.add("wake", rawCall, time.Since(start))
 		return b.stampReady(ctx, s, "wake", ids[i], start)
 	})
 }
