@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"golang.org/x/sync/errgroup"
 	"log/slog"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,11 +25,13 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
-// The samples of one level, per phase (create, wake): raw is start → pod Ready; hyperbola's
+// The samples of one level, per phase (create, wake): raw is start → pod Ready and raw call
+// start → its applies (or scale patch) returned; hyperbola's
 // total is start → Get reports running, call is start → Create or Wake returned, pod is
 // start → pod Ready and gap is pod Ready → Get reports running.
 const (
 	rawSample = "raw"
+	rawCall   = "raw call"
 	hbTotal   = "hyperbola"
 	hbCall    = "hyperbola call"
 	hbPod     = "hyperbola pod"
@@ -48,19 +53,46 @@ func (s *samples) get(phase, kind string) []time.Duration { return s.d[phase+" "
 
 // bench holds what every level shares.
 type bench struct {
-	env  *testenv.Env
-	pods *podWatch
-	poll time.Duration // how often a waiter asks the core once the pod is Ready
-	wait time.Duration // how long one session may take to become Ready (or its pod to go)
+	only  string // "raw" or "hyperbola": that mode alone; "" both
+	turns bool   // the modes take turns (raw, hyperbola, hyperbola, raw) instead of side by side
+	env   *testenv.Env
+	pods  *podWatch
+	poll  time.Duration // how often a waiter asks the core once the pod is Ready
+	wait  time.Duration // how long one session may take to become Ready (or its pod to go)
 }
 
-// level runs one concurrency level: n = max(c, 20) workspaces by each mode, each in its own
-// fresh namespace, on c workers per mode. Both modes run side by side, so both meet the same
-// cluster; both namespaces are deleted before the next level, so a level starts on a quiet
-// cluster.
+// level runs one concurrency level: n = max(c, 20) workspaces by each mode, on c workers per
+// mode, in passes (see pass). By default both modes run side by side in one pass, so both meet
+// the same cluster; with -turns they take turns, raw, Hyperbola, Hyperbola, raw, each pass alone
+// on a quiet cluster, so neither queues behind the other's burst and the order evens out.
 func (b *bench) level(ctx context.Context, c int) (*samples, error) {
 	n := max(c, 20)
 	s := &samples{d: map[string][]time.Duration{}}
+	passes := [][]string{{modeRaw, modeHyperbola}}
+	switch {
+	case b.only != "":
+		passes = [][]string{{b.only}}
+	case b.turns:
+		passes = [][]string{{modeRaw}, {modeHyperbola}, {modeHyperbola}, {modeRaw}}
+	}
+	for _, modes := range passes {
+		if err := b.pass(ctx, c, n, s, modes); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// The modes.
+const (
+	modeRaw       = "raw"
+	modeHyperbola = "hyperbola"
+)
+
+// pass runs n workspaces by each of modes at once, each mode in its own fresh namespace, on c
+// workers per mode; both namespaces are deleted before it returns, so the next pass starts on
+// a quiet cluster.
+func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) error {
 	rawNS, hbNS := testenv.UniqueName("bench-raw"), testenv.UniqueName("bench")
 	defer func() {
 		for _, ns := range []string{rawNS, hbNS} {
@@ -71,46 +103,50 @@ func (b *bench) level(ctx context.Context, c int) (*samples, error) {
 	}()
 	rawCfg, err := namespaceConfig(rawNS)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	hbCfg, err := namespaceConfig(hbNS)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, ns := range []string{rawNS, hbNS} {
 		if err := b.env.Kube.CreateNamespace(ctx, ns); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := b.env.Kube.CreateBackupPVC(ctx, hbNS, "hyperbola-backups"); err != nil {
-		return nil, err
+		return err
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: b.env.Redis.Addr, PoolSize: 200})
 	defer rdb.Close()
 	st, err := stack.New(ctx, hbCfg, stack.Parts{Redis: rdb, RESTConfig: b.env.Kube.Config}) // the deployed budgets (kube.NewClients), not the test client's
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Close()
 	ko, err := stack.KubeOptions(rawCfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r := &raw{cs: b.env.Kube.Client, opts: ko, defaults: st.Service.Options()}
-	// Both modes run at once, each at concurrency c: run one after the other, the second
-	// inherits the controller manager's backlog of the first (measured: whichever ran second
-	// was 1.5-2x slower to pod Ready at c=10), and the ratio would measure the order.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return b.rawLevel(gctx, r, c, n, s) })
-	g.Go(func() error { return b.hyperbolaLevel(gctx, st.Service, c, n, s) })
-	if err := g.Wait(); err != nil {
-		return nil, err
+	if slices.Contains(modes, modeRaw) {
+		g.Go(func() error { return b.rawLevel(gctx, r, c, n, s) })
 	}
-	return s, nil
+	if slices.Contains(modes, modeHyperbola) {
+		g.Go(func() error { return b.hyperbolaLevel(gctx, st.Service, c, n, s) })
+	}
+	return g.Wait()
 }
 
+// namespaceConfig is the deployment's configuration in namespace ns: the defaults, with the
+// client budgets (HYPERBOLA_KUBE_*) and the readiness interval taken from the environment, so
+// a run can try other ones.
 func namespaceConfig(ns string) (*config.Config, error) {
 	return config.FromLookup(func(k string) (string, bool) {
+		if strings.HasPrefix(k, "HYPERBOLA_KUBE_") || k == "HYPERBOLA_READINESS_INTERVAL" {
+			return os.LookupEnv(k)
+		}
 		v, ok := map[string]string{"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": ns + ":"}[k]
 		return v, ok
 	})
@@ -132,6 +168,7 @@ func (b *bench) rawLevel(ctx context.Context, r *raw, c, n int, s *samples) erro
 		if err := r.create(ctx, ws); err != nil {
 			return err
 		}
+		s.add("create", rawCall, time.Since(start))
 		return b.stampReady(ctx, s, "create", ws.ID, start)
 	})
 	if err != nil {
@@ -151,6 +188,7 @@ func (b *bench) rawLevel(ctx context.Context, r *raw, c, n int, s *samples) erro
 		if err := r.scale(ctx, ids[i], 1); err != nil {
 			return err
 		}
+		s.add("wake", rawCall, time.Since(start))
 		return b.stampReady(ctx, s, "wake", ids[i], start)
 	})
 }

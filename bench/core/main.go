@@ -1,6 +1,6 @@
 // Command core measures the session core against the raw Kubernetes floor, in one run on one
 // local cluster (a real control plane with kwok's fake nodes) and a redis-server. At each
-// concurrency level it makes the same workspaces twice, in two fresh namespaces:
+// concurrency level it makes the same workspaces twice, each mode in a fresh namespace:
 //
 //   - raw: the six objects the control plane applies, built by internal/kube's builders and
 //     server-side applied in parallel by hand; wake is a patch of the Deployment's scale
@@ -9,9 +9,15 @@
 //
 // One pod watch stamps every pod's Ready for both modes. The table prints, per level and
 // phase, both modes' p50 and p99, their ratios (hyperbola/raw; the goal is ≤ 1.2×), and where
-// Hyperbola's time goes: its call returning, its pod Ready, and pod Ready → reported running.
+// Hyperbola's time goes: its call returning, its pod Ready, and pod Ready → reported running;
+// and raw's call, to tell Hyperbola's own time in its call from the API server's.
 //
-//	go run ./bench/core [-n 1,10,100] [-nodes 0] [-poll 10ms] [-timeout 30m] [-kcm-qps 400]
+// By default both modes run side by side. -turns runs them in turns (raw, hyperbola,
+// hyperbola, raw), each alone on a quiet cluster; -only runs one mode alone. The client
+// budgets and the readiness interval are the deployment's defaults, or HYPERBOLA_KUBE_* and
+// HYPERBOLA_READINESS_INTERVAL from the environment; BENCH_LOG=info shows the core's own log.
+//
+//	go run ./bench/core [-n 1,10,100] [-turns] [-only raw|hyperbola] [-nodes 0] [-poll 10ms] [-timeout 30m] [-kcm-qps 400]
 package main
 
 import (
@@ -38,6 +44,8 @@ func main() {
 	poll := flag.Duration("poll", 10*time.Millisecond, "how often a waiter asks the core once its pod is Ready")
 	timeout := flag.Duration("timeout", 30*time.Minute, "bound of the whole run")
 	kcmQPS := flag.Int("kcm-qps", 400, "the local controller manager's --kube-api-qps (0: its default, 20)")
+	only := flag.String("only", "", `run one mode alone, "raw" or "hyperbola" (a diagnosis: the ratio needs both)`)
+	turns := flag.Bool("turns", false, "the modes take turns (raw, hyperbola, hyperbola, raw), each alone on a quiet cluster, instead of side by side")
 	flag.Parse()
 	if *kcmQPS > 0 {
 		// At its default 20 requests/s the controller manager, which makes the ReplicaSets and
@@ -52,14 +60,21 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := run(ctx, os.Stdout, *levels, *nodes, *poll); err != nil {
+	if err := run(ctx, os.Stdout, *levels, *nodes, *poll, *only, *turns); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/core:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration) error {
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration, only string, turns bool) error {
+	if only != "" && only != modeRaw && only != modeHyperbola {
+		return fmt.Errorf(`-only %q: "raw", "hyperbola" or empty`, only)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("BENCH_LOG") == "info" {
+		level = slog.LevelInfo // the core's own lines: "session created" with its took
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	var levels []int
 	pods := 0
 	for _, l := range strings.Split(levelList, ",") {
@@ -84,9 +99,9 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 	if err != nil {
 		return err
 	}
-	b := &bench{env: env, pods: w, poll: poll, wait: 5 * time.Minute}
+	b := &bench{only: only, turns: turns, env: env, pods: w, poll: poll, wait: 5 * time.Minute}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "concurrency\tphase\tsessions\traw p50\traw p99\thyperbola p50\thyperbola p99\t×p50\t×p99\tcall p50\tpod Ready p50\tReady→running p50\t")
+	fmt.Fprintln(tw, "concurrency\tphase\tsessions\traw p50\traw p99\thyperbola p50\thyperbola p99\t×p50\t×p99\traw call p50\tcall p50\tpod Ready p50\tReady→running p50\t")
 	for _, c := range levels {
 		fmt.Fprintf(os.Stderr, "  concurrency %d...\n", c)
 		s, err := b.level(ctx, c)
@@ -95,9 +110,9 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 		}
 		for _, phase := range []string{"create", "wake"} {
 			r, h := s.get(phase, rawSample), s.get(phase, hbTotal)
-			fmt.Fprintf(tw, "%d\t%s→Ready\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c, phase, len(h),
+			fmt.Fprintf(tw, "%d\t%s→Ready\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c, phase, len(h),
 				pct(r, 50), pct(r, 99), pct(h, 50), pct(h, 99), ratio(h, r, 50), ratio(h, r, 99),
-				pct(s.get(phase, hbCall), 50), pct(s.get(phase, hbPod), 50), fine(s.get(phase, hbGap), 50))
+				pct(s.get(phase, rawCall), 50), pct(s.get(phase, hbCall), 50), pct(s.get(phase, hbPod), 50), fine(s.get(phase, hbGap), 50))
 		}
 	}
 	return tw.Flush()

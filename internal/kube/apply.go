@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -15,22 +14,15 @@ import (
 
 // Apply creates or updates the workspace's six objects at once. The PVC, Deployment, Service,
 // route (Route's: the Ingress, or in gateway mode the HTTPRoute, GKE's policies on a GKE
-// Gateway, and an Ingress kept only while Options.KeepIngress) and NetworkPolicy are
-// server-side applied (field manager "hyperbola", forced). The
-// Secret is created only when missing (with ws.Password; an existing password is never
-// replaced), then its labels and annotations are applied. Everything is built before the
-// first API call, so bad input changes nothing.
+// Gateway, and an Ingress kept only while Options.KeepIngress), NetworkPolicy and Secret are
+// server-side applied (field manager "hyperbola", forced), one request each; an existing
+// Secret keeps its password (applySecret). Everything is built before the first API call, so
+// bad input changes nothing.
 func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 	o := c.opts
 	w, err := resolve(ws, o)
 	if err != nil {
 		return err
-	}
-	var sec *corev1.Secret
-	if ws.Password != "" {
-		if sec, err = typed[corev1.Secret](secret(w, o)); err != nil {
-			return err
-		}
 	}
 	n, core, net := w.names, c.cs.CoreV1(), c.cs.NetworkingV1()
 	steps := []func(context.Context) error{
@@ -38,7 +30,7 @@ func (c *Cluster) Apply(ctx context.Context, ws session.Workspace) error {
 		applyStep(c, session.ObjectDeployment, n.Workspace, c.cs.AppsV1().Deployments(o.Namespace).Apply, deployment(w, o)),
 		applyStep(c, session.ObjectService, n.Workspace, core.Services(o.Namespace).Apply, service(w, o)),
 		applyStep(c, session.ObjectNetworkPolicy, n.Workspace, net.NetworkPolicies(o.Namespace).Apply, networkPolicy(w, o)),
-		c.applySecret(sec, secretMetadata(w, o), n.Auth),
+		c.applySecret(w),
 	}
 	steps = append(steps, c.routeSteps(w)...)
 	return parallel(ctx, append(steps, c.gatewaySteps(w)...)...)
@@ -89,28 +81,38 @@ func (c *Cluster) warm(w workspace, apply func(context.Context) error) func(cont
 	}
 }
 
-// applySecret creates the Secret sec unless it exists (nil: it must exist already), then
-// applies its metadata.
-func (c *Cluster) applySecret(sec *corev1.Secret, meta *corev1ac.SecretApplyConfiguration, name string) func(context.Context) error {
-	secrets := c.cs.CoreV1().Secrets(c.opts.Namespace)
-	applyMeta := applyStep(c, session.ObjectSecret, name, secrets.Apply, meta)
+// applySecret applies the whole Secret with the workspace's password, one request. The Secret
+// is immutable, so an existing one with other data (a re-apply of a create that drew a fresh
+// password) is refused as invalid and keeps its password; its labels and annotations are then
+// applied with the data it holds, read first. Without a password (w.Password ""), the Secret
+// must exist already: it is read, and applied back with the data it holds.
+func (c *Cluster) applySecret(w workspace) func(context.Context) error {
+	o, name := c.opts, w.names.Auth
+	secrets := c.cs.CoreV1().Secrets(o.Namespace)
+	apply := func(ctx context.Context, data map[string][]byte) error {
+		_, err := secrets.Apply(ctx, secret(w, o, data), metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+		return err
+	}
 	return func(ctx context.Context) error {
-		if sec != nil {
-			_, err := secrets.Create(ctx, sec, metav1.CreateOptions{FieldManager: FieldManager})
-			if err != nil && !apierrors.IsAlreadyExists(err) {
-				return c.kubeError("create", session.ObjectSecret, name, err)
+		var refused error
+		if w.Password != "" {
+			err := apply(ctx, secretData(w, o))
+			if !apierrors.IsInvalid(err) {
+				return c.kubeError("apply", session.ObjectSecret, name, err)
 			}
-			return applyMeta(ctx)
+			refused = err
 		}
-		// Applying the metadata alone would create a Secret without a password.
-		_, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && refused != nil {
+			return c.kubeError("apply", session.ObjectSecret, name, refused) // refused for another reason than its data
+		}
 		if apierrors.IsNotFound(err) {
 			return &session.Error{Kind: session.KindInvalid, Field: "password",
-				Message: fmt.Sprintf("kube: the Secret %s/%s does not exist: a password is needed to create it", c.opts.Namespace, name), Err: err}
+				Message: fmt.Sprintf("kube: the Secret %s/%s does not exist: a password is needed to create it", o.Namespace, name), Err: err}
 		}
 		if err != nil {
 			return c.kubeError("get", session.ObjectSecret, name, err)
 		}
-		return applyMeta(ctx)
+		return c.kubeError("apply", session.ObjectSecret, name, apply(ctx, cur.Data))
 	}
 }

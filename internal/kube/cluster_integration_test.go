@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -717,5 +718,50 @@ func TestIntegrationReadinessAgreesWithObserve(t *testing.T) {
 	}
 	if r, err := c.Readiness(ctx, ws.ID); err != nil || r.Ready || r.DesiredReplicas != 0 || !r.Has(session.ObjectDeployment) {
 		t.Fatalf("scaled to zero: %+v %v", r, err)
+	}
+}
+
+// A Secret made before Apply sent it whole (created with its data, then its metadata applied
+// apart) keeps its password and loses a removed user label once the whole Secret is applied.
+func TestIntegrationSecretMadeTheOldWay(t *testing.T) {
+	c, cs := newCluster(t)
+	ctx := t.Context()
+	ns := c.Options().Namespace
+	ws := newWorkspace(t)
+	ws.Labels = map[string]string{"team": "web", "course": "cs101"}
+	w, err := resolve(ws, c.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: w.names.Auth, Namespace: ns, Labels: w.selector},
+		Type:       corev1.SecretTypeOpaque, Immutable: new(true),
+		Data: map[string][]byte{PasswordKey: []byte(ws.Password)},
+	}
+	secrets := cs.CoreV1().Secrets(ns)
+	if _, err := secrets.Create(ctx, old, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
+		t.Fatal(err)
+	}
+	meta := corev1ac.Secret(w.names.Auth, ns).WithLabels(w.labels).WithAnnotations(w.annotations)
+	if _, err := secrets.Apply(ctx, meta, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, pw := range []string{"another-password", ""} { // a re-apply with a fresh password, and an update
+		ws.Password = pw
+		ws.Labels = map[string]string{"team": "api"}
+		if err := c.Apply(ctx, ws); err != nil {
+			t.Fatalf("Apply (password %q): %v", pw, err)
+		}
+		sec, err := secrets.Get(ctx, w.names.Auth, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(sec.Data[PasswordKey]); got != w.Password {
+			t.Errorf("password %q, want the Secret's own %q", got, w.Password)
+		}
+		if !maps.Equal(UserLabels(sec.Labels), ws.Labels) {
+			t.Errorf("user labels %v, want %v", UserLabels(sec.Labels), ws.Labels)
+		}
 	}
 }

@@ -33,7 +33,6 @@ func TestBadIDsNeverBecomeNames(t *testing.T) {
 			"Ingress":           func() error { _, err := Ingress(ws, o); return err },
 			"NetworkPolicy":     func() error { _, err := NetworkPolicy(ws, o); return err },
 			"Secret":            func() error { _, err := Secret(ws, o); return err },
-			"SecretMetadata":    func() error { _, err := SecretMetadata(ws, o); return err },
 			"BackupJob":         func() error { _, err := BackupJob(b, o); return err },
 			"RestoreJobName":    func() error { _, err := RestoreJobName(id, 1); return err },
 			"RestoreJob":        func() error { _, err := RestoreJob(r, o); return err },

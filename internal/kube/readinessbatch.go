@@ -195,26 +195,30 @@ func (r *round) answer(id string) (*session.Observed, error) {
 // The errors name no session: they are every caller's, and each may only learn its own.
 func (c *Cluster) readinessRound(ctx context.Context, ids []string) (map[string]*session.Observed, error) {
 	ns := c.opts.Namespace
-	deps := map[string]*appsv1.Deployment{}
+	// The two lists at once: a round's answer waits for one list, not two in a row. Pods are
+	// listed for every id asked; those whose Deployment is not listed are left out below.
 	var listed []appsv1.Deployment
-	if err := roundLists(ctx, c, "Deployments", ids, func(ctx context.Context, sel string, into *[]appsv1.Deployment) error {
-		return listPages(ctx, c, sel, c.rd.AppsV1().Deployments(ns).List, deploymentItems, into)
-	}, &listed); err != nil {
+	var pods []corev1.Pod
+	err := parallel(ctx,
+		func(ctx context.Context) error {
+			return roundLists(ctx, c, "Deployments", ids, func(ctx context.Context, sel string, into *[]appsv1.Deployment) error {
+				return listPages(ctx, c, sel, c.rd.AppsV1().Deployments(ns).List, deploymentItems, into)
+			}, &listed)
+		},
+		func(ctx context.Context) error {
+			return roundLists(ctx, c, "Pods", ids, func(ctx context.Context, sel string, into *[]corev1.Pod) error {
+				return listPages(ctx, c, sel, c.rd.CoreV1().Pods(ns).List, podItems, into)
+			}, &pods)
+		})
+	if err != nil {
 		return nil, err
 	}
+	deps := map[string]*appsv1.Deployment{}
 	for i := range listed {
 		d := &listed[i]
 		id := d.Labels[LabelSession]
 		if n, err := NamesFor(id); err == nil && n.Workspace == d.Name {
 			deps[id] = d
-		}
-	}
-	var pods []corev1.Pod
-	if len(deps) > 0 {
-		if err := roundLists(ctx, c, "Pods", slices.Sorted(maps.Keys(deps)), func(ctx context.Context, sel string, into *[]corev1.Pod) error {
-			return listPages(ctx, c, sel, c.rd.CoreV1().Pods(ns).List, podItems, into)
-		}, &pods); err != nil {
-			return nil, err
 		}
 	}
 	podsOf := map[string][]corev1.Pod{}

@@ -344,13 +344,13 @@ func TestReadinessRoundsErrorReachesEveryCaller(t *testing.T) {
 			t.Errorf("message %q names a session", se.Message)
 		}
 	}
-	if p := len(lists(cs, "pods")); p != 1 {
-		t.Errorf("%d pod lists, want 1 (the failed round lists no pods)", p)
+	if p := len(lists(cs, "pods")); p > 2 {
+		t.Errorf("%d pod lists, want at most 2 (one a round)", p)
 	}
 }
 
-// A round of many sessions lists them a hundred ids a selector, and lists pods only for the
-// sessions that have a Deployment.
+// A round of many sessions lists them a hundred ids a selector, their Deployments and their
+// pods at once (so pods of every id asked, with or without a Deployment).
 func TestReadinessRoundChunks(t *testing.T) {
 	c, cs, _ := roundsCluster(t)
 	ctx := context.Background()
@@ -365,8 +365,8 @@ func TestReadinessRoundChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	deps, pods := lists(cs, "deployments"), lists(cs, "pods")
-	if len(deps) != 3 || len(pods) != 2 {
-		t.Errorf("%d Deployment and %d pod lists, want 3 and 2", len(deps), len(pods))
+	if len(deps) != 3 || len(pods) != 3 {
+		t.Errorf("%d Deployment and %d pod lists, want 3 and 3", len(deps), len(pods))
 	}
 	for _, l := range append(deps, pods...) {
 		if n := strings.Count(l.GetListRestrictions().Labels.String(), ","); n > readinessChunk+3 {

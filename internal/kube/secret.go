@@ -1,17 +1,20 @@
 package kube
 
 import (
+	"maps"
+
 	corev1 "k8s.io/api/core/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-// Secret builds the session's Secret, vs-code-<id>-auth, as it is CREATED (never applied, so
-// that an existing password is never replaced): immutable, type Opaque, key PASSWORD (and,
-// with an activity key, the session's activity credential under activity.SecretKey), and
-// Hyperbola's own labels. Its user labels and annotations are then kept in step by applying
-// SecretMetadata, which owns them alone (so a removed user label is removed).
+// Secret builds the session's Secret, vs-code-<id>-auth, whole, as Apply applies it when it
+// has a password (one request, like the other objects): immutable, type Opaque, key PASSWORD
+// (and, with an activity key, the session's activity credential under activity.SecretKey),
+// the user's labels and Hyperbola's, and the annotations. Being immutable, an existing Secret
+// never takes another password: the API server refuses the change, and Apply keeps the data
+// the Secret holds (see Cluster.applySecret).
 func Secret(ws session.Workspace, o Options) (*corev1ac.SecretApplyConfiguration, error) {
 	w, err := resolve(ws, o)
 	if err != nil {
@@ -20,7 +23,7 @@ func Secret(ws session.Workspace, o Options) (*corev1ac.SecretApplyConfiguration
 	if err := checkPassword(ws.Password); err != nil {
 		return nil, err
 	}
-	return secret(w, o), nil
+	return secret(w, o, secretData(w, o)), nil
 }
 
 func checkPassword(password string) error {
@@ -30,23 +33,21 @@ func checkPassword(password string) error {
 	return nil
 }
 
-func secret(w workspace, o Options) *corev1ac.SecretApplyConfiguration {
-	return corev1ac.Secret(w.names.Auth, o.Namespace).
-		WithLabels(w.selector).
-		WithType(corev1.SecretTypeOpaque).
-		WithImmutable(true).
-		WithData(map[string][]byte{PasswordKey: []byte(w.Password)}).
-		WithData(activityData(w, o))
-}
-
-// SecretMetadata is the part of the session's Secret that is applied at every Apply: its
-// labels and annotations, never its data.
-func SecretMetadata(ws session.Workspace, o Options) (*corev1ac.SecretApplyConfiguration, error) {
-	return build(ws, o, secretMetadata)
-}
-
-func secretMetadata(w workspace, o Options) *corev1ac.SecretApplyConfiguration {
+// secret is the whole Secret with data. Every Apply sends the data (the session's own, or what
+// the Secret holds when Apply has no password), so the field manager keeps owning it: an
+// apply without it would ask the API server to remove it, which an immutable Secret refuses.
+func secret(w workspace, o Options, data map[string][]byte) *corev1ac.SecretApplyConfiguration {
 	return corev1ac.Secret(w.names.Auth, o.Namespace).
 		WithLabels(w.labels).
-		WithAnnotations(w.annotations)
+		WithAnnotations(w.annotations).
+		WithType(corev1.SecretTypeOpaque).
+		WithImmutable(true).
+		WithData(data)
+}
+
+// secretData is a new Secret's data: the password and, with an activity key, the credential.
+func secretData(w workspace, o Options) map[string][]byte {
+	data := map[string][]byte{PasswordKey: []byte(w.Password)}
+	maps.Copy(data, activityData(w, o))
+	return data
 }
