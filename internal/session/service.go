@@ -46,6 +46,11 @@ type Options struct {
 	BackupRetention time.Duration
 	// Limits bound what a caller may ask for (the zero value bounds nothing).
 	Limits Limits
+	// AwaitInterval spaces the reads of one Await (25ms). With readiness rounds
+	// (internal/kube) it is their interval: each read joins the next round, so a waiting
+	// caller costs the cluster no more than one polling at that pace, and learns of a ready
+	// pod within a round.
+	AwaitInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -70,6 +75,7 @@ func (o *Options) defaults() {
 	defD(&o.LockWait, 15*time.Second)
 	defD(&o.TransitionTimeout, o.LockTTL*3/4)
 	defD(&o.RequestTTL, 24*time.Hour)
+	defD(&o.AwaitInterval, 25*time.Millisecond)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -367,6 +373,31 @@ func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
 		return nil, cut(ctx, err)
 	}
 	return sess, nil
+}
+
+// Await is Get that waits while the session is starting (Manager.Await), reading it again at
+// most every AwaitInterval; each read drives its step forward as Get does. The wait is the
+// caller's (a request's) own: nothing runs after it returns.
+func (s *Service) Await(ctx context.Context, id string, wait time.Duration) (*Session, error) {
+	deadline := time.Now().Add(min(wait, MaxAwait))
+	for {
+		asked := time.Now()
+		sess, err := s.Get(ctx, id)
+		if err != nil || !sess.Starting() {
+			return sess, err
+		}
+		next := asked.Add(s.opts.AwaitInterval)
+		if !next.Before(deadline) {
+			return sess, nil
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("waiting for session %s: %w", id, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
 }
 
 // Advance drives session id's pending step forward (the sweep calls it for every pending

@@ -77,6 +77,18 @@ const (
 	PendingRestore Pending = "await-restore" // create with restore_from: the restore Job fills the volume
 )
 
+// MaxAwait bounds one Await (the status route's wait): long enough that a client waiting for
+// a start asks only a few times, well inside the request timeouts of the API's hosts and of
+// the proxies in front of it.
+const MaxAwait = 20 * time.Second
+
+// Starting reports whether the session is on its way to a ready pod: a create, a wake or an
+// update's rollout whose objects are applied or being applied (await-apply, await-ready).
+// These steps end within seconds of the pod, unlike a restore's or a delete's Jobs.
+func (s *Session) Starting() bool {
+	return s.Pending == PendingApply || s.Pending == PendingReady
+}
+
 // Session is one workspace: its record as kept in Redis, and the API's view of it.
 type Session struct {
 	ID           string   `json:"uuid"`
@@ -215,6 +227,10 @@ type ListResult struct {
 type Manager interface {
 	Create(ctx context.Context, req CreateRequest) (*Session, error)
 	Get(ctx context.Context, id string) (*Session, error)
+	// Await is Get that, while the session is starting (Starting), waits until it is not or
+	// until wait (at most MaxAwait) has passed, whichever is first: a client waiting for a
+	// workspace learns that it runs the moment the control plane does, not at its next poll.
+	Await(ctx context.Context, id string, wait time.Duration) (*Session, error)
 	List(ctx context.Context, opts ListOptions) (*ListResult, error)
 	Sleep(ctx context.Context, id string) (*Session, error)
 	Wake(ctx context.Context, id string) (*Session, error)

@@ -134,7 +134,18 @@ func serviceOptions(c *config.Config) session.Options {
 		Limits: session.Limits{MaxCPU: c.MaxCPU, MaxMemory: c.MaxMemory, MaxStorage: c.MaxStorage,
 			ImageAllowlist: c.ImageAllowlist, MaxSessionsPerUser: c.MaxSessionsPerUser,
 			MaxRunningPerUser: c.MaxRunningPerUser, MaxRunning: c.MaxRunning},
+		AwaitInterval: awaitInterval(c.ReadinessInterval),
 	}
+}
+
+// awaitInterval paces a waiting status call at the readiness rounds' interval, so each of its
+// reads joins the next round. With the rounds off, each read is two requests of its own: then
+// every 100ms.
+func awaitInterval(readiness time.Duration) time.Duration {
+	if readiness == config.ReadinessOff {
+		return 100 * time.Millisecond
+	}
+	return readiness // 0: the session core's default, the rounds' too
 }
 
 // retention is HYPERBOLA_BACKUP_RETENTION as the session core takes it: 0 (keep forever) is

@@ -97,6 +97,20 @@ func TestReadinessIntervalAndBudgets(t *testing.T) {
 	}
 }
 
+// A waiting status call reads at the rounds' interval (each read joins the next round); with
+// the rounds off, every 100ms.
+func TestAwaitInterval(t *testing.T) {
+	for env, want := range map[string]time.Duration{"": kube.DefaultReadinessInterval, "10ms": 10 * time.Millisecond, "off": 100 * time.Millisecond} {
+		vars := map[string]string{}
+		if env != "" {
+			vars["HYPERBOLA_READINESS_INTERVAL"] = env
+		}
+		if got := session.NewService(nil, nil, serviceOptions(read(t, vars))).Options().AwaitInterval; got != want {
+			t.Errorf("HYPERBOLA_READINESS_INTERVAL=%q: Await reads every %v, want %v", env, got, want)
+		}
+	}
+}
+
 func TestSweepOptions(t *testing.T) {
 	o := SweepOptions(read(t, nil))
 	if o.ProbeURL != "" || o.ReconcileEvery != 10*time.Minute || o.Domain != "preview.hyperbola.in" {

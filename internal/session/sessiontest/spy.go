@@ -11,7 +11,7 @@ import (
 
 // Call is one call made through a Spy.
 type Call struct {
-	Op    string // "Create", "Get", "Sleep", "SleepIfIdle", "Wake", "Update", "Delete", "Advance", "List", "Touch"
+	Op    string // "Create", "Get", "Await", "Sleep", "SleepIfIdle", "Wake", "Update", "Delete", "Advance", "List", "Touch"
 	ID    string
 	Actor string // session.ActorOf the call's context
 	Err   error
@@ -87,6 +87,11 @@ func (s *Spy) Create(ctx context.Context, req session.CreateRequest) (*session.S
 // Get calls the Service's Get.
 func (s *Spy) Get(ctx context.Context, id string) (*session.Session, error) {
 	return s.one(ctx, "Get", id, func() (*session.Session, error) { return s.Service.Get(ctx, id) })
+}
+
+// Await calls the Service's Await.
+func (s *Spy) Await(ctx context.Context, id string, wait time.Duration) (*session.Session, error) {
+	return s.one(ctx, "Await", id, func() (*session.Session, error) { return s.Service.Await(ctx, id, wait) })
 }
 
 // List calls the Service's List.

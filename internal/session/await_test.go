@@ -1,0 +1,85 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session/sessiontest"
+)
+
+func newAwaitRig(t *testing.T) *rig {
+	t.Helper()
+	f := sessiontest.New()
+	return &rig{Fakes: f, t: t, svc: f.Service(session.Options{Domain: "ws.test", AwaitInterval: 5 * time.Millisecond}), ctx: t.Context()}
+}
+
+// A waiting read of a starting session answers the moment a read of its own sees the pod
+// ready, not at the caller's next poll; it read, found the pod not ready and read again.
+func TestAwaitAnswersOnceThePodIsReady(t *testing.T) {
+	for _, st := range []session.State{session.StateCreating, session.StateWaking} {
+		t.Run(string(st), func(t *testing.T) {
+			r := newAwaitRig(t)
+			id := r.in(st).ID
+			first, release1 := r.Cluster.Stall("Readiness")
+			got := make(chan *session.Session, 1)
+			go func() {
+				s, err := r.svc.Await(r.ctx, id, session.MaxAwait)
+				if err != nil {
+					t.Error(err)
+				}
+				got <- s
+			}()
+			<-first // the first read is under way; the pod is not ready
+			second, release2 := r.Cluster.Stall("Readiness")
+			release1()
+			<-second // the first read answered "not ready" and Await read again
+			r.Cluster.SetReady(id, true, "")
+			release2()
+			if s := <-got; s == nil || s.State != session.StateRunning || s.Starting() {
+				t.Fatalf("awaited %+v", s)
+			}
+		})
+	}
+}
+
+// Past its wait a starting session is answered as it is; a session that is not starting is
+// answered at once; a caller that leaves ends the wait with its context's error.
+func TestAwaitEnds(t *testing.T) {
+	r := newAwaitRig(t)
+	starting := r.in(session.StateCreating).ID
+	start := time.Now()
+	s, err := r.svc.Await(r.ctx, starting, 60*time.Millisecond)
+	if err != nil || s.State != session.StateCreating || !s.Starting() {
+		t.Fatalf("past the wait: %+v, %v", s, err)
+	}
+	if took := time.Since(start); took < 55*time.Millisecond { // the wait less one interval, at least
+		t.Errorf("answered after %s of a 60ms wait", took)
+	}
+
+	sleeping := r.in(session.StateSleeping).ID
+	start = time.Now()
+	if s, err := r.svc.Await(r.ctx, sleeping, session.MaxAwait); err != nil || s.State != session.StateSleeping {
+		t.Fatalf("sleeping: %+v, %v", s, err)
+	}
+	if took := time.Since(start); took > session.MaxAwait/2 {
+		t.Errorf("a sleeping session was held %s", took)
+	}
+
+	ctx, cancel := context.WithCancel(r.ctx)
+	entered, release := r.Cluster.Stall("Readiness")
+	done := make(chan error, 1)
+	go func() { _, err := r.svc.Await(ctx, starting, session.MaxAwait); done <- err }()
+	<-entered
+	cancel()
+	release()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a caller that left: %v", err)
+	}
+
+	if _, err := r.svc.Await(r.ctx, "zz99zz99", time.Second); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("an unknown id: %v", err)
+	}
+}
