@@ -195,6 +195,23 @@ func queryTime(q map[string]string, field string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// queryWait reads the status route's wait: a duration such as 20s or 500ms, from 0 to
+// session.MaxAwait (0 when absent: answer at once).
+func queryWait(q map[string]string) (time.Duration, error) {
+	v, ok := q["wait"]
+	if !ok {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return 0, session.Invalid("wait", "wait must be a duration such as 20s or 500ms, not %q", v)
+	case d < 0 || d > session.MaxAwait:
+		return 0, session.Invalid("wait", "wait must be from 0s to %s, not %s", session.MaxAwait, v)
+	}
+	return d, nil
+}
+
 func isPrintableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x21 || s[i] > 0x7e {

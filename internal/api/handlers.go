@@ -74,7 +74,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
-	id, _, err := sessionInput(r)
+	id, q, err := sessionInput(r, "wait")
+	if err != nil {
+		return err
+	}
+	wait, err := queryWait(q)
 	if err != nil {
 		return err
 	}
@@ -85,6 +89,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p := PrincipalOf(r.Context()); p != nil {
 		if err := owned(p, sess, id); err != nil {
+			return err
+		}
+	}
+	if wait > 0 && sess.Starting() { // the caller's own session: now it may wait on it
+		if sess, err = s.m.Await(r.Context(), id, wait); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/events"
@@ -48,6 +49,9 @@ type Client struct {
 	maxBackoff time.Duration
 	userAgent  string
 	sleep      func(ctx context.Context, d time.Duration) error
+	// noWait is set once the API refused the status route's wait (a server older than it):
+	// Await is Get from then on.
+	noWait atomic.Bool
 }
 
 var _ session.Manager = (*Client)(nil)
@@ -224,6 +228,31 @@ func (c *Client) Create(ctx context.Context, req session.CreateRequest) (*sessio
 // Get returns the session (GET /session/{uuid}/status).
 func (c *Client) Get(ctx context.Context, id string) (*session.Session, error) {
 	return c.onSession(ctx, http.MethodGet, id, "/status", nil, nil)
+}
+
+// Await returns the session once it is no longer starting, or after wait (at most
+// session.MaxAwait): GET /session/{uuid}/status?wait=. The server holds the request meanwhile,
+// so the answer comes the moment the workspace runs, not at the caller's next poll.
+func (c *Client) Await(ctx context.Context, id string, wait time.Duration) (*session.Session, error) {
+	wait = min(wait, session.MaxAwait)
+	if wait <= 0 || c.noWait.Load() {
+		return c.Get(ctx, id)
+	}
+	if err := session.CheckID(id); err != nil {
+		return nil, err
+	}
+	var out session.Session
+	// An attempt lasts the wait and the answer: never cut short by a shorter attempt timeout.
+	err := c.call(ctx, call{method: http.MethodGet, path: "/session/" + id + "/status",
+		query: url.Values{"wait": {wait.String()}}, out: &out, retry: true, timeout: max(c.attempt, wait+10*time.Second)})
+	if session.KindOf(err) == session.KindInvalid && session.FieldOf(err) == "wait" {
+		c.noWait.Store(true)
+		return c.Get(ctx, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Sleep puts the session to sleep; sleeping a sleeping session is a no-op.

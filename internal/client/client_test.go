@@ -44,6 +44,15 @@ func (s *stubManager) Create(_ context.Context, r session.CreateRequest) (*sessi
 func (s *stubManager) Get(_ context.Context, id string) (*session.Session, error) {
 	return s.answer(id)
 }
+func (s *stubManager) Await(_ context.Context, id string, wait time.Duration) (*session.Session, error) {
+	return s.answer(awaitArgs{id, wait})
+}
+
+type awaitArgs struct {
+	id   string
+	wait time.Duration
+}
+
 func (s *stubManager) List(_ context.Context, o session.ListOptions) (*session.ListResult, error) {
 	x, err := s.answer(o)
 	if err != nil {

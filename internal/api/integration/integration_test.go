@@ -313,7 +313,22 @@ func testLifecycleOverHTTP(t *testing.T, su setup) {
 	if code != 200 || (s.State != session.StateWaking && s.State != session.StateRunning) {
 		t.Fatalf("wake: %d %+v", code, s)
 	}
-	f.waitHTTP(base, id, session.StateRunning)
+	// With ?wait= the status is held until the workspace runs: no polling. An answer that is
+	// not running yet must have been held the whole wait.
+	for start := time.Now(); ; {
+		asked := time.Now()
+		s = &session.Session{}
+		if code, _ := f.call("GET", base+"/session/"+id+"/status?wait=20s", "", s); code != 200 {
+			t.Fatalf("status?wait: %d", code)
+		}
+		if s.State == session.StateRunning && s.Pending == session.PendingNone {
+			t.Logf("running %v after the wake, held %v", time.Since(start).Round(time.Millisecond), time.Since(asked).Round(time.Millisecond))
+			break
+		}
+		if held := time.Since(asked); held < 19*time.Second || time.Since(start) > 2*time.Minute {
+			t.Fatalf("status?wait=20s answered %s (pending %q) after %v", s.State, s.Pending, held)
+		}
+	}
 	routed("woken", "vs-code-"+id)
 
 	var list api.ListResponse
@@ -365,7 +380,7 @@ func TestLifecycleThroughClient(t *testing.T) {
 		start := time.Now()
 		var last *session.Session
 		for time.Since(start) < time.Minute {
-			s, err := c.Get(ctx, id)
+			s, err := c.Await(ctx, id, session.MaxAwait) // held while it starts
 			if err != nil {
 				t.Fatal(err)
 			}
