@@ -86,6 +86,7 @@ func CookieName(scheme, name string) string {
 // Sessions is what the activator needs from the session core (*session.Service).
 type Sessions interface {
 	Get(ctx context.Context, id string) (*session.Session, error)
+	Await(ctx context.Context, id string, wait time.Duration) (*session.Session, error)
 	Wake(ctx context.Context, id string) (*session.Session, error)
 }
 
@@ -150,8 +151,13 @@ type Options struct {
 	RequestsPerIP int
 	// StatusPerIP limits status polls per client IP per minute (120).
 	StatusPerIP int
-	// PollInterval is how often the waking page polls (1s).
+	// PollInterval is how often the waking page polls (1s) after an answer that its
+	// workspace is not ready yet.
 	PollInterval time.Duration
+	// StatusWait is how long a status poll of a starting workspace is held until it runs
+	// (15s, under Timeout): the page opens the IDE the moment its pod is ready, not at its
+	// next poll.
+	StatusWait time.Duration
 	// HashChecks bounds concurrent argon2 checks of code-server's cookie (2); each costs up
 	// to 64 MiB.
 	HashChecks int
@@ -182,6 +188,9 @@ func (o *Options) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 20 * time.Second
+	}
+	if o.StatusWait <= 0 {
+		o.StatusWait = min(15*time.Second, o.Timeout*3/4)
 	}
 }
 
@@ -699,8 +708,9 @@ type Status struct {
 	Ready bool          `json:"ready"`
 }
 
-// status answers the waking page's polls, for holders of the wake cookie only. Reading the
-// session drives its pending step forward, so polling is what finishes a wake.
+// status answers the waking page's polls, for holders of the wake cookie only. A poll of a
+// starting workspace is held until it runs (StatusWait at most), and reading the session
+// drives its pending step forward, so polling is what finishes a wake.
 func (h *Handler) status(w http.ResponseWriter, r *http.Request, rq *request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.fail(w, r, &wire.Error{Code: wire.CodeMethodNotAllowed, Allow: "GET, HEAD", Message: "GET only"})
@@ -720,7 +730,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, rq *request) {
 		h.fail(w, r, &wire.Error{Code: wire.CodeUnauthenticated, Message: "the wake cookie is missing or not valid for this workspace"})
 		return
 	}
-	sess, err := h.deps.Sessions.Get(r.Context(), rq.id)
+	sess, err := h.deps.Sessions.Await(r.Context(), rq.id, h.opts.StatusWait)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		h.fail(w, r, &wire.Error{Code: string(session.KindNotFound), Message: "no such workspace"})

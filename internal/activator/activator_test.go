@@ -378,6 +378,30 @@ func TestHandlerStatus(t *testing.T) {
 	}
 }
 
+// A poll of a waking workspace is held until its pod is ready: the page opens the IDE the
+// moment it can, not at its next poll a second later.
+func TestHandlerStatusWaitsForTheWake(t *testing.T) {
+	u := newUnit(t, nil)
+	if s, err := u.sessions.Wake(t.Context(), asleepID); err != nil || s.State != session.StateWaking {
+		t.Fatalf("wake: %+v %v", s, err)
+	}
+	c := &http.Cookie{Name: hostWake, Value: signCookie(testSecret, asleepID, u.now.Add(time.Hour))}
+	first, release1 := u.sessions.fakes.Cluster.Stall("Readiness")
+	answered := make(chan *httptest.ResponseRecorder, 1)
+	go func() { answered <- u.do("GET", host(asleepID), StatusPath, nil, c) }()
+	<-first // the poll's own read: not ready
+	second, release2 := u.sessions.fakes.Cluster.Stall("Readiness")
+	release1()
+	<-second // held: read again
+	u.sessions.fakes.Cluster.SetReady(asleepID, true, "")
+	release2()
+	w := <-answered
+	var st Status
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &st) != nil || !st.Ready || st.State != session.StateRunning {
+		t.Fatalf("held status: %d %s", w.Code, w.Body)
+	}
+}
+
 func TestHandlerNotFoundAndGone(t *testing.T) {
 	u := newUnit(t, nil)
 	for _, h := range []string{"vs-code-zz99zz99." + testDomain, "other.example", "vs-code-BAD." + testDomain} {

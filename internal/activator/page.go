@@ -166,7 +166,7 @@ a{color:var(--accent)}
       })
       .catch(later);
   }
-  setTimeout(poll, every);
+  poll(); // the server holds a poll until the workspace runs: no need to wait before asking
 })();
 </script>
 {{- end}}
