@@ -11,16 +11,19 @@ import (
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
 )
 
-// poll calls Get on workspace id until done reports true or an error, backing off from
-// pollMin to pollMax. Every Get also drives the workspace's pending step forward (the
-// session core's rule: whoever comes next moves it), so polling is what completes a create,
-// a wake or a delete in direct mode. A NotFound from Get is handed to done as a nil session.
+// poll reads workspace id until done reports true or an error, backing off from pollMin to
+// pollMax. Each read is an Await: while the workspace starts, the control plane holds it until
+// the workspace runs (or session.MaxAwait), so a create or a wake is seen done the moment it
+// is, and the next read follows at once. Every read also drives the workspace's pending step
+// forward (the session core's rule: whoever comes next moves it), so polling is what completes
+// a create, a wake or a delete in direct mode. A NotFound is handed to done as a nil session.
 func (c *client) poll(ctx context.Context, id, what string, done func(*session.Session) (bool, error)) (*session.Session, error) {
 	delay := c.pollMin
 	var last *session.Session
 	var lastErr error
 	for {
-		sess, err := c.m.Get(ctx, id)
+		asked := time.Now()
+		sess, err := c.m.Await(ctx, id, session.MaxAwait)
 		switch {
 		case errors.Is(err, session.ErrNotFound):
 			ok, derr := done(nil)
@@ -38,7 +41,7 @@ func (c *client) poll(ctx context.Context, id, what string, done func(*session.S
 				return sess, derr
 			}
 		}
-		t := time.NewTimer(delay)
+		t := time.NewTimer(delay - time.Since(asked)) // a read that waited has paused already
 		select {
 		case <-ctx.Done():
 			t.Stop()
