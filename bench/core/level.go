@@ -57,7 +57,8 @@ type bench struct {
 	turns bool   // the modes take turns (raw, hyperbola, hyperbola, raw) instead of side by side
 	env   *testenv.Env
 	pods  *podWatch
-	poll  time.Duration // how often a waiter asks the core once the pod is Ready
+	poll  time.Duration // how often a polling waiter asks the core once the pod is Ready
+	await bool          // waiters ask with a wait (Service.Await) instead of polling
 	wait  time.Duration // how long one session may take to become Ready (or its pod to go)
 }
 
@@ -251,11 +252,21 @@ func (b *bench) hyperbolaLevel(ctx context.Context, svc *session.Service, c, n i
 // The waiter is a client that knows when to ask: once a second until the pod watch sees the
 // pod Ready, then every b.poll. A client that asked blindly every few milliseconds would load
 // the cluster with its own reads (at c=100, thousands a second) and measure its interval.
+//
+// With -await (the default) the waiter is a client of the status route's wait instead: it asks
+// once with session.MaxAwait and again only if that passes, as the provider and the waking
+// page do, and needs no hint from the watch.
 func (b *bench) awaitRunning(ctx context.Context, svc *session.Service, s *samples, phase, id string, start time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, b.wait)
 	defer cancel()
 	for {
-		sess, err := svc.Get(ctx, id)
+		var sess *session.Session
+		var err error
+		if b.await {
+			sess, err = svc.Await(ctx, id, session.MaxAwait)
+		} else {
+			sess, err = svc.Get(ctx, id)
+		}
 		if err != nil {
 			return err
 		}
@@ -272,6 +283,9 @@ func (b *bench) awaitRunning(ctx context.Context, svc *session.Service, s *sampl
 			return nil
 		case session.StateFailed:
 			return fmt.Errorf("session %s failed: %s", id, sess.Reason)
+		}
+		if b.await {
+			continue
 		}
 		if _, ok := b.pods.readySince(id, start); ok {
 			t := time.NewTimer(b.poll)

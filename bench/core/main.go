@@ -5,7 +5,8 @@
 //   - raw: the six objects the control plane applies, built by internal/kube's builders and
 //     server-side applied in parallel by hand; wake is a patch of the Deployment's scale
 //     subresource 0→1 once the pod is gone. Ready is the pod's Ready condition.
-//   - hyperbola: Create and Wake through the session core, then Get until it reports running.
+//   - hyperbola: Create and Wake through the session core, then Await (the status route's
+//     wait) until it reports running; -await=false polls Get instead.
 //
 // One pod watch stamps every pod's Ready for both modes. The table prints, per level and
 // phase, both modes' p50 and p99, their ratios (hyperbola/raw; the goal is ≤ 1.2×), and where
@@ -17,7 +18,7 @@
 // budgets and the readiness interval are the deployment's defaults, or HYPERBOLA_KUBE_* and
 // HYPERBOLA_READINESS_INTERVAL from the environment; BENCH_LOG=info shows the core's own log.
 //
-//	go run ./bench/core [-n 1,10,100] [-turns] [-only raw|hyperbola] [-nodes 0] [-poll 10ms] [-timeout 30m] [-kcm-qps 400]
+//	go run ./bench/core [-n 1,10,100] [-turns] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
 package main
 
 import (
@@ -41,7 +42,8 @@ import (
 func main() {
 	levels := flag.String("n", "1,10,100", "concurrency levels")
 	nodes := flag.Int("nodes", 0, "fake nodes, each admits 110 pods (0: enough for every level's pods at once)")
-	poll := flag.Duration("poll", 10*time.Millisecond, "how often a waiter asks the core once its pod is Ready")
+	await := flag.Bool("await", true, "a waiter asks the core once with a wait (Await, the status route's ?wait=), as the provider and the waking page do; false: it polls")
+	poll := flag.Duration("poll", 10*time.Millisecond, "with -await=false, how often a waiter asks the core once its pod is Ready")
 	timeout := flag.Duration("timeout", 30*time.Minute, "bound of the whole run")
 	kcmQPS := flag.Int("kcm-qps", 400, "the local controller manager's --kube-api-qps (0: its default, 20)")
 	only := flag.String("only", "", `run one mode alone, "raw" or "hyperbola" (a diagnosis: the ratio needs both)`)
@@ -60,13 +62,13 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := run(ctx, os.Stdout, *levels, *nodes, *poll, *only, *turns); err != nil {
+	if err := run(ctx, os.Stdout, *levels, *nodes, *poll, *await, *only, *turns); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/core:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration, only string, turns bool) error {
+func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration, await bool, only string, turns bool) error {
 	if only != "" && only != modeRaw && only != modeHyperbola {
 		return fmt.Errorf(`-only %q: "raw", "hyperbola" or empty`, only)
 	}
@@ -99,7 +101,7 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 	if err != nil {
 		return err
 	}
-	b := &bench{only: only, turns: turns, env: env, pods: w, poll: poll, wait: 5 * time.Minute}
+	b := &bench{only: only, turns: turns, env: env, pods: w, poll: poll, await: await, wait: 5 * time.Minute}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "concurrency\tphase\tsessions\traw p50\traw p99\thyperbola p50\thyperbola p99\t×p50\t×p99\traw call p50\tcall p50\tpod Ready p50\tReady→running p50\t")
 	for _, c := range levels {
