@@ -37,6 +37,7 @@ type Cluster struct {
 	opts   Options
 	now    func() time.Time
 	rounds *readinessRounds // nil: Readiness reads per call (Options.ReadinessInterval < 0)
+	pods   *podWatch        // WatchPods's, shared by the waiters
 }
 
 var _ session.Cluster = (*Cluster)(nil)
@@ -54,6 +55,7 @@ func NewClusterFromClients(cl *Clients, opts Options) *Cluster {
 	if iv := opts.readinessInterval(); iv > 0 {
 		c.rounds = newReadinessRounds(iv, clock.RealClock{}, c.readinessRound)
 	}
+	c.pods = newPodWatch(c.rd, opts.Namespace)
 	return c
 }
 

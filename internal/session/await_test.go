@@ -83,3 +83,46 @@ func TestAwaitEnds(t *testing.T) {
 		t.Fatalf("an unknown id: %v", err)
 	}
 }
+
+// watchingCluster is the fake cluster with a pod watch the test drives.
+type watchingCluster struct {
+	*sessiontest.Cluster
+	changed chan struct{}
+	started chan string
+	stopped chan string
+}
+
+func (w *watchingCluster) WatchPods(_ context.Context, id string) (<-chan struct{}, func(), error) {
+	w.started <- id
+	return w.changed, func() { w.stopped <- id }, nil
+}
+
+// On a Cluster that watches pods, a waiting read reads again when the session's pods change,
+// not on a timer (the fallback here is an hour), and stops its watch when it returns.
+func TestAwaitFollowsThePodWatch(t *testing.T) {
+	f := sessiontest.New()
+	w := &watchingCluster{Cluster: f.Cluster, changed: make(chan struct{}, 1), started: make(chan string, 1), stopped: make(chan string, 1)}
+	svc := session.NewService(w, f.Store, session.Options{Domain: "ws.test", Now: f.Clock.Now, Recorder: f.Recorder,
+		AwaitInterval: time.Hour, AwaitFallback: time.Hour})
+	s, err := svc.Create(t.Context(), session.CreateRequest{UserID: "u@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *session.Session, 1)
+	go func() {
+		a, err := svc.Await(t.Context(), s.ID, session.MaxAwait)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- a
+	}()
+	<-w.started // the session read as starting; now its reads follow the watch
+	f.Cluster.SetReady(s.ID, true, "")
+	w.changed <- struct{}{}
+	if a := <-got; a == nil || a.State != session.StateRunning {
+		t.Fatalf("awaited %+v", a)
+	}
+	if id := <-w.stopped; id != s.ID {
+		t.Fatalf("stopped the watch of %s", id)
+	}
+}

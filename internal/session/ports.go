@@ -174,6 +174,14 @@ type Cluster interface {
 	DeleteWorkspace(ctx context.Context, id string, deletePVC bool) error
 }
 
+// PodWatcher is what a Cluster may offer Service.Await besides: WatchPods tells the caller when
+// session id's pods change (changed receives, a buffer of one), from when it returns until
+// stop is called, so a waiting read follows the pod instead of a timer. internal/kube shares
+// one watch among all waiters; a Cluster without it is read at Options.AwaitInterval.
+type PodWatcher interface {
+	WatchPods(ctx context.Context, id string) (changed <-chan struct{}, stop func(), err error)
+}
+
 // Store keeps session records, indexes, activity, locks and idempotency keys (internal/store
 // implements it on Redis).
 type Store interface {

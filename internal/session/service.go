@@ -46,11 +46,16 @@ type Options struct {
 	BackupRetention time.Duration
 	// Limits bound what a caller may ask for (the zero value bounds nothing).
 	Limits Limits
-	// AwaitInterval spaces the reads of one Await (25ms). With readiness rounds
+	// AwaitInterval spaces the reads of one Await on a Cluster that does not watch pods
+	// (25ms). With readiness rounds
 	// (internal/kube) it is their interval: each read joins the next round, so a waiting
 	// caller costs the cluster no more than one polling at that pace, and learns of a ready
 	// pod within a round.
 	AwaitInterval time.Duration
+	// AwaitFallback spaces the reads of an Await on a Cluster that watches pods (1s): they
+	// follow the pod's changes, and this bounds how late a change the watch cannot see (the
+	// Deployment's own) is read.
+	AwaitFallback time.Duration
 }
 
 func (o *Options) defaults() {
@@ -76,6 +81,7 @@ func (o *Options) defaults() {
 	defD(&o.TransitionTimeout, o.LockTTL*3/4)
 	defD(&o.RequestTTL, 24*time.Hour)
 	defD(&o.AwaitInterval, 25*time.Millisecond)
+	defD(&o.AwaitFallback, time.Second)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -375,27 +381,43 @@ func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
 	return sess, nil
 }
 
-// Await is Get that waits while the session is starting (Manager.Await), reading it again at
-// most every AwaitInterval; each read drives its step forward as Get does. The wait is the
-// caller's (a request's) own: nothing runs after it returns.
+// Await is Get that waits while the session is starting (Manager.Await); each read drives its
+// step forward as Get does. With a Cluster that watches pods (PodWatcher) it reads again when
+// the session's pods change, and every AwaitFallback besides (what a watch cannot see: its
+// Deployment); otherwise every AwaitInterval. The wait is the caller's (a request's) own:
+// nothing runs after it returns.
 func (s *Service) Await(ctx context.Context, id string, wait time.Duration) (*Session, error) {
 	deadline := time.Now().Add(min(wait, MaxAwait))
+	sess, err := s.Get(ctx, id)
+	if err != nil || !sess.Starting() || !time.Now().Before(deadline) {
+		return sess, err
+	}
+	pace, changed := s.opts.AwaitInterval, (<-chan struct{})(nil)
+	if w, ok := s.cluster.(PodWatcher); ok {
+		ch, stop, err := w.WatchPods(ctx, id)
+		if err == nil {
+			defer stop()
+			pace, changed = max(pace, s.opts.AwaitFallback), ch
+			// what changed before the watch began: read once more now that it runs
+			if sess, err = s.Get(ctx, id); err != nil || !sess.Starting() {
+				return sess, err
+			}
+		} else {
+			s.log.Debug("waiting without a pod watch", "id", id, "err", err)
+		}
+	}
 	for {
-		asked := time.Now()
-		sess, err := s.Get(ctx, id)
-		if err != nil || !sess.Starting() {
-			return sess, err
-		}
-		next := asked.Add(s.opts.AwaitInterval)
-		if !next.Before(deadline) {
-			return sess, nil
-		}
-		t := time.NewTimer(time.Until(next))
+		t := time.NewTimer(min(pace, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("waiting for session %s: %w", id, context.Cause(ctx))
+		case <-changed:
 		case <-t.C:
+		}
+		t.Stop()
+		if sess, err = s.Get(ctx, id); err != nil || !sess.Starting() || !time.Now().Before(deadline) {
+			return sess, err
 		}
 	}
 }

@@ -1,0 +1,99 @@
+package kube
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
+)
+
+// On the real API server, with kwok's nodes: the waiters of two sessions share one watch; a
+// waiter is told when its own workspace's pod comes (scaled 0 → 1) and turns Ready, and not
+// of the other's; the watch ends with its last waiter and starts again for the next.
+func TestIntegrationWatchPods(t *testing.T) {
+	k, ns := env.Namespace(t)
+	ctx := t.Context()
+	o := testOptions()
+	o.Namespace, o.StorageClass, o.BackupPVC = ns, "", backupPVC
+	var watches atomic.Int32
+	cfg := rest.CopyConfig(k.Config)
+	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			if req.URL.Query().Get("watch") == "true" {
+				watches.Add(1)
+			}
+			return next.RoundTrip(req)
+		})
+	})
+	cl, err := NewClients(cfg, Budgets{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClusterFromClients(cl, o)
+	mine, other := newWorkspace(t), newWorkspace(t)
+	mine.Replicas, other.Replicas = 0, 0
+	for _, ws := range []session.Workspace{mine, other} {
+		if err := c.Apply(ctx, ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	changed, stop, err := c.WatchPods(ctx, mine.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherChanged, stopOther, err := c.WatchPods(ctx, other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := watches.Load(); n != 1 {
+		t.Fatalf("two waiters made %d watches", n)
+	}
+	if err := c.Scale(ctx, mine.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Each signal is followed by a read, as Await does, until the pod is Ready.
+	signals := 0
+	deadline := time.After(2 * time.Minute)
+	for ready := false; !ready; {
+		select {
+		case <-changed:
+			signals++
+		case <-deadline:
+			t.Fatalf("not told of a Ready pod after %d signals", signals)
+		}
+		obs, err := c.readinessDirect(ctx, mine.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready = obs.Ready
+	}
+	t.Logf("ready after %d signals", signals)
+	select {
+	case <-otherChanged:
+		t.Error("the other session's waiter was told of a change of this one's pod")
+	default:
+	}
+
+	stop()
+	stopOther()
+	stop() // again: nothing
+	c.pods.mu.Lock()
+	running := c.pods.cancel != nil
+	c.pods.mu.Unlock()
+	if running {
+		t.Fatal("the watch outlived its last waiter")
+	}
+	_, stop, err = c.WatchPods(ctx, mine.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if n := watches.Load(); n != 2 {
+		t.Fatalf("%d watches made, want 2: one shared, then one for the next waiter", n)
+	}
+}
