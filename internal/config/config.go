@@ -86,7 +86,7 @@ type Config struct {
 	KubeCA       string // HYPERBOLA_KUBE_CA: base64 PEM CA of that endpoint
 	// Client-side budgets of the Kubernetes clients, requests a second and at once: writes
 	// (applies, patches, creates, deletes) and reads have one each, so reads never delay a
-	// write. HYPERBOLA_KUBE_WRITE_QPS/BURST (default 100/200), HYPERBOLA_KUBE_READ_QPS/BURST
+	// write. HYPERBOLA_KUBE_WRITE_QPS/BURST (default 300/600), HYPERBOLA_KUBE_READ_QPS/BURST
 	// (default 50/100).
 	KubeWriteQPS   float64
 	KubeWriteBurst int
@@ -264,8 +264,8 @@ func FromLookup(lookup func(string) (string, bool)) (*Config, error) {
 		KubeContext:         r.str("HYPERBOLA_KUBE_CONTEXT", ""),
 		KubeEndpoint:        r.str("HYPERBOLA_KUBE_ENDPOINT", ""),
 		KubeCA:              r.str("HYPERBOLA_KUBE_CA", ""),
-		KubeWriteQPS:        r.float("HYPERBOLA_KUBE_WRITE_QPS", 100),
-		KubeWriteBurst:      r.int("HYPERBOLA_KUBE_WRITE_BURST", 200),
+		KubeWriteQPS:        r.float("HYPERBOLA_KUBE_WRITE_QPS", 300),
+		KubeWriteBurst:      r.int("HYPERBOLA_KUBE_WRITE_BURST", 600),
 		KubeReadQPS:         r.float("HYPERBOLA_KUBE_READ_QPS", 50),
 		KubeReadBurst:       r.int("HYPERBOLA_KUBE_READ_BURST", 100),
 		ReadinessInterval:   r.durOrOff("HYPERBOLA_READINESS_INTERVAL", 25*time.Millisecond),

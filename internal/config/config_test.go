@@ -319,11 +319,11 @@ func TestKubeBudgetsAndReadinessInterval(t *testing.T) {
 		want want
 		bad  string // the variable the error names
 	}{
-		"defaults": {want: want{100, 200, 50, 100, 25 * time.Millisecond}},
+		"defaults": {want: want{300, 600, 50, 100, 25 * time.Millisecond}},
 		"set": {env: map[string]string{"HYPERBOLA_KUBE_WRITE_QPS": "40.5", "HYPERBOLA_KUBE_WRITE_BURST": "80",
 			"HYPERBOLA_KUBE_READ_QPS": "10", "HYPERBOLA_KUBE_READ_BURST": "10", "HYPERBOLA_READINESS_INTERVAL": "250ms"},
 			want: want{40.5, 80, 10, 10, 250 * time.Millisecond}},
-		"off":                   {env: map[string]string{"HYPERBOLA_READINESS_INTERVAL": "off"}, want: want{100, 200, 50, 100, ReadinessOff}},
+		"off":                   {env: map[string]string{"HYPERBOLA_READINESS_INTERVAL": "off"}, want: want{300, 600, 50, 100, ReadinessOff}},
 		"zero write qps":        {env: map[string]string{"HYPERBOLA_KUBE_WRITE_QPS": "0"}, bad: "HYPERBOLA_KUBE_WRITE_QPS"},
 		"negative read burst":   {env: map[string]string{"HYPERBOLA_KUBE_READ_BURST": "-1"}, bad: "HYPERBOLA_KUBE_READ_BURST"},
 		"qps not a number":      {env: map[string]string{"HYPERBOLA_KUBE_READ_QPS": "fast"}, bad: "HYPERBOLA_KUBE_READ_QPS"},
