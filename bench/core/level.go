@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"golang.org/x/sync/errgroup"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/config"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/session"
@@ -41,7 +44,33 @@ const (
 type samples struct {
 	mu sync.Mutex
 	d  map[string][]time.Duration // "<phase> <kind>"
+	// Hyperbola's requests to the API server, its Kubernetes clients' all through the level:
+	// reads (GET, list included), watches and writes.
+	reads, watches, writes atomic.Int64
 }
+
+// countRequests wraps the REST config's transport to count s's requests.
+func (s *samples) countRequests(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(req *http.Request) (*http.Response, error) {
+			switch {
+			case req.Method == http.MethodGet && req.URL.Query().Get("watch") == "true":
+				s.watches.Add(1)
+			case req.Method == http.MethodGet:
+				s.reads.Add(1)
+			default:
+				s.writes.Add(1)
+			}
+			return next.RoundTrip(req)
+		})
+	})
+	return cfg
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 func (s *samples) add(phase, kind string, d time.Duration) {
 	s.mu.Lock()
@@ -120,7 +149,7 @@ func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) 
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: b.env.Redis.Addr, PoolSize: 200})
 	defer rdb.Close()
-	st, err := stack.New(ctx, hbCfg, stack.Parts{Redis: rdb, RESTConfig: b.env.Kube.Config}) // the deployed budgets (kube.NewClients), not the test client's
+	st, err := stack.New(ctx, hbCfg, stack.Parts{Redis: rdb, RESTConfig: s.countRequests(b.env.Kube.Config)}) // the deployed budgets (kube.NewClients), not the test client's
 	if err != nil {
 		return err
 	}
