@@ -47,10 +47,8 @@ type Options struct {
 	// Limits bound what a caller may ask for (the zero value bounds nothing).
 	Limits Limits
 	// AwaitInterval spaces the reads of one Await on a Cluster that does not watch pods
-	// (25ms). With readiness rounds
-	// (internal/kube) it is their interval: each read joins the next round, so a waiting
-	// caller costs the cluster no more than one polling at that pace, and learns of a ready
-	// pod within a round.
+	// (25ms). With readiness rounds (internal/kube) it is their interval: each read joins the
+	// next round, so a waiting caller costs the cluster no more than one polling at that pace.
 	AwaitInterval time.Duration
 	// AwaitFallback spaces the reads of an Await on a Cluster that watches pods (1s): they
 	// follow the pod's changes, and this bounds how late a change the watch cannot see (the
