@@ -238,21 +238,14 @@ func (c *Client) Await(ctx context.Context, id string, wait time.Duration) (*ses
 	if wait <= 0 || c.noWait.Load() {
 		return c.Get(ctx, id)
 	}
-	if err := session.CheckID(id); err != nil {
-		return nil, err
-	}
-	var out session.Session
 	// An attempt lasts the wait and the answer: never cut short by a shorter attempt timeout.
-	err := c.call(ctx, call{method: http.MethodGet, path: "/session/" + id + "/status",
-		query: url.Values{"wait": {wait.String()}}, out: &out, retry: true, timeout: max(c.attempt, wait+10*time.Second)})
+	sess, err := c.sessionCall(ctx, id, call{method: http.MethodGet, path: "/status",
+		query: url.Values{"wait": {wait.String()}}, retry: true, timeout: max(c.attempt, wait+10*time.Second)})
 	if session.KindOf(err) == session.KindInvalid && session.FieldOf(err) == "wait" {
 		c.noWait.Store(true)
 		return c.Get(ctx, id)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return sess, err
 }
 
 // Sleep puts the session to sleep; sleeping a sleeping session is a no-op.
@@ -436,13 +429,20 @@ func (c *Client) Reconcile(ctx context.Context, dryRun bool) (*reconcile.Report,
 func IsUnimplemented(err error) bool { return wire.IsUnimplemented(err) }
 
 func (c *Client) onSession(ctx context.Context, method, id, suffix string, q url.Values, body any) (*session.Session, error) {
+	// Every session route is idempotent: a repeated sleep, wake or delete is a no-op success,
+	// and PATCH sets absolute values.
+	return c.sessionCall(ctx, id, call{method: method, path: suffix, query: q, body: body, retry: true})
+}
+
+// sessionCall runs cl on session id's route (cl.path is what follows /session/{id}) and
+// returns the session it answers.
+func (c *Client) sessionCall(ctx context.Context, id string, cl call) (*session.Session, error) {
 	if err := session.CheckID(id); err != nil { // never build a path from a malformed id
 		return nil, err
 	}
 	var out session.Session
-	// Every session route is idempotent: a repeated sleep, wake or delete is a no-op success,
-	// and PATCH sets absolute values.
-	if err := c.call(ctx, call{method: method, path: "/session/" + id + suffix, query: q, body: body, out: &out, retry: true}); err != nil {
+	cl.path, cl.out = "/session/"+id+cl.path, &out
+	if err := c.call(ctx, cl); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -386,25 +386,22 @@ func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
 // nothing runs after it returns.
 func (s *Service) Await(ctx context.Context, id string, wait time.Duration) (*Session, error) {
 	deadline := time.Now().Add(min(wait, MaxAwait))
-	sess, err := s.Get(ctx, id)
-	if err != nil || !sess.Starting() || !time.Now().Before(deadline) {
-		return sess, err
-	}
-	pace, changed := s.opts.AwaitInterval, (<-chan struct{})(nil)
-	if w, ok := s.cluster.(PodWatcher); ok {
-		ch, stop, err := w.WatchPods(ctx, id)
-		if err == nil {
-			defer stop()
-			pace, changed = max(pace, s.opts.AwaitFallback), ch
-			// what changed before the watch began: read once more now that it runs
-			if sess, err = s.Get(ctx, id); err != nil || !sess.Starting() {
-				return sess, err
+	pace, changed, mayWatch := s.opts.AwaitInterval, (<-chan struct{})(nil), true
+	for {
+		sess, err := s.Get(ctx, id)
+		if err != nil || !sess.Starting() || !time.Now().Before(deadline) {
+			return sess, err
+		}
+		if w, ok := s.cluster.(PodWatcher); ok && mayWatch {
+			mayWatch = false // one watch per Await
+			ch, stop, err := w.WatchPods(ctx, id)
+			if err == nil {
+				defer stop()
+				pace, changed = max(pace, s.opts.AwaitFallback), ch
+				continue // what changed before the watch began: read once more now that it runs
 			}
-		} else {
 			s.log.Debug("waiting without a pod watch", "id", id, "err", err)
 		}
-	}
-	for {
 		t := time.NewTimer(min(pace, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
@@ -414,9 +411,6 @@ func (s *Service) Await(ctx context.Context, id string, wait time.Duration) (*Se
 		case <-t.C:
 		}
 		t.Stop()
-		if sess, err = s.Get(ctx, id); err != nil || !sess.Starting() || !time.Now().Before(deadline) {
-			return sess, err
-		}
 	}
 }
 
