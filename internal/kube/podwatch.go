@@ -19,17 +19,33 @@ import (
 var _ session.PodWatcher = (*Cluster)(nil)
 
 // WatchPods tells a waiting caller (session.Service.Await) when session id's workspace pods
-// change, so it reads the session again then instead of on a timer: a pod that turns Ready is
-// seen as soon as a watch of the API server delivers it. Every waiter of a Cluster shares one
-// watch of the namespace's workspace pods. The first waiter starts it and the last to stop
-// ends it: it runs only while requests wait, so no goroutine outlives them (the serverless
-// rule). changed receives (a buffer of one) after each change of id's pods, and after the
-// watch had to start again, when changes may have been missed.
+// change in a way a waiter needs to know of, so it reads the session again then instead of on a
+// timer: a pod that turns Ready, shows a problem (podProblem) or goes is seen as soon as a
+// watch of the API server delivers it. Every waiter of a Cluster shares one watch of the
+// namespace's workspace pods. The first waiter starts it and the last to stop ends it: it runs
+// only while requests wait, so no goroutine outlives them (the serverless rule). changed
+// receives (a buffer of one) after each such change of id's pods, and after the watch had to
+// start again, when changes may have been missed.
 func (c *Cluster) WatchPods(ctx context.Context, id string) (changed <-chan struct{}, stop func(), err error) {
 	if err := session.CheckID(id); err != nil {
 		return nil, nil, err
 	}
 	return c.pods.subscribe(ctx, id)
+}
+
+// WatchedReady reports whether the pod watch has seen a pod of ws's current pod template
+// (its AnnotationTemplate stamp, as ws builds it now) turn Ready, since ws's session got a
+// waiter, and not go or turn unready since. It is the readiness a round would read
+// (workspaceReady's stamped pod), known without a request: a waiting session that its watch
+// saw ready is running at once. False when nobody waits on the session, or when the watch had
+// to start again since.
+func (c *Cluster) WatchedReady(ws session.Workspace) bool {
+	w, err := resolve(ws, c.opts)
+	if err != nil {
+		return false
+	}
+	stamp := deployment(w, c.opts).Spec.Template.Annotations[AnnotationTemplate]
+	return stamp != "" && c.pods.seenReady(ws.ID, stamp)
 }
 
 // podWatch is the watch WatchPods shares.
@@ -38,13 +54,17 @@ type podWatch struct {
 	ns    string
 	retry time.Duration // the pause before the watch starts again after it failed
 
-	mu     sync.Mutex
-	subs   map[string]map[chan struct{}]struct{} // the waiters' channels, by session id
-	cancel context.CancelFunc                    // ends the running watch; nil when none runs
+	mu   sync.Mutex
+	subs map[string]map[chan struct{}]struct{} // the waiters' channels, by session id
+	// ready holds, by session id (of those with waiters), the pods the watch saw Ready since:
+	// pod name → its template stamp.
+	ready  map[string]map[string]string
+	cancel context.CancelFunc // ends the running watch; nil when none runs
 }
 
 func newPodWatch(rd kubernetes.Interface, ns string) *podWatch {
-	return &podWatch{rd: rd, ns: ns, retry: time.Second, subs: map[string]map[chan struct{}]struct{}{}}
+	return &podWatch{rd: rd, ns: ns, retry: time.Second,
+		subs: map[string]map[chan struct{}]struct{}{}, ready: map[string]map[string]string{}}
 }
 
 // workspacePodSelector selects every session's workspace pods.
@@ -61,13 +81,13 @@ func (w *podWatch) subscribe(ctx context.Context, id string) (<-chan struct{}, f
 		// The watch serves every waiter, not this caller alone: it keeps ctx's values, not
 		// its end.
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		wi, err := w.start(ctx, wctx)
+		wi, err := w.start(ctx, wctx, id)
 		if err != nil {
 			cancel()
 			return nil, nil, err
 		}
 		w.cancel = cancel
-		go w.run(wctx, wi)
+		go w.run(wctx, wi, id)
 	}
 	ch := make(chan struct{}, 1)
 	if w.subs[id] == nil {
@@ -84,6 +104,7 @@ func (w *podWatch) unsubscribe(id string, ch chan struct{}) {
 	delete(w.subs[id], ch)
 	if len(w.subs[id]) == 0 {
 		delete(w.subs, id)
+		delete(w.ready, id)
 	}
 	if len(w.subs) == 0 && w.cancel != nil {
 		w.cancel()
@@ -91,11 +112,17 @@ func (w *podWatch) unsubscribe(id string, ch chan struct{}) {
 	}
 }
 
-// start opens a watch of the workspace pods from now: the resourceVersion of a list of one
-// item, so the watch sends changes only, not every pod there is. call bounds the requests;
-// the watch itself lives as long as wctx.
-func (w *podWatch) start(call, wctx context.Context) (watch.Interface, error) {
-	l, err := w.rd.CoreV1().Pods(w.ns).List(call, metav1.ListOptions{LabelSelector: workspacePodSelector, Limit: 1})
+// start opens a watch of the workspace pods from now: the resourceVersion of a list of the
+// pods of session id alone (none, or one or two), so the watch sends changes only, not every
+// pod there is. Without a limit the list is a consistent read the API server answers from its
+// watch cache (a limit would send it to etcd, 7-32 ms against 3-7 ms measured on the local
+// cluster). call bounds the requests; the watch itself lives as long as wctx.
+func (w *podWatch) start(call, wctx context.Context, id string) (watch.Interface, error) {
+	sel, err := ComponentSelector(id, ComponentWorkspace)
+	if err != nil {
+		return nil, err
+	}
+	l, err := w.rd.CoreV1().Pods(w.ns).List(call, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("kube: listing workspace pods to watch them: %w", err)
 	}
@@ -109,21 +136,24 @@ func (w *podWatch) start(call, wctx context.Context) (watch.Interface, error) {
 
 // run signals the waiters of each changed pod until wctx ends. A watch that ends by itself
 // (the API server closes watches after a while, or the resourceVersion expired) is started
-// again, and every waiter is signalled, since a change may have fallen between the two.
-func (w *podWatch) run(wctx context.Context, wi watch.Interface) {
+// again; what it saw Ready is forgotten and every waiter is signalled, since a change may
+// have fallen between the two. id is the first waiter's session: the list that gives the new
+// watch its resourceVersion lists its pods (any session's would do).
+func (w *podWatch) run(wctx context.Context, wi watch.Interface, id string) {
 	for {
 		for ev := range wi.ResultChan() {
 			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type != watch.Bookmark {
-				w.signal(p.Labels[LabelSession])
+				w.saw(ev.Type, p)
 			}
 		}
 		wi.Stop()
+		w.forget()
 		for {
 			if wctx.Err() != nil {
 				return
 			}
 			var err error
-			if wi, err = w.start(wctx, wctx); err == nil {
+			if wi, err = w.start(wctx, wctx, id); err == nil {
 				break
 			}
 			slog.WarnContext(wctx, "the pod watch could not start again; its waiters read at their own pace meanwhile", "namespace", w.ns, "err", err)
@@ -135,6 +165,51 @@ func (w *podWatch) run(wctx context.Context, wi watch.Interface) {
 		}
 		w.signal("")
 	}
+}
+
+// saw takes in one event of pod p: what it says of p's readiness, for the waiters of its
+// session, who are told when p turned Ready, shows a problem or went. Its other changes
+// (created, scheduled, its containers starting) are not worth a read.
+func (w *podWatch) saw(typ watch.EventType, p *corev1.Pod) {
+	id := p.Labels[LabelSession]
+	w.mu.Lock()
+	if w.subs[id] == nil {
+		w.mu.Unlock()
+		return
+	}
+	ready := typ != watch.Deleted && podReady(*p)
+	if ready {
+		if w.ready[id] == nil {
+			w.ready[id] = map[string]string{}
+		}
+		w.ready[id][p.Name] = p.Annotations[AnnotationTemplate]
+	} else {
+		delete(w.ready[id], p.Name)
+	}
+	w.mu.Unlock()
+	if ready || typ == watch.Deleted || podProblem(nil, []corev1.Pod{*p}) != "" {
+		w.signal(id)
+	}
+}
+
+// seenReady reports whether a pod of session id with template stamp was seen Ready, and not
+// gone or unready since.
+func (w *podWatch) seenReady(id, stamp string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.ready[id] {
+		if s == stamp {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops what the watch saw: after it started again, a pod may have gone unseen.
+func (w *podWatch) forget() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	clear(w.ready)
 }
 
 // signal tells the waiters of session id ("": every waiter) that its pods changed.

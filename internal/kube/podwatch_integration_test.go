@@ -12,8 +12,9 @@ import (
 )
 
 // On the real API server, with kwok's nodes: the waiters of two sessions share one watch; a
-// waiter is told when its own workspace's pod comes (scaled 0 → 1) and turns Ready, and not
-// of the other's; the watch ends with its last waiter and starts again for the next.
+// waiter is told when its own workspace's pod turns Ready (scaled 0 → 1) and when it goes, and
+// not of the other's; the watch knows the Ready pod's template (WatchedReady); it ends with
+// its last waiter and starts again for the next.
 func TestIntegrationWatchPods(t *testing.T) {
 	k, ns := env.Namespace(t)
 	ctx := t.Context()
@@ -77,6 +78,25 @@ func TestIntegrationWatchPods(t *testing.T) {
 	case <-otherChanged:
 		t.Error("the other session's waiter was told of a change of this one's pod")
 	default:
+	}
+	// The watch saw the pod of mine's template Ready; not of a template mine does not have
+	// (another image), nor of the other session's.
+	changedImage := mine
+	changedImage.Image += "-other"
+	if !c.WatchedReady(mine) || c.WatchedReady(changedImage) || c.WatchedReady(other) {
+		t.Fatalf("WatchedReady: mine %v, mine with another image %v, other %v; want true, false, false",
+			c.WatchedReady(mine), c.WatchedReady(changedImage), c.WatchedReady(other))
+	}
+	// Scaled to zero, the pod goes: its waiter is told, and the watch no longer calls it Ready.
+	if err := c.Scale(ctx, mine.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	for c.WatchedReady(mine) {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("the watch still says Ready after a scale to zero")
+		}
 	}
 
 	stop()

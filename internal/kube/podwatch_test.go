@@ -13,7 +13,9 @@ import (
 )
 
 // A watch the API server ends is started again, and every waiter is told (a change may have
-// fallen between the two); a pod's change reaches only its own session's waiters.
+// fallen between the two); a pod's change reaches only its own session's waiters, and only when
+// it is one they need (turned Ready, or gone); what the watch saw Ready is forgotten when it
+// starts again or when its session's last waiter leaves.
 func TestPodWatchStartsAgainAndTellsEveryone(t *testing.T) {
 	cs := fake.NewClientset()
 	var mu sync.Mutex
@@ -54,15 +56,52 @@ func TestPodWatchStartsAgainAndTellsEveryone(t *testing.T) {
 			t.Fatalf("%s was not told the watch started again", name)
 		}
 	}
-	current().Add(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ws", Labels: map[string]string{LabelSession: "bbbb2222"}}})
-	select {
-	case <-b:
-	case <-time.After(time.Minute):
-		t.Fatal("b was not told of its pod")
+	pod := func(ready bool, stamp string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ws",
+			Labels: map[string]string{LabelSession: "bbbb2222"}, Annotations: map[string]string{AnnotationTemplate: stamp}}}
+		if ready {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}
+		return p
 	}
-	select { // b's pod was handled before b was told
-	case <-a:
+	told := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(100 * time.Millisecond): // what the watch delivers is handled by then
+			return false
+		}
+	}
+	current().Add(pod(false, "t1")) // a new pod, not ready: nothing a waiter needs
+	if told(b) {
+		t.Error("b was told of a pod that is not ready and shows no problem")
+	}
+	current().Modify(pod(true, "t1"))
+	if !told(b) {
+		t.Fatal("b was not told its pod turned Ready")
+	}
+	if told(a) {
 		t.Fatal("a was told of b's pod")
-	default:
+	}
+	if !pw.seenReady("bbbb2222", "t1") || pw.seenReady("bbbb2222", "t2") || pw.seenReady("aaaa1111", "t1") {
+		t.Fatal("seenReady: want b's pod of template t1 alone")
+	}
+	current().Delete(pod(true, "t1"))
+	if !told(b) || pw.seenReady("bbbb2222", "t1") {
+		t.Fatal("b's pod went: b is told and it is no longer seen Ready")
+	}
+	current().Modify(pod(true, "t1"))
+	told(b)
+	current().Stop() // the watch starts again: what it saw may be stale
+	<-started
+	if !told(b) || pw.seenReady("bbbb2222", "t1") {
+		t.Fatal("after the watch started again, what it saw before still counts")
+	}
+	stopB()
+	pw.mu.Lock()
+	_, ok := pw.ready["bbbb2222"]
+	pw.mu.Unlock()
+	if ok {
+		t.Error("b's last waiter left, and what the watch saw of b stays")
 	}
 }
