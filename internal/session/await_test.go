@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,6 +91,7 @@ type watchingCluster struct {
 	changed chan struct{}
 	started chan string
 	stopped chan string
+	ready   atomic.Bool // what WatchedReady says of every workspace
 }
 
 func (w *watchingCluster) WatchPods(_ context.Context, id string) (<-chan struct{}, func(), error) {
@@ -97,13 +99,19 @@ func (w *watchingCluster) WatchPods(_ context.Context, id string) (<-chan struct
 	return w.changed, func() { w.stopped <- id }, nil
 }
 
+func (w *watchingCluster) WatchedReady(session.Workspace) bool { return w.ready.Load() }
+
+func newWatchingCluster(f *sessiontest.Fakes) (*watchingCluster, *session.Service) {
+	w := &watchingCluster{Cluster: f.Cluster, changed: make(chan struct{}, 1), started: make(chan string, 1), stopped: make(chan string, 1)}
+	return w, session.NewService(w, f.Store, session.Options{Domain: "ws.test", Now: f.Clock.Now, Recorder: f.Recorder,
+		AwaitInterval: time.Hour, AwaitFallback: time.Hour})
+}
+
 // On a Cluster that watches pods, a waiting read reads again when the session's pods change,
 // not on a timer (the fallback here is an hour), and stops its watch when it returns.
 func TestAwaitFollowsThePodWatch(t *testing.T) {
 	f := sessiontest.New()
-	w := &watchingCluster{Cluster: f.Cluster, changed: make(chan struct{}, 1), started: make(chan string, 1), stopped: make(chan string, 1)}
-	svc := session.NewService(w, f.Store, session.Options{Domain: "ws.test", Now: f.Clock.Now, Recorder: f.Recorder,
-		AwaitInterval: time.Hour, AwaitFallback: time.Hour})
+	w, svc := newWatchingCluster(f)
 	s, err := svc.Create(t.Context(), session.CreateRequest{UserID: "u@example.com"})
 	if err != nil {
 		t.Fatal(err)
@@ -124,5 +132,51 @@ func TestAwaitFollowsThePodWatch(t *testing.T) {
 	}
 	if id := <-w.stopped; id != s.ID {
 		t.Fatalf("stopped the watch of %s", id)
+	}
+}
+
+// A pod the watch saw Ready is taken at its word: the session runs without another readiness
+// read (here the cluster's own reads would still say not ready), its route goes back to the
+// workspace first, and the wake's event is recorded.
+func TestAwaitTakesTheWatchsWordForReady(t *testing.T) {
+	f := sessiontest.New()
+	w, svc := newWatchingCluster(f)
+	ctx := t.Context()
+	s, err := svc.Create(ctx, session.CreateRequest{UserID: "u@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Cluster.SetReady(s.ID, true, "")
+	if _, err := svc.Get(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Sleep(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.Cluster.SetReady(s.ID, false, "")
+	if s, err := svc.Wake(ctx, s.ID); err != nil || s.State != session.StateWaking {
+		t.Fatalf("woken: %+v, %v", s, err)
+	}
+	got := make(chan *session.Session, 1)
+	go func() {
+		a, err := svc.Await(ctx, s.ID, session.MaxAwait)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- a
+	}()
+	<-w.started
+	w.ready.Store(true)
+	w.changed <- struct{}{}
+	if a := <-got; a == nil || a.State != session.StateRunning {
+		t.Fatalf("awaited %+v", a)
+	}
+	<-w.stopped
+	calls := f.Cluster.Calls()
+	if last := calls[len(calls)-1]; last != "route "+s.ID+" activator=false" {
+		t.Errorf("the last call was %q, want the route back to the workspace", last)
+	}
+	if evs := f.Recorder.Types(s.ID); evs[len(evs)-1] != "woke" {
+		t.Errorf("events %v, want woke last", evs)
 	}
 }

@@ -175,11 +175,15 @@ type Cluster interface {
 }
 
 // PodWatcher is what a Cluster may offer Service.Await besides: WatchPods tells the caller when
-// session id's pods change (changed receives, a buffer of one), from when it returns until
-// stop is called, so a waiting read follows the pod instead of a timer. internal/kube shares
-// one watch among all waiters; a Cluster without it is read at Options.AwaitInterval.
+// session id's pods change in a way a waiter needs (changed receives, a buffer of one), from
+// when it returns until stop is called, so a waiting read follows the pod instead of a timer;
+// and WatchedReady reports that, while someone waits on ws's session, the watch saw a pod of
+// ws's current template turn Ready, so the read that follows needs not ask the cluster again.
+// internal/kube shares one watch among all waiters; a Cluster without it is read at
+// Options.AwaitInterval.
 type PodWatcher interface {
 	WatchPods(ctx context.Context, id string) (changed <-chan struct{}, stop func(), err error)
+	WatchedReady(ws Workspace) bool
 }
 
 // Store keeps session records, indexes, activity, locks and idempotency keys (internal/store

@@ -382,25 +382,28 @@ func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
 // Await is Get that waits while the session is starting (Manager.Await); each read drives its
 // step forward as Get does. With a Cluster that watches pods (PodWatcher) it reads again when
 // the session's pods change, and every AwaitFallback besides (what a watch cannot see: its
-// Deployment); otherwise every AwaitInterval. The wait is the caller's (a request's) own:
-// nothing runs after it returns.
+// Deployment); otherwise every AwaitInterval. The watch starts before the first read when the
+// record says the session is starting, so nothing that read missed goes unsignalled, and a pod
+// the watch saw Ready needs no read of the cluster (WatchedReady). The wait is the caller's (a
+// request's) own: nothing runs after it returns.
 func (s *Service) Await(ctx context.Context, id string, wait time.Duration) (*Session, error) {
 	deadline := time.Now().Add(min(wait, MaxAwait))
-	pace, changed, mayWatch := s.opts.AwaitInterval, (<-chan struct{})(nil), true
-	for {
-		sess, err := s.Get(ctx, id)
-		if err != nil || !sess.Starting() || !time.Now().Before(deadline) {
-			return sess, err
-		}
-		if w, ok := s.cluster.(PodWatcher); ok && mayWatch {
-			mayWatch = false // one watch per Await
+	pace, changed := s.opts.AwaitInterval, (<-chan struct{})(nil)
+	if w, ok := s.cluster.(PodWatcher); ok {
+		if sess, err := s.load(ctx, id); err == nil && sess.Starting() {
 			ch, stop, err := w.WatchPods(ctx, id)
 			if err == nil {
 				defer stop()
 				pace, changed = max(pace, s.opts.AwaitFallback), ch
-				continue // what changed before the watch began: read once more now that it runs
+			} else {
+				s.log.Debug("waiting without a pod watch", "id", id, "err", err)
 			}
-			s.log.Debug("waiting without a pod watch", "id", id, "err", err)
+		}
+	}
+	for {
+		sess, err := s.Get(ctx, id)
+		if err != nil || !sess.Starting() || !time.Now().Before(deadline) {
+			return sess, err
 		}
 		t := time.NewTimer(min(pace, time.Until(deadline)))
 		select {
@@ -479,6 +482,9 @@ func (s *Service) afterApply(sess *Session) Pending {
 
 // stepReady waits for the pod of a created or woken session.
 func (s *Service) stepReady(ctx context.Context, sess *Session) error {
+	if w, ok := s.cluster.(PodWatcher); ok && w.WatchedReady(s.workspace(sess, "")) {
+		return s.ready(ctx, sess) // someone waits on it, and its pod watch saw the pod Ready
+	}
 	obs, err := s.cluster.Readiness(ctx, sess.ID)
 	if err != nil {
 		return fmt.Errorf("observing session %s: %w", sess.ID, err)
@@ -502,6 +508,11 @@ func (s *Service) stepReady(ctx context.Context, sess *Session) error {
 		}
 		return nil
 	}
+	return s.ready(ctx, sess)
+}
+
+// ready records that the pod of a created or woken session is ready: it runs.
+func (s *Service) ready(ctx context.Context, sess *Session) error {
 	from := sess.State
 	if from != StateRunning {
 		// The host goes back to the workspace before anyone is told it runs, so the waking
@@ -798,7 +809,9 @@ func (s *Service) Wake(ctx context.Context, id string) (*Session, error) {
 			s.log.Warn("recording activity", "id", sess.ID, "err", err)
 		}
 		s.record(ctx, sess, "wake_started", from, "")
-		return s.advance(ctx, sess)
+		// No readiness read here: a pod is not Ready a moment after its scale. The next
+		// read (the caller's status, held or polled) looks.
+		return nil
 	})
 }
 
