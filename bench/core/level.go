@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +83,7 @@ func (s *samples) get(phase, kind string) []time.Duration { return s.d[phase+" "
 type bench struct {
 	only  string // "raw" or "hyperbola": that mode alone; "" both
 	turns bool   // the modes take turns (raw, hyperbola, hyperbola, raw) instead of side by side
+	pairs bool   // the modes alternate in batches of c sessions within one pass (see pairedLevel)
 	env   *testenv.Env
 	pods  *podWatch
 	poll  time.Duration // how often a polling waiter asks the core once the pod is Ready
@@ -94,7 +94,8 @@ type bench struct {
 // level runs one concurrency level: n = max(c, 20) workspaces by each mode, on c workers per
 // mode, in passes (see pass). By default both modes run side by side in one pass, so both meet
 // the same cluster; with -turns they take turns, raw, Hyperbola, Hyperbola, raw, each pass alone
-// on a quiet cluster, so neither queues behind the other's burst and the order evens out.
+// on a quiet cluster, so neither queues behind the other's burst and the order evens out; with
+// -pairs one pass alternates them in batches (pairedLevel).
 func (b *bench) level(ctx context.Context, c int) (*samples, error) {
 	n := max(c, 20)
 	s := &samples{d: map[string][]time.Duration{}}
@@ -119,9 +120,9 @@ const (
 	modeHyperbola = "hyperbola"
 )
 
-// pass runs n workspaces by each of modes at once, each mode in its own fresh namespace, on c
-// workers per mode; both namespaces are deleted before it returns, so the next pass starts on
-// a quiet cluster.
+// pass runs n workspaces by each of modes, each mode in its own fresh namespace, on c workers
+// per mode: at once, or with -pairs (both modes) alternating in batches; both namespaces are
+// deleted before it returns, so the next pass starts on a quiet cluster.
 func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) error {
 	rawNS, hbNS := testenv.UniqueName("bench-raw"), testenv.UniqueName("bench")
 	defer func() {
@@ -158,15 +159,84 @@ func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) 
 	if err != nil {
 		return err
 	}
-	r := &raw{cs: b.env.Kube.Client, opts: ko, defaults: st.Service.Options()}
-	g, gctx := errgroup.WithContext(ctx)
-	if slices.Contains(modes, modeRaw) {
-		g.Go(func() error { return b.rawLevel(gctx, r, c, n, s) })
+	runners := map[string]runner{
+		modeRaw:       rawRunner{b: b, r: &raw{cs: b.env.Kube.Client, opts: ko, defaults: st.Service.Options()}, s: s},
+		modeHyperbola: hyperbolaRunner{b: b, svc: st.Service, s: s},
 	}
-	if slices.Contains(modes, modeHyperbola) {
-		g.Go(func() error { return b.hyperbolaLevel(gctx, st.Service, c, n, s) })
+	if b.pairs && len(modes) == 2 {
+		return pairedLevel(ctx, runners[modeRaw], runners[modeHyperbola], c, n)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, m := range modes {
+		g.Go(func() error { return modeLevel(gctx, runners[m], c, n) })
 	}
 	return g.Wait()
+}
+
+// runner is one mode's way to create, sleep and wake one workspace; create and wake record
+// their samples.
+type runner interface {
+	create(ctx context.Context, i int) (id string, err error)
+	sleep(ctx context.Context, id string) error
+	wake(ctx context.Context, id string) error
+}
+
+// modeLevel creates n workspaces on c workers, puts them all to sleep and, once their pods are
+// gone, wakes them.
+func modeLevel(ctx context.Context, m runner, c, n int) error {
+	ids := make([]string, n)
+	err := parallel(n, c, func(i int) error {
+		var err error
+		ids[i], err = m.create(ctx, i)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := parallel(n, c, func(i int) error { return m.sleep(ctx, ids[i]) }); err != nil {
+		return err
+	}
+	return parallel(n, c, func(i int) error { return m.wake(ctx, ids[i]) })
+}
+
+// pairedLevel is modeLevel for raw and Hyperbola together, in batches of c workspaces that
+// alternate, raw, Hyperbola, Hyperbola, raw, raw, ..., each batch alone: the two modes' samples
+// are seconds apart on the same cluster instead of a pass apart (-turns), so what drifts
+// between passes (the API server's and etcd's state, the shared machine) weighs on both alike.
+// n rounds up to whole pairs of batches.
+func pairedLevel(ctx context.Context, rawM, hb runner, c, n int) error {
+	batches := max(2, (n+c-1)/c)
+	batches += batches % 2
+	modes := [2]runner{rawM, hb}
+	ids := [2][]string{make([]string, batches*c), make([]string, batches*c)}
+	inTurn := func(phase func(m runner, j, i int) error) error {
+		for k := range batches {
+			order := [2]int{0, 1}
+			if k%2 == 1 {
+				order = [2]int{1, 0}
+			}
+			for _, j := range order {
+				if err := parallel(c, c, func(i int) error { return phase(modes[j], j, k*c+i) }); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := inTurn(func(m runner, j, i int) error {
+		var err error
+		ids[j][i], err = m.create(ctx, i)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for j, m := range modes {
+		if err := parallel(len(ids[j]), c, func(i int) error { return m.sleep(ctx, ids[j][i]) }); err != nil {
+			return err
+		}
+	}
+	return inTurn(func(m runner, j, i int) error { return m.wake(ctx, ids[j][i]) })
 }
 
 // namespaceConfig is the deployment's configuration in namespace ns: the defaults, with the
@@ -184,43 +254,40 @@ func namespaceConfig(ns string) (*config.Config, error) {
 
 func user(i int) string { return fmt.Sprintf("bench-%d@example.com", i) }
 
-// rawLevel creates n workspaces by hand, scales them to zero and, once their pods are gone,
-// back to one.
-func (b *bench) rawLevel(ctx context.Context, r *raw, c, n int, s *samples) error {
-	ids := make([]string, n)
-	err := parallel(n, c, func(i int) error {
-		ws, err := r.workspace(user(i))
-		if err != nil {
-			return err
-		}
-		ids[i] = ws.ID
-		start := time.Now()
-		if err := r.create(ctx, ws); err != nil {
-			return err
-		}
-		s.add("create", rawCall, time.Since(start))
-		return b.stampReady(ctx, s, "create", ws.ID, start)
-	})
+// rawRunner makes workspaces by hand; Ready is the pod watch's.
+type rawRunner struct {
+	b *bench
+	r *raw
+	s *samples
+}
+
+func (m rawRunner) create(ctx context.Context, i int) (string, error) {
+	ws, err := m.r.workspace(user(i))
 	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if err := m.r.create(ctx, ws); err != nil {
+		return "", err
+	}
+	m.s.add("create", rawCall, time.Since(start))
+	return ws.ID, m.b.stampReady(ctx, m.s, "create", ws.ID, start)
+}
+
+func (m rawRunner) sleep(ctx context.Context, id string) error {
+	if err := m.r.scale(ctx, id, 0); err != nil {
 		return err
 	}
-	err = parallel(n, c, func(i int) error {
-		if err := r.scale(ctx, ids[i], 0); err != nil {
-			return err
-		}
-		return b.podGone(ctx, ids[i])
-	})
-	if err != nil {
+	return m.b.podGone(ctx, id)
+}
+
+func (m rawRunner) wake(ctx context.Context, id string) error {
+	start := time.Now()
+	if err := m.r.scale(ctx, id, 1); err != nil {
 		return err
 	}
-	return parallel(n, c, func(i int) error {
-		start := time.Now()
-		if err := r.scale(ctx, ids[i], 1); err != nil {
-			return err
-		}
-		s.add("wake", rawCall, time.Since(start))
-		return b.stampReady(ctx, s, "wake", ids[i], start)
-	})
+	m.s.add("wake", rawCall, time.Since(start))
+	return m.b.stampReady(ctx, m.s, "wake", id, start)
 }
 
 // stampReady records start → the pod watch saw session id's pod Ready, for raw.
@@ -241,40 +308,38 @@ func (b *bench) podGone(ctx context.Context, id string) error {
 	return b.pods.gone(ctx, id)
 }
 
-// hyperbolaLevel creates n sessions through the core, puts them to sleep and, once their pods
-// are gone, wakes them; a session is Ready when Get reports it running.
-func (b *bench) hyperbolaLevel(ctx context.Context, svc *session.Service, c, n int, s *samples) error {
-	ids := make([]string, n)
-	err := parallel(n, c, func(i int) error {
-		start := time.Now()
-		sess, err := svc.Create(ctx, session.CreateRequest{UserID: user(i)})
-		if err != nil {
-			return err
-		}
-		s.add("create", hbCall, time.Since(start))
-		ids[i] = sess.ID
-		return b.awaitRunning(ctx, svc, s, "create", sess.ID, start)
-	})
+// hyperbolaRunner makes sessions through the core; a session is Ready when the core reports
+// it running.
+type hyperbolaRunner struct {
+	b   *bench
+	svc *session.Service
+	s   *samples
+}
+
+func (m hyperbolaRunner) create(ctx context.Context, i int) (string, error) {
+	start := time.Now()
+	sess, err := m.svc.Create(ctx, session.CreateRequest{UserID: user(i)})
 	if err != nil {
+		return "", err
+	}
+	m.s.add("create", hbCall, time.Since(start))
+	return sess.ID, m.b.awaitRunning(ctx, m.svc, m.s, "create", sess.ID, start)
+}
+
+func (m hyperbolaRunner) sleep(ctx context.Context, id string) error {
+	if _, err := m.svc.Sleep(ctx, id); err != nil {
 		return err
 	}
-	err = parallel(n, c, func(i int) error {
-		if _, err := svc.Sleep(ctx, ids[i]); err != nil {
-			return err
-		}
-		return b.podGone(ctx, ids[i])
-	})
-	if err != nil {
+	return m.b.podGone(ctx, id)
+}
+
+func (m hyperbolaRunner) wake(ctx context.Context, id string) error {
+	start := time.Now()
+	if _, err := m.svc.Wake(ctx, id); err != nil {
 		return err
 	}
-	return parallel(n, c, func(i int) error {
-		start := time.Now()
-		if _, err := svc.Wake(ctx, ids[i]); err != nil {
-			return err
-		}
-		s.add("wake", hbCall, time.Since(start))
-		return b.awaitRunning(ctx, svc, s, "wake", ids[i], start)
-	})
+	m.s.add("wake", hbCall, time.Since(start))
+	return m.b.awaitRunning(ctx, m.svc, m.s, "wake", id, start)
 }
 
 // awaitRunning asks the core for session id until it reports running, and records the times.

@@ -14,11 +14,13 @@
 // and raw's call, to tell Hyperbola's own time in its call from the API server's.
 //
 // By default both modes run side by side. -turns runs them in turns (raw, hyperbola,
-// hyperbola, raw), each alone on a quiet cluster; -only runs one mode alone. The client
+// hyperbola, raw), each pass alone on a quiet cluster; -pairs alternates them the same way in
+// batches of c sessions within one pass, so each mode's samples are seconds, not a pass, from
+// the other's; -only runs one mode alone. The client
 // budgets and the readiness interval are the deployment's defaults, or HYPERBOLA_KUBE_* and
 // HYPERBOLA_READINESS_INTERVAL from the environment; BENCH_LOG=info shows the core's own log.
 //
-//	go run ./bench/core [-n 1,10,100] [-turns] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
+//	go run ./bench/core [-n 1,10,100] [-turns | -pairs] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
 package main
 
 import (
@@ -48,6 +50,7 @@ func main() {
 	kcmQPS := flag.Int("kcm-qps", 400, "the local controller manager's --kube-api-qps (0: its default, 20)")
 	only := flag.String("only", "", `run one mode alone, "raw" or "hyperbola" (a diagnosis: the ratio needs both)`)
 	turns := flag.Bool("turns", false, "the modes take turns (raw, hyperbola, hyperbola, raw), each alone on a quiet cluster, instead of side by side")
+	pairs := flag.Bool("pairs", false, "the modes alternate (raw, hyperbola, hyperbola, raw, ...) in batches of c sessions within one pass, each batch alone")
 	flag.Parse()
 	if *kcmQPS > 0 {
 		// At its default 20 requests/s the controller manager, which makes the ReplicaSets and
@@ -62,15 +65,18 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := run(ctx, os.Stdout, *levels, *nodes, *poll, *await, *only, *turns); err != nil {
+	if err := run(ctx, os.Stdout, *levels, *nodes, *poll, *await, *only, *turns, *pairs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/core:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration, await bool, only string, turns bool) error {
+func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration, await bool, only string, turns, pairs bool) error {
 	if only != "" && only != modeRaw && only != modeHyperbola {
 		return fmt.Errorf(`-only %q: "raw", "hyperbola" or empty`, only)
+	}
+	if turns && pairs {
+		return fmt.Errorf("-turns and -pairs: choose one")
 	}
 	level := slog.LevelWarn
 	if os.Getenv("BENCH_LOG") == "info" {
@@ -86,6 +92,9 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 		}
 		levels = append(levels, c)
 		pods += 2 * max(c, 20)
+		if pairs { // two batches at least of each mode, all alive until they sleep
+			pods += 2 * max(c, 20)
+		}
 	}
 	if nodes <= 0 {
 		nodes = pods/100 + 1 // a fake node admits 110 pods
@@ -101,7 +110,7 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 	if err != nil {
 		return err
 	}
-	b := &bench{only: only, turns: turns, env: env, pods: w, poll: poll, await: await, wait: 5 * time.Minute}
+	b := &bench{only: only, turns: turns, pairs: pairs, env: env, pods: w, poll: poll, await: await, wait: 5 * time.Minute}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "concurrency\tphase\tsessions\traw p50\traw p99\thyperbola p50\thyperbola p99\t×p50\t×p99\traw call p50\tcall p50\tpod Ready p50\tReady→running p50\treads/session\t")
 	for _, c := range levels {
