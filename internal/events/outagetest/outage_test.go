@@ -167,7 +167,10 @@ func TestKillingFirestoreMidRunQueuesEveryEventAndFlushWritesThem(t *testing.T) 
 		}
 	}
 	advance(3 * time.Hour)
-	if _, err := svc.Wake(ctx, ids[0]); err != nil { // wake_started, then woke (ready at once)
+	if _, err := svc.Wake(ctx, ids[0]); err != nil { // wake_started
+		t.Fatal(err)
+	}
+	if _, err := svc.Get(ctx, ids[0]); err != nil { // woke (ready at once): a status read drives it
 		t.Fatal(err)
 	}
 	advance(time.Hour)
@@ -263,6 +266,9 @@ func TestKillingFirestoreMidRunQueuesEveryEventAndFlushWritesThem(t *testing.T) 
 		Domain: "example.test", Now: clock, Logger: logger, Recorder: rec2})
 	advance(time.Minute)
 	if _, err := svc2.Wake(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc2.Get(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := rec2.Get(ctx, ids[0]); err != nil || r.Session.State != session.StateRunning || r.LastEvent != "woke" {
