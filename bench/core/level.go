@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"golang.org/x/sync/errgroup"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,7 +47,11 @@ type samples struct {
 	// Hyperbola's requests to the API server, its Kubernetes clients' all through the level:
 	// reads (GET, list included), watches and writes.
 	reads, watches, writes atomic.Int64
+	trace                  io.Writer // BENCH_TRACE=1: every request of Hyperbola's and each session's times, as they happen
 }
+
+// traceTime is how trace lines print an instant: seconds and milliseconds in the minute.
+const traceTime = "05.000"
 
 // countRequests wraps the REST config's transport to count s's requests.
 func (s *samples) countRequests(cfg *rest.Config) *rest.Config {
@@ -61,7 +66,12 @@ func (s *samples) countRequests(cfg *rest.Config) *rest.Config {
 			default:
 				s.writes.Add(1)
 			}
-			return next.RoundTrip(req)
+			start := time.Now()
+			resp, err := next.RoundTrip(req)
+			if s.trace != nil {
+				fmt.Fprintf(s.trace, "trace %s %s %s?%s took %s\n", start.Format(traceTime), req.Method, req.URL.Path, req.URL.RawQuery, time.Since(start))
+			}
+			return resp, err
 		})
 	})
 	return cfg
@@ -84,6 +94,7 @@ type bench struct {
 	only  string // "raw" or "hyperbola": that mode alone; "" both
 	turns bool   // the modes take turns (raw, hyperbola, hyperbola, raw) instead of side by side
 	pairs bool   // the modes alternate in batches of c sessions within one pass (see pairedLevel)
+	trace io.Writer
 	env   *testenv.Env
 	pods  *podWatch
 	poll  time.Duration // how often a polling waiter asks the core once the pod is Ready
@@ -98,7 +109,7 @@ type bench struct {
 // -pairs one pass alternates them in batches (pairedLevel).
 func (b *bench) level(ctx context.Context, c int) (*samples, error) {
 	n := max(c, 20)
-	s := &samples{d: map[string][]time.Duration{}}
+	s := &samples{d: map[string][]time.Duration{}, trace: b.trace}
 	passes := [][]string{{modeRaw, modeHyperbola}}
 	switch {
 	case b.only != "":
@@ -299,6 +310,9 @@ func (b *bench) stampReady(ctx context.Context, s *samples, phase, id string, st
 		return fmt.Errorf("raw %s: %w", phase, err)
 	}
 	s.add(phase, rawSample, at.Sub(start))
+	if s.trace != nil {
+		fmt.Fprintf(s.trace, "trace raw %s %s start %s podready %s\n", phase, id, start.Format(traceTime), at.Format(traceTime))
+	}
 	return nil
 }
 
@@ -370,6 +384,10 @@ func (b *bench) awaitRunning(ctx context.Context, svc *session.Service, s *sampl
 			pod, err := b.pods.readyAfter(ctx, id, start) // the watch may lag the core's own read
 			if err != nil {
 				return err
+			}
+			if s.trace != nil {
+				fmt.Fprintf(s.trace, "trace hyperbola %s %s start %s podready %s running %s\n", phase, id,
+					start.Format(traceTime), pod.Format(traceTime), running.Format(traceTime))
 			}
 			s.add(phase, hbTotal, running.Sub(start))
 			s.add(phase, hbPod, pod.Sub(start))

@@ -18,7 +18,9 @@
 // batches of c sessions within one pass, so each mode's samples are seconds, not a pass, from
 // the other's; -only runs one mode alone. The client
 // budgets and the readiness interval are the deployment's defaults, or HYPERBOLA_KUBE_* and
-// HYPERBOLA_READINESS_INTERVAL from the environment; BENCH_LOG=info shows the core's own log.
+// HYPERBOLA_READINESS_INTERVAL from the environment; BENCH_LOG=info shows the core's own log;
+// BENCH_TRACE=1 prints on stderr every request Hyperbola makes to the API server (its start and
+// how long it took) and each session's start, pod Ready and running, to see where the time goes.
 //
 //	go run ./bench/core [-n 1,10,100] [-turns | -pairs] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
 package main
@@ -110,7 +112,7 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 	if err != nil {
 		return err
 	}
-	b := &bench{only: only, turns: turns, pairs: pairs, env: env, pods: w, poll: poll, await: await, wait: 5 * time.Minute}
+	b := &bench{only: only, turns: turns, pairs: pairs, trace: traceTo(), env: env, pods: w, poll: poll, await: await, wait: 5 * time.Minute}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "concurrency\tphase\tsessions\traw p50\traw p99\thyperbola p50\thyperbola p99\t×p50\t×p99\traw call p50\tcall p50\tpod Ready p50\tReady→running p50\treads/session\t")
 	for _, c := range levels {
@@ -145,4 +147,12 @@ func ratio(hb, raw []time.Duration, p int) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f×", float64(h)/float64(r))
+}
+
+// traceTo is where BENCH_TRACE=1 sends its lines: stderr; nil without it.
+func traceTo() io.Writer {
+	if os.Getenv("BENCH_TRACE") == "1" {
+		return os.Stderr
+	}
+	return nil
 }
