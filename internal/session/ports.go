@@ -178,7 +178,7 @@ type Cluster interface {
 // session id's pods change in a way a waiter needs (changed receives, a buffer of one), from
 // when it returns until stop is called, so a waiting read follows the pod instead of a timer;
 // and WatchedReady reports that, while someone waits on ws's session, the watch saw a pod of
-// ws's current template turn Ready, so the read that follows needs not ask the cluster again.
+// ws's current template turn Ready, so the read that follows need not ask the cluster again.
 // internal/kube shares one watch among all waiters; a Cluster without it is read at
 // Options.AwaitInterval.
 type PodWatcher interface {
