@@ -220,23 +220,24 @@ func pairedLevel(ctx context.Context, rawM, hb runner, c, n int) error {
 	batches += batches % 2
 	modes := [2]runner{rawM, hb}
 	ids := [2][]string{make([]string, batches*c), make([]string, batches*c)}
-	inTurn := func(phase func(m runner, j, i int) error) error {
+	// inTurn runs phase(j, i) for workspace i of mode j, batch by batch, the modes in turn.
+	inTurn := func(phase func(j, i int) error) error {
 		for k := range batches {
 			order := [2]int{0, 1}
 			if k%2 == 1 {
 				order = [2]int{1, 0}
 			}
 			for _, j := range order {
-				if err := parallel(c, c, func(i int) error { return phase(modes[j], j, k*c+i) }); err != nil {
+				if err := parallel(c, c, func(i int) error { return phase(j, k*c+i) }); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	}
-	err := inTurn(func(m runner, j, i int) error {
+	err := inTurn(func(j, i int) error {
 		var err error
-		ids[j][i], err = m.create(ctx, i)
+		ids[j][i], err = modes[j].create(ctx, i)
 		return err
 	})
 	if err != nil {
@@ -247,7 +248,7 @@ func pairedLevel(ctx context.Context, rawM, hb runner, c, n int) error {
 			return err
 		}
 	}
-	return inTurn(func(m runner, j, i int) error { return m.wake(ctx, ids[j][i]) })
+	return inTurn(func(j, i int) error { return modes[j].wake(ctx, ids[j][i]) })
 }
 
 // namespaceConfig is the deployment's configuration in namespace ns: the defaults, with the
