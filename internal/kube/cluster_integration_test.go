@@ -765,3 +765,51 @@ func TestIntegrationSecretMadeTheOldWay(t *testing.T) {
 		}
 	}
 }
+
+// Wake on access turned off: a workspace put to sleep while it was on keeps its route on the
+// activator. Route (now a switch that does not exist) writes nothing; Observe says the route
+// wants applying (the reconcile's drift repair), and Apply puts it back on the workspace.
+func TestIntegrationWakeOnAccessTurnedOff(t *testing.T) {
+	for name, mode := range map[string][]func(*Options){"ingress": nil, "gateway": {inGateway}} {
+		t.Run(name, func(t *testing.T) {
+			on, cs := newCluster(t, mode...)
+			o := on.Options()
+			ns, gw := o.Namespace, o.gateway()
+			ctx := t.Context()
+			ws := newWorkspace(t)
+			ws.Replicas, ws.Activator = 0, true // asleep
+			n, _ := NamesFor(ws.ID)
+			if err := on.Apply(ctx, ws); err != nil {
+				t.Fatal(err)
+			}
+			if b := routedTo(t, cs, ns, n, gw); b != o.ActivatorService || observe(t, on, ws.ID).Reroute {
+				t.Fatalf("asleep with wake on access: routed to %s, reroute %v", b, observe(t, on, ws.ID).Reroute)
+			}
+
+			o.ActivatorService = ""
+			off := NewClusterFromClients(&Clients{Write: on.cs, Read: on.rd, Metadata: on.md, Gateway: on.gw, GatewayRead: on.gwrd, Dynamic: on.dyn}, o)
+			kind := session.ObjectIngress
+			if gw {
+				kind = session.ObjectHTTPRoute
+			}
+			before := resourceVersions(t, cs, ns, n, gw)[kind] // the claim's may change: it binds
+			awake := ws
+			awake.Replicas, awake.Activator = 1, false
+			if err := off.Route(ctx, awake); err != nil {
+				t.Fatal(err)
+			}
+			if after := resourceVersions(t, cs, ns, n, gw)[kind]; before == "" || after != before {
+				t.Errorf("Route without wake on access wrote the %s: resourceVersion %q → %q", kind, before, after)
+			}
+			if !observe(t, off, ws.ID).Reroute {
+				t.Errorf("a route left on the activator without wake on access: Reroute false")
+			}
+			if err := off.Apply(ctx, awake); err != nil {
+				t.Fatal(err)
+			}
+			if b := routedTo(t, cs, ns, n, gw); b != n.Workspace || observe(t, off, ws.ID).Reroute {
+				t.Errorf("after Apply: routed to %s, reroute %v; want the workspace, false", b, observe(t, off, ws.ID).Reroute)
+			}
+		})
+	}
+}

@@ -100,3 +100,31 @@ current-context: one
 		t.Error("a missing kubeconfig was accepted")
 	}
 }
+
+// Without wake on access a workspace's route does not follow its state: Route makes no call
+// (the one it would make changes nothing), in either routing. With it, Route applies the route.
+func TestRouteWritesOnlyWhatSwitches(t *testing.T) {
+	for name, o := range map[string]Options{"ingress": testOptions(), "gateway": gatewayOptions()} {
+		cs := fake.NewClientset()
+		var calls []string
+		cs.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			calls = append(calls, a.GetVerb()+" "+a.GetResource().Resource)
+			return false, nil, nil
+		})
+		o.ActivatorService = ""
+		ws := testWorkspace()
+		ws.Activator = true
+		if err := NewCluster(cs, o).Route(context.Background(), ws); err != nil || len(calls) > 0 {
+			t.Errorf("%s, wake on access off: Route = %v, calls %v; want none", name, err, calls)
+		}
+	}
+	cs := fake.NewClientset()
+	var calls []string
+	cs.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		calls = append(calls, a.GetVerb()+" "+a.GetResource().Resource)
+		return true, nil, nil
+	})
+	if err := NewCluster(cs, testOptions()).Route(context.Background(), testWorkspace()); err != nil || len(calls) != 1 || calls[0] != "patch ingresses" {
+		t.Errorf("wake on access on: Route = %v, calls %v; want one apply of the Ingress", err, calls)
+	}
+}

@@ -258,6 +258,49 @@ func TestSummarizeRoutes(t *testing.T) {
 	}
 }
 
+// Without wake on access, a route whose backend is not the workspace's Service (the
+// activator's, left from when wake on access was on) wants applying: nothing else switches it
+// back. With wake on access it is a sleeping workspace's route.
+func TestSummarizeStrayBackend(t *testing.T) {
+	id := "ab12cd34"
+	n, _ := NamesFor(id)
+	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+	objs := func(backend string) *objects {
+		ing := networkingv1.Ingress{ObjectMeta: meta(n.Workspace), Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+				Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: backend}}}}}}}}}}
+		route := gwv1.HTTPRoute{ObjectMeta: meta(n.Workspace), Spec: gwv1.HTTPRouteSpec{Rules: []gwv1.HTTPRouteRule{{
+			BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: gwv1.ObjectName(backend)}}}}}}}}
+		return &objects{
+			pvcs:        []corev1.PersistentVolumeClaim{{ObjectMeta: meta(n.Data)}},
+			deployments: []appsv1.Deployment{{ObjectMeta: meta(n.Workspace)}},
+			services:    []corev1.Service{{ObjectMeta: meta(n.Workspace)}},
+			ingresses:   []networkingv1.Ingress{ing},
+			routes:      []gwv1.HTTPRoute{route},
+			netpols:     []networkingv1.NetworkPolicy{{ObjectMeta: meta(n.Workspace)}},
+			secrets:     []metav1.PartialObjectMetadata{{ObjectMeta: meta(n.Auth)}},
+		}
+	}
+	keep := gatewayOptions()
+	keep.KeepIngress = true
+	for name, o := range map[string]Options{"ingress": testOptions(), "gateway, keeping the ingress": keep} {
+		off := o
+		off.ActivatorService = ""
+		for _, c := range []struct {
+			o       Options
+			backend string
+			reroute bool
+		}{
+			{o, "hyperbola-activator", false}, {o, n.Workspace, false},
+			{off, "hyperbola-activator", true}, {off, n.Workspace, false},
+		} {
+			if obs := summarize(id, objs(c.backend), c.o); obs.Reroute != c.reroute {
+				t.Errorf("%s, activator service %q, backend %s: reroute %v, want %v", name, c.o.ActivatorService, c.backend, obs.Reroute, c.reroute)
+			}
+		}
+	}
+}
+
 // An Ingress kept beside the HTTPRoute sends a sleeping workspace to gateway mode's activator
 // Service (the plain HTTP relay) as the route does, without the HTTPS annotations of ingress
 // mode's activator, whatever ActivatorHost says.

@@ -66,8 +66,12 @@ func (o Options) activatorPort() int32 {
 
 // RoutesToActivator reports whether the Ingress of ws sends its host to the activator.
 func (o Options) RoutesToActivator(ws session.Workspace) bool {
-	return ws.Activator && o.ActivatorService != ""
+	return ws.Activator && o.wakeOnAccess()
 }
+
+// wakeOnAccess reports whether a workspace's route follows its state (to the activator while
+// it does not run). Without it every state routes to the workspace: there is no switch.
+func (o Options) wakeOnAccess() bool { return o.ActivatorService != "" }
 
 // Ingress builds the workspace's Ingress, vs-code-<id>, serving vs-code-<id>.<domain> over
 // TLS with a certificate cert-manager writes to vs-code-<id>-tls. Its backend is the

@@ -195,6 +195,34 @@ func find[T any, PT interface {
 	return nil
 }
 
+// strayBackend reports whether the Ingress or the HTTPRoute sends its host to a Service other
+// than the workspace's own (name). Without wake on access that is the activator's route left
+// from when it was on: nothing would ever switch it back.
+func strayBackend(name string, ing *networkingv1.Ingress, route *gwv1.HTTPRoute) bool {
+	if ing != nil {
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				if b := p.Backend.Service; b != nil && b.Name != name {
+					return true
+				}
+			}
+		}
+	}
+	if route != nil {
+		for _, r := range route.Spec.Rules {
+			for _, b := range r.BackendRefs {
+				if string(b.Name) != name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // summarize turns the listed objects of session id into an Observed, o's routing telling
 // whether its routes are the ones wanted (Observed.Reroute). It is pure.
 func summarize(id string, objs *objects, o Options) *session.Observed {
@@ -232,7 +260,8 @@ func summarize(id string, objs *objects, o Options) *session.Observed {
 	// Whole with either route: a session moving between routings is never taken for a
 	// broken one (Reroute says its routes want applying).
 	obs.Complete = pvc != nil && dep != nil && svc != nil && np != nil && sec != nil && (ing != nil || route != nil)
-	obs.Reroute = o.gateway() && dep != nil && (route == nil || (ing != nil) != o.KeepIngress)
+	obs.Reroute = dep != nil && (o.gateway() && (route == nil || (ing != nil) != o.KeepIngress) ||
+		!o.wakeOnAccess() && strayBackend(n.Workspace, ing, route))
 	if len(metas) == 0 {
 		return obs
 	}

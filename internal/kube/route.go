@@ -23,10 +23,13 @@ var errNoGatewayClient = errors.New("kube: gateway routing needs the Gateway API
 // Route applies the workspace's route alone (server-side apply, like Apply): its Ingress in
 // ingress mode, its HTTPRoute in gateway mode (and its Ingress too while KeepIngress). The
 // backend is the activator while ws.Activator (and wake on access) says so, the workspace
-// otherwise.
+// otherwise. Without wake on access the route is the one Apply wrote, whatever the state, so
+// Route writes nothing: a workspace's start is not made to wait on a write that changes
+// nothing. (A route left on the activator from when wake on access was on is drift the
+// reconcile repairs: Observed.Reroute.)
 func (c *Cluster) Route(ctx context.Context, ws session.Workspace) error {
 	w, err := resolve(ws, c.opts)
-	if err != nil {
+	if err != nil || !c.opts.wakeOnAccess() {
 		return err
 	}
 	return parallel(ctx, c.routeSteps(w)...)
