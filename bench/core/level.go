@@ -100,6 +100,9 @@ type bench struct {
 	poll  time.Duration // how often a polling waiter asks the core once the pod is Ready
 	await bool          // waiters ask with a wait (Service.Await) instead of polling
 	wait  time.Duration // how long one session may take to become Ready (or its pod to go)
+	// wakeSecret, when set, turns Hyperbola's wake on access on: its ready step then switches
+	// the route back from the activator (one more write than raw's)
+	wakeSecret string
 }
 
 // level runs one concurrency level: n = max(c, 20) workspaces by each mode, on c workers per
@@ -143,11 +146,11 @@ func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) 
 			}
 		}
 	}()
-	rawCfg, err := namespaceConfig(rawNS)
+	rawCfg, err := namespaceConfig(rawNS, "") // by hand: no activator, the route stays on the workspace
 	if err != nil {
 		return err
 	}
-	hbCfg, err := namespaceConfig(hbNS)
+	hbCfg, err := namespaceConfig(hbNS, b.wakeSecret)
 	if err != nil {
 		return err
 	}
@@ -253,14 +256,15 @@ func pairedLevel(ctx context.Context, rawM, hb runner, c, n int) error {
 
 // namespaceConfig is the deployment's configuration in namespace ns: the defaults, with the
 // client budgets (HYPERBOLA_KUBE_*) and the readiness interval taken from the environment, so
-// a run can try other ones.
-func namespaceConfig(ns string) (*config.Config, error) {
+// a run can try other ones. A wake secret turns wake on access on (the default activator
+// Service: the route of a workspace that does not run goes to it, and back when it runs).
+func namespaceConfig(ns, wakeSecret string) (*config.Config, error) {
 	return config.FromLookup(func(k string) (string, bool) {
 		if strings.HasPrefix(k, "HYPERBOLA_KUBE_") || k == "HYPERBOLA_READINESS_INTERVAL" {
 			return os.LookupEnv(k)
 		}
-		v, ok := map[string]string{"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": ns + ":"}[k]
-		return v, ok
+		v, ok := map[string]string{"HYPERBOLA_NAMESPACE": ns, "HYPERBOLA_REDIS_PREFIX": ns + ":", "HYPERBOLA_WAKE_SECRET": wakeSecret}[k]
+		return v, ok && v != ""
 	})
 }
 

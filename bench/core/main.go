@@ -21,13 +21,17 @@
 // HYPERBOLA_READINESS_INTERVAL from the environment; BENCH_LOG=info shows the core's own log;
 // BENCH_TRACE=1 prints on stderr every request Hyperbola makes to the API server (its start and
 // how long it took) and each session's start, pod Ready and running, to see where the time goes.
+// Hyperbola runs without wake on access unless -wake-on-access (make run's and infra's
+// default): then its ready step also switches the route back from the activator, one write
+// raw does not make.
 //
-//	go run ./bench/core [-n 1,10,100] [-turns | -pairs] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
+//	go run ./bench/core [-n 1,10,100] [-turns | -pairs] [-wake-on-access] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
 package main
 
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -53,6 +57,7 @@ func main() {
 	only := flag.String("only", "", `run one mode alone, "raw" or "hyperbola" (a diagnosis: the ratio needs both)`)
 	turns := flag.Bool("turns", false, "the modes take turns (raw, hyperbola, hyperbola, raw), each alone on a quiet cluster, instead of side by side")
 	pairs := flag.Bool("pairs", false, "the modes alternate (raw, hyperbola, hyperbola, raw, ...) in batches of c sessions within one pass, each batch alone")
+	wakeOnAccess := flag.Bool("wake-on-access", false, "Hyperbola runs with wake on access (as make run and infra's default do): its route switches to the activator and back")
 	flag.Parse()
 	if *kcmQPS > 0 {
 		// At its default 20 requests/s the controller manager, which makes the ReplicaSets and
@@ -67,17 +72,22 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := run(ctx, os.Stdout, *levels, *nodes, *poll, *await, *only, *turns, *pairs); err != nil {
+	b := &bench{only: *only, turns: *turns, pairs: *pairs, poll: *poll, await: *await, wait: 5 * time.Minute}
+	if *wakeOnAccess {
+		b.wakeSecret = rand.Text() + rand.Text() // 52 characters; the activator wants 32 at least
+	}
+	if err := run(ctx, os.Stdout, *levels, *nodes, b); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/core:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll time.Duration, await bool, only string, turns, pairs bool) error {
-	if only != "" && only != modeRaw && only != modeHyperbola {
-		return fmt.Errorf(`-only %q: "raw", "hyperbola" or empty`, only)
+// run measures each level with b (its options set; run starts its cluster and watch).
+func run(ctx context.Context, out io.Writer, levelList string, nodes int, b *bench) error {
+	if b.only != "" && b.only != modeRaw && b.only != modeHyperbola {
+		return fmt.Errorf(`-only %q: "raw", "hyperbola" or empty`, b.only)
 	}
-	if turns && pairs {
+	if b.turns && b.pairs {
 		return fmt.Errorf("-turns and -pairs: choose one")
 	}
 	level := slog.LevelWarn
@@ -94,7 +104,7 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 		}
 		levels = append(levels, c)
 		pods += 2 * max(c, 20)
-		if pairs { // two batches at least of each mode, all alive until they sleep
+		if b.pairs { // two batches at least of each mode, all alive until they sleep
 			pods += 2 * max(c, 20)
 		}
 	}
@@ -112,7 +122,10 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, poll t
 	if err != nil {
 		return err
 	}
-	b := &bench{only: only, turns: turns, pairs: pairs, trace: traceTo(), env: env, pods: w, poll: poll, await: await, wait: 5 * time.Minute}
+	b.trace, b.env, b.pods = traceTo(), env, w
+	if b.wakeSecret != "" {
+		fmt.Fprintln(os.Stderr, "Hyperbola runs with wake on access: its ready step switches the route back from the activator")
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "concurrency\tphase\tsessions\traw p50\traw p99\thyperbola p50\thyperbola p99\t×p50\t×p99\traw call p50\tcall p50\tpod Ready p50\tReady→running p50\treads/session\t")
 	for _, c := range levels {
