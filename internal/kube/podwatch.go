@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,8 +169,9 @@ func (w *podWatch) run(wctx context.Context, wi watch.Interface, id string) {
 }
 
 // saw takes in one event of pod p: what it says of p's readiness, for the waiters of its
-// session, who are told when p turned Ready, shows a problem or went. Its other changes
-// (created, scheduled, its containers starting) are not worth a read.
+// session, who are told when p turned Ready, shows a problem (but a claim still binding:
+// awaitingClaim) or went. Its other changes (created, scheduled, its containers starting) are
+// not worth a read.
 func (w *podWatch) saw(typ watch.EventType, p *corev1.Pod) {
 	id := p.Labels[LabelSession]
 	w.mu.Lock()
@@ -187,9 +189,26 @@ func (w *podWatch) saw(typ watch.EventType, p *corev1.Pod) {
 		delete(w.ready[id], p.Name)
 	}
 	w.mu.Unlock()
-	if ready || typ == watch.Deleted || podProblem(nil, []corev1.Pod{*p}) != "" {
+	if ready || typ == watch.Deleted || podProblem(nil, []corev1.Pod{*p}) != "" && !awaitingClaim(p) {
 		w.signal(id)
 	}
+}
+
+// unboundClaim is the scheduler's word (its VolumeBinding plugin) for a pod whose claim is not
+// bound yet: it tries again once the claim binds.
+const unboundClaim = "pod has unbound immediate PersistentVolumeClaims"
+
+// awaitingClaim reports whether p's only trouble is that its claim is not bound yet, as every
+// new workspace's pod may be for a moment (its claim is applied with it). That is not worth a
+// read while the pod starts: a claim that never binds is still the session's reason, found by
+// the waiter's next read (AwaitFallback) or the sweep.
+func awaitingClaim(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return strings.Contains(c.Message, unboundClaim) && len(containerStatuses(*p)) == 0
+		}
+	}
+	return false
 }
 
 // seenReady reports whether a pod of session id with template stamp was seen Ready, and not

@@ -14,7 +14,7 @@ import (
 
 // A watch the API server ends is started again, and every waiter is told (a change may have
 // fallen between the two); a pod's change reaches only its own session's waiters, and only when
-// it is one they need (turned Ready, or gone); what the watch saw Ready is forgotten when it
+// it is one they need (turned Ready, shows a problem other than a claim still binding, or gone); what the watch saw Ready is forgotten when it
 // starts again or when its session's last waiter leaves.
 func TestPodWatchStartsAgainAndTellsEveryone(t *testing.T) {
 	cs := fake.NewClientset()
@@ -84,6 +84,20 @@ func TestPodWatchStartsAgainAndTellsEveryone(t *testing.T) {
 	current().Add(pod(false, "t1")) // a new pod, not ready: nothing a waiter needs
 	if !quiet(b) {
 		t.Error("b was told of a pod that is not ready and shows no problem")
+	}
+	unschedulable := func(why string) *corev1.Pod {
+		p := pod(false, "t1")
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: why}}
+		return p
+	}
+	current().Modify(unschedulable("0/1 nodes are available: " + unboundClaim + ". preemption: not eligible"))
+	if !quiet(b) {
+		t.Error("b was told its new pod waits for its claim to bind (a moment at every create)")
+	}
+	current().Modify(unschedulable("0/1 nodes are available: 1 Insufficient cpu."))
+	if !told(b) {
+		t.Fatal("b was not told its pod cannot be scheduled")
 	}
 	current().Modify(pod(true, "t1"))
 	if !told(b) {
