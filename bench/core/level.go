@@ -219,7 +219,7 @@ func modeLevel(ctx context.Context, m runner, c, n int) error {
 // alternate, raw, Hyperbola, Hyperbola, raw, raw, ..., each batch alone: the two modes' samples
 // are seconds apart on the same cluster instead of a pass apart (-turns), so what drifts
 // between passes (the API server's and etcd's state, the shared machine) weighs on both alike.
-// n rounds up to whole pairs of batches, four batches a mode at least.
+// n rounds up to whole pairs of batches: four batches a mode at least, and 100 sessions.
 //
 // A batch of warm-up workspaces (by warm, its samples not kept) goes first in each phase.
 // The batch that opens a phase meets a cluster with nothing of its own to finish, where every
@@ -227,7 +227,9 @@ func modeLevel(ctx context.Context, m runner, c, n int) error {
 // c=100, with two batches a mode and no warm-up, the mode that opened went up to 50% faster,
 // whichever it was.
 func pairedLevel(ctx context.Context, rawM, hb, warm runner, c, n int) error {
-	batches := max(4, (n+c-1)/c) // four a mode at least: a batch's samples move together
+	// Four batches a mode at least, and a hundred sessions a mode where batches are small: a
+	// batch's samples move together (at c=10 one batch's p50 ranged 125-248 ms within a run).
+	batches := max(4, (n+c-1)/c, 100/c)
 	batches += batches % 2
 	modes := [2]runner{rawM, hb}
 	ids := [2][]string{make([]string, batches*c), make([]string, batches*c)}

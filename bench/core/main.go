@@ -104,8 +104,8 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, b *ben
 		}
 		levels = append(levels, c)
 		pods += 2 * max(c, 20)
-		if b.pairs { // four batches at least of each mode, and the warm-up's, all alive until they sleep
-			pods = pods - 2*max(c, 20) + 2*max(4*c, 20) + c
+		if b.pairs { // pairedLevel's batches of each mode, and the warm-up's, all alive until they sleep
+			pods = pods - 2*max(c, 20) + 2*max(4*c, 100) + c
 		}
 	}
 	if nodes <= 0 {
