@@ -158,7 +158,8 @@ type Report struct {
 	// Rebuilt: Redis records rebuilt from Firestore and the cluster.
 	Rebuilt []Item `json:"rebuilt"`
 	// Repaired: sessions whose objects had drifted from their record (a sleeping one with
-	// replicas, a running one with none), brought back to it by the Service.
+	// replicas, a running one with none, routes the routing does not want), brought back to it
+	// by the Service.
 	Repaired []Item `json:"repaired"`
 	// Adopted: complete sets of objects with no record, made into sessions.
 	Adopted []Item `json:"adopted"`
@@ -338,7 +339,8 @@ func (r *run) observed(ctx context.Context, o *session.Observed, durable map[str
 // nothing pending: a sleeping session whose Deployment has replicas (a pod runs and costs while
 // the record says asleep), a running one with none (no pod, and nothing would ever start
 // one), or one whose routes are not the ones the cluster's routing wants (Observed.Reroute:
-// an Ingress left after the move to a Gateway, or an HTTPRoute missing). Such drift is left by a call that landed after its instance lost the session's lock,
+// an Ingress left after the move to a Gateway, an HTTPRoute missing, or a route left on the
+// activator after wake on access was turned off). Such drift is left by a call that landed after its instance lost the session's lock,
 // or by a change made by hand. A transition in flight always has a pending step, so it is
 // never taken for drift; a stale observation only makes the Service apply what the record
 // already says.

@@ -50,8 +50,9 @@ type Observed struct {
 	// (WorkspaceKinds or GatewayWorkspaceKinds): a session is whole whichever way it is routed.
 	Complete bool
 	// Reroute is true when the session's route objects are not the ones the cluster's routing
-	// wants (an Ingress left over after a move to a Gateway, or a route missing beside a
-	// workspace): applying the workspace again puts them right without touching the rest.
+	// wants (an Ingress left over after a move to a Gateway, a route missing beside a
+	// workspace, or a route on the activator without wake on access): applying the workspace
+	// again puts them right without touching the rest.
 	Reroute bool
 	// Deployment, as observed.
 	DesiredReplicas int32
