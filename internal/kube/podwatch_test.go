@@ -14,8 +14,9 @@ import (
 
 // A watch the API server ends is started again, and every waiter is told (a change may have
 // fallen between the two); a pod's change reaches only its own session's waiters, and only when
-// it is one they need (turned Ready, shows a problem other than a claim still binding, or gone); what the watch saw Ready is forgotten when it
-// starts again or when its session's last waiter leaves.
+// it is one they need (turned Ready, shows a problem other than a claim still binding, or
+// gone); what the watch saw Ready is forgotten when it starts again or when its session's last
+// waiter leaves.
 func TestPodWatchStartsAgainAndTellsEveryone(t *testing.T) {
 	cs := fake.NewClientset()
 	var mu sync.Mutex
