@@ -105,13 +105,17 @@ type bench struct {
 	wakeSecret string
 }
 
-// level runs one concurrency level: n = max(c, 20) workspaces by each mode, on c workers per
+// levelSessions is how many workspaces each mode makes at concurrency c (before -pairs rounds
+// it up: pairedBatches).
+func levelSessions(c int) int { return max(c, 20) }
+
+// level runs one concurrency level: n = levelSessions(c) workspaces by each mode, on c workers per
 // mode, in passes (see pass). By default both modes run side by side in one pass, so both meet
 // the same cluster; with -turns they take turns, raw, Hyperbola, Hyperbola, raw, each pass alone
 // on a quiet cluster, so neither queues behind the other's burst and the order evens out; with
 // -pairs one pass alternates them in batches (pairedLevel).
 func (b *bench) level(ctx context.Context, c int) (*samples, error) {
-	n := max(c, 20)
+	n := levelSessions(c)
 	s := &samples{d: map[string][]time.Duration{}, trace: b.trace}
 	passes := [][]string{{modeRaw, modeHyperbola}}
 	switch {
@@ -227,10 +231,7 @@ func modeLevel(ctx context.Context, m runner, c, n int) error {
 // c=100, with two batches a mode and no warm-up, the mode that opened went up to 50% faster,
 // whichever it was.
 func pairedLevel(ctx context.Context, rawM, hb, warm runner, c, n int) error {
-	// Four batches a mode at least, and a hundred sessions a mode where batches are small: a
-	// batch's samples move together (at c=10 one batch's p50 ranged 125-248 ms within a run).
-	batches := max(4, (n+c-1)/c, 100/c)
-	batches += batches % 2
+	batches := pairedBatches(c, n)
 	modes := [2]runner{rawM, hb}
 	ids := [2][]string{make([]string, batches*c), make([]string, batches*c)}
 	warmIDs := make([]string, c)
@@ -275,6 +276,14 @@ func pairedLevel(ctx context.Context, rawM, hb, warm runner, c, n int) error {
 	}
 	return inTurn(func(i int) error { return warm.wake(ctx, warmIDs[i]) },
 		func(j, i int) error { return modes[j].wake(ctx, ids[j][i]) })
+}
+
+// pairedBatches is how many batches of c sessions each mode makes at a -pairs level of n:
+// four at least, and a hundred sessions where batches are small (a batch's samples move
+// together: at c=10 one batch's p50 ranged 125-248 ms within a run), an even number.
+func pairedBatches(c, n int) int {
+	b := max(4, (n+c-1)/c, 100/c)
+	return b + b%2
 }
 
 // namespaceConfig is the deployment's configuration in namespace ns: the defaults, with the

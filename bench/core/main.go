@@ -103,9 +103,10 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, b *ben
 			return fmt.Errorf("bad concurrency %q", l)
 		}
 		levels = append(levels, c)
-		pods += 2 * max(c, 20)
 		if b.pairs { // pairedLevel's batches of each mode, and the warm-up's, all alive until they sleep
-			pods = pods - 2*max(c, 20) + 2*max(4*c, 100) + c
+			pods += 2*pairedBatches(c, levelSessions(c))*c + c
+		} else {
+			pods += 2 * levelSessions(c)
 		}
 	}
 	if nodes <= 0 {
