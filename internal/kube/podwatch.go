@@ -203,12 +203,8 @@ const unboundClaim = "pod has unbound immediate PersistentVolumeClaims"
 // read while the pod starts: a claim that never binds is still the session's reason, found by
 // the waiter's next read (AwaitFallback) or the sweep.
 func awaitingClaim(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			return strings.Contains(c.Message, unboundClaim) && len(containerStatuses(*p)) == 0
-		}
-	}
-	return false
+	why, ok := unschedulable(*p)
+	return ok && strings.Contains(why, unboundClaim)
 }
 
 // seenReady reports whether a pod of session id with template stamp was seen Ready, and not

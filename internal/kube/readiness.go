@@ -137,10 +137,8 @@ func podProblem(dep *appsv1.Deployment, pods []corev1.Pod) string {
 		if p.Status.Phase == corev1.PodFailed {
 			return "pod " + p.Name + " failed: " + joinNonEmpty(": ", p.Status.Reason, p.Status.Message)
 		}
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
-				return "pod " + p.Name + " is unschedulable: " + cond.Message
-			}
+		if why, ok := unschedulable(p); ok {
+			return "pod " + p.Name + " is unschedulable: " + why
 		}
 		for _, s := range containerStatuses(p) {
 			if w := s.State.Waiting; w != nil && problemReasons[w.Reason] {
@@ -155,6 +153,16 @@ func podProblem(dep *appsv1.Deployment, pods []corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// unschedulable reports whether the scheduler could not place pod p, with its message.
+func unschedulable(p corev1.Pod) (string, bool) {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return c.Message, true
+		}
+	}
+	return "", false
 }
 
 // containerStatuses are the statuses of a pod's init containers, then of its containers.
