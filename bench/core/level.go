@@ -168,6 +168,9 @@ func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) 
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: b.env.Redis.Addr, PoolSize: 200})
 	defer rdb.Close()
+	if b.trace != nil {
+		rdb.AddHook(redisTrace{b.trace})
+	}
 	st, err := stack.New(ctx, hbCfg, stack.Parts{Redis: rdb, RESTConfig: s.countRequests(b.env.Kube.Config)}) // the deployed budgets (kube.NewClients), not the test client's
 	if err != nil {
 		return err
