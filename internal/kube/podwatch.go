@@ -49,6 +49,12 @@ func (c *Cluster) WatchedReady(ws session.Workspace) bool {
 	return stamp != "" && c.pods.seenReady(ws.ID, stamp)
 }
 
+// WatchedStarting reports whether the pod watch knows session id's pods to be starting still:
+// the watch began with a list of that session's pods (its waiter was the watch's first), which
+// showed none Ready and none in trouble, and nothing about them has been signalled since. A
+// read of the cluster would find just that, so the waiter's first read can wait for the watch.
+func (c *Cluster) WatchedStarting(id string) bool { return c.pods.knownStarting(id) }
+
 // podWatch is the watch WatchPods shares.
 type podWatch struct {
 	rd    kubernetes.Interface
@@ -59,13 +65,16 @@ type podWatch struct {
 	subs map[string]map[chan struct{}]struct{} // the waiters' channels, by session id
 	// ready holds, by session id (of those with waiters), the pods the watch saw Ready since:
 	// pod name → its template stamp.
-	ready  map[string]map[string]string
-	cancel context.CancelFunc // ends the running watch; nil when none runs
+	ready map[string]map[string]string
+	// starting holds the sessions whose pods the watch's first list showed none Ready and none
+	// in trouble, until anything about them is signalled (WatchedStarting).
+	starting map[string]bool
+	cancel   context.CancelFunc // ends the running watch; nil when none runs
 }
 
 func newPodWatch(rd kubernetes.Interface, ns string) *podWatch {
 	return &podWatch{rd: rd, ns: ns, retry: time.Second,
-		subs: map[string]map[chan struct{}]struct{}{}, ready: map[string]map[string]string{}}
+		subs: map[string]map[chan struct{}]struct{}{}, ready: map[string]map[string]string{}, starting: map[string]bool{}}
 }
 
 // workspacePodSelector selects every session's workspace pods.
@@ -82,12 +91,13 @@ func (w *podWatch) subscribe(ctx context.Context, id string) (<-chan struct{}, f
 		// The watch serves every waiter, not this caller alone: it keeps ctx's values, not
 		// its end.
 		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		wi, err := w.start(ctx, wctx, id)
+		wi, pods, err := w.start(ctx, wctx, id)
 		if err != nil {
 			cancel()
 			return nil, nil, err
 		}
 		w.cancel = cancel
+		w.listed(id, pods)
 		go w.run(wctx, wi, id)
 	}
 	ch := make(chan struct{}, 1)
@@ -106,6 +116,7 @@ func (w *podWatch) unsubscribe(id string, ch chan struct{}) {
 	if len(w.subs[id]) == 0 {
 		delete(w.subs, id)
 		delete(w.ready, id)
+		delete(w.starting, id)
 	}
 	if len(w.subs) == 0 && w.cancel != nil {
 		w.cancel()
@@ -114,25 +125,43 @@ func (w *podWatch) unsubscribe(id string, ch chan struct{}) {
 }
 
 // start opens a watch of the workspace pods from now: the resourceVersion of a list of the
-// pods of session id alone (none, or one or two), so the watch sends changes only, not every
-// pod there is. Without a limit the list is a consistent read the API server answers from its
+// pods of session id alone (none, or one or two, returned too), so the watch sends changes
+// only, not every pod there is. Without a limit the list is a consistent read the API server answers from its
 // watch cache (a limit would send it to etcd, 7-32 ms against 3-7 ms measured on the local
 // cluster). call bounds the requests; the watch itself lives as long as wctx.
-func (w *podWatch) start(call, wctx context.Context, id string) (watch.Interface, error) {
+func (w *podWatch) start(call, wctx context.Context, id string) (watch.Interface, []corev1.Pod, error) {
 	sel, err := ComponentSelector(id, ComponentWorkspace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l, err := w.rd.CoreV1().Pods(w.ns).List(call, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return nil, fmt.Errorf("kube: listing workspace pods to watch them: %w", err)
+		return nil, nil, fmt.Errorf("kube: listing workspace pods to watch them: %w", err)
 	}
 	wi, err := w.rd.CoreV1().Pods(w.ns).Watch(wctx, metav1.ListOptions{LabelSelector: workspacePodSelector,
 		ResourceVersion: l.ResourceVersion, AllowWatchBookmarks: true})
 	if err != nil {
-		return nil, fmt.Errorf("kube: watching workspace pods: %w", err)
+		return nil, nil, fmt.Errorf("kube: watching workspace pods: %w", err)
 	}
-	return wi, nil
+	return wi, l.Items, nil
+}
+
+// listed takes in the list the watch started from, of session id's pods: the watch follows
+// them from there, so those Ready count as seen Ready, and with none Ready and none in
+// trouble the session is known to be starting. w.mu is held.
+func (w *podWatch) listed(id string, pods []corev1.Pod) {
+	trouble := false
+	for i := range pods {
+		p := &pods[i]
+		if podReady(*p) {
+			if w.ready[id] == nil {
+				w.ready[id] = map[string]string{}
+			}
+			w.ready[id][p.Name] = p.Annotations[AnnotationTemplate]
+		}
+		trouble = trouble || podProblem(nil, pods[i:i+1]) != "" && !awaitingClaim(p)
+	}
+	w.starting[id] = len(w.ready[id]) == 0 && !trouble
 }
 
 // run signals the waiters of each changed pod until wctx ends. A watch that ends by itself
@@ -154,7 +183,7 @@ func (w *podWatch) run(wctx context.Context, wi watch.Interface, id string) {
 				return
 			}
 			var err error
-			if wi, err = w.start(wctx, wctx, id); err == nil {
+			if wi, _, err = w.start(wctx, wctx, id); err == nil {
 				break
 			}
 			slog.WarnContext(wctx, "the pod watch could not start again; its waiters read at their own pace meanwhile", "namespace", w.ns, "err", err)
@@ -188,8 +217,12 @@ func (w *podWatch) saw(typ watch.EventType, p *corev1.Pod) {
 	} else {
 		delete(w.ready[id], p.Name)
 	}
+	tell := ready || typ == watch.Deleted || podProblem(nil, []corev1.Pod{*p}) != "" && !awaitingClaim(p)
+	if tell {
+		delete(w.starting, id)
+	}
 	w.mu.Unlock()
-	if ready || typ == watch.Deleted || podProblem(nil, []corev1.Pod{*p}) != "" && !awaitingClaim(p) {
+	if tell {
 		w.signal(id)
 	}
 }
@@ -220,11 +253,19 @@ func (w *podWatch) seenReady(id, stamp string) bool {
 	return false
 }
 
+// knownStarting reports whether session id is known to be starting still (podWatch.starting).
+func (w *podWatch) knownStarting(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.starting[id]
+}
+
 // forget drops what the watch saw: after it started again, a pod may have gone unseen.
 func (w *podWatch) forget() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	clear(w.ready)
+	clear(w.starting)
 }
 
 // signal tells the waiters of session id ("": every waiter) that its pods changed.

@@ -13,8 +13,9 @@ import (
 
 // On the real API server, with kwok's nodes: the waiters of two sessions share one watch; a
 // waiter is told when its own workspace's pod turns Ready (scaled 0 → 1) and when it goes, and
-// not of the other's; the watch knows the Ready pod's template (WatchedReady); it ends with
-// its last waiter and starts again for the next.
+// not of the other's; the watch knows the Ready pod's template (WatchedReady), and that the
+// pods of its first waiter's session are starting (WatchedStarting); it ends with its last
+// waiter and starts again for the next, from the pods as they are then.
 func TestIntegrationWatchPods(t *testing.T) {
 	k, ns := env.Namespace(t)
 	ctx := t.Context()
@@ -54,6 +55,11 @@ func TestIntegrationWatchPods(t *testing.T) {
 	if n := watches.Load(); n != 1 {
 		t.Fatalf("two waiters made %d watches", n)
 	}
+	// The watch began with a list of mine's pods (none): it knows mine to be starting; the
+	// other session's waiter joined a running watch, which knows nothing of its pods.
+	if !c.WatchedStarting(mine.ID) || c.WatchedStarting(other.ID) {
+		t.Fatalf("WatchedStarting: mine %v, other %v; want true, false", c.WatchedStarting(mine.ID), c.WatchedStarting(other.ID))
+	}
 	if err := c.Scale(ctx, mine.ID, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +80,9 @@ func TestIntegrationWatchPods(t *testing.T) {
 		ready = obs.Ready
 	}
 	t.Logf("ready after %d signals", signals)
+	if c.WatchedStarting(mine.ID) {
+		t.Error("WatchedStarting after its pod turned Ready")
+	}
 	select {
 	case <-otherChanged:
 		t.Error("the other session's waiter was told of a change of this one's pod")
@@ -99,6 +108,18 @@ func TestIntegrationWatchPods(t *testing.T) {
 		}
 	}
 
+	// Up again, for the next waiter below.
+	if err := c.Scale(ctx, mine.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	for !c.WatchedReady(mine) {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("not told of the pod Ready again")
+		}
+	}
+
 	stop()
 	stopOther()
 	stop() // again: nothing
@@ -108,9 +129,14 @@ func TestIntegrationWatchPods(t *testing.T) {
 	if running {
 		t.Fatal("the watch outlived its last waiter")
 	}
+	// The next waiter's watch begins with mine's pods as they are: a Ready pod is seen Ready
+	// at once, without waiting for a change.
 	_, stop, err = c.WatchPods(ctx, mine.ID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !c.WatchedReady(mine) || c.WatchedStarting(mine.ID) {
+		t.Errorf("a new watch of a Ready pod: WatchedReady %v, WatchedStarting %v; want true, false", c.WatchedReady(mine), c.WatchedStarting(mine.ID))
 	}
 	stop()
 	if n := watches.Load(); n != 2 {

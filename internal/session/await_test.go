@@ -88,10 +88,11 @@ func TestAwaitEnds(t *testing.T) {
 // watchingCluster is the fake cluster with a pod watch the test drives.
 type watchingCluster struct {
 	*sessiontest.Cluster
-	changed chan struct{}
-	started chan string
-	stopped chan string
-	ready   atomic.Bool // what WatchedReady says of every workspace
+	changed  chan struct{}
+	started  chan string
+	stopped  chan string
+	ready    atomic.Bool // what WatchedReady says of every workspace
+	starting atomic.Bool // what WatchedStarting says of every session
 }
 
 func (w *watchingCluster) WatchPods(_ context.Context, id string) (<-chan struct{}, func(), error) {
@@ -100,6 +101,8 @@ func (w *watchingCluster) WatchPods(_ context.Context, id string) (<-chan struct
 }
 
 func (w *watchingCluster) WatchedReady(session.Workspace) bool { return w.ready.Load() }
+
+func (w *watchingCluster) WatchedStarting(string) bool { return w.starting.Load() }
 
 func newWatchingCluster(f *sessiontest.Fakes) (*watchingCluster, *session.Service) {
 	w := &watchingCluster{Cluster: f.Cluster, changed: make(chan struct{}, 1), started: make(chan string, 1), stopped: make(chan string, 1)}
@@ -179,4 +182,66 @@ func TestAwaitTakesTheWatchsWordForReady(t *testing.T) {
 	if evs := f.Recorder.Types(s.ID); evs[len(evs)-1] != "woke" {
 		t.Errorf("events %v, want woke last", evs)
 	}
+}
+
+// While the watch knows the woken session's pods to be starting still, the waiter's first read
+// waits for the watch: no readiness read (here it would fail) until the pod turns Ready, and
+// then none either (the watch saw it). Without that knowledge the first read reads.
+func TestAwaitWaitsForTheWatchFirst(t *testing.T) {
+	f := sessiontest.New()
+	w, svc := newWatchingCluster(f)
+	ctx := t.Context()
+	s, err := svc.Create(ctx, session.CreateRequest{UserID: "u@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Cluster.SetReady(s.ID, true, "")
+	if _, err := svc.Get(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Sleep(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.Cluster.SetReady(s.ID, false, "")
+	if _, err := svc.Wake(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	readFailed := errors.New("a readiness read")
+	f.Cluster.Fail("Readiness", readFailed)
+
+	w.starting.Store(true)
+	got := make(chan *session.Session, 1)
+	go func() {
+		a, err := svc.Await(ctx, s.ID, session.MaxAwait)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- a
+	}()
+	<-w.started
+	w.ready.Store(true)
+	w.changed <- struct{}{}
+	if a := <-got; a == nil || a.State != session.StateRunning {
+		t.Fatalf("awaited %+v", a)
+	}
+	<-w.stopped
+
+	if _, err := svc.Sleep(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Wake(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.ready.Store(false)
+	w.starting.Store(false)
+	go func() {
+		_, err := svc.Await(ctx, s.ID, session.MaxAwait)
+		got <- nil
+		if !errors.Is(err, readFailed) {
+			t.Errorf("a waiter the watch could not tell: %v, want its first read's error", err)
+		}
+	}()
+	<-w.started
+	<-got
+	<-w.stopped
 }

@@ -178,13 +178,16 @@ type Cluster interface {
 // PodWatcher is what a Cluster may offer Service.Await besides: WatchPods tells the caller when
 // session id's pods change in a way a waiter needs (changed receives, a buffer of one), from
 // when it returns until stop is called, so a waiting read follows the pod instead of a timer;
-// and WatchedReady reports that, while someone waits on ws's session, the watch saw a pod of
-// ws's current template turn Ready, so the read that follows need not ask the cluster again.
+// WatchedReady reports that, while someone waits on ws's session, the watch saw a pod of ws's
+// current template turn Ready, so the read that follows need not ask the cluster again; and
+// WatchedStarting that the watch knows session id's pods to be starting still (none Ready, none
+// in trouble: what a read would find), so a waiter's first read can wait for the watch.
 // internal/kube shares one watch among all waiters; a Cluster without it is read at
 // Options.AwaitInterval.
 type PodWatcher interface {
 	WatchPods(ctx context.Context, id string) (changed <-chan struct{}, stop func(), err error)
 	WatchedReady(ws Workspace) bool
+	WatchedStarting(id string) bool
 }
 
 // Store keeps session records, indexes, activity, locks and idempotency keys (internal/store

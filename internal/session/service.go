@@ -383,28 +383,37 @@ func (s *Service) Get(ctx context.Context, id string) (*Session, error) {
 // step forward as Get does. With a Cluster that watches pods (PodWatcher) it reads again when
 // the session's pods change, and every AwaitFallback besides (what a watch cannot see: its
 // Deployment); otherwise every AwaitInterval. The watch starts before the first read when the
-// record says the session is starting, so nothing that read missed goes unsignalled, and a pod
-// the watch saw Ready needs no read of the cluster (WatchedReady). The wait is the caller's (a
-// request's) own: nothing runs after it returns.
+// record says the session is starting, so nothing that read missed goes unsignalled; a pod the
+// watch saw Ready needs no read of the cluster (WatchedReady), and while the watch knows the
+// pods to be starting still (WatchedStarting) the first read waits for them. The wait is the
+// caller's (a request's) own: nothing runs after it returns.
 func (s *Service) Await(ctx context.Context, id string, wait time.Duration) (*Session, error) {
 	deadline := time.Now().Add(min(wait, MaxAwait))
 	pace, changed := s.opts.AwaitInterval, (<-chan struct{})(nil)
+	read := true // whether to read now, or wait first
 	if w, ok := s.cluster.(PodWatcher); ok {
 		if sess, err := s.load(ctx, id); err == nil && sess.Starting() {
 			ch, stop, err := w.WatchPods(ctx, id)
 			if err == nil {
 				defer stop()
 				pace, changed = max(pace, s.opts.AwaitFallback), ch
+				// A pod the watch knows to be starting is what a read would find: the
+				// first read waits for its change (or the fallback, which also looks at
+				// what a pod watch cannot see, the Deployment).
+				read = sess.Pending != PendingReady || !w.WatchedStarting(id)
 			} else {
 				s.log.Debug("waiting without a pod watch", "id", id, "err", err)
 			}
 		}
 	}
 	for {
-		sess, err := s.Get(ctx, id)
-		if err != nil || !sess.Starting() || !time.Now().Before(deadline) {
-			return sess, err
+		if read {
+			sess, err := s.Get(ctx, id)
+			if err != nil || !sess.Starting() || !time.Now().Before(deadline) {
+				return sess, err
+			}
 		}
+		read = true
 		t := time.NewTimer(min(pace, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
