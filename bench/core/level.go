@@ -35,6 +35,7 @@ import (
 const (
 	rawSample = "raw"
 	rawCall   = "raw call"
+	rawRouted = "raw+route"
 	hbTotal   = "hyperbola"
 	hbCall    = "hyperbola call"
 	hbPod     = "hyperbola pod"
@@ -150,7 +151,8 @@ func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) 
 			}
 		}
 	}()
-	rawCfg, err := namespaceConfig(rawNS, "") // by hand: no activator, the route stays on the workspace
+	// By hand, the route switches as Hyperbola's does (raw.route) when wake on access is on.
+	rawCfg, err := namespaceConfig(rawNS, b.wakeSecret)
 	if err != nil {
 		return err
 	}
@@ -180,7 +182,7 @@ func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) 
 	if err != nil {
 		return err
 	}
-	r := &raw{cs: b.env.Kube.Client, opts: ko, defaults: st.Service.Options()}
+	r := &raw{cs: b.env.Kube.Client, opts: ko, defaults: st.Service.Options(), routes: b.wakeSecret != "", made: map[string]session.Workspace{}}
 	runners := map[string]runner{
 		modeRaw:       rawRunner{b: b, r: r, s: s},
 		modeHyperbola: hyperbolaRunner{b: b, svc: st.Service, s: s},
@@ -322,11 +324,14 @@ func (m rawRunner) create(ctx context.Context, i int) (string, error) {
 		return "", err
 	}
 	m.s.add("create", rawCall, time.Since(start))
-	return ws.ID, m.b.stampReady(ctx, m.s, "create", ws.ID, start)
+	return ws.ID, m.ready(ctx, "create", ws.ID, start)
 }
 
 func (m rawRunner) sleep(ctx context.Context, id string) error {
 	if err := m.r.scale(ctx, id, 0); err != nil {
+		return err
+	}
+	if err := m.r.route(ctx, id, true); err != nil {
 		return err
 	}
 	return m.b.podGone(ctx, id)
@@ -338,7 +343,24 @@ func (m rawRunner) wake(ctx context.Context, id string) error {
 		return err
 	}
 	m.s.add("wake", rawCall, time.Since(start))
-	return m.b.stampReady(ctx, m.s, "wake", id, start)
+	return m.ready(ctx, "wake", id, start)
+}
+
+// ready stamps the pod Ready, then, with wake on access, switches the route back to the
+// workspace and records start → that switch's end (rawRouted): the floor of the same work as
+// Hyperbola's ready step.
+func (m rawRunner) ready(ctx context.Context, phase, id string, start time.Time) error {
+	if err := m.b.stampReady(ctx, m.s, phase, id, start); err != nil {
+		return err
+	}
+	if !m.r.routes {
+		return nil
+	}
+	if err := m.r.route(ctx, id, false); err != nil {
+		return err
+	}
+	m.s.add(phase, rawRouted, time.Since(start))
+	return nil
 }
 
 // stampReady records start → the pod watch saw session id's pod Ready, for raw.

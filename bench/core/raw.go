@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,11 +20,17 @@ import (
 // raw is the floor Hyperbola is measured against: what any client needs to make the same
 // workspace by hand. It server-side applies the six objects the control plane applies (built
 // by the same builders, with the same options and defaults) in parallel, and scales with the
-// same patch of the scale subresource; no Redis, no lock, no record.
+// same patch of the scale subresource; no Redis, no lock, no record. With wake on access
+// (routes) it also switches the route as the control plane does: the Ingress alone, applied
+// back to the workspace once the pod is Ready and to the activator at sleep.
 type raw struct {
 	cs       kubernetes.Interface
 	opts     kube.Options
 	defaults session.Options // the session core's defaults: image, storage, CPU, memory, idle timeout
+	routes   bool
+
+	mu   sync.Mutex
+	made map[string]session.Workspace // by id, what create applied
 }
 
 // workspace is a new session's desired shape, as the core builds it at create.
@@ -68,6 +75,9 @@ func (r *raw) create(ctx context.Context, ws session.Workspace) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.made[ws.ID] = ws
+	r.mu.Unlock()
 	ao := metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true}
 	core, net := r.cs.CoreV1(), r.cs.NetworkingV1()
 	g, ctx := errgroup.WithContext(ctx)
@@ -94,6 +104,31 @@ func (r *raw) scale(ctx context.Context, id string, replicas int32) error {
 		metav1.PatchOptions{FieldManager: kube.FieldManager}, "scale")
 	if err != nil {
 		return fmt.Errorf("raw scale %s to %d: %w", id, replicas, err)
+	}
+	return nil
+}
+
+// route applies session id's Ingress alone, to the activator or to the workspace, as
+// kube.Cluster.Route does.
+func (r *raw) route(ctx context.Context, id string, activator bool) error {
+	if !r.routes {
+		return nil
+	}
+	r.mu.Lock()
+	ws, ok := r.made[id]
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("raw route %s: not made here", id)
+	}
+	ws.Activator = activator
+	ing, err := kube.Ingress(ws, r.opts)
+	if err != nil {
+		return err
+	}
+	_, err = r.cs.NetworkingV1().Ingresses(r.opts.Namespace).Apply(ctx, ing,
+		metav1.ApplyOptions{FieldManager: kube.FieldManager, Force: true})
+	if err != nil {
+		return fmt.Errorf("raw route %s: %w", id, err)
 	}
 	return nil
 }
