@@ -144,30 +144,8 @@ func TestAwaitFollowsThePodWatch(t *testing.T) {
 func TestAwaitTakesTheWatchsWordForReady(t *testing.T) {
 	f := sessiontest.New()
 	w, svc := newWatchingCluster(f)
-	ctx := t.Context()
-	s, err := svc.Create(ctx, session.CreateRequest{UserID: "u@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Cluster.SetReady(s.ID, true, "")
-	if _, err := svc.Get(ctx, s.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Sleep(ctx, s.ID); err != nil {
-		t.Fatal(err)
-	}
-	f.Cluster.SetReady(s.ID, false, "")
-	if s, err := svc.Wake(ctx, s.ID); err != nil || s.State != session.StateWaking {
-		t.Fatalf("woken: %+v, %v", s, err)
-	}
-	got := make(chan *session.Session, 1)
-	go func() {
-		a, err := svc.Await(ctx, s.ID, session.MaxAwait)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- a
-	}()
+	s := wokenOnWatch(t, f, svc)
+	got := awaitInBackground(t, svc, s.ID)
 	<-w.started
 	w.ready.Store(true)
 	w.changed <- struct{}{}
@@ -191,33 +169,12 @@ func TestAwaitWaitsForTheWatchFirst(t *testing.T) {
 	f := sessiontest.New()
 	w, svc := newWatchingCluster(f)
 	ctx := t.Context()
-	s, err := svc.Create(ctx, session.CreateRequest{UserID: "u@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Cluster.SetReady(s.ID, true, "")
-	if _, err := svc.Get(ctx, s.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Sleep(ctx, s.ID); err != nil {
-		t.Fatal(err)
-	}
-	f.Cluster.SetReady(s.ID, false, "")
-	if _, err := svc.Wake(ctx, s.ID); err != nil {
-		t.Fatal(err)
-	}
+	s := wokenOnWatch(t, f, svc)
 	readFailed := errors.New("a readiness read")
 	f.Cluster.Fail("Readiness", readFailed)
 
 	w.starting.Store(true)
-	got := make(chan *session.Session, 1)
-	go func() {
-		a, err := svc.Await(ctx, s.ID, session.MaxAwait)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- a
-	}()
+	got := awaitInBackground(t, svc, s.ID)
 	<-w.started
 	w.ready.Store(true)
 	w.changed <- struct{}{}
@@ -234,14 +191,49 @@ func TestAwaitWaitsForTheWatchFirst(t *testing.T) {
 	}
 	w.ready.Store(false)
 	w.starting.Store(false)
+	failed := make(chan error, 1)
 	go func() {
 		_, err := svc.Await(ctx, s.ID, session.MaxAwait)
-		got <- nil
-		if !errors.Is(err, readFailed) {
-			t.Errorf("a waiter the watch could not tell: %v, want its first read's error", err)
-		}
+		failed <- err
 	}()
 	<-w.started
-	<-got
+	if err := <-failed; !errors.Is(err, readFailed) {
+		t.Errorf("a waiter the watch could not tell: %v, want its first read's error", err)
+	}
 	<-w.stopped
+}
+
+// wokenOnWatch makes a session that ran, slept and was woken: waking, its pod not Ready.
+func wokenOnWatch(t *testing.T, f *sessiontest.Fakes, svc *session.Service) *session.Session {
+	t.Helper()
+	ctx := t.Context()
+	s, err := svc.Create(ctx, session.CreateRequest{UserID: "u@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Cluster.SetReady(s.ID, true, "")
+	if _, err := svc.Get(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Sleep(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.Cluster.SetReady(s.ID, false, "")
+	if s, err = svc.Wake(ctx, s.ID); err != nil || s.State != session.StateWaking {
+		t.Fatalf("woken: %+v, %v", s, err)
+	}
+	return s
+}
+
+// awaitInBackground waits on session id with the longest wait, and sends what it answered.
+func awaitInBackground(t *testing.T, svc *session.Service, id string) <-chan *session.Session {
+	got := make(chan *session.Session, 1)
+	go func() {
+		a, err := svc.Await(t.Context(), id, session.MaxAwait)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- a
+	}()
+	return got
 }
