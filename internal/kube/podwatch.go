@@ -173,11 +173,11 @@ func (w *podWatch) run(wctx context.Context, wi watch.Interface, id string) {
 	for {
 		for ev := range wi.ResultChan() {
 			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type != watch.Bookmark {
-				w.saw(ev.Type, p)
+				w.saw(wctx, ev.Type, p)
 			}
 		}
 		wi.Stop()
-		w.forget()
+		w.forget(wctx)
 		for {
 			if wctx.Err() != nil {
 				return
@@ -201,10 +201,10 @@ func (w *podWatch) run(wctx context.Context, wi watch.Interface, id string) {
 // session, who are told when p turned Ready, shows a problem (but a claim still binding:
 // awaitingClaim) or went. Its other changes (created, scheduled, its containers starting) are
 // not worth a read.
-func (w *podWatch) saw(typ watch.EventType, p *corev1.Pod) {
+func (w *podWatch) saw(wctx context.Context, typ watch.EventType, p *corev1.Pod) {
 	id := p.Labels[LabelSession]
 	w.mu.Lock()
-	if w.subs[id] == nil {
+	if w.subs[id] == nil || wctx.Err() != nil { // nobody waits on it, or the watch was ended
 		w.mu.Unlock()
 		return
 	}
@@ -260,10 +260,15 @@ func (w *podWatch) knownStarting(id string) bool {
 	return w.starting[id]
 }
 
-// forget drops what the watch saw: after it started again, a pod may have gone unseen.
-func (w *podWatch) forget() {
+// forget drops what the watch saw: after it started again, a pod may have gone unseen. A
+// watch that was ended (wctx, cancelled under w.mu by its last waiter) forgets nothing: what
+// w holds may be a newer watch's already.
+func (w *podWatch) forget(wctx context.Context) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if wctx.Err() != nil {
+		return
+	}
 	clear(w.ready)
 	clear(w.starting)
 }

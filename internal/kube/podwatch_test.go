@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +128,32 @@ func TestPodWatchStartsAgainAndTellsEveryone(t *testing.T) {
 	pw.mu.Unlock()
 	if ok {
 		t.Error("b's last waiter left, and what the watch saw of b stays")
+	}
+}
+
+// A watch its last waiter ended may still be delivering, or forgetting, when the next waiter
+// starts a new one: it changes nothing of what the new watch knows (seeded from its list).
+func TestPodWatchEndedLeavesTheNextAlone(t *testing.T) {
+	ready := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ws",
+		Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelName: NameValue, LabelComponent: ComponentWorkspace,
+			LabelSession: "aaaa1111"}, Annotations: map[string]string{AnnotationTemplate: "t1"}}}
+	ready.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	pw := newPodWatch(fake.NewClientset(ready), "ws")
+	_, stop, err := pw.subscribe(t.Context(), "aaaa1111")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if !pw.seenReady("aaaa1111", "t1") {
+		t.Fatal("the list the watch began with showed the pod Ready; the watch does not say so")
+	}
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	notReady := ready.DeepCopy()
+	notReady.Status.Conditions = nil
+	pw.saw(ended, watch.Modified, notReady)
+	pw.forget(ended)
+	if !pw.seenReady("aaaa1111", "t1") {
+		t.Fatal("an ended watch's last event or its forgetting changed what the running watch saw")
 	}
 }
