@@ -101,22 +101,29 @@ type bench struct {
 	poll  time.Duration // how often a polling waiter asks the core once the pod is Ready
 	await bool          // waiters ask with a wait (Service.Await) instead of polling
 	wait  time.Duration // how long one session may take to become Ready (or its pod to go)
+	// sessions, when above 0, is how many workspaces each mode makes at every level (-sessions)
+	sessions int
 	// wakeSecret, when set, turns Hyperbola's wake on access on: its ready step then switches
 	// the route back from the activator (one more write than raw's)
 	wakeSecret string
 }
 
 // levelSessions is how many workspaces each mode makes at concurrency c (before -pairs rounds
-// it up: pairedBatches).
-func levelSessions(c int) int { return max(c, 20) }
+// it up: pairedBatches): -sessions, or by default max(c, 20).
+func (b *bench) levelSessions(c int) int {
+	if b.sessions > 0 {
+		return b.sessions
+	}
+	return max(c, 20)
+}
 
-// level runs one concurrency level: n = levelSessions(c) workspaces by each mode, on c workers per
+// level runs one concurrency level: n = b.levelSessions(c) workspaces by each mode, on c workers per
 // mode, in passes (see pass). By default both modes run side by side in one pass, so both meet
 // the same cluster; with -turns they take turns, raw, Hyperbola, Hyperbola, raw, each pass alone
 // on a quiet cluster, so neither queues behind the other's burst and the order evens out; with
 // -pairs one pass alternates them in batches (pairedLevel).
 func (b *bench) level(ctx context.Context, c int) (*samples, error) {
-	n := levelSessions(c)
+	n := b.levelSessions(c)
 	s := &samples{d: map[string][]time.Duration{}, trace: b.trace}
 	passes := [][]string{{modeRaw, modeHyperbola}}
 	switch {

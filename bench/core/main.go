@@ -25,7 +25,7 @@
 // default): then its ready step also switches the route back from the activator, one write
 // raw does not make.
 //
-//	go run ./bench/core [-n 1,10,100] [-turns | -pairs] [-wake-on-access] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
+//	go run ./bench/core [-n 1,10,100] [-sessions 0] [-turns | -pairs] [-wake-on-access] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
 package main
 
 import (
@@ -57,6 +57,7 @@ func main() {
 	only := flag.String("only", "", `run one mode alone, "raw" or "hyperbola" (a diagnosis: the ratio needs both)`)
 	turns := flag.Bool("turns", false, "the modes take turns (raw, hyperbola, hyperbola, raw), each alone on a quiet cluster, instead of side by side")
 	pairs := flag.Bool("pairs", false, "the modes alternate (raw, hyperbola, hyperbola, raw, ...) in batches of c sessions within one pass, each batch alone")
+	sessions := flag.Int("sessions", 0, "workspaces each mode makes at every level (0: max(c, 20)); with -pairs, more batches for a steadier p50 (at c=10 one batch's p50 moves the level's)")
 	wakeOnAccess := flag.Bool("wake-on-access", false, "Hyperbola runs with wake on access (as make run and infra's default do): its route switches to the activator and back")
 	flag.Parse()
 	if *kcmQPS > 0 {
@@ -72,7 +73,7 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	b := &bench{only: *only, turns: *turns, pairs: *pairs, poll: *poll, await: *await, wait: 5 * time.Minute}
+	b := &bench{only: *only, turns: *turns, pairs: *pairs, poll: *poll, await: *await, wait: 5 * time.Minute, sessions: *sessions}
 	if *wakeOnAccess {
 		b.wakeSecret = rand.Text() + rand.Text() // 52 characters; the activator wants 32 at least
 	}
@@ -104,9 +105,9 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, b *ben
 		}
 		levels = append(levels, c)
 		if b.pairs { // pairedLevel's batches of each mode, and the warm-up's, all alive until they sleep
-			pods += 2*pairedBatches(c, levelSessions(c))*c + c
+			pods += 2*pairedBatches(c, b.levelSessions(c))*c + c
 		} else {
-			pods += 2 * levelSessions(c)
+			pods += 2 * b.levelSessions(c)
 		}
 	}
 	if nodes <= 0 {
