@@ -15,7 +15,7 @@
 // real node's build (make localkube); one real node runs per machine, so it waits while a test
 // package holds it.
 //
-//	go run ./bench/realnode [-n 5] [-big 1073741824] [-files 3000] [-warm-only]
+//	go run ./bench/realnode [-n 5] [-big 1073741824] [-files 3000] [-warm-only] [-wake-on-access]
 package main
 
 import (
@@ -41,6 +41,7 @@ func main() {
 	flag.IntVar(&o.files, "files", 3000, "small files (1-8 KiB) written beside it")
 	flag.DurationVar(&o.patience, "patience", 15*time.Minute, "bound of each wait")
 	flag.BoolVar(&o.warmOnly, "warm-only", false, "measure only the warm path's rows (no fill, backups or restore)")
+	flag.BoolVar(&o.wakeOnAccess, "wake-on-access", false, "the core runs with wake on access (make run's and infra's default): a sleeping workspace's route goes to the activator, and back before it reports running")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -56,6 +57,9 @@ type options struct {
 	files    int
 	patience time.Duration
 	warmOnly bool
+	// wakeOnAccess turns the core's wake on access on (HYPERBOLA_WAKE_SECRET): its ready step
+	// then switches the route back from the activator, a write the raw scale does not make
+	wakeOnAccess bool
 }
 
 func run(ctx context.Context, o options) error {

@@ -85,8 +85,8 @@ cold volume             the same create without a pool: the volume is provisione
                         pod is scheduled (WaitForFirstConsumer), by a helper pod.
 raw scale 0→1           the warm session asleep (untimed), its Deployment scaled to 1 through
                         the scale subresource, bypassing the session core, until its pod is
-                        Ready: the floor a create is measured against (the same pod, its volume
-                        bound). The ratio under the table is warm / raw at p50.
+                        Ready: the floor a create and a wake are measured against (the same
+                        pod, its volume bound). The ratios under the table are at p50.
 fill                    not a Hyperbola step: kubectl exec writing the files the backups zip
                         (head -c BIG /dev/urandom > /app/big.bin, the small files, sync).
 `
@@ -105,6 +105,9 @@ func (r *results) print(out io.Writer, o options, node *testenv.RealNode, before
 	} else {
 		fmt.Fprintf(out, "runs %d; each workspace holds %s of random bytes and %d small files (1-8 KiB)\n",
 			o.runs, bytesString(o.big), o.files)
+	}
+	if o.wakeOnAccess {
+		fmt.Fprintln(out, "wake on access on: a sleeping workspace's route goes to the activator, and back before it reports running")
 	}
 	fmt.Fprintf(out, "images %s, %s; storage class %s\n", node.WorkspaceImage, node.BackupImage, node.StorageClass)
 	fmt.Fprintf(out, "machine: %s\n", hostInfo())
@@ -127,6 +130,9 @@ func (r *results) print(out io.Writer, o options, node *testenv.RealNode, before
 	if okW && okR && okC && raw > 0 {
 		fmt.Fprintf(out, "\nwarm create→running / raw scale 0→1 (p50): %.2f× (goal ≤ 1.5×); cold / raw: %.2f×\n",
 			float64(warm)/float64(raw), float64(cold)/float64(raw))
+	}
+	if wake, ok := stats.Percentile(r.d[phaseWake], 50); ok && okR && raw > 0 {
+		fmt.Fprintf(out, "wake→running / raw scale 0→1 (p50): %.2f× (goal ≤ 1.2×)\n", float64(wake)/float64(raw))
 	}
 	if len(r.zips) > 0 {
 		z := slices.Clone(r.zips)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,6 +64,9 @@ func oneRun(ctx context.Context, k *testenv.Kube, rdb *redis.Client, o options, 
 		"HYPERBOLA_STORAGE_SIZE":  "4Gi",
 		"HYPERBOLA_NODE_SELECTOR": testenv.RealNodeLabel + "=real",
 		"HYPERBOLA_TOLERATIONS":   testenv.RealNodeLabel + "=real:NoSchedule",
+	}
+	if o.wakeOnAccess {
+		vars["HYPERBOLA_WAKE_SECRET"] = rand.Text() + rand.Text() // 52 characters; the activator wants 32 at least
 	}
 	cfg, err := config.FromLookup(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
 	if err != nil {
