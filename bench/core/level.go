@@ -106,6 +106,9 @@ type bench struct {
 	// wakeSecret, when set, turns Hyperbola's wake on access on: its ready step then switches
 	// the route back from the activator (one more write than raw's)
 	wakeSecret string
+	// rawClient is raw's clientset: protobuf, as the core's typed clients (kube.Protobuf),
+	// on the test cluster's budget
+	rawClient kubernetes.Interface
 }
 
 // levelSessions is how many workspaces each mode makes at concurrency c (before -pairs rounds
@@ -189,7 +192,7 @@ func (b *bench) pass(ctx context.Context, c, n int, s *samples, modes []string) 
 	if err != nil {
 		return err
 	}
-	r := &raw{cs: b.env.Kube.Client, opts: ko, defaults: st.Service.Options(), routes: b.wakeSecret != "", made: map[string]session.Workspace{}}
+	r := &raw{cs: b.rawClient, opts: ko, defaults: st.Service.Options(), routes: b.wakeSecret != "", made: map[string]session.Workspace{}}
 	runners := map[string]runner{
 		modeRaw:       rawRunner{b: b, r: r, s: s},
 		modeHyperbola: hyperbolaRunner{b: b, svc: st.Service, s: s},

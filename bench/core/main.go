@@ -43,7 +43,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/hyperbola-in/terraform-provider-hyperbola/bench/internal/stats"
+	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/kube"
 	"github.com/hyperbola-in/terraform-provider-hyperbola/internal/testenv"
 )
 
@@ -125,6 +128,9 @@ func run(ctx context.Context, out io.Writer, levelList string, nodes int, b *ben
 		return err
 	}
 	b.trace, b.env, b.pods = traceTo(), env, w
+	if b.rawClient, err = kubernetes.NewForConfig(kube.Protobuf(env.Kube.Config)); err != nil {
+		return fmt.Errorf("raw's clientset: %w", err)
+	}
 	if b.wakeSecret != "" {
 		fmt.Fprintln(os.Stderr, "Hyperbola runs with wake on access: its ready step switches the route back from the activator")
 	}

@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -33,7 +34,7 @@ var (
 )
 
 // Clients are the clients of one rest.Config with a client-side limiter each for writes and
-// for reads: Write applies, patches, creates and deletes (and makes the reads a write depends
+// for reads (Write and Read speak protobuf: Protobuf): Write applies, patches, creates and deletes (and makes the reads a write depends
 // on); Read and Metadata make the reads of the methods that only observe.
 //
 // Gateway and GatewayRead are the Gateway API's clients (HTTPRoutes, the Gateway) on the same
@@ -47,6 +48,19 @@ type Clients struct {
 	Gateway     gateway.Interface
 	GatewayRead gateway.Interface
 	Dynamic     dynamic.Interface
+}
+
+// Protobuf is a copy of cfg (its rate limiter shared) that speaks protobuf, as the cluster's
+// own components do, for the built-in kinds of the typed clientset: the API server encodes
+// every object it sends (list, watch event, a write's answer) several times cheaper than as
+// JSON, and the client decodes it cheaper too. An apply's or a patch's body keeps its own
+// type. Only for kubernetes.Interface: custom resources (the Gateway API's) have no protobuf,
+// so their clients keep cfg's JSON (the metadata client asks for protobuf metadata itself).
+func Protobuf(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.ContentType = runtime.ContentTypeProtobuf
+	c.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	return c
 }
 
 // NewClients builds Clients from cfg with budgets b. Both share cfg's HTTP client (one connection pool); cfg's own QPS, Burst and
@@ -72,10 +86,10 @@ func NewClients(cfg *rest.Config, b Budgets) (*Clients, error) {
 	}
 	wc, rc := with(b.Write, DefaultWriteBudget), with(b.Read, DefaultReadBudget)
 	var out Clients
-	if out.Write, err = kubernetes.NewForConfigAndClient(wc, hc); err != nil {
+	if out.Write, err = kubernetes.NewForConfigAndClient(Protobuf(wc), hc); err != nil {
 		return nil, fmt.Errorf("kube: write client: %w", err)
 	}
-	if out.Read, err = kubernetes.NewForConfigAndClient(rc, hc); err != nil {
+	if out.Read, err = kubernetes.NewForConfigAndClient(Protobuf(rc), hc); err != nil {
 		return nil, fmt.Errorf("kube: read client: %w", err)
 	}
 	if out.Metadata, err = metadata.NewForConfigAndClient(rc, hc); err != nil {
