@@ -34,8 +34,9 @@ var (
 )
 
 // Clients are the clients of one rest.Config with a client-side limiter each for writes and
-// for reads (Write and Read speak protobuf: Protobuf): Write applies, patches, creates and deletes (and makes the reads a write depends
-// on); Read and Metadata make the reads of the methods that only observe.
+// for reads: Write applies, patches, creates and deletes (and makes the reads a write depends
+// on); Read and Metadata make the reads of the methods that only observe. Write and Read speak
+// protobuf (Protobuf).
 //
 // Gateway and GatewayRead are the Gateway API's clients (HTTPRoutes, the Gateway) on the same
 // budgets, and Dynamic (on the write budget) applies GKE's policies, which have no Go types:
