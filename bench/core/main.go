@@ -31,7 +31,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -78,7 +77,7 @@ func main() {
 	defer cancel()
 	b := &bench{only: *only, turns: *turns, pairs: *pairs, poll: *poll, await: *await, wait: 5 * time.Minute, sessions: *sessions}
 	if *wakeOnAccess {
-		b.wakeSecret = rand.Text() + rand.Text() // 52 characters; the activator wants 32 at least
+		b.wakeSecret = testenv.WakeSecret()
 	}
 	if err := run(ctx, os.Stdout, *levels, *nodes, b); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/core:", err)

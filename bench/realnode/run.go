@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,7 +65,7 @@ func oneRun(ctx context.Context, k *testenv.Kube, rdb *redis.Client, o options, 
 		"HYPERBOLA_TOLERATIONS":   testenv.RealNodeLabel + "=real:NoSchedule",
 	}
 	if o.wakeOnAccess {
-		vars["HYPERBOLA_WAKE_SECRET"] = rand.Text() + rand.Text() // 52 characters; the activator wants 32 at least
+		vars["HYPERBOLA_WAKE_SECRET"] = testenv.WakeSecret()
 	}
 	cfg, err := config.FromLookup(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
 	if err != nil {

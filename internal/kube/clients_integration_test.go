@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,7 +16,8 @@ import (
 
 // With the real API server, the typed clients of NewClients speak protobuf (an apply's answer,
 // a list, a watch's events), and what they read is what was written; the metadata client's
-// lists still work beside them.
+// lists still work beside them. The recorder is not observe's wire: that one reads each answer
+// whole, which a watch's never is.
 func TestIntegrationClientsSpeakProtobuf(t *testing.T) {
 	k, ns := env.Namespace(t)
 	ctx := t.Context()
@@ -47,9 +49,13 @@ func TestIntegrationClientsSpeakProtobuf(t *testing.T) {
 	if _, err := cl.Write.CoreV1().ConfigMaps(ns).Apply(ctx, cm, metav1.ApplyOptions{FieldManager: FieldManager}); err != nil {
 		t.Fatal(err)
 	}
-	ev := <-w.ResultChan()
-	if got, ok := ev.Object.(*corev1.ConfigMap); !ok || got.Data["file"] != "bytes" {
-		t.Fatalf("watch event %s %#v, want the applied ConfigMap", ev.Type, ev.Object)
+	select {
+	case ev := <-w.ResultChan():
+		if got, ok := ev.Object.(*corev1.ConfigMap); !ok || got.Data["file"] != "bytes" {
+			t.Fatalf("watch event %s %#v, want the applied ConfigMap", ev.Type, ev.Object)
+		}
+	case <-time.After(2 * time.Minute): // a bound, not a pace: the event comes at once
+		t.Fatal("the watch sent no event for the applied ConfigMap")
 	}
 	l, err := cl.Read.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -246,6 +246,10 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// WakeSecret returns a random wake secret (HYPERBOLA_WAKE_SECRET) for a run with wake on
+// access: 52 characters, the activator wants activator.MinSecret (32) at least.
+func WakeSecret() string { return rand.Text() + rand.Text() }
+
 // UniqueName returns prefix + "-" + 8 random hex characters, lower-case and DNS-safe.
 func UniqueName(prefix string) string {
 	var b [4]byte
