@@ -89,7 +89,16 @@ func TestIntegrationWatchPods(t *testing.T) {
 	default:
 	}
 	// The watch saw the pod of mine's template Ready; not of a template mine does not have
-	// (another image), nor of the other session's.
+	// (another image), nor of the other session's. The read above may be ahead of the watch
+	// (the signal it followed was a passing problem, and the pod turned Ready before the
+	// read): the watch's own Ready event then comes with a signal of its own.
+	for !c.WatchedReady(mine) {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("the watch never saw mine's pod Ready that a read found Ready")
+		}
+	}
 	changedImage := mine
 	changedImage.Image += "-other"
 	if !c.WatchedReady(mine) || c.WatchedReady(changedImage) || c.WatchedReady(other) {
