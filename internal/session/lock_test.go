@@ -47,12 +47,22 @@ func (r *rig) stalled(method string, op func() error) (release func(), done <-ch
 // A transition that runs longer than the lock's TTL keeps its lock: it is extended while the
 // work runs, and the work completes.
 func TestLockIsExtendedWhileWorkRuns(t *testing.T) {
-	const ttl = 150 * time.Millisecond
-	r, id := realLockRig(t, session.Options{LockTTL: ttl, TransitionTimeout: 10 * time.Second})
+	// The keeper extends every third of the TTL and gives up after three quarters of it
+	// without a confirmation: a TTL of seconds leaves a loaded machine room to run it late.
+	const ttl = 2 * time.Second
+	r, id := realLockRig(t, session.Options{LockTTL: ttl, TransitionTimeout: time.Minute})
+	taken := time.Now()
 	release, done := r.stalled("Scale", func() error { _, err := r.svc.Sleep(r.ctx, id); return err })
-	time.Sleep(4 * ttl)
-	if !r.Store.Locked(id) {
-		t.Fatal("the lock expired while the work ran: it was not extended")
+	// Four extensions a third of the TTL apart carry the lock past the TTL it was taken with.
+	select {
+	case <-r.Store.Extended(id, 4):
+	case err := <-done:
+		t.Fatalf("the stalled work ended before its lock was extended: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the lock was not extended while the work ran")
+	}
+	if held := time.Since(taken); !r.Store.Locked(id) || held <= ttl {
+		t.Fatalf("after four extensions (%v since it was taken, TTL %v) the lock is held: %v", held, ttl, r.Store.Locked(id))
 	}
 	release()
 	if err := <-done; err != nil {
@@ -69,7 +79,7 @@ func TestLockIsExtendedWhileWorkRuns(t *testing.T) {
 // A transition whose lock passed to another holder stops at once, its stalled call given up,
 // and writes nothing.
 func TestLostLockStopsTheWork(t *testing.T) {
-	const ttl = 150 * time.Millisecond
+	const ttl = 2 * time.Second // seconds: a keeper run late must not look like Redis gone
 	r, id := realLockRig(t, session.Options{LockTTL: ttl, TransitionTimeout: 10 * time.Second})
 	_, done := r.stalled("Scale", func() error { _, err := r.svc.Sleep(r.ctx, id); return err })
 	steal := r.Store.HoldLock(id) // the lock expired and another instance took it
@@ -99,7 +109,7 @@ func TestLostLockStopsTheWork(t *testing.T) {
 
 // When Redis cannot confirm the lock, the work stops before the lock could expire.
 func TestUnconfirmedLockStopsTheWork(t *testing.T) {
-	const ttl = 200 * time.Millisecond
+	const ttl = 2 * time.Second // the cut comes at 1.5 s: half a second for a loaded machine
 	r, id := realLockRig(t, session.Options{LockTTL: ttl, TransitionTimeout: 10 * time.Second})
 	r.Store.Fail("Extend", errors.New("redis: connection refused"))
 	start := time.Now()

@@ -38,6 +38,15 @@ type Store struct {
 	requests map[string]claim
 	touches  map[string][]time.Time
 	backups  backupRecords
+	extended []extendWaiter // Extended's waiters
+	extends  map[string]int // lock extensions per session
+}
+
+// extendWaiter is a wait of Extended: ch closes once id's lock was extended n times.
+type extendWaiter struct {
+	id string
+	n  int
+	ch chan struct{}
 }
 
 // heldLock is a taken per-session lock: its holder's token (0 for HoldLock's) and its expiry.
@@ -64,6 +73,14 @@ func (l *lock) Extend(_ context.Context, ttl time.Duration) (bool, error) {
 		return false, nil
 	}
 	l.s.locks[l.id] = heldLock{l.token, l.s.now().Add(ttl)}
+	l.s.extends[l.id]++
+	l.s.extended = slices.DeleteFunc(l.s.extended, func(w extendWaiter) bool {
+		if w.id != l.id || l.s.extends[l.id] < w.n {
+			return false
+		}
+		close(w.ch)
+		return true
+	})
 	return true, nil
 }
 
@@ -109,7 +126,7 @@ func NewStore(now func() time.Time, seed ...*session.Session) *Store {
 		now = time.Now
 	}
 	s := &Store{now: now, recs: map[string]*session.Session{}, activity: map[string]time.Time{},
-		idle: map[string]time.Time{}, tombs: map[string]time.Time{}, locks: map[string]heldLock{},
+		idle: map[string]time.Time{}, tombs: map[string]time.Time{}, locks: map[string]heldLock{}, extends: map[string]int{},
 		leases: map[string]time.Time{}, requests: map[string]claim{}, touches: map[string][]time.Time{}}
 	for _, sess := range seed {
 		if err := s.Seed(sess); err != nil {
@@ -164,6 +181,20 @@ func (s *Store) Locked(id string) bool {
 	defer s.mu.Unlock()
 	cur, ok := s.locks[id]
 	return ok && s.now().Before(cur.exp)
+}
+
+// Extended returns a channel that closes once the lock of id has been extended n times in
+// all (by any holder).
+func (s *Store) Extended(id string, n int) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	if s.extends[id] >= n {
+		close(ch)
+	} else {
+		s.extended = append(s.extended, extendWaiter{id, n, ch})
+	}
+	return ch
 }
 
 // HoldLease takes the global lease name as another instance would (held false frees it).
