@@ -126,9 +126,10 @@ func (w *podWatch) unsubscribe(id string, ch chan struct{}) {
 
 // start opens a watch of the workspace pods from now: the resourceVersion of a list of the
 // pods of session id alone (none, or one or two, returned too), so the watch sends changes
-// only, not every pod there is. Without a limit the list is a consistent read the API server answers from its
-// watch cache (a limit would send it to etcd, 7-32 ms against 3-7 ms measured on the local
-// cluster). call bounds the requests; the watch itself lives as long as wctx.
+// only, not every pod there is. With no resourceVersion the list is a consistent read, which
+// the API server answers from its watch cache (ConsistentListFromCache, with or without a
+// limit); it needs no limit, a session has a pod or two. call bounds the requests; the watch
+// itself lives as long as wctx.
 func (w *podWatch) start(call, wctx context.Context, id string) (watch.Interface, []corev1.Pod, error) {
 	sel, err := ComponentSelector(id, ComponentWorkspace)
 	if err != nil {
