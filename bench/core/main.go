@@ -22,8 +22,9 @@
 // BENCH_TRACE=1 prints on stderr every request Hyperbola makes to the API server (its start and
 // how long it took) and each session's start, pod Ready and running, to see where the time goes.
 // Hyperbola runs without wake on access unless -wake-on-access (make run's and infra's
-// default): then its ready step also switches the route back from the activator, one write
-// raw does not make.
+// default): then raw switches its route too, and the table adds raw+route (raw through that
+// write) and hyperbola over it, the floor of the same work the goal is measured against with
+// wake on access (docs/operations/operations.md says why).
 //
 //	go run ./bench/core [-n 1,10,100] [-sessions 0] [-turns | -pairs] [-wake-on-access] [-only raw|hyperbola] [-nodes 0] [-await=false -poll 10ms] [-timeout 30m] [-kcm-qps 400]
 package main
