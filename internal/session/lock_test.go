@@ -61,8 +61,8 @@ func TestLockIsExtendedWhileWorkRuns(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the lock was not extended while the work ran")
 	}
-	if held := time.Since(taken); !r.Store.Locked(id) || held <= ttl {
-		t.Fatalf("after four extensions (%v since it was taken, TTL %v) the lock is held: %v", held, ttl, r.Store.Locked(id))
+	if held, locked := time.Since(taken), r.Store.Locked(id); !locked || held <= ttl {
+		t.Fatalf("after four extensions the lock is held %v, %v after it was taken; want held past its TTL (%v)", locked, held, ttl)
 	}
 	release()
 	if err := <-done; err != nil {
